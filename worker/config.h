@@ -1,0 +1,133 @@
+/*
+ * The worker's configuration: every key of the reference worker's
+ * osbuild-worker.toml with the same meaning and default, plus our own
+ * settings in [worker]. Loaded from TOML by config_load().
+ */
+#ifndef IB_CONFIG_H
+#define IB_CONFIG_H
+
+#include <stdint.h>
+
+#include "log.h"
+
+#define CONFIG_DEFAULT_PATH	"/etc/osbuild-worker/osbuild-worker.toml"
+#define CONFIG_DEFAULT_BASE	"/api/worker/v1"
+#define CONFIG_DEFAULT_DNFJSON	"/usr/libexec/osbuild-depsolve-dnf"
+#define CONFIG_CERT_DIR		"/etc/osbuild-composer"
+
+enum partial_mode { PARTIAL_AUTO, PARTIAL_ON, PARTIAL_OFF };
+
+struct config_koji {
+	char	*host;			/* the table's key */
+	int64_t	 relax_timeout_factor;
+	char	*principal;
+	char	*keytab;
+};
+
+/* Strings are NULL when unset unless a default is documented. */
+struct config {
+	/* top level */
+	char	*base_path;		/* default CONFIG_DEFAULT_BASE */
+	char	*dnf_json;		/* "dnf-json", default CONFIG_DEFAULT_DNFJSON */
+	int	 clean_store;		/* default 0 */
+	char	*deployment_channel;	/* default "local" */
+
+	char	*composer_proxy;	/* [composer] proxy */
+
+	struct config_koji *koji;	/* [koji."HOST"] tables */
+	int	 nkoji;
+
+	struct {
+		char	*credentials;
+		char	*bucket;
+	} gcp;
+	struct {
+		int	 present;
+		char	*credentials;
+		int64_t	 upload_threads;	/* default 16; < 0 is an error */
+	} azure;
+	struct {
+		char	*credentials;
+		char	*s3_credentials;
+		char	*bucket;
+	} aws;
+	struct {
+		char	*credentials;
+	} oci;
+	struct {
+		char	*credentials;
+		char	*endpoint;
+		char	*region;
+		char	*bucket;
+		char	*ca_bundle;
+		int	 skip_ssl_verification;
+	} generic_s3;
+	struct {
+		int	 present;
+		char	*oauth_url;
+		char	*client_id;
+		char	*client_secret;	/* path to a file holding the secret */
+		char	*offline_token;	/* path to a file holding the token */
+	} authentication;
+	struct {
+		char	*auth_file_path;
+		char	*domain;
+		char	*path_prefix;
+		char	*cert_path;
+		int	 tls_verify;		/* default 1 */
+	} containers;
+	struct {
+		char	*type;			/* default "host": host, aws.ec2, qemu.kvm */
+		char	*iam_profile;
+		char	*key_name;
+	} osbuild_executor;
+	struct {
+		char	*baseurl;
+		char	*ca;
+		char	*mtls_client_key;
+		char	*mtls_client_cert;
+		char	*proxy;
+	} repository_mtls;
+	struct {
+		int	 cleanup_images;
+	} bootc_info_resolve;
+
+	/* [worker]: ours */
+	struct {
+		int64_t	 poll_interval;		/* s between empty polls, default 0 (long poll) */
+		int64_t	 request_timeout;	/* s a long poll may hang, default 600 */
+		int64_t	 heartbeat_interval;	/* s between job heartbeats, default 15 */
+		int64_t	 status_interval;	/* s between worker status, default 60 */
+		int64_t	 drain_timeout;		/* s to finish a job on stop, 0 = forever, default 0 */
+		int64_t	 cancel_grace;		/* s between SIGTERM and SIGKILL, default 10 */
+		int64_t	 connect_timeout;	/* s, default 30 */
+		int64_t	 transfer_timeout;	/* s for one non-streaming call, default 300 */
+		int64_t	 max_body;		/* bytes of a JSON answer, default 64 MiB */
+		int64_t	 backoff_max;		/* s cap of the retry backoff, default 60 */
+		enum log_format log_format;	/* "text" (default) or "json" */
+		int64_t	 cache_max_bytes;	/* default 20 GiB */
+		int64_t	 cache_min_free;	/* bytes kept free on the cache's fs, default 2 GiB */
+		char	*cache_directory;	/* default $CACHE_DIRECTORY, then /var/cache/osbuild-worker */
+		char	**job_types;		/* NULL = every kind we can run */
+		int	 njob_types;
+		enum partial_mode partial;	/* "auto" (default), true, false */
+		char	*osbuild;		/* builder executable, default "osbuild" */
+		char	*arch;			/* default: uname machine */
+		int64_t	 file_resolve_max;	/* bytes per file-resolve URL, default 64 MiB */
+		int	 scale_in_protection;	/* default 0 */
+	} worker;
+};
+
+/*
+ * Loads path into a newly allocated config (caller frees with config_free).
+ * A missing file gives the defaults when missing_ok is set. On error returns
+ * NULL and writes "FILE:LINE:COL: reason" into err.
+ * Unknown keys are logged as warnings, not fatal.
+ */
+struct config	*config_load(const char *path, int missing_ok, char *err,
+		    size_t errlen);
+/* The defaults alone; caller frees. */
+struct config	*config_defaults(void);
+void		 config_free(struct config *);
+
+#endif

@@ -1,0 +1,68 @@
+/*
+ * Small helpers every module uses: allocation that cannot fail, growable
+ * buffers, string and path checks for names that come from outside.
+ */
+#ifndef IB_UTIL_H
+#define IB_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define nitems(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Allocation: these abort with a message on exhaustion, never return NULL. */
+void	*xmalloc(size_t);
+void	*xcalloc(size_t, size_t);
+void	*xrealloc(void *, size_t);
+char	*xstrdup(const char *);
+char	*xstrndup(const char *, size_t);
+/* Returns a newly allocated formatted string; caller frees. */
+char	*xasprintf(const char *, ...) __attribute__((format(printf, 1, 2)));
+char	*xvasprintf(const char *, va_list);
+
+/* Overwrite then free: for buffers that held secrets. Accepts NULL. */
+void	 freezero_str(char *);
+
+/* A growable byte buffer, always NUL-terminated. */
+struct buf {
+	char	*data;
+	size_t	 len;
+	size_t	 cap;
+};
+void	 buf_init(struct buf *);
+void	 buf_add(struct buf *, const void *, size_t);
+void	 buf_addstr(struct buf *, const char *);
+void	 buf_printf(struct buf *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+void	 buf_reset(struct buf *);
+/* Hands the data to the caller (who frees it) and empties the buffer. */
+char	*buf_release(struct buf *);
+void	 buf_free(struct buf *);
+
+/*
+ * A name from a job (export, file, image name) that may become one path
+ * component: non-empty, at most 255 bytes, no '/', not "." or "..", no
+ * control characters. Returns 1 when safe, 0 otherwise.
+ */
+int	 name_is_safe(const char *);
+
+/* Reads a whole small file (at most max bytes); caller frees. NULL + errno. */
+char	*read_file(const char *, size_t max, size_t *lenp);
+/* Writes data to path atomically (temp file, fsync, rename) with mode. */
+int	 write_file_atomic(const char *, const void *, size_t, int mode);
+/* rm -rf; returns 0 when path is gone (or was never there). */
+int	 remove_tree(const char *);
+/* mkdir -p with mode. */
+int	 mkdir_p(const char *, int mode);
+
+/* Base64 (standard alphabet, padded); caller frees. */
+char	*base64_encode(const void *, size_t);
+
+/* Monotonic milliseconds, wall-clock seconds. */
+int64_t	 now_ms(void);
+
+/* Strips trailing whitespace in place and returns s. */
+char	*rtrim(char *);
+
+#endif
