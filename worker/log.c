@@ -49,7 +49,7 @@ vlog(const char *level, const char *fmt, va_list ap, const char *suffix)
 {
 	struct timespec	 ts;
 	struct tm	 tm;
-	char		 when[40], *msg, *p;
+	char		 when[96], *msg, *p;
 
 	msg = xvasprintf(fmt, ap);
 	/* One event, one line: fold any newline a message carries. */
@@ -60,7 +60,7 @@ vlog(const char *level, const char *fmt, va_list ap, const char *suffix)
 	gmtime_r(&ts.tv_sec, &tm);
 	snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
 	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+	    tm.tm_min, tm.tm_sec, (long)(ts.tv_nsec / 1000000) % 1000);
 
 	pthread_mutex_lock(&log_mtx);
 	if (log_fmt == LOG_JSON) {

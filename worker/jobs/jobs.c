@@ -1,0 +1,23 @@
+/*
+ * The job kinds this worker knows. Adding a kind is one file in jobs/ and
+ * one row here. The order does not matter; names are the composer's.
+ */
+#include <string.h>
+
+#include "jobs/jobs.h"
+
+const struct job_kind job_kinds[] = {
+	{ "file-resolve", job_file_resolve_run, 1, NULL },
+	{ NULL, NULL, 0, NULL }
+};
+
+const struct job_kind *
+job_kind_find(const char *name)
+{
+	const struct job_kind	*k;
+
+	for (k = job_kinds; k->name != NULL; k++)
+		if (strcmp(k->name, name) == 0)
+			return k;
+	return NULL;
+}

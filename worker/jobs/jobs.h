@@ -1,0 +1,12 @@
+/*
+ * The run functions of the job kinds, one file each in jobs/. The table
+ * that names them is in jobs.c.
+ */
+#ifndef IB_JOBS_H
+#define IB_JOBS_H
+
+#include "job.h"
+
+json_object	*job_file_resolve_run(struct job *, const struct job_ctx *);
+
+#endif
