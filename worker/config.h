@@ -115,6 +115,10 @@ struct config {
 		char	*arch;			/* default: uname machine */
 		int64_t	 file_resolve_max;	/* bytes per file-resolve URL, default 64 MiB */
 		int	 scale_in_protection;	/* default 0 */
+		/* mutual TLS files; NULL: the reference's CONFIG_CERT_DIR ones */
+		char	*tls_ca;		/* also the CA for OAuth mode when set */
+		char	*tls_cert;
+		char	*tls_key;
 	} worker;
 };
 
