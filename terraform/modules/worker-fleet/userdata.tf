@@ -1,0 +1,34 @@
+# The document handed to each instance as user data, read by the AMI's
+# first-boot script. It names things (composer, secrets, bucket, group) and
+# never carries a secret: the script fetches the secrets' values with the
+# instance role. This file uses variables only, so terraform/tests/t_invariants
+# can render it with `terraform console` without any provider.
+
+locals {
+  log_group_name = "/ib-worker/${var.name}"
+  hook_name      = "${var.name}-drain"
+
+  user_data_document = {
+    version = 1
+    composer = {
+      address   = var.composer_address
+      base_path = var.composer_base_path
+    }
+    # purpose => Secrets Manager secret name or ARN (the value stays in Secrets Manager)
+    secret_names = var.secrets
+    fleet = {
+      name              = var.name
+      autoscaling_group = var.name
+      lifecycle_hook    = local.hook_name
+      log_group         = local.log_group_name
+    }
+    cache = {
+      device = var.cache_volume_device
+    }
+    aws = {
+      bucket = var.image_bucket_name
+    }
+  }
+
+  user_data = jsonencode(local.user_data_document)
+}
