@@ -1,0 +1,372 @@
+/*
+ * The main loop. Everything the composer must hear about a job goes through
+ * here: the job is taken, run, and its result delivered until the server
+ * has it (or says the job is no longer ours). A job stopped early is not
+ * reported: the composer requeues it after the heartbeat timeout.
+ */
+#include <sys/utsname.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api.h"
+#include "backoff.h"
+#include "job.h"
+#include "log.h"
+#include "loop.h"
+#include "sdnotify.h"
+#include "util.h"
+#include "watch.h"
+
+/* 4xx answers to a result are retried this often before it is dropped. */
+#define LOOP_RESULT_REFUSED_MAX	5
+
+struct loop {
+	const struct loop_opts	*opts;
+	struct config		*conf;
+	struct api		*api;
+	struct watch		*watch;
+	char			*worker_id;
+	const char		**types;	/* NULL-terminated */
+	int			 partial;
+	struct backoff		 backoff;
+};
+
+/* Sleeps ms, waking early when a signal asks for something. */
+static void
+nap(int64_t ms)
+{
+	struct timespec	 ts;
+	int64_t		 end = now_ms() + ms;
+
+	while (!runflags.wake && now_ms() < end) {
+		ts.tv_sec = 0;
+		ts.tv_nsec = 100 * 1000000L;
+		nanosleep(&ts, NULL);
+	}
+}
+
+static int
+kind_wanted(const struct config *conf, const char *name)
+{
+	int	 i;
+
+	if (conf->worker.job_types == NULL)
+		return 1;
+	for (i = 0; i < conf->worker.njob_types; i++)
+		if (strcmp(conf->worker.job_types[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+/* The job types to ask for: known, available here, and configured. */
+static const char **
+job_types(const struct config *conf)
+{
+	const struct job_kind	*k;
+	const char		**types;
+	struct buf		 names;
+	char			 why[256];
+	size_t			 n = 0;
+
+	for (k = job_kinds; k->name != NULL; k++)
+		n++;
+	types = xcalloc(n + 1, sizeof(*types));
+	n = 0;
+	buf_init(&names);
+	for (k = job_kinds; k->name != NULL; k++) {
+		if (!kind_wanted(conf, k->name))
+			continue;
+		why[0] = '\0';
+		if (k->available != NULL &&
+		    !k->available(conf, why, sizeof(why))) {
+			log_info("not taking %s jobs: %s", k->name, why);
+			continue;
+		}
+		types[n++] = k->name;
+		buf_printf(&names, "%s%s", names.len ? " " : "", k->name);
+	}
+	log_info("taking job types: %s", names.data ? names.data : "(none)");
+	buf_free(&names);
+	return types;
+}
+
+static const char *
+arch_of(const struct config *conf)
+{
+	static struct utsname	 u;
+
+	if (conf->worker.arch != NULL)
+		return conf->worker.arch;
+	uname(&u);
+	return u.machine;
+}
+
+static int
+do_register(struct loop *l)
+{
+	enum api_rc	 rc;
+	char		*id;
+
+	sd_notifyf("STATUS=registering with the composer");
+	while (!runflags.drain) {
+		rc = api_register(l->api, arch_of(l->conf), &id);
+		if (rc == API_OK) {
+			free(l->worker_id);
+			l->worker_id = id;
+			backoff_reset(&l->backoff);
+			log_info("registered as worker %s", id);
+			if (l->watch != NULL)
+				watch_set_worker(l->watch, id);
+			return 0;
+		}
+		log_warnx("%s", api_error(l->api));
+		runflags.wake = 0;
+		nap(backoff_next(&l->backoff));
+	}
+	return -1;
+}
+
+static int
+make_apis(struct loop *l)
+{
+	char	 err[512];
+
+	if ((l->api = api_new(l->conf, l->opts->address,
+	    l->opts->unix_socket, err, sizeof(err))) == NULL) {
+		log_warnx("%s", err);
+		return -1;
+	}
+	l->watch = watch_start(api_clone(l->api), l->conf, l->worker_id);
+	return 0;
+}
+
+static void
+free_apis(struct loop *l)
+{
+	watch_stop(l->watch);
+	l->watch = NULL;
+	api_free(l->api);
+	l->api = NULL;
+}
+
+static void
+detect_partial(struct loop *l)
+{
+	int	 has;
+
+	switch (l->conf->worker.partial) {
+	case PARTIAL_ON:
+		l->partial = 1;
+		break;
+	case PARTIAL_OFF:
+		l->partial = 0;
+		break;
+	default:
+		has = api_server_has_partial(l->api);
+		l->partial = has == 1;
+		log_info("the server %s partial job updates%s",
+		    l->partial ? "takes" : "does not take",
+		    has == -1 ? " (its /openapi could not be read)" : "");
+	}
+}
+
+/* SIGHUP: a valid new configuration replaces the old one between jobs. */
+static void
+reload(struct loop *l)
+{
+	struct config	*nc, *old;
+	char		 err[1024];
+
+	runflags.reload = 0;
+	if ((nc = config_load(l->opts->config_path, 1, err, sizeof(err))) ==
+	    NULL) {
+		log_warnx("reload refused, keeping the running configuration: "
+		    "%s", err);
+		return;
+	}
+	old = l->conf;
+	free_apis(l);
+	l->conf = nc;
+	if (make_apis(l) == -1) {
+		log_warnx("reload refused, keeping the running "
+		    "configuration");
+		l->conf = old;
+		config_free(nc);
+		if (make_apis(l) == -1)
+			fatalx("cannot restore the old configuration");
+		return;
+	}
+	config_free(old);
+	log_setformat(l->conf->worker.log_format);
+	free(l->types);
+	l->types = job_types(l->conf);
+	detect_partial(l);
+	log_info("configuration reloaded from %s", l->opts->config_path);
+}
+
+/*
+ * Delivers a result until the server has it. Returns 0 when delivered or
+ * dropped for good, -1 when the worker had to stop first.
+ */
+static int
+deliver(struct loop *l, struct job *job, json_object *result)
+{
+	struct backoff	 b;
+	enum api_rc	 rc;
+	int		 refused = 0;
+
+	backoff_init(&b, 1000, l->conf->worker.backoff_max * 1000);
+	for (;;) {
+		rc = api_update_job(l->api, job->location, result);
+		switch (rc) {
+		case API_OK:
+			log_info("result delivered");
+			return 0;
+		case API_GONE:
+			log_warnx("result dropped: %s (the job was requeued "
+			    "or canceled)", api_error(l->api));
+			return 0;
+		case API_ERROR:
+			if (++refused >= LOOP_RESULT_REFUSED_MAX) {
+				log_warnx("result dropped after %d refusals: "
+				    "%s", refused, api_error(l->api));
+				return 0;
+			}
+			/* FALLTHROUGH */
+		default:
+			log_warnx("%s; retrying", api_error(l->api));
+		}
+		if (runflags.stop_now)
+			return -1;
+		nap(backoff_next(&b));
+		runflags.wake = runflags.stop_now;
+	}
+}
+
+static void
+run_job(struct loop *l, json_object *doc)
+{
+	const struct job_kind	*kind;
+	struct job_ctx		 ctx;
+	struct job		*job;
+	json_object		*result, *v;
+	char			 err[512];
+	int64_t			 start;
+
+	if ((job = job_parse(doc, err, sizeof(err))) == NULL) {
+		/* Without a usable location there is no one to tell. */
+		log_warnx("unusable job from the server: %s", err);
+		json_object_put(doc);
+		return;
+	}
+	log_setjob(job->id);
+	sd_notifyf("STATUS=running %s job %s", job->type, job->id);
+	log_info("job accepted: type %s", job->type);
+	watch_set_job(l->watch, job);
+	start = now_ms();
+
+	if ((kind = job_kind_find(job->type)) == NULL) {
+		log_warnx("unknown job type %s", job->type);
+		result = job_error_result(JOB_ERR_PARSING_ARGS,
+		    "this worker cannot run jobs of this type",
+		    json_object_new_string(job->type));
+	} else {
+		memset(&ctx, 0, sizeof(ctx));
+		ctx.conf = l->conf;
+		ctx.api = l->api;
+		ctx.cache_dir = l->conf->worker.cache_directory;
+		ctx.partial = l->partial;
+		result = kind->run(job, &ctx);
+	}
+
+	if (job_canceled(job)) {
+		log_info("job stopped after %.1fs; not reporting it",
+		    (now_ms() - start) / 1000.0);
+	} else {
+		if ((v = job_result_error(result)) != NULL)
+			log_warnx("job failed after %.1fs: error %d: %s",
+			    (now_ms() - start) / 1000.0,
+			    json_object_get_int(json_object_object_get(v,
+			    "id")), json_object_get_string(
+			    json_object_object_get(v, "reason")));
+		else
+			log_info("job finished after %.1fs",
+			    (now_ms() - start) / 1000.0);
+		if (deliver(l, job, result) == -1)
+			log_warnx("stopping before the result was delivered; "
+			    "the composer will requeue the job");
+	}
+	watch_set_job(l->watch, NULL);
+	json_object_put(result);
+	job_free(job);
+	log_setjob(NULL);
+}
+
+int
+loop_run(const struct loop_opts *opts, struct config *conf)
+{
+	struct loop	 l;
+	json_object	*doc;
+	enum api_rc	 rc;
+	int		 status = 0;
+
+	memset(&l, 0, sizeof(l));
+	l.opts = opts;
+	l.conf = conf;
+	backoff_init(&l.backoff, 1000, conf->worker.backoff_max * 1000);
+	if (make_apis(&l) == -1) {
+		config_free(conf);
+		return 2;
+	}
+	l.types = job_types(conf);
+	sd_notifyf("READY=1");
+	if (do_register(&l) == -1)
+		goto done;
+	detect_partial(&l);
+
+	while (!runflags.drain) {
+		if (runflags.reload)
+			reload(&l);
+		runflags.wake = 0;
+		if (watch_forgotten(l.watch) && do_register(&l) == -1)
+			break;
+		sd_notifyf("STATUS=waiting for a job");
+		rc = api_request_job(l.api, l.types, arch_of(l.conf),
+		    l.worker_id, l.conf->worker.request_timeout,
+		    &runflags.wake, &doc);
+		switch (rc) {
+		case API_OK:
+			backoff_reset(&l.backoff);
+			run_job(&l, doc);
+			break;
+		case API_NOJOB:
+			backoff_reset(&l.backoff);
+			if (l.conf->worker.poll_interval > 0)
+				nap(l.conf->worker.poll_interval * 1000);
+			break;
+		case API_ABORTED:
+			break;
+		case API_FORGOTTEN:
+			log_warnx("%s", api_error(l.api));
+			if (do_register(&l) == -1)
+				goto done;
+			break;
+		default:
+			log_warnx("%s", api_error(l.api));
+			nap(backoff_next(&l.backoff));
+			break;
+		}
+	}
+done:
+	sd_notifyf("STOPPING=1");
+	log_info("%s", runflags.stop_now ? "stopped" : "drained, exiting");
+	free_apis(&l);
+	free(l.types);
+	free(l.worker_id);
+	config_free(l.conf);
+	return status;
+}

@@ -1,0 +1,15 @@
+/*
+ * systemd's notification protocol without libsystemd: READY, STATUS,
+ * STOPPING and the watchdog, sent to $NOTIFY_SOCKET when it is set.
+ */
+#ifndef IB_SDNOTIFY_H
+#define IB_SDNOTIFY_H
+
+#include <stdint.h>
+
+/* Sends one "KEY=value\n..." message; a no-op outside systemd. */
+void	 sd_notifyf(const char *, ...) __attribute__((format(printf, 1, 2)));
+/* The watchdog period in ms from $WATCHDOG_USEC (for this PID), or 0. */
+int64_t	 sd_watchdog_ms(void);
+
+#endif

@@ -1,0 +1,237 @@
+/*
+ * The watcher thread. It owns its composer connection; the only state it
+ * shares with the main loop is behind w->mtx (the job being watched, the
+ * worker id) and the job's atomic flags.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api.h"
+#include "job.h"
+#include "log.h"
+#include "sdnotify.h"
+#include "util.h"
+#include "watch.h"
+
+#define WATCH_TICK_MS		200
+#define WATCH_RETRY_MS		5000
+
+struct watch {
+	pthread_t		 thread;
+	pthread_mutex_t		 mtx;
+	pthread_cond_t		 cond;
+	int			 quit;
+	struct api		*api;
+	const struct config	*conf;
+	char			*worker_id;
+	int			 forgotten;
+	struct job		*job;		/* watched now, or NULL */
+	int			 job_changed;
+};
+
+static void
+kill_group(struct job *job, int sig)
+{
+	pid_t	 pgid = atomic_load(&job->pgid);
+
+	if (pgid > 1 && kill(-pgid, sig) == -1 && errno != ESRCH)
+		log_warn("kill %s to process group %d", strsignal(sig),
+		    (int)pgid);
+	else if (pgid > 1)
+		log_info("sent %s to the job's process group %d",
+		    sig == SIGKILL ? "SIGKILL" : "SIGTERM", (int)pgid);
+}
+
+static void
+cancel_job(struct job *job, const char *why)
+{
+	if (atomic_exchange(&job->canceled, 1) == 0)
+		log_warnx("stopping the job: %s", why);
+}
+
+/*
+ * The job pointer is touched only with w->mtx held and only while it is
+ * still the watched job, so the loop may free a job as soon as
+ * watch_set_job(NULL) returns. Calls to the composer happen unlocked.
+ */
+static void *
+watch_main(void *arg)
+{
+	struct watch	*w = arg;
+	struct job	*job = NULL;
+	struct timespec	 ts;
+	int64_t		 now, next_hb = 0, next_status, next_wd = 0;
+	int64_t		 killed_at = 0, wd_ms, drain_deadline = 0;
+	char		*location = NULL, *wid = NULL;
+	int		 canceled = 0, sent_term = 0, hb_due, status_due;
+	enum api_rc	 hb_rc = API_OK, st_rc = API_OK;
+
+	wd_ms = sd_watchdog_ms() / 2;
+	next_status = now_ms() + w->conf->worker.status_interval * 1000;
+	pthread_mutex_lock(&w->mtx);
+	while (!w->quit) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += WATCH_TICK_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&w->cond, &w->mtx, &ts);
+		if (w->quit)
+			break;
+		if (w->job_changed) {
+			w->job_changed = 0;
+			job = w->job;
+			free(location);
+			location = job ? xstrdup(job->location) : NULL;
+			/* A new job gets its first heartbeat right away. */
+			next_hb = 0;
+			killed_at = 0;
+			sent_term = 0;
+		}
+		now = now_ms();
+		if (runflags.drain && drain_deadline == 0)
+			drain_deadline = w->conf->worker.drain_timeout > 0 ?
+			    now + w->conf->worker.drain_timeout * 1000 : -1;
+		if (job != NULL) {
+			if (runflags.stop_now)
+				cancel_job(job, "the worker must stop now");
+			else if (drain_deadline > 0 && now >= drain_deadline)
+				cancel_job(job, "drain_timeout reached");
+		}
+		hb_due = job != NULL && now >= next_hb;
+		free(wid);
+		wid = w->worker_id ? xstrdup(w->worker_id) : NULL;
+		status_due = wid != NULL && now >= next_status;
+		pthread_mutex_unlock(&w->mtx);
+
+		if (hb_due) {
+			hb_rc = api_job_status(w->api, location, &canceled);
+			if (hb_rc == API_OK || hb_rc == API_GONE) {
+				log_debug("job heartbeat sent");
+				next_hb = now +
+				    w->conf->worker.heartbeat_interval * 1000;
+			} else {
+				log_warnx("%s", api_error(w->api));
+				next_hb = now + WATCH_RETRY_MS;
+			}
+		}
+		if (status_due) {
+			st_rc = api_worker_status(w->api, wid);
+			next_status = now + w->conf->worker.status_interval *
+			    1000;
+			if (st_rc == API_FORGOTTEN)
+				log_warnx("the server no longer knows this "
+				    "worker: registering again");
+			else if (st_rc != API_OK) {
+				log_warnx("%s", api_error(w->api));
+				next_status = now + WATCH_RETRY_MS;
+			} else
+				log_debug("worker status sent");
+		}
+		if (wd_ms > 0 && now >= next_wd) {
+			sd_notifyf("WATCHDOG=1");
+			next_wd = now + wd_ms;
+		}
+
+		pthread_mutex_lock(&w->mtx);
+		if (status_due && st_rc == API_FORGOTTEN)
+			w->forgotten = 1;
+		if (job == NULL || w->job_changed)
+			continue;
+		if (hb_due && hb_rc == API_OK && canceled)
+			cancel_job(job, "the server canceled it");
+		else if (hb_due && hb_rc == API_GONE)
+			cancel_job(job, "the server took it back (requeued "
+			    "or finished)");
+		if (job_canceled(job)) {
+			if (!sent_term && atomic_load(&job->pgid) > 1) {
+				kill_group(job, SIGTERM);
+				sent_term = 1;
+				killed_at = now;
+			} else if (killed_at != 0 && now - killed_at >=
+			    w->conf->worker.cancel_grace * 1000) {
+				kill_group(job, SIGKILL);
+				killed_at = now;
+			}
+		}
+	}
+	pthread_mutex_unlock(&w->mtx);
+	free(location);
+	free(wid);
+	return NULL;
+}
+
+struct watch *
+watch_start(struct api *api, const struct config *conf, const char *worker_id)
+{
+	struct watch	*w;
+	sigset_t	 all, old;
+
+	w = xcalloc(1, sizeof(*w));
+	pthread_mutex_init(&w->mtx, NULL);
+	pthread_cond_init(&w->cond, NULL);
+	w->api = api;
+	w->conf = conf;
+	w->worker_id = worker_id ? xstrdup(worker_id) : NULL;
+	/* Signals are for the main thread. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	if (pthread_create(&w->thread, NULL, watch_main, w) != 0)
+		fatalx("cannot start the watcher thread");
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return w;
+}
+
+void
+watch_stop(struct watch *w)
+{
+	if (w == NULL)
+		return;
+	pthread_mutex_lock(&w->mtx);
+	w->quit = 1;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->mtx);
+	pthread_join(w->thread, NULL);
+	pthread_mutex_destroy(&w->mtx);
+	pthread_cond_destroy(&w->cond);
+	api_free(w->api);
+	free(w->worker_id);
+	free(w);
+}
+
+void
+watch_set_job(struct watch *w, struct job *job)
+{
+	pthread_mutex_lock(&w->mtx);
+	w->job = job;
+	w->job_changed = 1;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->mtx);
+}
+
+void
+watch_set_worker(struct watch *w, const char *worker_id)
+{
+	pthread_mutex_lock(&w->mtx);
+	free(w->worker_id);
+	w->worker_id = worker_id ? xstrdup(worker_id) : NULL;
+	w->forgotten = 0;
+	pthread_mutex_unlock(&w->mtx);
+}
+
+int
+watch_forgotten(struct watch *w)
+{
+	int	 f;
+
+	pthread_mutex_lock(&w->mtx);
+	f = w->forgotten;
+	w->forgotten = 0;
+	pthread_mutex_unlock(&w->mtx);
+	return f;
+}
