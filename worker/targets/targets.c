@@ -1,0 +1,28 @@
+/*
+ * The upload targets this worker knows. Adding a target is one file in
+ * targets/ and one row here; names are the composer's.
+ */
+#include <string.h>
+
+#include "targets.h"
+
+int	target_worker_server_run(const struct target_ctx *, json_object *,
+	    const char *, json_object **, struct target_err *);
+
+const struct target_kind target_kinds[] = {
+	{ "org.osbuild.worker.server", target_worker_server_run },
+	{ NULL, NULL }
+};
+
+const struct target_kind *
+target_kind_find(const char *name)
+{
+	const struct target_kind	*k;
+
+	if (name == NULL)
+		return NULL;
+	for (k = target_kinds; k->name != NULL; k++)
+		if (strcmp(k->name, name) == 0)
+			return k;
+	return NULL;
+}
