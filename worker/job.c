@@ -69,6 +69,7 @@ job_parse(json_object *doc, char *err, size_t errlen)
 	j = xcalloc(1, sizeof(*j));
 	atomic_init(&j->canceled, 0);
 	atomic_init(&j->pgid, 0);
+	atomic_init(&j->done, 0);
 	j->doc = doc;
 	if (doc == NULL || !json_object_is_type(doc, json_type_object)) {
 		snprintf(err, errlen, "job is not a JSON object");

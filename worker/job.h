@@ -65,6 +65,7 @@ struct job {
 	json_object	*dynamic_args;	/* an array or NULL */
 	atomic_int	 canceled;	/* the server canceled or took it back */
 	atomic_int	 pgid;		/* helper process group now, 0: none */
+	atomic_int	 done;		/* ran to its end; result being sent */
 };
 
 struct job_ctx {

@@ -282,6 +282,7 @@ run_job(struct loop *l, json_object *doc)
 		ctx.partial = l->partial;
 		result = kind->run(job, &ctx);
 	}
+	atomic_store(&job->done, 1);
 
 	if (job_canceled(job)) {
 		log_info("job stopped after %.1fs; not reporting it",

@@ -49,6 +49,9 @@ kill_group(struct job *job, int sig)
 static void
 cancel_job(struct job *job, const char *why)
 {
+	/* Once the job ran to its end only the result is left to send. */
+	if (atomic_load(&job->done))
+		return;
 	if (atomic_exchange(&job->canceled, 1) == 0)
 		log_warnx("stopping the job: %s", why);
 }
