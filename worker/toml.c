@@ -30,6 +30,7 @@ struct parser {
 	int			 failed;
 	struct toml_value	*root;
 	struct toml_value	*cur;		/* the table keys go into */
+	char			 curname[128];	/* its name, for messages */
 	/* locate()'s memory: line and column of byte loc_pos */
 	size_t			 loc_pos;
 	int			 loc_line;
@@ -527,17 +528,19 @@ key_clear(struct key *k)
 	k->n = 0;
 }
 
-/* The first n parts of k, dotted, for messages. */
+/* prefix and the first n parts of k, dotted, for messages. */
 static const char *
-key_name(const struct key *k, int n, char *out, size_t outlen)
+key_name(const char *prefix, const struct key *k, int n, char *out,
+    size_t outlen)
 {
 	struct buf	 b;
 	const char	*p;
 	int		 i;
 
 	buf_init(&b);
+	buf_addstr(&b, prefix);
 	for (i = 0; i < n; i++) {
-		if (i > 0)
+		if (i > 0 || *prefix != '\0')
 			buf_add(&b, ".", 1);
 		for (p = k->part[i]; *p != '\0' && is_bare(*p); p++)
 			;
@@ -625,6 +628,19 @@ digits(const char *s, size_t n, int base, uint64_t limit, uint64_t *out)
 	return 0;
 }
 
+/* A ':' or a '-' other than an exponent's sign marks a date or a time. */
+static int
+is_date(const char *r, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++)
+		if (r[i] == ':' || (r[i] == '-' && i > 0 && r[i - 1] != 'e' &&
+		    r[i - 1] != 'E'))
+			return 1;
+	return 0;
+}
+
 /* A bare word as a value: boolean, integer, or a refusal saying why. */
 static struct toml_value *
 parse_word(struct parser *ps)
@@ -680,7 +696,7 @@ parse_word(struct parser *ps)
 		base = r[1] == 'x' ? 16 : r[1] == 'o' ? 8 : 2;
 		r += 2;
 		rn -= 2;
-	} else if (memchr(r, ':', rn) != NULL || memchr(r, '-', rn) != NULL) {
+	} else if (is_date(r, rn)) {
 		fail(ps, at, "dates and times are not supported");
 		return NULL;
 	} else if (memchr(r, '.', rn) != NULL || memchr(r, 'e', rn) != NULL ||
@@ -841,6 +857,7 @@ parse_keyval(struct parser *ps, struct toml_value *t, int depth)
 {
 	struct toml_value	*v, *sub;
 	struct key		 k;
+	const char		*pfx = t == ps->cur ? ps->curname : "";
 	char			 name[128], d[32];
 	int			 i, line, col, rc = -1;
 
@@ -856,13 +873,13 @@ parse_keyval(struct parser *ps, struct toml_value *t, int depth)
 				goto done;
 		} else if (sub->kind != TOML_TABLE) {
 			fail(ps, k.pos[i], "key %s is already a value (line "
-			    "%d), not a table", key_name(&k, i + 1, name,
+			    "%d), not a table", key_name(pfx, &k, i + 1, name,
 			    sizeof(name)), sub->line);
 			goto done;
 		} else if (sub->how != HOW_DOTTED) {
 			fail(ps, k.pos[i], "table %s is defined at line %d "
 			    "and cannot be extended with a dotted key",
-			    key_name(&k, i + 1, name, sizeof(name)),
+			    key_name(pfx, &k, i + 1, name, sizeof(name)),
 			    sub->line);
 			goto done;
 		}
@@ -870,13 +887,13 @@ parse_keyval(struct parser *ps, struct toml_value *t, int depth)
 	}
 	if ((sub = find(t, k.part[k.n - 1])) != NULL) {
 		fail(ps, k.pos[k.n - 1], "duplicate key %s (first defined at "
-		    "line %d)", key_name(&k, k.n, name, sizeof(name)),
+		    "line %d)", key_name(pfx, &k, k.n, name, sizeof(name)),
 		    sub->line);
 		goto done;
 	}
 	if (peek(ps) != '=') {
 		fail(ps, ps->pos, "expected '=' after key %s, found %s",
-		    key_name(&k, k.n, name, sizeof(name)),
+		    key_name(pfx, &k, k.n, name, sizeof(name)),
 		    describe(ps, ps->pos, d, sizeof(d)));
 		goto done;
 	}
@@ -918,7 +935,7 @@ parse_header(struct parser *ps)
 	ps->pos++;
 	for (i = 0; i < k.n; i++) {
 		last = i == k.n - 1;
-		key_name(&k, i + 1, name, sizeof(name));
+		key_name("", &k, i + 1, name, sizeof(name));
 		sub = find(t, k.part[i]);
 		if (sub == NULL) {
 			sub = node(ps, TOML_TABLE, k.pos[i]);
@@ -945,6 +962,7 @@ parse_header(struct parser *ps)
 		t = sub;
 	}
 	ps->cur = t;
+	snprintf(ps->curname, sizeof(ps->curname), "%s", name);
 	rc = end_of_line(ps, "a table header");
 done:
 	key_clear(&k);
