@@ -1,0 +1,131 @@
+#!/usr/bin/python3
+"""The worker against the local queue: registration, empty polls, a
+file-resolve job end to end, unknown job kinds, bad job documents."""
+
+import base64
+import os
+import signal
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+
+class Loop(harness.TestCase):
+
+    def test_register_and_file_resolve(self):
+        q = self.queue()
+        files = self.keep(harness.FileServer({"/a.txt": b"hello\n",
+                                              "/b.bin": bytes(range(256))}))
+        w = self.worker("http://" + q.address)
+        w.wait_log(r"registered as worker")
+        self.assertEqual(len(q.workers()), 1)
+        jid = q.enqueue("file-resolve", {"urls": [
+            files.url + "/a.txt", files.url + "/b.bin"]})
+        job = q.wait(jid, 20)
+        res = q.result(jid)
+        self.assertTrue(res["success"], res)
+        self.assertNotIn("job_error", res)
+        got = {r["url"]: base64.b64decode(r["content"]) for r in res["results"]}
+        self.assertEqual(got[files.url + "/a.txt"], b"hello\n")
+        self.assertEqual(got[files.url + "/b.bin"], bytes(range(256)))
+        self.assertIn("job_id=" + jid, w.log())
+        self.assertTrue(job)
+
+    def test_per_url_errors_and_limits(self):
+        q = self.queue()
+        files = self.keep(harness.FileServer({"/a.txt": b"x"}))
+        w = self.worker("http://" + q.address,
+                        "[worker]\nfile_resolve_max = 1000\n")
+        jid = q.enqueue("file-resolve", {"urls": [
+            files.url + "/a.txt", files.url + "/missing",
+            files.url + "/big/5000", "file:///etc/passwd"]})
+        q.wait(jid, 20)
+        res = q.result(jid)
+        self.assertFalse(res["success"])
+        self.assertEqual(res["job_error"]["id"], 36)
+        by = {r["url"]: r for r in res["results"]}
+        self.assertEqual(base64.b64decode(by[files.url + "/a.txt"]["content"]),
+                         b"x")
+        self.assertIn("404", by[files.url + "/missing"]["target_error"]["reason"])
+        self.assertIn("larger", by[files.url + "/big/5000"]["target_error"]["reason"])
+        self.assertIn("only http", by["file:///etc/passwd"]["target_error"]["reason"])
+        self.assertTrue(w.alive())
+
+    def test_empty_polls_with_204(self):
+        # The server answers 204 after 1 s; the worker polls again.
+        q = self.queue("--request-job-timeout", "1")
+        w = self.worker("http://" + q.address)
+        w.wait_log(r"registered as worker")
+        time.sleep(3.5)
+        files = self.keep(harness.FileServer({"/a": b"a"}))
+        jid = q.enqueue("file-resolve", {"urls": [files.url + "/a"]})
+        q.wait(jid, 10)
+        self.assertTrue(q.result(jid)["success"])
+        self.assertNotRegex(w.log(), r"warning.*request job")
+
+    def test_bad_args_and_unknown_kind(self):
+        q = self.queue()
+        w = self.worker("http://" + q.address)
+        bad = [q.enqueue("file-resolve", {"urls": "not a list"}),
+               q.enqueue("file-resolve", {"urls": [1, 2]}),
+               q.enqueue("file-resolve", {"urls": None})]
+        for jid in bad:
+            q.wait(jid, 10)
+            self.assertEqual(q.result(jid)["job_error"]["id"], 29)
+        self.assertTrue(w.alive())
+
+    def test_reregisters_when_forgotten(self):
+        # The queue forgets workers after 2 s without a status; the worker
+        # (status every 1 s is off here: 30 s) must register again.
+        q = self.queue("--worker-timeout", "2", "--request-job-timeout", "1")
+        w = self.worker("http://" + q.address,
+                        "[worker]\nstatus_interval = 3\n")
+        w.wait_log(r"registered as worker")
+        w.wait_log(r"no longer knows this worker|registered as worker.*\n"
+                   r"(.*\n)*.*registered as worker", 20)
+        harness.wait_until(lambda: w.log().count("registered as worker") >= 2,
+                           20, "a second registration")
+        files = self.keep(harness.FileServer({"/a": b"a"}))
+        jid = q.enqueue("file-resolve", {"urls": [files.url + "/a"]})
+        q.wait(jid, 10)
+        self.assertTrue(q.result(jid)["success"])
+
+    def test_drain_when_idle_exits_zero(self):
+        q = self.queue()
+        w = self.worker("http://" + q.address)
+        w.wait_log(r"registered as worker")
+        t = time.monotonic()
+        w.signal(signal.SIGTERM)
+        self.assertEqual(w.wait_exit(10), 0)
+        self.assertLess(time.monotonic() - t, 5)
+
+    def test_unix_socket(self):
+        q = self.keep(harness.Queue.__new__(harness.Queue))
+        # A queue on a unix socket: the reference's -unix mode.
+        import subprocess
+        sock = os.path.join(self.tmp, "q.sock")
+        q.proc = subprocess.Popen(
+            [harness.QUEUE, "serve", "--unix", sock, "--state-dir",
+             os.path.join(self.tmp, "st")],
+            stdout=open(os.path.join(self.tmp, "queue.log"), "ab"),
+            stderr=subprocess.STDOUT)
+        harness.wait_until(lambda: os.path.exists(sock), 10, "the socket")
+        files = self.keep(harness.FileServer({"/a": b"unix"}))
+        w = self.worker(sock, args=["-unix"])
+        w.wait_log(r"registered as worker")
+        out = subprocess.run([harness.QUEUE, "--unix", sock, "enqueue",
+                              "--type", "file-resolve", "--args",
+                              '{"urls":["%s/a"]}' % files.url],
+                             capture_output=True, text=True, check=True)
+        jid = out.stdout.strip()
+        subprocess.run([harness.QUEUE, "--unix", sock, "wait", jid,
+                        "--timeout", "10"], check=False)
+        out = subprocess.run([harness.QUEUE, "--unix", sock, "result", jid],
+                             capture_output=True, text=True, check=True)
+        self.assertIn('"success": true', out.stdout)
+
+
+if __name__ == "__main__":
+    harness.main()
