@@ -8,6 +8,8 @@
 
 const struct job_kind job_kinds[] = {
 	{ "file-resolve", job_file_resolve_run, 1, NULL },
+	{ "osbuild", job_osbuild_run, 0, NULL },
+	{ "depsolve", job_depsolve_run, 1, NULL },
 	{ NULL, NULL, 0, NULL }
 };
 

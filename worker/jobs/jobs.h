@@ -8,5 +8,7 @@
 #include "job.h"
 
 json_object	*job_file_resolve_run(struct job *, const struct job_ctx *);
+json_object	*job_osbuild_run(struct job *, const struct job_ctx *);
+json_object	*job_depsolve_run(struct job *, const struct job_ctx *);
 
 #endif

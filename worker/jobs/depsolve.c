@@ -1,0 +1,482 @@
+/*
+ * depsolve: resolve the package sets of each pipeline with the configured
+ * depsolver (osbuild-depsolve-dnf, request API version 1: one call per
+ * pipeline, its package sets as chained transactions) and answer in a
+ * shape both server generations read: the 2024 keys (package_specs, error,
+ * error_type) and the 2026 ones (transactions, repo_configs, solver).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "cache.h"
+#include "exec.h"
+#include "jobs/jobs.h"
+#include "log.h"
+#include "util.h"
+
+#define DS_TIMEOUT_MS	(60L * 60 * 1000)	/* metadata can be slow */
+#define DS_STDOUT_MAX	(256u << 20)
+#define DS_MAX_PIPELINES 64
+
+static json_object *
+get(json_object *o, const char *key)
+{
+	json_object	*v;
+
+	if (o == NULL || !json_object_object_get_ex(o, key, &v))
+		return NULL;
+	return v;
+}
+
+static const char *
+get_str(json_object *o, const char *key)
+{
+	json_object	*v = get(o, key);
+
+	return v != NULL && json_object_is_type(v, json_type_string) ?
+	    json_object_get_string(v) : NULL;
+}
+
+static int
+get_bool(json_object *o, const char *key, int *out)
+{
+	json_object	*v = get(o, key);
+
+	if (v == NULL || !json_object_is_type(v, json_type_boolean))
+		return 0;
+	*out = json_object_get_boolean(v);
+	return 1;
+}
+
+/* A stable id for a repository: the hash of its configuration, as the
+ * reference names repositories for the depsolver. */
+static char *
+repo_id(json_object *repo)
+{
+	const char	*s = json_object_to_json_string_ext(repo,
+	    JSON_C_TO_STRING_PLAIN);
+	unsigned char	 md[EVP_MAX_MD_SIZE];
+	unsigned int	 n = 0, i;
+	char		*hex;
+
+	EVP_Digest(s, strlen(s), md, &n, EVP_sha256(), NULL);
+	hex = xmalloc(n * 2 + 1);
+	for (i = 0; i < n; i++)
+		snprintf(hex + i * 2, 3, "%02x", md[i]);
+	return hex;
+}
+
+static void
+copy_str(json_object *to, const char *tokey, json_object *from,
+    const char *fromkey)
+{
+	const char	*s = get_str(from, fromkey);
+
+	if (s != NULL && *s != '\0')
+		json_object_object_add(to, tokey, json_object_new_string(s));
+}
+
+/* The job's repository in the depsolver's words. */
+static json_object *
+dnf_repo(json_object *repo, const char *id)
+{
+	json_object	*r = json_object_new_object(), *v, *urls, *keys;
+	int		 b;
+
+	json_object_object_add(r, "id", json_object_new_string(id));
+	copy_str(r, "name", repo, "name");
+	urls = json_object_new_array();
+	if ((v = get(repo, "baseurls")) != NULL &&
+	    json_object_is_type(v, json_type_array)) {
+		size_t i, n = json_object_array_length(v);
+
+		for (i = 0; i < n; i++)
+			json_object_array_add(urls, json_object_get(
+			    json_object_array_get_idx(v, i)));
+	} else if (get_str(repo, "baseurl") != NULL)
+		json_object_array_add(urls,
+		    json_object_new_string(get_str(repo, "baseurl")));
+	if (json_object_array_length(urls) > 0)
+		json_object_object_add(r, "baseurl", urls);
+	else
+		json_object_put(urls);
+	copy_str(r, "metalink", repo, "metalink");
+	copy_str(r, "mirrorlist", repo, "mirrorlist");
+	keys = json_object_new_array();
+	if ((v = get(repo, "gpgkeys")) != NULL &&
+	    json_object_is_type(v, json_type_array)) {
+		size_t i, n = json_object_array_length(v);
+
+		for (i = 0; i < n; i++)
+			json_object_array_add(keys, json_object_get(
+			    json_object_array_get_idx(v, i)));
+	} else if (get_str(repo, "gpgkey") != NULL)
+		json_object_array_add(keys,
+		    json_object_new_string(get_str(repo, "gpgkey")));
+	if (json_object_array_length(keys) > 0)
+		json_object_object_add(r, "gpgkeys", keys);
+	else
+		json_object_put(keys);
+	if (get_bool(repo, "check_gpg", &b))
+		json_object_object_add(r, "gpgcheck",
+		    json_object_new_boolean(b));
+	if (get_bool(repo, "check_repo_gpg", &b))
+		json_object_object_add(r, "repo_gpgcheck",
+		    json_object_new_boolean(b));
+	if (get_bool(repo, "ignore_ssl", &b))
+		json_object_object_add(r, "sslverify",
+		    json_object_new_boolean(!b));
+	copy_str(r, "sslcacert", repo, "sslcacert");
+	copy_str(r, "sslclientkey", repo, "sslclientkey");
+	copy_str(r, "sslclientcert", repo, "sslclientcert");
+	copy_str(r, "metadata_expire", repo, "metadata_expire");
+	if (get_bool(repo, "module_hotfixes", &b))
+		json_object_object_add(r, "module_hotfixes",
+		    json_object_new_boolean(b));
+	return r;
+}
+
+static json_object *
+str_list(json_object *v)
+{
+	json_object	*a = json_object_new_array();
+	size_t		 i, n;
+
+	if (v == NULL || !json_object_is_type(v, json_type_array))
+		return a;
+	n = json_object_array_length(v);
+	for (i = 0; i < n; i++) {
+		json_object *s = json_object_array_get_idx(v, i);
+
+		if (json_object_is_type(s, json_type_string))
+			json_object_array_add(a, json_object_get(s));
+	}
+	return a;
+}
+
+struct pipeline {
+	json_object	*request;	/* to the depsolver */
+	json_object	*repos;		/* id -> the job's repository */
+};
+
+/*
+ * One request for the chained package sets of a pipeline. Returns -1 with
+ * why when the sets are malformed.
+ */
+static int
+build_request(json_object *args, json_object *sets, const char *cachedir,
+    struct pipeline *p, char *why, size_t whylen)
+{
+	json_object	*req, *arguments, *repos, *trans;
+	size_t		 i, j, n, nr;
+
+	if (!json_object_is_type(sets, json_type_array) ||
+	    json_object_array_length(sets) == 0) {
+		snprintf(why, whylen, "a pipeline has no package sets");
+		return -1;
+	}
+	p->repos = json_object_new_object();
+	repos = json_object_new_array();
+	trans = json_object_new_array();
+	n = json_object_array_length(sets);
+	for (i = 0; i < n; i++) {
+		json_object *set = json_object_array_get_idx(sets, i);
+		json_object *t = json_object_new_object(), *ids, *rs, *v;
+		int b;
+
+		json_object_object_add(t, "package-specs",
+		    str_list(get(set, "Include")));
+		if ((v = get(set, "Exclude")) != NULL &&
+		    json_object_is_type(v, json_type_array))
+			json_object_object_add(t, "exclude-specs", str_list(v));
+		if ((v = get(set, "EnabledModules")) != NULL &&
+		    json_object_is_type(v, json_type_array))
+			json_object_object_add(t, "module-enable-specs",
+			    str_list(v));
+		ids = json_object_new_array();
+		rs = get(set, "Repositories");
+		nr = rs != NULL && json_object_is_type(rs, json_type_array) ?
+		    json_object_array_length(rs) : 0;
+		for (j = 0; j < nr; j++) {
+			json_object *repo = json_object_array_get_idx(rs, j);
+			char *id = repo_id(repo);
+
+			if (get(p->repos, id) == NULL) {
+				json_object_object_add(p->repos, id,
+				    json_object_get(repo));
+				json_object_array_add(repos,
+				    dnf_repo(repo, id));
+			}
+			json_object_array_add(ids, json_object_new_string(id));
+			free(id);
+		}
+		json_object_object_add(t, "repo-ids", ids);
+		b = 0;
+		get_bool(set, "InstallWeakDeps", &b);
+		json_object_object_add(t, "install_weak_deps",
+		    json_object_new_boolean(b));
+		json_object_array_add(trans, t);
+	}
+	arguments = json_object_new_object();
+	json_object_object_add(arguments, "repos", repos);
+	json_object_object_add(arguments, "transactions", trans);
+	req = json_object_new_object();
+	json_object_object_add(req, "command",
+	    json_object_new_string("depsolve"));
+	json_object_object_add(req, "arch", json_object_new_string(
+	    get_str(args, "arch") ? get_str(args, "arch") : ""));
+	json_object_object_add(req, "releasever", json_object_new_string(
+	    get_str(args, "releasever") ? get_str(args, "releasever") : ""));
+	if (get_str(args, "module_platform_id") != NULL)
+		json_object_object_add(req, "module_platform_id",
+		    json_object_new_string(get_str(args,
+		    "module_platform_id")));
+	json_object_object_add(req, "cachedir",
+	    json_object_new_string(cachedir));
+	json_object_object_add(req, "arguments", arguments);
+	p->request = req;
+	return 0;
+}
+
+/* A package of the depsolver's answer as the composer's PackageSpec. */
+static json_object *
+package_spec(json_object *pkg, json_object *repos)
+{
+	json_object	*s = json_object_new_object(), *v, *repo;
+	const char	*rid = get_str(pkg, "repo_id"), *loc;
+	int		 b;
+
+	json_object_object_add(s, "name", json_object_new_string(
+	    get_str(pkg, "name") ? get_str(pkg, "name") : ""));
+	v = get(pkg, "epoch");
+	json_object_object_add(s, "epoch", json_object_new_int(
+	    v ? json_object_get_int(v) : 0));
+	copy_str(s, "version", pkg, "version");
+	copy_str(s, "release", pkg, "release");
+	copy_str(s, "arch", pkg, "arch");
+	loc = get_str(pkg, "remote_location");
+	if (loc != NULL) {
+		json_object *l = json_object_new_array();
+
+		json_object_object_add(s, "remote_location",
+		    json_object_new_string(loc));
+		json_object_array_add(l, json_object_new_string(loc));
+		json_object_object_add(s, "remote_locations", l);
+	}
+	copy_str(s, "checksum", pkg, "checksum");
+	copy_str(s, "path", pkg, "path");
+	copy_str(s, "location", pkg, "path");
+	if (rid != NULL)
+		json_object_object_add(s, "repo_id",
+		    json_object_new_string(rid));
+	repo = rid != NULL ? get(repos, rid) : NULL;
+	b = 0;
+	get_bool(repo, "check_gpg", &b);
+	json_object_object_add(s, "check_gpg", json_object_new_boolean(b));
+	b = 0;
+	get_bool(repo, "ignore_ssl", &b);
+	json_object_object_add(s, "ignore_ssl", json_object_new_boolean(b));
+	copy_str(s, "sslcacert", repo, "sslcacert");
+	copy_str(s, "sslclientkey", repo, "sslclientkey");
+	copy_str(s, "sslclientcert", repo, "sslclientcert");
+	return s;
+}
+
+/* The depsolver's error kinds, as the reference maps them. */
+static int
+error_id(const char *kind)
+{
+	if (strcmp(kind, "DepsolveError") == 0)
+		return JOB_ERR_DNF_DEPSOLVE;
+	if (strcmp(kind, "MarkingErrors") == 0)
+		return JOB_ERR_DNF_MARKING;
+	if (strcmp(kind, "RepoError") == 0)
+		return JOB_ERR_DNF_REPO;
+	return JOB_ERR_DNF_OTHER;
+}
+
+static void
+fail(json_object *result, int id, const char *reason, const char *details)
+{
+	job_set_error(result, id, reason,
+	    details ? json_object_new_string(details) : NULL);
+	json_object_object_add(result, "error", json_object_new_string(
+	    details && *details ? details : reason));
+	json_object_object_add(result, "error_type", json_object_new_string(
+	    id == JOB_ERR_DNF_DEPSOLVE || id == JOB_ERR_DNF_MARKING ?
+	    "depsolve" : "other"));
+}
+
+/*
+ * Runs the depsolver for one pipeline. On success adds its answer to the
+ * result maps and returns 0; else sets the job error and returns -1.
+ */
+static int
+solve(struct job *job, const struct job_ctx *ctx, const char *name,
+    struct pipeline *p, json_object *result)
+{
+	const char		*argv[2];
+	struct exec_opts	 o;
+	struct exec_result	 res;
+	json_object		*ans = NULL, *pkgs, *specs, *tx, *rc, *v;
+	const char		*req;
+	char			 st[64], reason[512];
+	size_t			 i, n;
+	int			 rv = -1;
+
+	argv[0] = ctx->conf->dnf_json ? ctx->conf->dnf_json :
+	    CONFIG_DEFAULT_DNFJSON;
+	argv[1] = NULL;
+	req = json_object_to_json_string_ext(p->request,
+	    JSON_C_TO_STRING_PLAIN);
+	memset(&o, 0, sizeof(o));
+	o.argv = argv;
+	o.stdin_data = req;
+	o.stdin_len = strlen(req);
+	o.stdout_max = DS_STDOUT_MAX;
+	o.timeout_ms = DS_TIMEOUT_MS;
+	o.canceled = &job->canceled;
+	o.pgid = &job->pgid;
+	log_info("depsolve: pipeline %s", name);
+	if (exec_run(&o, &res) == -1) {
+		fail(result, JOB_ERR_RPMMD, "rpmmd error in depsolve job",
+		    res.error);
+		goto cleanup;
+	}
+	exec_status_str(&res, st, sizeof(st));
+	if (res.canceled || res.timed_out) {
+		snprintf(reason, sizeof(reason), "the depsolver was stopped: "
+		    "%s", st);
+		fail(result, JOB_ERR_RPMMD, "rpmmd error in depsolve job",
+		    reason);
+		goto cleanup;
+	}
+	ans = json_tokener_parse(res.out.data);
+	if (ans == NULL || !json_object_is_type(ans, json_type_object)) {
+		snprintf(reason, sizeof(reason), "the depsolver gave no JSON "
+		    "(%s): %.400s", st, res.err.data);
+		fail(result, JOB_ERR_RPMMD, "rpmmd error in depsolve job",
+		    reason);
+		goto cleanup;
+	}
+	if (get_str(ans, "kind") != NULL || !res.exited || res.code != 0) {
+		const char *kind = get_str(ans, "kind");
+
+		if (kind == NULL) {
+			snprintf(reason, sizeof(reason), "the depsolver "
+			    "failed (%s): %.400s", st, res.err.data);
+			fail(result, JOB_ERR_RPMMD,
+			    "rpmmd error in depsolve job", reason);
+			goto cleanup;
+		}
+		snprintf(reason, sizeof(reason), "DNF error occurred: %s",
+		    kind);
+		log_info("depsolve: %s: %s", reason, get_str(ans, "reason") ?
+		    get_str(ans, "reason") : "");
+		fail(result, error_id(kind), reason, get_str(ans, "reason"));
+		goto cleanup;
+	}
+	pkgs = get(ans, "packages");
+	if (pkgs == NULL || !json_object_is_type(pkgs, json_type_array)) {
+		fail(result, JOB_ERR_RPMMD, "rpmmd error in depsolve job",
+		    "the depsolver answered without packages");
+		goto cleanup;
+	}
+	specs = json_object_new_array();
+	n = json_object_array_length(pkgs);
+	for (i = 0; i < n; i++)
+		json_object_array_add(specs, package_spec(
+		    json_object_array_get_idx(pkgs, i), p->repos));
+	/* API version 1 gives the chain's final set only: one transaction. */
+	tx = json_object_new_array();
+	json_object_array_add(tx, json_object_get(specs));
+	json_object_object_add(get(result, "package_specs"), name, specs);
+	json_object_object_add(get(result, "transactions"), name, tx);
+	rc = json_object_new_array();
+	json_object_object_foreach(p->repos, id, repo) {
+		json_object *c = json_object_new_object();
+
+		json_object_object_foreach(repo, k, val)
+			json_object_object_add(c, k, json_object_get(val));
+		json_object_object_add(c, "id", json_object_new_string(id));
+		json_object_array_add(rc, c);
+	}
+	json_object_object_add(get(result, "repo_configs"), name, rc);
+	if ((v = get(ans, "solver")) != NULL)
+		json_object_object_add(result, "solver", json_object_get(v));
+	if ((v = get(ans, "modules")) != NULL &&
+	    json_object_is_type(v, json_type_object) &&
+	    json_object_object_length(v) > 0) {
+		if (get(result, "modules") == NULL)
+			json_object_object_add(result, "modules",
+			    json_object_new_object());
+		json_object_object_add(get(result, "modules"), name,
+		    json_object_get(v));
+	}
+	log_info("depsolve: pipeline %s: %zu packages", name, n);
+	rv = 0;
+cleanup:
+	json_object_put(ans);
+	exec_result_free(&res);
+	return rv;
+}
+
+json_object *
+job_depsolve_run(struct job *job, const struct job_ctx *ctx)
+{
+	json_object	*result, *sets;
+	struct pipeline	 p;
+	char		*cachedir, why[256];
+	int		 count = 0;
+
+	result = json_object_new_object();
+	json_object_object_add(result, "package_specs",
+	    json_object_new_object());
+	json_object_object_add(result, "transactions",
+	    json_object_new_object());
+	json_object_object_add(result, "repo_configs",
+	    json_object_new_object());
+	sets = get(job->args, "grouped_package_sets");
+	if (sets == NULL || !json_object_is_type(sets, json_type_object) ||
+	    json_object_object_length(sets) == 0 ||
+	    json_object_object_length(sets) > DS_MAX_PIPELINES) {
+		fail(result, JOB_ERR_PARSING_ARGS, "depsolve job has no usable "
+		    "grouped_package_sets", NULL);
+		return result;
+	}
+	/* The metadata cache shares the cache's bounds. */
+	cache_prepare(ctx->conf, ctx->cache_dir);
+	cachedir = cache_path(ctx->cache_dir, CACHE_RPMMD);
+	json_object_object_foreach(sets, name, psets) {
+		memset(&p, 0, sizeof(p));
+		if (build_request(job->args, psets, cachedir, &p, why,
+		    sizeof(why)) == -1) {
+			fail(result, JOB_ERR_PARSING_ARGS, why, NULL);
+			json_object_put(p.repos);
+			break;
+		}
+		if (solve(job, ctx, name, &p, result) == -1) {
+			json_object_put(p.request);
+			json_object_put(p.repos);
+			break;
+		}
+		json_object_put(p.request);
+		json_object_put(p.repos);
+		count++;
+	}
+	free(cachedir);
+	if (job_result_error(result) != NULL) {
+		/* An older server reads package_specs first: leave none. */
+		json_object_object_del(result, "package_specs");
+		json_object_object_del(result, "transactions");
+		json_object_object_del(result, "repo_configs");
+		return result;
+	}
+	json_object_object_add(result, "error", json_object_new_string(""));
+	json_object_object_add(result, "error_type", json_object_new_string(""));
+	log_info("depsolve: %d pipelines resolved", count);
+	return result;
+}
