@@ -317,9 +317,10 @@ check_appliance(struct vmcheck *vc, struct check *c)
 		    "mounted, wrote and read back %d bytes", kvm_error,
 		    r.launch_ms / 1000.0, PROBE_SIZE);
 	else
-		check_set(c, ST_PASS, "direct backend, %s%s%s%s: launched in "
+		check_set(c, ST_PASS, "direct backend, %s%s%s%s%s: launched in "
 		    "%.1f s, partitioned, formatted ext4, mounted, wrote and "
-		    "read back %d bytes", vc->accel, strcmp(r.guest_accel,
+		    "read back %d bytes", vc->accel, vc->kvm_checked ? "" :
+		    " (forced: KVM not checked)", strcmp(r.guest_accel,
 		    vc->accel) ? " (guest saw " : "", strcmp(r.guest_accel,
 		    vc->accel) ? r.guest_accel : "", strcmp(r.guest_accel,
 		    vc->accel) ? ")" : "", r.launch_ms / 1000.0, PROBE_SIZE);

@@ -143,10 +143,10 @@ check_container(struct vmcheck *vc, struct check *c)
 		    "need it privileged with /dev and mounts", strong.data,
 		    weak.len ? ", " : "", weak.len ? weak.data : "");
 	else if (weak.len)
-		check_set(c, ST_PASS, "not isolated (PID 1 sees kernel "
-		    "threads, no container cgroup or environment%s); "
-		    "ignoring leftover marker: %s", unreadable ?
-		    " - /proc/1/environ unreadable" : "", weak.data);
+		check_set(c, ST_PASS, "not a container: PID 1 sees kernel "
+		    "threads, no container cgroup or environment%s; "
+		    "ignoring marker: %s", unreadable ?
+		    " (/proc/1/environ unreadable)" : "", weak.data);
 	else
 		check_set(c, ST_PASS, "not inside a container");
 	free(kthread);

@@ -36,6 +36,18 @@ static const unsigned char guest_code[] = {
 
 static volatile sig_atomic_t alarmed;
 
+/* IB_VMCHECK_KVM_DEVICE lets the tests aim the probe at a device that is
+ * not KVM, to walk the failure paths on a machine where KVM works. */
+static const char *
+kvm_device(void)
+{
+	const char	*dev;
+
+	if ((dev = getenv("IB_VMCHECK_KVM_DEVICE")) != NULL && *dev == '/')
+		return dev;
+	return KVM_DEV;
+}
+
 static void
 on_alarm(int sig)
 {
@@ -69,8 +81,13 @@ setup_vcpu(int kvm, int fd, int *vmp, int *vcpup, struct kvm_run **runp,
 	void					*mem;
 	int					 n;
 
-	if ((n = ioctl(kvm, KVM_GET_API_VERSION, 0)) != KVM_API_VERSION) {
-		dprintf(fd, "fail KVM_GET_API_VERSION returned %d\n", n);
+	if ((n = ioctl(kvm, KVM_GET_API_VERSION, 0)) == -1) {
+		dprintf(fd, "fail KVM_GET_API_VERSION: %s\n", strerror(errno));
+		return -1;
+	}
+	if (n != KVM_API_VERSION) {
+		dprintf(fd, "fail KVM API version %d, not %d\n", n,
+		    KVM_API_VERSION);
 		return -1;
 	}
 	if ((*vmp = ioctl(kvm, KVM_CREATE_VM, 0UL)) == -1) {
@@ -209,8 +226,9 @@ probe_child(void *arg, int fd)
 	sa.sa_handler = on_alarm;	/* no SA_RESTART: KVM_RUN gets EINTR */
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGALRM, &sa, NULL);
-	if ((kvm = open(KVM_DEV, O_RDWR | O_CLOEXEC)) == -1) {
-		dprintf(fd, "fail open %s: %s\n", KVM_DEV, strerror(errno));
+	if ((kvm = open(kvm_device(), O_RDWR | O_CLOEXEC)) == -1) {
+		dprintf(fd, "fail open %s: %s\n", kvm_device(),
+		    strerror(errno));
 		return 1;
 	}
 	if (setup_vcpu(kvm, fd, &vm, &vcpu, &run, &runlen) == -1)
@@ -263,10 +281,10 @@ explain_absent(struct vmcheck *vc, struct check *c, const char *what)
 	int		 hv;
 
 	flag = cpu_virt_flag(&hv);
-	unusable(vc, c, "%s (%s%s)", what,
+	unusable(vc, c, "%s: %s%s", what,
 	    flag != NULL ? "CPU has " : "CPU has neither vmx nor svm",
-	    flag != NULL ? flag : hv ? ", running under a hypervisor "
-	    "without nested virtualisation" : "");
+	    flag != NULL ? flag : hv ? " (under a hypervisor without "
+	    "nested virtualisation)" : "");
 }
 
 void
@@ -281,12 +299,13 @@ check_kvm(struct vmcheck *vc, struct check *c)
 	vc->kvm_checked = 1;
 	vc->kvm_ok = 0;
 	buf_init(&out);
-	if (stat(KVM_DEV, &st) == -1) {
-		explain_absent(vc, c, KVM_DEV " absent");
+	if (stat(kvm_device(), &st) == -1) {
+		snprintf(err, sizeof(err), "%s absent", kvm_device());
+		explain_absent(vc, c, err);
 		goto cleanup;
 	}
-	if ((fd = open(KVM_DEV, O_RDWR | O_CLOEXEC)) == -1) {
-		snprintf(err, sizeof(err), "cannot open " KVM_DEV ": %s",
+	if ((fd = open(kvm_device(), O_RDWR | O_CLOEXEC)) == -1) {
+		strfmt(err, sizeof(err), "cannot open %s: %s", kvm_device(),
 		    strerror(errno));
 		explain_absent(vc, c, err);
 		goto cleanup;

@@ -113,7 +113,7 @@ add_launch(struct buf *b, const struct vmcheck *vc)
 		buf_printf(b, " (appliance launch %.1f s)",
 		    vc->launch_ms / 1000.0);
 	else
-		buf_printf(b, " (appliance not launched)");
+		buf_printf(b, " (appliance launch not measured)");
 }
 
 /* One line for logs and for the summary field; caller frees. */

@@ -92,6 +92,18 @@ check_qemu_img(struct vmcheck *vc, struct check *c)
 	free(path);
 }
 
+/* virsh prints a general error, then the cause: keep the last one. */
+static void
+last_error_line(const char *out, char *dst, size_t len)
+{
+	const char	*p, *last = NULL;
+
+	for (p = out; (p = strstr(p, "error: ")) != NULL; p++)
+		if (p == out || p[-1] == '\n')
+			last = p;
+	first_line(last != NULL ? last : out, dst, len);
+}
+
 /* The "Running hypervisor:" line of virsh version, else its first line. */
 static void
 hypervisor_line(const char *out, char *dst, size_t len)
@@ -137,8 +149,7 @@ check_libvirt(struct vmcheck *vc, struct check *c)
 		check_set(c, ST_FAIL, "libvirt %s: no answer within %d s",
 		    vc->libvirt_uri, VIRSH_TIMEOUT_MS / 1000);
 	else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		first_line(strstr(out.data, "error: ") ?
-		    strstr(out.data, "error: ") : out.data, line, sizeof(line));
+		last_error_line(out.data, line, sizeof(line));
 		check_set(c, ST_FAIL, "libvirt %s unreachable (virsh %s): %s",
 		    vc->libvirt_uri, proc_status_str(status), line);
 	} else {
