@@ -9,14 +9,6 @@
 #    to scale_from_zero_capacity; target tracking takes over once those
 #    instances are in service.
 
-locals {
-  pending_metric = {
-    namespace   = var.metric_namespace
-    metric_name = "PendingJobs"
-    dimension   = { name = var.metric_dimension_name, value = local.queue_name }
-  }
-}
-
 resource "aws_autoscaling_policy" "backlog" {
   name                      = "${var.name}-backlog-per-instance"
   autoscaling_group_name    = aws_autoscaling_group.worker.name
@@ -35,11 +27,11 @@ resource "aws_autoscaling_policy" "backlog" {
         metric_stat {
           stat = "Average"
           metric {
-            namespace   = local.pending_metric.namespace
-            metric_name = local.pending_metric.metric_name
+            namespace   = var.metric_namespace
+            metric_name = "PendingJobs"
             dimensions {
-              name  = local.pending_metric.dimension.name
-              value = local.pending_metric.dimension.value
+              name  = var.metric_dimension_name
+              value = local.queue_name
             }
           }
         }
@@ -101,12 +93,12 @@ resource "aws_cloudwatch_metric_alarm" "from_zero" {
     id          = "pending"
     return_data = false
     metric {
-      namespace   = local.pending_metric.namespace
-      metric_name = local.pending_metric.metric_name
+      namespace   = var.metric_namespace
+      metric_name = "PendingJobs"
       period      = 60
       stat        = "Maximum"
       dimensions = {
-        (local.pending_metric.dimension.name) = local.pending_metric.dimension.value
+        (var.metric_dimension_name) = local.queue_name
       }
     }
   }
