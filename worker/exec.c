@@ -29,6 +29,8 @@ extern char **environ;
  * grandchild) before the rest of the group is killed. */
 #define EXEC_LINGER_MS	2000
 #define EXEC_TICK_MS	100
+/* How long killed leftovers may take to be reaped by init. */
+#define EXEC_REAP_MS	5000
 
 enum { P_IN, P_OUT, P_ERR, P_EXTRA, P_N };
 
@@ -322,8 +324,18 @@ exec_run(const struct exec_opts *o, struct exec_result *res)
 		while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
 			;
 	}
-	/* Whatever the leader left behind in its group goes too. */
-	kill_group(pid, SIGKILL);
+	/* Whatever the leader left behind in its group goes too, and we wait
+	 * (a bounded while) for init to reap it: the group is then gone. */
+	if (kill(-pid, 0) == 0) {
+		int64_t until = now_ms() + EXEC_REAP_MS;
+
+		kill_group(pid, SIGKILL);
+		while (kill(-pid, 0) == 0 && now_ms() < until)
+			usleep(20000);
+		if (kill(-pid, 0) == 0)
+			log_warnx("exec: process group %ld still present",
+			    (long)pid);
+	}
 	if (WIFEXITED(status)) {
 		res->exited = 1;
 		res->code = WEXITSTATUS(status);
