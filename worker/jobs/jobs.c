@@ -10,6 +10,8 @@ const struct job_kind job_kinds[] = {
 	{ "file-resolve", job_file_resolve_run, 1, NULL },
 	{ "osbuild", job_osbuild_run, 0, NULL },
 	{ "depsolve", job_depsolve_run, 1, NULL },
+	{ "search-packages", job_search_packages_run, 1,
+	    job_search_packages_available },
 	{ NULL, NULL, 0, NULL }
 };
 

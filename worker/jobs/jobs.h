@@ -10,5 +10,8 @@
 json_object	*job_file_resolve_run(struct job *, const struct job_ctx *);
 json_object	*job_osbuild_run(struct job *, const struct job_ctx *);
 json_object	*job_depsolve_run(struct job *, const struct job_ctx *);
+json_object	*job_search_packages_run(struct job *, const struct job_ctx *);
+int		 job_search_packages_available(const struct config *, char *,
+		    size_t);
 
 #endif
