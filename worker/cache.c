@@ -3,8 +3,10 @@
  * eviction. osbuild's store keeps built trees in objects/<id>, names for
  * them in refs/<id> (symlinks into objects) and downloaded sources in
  * sources/<type>/<checksum>; tmp/ and stage/ hold work in progress. Each
- * top-level entry of objects/, refs/ and sources/<type>/ and of rpmmd/ is
- * one unit of eviction, aged by the later of its atime and mtime.
+ * top-level entry of objects/ and sources/<type>/ and of rpmmd/ is one
+ * unit of eviction (refs follow their objects), aged by its last use: the
+ * latest mtime of anything in it and atime of its files. Directory atimes
+ * are not used: listing a directory, as our own size walk does, sets them.
  */
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -232,11 +234,42 @@ cache_init(const char *dir)
 	return 0;
 }
 
+/* Size and last use of everything under path. */
+static void
+walk(const char *path, int64_t *size, int64_t *age)
+{
+	struct stat	 st;
+	struct dirent	*de;
+	DIR		*d;
+	char		*sub;
+
+	if (lstat(path, &st) == -1)
+		return;
+	*size += (int64_t)st.st_blocks * 512;
+	if (st.st_mtime > *age)
+		*age = st.st_mtime;
+	if (!S_ISDIR(st.st_mode)) {
+		if (st.st_atime > *age)
+			*age = st.st_atime;
+		return;
+	}
+	if ((d = opendir(path)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		sub = xasprintf("%s/%s", path, de->d_name);
+		walk(sub, size, age);
+		free(sub);
+	}
+	closedir(d);
+}
+
 static void
 victims_add_dir(struct victims *vs, const char *dir)
 {
 	struct dirent	*de;
-	struct stat	 st;
 	DIR		*d;
 	char		*sub;
 
@@ -247,18 +280,14 @@ victims_add_dir(struct victims *vs, const char *dir)
 		    strcmp(de->d_name, "..") == 0)
 			continue;
 		sub = xasprintf("%s/%s", dir, de->d_name);
-		if (lstat(sub, &st) == -1) {
-			free(sub);
-			continue;
-		}
 		if (vs->n == vs->cap) {
 			vs->cap = vs->cap ? vs->cap * 2 : 64;
 			vs->v = xrealloc(vs->v, vs->cap * sizeof(*vs->v));
 		}
 		vs->v[vs->n].path = sub;
-		vs->v[vs->n].size = cache_usage(sub);
-		vs->v[vs->n].age = st.st_atime > st.st_mtime ?
-		    st.st_atime : st.st_mtime;
+		vs->v[vs->n].size = 0;
+		vs->v[vs->n].age = 0;
+		walk(sub, &vs->v[vs->n].size, &vs->v[vs->n].age);
 		vs->n++;
 	}
 	closedir(d);
