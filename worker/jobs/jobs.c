@@ -12,6 +12,7 @@ const struct job_kind job_kinds[] = {
 	{ "depsolve", job_depsolve_run, 1, NULL },
 	{ "search-packages", job_search_packages_run, 1,
 	    job_search_packages_available },
+	{ "ostree-resolve", job_ostree_resolve_run, 1, NULL },
 	{ NULL, NULL, 0, NULL }
 };
 
