@@ -1,0 +1,200 @@
+# The worker image: one provisioning (the ib-worker package plus ami/,
+# applied by ami/provision.sh) for two sources:
+#   amazon-ebs.worker  the AMI, built in AWS (credentials from the
+#                      environment only: AWS_ACCESS_KEY_ID/... or AWS_PROFILE)
+#   qemu.worker        a local qcow2 from a Debian cloud image, offline, TCG
+# Written for Packer 1.6.6 (Debian 12): HCL2 without required_plugins, data
+# sources or packer init. That amazon-ebs knows neither imds_support nor
+# metadata_options, so IMDSv2 is required on the AMI by a post-processor
+# (modify-image-attribute --imds-support v2.0) and on the instances by the
+# fleet's launch template. packer/build.sh drives it.
+
+variable "git_commit" {
+  type        = string
+  description = "Commit of the sources the image is built from; tagged on the AMI."
+  default     = "unknown"
+}
+
+variable "package_dir" {
+  type        = string
+  description = "Folder holding the built ib-worker .deb (make deb) or .rpm (make rpm)."
+  default     = "build/pkg"
+}
+
+variable "aws_region" {
+  type        = string
+  description = "Region the AMI is built and registered in."
+  default     = "us-east-1"
+}
+
+variable "instance_type" {
+  type        = string
+  description = "Instance type of the temporary build instance."
+  default     = "t3.small"
+}
+
+variable "source_ami_name" {
+  type        = string
+  description = "Name pattern of the source AMI (Debian 12 by default)."
+  default     = "debian-12-amd64-*"
+}
+
+variable "source_ami_owner" {
+  type        = string
+  description = "Account owning the source AMI (Debian's by default)."
+  default     = "136693071363"
+}
+
+variable "ssh_username" {
+  type        = string
+  description = "Login user of the source image."
+  default     = "admin"
+}
+
+variable "ami_users" {
+  type        = list(string)
+  description = "Other AWS accounts allowed to launch the AMI."
+  default     = []
+}
+
+variable "volume_size" {
+  type        = number
+  description = "Root volume size of the AMI in GiB (the build cache lives there)."
+  default     = 40
+}
+
+variable "qemu_base_image" {
+  type        = string
+  description = "Local Debian 12 generic cloud qcow2 the qemu source starts from."
+  default     = "build/images/debian-12-generic-amd64.qcow2"
+}
+
+variable "qemu_seed_iso" {
+  type        = string
+  description = "cloud-init NoCloud seed (cloud-localds) that lets Packer log in."
+  default     = "build/images/seed.iso"
+}
+
+variable "qemu_ssh_key" {
+  type        = string
+  description = "Private key matching the public key in the seed."
+  default     = "build/images/packer_key"
+}
+
+variable "output_dir" {
+  type        = string
+  description = "Where the qemu source writes its image."
+  default     = "build/images/packer-qemu"
+}
+
+locals {
+  stamp = formatdate("YYYYMMDDhhmmss", timestamp())
+  tags = {
+    Name       = "ib-worker"
+    GitCommit  = var.git_commit
+    BuiltBy    = "packer"
+    SourceName = var.source_ami_name
+  }
+}
+
+source "amazon-ebs" "worker" {
+  region        = var.aws_region
+  instance_type = var.instance_type
+  ssh_username  = var.ssh_username
+  ami_name      = "ib-worker-${var.git_commit}-${local.stamp}"
+  ami_users     = var.ami_users
+  ena_support   = true
+  sriov_support = true
+  encrypt_boot  = false
+
+  source_ami_filter {
+    filters = {
+      name                = var.source_ami_name
+      architecture        = "x86_64"
+      root-device-type    = "ebs"
+      virtualization-type = "hvm"
+    }
+    owners      = [var.source_ami_owner]
+    most_recent = true
+  }
+
+  launch_block_device_mappings {
+    device_name           = "/dev/xvda"
+    volume_size           = var.volume_size
+    volume_type           = "gp3"
+    iops                  = 3000
+    throughput            = 125
+    delete_on_termination = true
+  }
+
+  tags            = local.tags
+  snapshot_tags   = local.tags
+  run_tags        = local.tags
+  run_volume_tags = local.tags
+}
+
+source "qemu" "worker" {
+  accelerator      = "tcg"
+  disk_image       = true
+  iso_url          = var.qemu_base_image
+  iso_checksum     = "none"
+  use_backing_file = false
+  format           = "qcow2"
+  disk_size        = "4G"
+  disk_compression = true
+  output_directory = var.output_dir
+  vm_name          = "worker.qcow2"
+  headless         = true
+  memory           = 2048
+  cpus             = 2
+  net_device       = "virtio-net"
+  disk_interface   = "virtio"
+  qemuargs = [
+    ["-drive", "file=${var.qemu_seed_iso},media=cdrom,readonly=on"],
+    ["-serial", "file:${var.output_dir}-serial.log"],
+  ]
+  ssh_username         = var.ssh_username
+  ssh_private_key_file = var.qemu_ssh_key
+  ssh_timeout          = "30m"
+  shutdown_command     = "sudo poweroff"
+}
+
+build {
+  sources = ["source.amazon-ebs.worker", "source.qemu.worker"]
+
+  provisioner "shell" {
+    inline = ["mkdir -p /tmp/ib-worker/pkg /tmp/ib-worker/ami"]
+  }
+
+  provisioner "file" {
+    source      = "${var.package_dir}/"
+    destination = "/tmp/ib-worker/pkg"
+  }
+
+  provisioner "file" {
+    source      = "ami/"
+    destination = "/tmp/ib-worker/ami"
+  }
+
+  provisioner "shell" {
+    inline = ["sudo sh /tmp/ib-worker/ami/provision.sh /tmp/ib-worker/pkg"]
+  }
+
+  post-processor "manifest" {
+    output     = "build/packer-manifest.json"
+    strip_path = true
+    custom_data = {
+      git_commit = var.git_commit
+    }
+  }
+
+  # Packer 1.6.6 cannot ask for IMDSv2-only on the AMI itself.
+  post-processor "shell-local" {
+    only = ["amazon-ebs.worker"]
+    environment_vars = [
+      "AWS_REGION=${var.aws_region}",
+      "MANIFEST=build/packer-manifest.json",
+    ]
+    script = "packer/require-imdsv2.sh"
+  }
+}
