@@ -374,6 +374,11 @@ api_request_job(struct api *a, const char *const *types, const char *arch,
 	memset(&extra, 0, sizeof(extra));
 	extra.timeout = timeout_s > 0 ? timeout_s : -1;
 	extra.abort = abort;
+	/*
+	 * A job the server already handed us is ours: aborting its answer
+	 * would strand it until the server's heartbeat timeout.
+	 */
+	extra.keep_answer = 1;
 	http_resp_init(&resp);
 	rc = call(a, "POST", "jobs", body, &extra, &resp, "request job");
 	/* A long poll that timed out on our side is just "no job". */

@@ -39,6 +39,8 @@ struct xfer {
 	off_t			 in_left;
 	volatile sig_atomic_t	*abort;
 	int			 too_big;
+	int			 answered;	/* a status line arrived */
+	int			 keep_answer;
 };
 
 static char *
@@ -128,8 +130,10 @@ on_header(char *data, size_t size, size_t n, void *arg)
 	size_t		 len = size * n;
 
 	/* A new status line starts a new answer (after 100 or a redirect). */
-	if (len >= 5 && strncmp(data, "HTTP/", 5) == 0)
+	if (len >= 5 && strncmp(data, "HTTP/", 5) == 0) {
 		buf_reset(&x->resp->headers);
+		x->answered = 1;
+	}
 	if (x->resp->headers.len + len <= 64 * 1024)
 		buf_add(&x->resp->headers, data, len);
 	return len;
@@ -161,6 +165,13 @@ on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
 {
 	struct xfer	*x = arg;
 
+	/*
+	 * Once the server answers, the answer is read whole: aborting a long
+	 * poll that already carries a job would strand that job until the
+	 * server's heartbeat timeout.
+	 */
+	if (x->answered && x->keep_answer)
+		return 0;
 	return x->abort != NULL && *x->abort;
 }
 
@@ -200,6 +211,7 @@ http_do(struct http *h, const struct http_req *req, struct http_resp *resp)
 	x.max_body = h->max_body;
 	x.in_fd = -1;
 	x.abort = req->abort;
+	x.keep_answer = req->keep_answer;
 	resp->status = 0;
 	resp->aborted = 0;
 	resp->error[0] = '\0';

@@ -43,6 +43,7 @@ struct http_req {
 	const char		*aws_sigv4;	/* CURLOPT_AWS_SIGV4 provider string */
 	long			 timeout;	/* s, overrides transfer_timeout; -1 none */
 	volatile sig_atomic_t	*abort;		/* when set, the transfer stops */
+	int			 keep_answer;	/* abort only before the answer */
 };
 
 struct http_resp {

@@ -341,6 +341,7 @@ loop_run(const struct loop_opts *opts, struct config *conf)
 		    &runflags.wake, &doc);
 		switch (rc) {
 		case API_OK:
+			/* Even when a drain began meanwhile: the job is ours. */
 			backoff_reset(&l.backoff);
 			run_job(&l, doc);
 			break;

@@ -497,4 +497,4 @@ def main():
     if not os.access(WORKER, os.X_OK):
         print("skipped: %s is not built" % WORKER)
         raise SystemExit(77)
-    unittest.main(verbosity=2)
+    unittest.main(verbosity=2, warnings="ignore")
