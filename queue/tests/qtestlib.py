@@ -202,12 +202,14 @@ def openssl(*args, cwd):
 
 def make_pki(d, name="ca"):
     """A CA, a server cert for 127.0.0.1 and a client cert in d."""
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt",
+            "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
             "-subj", "/CN=%s" % name, "-keyout", name + "-key.pem",
             "-out", name + "-crt.pem", cwd=d)
     for who, ext in (("server", "subjectAltName=IP:127.0.0.1"),
                      ("client", "extendedKeyUsage=clientAuth")):
-        openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj",
+        openssl("req", "-newkey", "ec", "-pkeyopt",
+                "ec_paramgen_curve:prime256v1", "-nodes", "-subj",
                 "/CN=%s-%s" % (name, who), "-keyout",
                 "%s-%s-key.pem" % (name, who), "-out", who + ".csr", cwd=d)
         with open(os.path.join(d, who + ".ext"), "w") as f:

@@ -2,6 +2,7 @@
 """The worker API table of PROTOCOL.md, end to end with raw http.client
 against a real ib-queue: answers, status codes, error bodies, headers."""
 
+import json
 import os
 import socket
 import sys
@@ -63,6 +64,46 @@ def test_content_type_and_json_errors():
     st, body, _ = S.w("POST", "/jobs", {"types": ["x"], "arch": "x86_64",
                                         "worker_id": "nope"})
     assert_error(st, body, 400, 17)
+
+
+def raw(request):
+    """Send raw bytes, return the status line and the body of the answer."""
+    s = socket.create_connection(("127.0.0.1", S.port), timeout=10)
+    s.sendall(request)
+    f = s.makefile("rb")
+    status = f.readline()
+    length = 0
+    while True:
+        line = f.readline()
+        if line in (b"\r\n", b""):
+            break
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    body = f.read(length)
+    s.close()
+    return status, json.loads(body) if body else None
+
+
+def test_bodies():
+    # Too big: refused from the header, before any byte of the body.
+    status, body = raw(b"POST " + BASE.encode() + b"/workers HTTP/1.1\r\n"
+                       b"Host: x\r\nContent-Type: application/json\r\n"
+                       b"Content-Length: %d\r\n\r\n" % (100 << 20))
+    assert b" 413 " in status and body["code"] == "IMAGE-BUILDER-WORKER-10"
+    # Chunked JSON is fine.
+    status, body = raw(b"POST " + BASE.encode() + b"/workers HTTP/1.1\r\n"
+                       b"Host: x\r\nContent-Type: application/json\r\n"
+                       b"Transfer-Encoding: chunked\r\n\r\n"
+                       b"5\r\n{\"arc\r\n"
+                       b"c\r\nh\":\"x86_64\"}\r\n0\r\n\r\n")
+    assert b" 201 " in status and body["worker_id"], (status, body)
+    status, body = raw(b"POST " + BASE.encode() + b"/workers HTTP/1.1\r\n"
+                       b"Host: x\r\nContent-Type: application/json\r\n"
+                       b"Transfer-Encoding: chunked\r\n\r\nzz\r\n")
+    assert b" 400 " in status, status
+    status, body = raw(b"GET " + BASE.encode() + b"/jobs/%ff%fe HTTP/1.1\r\n"
+                       b"Host: x\r\n\r\n")
+    assert b" 404 " in status and body["id"] == "11", (status, body)
 
 
 def test_routes():
@@ -234,7 +275,7 @@ def test_keepalive_sequence():
 if __name__ == "__main__":
     run([test_status_and_openapi, test_workers,
          test_no_job_is_204_with_empty_body,
-         test_content_type_and_json_errors, test_routes,
+         test_content_type_and_json_errors, test_bodies, test_routes,
          test_server_side_types_refused, test_job_with_dependencies,
          test_osbuild_arch, test_heartbeat_get_and_tokens, test_cancel,
          test_partial_update, test_long_poll_wakes_at_once,
