@@ -10,7 +10,7 @@ SYSCONFDIR ?= /etc
 UNITDIR	?= $(PREFIX)/lib/systemd/system
 
 CC	?= gcc
-PKGS	 = libcurl json-c openssl
+PKGS	 = libcurl json-c openssl libxml-2.0
 CFLAGS	?= -O2 -g
 CFLAGS	+= -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
 	   -D_GNU_SOURCE -Iworker $(shell pkg-config --cflags $(PKGS) 2>/dev/null)

@@ -146,6 +146,9 @@ static const struct keydef worker_keys[] = {
 	FN("arch", worker.arch, set_word),
 	INT("file_resolve_max", worker.file_resolve_max, 1, INT64_MAX),
 	BOOL("scale_in_protection", worker.scale_in_protection),
+	FN("tls_ca", worker.tls_ca, set_abspath),
+	FN("tls_cert", worker.tls_cert, set_abspath),
+	FN("tls_key", worker.tls_key, set_abspath),
 };
 
 #define TABLE(n, present) { #n, n##_keys, nitems(n##_keys), present }
@@ -650,5 +653,8 @@ config_free(struct config *c)
 	free(c->worker.job_types);
 	free(c->worker.osbuild);
 	free(c->worker.arch);
+	free(c->worker.tls_ca);
+	free(c->worker.tls_cert);
+	free(c->worker.tls_key);
 	free(c);
 }
