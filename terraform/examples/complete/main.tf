@@ -37,8 +37,8 @@ module "worker_fleet" {
   cache_volume_size_gb = 200
 
   min_size                    = 0
-  max_size                    = 20
-  backlog_per_instance_target = 0.5
+  max_size                    = 30
+  backlog_per_instance_target = 0.25
   scale_from_zero_capacity    = 2
   instance_warmup_seconds     = 180
 

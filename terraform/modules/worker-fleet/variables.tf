@@ -155,8 +155,8 @@ variable "min_size" {
 
 variable "max_size" {
   type        = number
-  description = "Most instances. Bounds the cost of a burst; keep it at or below what the region's import quota (20 concurrent snapshot imports) and the composer can serve."
-  default     = 20
+  description = "Most instances. Bounds the cost of a burst. Above 20, builds that end in an AWS import can queue behind the region's quota of 20 concurrent snapshot imports (shared with anything else in the account)."
+  default     = 30
 
   validation {
     condition     = var.max_size >= 1 && var.max_size <= 1000 && floor(var.max_size) == var.max_size
@@ -285,7 +285,7 @@ variable "lifecycle_default_result" {
 variable "backlog_per_instance_target" {
   type        = number
   description = "Target of the target-tracking policy: pending (queued, not yet running) jobs per in-service instance. Lower means shorter queue waits and more instance-hours; see terraform/README.md."
-  default     = 0.5
+  default     = 0.25
 
   validation {
     condition     = var.backlog_per_instance_target > 0 && var.backlog_per_instance_target <= 100
