@@ -449,9 +449,13 @@ apply_koji(struct loader *ld, struct config *c, const struct toml_value *t)
 	for (i = 0; i < t->nitems && rc == 0; i++) {
 		host = t->items[i];
 		prefix = xasprintf("koji.\"%s\"", host->key);
-		if (host->kind != TOML_TABLE) {
+		if (host->kind != TOML_TABLE)
 			rc = bad(ld, host, "%s: expected a table, found %s",
 			    prefix, toml_kind_name(host->kind));
+		else if (host->key[0] == '\0')
+			rc = bad(ld, host, "%s: the hub's name is empty",
+			    prefix);
+		if (rc == -1) {
 			free(prefix);
 			break;
 		}

@@ -436,6 +436,7 @@ test_type_errors(void **state)
 	refuse("koji = []\n", "1:1: koji: expected a table, found an array");
 	refuse("[koji]\nhub = 1\n",
 	    "2:1: koji.\"hub\": expected a table, found an integer");
+	refuse("[koji.\"\"]\n", "1:7: koji.\"\": the hub's name is empty");
 	refuse("[koji.hub]\nkerberos = \"x\"\n",
 	    "2:1: koji.\"hub\".kerberos: expected a table, found a string");
 	refuse("[koji.hub]\nrelax_timeout_factor = true\n",
