@@ -1,0 +1,487 @@
+/*
+ * AWS pieces shared by s3.c and ec2.c: credentials, XML answers, SigV4
+ * primitives. libcurl signs requests itself (CURLOPT_AWS_SIGV4); what it
+ * cannot do, presigned URLs, is built here from these primitives.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <json-c/json.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#if __has_include(<libxml/parser.h>)
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#define HAVE_LIBXML 1
+#endif
+
+#include "aws.h"
+#include "http.h"
+#include "log.h"
+#include "util.h"
+
+#define IMDS_DEFAULT	"http://169.254.169.254"
+#define CREDS_FILE_MAX	(64 * 1024)
+
+void
+aws_creds_clear(struct aws_creds *c)
+{
+	if (c == NULL)
+		return;
+	free(c->access_key);
+	freezero_str(c->secret_key);
+	freezero_str(c->token);
+	free(c->source);
+	memset(c, 0, sizeof(*c));
+}
+
+void
+aws_creds_copy(struct aws_creds *dst, const struct aws_creds *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	dst->access_key = src->access_key ? xstrdup(src->access_key) : NULL;
+	dst->secret_key = src->secret_key ? xstrdup(src->secret_key) : NULL;
+	dst->token = src->token ? xstrdup(src->token) : NULL;
+	dst->source = src->source ? xstrdup(src->source) : NULL;
+}
+
+static char *
+trim(char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	return rtrim(s);
+}
+
+/* A key id or secret: printable ASCII without spaces. */
+static int
+cred_ok(const char *s)
+{
+	if (s == NULL || *s == '\0' || strlen(s) > 4096)
+		return 0;
+	for (; *s; s++)
+		if (*s <= 0x20 || *s >= 0x7f)
+			return 0;
+	return 1;
+}
+
+int
+aws_creds_from_file(const char *path, const char *profile,
+    struct aws_creds *c, char *err, size_t errlen)
+{
+	char	*data, *line, *next, *eq, *k, *v, *want = NULL;
+	int	 in = 0, rv = -1;
+	size_t	 len;
+
+	memset(c, 0, sizeof(*c));
+	if (profile == NULL || *profile == '\0')
+		profile = "default";
+	if ((data = read_file(path, CREDS_FILE_MAX, &len)) == NULL) {
+		snprintf(err, errlen, "credentials file %s: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	want = xasprintf("[%s]", profile);
+	for (line = data; line != NULL; line = next) {
+		if ((next = strchr(line, '\n')) != NULL)
+			*next++ = '\0';
+		line = trim(line);
+		if (*line == '\0' || *line == '#' || *line == ';')
+			continue;
+		if (*line == '[') {
+			in = strcmp(line, want) == 0;
+			continue;
+		}
+		if (!in || (eq = strchr(line, '=')) == NULL)
+			continue;
+		*eq = '\0';
+		k = trim(line);
+		v = trim(eq + 1);
+		if (strcmp(k, "aws_access_key_id") == 0) {
+			free(c->access_key);
+			c->access_key = xstrdup(v);
+		} else if (strcmp(k, "aws_secret_access_key") == 0) {
+			freezero_str(c->secret_key);
+			c->secret_key = xstrdup(v);
+		} else if (strcmp(k, "aws_session_token") == 0) {
+			freezero_str(c->token);
+			c->token = *v ? xstrdup(v) : NULL;
+		}
+	}
+	if (!cred_ok(c->access_key) || !cred_ok(c->secret_key) ||
+	    (c->token != NULL && !cred_ok(c->token))) {
+		snprintf(err, errlen, "credentials file %s: profile %s lacks "
+		    "a usable aws_access_key_id and aws_secret_access_key",
+		    path, profile);
+		aws_creds_clear(c);
+		goto cleanup;
+	}
+	c->source = xasprintf("file %s", path);
+	rv = 0;
+cleanup:
+	free(want);
+	explicit_bzero(data, len);
+	free(data);
+	return rv;
+}
+
+static const char *
+imds_base(void)
+{
+	const char	*e = getenv("IB_IMDS_ENDPOINT");
+
+	return e != NULL && *e ? e : IMDS_DEFAULT;
+}
+
+int
+aws_creds_from_imds(struct http *h, struct aws_creds *c, char *err,
+    size_t errlen)
+{
+	struct http_req		 req;
+	struct http_resp	 resp;
+	json_object		*doc = NULL, *v;
+	const char		*hdr[2] = { NULL, NULL };
+	char			*url = NULL, *token = NULL, *tokhdr = NULL;
+	char			*role = NULL, *nl;
+	int			 rv = -1;
+
+	memset(c, 0, sizeof(*c));
+	http_resp_init(&resp);
+	memset(&req, 0, sizeof(req));
+	url = xasprintf("%s/latest/api/token", imds_base());
+	hdr[0] = "X-aws-ec2-metadata-token-ttl-seconds: 21600";
+	req.method = "PUT";
+	req.url = url;
+	req.headers = hdr;
+	req.body = "";
+	req.body_len = 0;
+	req.timeout = 5;
+	if (http_do(h, &req, &resp) == -1 || resp.status != 200 ||
+	    resp.body.len == 0 || resp.body.len > 4096) {
+		snprintf(err, errlen, "no credentials: the instance metadata "
+		    "service (IMDSv2) gave no session token (%s)",
+		    resp.status ? "HTTP error" : resp.error);
+		if (resp.status)
+			snprintf(err, errlen, "no credentials: the instance "
+			    "metadata service (IMDSv2) answered %ld to the "
+			    "token request", resp.status);
+		goto cleanup;
+	}
+	token = xstrdup(rtrim(resp.body.data));
+	tokhdr = xasprintf("X-aws-ec2-metadata-token: %s", token);
+	hdr[0] = tokhdr;
+
+	free(url);
+	url = xasprintf("%s/latest/meta-data/iam/security-credentials/",
+	    imds_base());
+	memset(&req, 0, sizeof(req));
+	req.url = url;
+	req.headers = hdr;
+	req.timeout = 5;
+	if (http_do(h, &req, &resp) == -1 || resp.status != 200 ||
+	    resp.body.len == 0) {
+		snprintf(err, errlen, "no credentials: the instance has no IAM "
+		    "role (instance metadata answered %ld)", resp.status);
+		goto cleanup;
+	}
+	role = xstrdup(resp.body.data);
+	if ((nl = strchr(role, '\n')) != NULL)
+		*nl = '\0';
+	rtrim(role);
+	if (!name_is_safe(role)) {
+		snprintf(err, errlen, "no credentials: unusable role name from "
+		    "instance metadata");
+		goto cleanup;
+	}
+	free(url);
+	url = xasprintf("%s/latest/meta-data/iam/security-credentials/%s",
+	    imds_base(), role);
+	req.url = url;
+	if (http_do(h, &req, &resp) == -1 || resp.status != 200) {
+		snprintf(err, errlen, "no credentials: instance metadata "
+		    "answered %ld for role %s", resp.status, role);
+		goto cleanup;
+	}
+	if ((doc = json_tokener_parse(resp.body.data)) == NULL) {
+		snprintf(err, errlen, "no credentials: instance metadata "
+		    "answer for role %s is not JSON", role);
+		goto cleanup;
+	}
+	if (json_object_object_get_ex(doc, "Code", &v) &&
+	    strcmp(json_object_get_string(v), "Success") != 0) {
+		snprintf(err, errlen, "no credentials: instance metadata says "
+		    "%.100s for role %s", json_object_get_string(v), role);
+		goto cleanup;
+	}
+	if (json_object_object_get_ex(doc, "AccessKeyId", &v))
+		c->access_key = xstrdup(json_object_get_string(v));
+	if (json_object_object_get_ex(doc, "SecretAccessKey", &v))
+		c->secret_key = xstrdup(json_object_get_string(v));
+	if (json_object_object_get_ex(doc, "Token", &v))
+		c->token = xstrdup(json_object_get_string(v));
+	if (!cred_ok(c->access_key) || !cred_ok(c->secret_key) ||
+	    (c->token != NULL && !cred_ok(c->token))) {
+		snprintf(err, errlen, "no credentials: incomplete answer from "
+		    "instance metadata for role %s", role);
+		aws_creds_clear(c);
+		goto cleanup;
+	}
+	c->source = xasprintf("instance role %s", role);
+	rv = 0;
+cleanup:
+	/* The body held secrets. */
+	if (resp.body.data != NULL)
+		explicit_bzero(resp.body.data, resp.body.cap);
+	http_resp_free(&resp);
+	json_object_put(doc);
+	freezero_str(token);
+	freezero_str(tokhdr);
+	free(role);
+	free(url);
+	return rv;
+}
+
+int
+aws_creds_resolve(struct http *h, const char *ak, const char *sk,
+    const char *token, const char *file, struct aws_creds *c, char *err,
+    size_t errlen)
+{
+	memset(c, 0, sizeof(*c));
+	if (ak != NULL && *ak && sk != NULL && *sk) {
+		if (!cred_ok(ak) || !cred_ok(sk) ||
+		    (token != NULL && *token && !cred_ok(token))) {
+			snprintf(err, errlen, "the target's credentials contain "
+			    "spaces or control characters");
+			return -1;
+		}
+		c->access_key = xstrdup(ak);
+		c->secret_key = xstrdup(sk);
+		c->token = token != NULL && *token ? xstrdup(token) : NULL;
+		c->source = xstrdup("the job");
+		return 0;
+	}
+	if ((ak != NULL && *ak) != (sk != NULL && *sk)) {
+		snprintf(err, errlen, "the target gives only one of the access "
+		    "key id and the secret access key");
+		return -1;
+	}
+	if (file != NULL && *file)
+		return aws_creds_from_file(file, NULL, c, err, errlen);
+	return aws_creds_from_imds(h, c, err, errlen);
+}
+
+#ifdef HAVE_LIBXML
+static xmlDocPtr
+xml_parse(const char *data, size_t len)
+{
+	if (data == NULL || len == 0 || len > 16 * 1024 * 1024)
+		return NULL;
+	/* No network, no entity expansion, no DTD loading, no noise. */
+	return xmlReadMemory(data, (int)len, NULL, NULL, XML_PARSE_NONET |
+	    XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NOBLANKS);
+}
+
+static xmlNodePtr
+xml_first(xmlNodePtr n, const char *name)
+{
+	xmlNodePtr	 c, r;
+
+	for (; n != NULL; n = n->next) {
+		if (n->type != XML_ELEMENT_NODE)
+			continue;
+		if (strcmp((const char *)n->name, name) == 0)
+			return n;
+		if ((c = n->children) != NULL && (r = xml_first(c, name)))
+			return r;
+	}
+	return NULL;
+}
+
+static char *
+node_text(xmlNodePtr n)
+{
+	xmlChar	*t;
+	char	*s;
+
+	if (n == NULL)
+		return NULL;
+	t = xmlNodeGetContent(n);
+	s = xstrdup(t != NULL ? (const char *)t : "");
+	xmlFree(t);
+	return s;
+}
+
+int
+aws_xml_available(void)
+{
+	return 1;
+}
+
+char *
+aws_xml_find(const char *data, size_t len, const char *name)
+{
+	xmlDocPtr	 doc;
+	char		*s;
+
+	if ((doc = xml_parse(data, len)) == NULL)
+		return NULL;
+	s = node_text(xml_first(xmlDocGetRootElement(doc), name));
+	xmlFreeDoc(doc);
+	return s;
+}
+
+int
+aws_xml_error(const char *data, size_t len, char *msg, size_t msglen,
+    char *code, size_t codelen)
+{
+	xmlDocPtr	 doc;
+	xmlNodePtr	 err;
+	char		*c = NULL, *m = NULL;
+	int		 rv = -1;
+
+	if ((doc = xml_parse(data, len)) == NULL)
+		return -1;
+	err = xml_first(xmlDocGetRootElement(doc), "Error");
+	if (err != NULL) {
+		c = node_text(xml_first(err->children, "Code"));
+		m = node_text(xml_first(err->children, "Message"));
+	}
+	if (c != NULL) {
+		snprintf(msg, msglen, "%s: %s", c, m ? m : "(no message)");
+		if (code != NULL)
+			snprintf(code, codelen, "%s", c);
+		rv = 0;
+	}
+	free(c);
+	free(m);
+	xmlFreeDoc(doc);
+	return rv;
+}
+#else
+int
+aws_xml_available(void)
+{
+	return 0;
+}
+
+char *
+aws_xml_find(const char *data, size_t len, const char *name)
+{
+	log_warnx("built without libxml2: cannot read AWS answers");
+	return NULL;
+}
+
+int
+aws_xml_error(const char *data, size_t len, char *msg, size_t msglen,
+    char *code, size_t codelen)
+{
+	return -1;
+}
+#endif
+
+char *
+aws_xml_escape(const char *s)
+{
+	struct buf	 b;
+
+	buf_init(&b);
+	buf_add(&b, "", 0);
+	for (; *s; s++) {
+		switch (*s) {
+		case '&': buf_addstr(&b, "&amp;"); break;
+		case '<': buf_addstr(&b, "&lt;"); break;
+		case '>': buf_addstr(&b, "&gt;"); break;
+		case '"': buf_addstr(&b, "&quot;"); break;
+		case '\'': buf_addstr(&b, "&apos;"); break;
+		default: buf_add(&b, s, 1);
+		}
+	}
+	return buf_release(&b);
+}
+
+static void
+hex(const unsigned char *in, size_t n, char *out)
+{
+	static const char	 d[] = "0123456789abcdef";
+	size_t			 i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = d[in[i] >> 4];
+		out[2 * i + 1] = d[in[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+void
+aws_sha256_hex(const void *data, size_t len, char out[65])
+{
+	unsigned char	 md[EVP_MAX_MD_SIZE];
+	unsigned int	 n = 0;
+
+	EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
+	hex(md, 32, out);
+}
+
+void
+aws_hmac(const void *key, size_t keylen, const void *data, size_t len,
+    unsigned char out[32])
+{
+	unsigned int	 n = 32;
+
+	HMAC(EVP_sha256(), key, (int)keylen, data, len, out, &n);
+}
+
+void
+aws_sigv4_sign(const char *secret, const char *date8, const char *region,
+    const char *service, const char *sts, char out[65])
+{
+	unsigned char	 k[32];
+	char		*k0;
+
+	k0 = xasprintf("AWS4%s", secret);
+	aws_hmac(k0, strlen(k0), date8, strlen(date8), k);
+	freezero_str(k0);
+	aws_hmac(k, 32, region, strlen(region), k);
+	aws_hmac(k, 32, service, strlen(service), k);
+	aws_hmac(k, 32, "aws4_request", 12, k);
+	aws_hmac(k, 32, sts, strlen(sts), k);
+	hex(k, 32, out);
+	explicit_bzero(k, sizeof(k));
+}
+
+int
+aws_sleep(int64_t ms, volatile sig_atomic_t *abort)
+{
+	struct timespec	 ts;
+	int64_t		 end = now_ms() + ms, left;
+
+	while ((left = end - now_ms()) > 0) {
+		if (abort != NULL && *abort)
+			return -1;
+		if (left > 100)
+			left = 100;
+		ts.tv_sec = 0;
+		ts.tv_nsec = left * 1000000L;
+		nanosleep(&ts, NULL);
+	}
+	return abort != NULL && *abort ? -1 : 0;
+}
+
+int
+aws_region_ok(const char *r)
+{
+	size_t	 n = 0;
+
+	if (r == NULL || *r == '\0')
+		return 0;
+	for (; *r; r++, n++)
+		if (!(islower((unsigned char)*r) || isdigit((unsigned char)*r) ||
+		    *r == '-') || n >= 32)
+			return 0;
+	return 1;
+}

@@ -1,0 +1,80 @@
+/*
+ * What the S3 and EC2 clients share: the credentials chain (job options,
+ * a shared-credentials file, the instance role through IMDSv2), AWS's XML
+ * answers (libxml2), SigV4 primitives for presigning, and retry helpers.
+ * Secrets live only in struct aws_creds and are zeroed when freed.
+ */
+#ifndef IB_AWS_H
+#define IB_AWS_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct http;
+
+struct aws_creds {
+	char	*access_key;
+	char	*secret_key;	/* secret */
+	char	*token;		/* secret, NULL when none */
+	char	*source;	/* where they came from, for logs */
+};
+
+void	 aws_creds_clear(struct aws_creds *);
+void	 aws_creds_copy(struct aws_creds *, const struct aws_creds *);
+
+/*
+ * Reads [profile] (NULL: "default") of a shared-credentials file:
+ * aws_access_key_id, aws_secret_access_key, aws_session_token. Returns 0
+ * and fills creds, or -1 with a reason in err (never a secret).
+ */
+int	 aws_creds_from_file(const char *path, const char *profile,
+	    struct aws_creds *, char *err, size_t errlen);
+
+/*
+ * The instance role's credentials through IMDSv2 only (a PUT for the
+ * session token first; IMDSv1 is never used). The endpoint is
+ * $IB_IMDS_ENDPOINT or http://169.254.169.254.
+ */
+int	 aws_creds_from_imds(struct http *, struct aws_creds *, char *err,
+	    size_t errlen);
+
+/*
+ * The chain: the given key pair (from the job) when both are non-empty,
+ * else the shared-credentials file when non-NULL, else IMDSv2.
+ */
+int	 aws_creds_resolve(struct http *, const char *access_key,
+	    const char *secret_key, const char *token, const char *file,
+	    struct aws_creds *, char *err, size_t errlen);
+
+/*
+ * XML. aws_xml_find returns the text of the first element whose local
+ * name is name, newly allocated, or NULL (not XML, or no such element).
+ * aws_xml_error fills "Code: Message" of an S3 <Error> or an EC2
+ * <Response><Errors><Error> answer and the bare code; returns 0 when the
+ * body was such an error, -1 otherwise.
+ */
+int	 aws_xml_available(void);
+char	*aws_xml_find(const char *data, size_t len, const char *name);
+int	 aws_xml_error(const char *data, size_t len, char *msg, size_t msglen,
+	    char *code, size_t codelen);
+/* Escapes text for an XML element; caller frees. */
+char	*aws_xml_escape(const char *);
+
+/* SHA-256 as lower-case hex (65 bytes with the NUL). */
+void	 aws_sha256_hex(const void *, size_t, char out[65]);
+/* HMAC-SHA256 of data with key into out (32 bytes). */
+void	 aws_hmac(const void *key, size_t keylen, const void *data,
+	    size_t len, unsigned char out[32]);
+/* The SigV4 signature of string_to_sign, hex into out. */
+void	 aws_sigv4_sign(const char *secret, const char *date8,
+	    const char *region, const char *service,
+	    const char *string_to_sign, char out[65]);
+
+/* Sleeps ms in short slices; -1 as soon as *abort is set. */
+int	 aws_sleep(int64_t ms, volatile sig_atomic_t *abort);
+
+/* A region name: lower-case letters, digits and '-', at most 32 bytes. */
+int	 aws_region_ok(const char *);
+
+#endif
