@@ -197,6 +197,9 @@ check_defaults(const struct config *c)
 	assert_string_equal(c->worker.arch, u.machine);
 	assert_int_equal(c->worker.file_resolve_max, 64 << 20);
 	assert_int_equal(c->worker.scale_in_protection, 0);
+	assert_null(c->worker.tls_ca);
+	assert_null(c->worker.tls_cert);
+	assert_null(c->worker.tls_key);
 }
 
 static void
@@ -363,7 +366,9 @@ test_worker(void **state)
 	    "job_types = [\"osbuild\", \"depsolve\",\n  \"file-resolve\",]\n"
 	    "partial = false\nosbuild = \"/usr/local/bin/osbuild\"\n"
 	    "arch = \"aarch64\"\nfile_resolve_max = 1024\n"
-	    "scale_in_protection = true\n");
+	    "scale_in_protection = true\n"
+	    "tls_ca = \"/etc/ib/ca.pem\"\ntls_cert = \"/etc/ib/crt.pem\"\n"
+	    "tls_key = \"/etc/ib/key.pem\"\n");
 	assert_int_equal(c->worker.poll_interval, 5);
 	assert_int_equal(c->worker.request_timeout, 120);
 	assert_int_equal(c->worker.heartbeat_interval, 60);
@@ -387,6 +392,9 @@ test_worker(void **state)
 	assert_string_equal(c->worker.arch, "aarch64");
 	assert_int_equal(c->worker.file_resolve_max, 1024);
 	assert_int_equal(c->worker.scale_in_protection, 1);
+	assert_string_equal(c->worker.tls_ca, "/etc/ib/ca.pem");
+	assert_string_equal(c->worker.tls_cert, "/etc/ib/crt.pem");
+	assert_string_equal(c->worker.tls_key, "/etc/ib/key.pem");
 	config_free(c);
 
 	c = load("[worker]\npartial = true\nlog_format = \"text\"\n");
@@ -495,6 +503,8 @@ test_value_errors(void **state)
 	    "2:14: worker.job_types[0]: not a job type name");
 	refuse("[worker]\ncache_directory = \"cache\"\n",
 	    "2:1: worker.cache_directory: must be an absolute path");
+	refuse("[worker]\ntls_key = \"key.pem\"\n",
+	    "2:1: worker.tls_key: must be an absolute path");
 	refuse("[worker]\nosbuild = \"\"\n",
 	    "2:1: worker.osbuild: must not be empty");
 	refuse("[worker]\narch = \"x86/64\"\n",
