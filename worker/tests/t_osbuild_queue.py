@@ -1,0 +1,168 @@
+#!/usr/bin/python3
+"""The osbuild and depsolve kinds end to end: the worker binary against the
+project's queue, with the osbuild and depsolver test doubles (the real ones
+cannot run here). A build whose worker.server target leaves the artifact in
+the queue, progress updates, cancellation and drain mid-build (nothing of
+osbuild left running, output removed), a failed build, and a depsolve."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+DOUBLES = os.path.join(harness.TOP, "worker", "tests", "doubles")
+FIXTURES = os.path.join(harness.TOP, "worker", "tests", "fixtures")
+
+
+def fixture(name):
+    with open(os.path.join(FIXTURES, name)) as f:
+        return json.load(f)
+
+
+def build_args(image_name="disk.qcow2", double=None):
+    """The captured composer job, with a worker.server target."""
+    job = fixture("composer-v105-requestjob-osbuild-response.json")
+    args = job["args"]
+    args["manifest"] = job["dynamic_args"][0]["data"]
+    if double:
+        args["manifest"]["__double__"] = double
+    t = args["targets"][0]
+    t["name"] = "org.osbuild.worker.server"
+    t["image_name"] = image_name
+    t["options"] = {}
+    return args
+
+
+def osbuild_procs(marker):
+    """PIDs of processes whose command line mentions marker."""
+    out = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if marker in cmd and "t_osbuild" not in cmd:
+            out.append(int(pid))
+    return out
+
+
+class Build(harness.TestCase):
+
+    def config(self, extra=""):
+        return ('dnf-json = "%s/depsolver"\n[worker]\nosbuild = "%s/osbuild"\n'
+                'cancel_grace = 2\n%s' % (DOUBLES, DOUBLES, extra))
+
+    def output_empty(self, w):
+        out = os.path.join(w.cache, "output")
+        return not os.path.isdir(out) or os.listdir(out) == []
+
+    def test_build_upload_and_progress(self):
+        q = self.queue()
+        w = self.worker("http://" + q.address, self.config())
+        size = 3 * 1024 * 1024 + 17
+        jid = q.enqueue("osbuild", build_args(double={
+            "size": size, "sleep": 2.5}))
+        q.wait(jid, 90)
+        res = q.result(jid)
+        self.assertTrue(res["success"], json.dumps(res)[:2000])
+        self.assertNotIn("job_error", res)
+        self.assertEqual(res["upload_status"], "success")
+        self.assertEqual(res["osbuild_version"], "129")
+        self.assertTrue(res["osbuild_output"]["success"])
+        tr = res["target_results"][0]
+        self.assertEqual(tr["name"], "org.osbuild.worker.server")
+        self.assertEqual(tr["options"]["artifact_relative_path"], "disk.qcow2")
+        self.assertEqual(tr["osbuild_artifact"]["export_name"], "qcow2")
+        # The artifact is in the queue, byte for byte.
+        dest = os.path.join(self.tmp, "got.qcow2")
+        subprocess.run([harness.QUEUE, "--url", q.url, "artifact", jid,
+                        "disk.qcow2", "-o", dest], check=True, timeout=60)
+        self.assertEqual(os.path.getsize(dest), size)
+        with open(dest, "rb") as f:
+            self.assertEqual(f.read(15), b"osbuild-double\n")
+        # Progress went out while it built (4 pipelines x 2.5 s per stage).
+        self.assertIsNotNone(q.show(jid).get("partial"), q.show(jid))
+        log = w.log()
+        self.assertRegex(log, r"osbuild: stage org\.osbuild\.\S+ \(pipeline")
+        self.assertIn("job_id=" + jid, log)
+        self.assertTrue(self.output_empty(w))
+
+    def test_failed_build(self):
+        q = self.queue()
+        w = self.worker("http://" + q.address, self.config())
+        jid = q.enqueue("osbuild", build_args(double={"mode": "fail"}))
+        q.wait(jid, 60)
+        res = q.result(jid)
+        self.assertFalse(res["success"])
+        self.assertEqual(res["job_error"]["id"], 10)
+        self.assertIn("in stage", res["job_error"]["reason"])
+        self.assertEqual(res["osbuild_output"]["type"], "error")
+        self.assertTrue(self.output_empty(w))
+        self.assertTrue(w.alive())
+
+    def test_cancel_mid_build(self):
+        q = self.queue()
+        w = self.worker("http://" + q.address,
+                        self.config("heartbeat_interval = 1\n"))
+        marker = os.path.join(w.cache, "osbuild-store")
+        jid = q.enqueue("osbuild", build_args(double={"mode": "hang"}))
+        harness.wait_until(lambda: osbuild_procs(marker), 30,
+                           "osbuild to start")
+        q.cancel(jid)
+        harness.wait_until(lambda: not osbuild_procs(marker), 20,
+                           "osbuild and its children to be gone")
+        harness.wait_until(lambda: self.output_empty(w), 10,
+                           "the output directory to be removed")
+        self.assertTrue(w.alive())
+        # And the worker takes the next job.
+        jid2 = q.enqueue("osbuild", build_args(double={"size": 1000}))
+        q.wait(jid2, 60)
+        self.assertTrue(q.result(jid2)["success"])
+
+    def test_drain_mid_build(self):
+        q = self.queue()
+        w = self.worker("http://" + q.address, self.config())
+        marker = os.path.join(w.cache, "osbuild-store")
+        jid = q.enqueue("osbuild", build_args(double={"sleep": 1}))
+        harness.wait_until(lambda: osbuild_procs(marker), 30,
+                           "osbuild to start")
+        w.signal(signal.SIGTERM)
+        # The job finishes and is reported, then the worker leaves.
+        self.assertEqual(w.wait_exit(90), 0)
+        job = q.wait(jid, 10)
+        self.assertTrue(q.result(jid)["success"], job)
+        self.assertFalse(osbuild_procs(marker))
+        self.assertTrue(self.output_empty(w))
+
+    def test_depsolve(self):
+        q = self.queue()
+        self.worker("http://" + q.address, self.config())
+        args = fixture("composer-v105-requestjob-depsolve-response.json")["args"]
+        jid = q.enqueue("depsolve", args)
+        q.wait(jid, 60)
+        res = q.result(jid)
+        self.assertNotIn("job_error", res)
+        self.assertEqual(res["error"], "")
+        names = {p["name"] for p in res["package_specs"]["os"]}
+        self.assertIn("kernel-core", names)
+        self.assertEqual(len(res["transactions"]["os"][0]),
+                         len(res["package_specs"]["os"]))
+        bad = dict(args)
+        bad["grouped_package_sets"] = {"os": [{
+            "Include": ["no-such-package"], "Repositories":
+            args["grouped_package_sets"]["os"][0]["Repositories"]}]}
+        jid = q.enqueue("depsolve", bad)
+        q.wait(jid, 60)
+        self.assertEqual(q.result(jid)["job_error"]["id"], 21)
+
+
+if __name__ == "__main__":
+    harness.main()
