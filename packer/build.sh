@@ -1,0 +1,195 @@
+#!/bin/sh
+# Builds the worker image (called by `make ami`; env PLATFORM, B).
+#   PLATFORM=aws (default): the AMI, with Packer (packer/worker.pkr.hcl),
+#     when AWS credentials are in the environment.
+#   PLATFORM=local: $B/images/worker.qcow2 offline, without Packer's qemu
+#     builder (which boots an installer and waits for ssh, slow under TCG):
+#     mmdebstrap makes a Debian 12 root file system with the ib-worker .deb
+#     (make deb) and its runtime dependencies, ami/provision.sh runs in it,
+#     and guestfish (libguestfs, TCG) partitions a disk, copies the tree in
+#     and installs extlinux. No loop device or host mount is used.
+# Env for local: IB_MIRROR (Debian mirror), IB_IMAGE_SIZE (virtual size,
+# default: what the tree needs plus room, at most 1536M).
+# shellcheck disable=SC2016  # mmdebstrap hooks expand $1 themselves
+set -eu
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+B=${B:-build}
+case $B in /*) babs=$B ;; *) babs="$top/$B" ;; esac
+platform=${PLATFORM:-aws}
+[ -n "$platform" ] || platform=aws
+
+log() {
+	printf 'build.sh: %s\n' "$*" >&2
+}
+
+die() {
+	log "$*"
+	exit 1
+}
+
+# The newest package of the given kind, built now if there is none for the
+# current commit.
+package() {
+	kind=$1
+	hash=$(git rev-parse --short=8 HEAD 2>/dev/null || echo local)
+	case $kind in
+	deb) pat="ib-worker_*g${hash}_amd64.deb" ;;
+	rpm) pat="ib-worker-*g${hash}.*.rpm" ;;
+	esac
+	pkg=$(find "$babs/pkg" -maxdepth 1 -name "$pat" 2>/dev/null | sort |
+	    tail -n 1)
+	if [ -z "$pkg" ]; then
+		log "building the $kind package"
+		pkg=$(B="$B" ./ci/package.sh "$kind" | tail -n 1)
+	fi
+	[ -f "$pkg" ] || die "no $kind package"
+	echo "$pkg"
+}
+
+build_aws() {
+	missing=""
+	if [ -z "${AWS_PROFILE:-}" ]; then
+		[ -n "${AWS_ACCESS_KEY_ID:-}" ] ||
+			missing="$missing AWS_ACCESS_KEY_ID"
+		[ -n "${AWS_SECRET_ACCESS_KEY:-}" ] ||
+			missing="$missing AWS_SECRET_ACCESS_KEY"
+	fi
+	if [ -n "$missing" ]; then
+		log "PLATFORM=aws needs AWS credentials in the environment:"
+		log "  set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and"
+		log "  AWS_SESSION_TOKEN for temporary ones), or AWS_PROFILE;"
+		log "  missing:$missing. AWS_REGION picks the region."
+		log "  For an image without AWS: make ami PLATFORM=local"
+		exit 1
+	fi
+	command -v packer >/dev/null || die "packer is not installed (make deps)"
+	command -v aws >/dev/null ||
+		die "the aws CLI is not installed (needed to require IMDSv2)"
+	deb=$(package deb)
+	dir="$babs/pkg-ami"
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	cp "$deb" "$dir/"
+	commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)
+	start=$(date +%s)
+	packer build -only=amazon-ebs.worker \
+	    -var "git_commit=$commit" -var "package_dir=$dir" \
+	    -var "aws_region=${AWS_REGION:-${AWS_DEFAULT_REGION:-us-east-1}}" \
+	    packer/worker.pkr.hcl
+	log "AMI built in $(($(date +%s) - start)) s; see build/packer-manifest.json"
+}
+
+build_local() {
+	for tool in mmdebstrap guestfish qemu-img; do
+		command -v "$tool" >/dev/null ||
+			die "$tool is not installed (make deps)"
+	done
+	mbr=/usr/lib/syslinux/mbr/mbr.bin
+	[ -f "$mbr" ] || die "$mbr is missing (apt-get install syslinux-common)"
+	export LIBGUESTFS_BACKEND=direct LIBGUESTFS_BACKEND_SETTINGS=force_tcg
+
+	start=$(date +%s)
+	deb=$(package deb)
+	mkdir -p "$babs/images"
+	work=$(mktemp -d "$babs/images/.work.XXXXXX")
+	# shellcheck disable=SC2064  # expand now: work is fixed
+	trap "rm -rf '$work'" EXIT
+	mirror=${IB_MIRROR:-http://deb.debian.org/debian}
+
+	# What a worker needs at run time beyond the package's own Depends,
+	# plus what makes the disk boot and reachable.
+	pkgs="systemd,systemd-sysv,udev,dbus,linux-image-amd64,initramfs-tools"
+	pkgs="$pkgs,cloud-init,cloud-guest-utils,openssh-server,ca-certificates"
+	pkgs="$pkgs,libcurl4,libjson-c5,libguestfs0,qemu-utils,curl,jq,kmod"
+	pkgs="$pkgs,iproute2,netbase,e2fsprogs,procps,systemd-resolved,$deb"
+
+	log "making the root file system (mmdebstrap, $mirror)"
+	t0=$(date +%s)
+	mmdebstrap --variant=minbase --include="$pkgs" \
+	    --aptopt='APT::Install-Recommends "false"' \
+	    --dpkgopt='path-exclude=/usr/share/man/*' \
+	    --dpkgopt='path-exclude=/usr/share/locale/*' \
+	    --dpkgopt='path-include=/usr/share/locale/locale.alias' \
+	    --dpkgopt='path-exclude=/usr/share/doc/*' \
+	    --dpkgopt='path-include=/usr/share/doc/ib-worker/*' \
+	    --dpkgopt='path-exclude=/usr/share/info/*' \
+	    --dpkgopt='path-exclude=/lib/modules/*/kernel/drivers/gpu/*' \
+	    --dpkgopt='path-exclude=/lib/modules/*/kernel/drivers/media/*' \
+	    --dpkgopt='path-exclude=/lib/modules/*/kernel/drivers/net/wireless/*' \
+	    --dpkgopt='path-exclude=/lib/modules/*/kernel/drivers/infiniband/*' \
+	    --dpkgopt='path-exclude=/lib/modules/*/kernel/drivers/staging/*' \
+	    --dpkgopt='path-exclude=/lib/modules/*/kernel/sound/*' \
+	    --dpkgopt='path-exclude=/lib/firmware/*' \
+	    --setup-hook='mkdir -p "$1/etc/initramfs-tools/conf.d" "$1/etc/initramfs-tools/hooks"' \
+	    --setup-hook="cp '$top/packer/local/initramfs.conf' \"\$1/etc/initramfs-tools/conf.d/ib-worker\"" \
+	    --setup-hook="install -m 0755 '$top/packer/local/initramfs-hook' \"\$1/etc/initramfs-tools/hooks/ib-worker\"" \
+	    --customize-hook="mkdir -p \"\$1/tmp/ib-ami\" && cp -r '$top/ami/.' \"\$1/tmp/ib-ami/\"" \
+	    --customize-hook='chroot "$1" sh /tmp/ib-ami/provision.sh --installed' \
+	    --customize-hook="sh '$top/packer/local/customize.sh' \"\$1\"" \
+	    --customize-hook='rm -rf "$1/tmp/ib-ami"' \
+	    bookworm "$work/rootfs.tar" "$mirror" >"$work/mmdebstrap.log" 2>&1 || {
+		tail -n 40 "$work/mmdebstrap.log" >&2
+		die "mmdebstrap failed"
+	}
+	t1=$(date +%s)
+	log "root file system: $(du -m "$work/rootfs.tar" | cut -f1) MiB tar in $((t1 - t0)) s"
+
+	# The disk: the tree plus a quarter and 256 MiB for logs and the first
+	# builds' cache, at most 1.5 GiB (grow the qcow2 for real work:
+	# cloud-init's growpart extends the root at boot).
+	tree_mb=$(du -m "$work/rootfs.tar" | cut -f1)
+	size_mb=$((tree_mb + tree_mb / 4 + 256))
+	[ "$size_mb" -le 1536 ] || size_mb=1536
+	size=${IB_IMAGE_SIZE:-${size_mb}M}
+	kver=$(tar -tf "$work/rootfs.tar" | sed -n 's|^\./boot/vmlinuz-||p' |
+	    sort -V | tail -n 1)
+	[ -n "$kver" ] || die "no kernel in the root file system"
+
+	log "making the disk ($size, guestfish with TCG)"
+	cat >"$work/extlinux.conf" <<-EOF
+	DEFAULT worker
+	TIMEOUT 10
+	PROMPT 0
+	LABEL worker
+	  LINUX /boot/vmlinuz-$kver
+	  INITRD /boot/initrd.img-$kver
+	  APPEND root=LABEL=ib-root ro console=tty0 console=ttyS0,115200n8
+	EOF
+	guestfish -N "$work/disk.raw=disk:$size" -- <<-EOF >"$work/guestfish.log" 2>&1 || {
+	part-init /dev/sda mbr
+	part-add /dev/sda p 2048 -1
+	part-set-bootable /dev/sda 1 true
+	mkfs ext4 /dev/sda1 label:ib-root
+	mount /dev/sda1 /
+	tar-in $work/rootfs.tar / xattrs:true acls:true
+	ln-sf /run/systemd/resolve/stub-resolv.conf /etc/resolv.conf
+	mkdir-p /boot/extlinux
+	upload $work/extlinux.conf /boot/extlinux/extlinux.conf
+	extlinux /boot/extlinux
+	upload $mbr /boot/extlinux/mbr.bin
+	copy-file-to-device /boot/extlinux/mbr.bin /dev/sda size:440
+	rm /boot/extlinux/mbr.bin
+	umount-all
+	EOF
+		cat "$work/guestfish.log" >&2
+		die "guestfish failed"
+	}
+	t2=$(date +%s)
+	log "disk made in $((t2 - t1)) s"
+
+	out="$babs/images/worker.qcow2"
+	qemu-img convert -c -O qcow2 "$work/disk.raw" "$out.tmp"
+	mv -f "$out.tmp" "$out"
+	end=$(date +%s)
+	log "$out: $(qemu-img info --output=json "$out" |
+	    jq -r '"\(.["virtual-size"] / 1048576 | floor) MiB virtual, \(.["actual-size"] / 1048576 | floor) MiB on disk"')"
+	log "local image built in $((end - start)) s (rootfs $((t1 - t0)) s, disk $((t2 - t1)) s, qcow2 $((end - t2)) s)"
+}
+
+case $platform in
+aws) build_aws ;;
+local) build_local ;;
+*) die "PLATFORM must be aws or local, not $platform" ;;
+esac
