@@ -367,19 +367,23 @@ class Store:
         """The client of a long poll vanished right after a job was taken
         for it: give the job back as if never dequeued."""
         with self.cv:
-            with self.tx():
-                j = self.db.execute("SELECT * FROM jobs WHERE token=? AND "
-                                    "state=?", (token, RUNNING)).fetchone()
-                if j is None:
-                    return
-                self._retire(token, "undelivered")
-                self.db.execute(
-                    "UPDATE jobs SET state=?, started=NULL, token=NULL, "
-                    "worker_id=NULL, last_seen=NULL WHERE id=?",
-                    (PENDING, j["id"]))
-                self._event(j["id"], "undelivered", {"token": token})
-            shutil.rmtree(self.artifact_tmp_dir(token), ignore_errors=True)
-            self.cv.notify_all()
+            j = self.db.execute("SELECT * FROM jobs WHERE token=? AND state=?",
+                                (token, RUNNING)).fetchone()
+            if j is not None:
+                self._to_pending(j, "undelivered", 0)
+
+    def _to_pending(self, j, why, count):
+        """Back to the queue; the token dies, the next dequeue makes one."""
+        with self.tx():
+            self._retire(j["token"], why)
+            self.db.execute(
+                "UPDATE jobs SET state=?, started=NULL, token=NULL, "
+                "worker_id=NULL, last_seen=NULL, requeues=requeues+? "
+                "WHERE id=?", (PENDING, count, j["id"]))
+            self._event(j["id"], why, {"old_token": j["token"],
+                                       "requeues": j["requeues"] + count})
+        shutil.rmtree(self.artifact_tmp_dir(j["token"]), ignore_errors=True)
+        self.cv.notify_all()
 
     def live_token(self, token):
         """(job row) for a token that still maps to its job, else None."""
@@ -458,18 +462,7 @@ class Store:
                                  {"job_error": {"id": 27, "reason": reason}},
                                  "heartbeat")
                 else:
-                    with self.tx():
-                        self._retire(token, "requeued")
-                        self.db.execute(
-                            "UPDATE jobs SET state=?, started=NULL, "
-                            "token=NULL, worker_id=NULL, last_seen=NULL, "
-                            "requeues=requeues+1 WHERE id=?",
-                            (PENDING, j["id"]))
-                        self._event(j["id"], "requeued",
-                                    {"old_token": token,
-                                     "requeues": j["requeues"] + 1})
-                    shutil.rmtree(self.artifact_tmp_dir(token),
-                                  ignore_errors=True)
+                    self._to_pending(j, "requeued", 1)
                 acted.append(j["id"])
             with self.tx():
                 self._forget_workers(now)

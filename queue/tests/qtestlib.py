@@ -253,5 +253,11 @@ def run(tests):
                 if os.path.exists(s.log):
                     print("--- server log tail %s" % s.log)
                     print("".join(open(s.log).readlines()[-20:]))
+    for s in _servers:
+        s.kill(signal.SIGTERM)
+        if os.path.exists(s.log) and "Traceback" in open(s.log).read():
+            failed += 1
+            print("FAIL the server crashed somewhere; log %s:" % s.log)
+            print(open(s.log).read()[-4000:])
     print("%d of %d failed" % (failed, len(tests)))
     sys.exit(1 if failed else 0)

@@ -4,6 +4,7 @@ against a real ib-queue: answers, status codes, error bodies, headers."""
 
 import json
 import os
+import random
 import socket
 import sys
 import threading
@@ -104,6 +105,30 @@ def test_bodies():
     status, body = raw(b"GET " + BASE.encode() + b"/jobs/%ff%fe HTTP/1.1\r\n"
                        b"Host: x\r\n\r\n")
     assert b" 404 " in status and body["id"] == "11", (status, body)
+
+
+def test_garbage_does_not_hurt():
+    rnd = random.Random(7)
+    samples = [b"\x00" * 64, b"GET\r\n\r\n", b"GET / HTTP/9.9\r\n\r\n",
+               b"POST " + BASE.encode() + b"/jobs HTTP/1.1\r\n"
+               b"Content-Length: -5\r\n\r\n",
+               b"PATCH " + BASE.encode() + b"/jobs/x HTTP/1.1\r\n"
+               b"Content-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+               b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n"]
+    samples += [bytes(rnd.randrange(256) for _ in range(rnd.randrange(1, 300)))
+                for _ in range(30)]
+    for data in samples:
+        s = socket.create_connection(("127.0.0.1", S.port), timeout=10)
+        try:
+            s.sendall(data)
+            s.shutdown(socket.SHUT_WR)
+            while s.recv(65536):
+                pass
+        except OSError:
+            pass
+        s.close()
+    st, body, _ = S.w("GET", "/status")
+    assert st == 200 and body["status"] == "OK"
 
 
 def test_routes():
@@ -275,7 +300,8 @@ def test_keepalive_sequence():
 if __name__ == "__main__":
     run([test_status_and_openapi, test_workers,
          test_no_job_is_204_with_empty_body,
-         test_content_type_and_json_errors, test_bodies, test_routes,
+         test_content_type_and_json_errors, test_bodies,
+         test_garbage_does_not_hurt, test_routes,
          test_server_side_types_refused, test_job_with_dependencies,
          test_osbuild_arch, test_heartbeat_get_and_tokens, test_cancel,
          test_partial_update, test_long_poll_wakes_at_once,
