@@ -49,6 +49,9 @@ report_error(guestfs_h *g, int fd, const char *step)
 	for (p = s; *p; p++)
 		if (*p == '\n' || *p == '\r')
 			*p = ' ';
+	/* The rest is libguestfs' advice on debugging, not the error. */
+	if ((p = strstr(s, " To see full error messages")) != NULL)
+		*p = '\0';
 	dprintf(fd, "error %s: %s\n", step, s);
 	free(s);
 }

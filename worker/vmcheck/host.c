@@ -168,7 +168,7 @@ mount_child(void *arg, int fd)
 		dprintf(fd, "unshare(CLONE_NEWNS): %s\n", strerror(errno));
 		return 1;
 	}
-	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == -1) {
+	if (mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) == -1) {
 		dprintf(fd, "making / private: %s\n", strerror(errno));
 		return 1;
 	}
@@ -222,7 +222,8 @@ check_mount(struct vmcheck *vc, struct check *c)
 		    "mount work");
 	else
 		check_set(c, ST_FAIL, "mounts unusable (builds need them): "
-		    "%s", line[0] ? line : proc_status_str(status));
+		    "%s%s%s", line, line[0] ? ", probe ended with " : "",
+		    proc_status_str(status));
 cleanup:
 	if (dir != NULL)
 		rmdir(dir);
@@ -254,6 +255,34 @@ cleanup:
 	return rv;
 }
 
+/* LOOP_CONFIGURE (Linux 5.8) sets up in one step; older kernels take two. */
+static int
+attach(int loop, int file)
+{
+	struct loop_config	 cfg;
+	struct loop_info64	 info;
+	int			 saved;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.fd = file;
+	cfg.info.lo_flags = LO_FLAGS_READ_ONLY | LO_FLAGS_AUTOCLEAR;
+	if (ioctl(loop, LOOP_CONFIGURE, &cfg) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOTTY)
+		return -1;
+	if (ioctl(loop, LOOP_SET_FD, file) == -1)
+		return -1;
+	memset(&info, 0, sizeof(info));
+	info.lo_flags = LO_FLAGS_AUTOCLEAR;
+	if (ioctl(loop, LOOP_SET_STATUS64, &info) == -1) {
+		saved = errno;
+		ioctl(loop, LOOP_CLR_FD, 0);
+		errno = saved;
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * Attaches backing read-only to a free loop device, reads the pattern back
  * through it, detaches. AUTOCLEAR detaches it even if we die half-way.
@@ -263,7 +292,6 @@ static int
 loop_roundtrip(int ctl, const char *backing, const char *pattern,
     size_t plen, char *err, size_t errlen)
 {
-	struct loop_config	 cfg;
 	char			 dev[64], got[512];
 	int			 file = -1, loop = -1, idx = -1, i, rv = -1;
 
@@ -283,12 +311,9 @@ loop_roundtrip(int ctl, const char *backing, const char *pattern,
 			snprintf(err, errlen, "%s: %s", dev, strerror(errno));
 			goto cleanup;
 		}
-		memset(&cfg, 0, sizeof(cfg));
-		cfg.fd = file;
-		cfg.info.lo_flags = LO_FLAGS_READ_ONLY | LO_FLAGS_AUTOCLEAR;
-		if (ioctl(loop, LOOP_CONFIGURE, &cfg) == 0)
+		if (attach(loop, file) == 0)
 			break;
-		snprintf(err, errlen, "LOOP_CONFIGURE %s: %s", dev,
+		snprintf(err, errlen, "attaching %s: %s", dev,
 		    strerror(errno));
 		close(loop);
 		loop = -1;
