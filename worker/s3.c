@@ -247,7 +247,7 @@ s3_new(const struct s3_cfg *c, char *err, size_t errlen)
 	if (c->endpoint != NULL && *c->endpoint) {
 		if (parse_endpoint(s, c->endpoint, err, errlen) == -1)
 			goto fail;
-		s->path_style = c->path_style != 0;
+		s->path_style = c->path_style >= 0;
 	} else {
 		ep = xasprintf("https://s3.%s.amazonaws.com", s->region);
 		if (parse_endpoint(s, ep, err, errlen) == -1)

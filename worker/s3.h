@@ -25,7 +25,8 @@ struct s3_cfg {
 	const char		*bucket;
 	const char		*ca_bundle;
 	int			 insecure;
-	int			 path_style;	/* -1: with a custom endpoint */
+	int			 path_style;	/* 1 path, -1 virtual host, 0: path
+						   style for custom endpoints */
 	int			 public_read;	/* x-amz-acl: public-read */
 	const struct aws_creds	*creds;		/* copied */
 	int64_t			 part_size;	/* 0: 64 MiB */

@@ -298,7 +298,6 @@ target_aws_run(const struct target_ctx *ctx, json_object *target,
 	sc.endpoint = getenv("IB_AWS_S3_ENDPOINT");
 	sc.region = region;
 	sc.bucket = bucket;
-	sc.path_style = -1;
 	sc.creds = &creds;
 	sc.backoff_cap = cap_ms;
 	sc.connect_timeout = conf->worker.connect_timeout;

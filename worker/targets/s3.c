@@ -174,7 +174,6 @@ target_s3_run(const struct target_ctx *ctx, json_object *target,
 	sc.ca_bundle = ca;
 	sc.insecure = opt_bool(o, "skip_ssl_verification") ||
 	    (generic && conf->generic_s3.skip_ssl_verification);
-	sc.path_style = -1;
 	sc.public_read = opt_bool(o, "public");
 	sc.creds = &creds;
 	sc.backoff_cap = conf->worker.backoff_max * 1000;
