@@ -9,6 +9,8 @@ import shutil
 import ssl
 import subprocess
 import sys
+import threading
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
 from qtestlib import (IB_QUEUE, Server, make_pki, run, tls_context,  # noqa
@@ -73,6 +75,23 @@ def test_cli_over_mutual_tls():
     assert p.returncode == 3, p
 
 
+def test_long_poll_over_tls():
+    ctx = tls_context(P("ca-crt.pem"), P("ca-client-crt.pem"),
+                      P("ca-client-key.pem"))
+    got = {}
+    th = threading.Thread(target=lambda: got.update(r=S.w(
+        "POST", "/jobs", {"types": ["t-tls-wait"], "arch": "x86_64"},
+        tls=ctx)))
+    # The server holds requests for 1 s: enqueue while it is held.
+    th.start()
+    time.sleep(0.4)
+    j = S.admin("POST", "/jobs", {"type": "t-tls-wait", "args": {}},
+                expect=201, tls=ctx)["id"]
+    th.join(10)
+    st, job, _ = got["r"]
+    assert st == 201 and job["id"] == j, (st, job)
+
+
 def test_server_survives_bad_handshakes():
     ctx = tls_context(P("ca-crt.pem"), P("ca-client-crt.pem"),
                       P("ca-client-key.pem"))
@@ -85,4 +104,5 @@ if __name__ == "__main__":
          test_client_without_certificate_is_refused,
          test_client_with_foreign_certificate_is_refused,
          test_plain_http_is_refused, test_cli_over_mutual_tls,
+         test_long_poll_over_tls,
          test_server_survives_bad_handshakes])
