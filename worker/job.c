@@ -65,53 +65,64 @@ job_parse(json_object *doc, char *err, size_t errlen)
 {
 	struct job	*j;
 	json_object	*v;
+	char		 why[256];
 
 	j = xcalloc(1, sizeof(*j));
 	atomic_init(&j->canceled, 0);
 	atomic_init(&j->pgid, 0);
 	atomic_init(&j->done, 0);
-	j->doc = doc;
 	if (doc == NULL || !json_object_is_type(doc, json_type_object)) {
 		snprintf(err, errlen, "job is not a JSON object");
 		goto fail;
 	}
-	if (get_string(doc, "id", 1, &j->id, err, errlen) == -1 ||
-	    get_string(doc, "type", 1, &j->type, err, errlen) == -1 ||
-	    get_string(doc, "location", 1, &j->location, err, errlen) == -1 ||
-	    get_string(doc, "artifact_location", 0, &j->artifact_location,
-	    err, errlen) == -1)
+	if (get_string(doc, "location", 1, &j->location, err, errlen) == -1)
 		goto fail;
 	if (!path_ok(j->location)) {
 		snprintf(err, errlen, "job location is not a plain path");
 		goto fail;
 	}
-	if (j->artifact_location == NULL)
+	j->doc = doc;
+	/* From here on the server can be told what is wrong. */
+	why[0] = '\0';
+	if (get_string(doc, "id", 1, &j->id, why, sizeof(why)) == -1)
+		j->id = xstrdup("(no id)");
+	if (why[0] == '\0')
+		(void)get_string(doc, "type", 1, &j->type, why, sizeof(why));
+	if (j->type == NULL)
+		j->type = xstrdup("(no type)");
+	if (why[0] == '\0')
+		(void)get_string(doc, "artifact_location", 0,
+		    &j->artifact_location, why, sizeof(why));
+	if (why[0] == '\0' && j->artifact_location != NULL &&
+	    !path_ok(j->artifact_location))
+		snprintf(why, sizeof(why), "job artifact_location is not a "
+		    "plain path");
+	if (j->artifact_location == NULL ||
+	    !path_ok(j->artifact_location)) {
+		free(j->artifact_location);
 		j->artifact_location = xasprintf("%s/artifacts/", j->location);
-	else if (!path_ok(j->artifact_location)) {
-		snprintf(err, errlen, "job artifact_location is not a plain "
-		    "path");
-		goto fail;
 	}
-	if (!json_object_object_get_ex(doc, "args", &v) || v == NULL) {
+	if (!json_object_object_get_ex(doc, "args", &v) || v == NULL ||
+	    !json_object_is_type(v, json_type_object)) {
+		if (why[0] == '\0' && v != NULL)
+			snprintf(why, sizeof(why), "job args are not an "
+			    "object");
 		j->args = json_object_new_object();
 		json_object_object_add(doc, "args", j->args);
-	} else if (!json_object_is_type(v, json_type_object)) {
-		snprintf(err, errlen, "job args are not an object");
-		goto fail;
 	} else
 		j->args = v;
 	if (json_object_object_get_ex(doc, "dynamic_args", &v) && v != NULL) {
-		if (!json_object_is_type(v, json_type_array)) {
-			snprintf(err, errlen, "job dynamic_args are not an "
-			    "array");
-			goto fail;
-		}
-		j->dynamic_args = v;
+		if (json_object_is_type(v, json_type_array))
+			j->dynamic_args = v;
+		else if (why[0] == '\0')
+			snprintf(why, sizeof(why), "job dynamic_args are not "
+			    "an array");
 	}
+	if (why[0] != '\0')
+		j->invalid = xstrdup(why);
 	return j;
 fail:
 	/* The caller still owns doc when parsing fails. */
-	j->doc = NULL;
 	job_free(j);
 	return NULL;
 }
@@ -125,6 +136,7 @@ job_free(struct job *j)
 	free(j->type);
 	free(j->location);
 	free(j->artifact_location);
+	free(j->invalid);
 	json_object_put(j->doc);
 	free(j);
 }

@@ -63,6 +63,7 @@ struct job {
 	json_object	*doc;		/* owns args and dynamic_args */
 	json_object	*args;		/* an object, never NULL */
 	json_object	*dynamic_args;	/* an array or NULL */
+	char		*invalid;	/* why it cannot run, or NULL */
 	atomic_int	 canceled;	/* the server canceled or took it back */
 	atomic_int	 pgid;		/* helper process group now, 0: none */
 	atomic_int	 done;		/* ran to its end; result being sent */
@@ -90,7 +91,9 @@ const struct job_kind *job_kind_find(const char *);
 
 /*
  * Takes a job document from POST /jobs (the reference moves to the job).
- * NULL with a reason when it is unusable.
+ * NULL with a reason when there is no one to report to (no usable
+ * location); a job whose other fields are wrong comes back with
+ * job->invalid saying why, so that the server can be told.
  */
 struct job	*job_parse(json_object *doc, char *err, size_t errlen);
 void		 job_free(struct job *);

@@ -269,7 +269,11 @@ run_job(struct loop *l, json_object *doc)
 	watch_set_job(l->watch, job);
 	start = now_ms();
 
-	if ((kind = job_kind_find(job->type)) == NULL) {
+	if (job->invalid != NULL) {
+		log_warnx("malformed job: %s", job->invalid);
+		result = job_error_result(JOB_ERR_PARSING_ARGS, job->invalid,
+		    NULL);
+	} else if ((kind = job_kind_find(job->type)) == NULL) {
 		log_warnx("unknown job type %s", job->type);
 		result = job_error_result(JOB_ERR_PARSING_ARGS,
 		    "this worker cannot run jobs of this type",

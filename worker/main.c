@@ -18,8 +18,6 @@
 
 #define IB_VERSION	"0.1.0"
 
-struct runflags	 runflags;
-
 static void
 usage(FILE *f)
 {

@@ -20,6 +20,8 @@
 #define WATCH_TICK_MS		200
 #define WATCH_RETRY_MS		5000
 
+struct runflags	 runflags;
+
 struct watch {
 	pthread_t		 thread;
 	pthread_mutex_t		 mtx;

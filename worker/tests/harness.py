@@ -61,6 +61,7 @@ class Queue:
         self.args = list(args)
         self.port = port
         self.proc = None
+        self.client = None      # (cert, key) when the queue wants one
         self.scheme = "https" if "--tls-cert" in args else "http"
         self.start()
 
@@ -102,6 +103,8 @@ class Queue:
         if self.scheme == "https":
             import ssl
             ctx = ssl._create_unverified_context()
+            if self.client:
+                ctx.load_cert_chain(*self.client)
         with urllib.request.urlopen(req, timeout=timeout, context=ctx) as r:
             return json.loads(r.read() or b"null")
 
