@@ -18,6 +18,7 @@ const struct job_kind job_kinds[] = {
 	{ "search-packages", job_search_packages_run, 1,
 	    job_search_packages_available },
 	{ "ostree-resolve", job_ostree_resolve_run, 1, NULL },
+	{ "container-resolve", job_container_resolve_run, 1, NULL },
 	{ NULL, NULL, 0, NULL }
 };
 

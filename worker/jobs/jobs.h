@@ -14,5 +14,7 @@ json_object	*job_search_packages_run(struct job *, const struct job_ctx *);
 int		 job_search_packages_available(const struct config *, char *,
 		    size_t);
 json_object	*job_ostree_resolve_run(struct job *, const struct job_ctx *);
+json_object	*job_container_resolve_run(struct job *,
+		    const struct job_ctx *);
 
 #endif

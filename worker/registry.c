@@ -1,0 +1,838 @@
+/*
+ * The registry HTTP API v2 client. See registry.h.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <json-c/json.h>
+#include <openssl/evp.h>
+
+#include "http.h"
+#include "log.h"
+#include "registry.h"
+#include "util.h"
+
+#define REG_MAX_SOURCE		1024
+#define REG_MAX_BODY		(8u << 20)	/* a manifest, index or config */
+#define REG_MAX_AUTHFILE	(1u << 20)
+#define REG_MAX_REDIRECTS	5
+#define REG_MAX_INDEX		1024
+
+#define MT_DOCKER_LIST	"application/vnd.docker.distribution.manifest.list.v2+json"
+#define MT_DOCKER_V2	"application/vnd.docker.distribution.manifest.v2+json"
+#define MT_OCI_INDEX	"application/vnd.oci.image.index.v1+json"
+#define MT_OCI_MANIFEST	"application/vnd.oci.image.manifest.v1+json"
+
+static const char *const accept_hdrs[] = {
+	"Accept: " MT_OCI_INDEX ", " MT_DOCKER_LIST ", " MT_OCI_MANIFEST ", "
+	    MT_DOCKER_V2,
+	NULL
+};
+
+/* ---- references ---- */
+
+static int
+path_char(int c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	    c == '.' || c == '_' || c == '-' || c == '/';
+}
+
+static int
+valid_repo(const char *r)
+{
+	const char	*p;
+
+	if (*r == '\0' || *r == '/' || r[strlen(r) - 1] == '/' ||
+	    strstr(r, "//") != NULL || strstr(r, "..") != NULL)
+		return 0;
+	for (p = r; *p; p++)
+		if (!path_char(*p))
+			return 0;
+	return 1;
+}
+
+static int
+valid_tag(const char *t)
+{
+	size_t	 i, n = strlen(t);
+
+	if (n == 0 || n > 128 || !(isalnum((unsigned char)t[0]) || t[0] == '_'))
+		return 0;
+	for (i = 1; i < n; i++)
+		if (!isalnum((unsigned char)t[i]) && t[i] != '_' &&
+		    t[i] != '.' && t[i] != '-')
+			return 0;
+	return 1;
+}
+
+static int
+valid_digest(const char *d)
+{
+	const char	*hex;
+	size_t		 i, n;
+
+	if (strncmp(d, "sha256:", 7) == 0)
+		n = 64;
+	else if (strncmp(d, "sha512:", 7) == 0)
+		n = 128;
+	else
+		return 0;
+	hex = d + 7;
+	if (strlen(hex) != n)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!isxdigit((unsigned char)hex[i]) ||
+		    isupper((unsigned char)hex[i]))
+			return 0;
+	return 1;
+}
+
+static int
+valid_host(const char *h)
+{
+	const char	*p;
+
+	if (*h == '\0' || strlen(h) > 255)
+		return 0;
+	for (p = h; *p; p++)
+		if (!isalnum((unsigned char)*p) && *p != '.' && *p != '-' &&
+		    *p != ':' && *p != '[' && *p != ']')
+			return 0;
+	return 1;
+}
+
+void
+registry_ref_free(struct registry_ref *r)
+{
+	if (r == NULL)
+		return;
+	free(r->host);
+	free(r->repo);
+	free(r->tag);
+	free(r->digest);
+	memset(r, 0, sizeof(*r));
+}
+
+int
+registry_parse_ref(const char *source, struct registry_ref *r, char *err,
+    size_t errlen)
+{
+	char	*s, *at, *slash, *colon, *rest;
+
+	memset(r, 0, sizeof(*r));
+	if (source == NULL || *source == '\0' ||
+	    strlen(source) > REG_MAX_SOURCE) {
+		snprintf(err, errlen, "invalid image reference: empty or too "
+		    "long");
+		return -1;
+	}
+	s = xstrdup(source);
+	if ((at = strchr(s, '@')) != NULL) {
+		*at = '\0';
+		r->digest = xstrdup(at + 1);
+	}
+	slash = strchr(s, '/');
+	if (slash != NULL && (memchr(s, '.', slash - s) != NULL ||
+	    memchr(s, ':', slash - s) != NULL ||
+	    (slash - s == 9 && strncmp(s, "localhost", 9) == 0))) {
+		r->host = xstrndup(s, slash - s);
+		rest = slash + 1;
+	} else {
+		r->host = xstrdup("docker.io");
+		rest = s;
+	}
+	colon = strrchr(rest, ':');
+	if (colon != NULL && strchr(colon, '/') == NULL) {
+		*colon = '\0';
+		r->tag = xstrdup(colon + 1);
+	}
+	if (strcmp(r->host, "docker.io") == 0 && strchr(rest, '/') == NULL)
+		r->repo = xasprintf("library/%s", rest);
+	else
+		r->repo = xstrdup(rest);
+	if (r->tag == NULL && r->digest == NULL)
+		r->tag = xstrdup("latest");
+	free(s);
+	if (!valid_host(r->host) || !valid_repo(r->repo) ||
+	    (r->tag != NULL && !valid_tag(r->tag)) ||
+	    (r->digest != NULL && !valid_digest(r->digest))) {
+		snprintf(err, errlen, "invalid image reference %.300s", source);
+		registry_ref_free(r);
+		return -1;
+	}
+	return 0;
+}
+
+const char *
+registry_goarch(const char *arch)
+{
+	static const struct { const char *uname, *go; } map[] = {
+		{ "x86_64", "amd64" }, { "aarch64", "arm64" },
+		{ "i686", "386" }, { "i386", "386" }, { "armv7l", "arm" },
+		{ "ppc64le", "ppc64le" }, { "s390x", "s390x" },
+		{ "riscv64", "riscv64" },
+	};
+	size_t	 i;
+
+	for (i = 0; i < nitems(map); i++)
+		if (strcmp(arch, map[i].uname) == 0)
+			return map[i].go;
+	return arch;
+}
+
+/* ---- WWW-Authenticate ---- */
+
+void
+registry_challenge_free(struct registry_challenge *c)
+{
+	if (c == NULL)
+		return;
+	free(c->scheme);
+	free(c->realm);
+	free(c->service);
+	free(c->scope);
+	memset(c, 0, sizeof(*c));
+}
+
+int
+registry_parse_challenge(const char *h, struct registry_challenge *c)
+{
+	const char	*p = h, *k;
+	struct buf	 v;
+	size_t		 klen;
+
+	memset(c, 0, sizeof(*c));
+	while (*p == ' ')
+		p++;
+	k = p;
+	while (*p && *p != ' ')
+		p++;
+	if (p == k)
+		return -1;
+	c->scheme = xstrndup(k, p - k);
+	buf_init(&v);
+	for (;;) {
+		while (*p == ' ' || *p == ',')
+			p++;
+		if (*p == '\0')
+			break;
+		k = p;
+		while (*p && *p != '=' && *p != ' ' && *p != ',')
+			p++;
+		klen = p - k;
+		if (*p != '=') {
+			buf_free(&v);
+			registry_challenge_free(c);
+			return -1;
+		}
+		p++;
+		buf_reset(&v);
+		if (*p == '"') {
+			for (p++; *p && *p != '"'; p++) {
+				if (*p == '\\' && p[1] != '\0')
+					p++;
+				buf_add(&v, p, 1);
+			}
+			if (*p != '"') {
+				buf_free(&v);
+				registry_challenge_free(c);
+				return -1;
+			}
+			p++;
+		} else {
+			const char *vs = p;
+
+			while (*p && *p != ',' && *p != ' ')
+				p++;
+			buf_add(&v, vs, p - vs);
+		}
+		if (klen == 5 && strncasecmp(k, "realm", 5) == 0 && !c->realm)
+			c->realm = xstrdup(v.data ? v.data : "");
+		else if (klen == 7 && strncasecmp(k, "service", 7) == 0 &&
+		    !c->service)
+			c->service = xstrdup(v.data ? v.data : "");
+		else if (klen == 5 && strncasecmp(k, "scope", 5) == 0 &&
+		    !c->scope)
+			c->scope = xstrdup(v.data ? v.data : "");
+	}
+	buf_free(&v);
+	return 0;
+}
+
+/* ---- credentials ---- */
+
+static char *
+b64_decode(const char *in)
+{
+	size_t		 n = strlen(in), pad = 0;
+	unsigned char	*out;
+	int		 len;
+
+	if (n == 0 || n % 4 != 0)
+		return NULL;
+	if (in[n - 1] == '=')
+		pad++;
+	if (in[n - 2] == '=')
+		pad++;
+	out = xmalloc(n / 4 * 3 + 1);
+	len = EVP_DecodeBlock(out, (const unsigned char *)in, (int)n);
+	if (len < 0 || (size_t)len < pad) {
+		free(out);
+		return NULL;
+	}
+	len -= (int)pad;
+	out[len] = '\0';
+	if (memchr(out, '\0', len) != NULL) {
+		freezero_str((char *)out);
+		return NULL;
+	}
+	return (char *)out;
+}
+
+int
+registry_auth_lookup(const char *path, const char *host, char **userpwd,
+    char *err, size_t errlen)
+{
+	json_object	*doc, *auths, *entry, *a;
+	char		*data, *keys[4];
+	size_t		 len, i;
+	int		 rv = -1;
+
+	*userpwd = NULL;
+	if ((data = read_file(path, REG_MAX_AUTHFILE, &len)) == NULL) {
+		snprintf(err, errlen, "reading the registry auth file %s: %s",
+		    path, strerror(errno));
+		return -1;
+	}
+	doc = json_tokener_parse(data);
+	freezero_str(data);
+	if (doc == NULL || !json_object_object_get_ex(doc, "auths", &auths) ||
+	    !json_object_is_type(auths, json_type_object)) {
+		snprintf(err, errlen, "the registry auth file %s has no "
+		    "\"auths\" object", path);
+		goto cleanup;
+	}
+	keys[0] = xstrdup(host);
+	keys[1] = xasprintf("https://%s", host);
+	keys[2] = xasprintf("http://%s", host);
+	keys[3] = xstrdup(strcmp(host, "docker.io") == 0 ?
+	    "https://index.docker.io/v1/" : host);
+	rv = 0;
+	for (i = 0; i < nitems(keys) && *userpwd == NULL; i++) {
+		if (!json_object_object_get_ex(auths, keys[i], &entry) ||
+		    !json_object_object_get_ex(entry, "auth", &a) ||
+		    !json_object_is_type(a, json_type_string))
+			continue;
+		*userpwd = b64_decode(json_object_get_string(a));
+		if (*userpwd == NULL || strchr(*userpwd, ':') == NULL) {
+			freezero_str(*userpwd);
+			*userpwd = NULL;
+			snprintf(err, errlen, "the registry auth file %s: the "
+			    "entry for %s is not base64 of user:password",
+			    path, host);
+			rv = -1;
+			break;
+		}
+	}
+	for (i = 0; i < nitems(keys); i++)
+		free(keys[i]);
+cleanup:
+	json_object_put(doc);
+	return rv;
+}
+
+/* ---- the client ---- */
+
+struct client {
+	const struct registry_opts *opts;
+	struct http		*http;
+	struct registry_ref	 ref;
+	const char		*scheme;	/* "https", or "http" */
+	char			*apihost;	/* where the API lives */
+	char			*userpwd;	/* secret */
+	char			*token;		/* secret */
+	int			 basic;		/* send userpwd */
+	char			*name;		/* host/repo for messages */
+};
+
+/* The registry's {"errors":[{code,message,detail}]}, or the status. */
+static void
+registry_message(const struct http_resp *resp, char *out, size_t outlen)
+{
+	json_object	*doc, *errs, *e, *v;
+	const char	*code = NULL, *msg = NULL;
+
+	doc = resp->body.data ? json_tokener_parse(resp->body.data) : NULL;
+	if (doc != NULL && json_object_object_get_ex(doc, "errors", &errs) &&
+	    json_object_is_type(errs, json_type_array) &&
+	    json_object_array_length(errs) > 0) {
+		e = json_object_array_get_idx(errs, 0);
+		if (json_object_object_get_ex(e, "code", &v))
+			code = json_object_get_string(v);
+		if (json_object_object_get_ex(e, "message", &v))
+			msg = json_object_get_string(v);
+	}
+	if (msg != NULL)
+		snprintf(out, outlen, "%.300s (%s, HTTP %ld)", msg,
+		    code ? code : "no code", resp->status);
+	else
+		snprintf(out, outlen, "the registry answered HTTP %ld",
+		    resp->status);
+	json_object_put(doc);
+}
+
+/* Gets a bearer token for the challenge. */
+static int
+get_token(struct client *c, const struct registry_challenge *ch, char *err,
+    size_t errlen)
+{
+	struct http_req		 req;
+	struct http_resp	 resp;
+	json_object		*doc = NULL, *v;
+	struct buf		 url;
+	char			*esc, *scope = NULL;
+	const char		*tok = NULL;
+	int			 rv = -1;
+
+	if (ch->realm == NULL || (strncasecmp(ch->realm, "https://", 8) != 0 &&
+	    strncasecmp(ch->realm, "http://", 7) != 0)) {
+		snprintf(err, errlen, "the registry %s asks for a token "
+		    "without a usable realm", c->ref.host);
+		return -1;
+	}
+	buf_init(&url);
+	buf_addstr(&url, ch->realm);
+	buf_addstr(&url, strchr(ch->realm, '?') ? "&" : "?");
+	if (ch->service != NULL) {
+		esc = http_escape(ch->service);
+		buf_printf(&url, "service=%s&", esc);
+		free(esc);
+	}
+	scope = ch->scope ? xstrdup(ch->scope) :
+	    xasprintf("repository:%s:pull", c->ref.repo);
+	esc = http_escape(scope);
+	buf_printf(&url, "scope=%s", esc);
+	free(esc);
+	memset(&req, 0, sizeof(req));
+	req.url = url.data;
+	req.userpwd = c->userpwd;
+	req.abort = c->opts->abort;
+	http_resp_init(&resp);
+	if (http_do(c->http, &req, &resp) == -1) {
+		snprintf(err, errlen, "getting a token for %s from %.200s: %s",
+		    c->name, ch->realm, resp.error);
+		goto cleanup;
+	}
+	if (resp.status != 200) {
+		char msg[512];
+
+		registry_message(&resp, msg, sizeof(msg));
+		snprintf(err, errlen, "getting a token for %.200s: %.250s%s", c->name,
+		    msg, c->userpwd ? "" : " (no credentials for this registry)");
+		goto cleanup;
+	}
+	doc = json_tokener_parse(resp.body.data ? resp.body.data : "");
+	if (doc != NULL && json_object_object_get_ex(doc, "token", &v) &&
+	    json_object_is_type(v, json_type_string))
+		tok = json_object_get_string(v);
+	if (tok == NULL && doc != NULL &&
+	    json_object_object_get_ex(doc, "access_token", &v) &&
+	    json_object_is_type(v, json_type_string))
+		tok = json_object_get_string(v);
+	if (tok == NULL || *tok == '\0' || strpbrk(tok, "\r\n") != NULL) {
+		snprintf(err, errlen, "the token service of %s gave no token",
+		    c->ref.host);
+		goto cleanup;
+	}
+	freezero_str(c->token);
+	c->token = xstrdup(tok);
+	rv = 0;
+cleanup:
+	json_object_put(doc);
+	free(scope);
+	buf_free(&url);
+	http_resp_free(&resp);
+	return rv;
+}
+
+/*
+ * GET path on the registry (or an absolute URL after a redirect) with the
+ * authentication dance. Returns 0 with an answer in resp, whatever its
+ * status, or -1 with why.
+ */
+static int
+get(struct client *c, const char *path, const char *const *headers,
+    struct http_resp *resp, char *err, size_t errlen)
+{
+	struct http_req			 req;
+	struct registry_challenge	 ch;
+	char				*url, *hdr, *loc = NULL;
+	int				 tries, redirects = 0, authed = 0;
+
+	url = xasprintf("%s://%s%s", c->scheme, c->apihost, path);
+	for (tries = 0; tries < 3 + REG_MAX_REDIRECTS; tries++) {
+		memset(&req, 0, sizeof(req));
+		req.url = url;
+		req.headers = headers;
+		req.abort = c->opts->abort;
+		if (redirects == 0) {
+			req.bearer = c->basic ? NULL : c->token;
+			req.userpwd = c->basic ? c->userpwd : NULL;
+		}
+		if (http_do(c->http, &req, resp) == -1) {
+			snprintf(err, errlen, "%s", resp->error);
+			free(url);
+			return -1;
+		}
+		if (resp->status >= 300 && resp->status < 400 &&
+		    resp->status != 304 &&
+		    (loc = http_resp_header(resp, "Location")) != NULL) {
+			if (++redirects > REG_MAX_REDIRECTS) {
+				free(loc);
+				break;
+			}
+			free(url);
+			if (loc[0] == '/')
+				url = xasprintf("%s://%s%s", c->scheme,
+				    c->apihost, loc);
+			else
+				url = xstrdup(loc);
+			free(loc);
+			continue;
+		}
+		if (resp->status != 401 || authed || redirects > 0)
+			break;
+		authed = 1;
+		hdr = http_resp_header(resp, "WWW-Authenticate");
+		if (hdr == NULL || registry_parse_challenge(hdr, &ch) == -1) {
+			free(hdr);
+			break;
+		}
+		free(hdr);
+		if (strcasecmp(ch.scheme, "Bearer") == 0) {
+			if (get_token(c, &ch, err, errlen) == -1) {
+				registry_challenge_free(&ch);
+				free(url);
+				return -1;
+			}
+			c->basic = 0;
+		} else if (strcasecmp(ch.scheme, "Basic") == 0 &&
+		    c->userpwd != NULL) {
+			c->basic = 1;
+		} else {
+			registry_challenge_free(&ch);
+			break;
+		}
+		registry_challenge_free(&ch);
+	}
+	free(url);
+	return 0;
+}
+
+static char *
+sha256_digest(const void *data, size_t len)
+{
+	unsigned char	 md[EVP_MAX_MD_SIZE];
+	unsigned int	 n = 0, i;
+	char		*s;
+
+	EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
+	s = xmalloc(7 + n * 2 + 1);
+	memcpy(s, "sha256:", 7);
+	for (i = 0; i < n; i++)
+		snprintf(s + 7 + i * 2, 3, "%02x", md[i]);
+	return s;
+}
+
+static const char *
+str_of(json_object *o, const char *key)
+{
+	json_object	*v;
+
+	if (o == NULL || !json_object_object_get_ex(o, key, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+/*
+ * Fetches the manifest named ref (tag or digest): *doc the parsed body,
+ * *digest its sha256 digest, *mtype its media type. -1 with why.
+ */
+static int
+fetch_manifest(struct client *c, const char *ref, json_object **doc,
+    char **digest, char **mtype, char *err, size_t errlen)
+{
+	struct http_resp	 resp;
+	char			*path, msg[512], why[1024];
+	const char		*mt;
+	int			 rv = -1;
+
+	*doc = NULL;
+	*digest = *mtype = NULL;
+	path = xasprintf("/v2/%s/manifests/%s", c->ref.repo, ref);
+	http_resp_init(&resp);
+	if (get(c, path, accept_hdrs, &resp, why, sizeof(why)) == -1) {
+		snprintf(err, errlen, "reading manifest %.200s in %.200s: %.500s", ref,
+		    c->name, why);
+		goto cleanup;
+	}
+	if (resp.status != 200) {
+		registry_message(&resp, msg, sizeof(msg));
+		snprintf(err, errlen, "reading manifest %.200s in %.200s: %.500s", ref,
+		    c->name, msg);
+		goto cleanup;
+	}
+	*doc = json_tokener_parse(resp.body.data ? resp.body.data : "");
+	if (*doc == NULL || !json_object_is_type(*doc, json_type_object)) {
+		snprintf(err, errlen, "reading manifest %s in %s: the answer is "
+		    "not a JSON manifest", ref, c->name);
+		goto cleanup;
+	}
+	*digest = sha256_digest(resp.body.data, resp.body.len);
+	if (strncmp(ref, "sha256:", 7) == 0 && strcmp(ref, *digest) != 0) {
+		snprintf(err, errlen, "reading manifest %s in %s: the registry "
+		    "sent content with digest %s", ref, c->name, *digest);
+		goto cleanup;
+	}
+	mt = str_of(*doc, "mediaType");
+	if (mt == NULL) {
+		char *ct = http_resp_header(&resp, "Content-Type"), *semi;
+
+		if (ct != NULL && (semi = strchr(ct, ';')) != NULL)
+			*semi = '\0';
+		*mtype = ct != NULL ? rtrim(ct) : NULL;
+	} else
+		*mtype = xstrdup(mt);
+	if (*mtype == NULL) {
+		json_object *m;
+
+		/* An OCI document may omit it: tell by its shape. */
+		*mtype = xstrdup(json_object_object_get_ex(*doc, "manifests",
+		    &m) ? MT_OCI_INDEX : MT_OCI_MANIFEST);
+	}
+	rv = 0;
+cleanup:
+	if (rv == -1) {
+		json_object_put(*doc);
+		*doc = NULL;
+		free(*digest);
+		free(*mtype);
+		*digest = *mtype = NULL;
+	}
+	http_resp_free(&resp);
+	free(path);
+	return rv;
+}
+
+static int
+is_index(const char *mt)
+{
+	return strcmp(mt, MT_OCI_INDEX) == 0 || strcmp(mt, MT_DOCKER_LIST) == 0;
+}
+
+/* The digest of the index entry for goarch on linux, borrowed, or NULL. */
+static const char *
+pick(json_object *index, const char *goarch, const char *variant)
+{
+	json_object	*ms, *m, *p;
+	const char	*best = NULL, *os, *a, *v;
+	size_t		 i, n;
+
+	if (!json_object_object_get_ex(index, "manifests", &ms) ||
+	    !json_object_is_type(ms, json_type_array))
+		return NULL;
+	n = json_object_array_length(ms);
+	if (n > REG_MAX_INDEX)
+		n = REG_MAX_INDEX;
+	for (i = 0; i < n; i++) {
+		m = json_object_array_get_idx(ms, i);
+		if (!json_object_object_get_ex(m, "platform", &p))
+			continue;
+		os = str_of(p, "os");
+		a = str_of(p, "architecture");
+		v = str_of(p, "variant");
+		if (os == NULL || strcmp(os, "linux") != 0 || a == NULL ||
+		    strcmp(a, goarch) != 0 || str_of(m, "digest") == NULL)
+			continue;
+		if (variant == NULL || v == NULL || strcmp(v, variant) == 0)
+			return str_of(m, "digest");
+		if (best == NULL)
+			best = str_of(m, "digest");
+	}
+	return best;
+}
+
+/* The config blob's architecture, checked against goarch. */
+static int
+check_config(struct client *c, const char *config_digest, const char *goarch,
+    char *err, size_t errlen)
+{
+	struct http_resp	 resp;
+	json_object		*cfg = NULL;
+	char			*path, *got = NULL, msg[512], why[512];
+	const char		*a;
+	int			 rv = -1;
+
+	path = xasprintf("/v2/%s/blobs/%s", c->ref.repo, config_digest);
+	http_resp_init(&resp);
+	if (get(c, path, NULL, &resp, why, sizeof(why)) == -1) {
+		snprintf(err, errlen, "reading the image config of %.200s: %.500s",
+		    c->name, why);
+		goto cleanup;
+	}
+	if (resp.status != 200) {
+		registry_message(&resp, msg, sizeof(msg));
+		snprintf(err, errlen, "reading the image config of %.200s: %.500s",
+		    c->name, msg);
+		goto cleanup;
+	}
+	got = sha256_digest(resp.body.data, resp.body.len);
+	if (strncmp(config_digest, "sha256:", 7) == 0 &&
+	    strcmp(got, config_digest) != 0) {
+		snprintf(err, errlen, "the image config of %s does not match "
+		    "its digest", c->name);
+		goto cleanup;
+	}
+	cfg = json_tokener_parse(resp.body.data ? resp.body.data : "");
+	a = str_of(cfg, "architecture");
+	if (a != NULL && *a != '\0' && strcmp(a, goarch) != 0) {
+		snprintf(err, errlen, "image %s is for architecture %.64s, not "
+		    "%s", c->name, a, goarch);
+		goto cleanup;
+	}
+	rv = 0;
+cleanup:
+	json_object_put(cfg);
+	free(got);
+	free(path);
+	http_resp_free(&resp);
+	return rv;
+}
+
+void
+registry_image_free(struct registry_image *img)
+{
+	if (img == NULL)
+		return;
+	free(img->image_id);
+	free(img->digest);
+	free(img->list_digest);
+	memset(img, 0, sizeof(*img));
+}
+
+static const char *
+variant_of(const char *arch)
+{
+	if (strcmp(arch, "aarch64") == 0)
+		return "v8";
+	if (strcmp(arch, "armv7l") == 0)
+		return "v7";
+	return NULL;
+}
+
+int
+registry_resolve(const struct registry_opts *o, const char *source,
+    const char *arch, struct registry_image *img, char *err, size_t errlen)
+{
+	struct client		 c;
+	struct http_opts	 ho;
+	struct http_resp	 resp;
+	json_object		*doc = NULL, *cfg;
+	char			*digest = NULL, *mtype = NULL, why[512];
+	const char		*goarch = registry_goarch(arch), *d, *cd;
+	int			 rv = -1;
+
+	memset(img, 0, sizeof(*img));
+	memset(&c, 0, sizeof(c));
+	c.opts = o;
+	if (registry_parse_ref(source, &c.ref, err, errlen) == -1)
+		return -1;
+	c.apihost = xstrdup(strcmp(c.ref.host, "docker.io") == 0 ?
+	    "registry-1.docker.io" : c.ref.host);
+	c.name = xasprintf("%s/%s", c.ref.host, c.ref.repo);
+	c.scheme = "https";
+	if (o->auth_file != NULL && registry_auth_lookup(o->auth_file,
+	    c.ref.host, &c.userpwd, err, errlen) == -1)
+		goto cleanup;
+	memset(&ho, 0, sizeof(ho));
+	ho.insecure = !o->tls_verify;
+	ho.ca_bundle = o->ca_bundle;
+	ho.connect_timeout = o->connect_timeout;
+	ho.transfer_timeout = o->transfer_timeout;
+	ho.max_body = REG_MAX_BODY;
+	c.http = http_new(&ho);
+
+	/*
+	 * Without TLS verification a registry may speak plain HTTP: try
+	 * https, and http when no TLS answer came, as container tools do.
+	 */
+	if (!o->tls_verify) {
+		http_resp_init(&resp);
+		if (get(&c, "/v2/", NULL, &resp, why, sizeof(why)) == -1 &&
+		    !resp.aborted)
+			c.scheme = "http";
+		http_resp_free(&resp);
+	}
+
+	if (fetch_manifest(&c, c.ref.digest ? c.ref.digest : c.ref.tag, &doc,
+	    &digest, &mtype, err, errlen) == -1)
+		goto cleanup;
+	if (is_index(mtype)) {
+		img->list_digest = digest;
+		digest = NULL;
+		if ((d = pick(doc, goarch, variant_of(arch))) == NULL) {
+			snprintf(err, errlen, "no image found in manifest list "
+			    "%s for architecture %s, OS linux", c.name, goarch);
+			goto cleanup;
+		}
+		d = xstrdup(d);
+		json_object_put(doc);
+		free(mtype);
+		doc = NULL;
+		mtype = NULL;
+		if (fetch_manifest(&c, d, &doc, &digest, &mtype, err,
+		    errlen) == -1) {
+			free((char *)d);
+			goto cleanup;
+		}
+		free((char *)d);
+		if (is_index(mtype)) {
+			snprintf(err, errlen, "the manifest list %s nests "
+			    "another list", c.name);
+			goto cleanup;
+		}
+	}
+	if (!json_object_object_get_ex(doc, "config", &cfg) ||
+	    (cd = str_of(cfg, "digest")) == NULL || !valid_digest(cd)) {
+		snprintf(err, errlen, "the manifest of %s has no config digest "
+		    "(media type %.100s)", c.name, mtype);
+		goto cleanup;
+	}
+	/* A single-arch image must be for the job's architecture. */
+	if (img->list_digest == NULL &&
+	    check_config(&c, cd, goarch, err, errlen) == -1)
+		goto cleanup;
+	img->image_id = xstrdup(cd);
+	img->digest = digest;
+	digest = NULL;
+	rv = 0;
+cleanup:
+	if (rv == -1)
+		registry_image_free(img);
+	json_object_put(doc);
+	free(digest);
+	free(mtype);
+	http_free(c.http);
+	registry_ref_free(&c.ref);
+	free(c.apihost);
+	free(c.name);
+	freezero_str(c.userpwd);
+	freezero_str(c.token);
+	return rv;
+}
