@@ -1,0 +1,415 @@
+# TEST DOUBLE of the EC2 Query API and of the instance metadata service (IMDSv2); no cloud here.
+"""EC2 as the worker uses it, on loopback. Every request's SigV4 signature
+is checked (service ec2, the region of the credential scope); answers have
+EC2's XML shapes. Import tasks follow EC2's state machine (active with
+status messages, then completed with a snapshot, or deleted with a
+StatusMessage); ImportSnapshot reads the object from the S3 server as EC2
+would, and answers ResourceLimitExceeded past the concurrent-import limit.
+Tests can ask for throttling (RequestLimitExceeded) and import failures.
+IMDS answers only IMDSv2 (PUT for a token first) and counts v1 attempts."""
+
+import hashlib
+import http.server
+import itertools
+import os
+import socketserver
+import sys
+import threading
+import urllib.parse
+import urllib.request
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sigv4  # noqa: E402
+
+NS = "http://ec2.amazonaws.com/doc/2016-11-15/"
+
+
+class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class EC2Error(Exception):
+    def __init__(self, status, code, message):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def _id(prefix):
+    return "%s-%s" % (prefix, uuid.uuid4().hex[:17])
+
+
+def _esc(s):
+    return (str(s).replace("&", "&amp;").replace("<", "&lt;")
+            .replace(">", "&gt;"))
+
+
+class EC2Double:
+    def __init__(self, secrets, s3_url, bucket_region="us-east-1"):
+        self.secrets = secrets      # access key -> (secret, token)
+        self.s3_url = s3_url        # where UserBucket objects are read
+        self.lock = threading.Lock()
+        self.calls = []             # (region, action, params)
+        self.rejected = []
+        self.throttle = 0           # answer this many with a throttle
+        self.throttle_code = "RequestLimitExceeded"
+        self.import_limit = 20
+        self.limit_busy = 0         # refuse this many ImportSnapshot calls
+        self.import_mode = "ok"     # ok | fail | hang
+        self.fail_message = ("ClientError: Disk validation failed "
+                             "[Unsupported specified file format]")
+        self.steps = 2              # describes before an import ends
+        self.tasks = {}
+        self.snapshots = {}
+        self.images = {}
+        self.seq = itertools.count(1)
+        outer = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                outer._handle(self)
+
+        self.server = _Server(("127.0.0.1", 0), H)
+        self.url = "http://127.0.0.1:%d/" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever,
+                         daemon=True).start()
+
+    # -- plumbing
+    def _reply(self, h, status, body):
+        b = body.encode()
+        h.send_response(status)
+        h.send_header("Content-Type", "text/xml;charset=UTF-8")
+        h.send_header("Content-Length", str(len(b)))
+        h.end_headers()
+        h.wfile.write(b)
+
+    def _error(self, h, e):
+        self._reply(h, e.status, '<?xml version="1.0" encoding="UTF-8"?>\n'
+                    '<Response><Errors><Error><Code>%s</Code><Message>%s'
+                    '</Message></Error></Errors><RequestID>%s</RequestID>'
+                    '</Response>' % (e.code, _esc(e.message), uuid.uuid4()))
+
+    def _handle(self, h):
+        n = int(h.headers.get("Content-Length") or 0)
+        body = h.rfile.read(n)
+        headers = list(h.headers.items())
+        auth = h.headers.get("Authorization", "")
+        region = ""
+        try:
+            region = auth.split("Credential=")[1].split("/")[2]
+        except IndexError:
+            pass
+        ak, why = sigv4.verify_request("POST", h.path, headers, body,
+                                       self.secrets, region, "ec2")
+        if why is not None:
+            with self.lock:
+                self.rejected.append(why)
+            code = why.split(":")[0]
+            if code in ("InvalidAccessKeyId", "MissingAuthenticationToken"):
+                code = "AuthFailure"
+            return self._error(h, EC2Error(401, code, "AWS was not able "
+                               "to validate the provided access "
+                               "credentials (%s)" % why))
+        params = {k: v[0] for k, v in urllib.parse.parse_qs(
+            body.decode(), keep_blank_values=True).items()}
+        action = params.pop("Action", "")
+        if params.pop("Version", None) != "2016-11-15":
+            return self._error(h, EC2Error(400, "MissingParameter",
+                                           "The request must contain the "
+                                           "parameter Version"))
+        with self.lock:
+            self.calls.append((region, action, params))
+            throttled = self.throttle > 0
+            if throttled:
+                self.throttle -= 1
+        if throttled:
+            return self._error(h, EC2Error(503, self.throttle_code,
+                                           "Request limit exceeded."))
+        fn = getattr(self, "a_" + action, None)
+        if fn is None:
+            return self._error(h, EC2Error(400, "InvalidAction",
+                                           "The action %s is not valid for "
+                                           "this web service." % action))
+        try:
+            with self.lock:
+                inner = fn(region, params)
+        except EC2Error as e:
+            return self._error(h, e)
+        self._reply(h, 200, '<?xml version="1.0" encoding="UTF-8"?>\n'
+                    '<%sResponse xmlns="%s"><requestId>%s</requestId>%s'
+                    '</%sResponse>' % (action, NS, uuid.uuid4(), inner,
+                                       action))
+
+    def actions(self, name):
+        with self.lock:
+            return [p for _, a, p in self.calls if a == name]
+
+    @staticmethod
+    def _need(p, *names):
+        for n in names:
+            if not p.get(n):
+                raise EC2Error(400, "MissingParameter", "The request must "
+                               "contain the parameter %s" % n)
+
+    def _list(self, p, fmt):
+        out = []
+        for i in itertools.count(1):
+            if fmt % i not in p:
+                return out
+            out.append(p[fmt % i])
+
+    # -- actions
+    def a_ImportSnapshot(self, region, p):
+        self._need(p, "DiskContainer.UserBucket.S3Bucket",
+                   "DiskContainer.UserBucket.S3Key", "DiskContainer.Format")
+        if p["DiskContainer.Format"].upper() not in ("RAW", "VHD", "VMDK"):
+            raise EC2Error(400, "InvalidParameter", "Invalid format")
+        active = sum(1 for t in self.tasks.values()
+                     if t["status"] == "active")
+        if self.limit_busy > 0 or active >= self.import_limit:
+            self.limit_busy = max(0, self.limit_busy - 1)
+            raise EC2Error(400, "ResourceLimitExceeded", "You have reached "
+                           "the limit for concurrent import snapshot tasks "
+                           "(%d)" % self.import_limit)
+        bucket = p["DiskContainer.UserBucket.S3Bucket"]
+        key = p["DiskContainer.UserBucket.S3Key"]
+        data = None
+        try:
+            url = "%s/%s/%s" % (self.s3_url, bucket, urllib.parse.quote(key))
+            with urllib.request.urlopen(url, timeout=60) as r:
+                data = r.read()
+        except OSError:
+            pass
+        tid = _id("import-snap")
+        self.tasks[tid] = {
+            "region": region, "status": "active", "message": "pending",
+            "progress": "0", "bucket": bucket, "key": key, "polls": 0,
+            "format": p["DiskContainer.Format"].upper(),
+            "size": len(data) if data is not None else 0,
+            "sha256": hashlib.sha256(data).hexdigest() if data else None,
+            "fail": None if data is not None else
+            "ClientError: Unable to access the S3 object s3://%s/%s" %
+            (bucket, key), "snapshot": None}
+        return "<description>%s</description><importTaskId>%s" \
+            "</importTaskId>" % (_esc(p.get("Description", "")), tid)
+
+    def _advance(self, t):
+        if t["status"] != "active" or self.import_mode == "hang":
+            return
+        t["polls"] += 1
+        if t["polls"] < self.steps:
+            t["message"], t["progress"] = "converting", "50"
+            return
+        if t["fail"] or self.import_mode == "fail":
+            t["status"], t["message"] = "deleted", (t["fail"] or
+                                                    self.fail_message)
+            t["progress"] = ""
+            return
+        sid = _id("snap")
+        self.snapshots[sid] = {"region": t["region"], "tags": {},
+                               "shared": [], "sha256": t["sha256"],
+                               "size": t["size"]}
+        t["status"], t["message"], t["snapshot"] = "completed", "", sid
+        t["progress"] = ""
+
+    def a_DescribeImportSnapshotTasks(self, region, p):
+        items = []
+        for tid in self._list(p, "ImportTaskId.%d"):
+            t = self.tasks.get(tid)
+            if t is None or t["region"] != region:
+                raise EC2Error(400, "InvalidConversionTaskId.Malformed",
+                               "The import task %s is not valid" % tid)
+            self._advance(t)
+            items.append(
+                "<item><importTaskId>%s</importTaskId><snapshotTaskDetail>"
+                "<diskImageSize>%d</diskImageSize><format>%s</format>"
+                "%s<status>%s</status>%s<userBucket><s3Bucket>%s</s3Bucket>"
+                "<s3Key>%s</s3Key></userBucket>%s</snapshotTaskDetail>"
+                "</item>" % (
+                    tid, t["size"], t["format"],
+                    "<progress>%s</progress>" % t["progress"]
+                    if t["progress"] else "", t["status"],
+                    "<statusMessage>%s</statusMessage>" % _esc(t["message"])
+                    if t["message"] else "", _esc(t["bucket"]),
+                    _esc(t["key"]), "<snapshotId>%s</snapshotId>" %
+                    t["snapshot"] if t["snapshot"] else ""))
+        return "<importSnapshotTaskSet>%s</importSnapshotTaskSet>" % \
+            "".join(items)
+
+    def a_CancelImportTask(self, region, p):
+        self._need(p, "ImportTaskId")
+        t = self.tasks.get(p["ImportTaskId"])
+        if t is None:
+            raise EC2Error(400, "InvalidConversionTaskId",
+                           "no such task")
+        t["status"], t["message"] = "deleted", "canceled by the user"
+        return "<importTaskId>%s</importTaskId><state>deleting</state>" % \
+            p["ImportTaskId"]
+
+    def _resource(self, rid):
+        return self.snapshots.get(rid) or self.images.get(rid)
+
+    def a_CreateTags(self, region, p):
+        ids = self._list(p, "ResourceId.%d")
+        for rid in ids:
+            if self._resource(rid) is None:
+                raise EC2Error(400, "InvalidID", "The ID '%s' is not "
+                               "valid" % rid)
+        for i in itertools.count(1):
+            if "Tag.%d.Key" % i not in p:
+                break
+            for rid in ids:
+                self._resource(rid)["tags"][p["Tag.%d.Key" % i]] = \
+                    p.get("Tag.%d.Value" % i, "")
+        return "<return>true</return>"
+
+    def a_RegisterImage(self, region, p):
+        self._need(p, "Name", "RootDeviceName",
+                   "BlockDeviceMapping.1.Ebs.SnapshotId")
+        if p.get("Architecture", "i386") not in ("i386", "x86_64", "arm64"):
+            raise EC2Error(400, "InvalidParameterValue", "bad architecture")
+        bm = p.get("BootMode")
+        if bm is not None and bm not in ("legacy-bios", "uefi",
+                                         "uefi-preferred"):
+            raise EC2Error(400, "InvalidParameterValue", "bad boot mode")
+        sid = p["BlockDeviceMapping.1.Ebs.SnapshotId"]
+        if sid not in self.snapshots:
+            raise EC2Error(400, "InvalidSnapshot.NotFound", "The snapshot "
+                           "'%s' does not exist." % sid)
+        if any(i["name"] == p["Name"] and i["region"] == region
+               for i in self.images.values()):
+            raise EC2Error(400, "InvalidAMIName.Duplicate", "AMI name %s "
+                           "is already in use" % p["Name"])
+        ami = _id("ami")
+        self.images[ami] = {"region": region, "name": p["Name"],
+                            "params": dict(p), "tags": {}, "shared": [],
+                            "snapshot": sid, "state": "available",
+                            "polls": 0}
+        return "<imageId>%s</imageId>" % ami
+
+    def a_ModifySnapshotAttribute(self, region, p):
+        self._need(p, "SnapshotId")
+        s = self.snapshots.get(p["SnapshotId"])
+        if s is None:
+            raise EC2Error(400, "InvalidSnapshot.NotFound", "no snapshot")
+        s["shared"] += self._list(p, "CreateVolumePermission.Add.%d.UserId")
+        return "<return>true</return>"
+
+    def a_ModifyImageAttribute(self, region, p):
+        self._need(p, "ImageId")
+        i = self.images.get(p["ImageId"])
+        if i is None:
+            raise EC2Error(400, "InvalidAMIID.NotFound", "no image")
+        i["shared"] += self._list(p, "LaunchPermission.Add.%d.UserId")
+        return "<return>true</return>"
+
+    def a_DeleteSnapshot(self, region, p):
+        self.snapshots.pop(p.get("SnapshotId"), None)
+        return "<return>true</return>"
+
+    def a_CopyImage(self, region, p):
+        self._need(p, "SourceRegion", "SourceImageId", "Name")
+        src = self.images.get(p["SourceImageId"])
+        if src is None or src["region"] != p["SourceRegion"]:
+            raise EC2Error(400, "InvalidAMIID.NotFound", "The image id "
+                           "'[%s]' does not exist" % p["SourceImageId"])
+        ami = _id("ami")
+        self.images[ami] = {"region": region, "name": p["Name"],
+                            "params": dict(src["params"]), "tags": {},
+                            "shared": [], "snapshot": src["snapshot"],
+                            "state": "pending", "polls": 0,
+                            "copied_from": p["SourceImageId"]}
+        return "<imageId>%s</imageId>" % ami
+
+    def a_DescribeImages(self, region, p):
+        items = []
+        for ami in self._list(p, "ImageId.%d"):
+            i = self.images.get(ami)
+            if i is None or i["region"] != region:
+                raise EC2Error(400, "InvalidAMIID.NotFound", "The image id "
+                               "'[%s]' does not exist" % ami)
+            if i["state"] == "pending":
+                i["polls"] += 1
+                if i["polls"] >= self.steps:
+                    i["state"] = "available"
+            items.append(
+                "<item><imageId>%s</imageId><imageState>%s</imageState>"
+                "<name>%s</name><blockDeviceMapping><item><deviceName>"
+                "/dev/sda1</deviceName><ebs><snapshotId>%s</snapshotId>"
+                "</ebs></item></blockDeviceMapping></item>" % (
+                    ami, i["state"], _esc(i["name"]), i["snapshot"]))
+        return "<imagesSet>%s</imagesSet>" % "".join(items)
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class IMDSDouble:
+    """IMDSv2: PUT /latest/api/token, then GETs with the token."""
+
+    def __init__(self, role, access_key, secret, token):
+        self.tokens = set()
+        self.v1_attempts = 0
+        self.requests = []
+        outer = self
+        creds = ('{"Code":"Success","LastUpdated":"2026-01-01T00:00:00Z",'
+                 '"Type":"AWS-HMAC","AccessKeyId":"%s","SecretAccessKey":'
+                 '"%s","Token":"%s","Expiration":"2099-01-01T00:00:00Z"}'
+                 % (access_key, secret, token))
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def send(self, status, body):
+                b = body.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(b)))
+                self.end_headers()
+                self.wfile.write(b)
+
+            def do_PUT(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(n)
+                outer.requests.append(("PUT", self.path))
+                ttl = self.headers.get("X-aws-ec2-metadata-token-ttl-seconds")
+                if self.path != "/latest/api/token" or not ttl or \
+                        not 1 <= int(ttl) <= 21600:
+                    return self.send(400, "Bad Request")
+                t = uuid.uuid4().hex
+                outer.tokens.add(t)
+                self.send(200, t)
+
+            def do_GET(self):
+                outer.requests.append(("GET", self.path))
+                tok = self.headers.get("X-aws-ec2-metadata-token")
+                if tok is None:
+                    outer.v1_attempts += 1
+                    return self.send(401, "Unauthorized")
+                if tok not in outer.tokens:
+                    return self.send(401, "Unauthorized")
+                base = "/latest/meta-data/iam/security-credentials/"
+                if self.path == base:
+                    return self.send(200, role)
+                if self.path == base + role:
+                    return self.send(200, creds)
+                self.send(404, "Not Found")
+
+        self.server = _Server(("127.0.0.1", 0), H)
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever,
+                         daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
