@@ -79,13 +79,16 @@ rpm)
 	topdir="$work/rpmbuild"
 	mkdir -p "$topdir/RPMS" "$topdir/BUILD" "$topdir/BUILDROOT"
 	# --nodeps: the BuildRequires are Fedora's, checked by a real
-	# Fedora build; here the programs are already built.
+	# Fedora build; here the programs are already built, and go in as
+	# they are (no stripping, no debuginfo split), like the deb's.
 	rpmbuild -bb --nodeps --quiet \
 	    --define "_topdir $topdir" \
 	    --define "ib_staged $stage" \
 	    --define "ib_version $base" \
 	    --define "ib_release $rel" \
 	    --define "_build_id_links none" \
+	    --define "debug_package %{nil}" \
+	    --define "__os_install_post %{nil}" \
 	    ami/rpm/ib-worker.spec >"$work/rpmbuild.log" 2>&1 || {
 		cat "$work/rpmbuild.log" >&2
 		echo "package.sh: rpmbuild failed" >&2

@@ -180,21 +180,25 @@ build {
     inline = ["sudo sh /tmp/ib-worker/ami/provision.sh /tmp/ib-worker/pkg"]
   }
 
-  post-processor "manifest" {
-    output     = "build/packer-manifest.json"
-    strip_path = true
-    custom_data = {
-      git_commit = var.git_commit
+  # One chain, in order: the manifest first, then (AMI only) the step that
+  # reads the AMI id from it. Packer 1.6.6 cannot ask for IMDSv2-only on
+  # the AMI itself.
+  post-processors {
+    post-processor "manifest" {
+      output     = "build/packer-manifest.json"
+      strip_path = true
+      custom_data = {
+        git_commit = var.git_commit
+      }
     }
-  }
 
-  # Packer 1.6.6 cannot ask for IMDSv2-only on the AMI itself.
-  post-processor "shell-local" {
-    only = ["amazon-ebs.worker"]
-    environment_vars = [
-      "AWS_REGION=${var.aws_region}",
-      "MANIFEST=build/packer-manifest.json",
-    ]
-    script = "packer/require-imdsv2.sh"
+    post-processor "shell-local" {
+      only = ["amazon-ebs.worker"]
+      environment_vars = [
+        "AWS_REGION=${var.aws_region}",
+        "MANIFEST=build/packer-manifest.json",
+      ]
+      script = "packer/require-imdsv2.sh"
+    }
   }
 }
