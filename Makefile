@@ -33,8 +33,14 @@ UNIT_BINS   = $(UNIT_SRCS:worker/tests/unit/%.c=$(B)/tests/%)
 # Other programs, one folder each; they share util.c and log.c.
 COMMON_OBJS = $(B)/worker/util.o $(B)/worker/log.o
 VMCHECK_SRCS = $(wildcard worker/vmcheck/*.c)
+BUILDER_SRCS = $(wildcard worker/builder/*.c)
+DEPSOLVER_SRCS = $(wildcard worker/depsolver/*.c)
+BACKLOG_SRCS = $(wildcard worker/backlog/*.c)
 
-PROGS	 = $(B)/ib-worker $(if $(VMCHECK_SRCS),$(B)/ib-vmcheck)
+PROGS	 = $(B)/ib-worker $(if $(VMCHECK_SRCS),$(B)/ib-vmcheck) \
+	   $(if $(BUILDER_SRCS),$(B)/ib-build) \
+	   $(if $(DEPSOLVER_SRCS),$(B)/ib-depsolve) \
+	   $(if $(BACKLOG_SRCS),$(B)/ib-backlog)
 
 all: deps-build $(PROGS)
 
@@ -53,6 +59,15 @@ $(B)/ib-worker: $(WORKER_OBJS)
 
 $(B)/ib-vmcheck: $(VMCHECK_SRCS:%.c=$(B)/%.o) $(COMMON_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs libguestfs 2>/dev/null)
+
+$(B)/ib-build: $(BUILDER_SRCS:%.c=$(B)/%.o) $(COMMON_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs libguestfs 2>/dev/null)
+
+$(B)/ib-depsolve: $(DEPSOLVER_SRCS:%.c=$(B)/%.o) $(COMMON_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lsolvext -lsolv -lz
+
+$(B)/ib-backlog: $(BACKLOG_SRCS:%.c=$(B)/%.o) $(COMMON_OBJS) $(B)/worker/http.o
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/tests/%: worker/tests/unit/%.c $(WORKER_LIB)
 	@mkdir -p $(@D)
