@@ -5,10 +5,14 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
 
 #include <json-c/json.h>
 #include <openssl/evp.h>
@@ -452,6 +456,158 @@ aws_sigv4_sign(const char *secret, const char *date8, const char *region,
 	aws_hmac(k, 32, sts, strlen(sts), k);
 	hex(k, 32, out);
 	explicit_bzero(k, sizeof(k));
+}
+
+struct aws_xfer {
+	struct http_resp	*resp;
+	int			 fd;
+	long long		 off;
+	long long		 left;
+	volatile sig_atomic_t	*abort;
+};
+
+static size_t
+x_body(char *data, size_t size, size_t n, void *arg)
+{
+	struct aws_xfer	*x = arg;
+	size_t		 len = size * n;
+
+	if (x->resp->body.len + len > 1024 * 1024)
+		return 0;
+	buf_add(&x->resp->body, data, len);
+	return len;
+}
+
+static size_t
+x_header(char *data, size_t size, size_t n, void *arg)
+{
+	struct aws_xfer	*x = arg;
+	size_t		 len = size * n;
+
+	if (len >= 5 && strncmp(data, "HTTP/", 5) == 0)
+		buf_reset(&x->resp->headers);
+	if (x->resp->headers.len + len <= 64 * 1024)
+		buf_add(&x->resp->headers, data, len);
+	return len;
+}
+
+static size_t
+x_read(char *data, size_t size, size_t n, void *arg)
+{
+	struct aws_xfer	*x = arg;
+	size_t		 want = size * n;
+	ssize_t		 got;
+
+	if ((long long)want > x->left)
+		want = x->left;
+	if (want == 0)
+		return 0;
+	do
+		got = pread(x->fd, data, want, x->off);
+	while (got == -1 && errno == EINTR);
+	if (got <= 0)
+		return CURL_READFUNC_ABORT;
+	x->off += got;
+	x->left -= got;
+	return got;
+}
+
+static int
+x_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
+    curl_off_t un)
+{
+	struct aws_xfer	*x = arg;
+
+	return x->abort != NULL && *x->abort;
+}
+
+int
+aws_do(struct http *h, const struct aws_req *r, struct http_resp *resp)
+{
+	struct curl_slist	*l = NULL;
+	struct aws_xfer		 x;
+	const char *const	*hp;
+	char			 errbuf[CURL_ERROR_SIZE], *line;
+	CURL			*c;
+	CURLcode		 cc;
+	int			 rv = -1;
+
+	memset(&x, 0, sizeof(x));
+	x.resp = resp;
+	x.fd = -1;
+	x.abort = r->abort;
+	resp->status = 0;
+	resp->aborted = 0;
+	resp->error[0] = errbuf[0] = '\0';
+	buf_reset(&resp->body);
+	buf_reset(&resp->headers);
+	if ((c = curl_easy_init()) == NULL)
+		fatalx("curl_easy_init failed");
+	http_apply(h, c);
+	curl_easy_setopt(c, CURLOPT_URL, r->url);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, x_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, x_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, x_progress);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, &x);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	if (r->file != NULL) {
+		if ((x.fd = open(r->file, O_RDONLY | O_CLOEXEC)) == -1) {
+			snprintf(resp->error, sizeof(resp->error), "%s: %s",
+			    r->file, strerror(errno));
+			goto cleanup;
+		}
+		x.off = r->off;
+		x.left = r->size;
+		curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(c, CURLOPT_READFUNCTION, x_read);
+		curl_easy_setopt(c, CURLOPT_READDATA, &x);
+		curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE,
+		    (curl_off_t)r->size);
+	} else if (r->body != NULL) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, r->body);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+		    (curl_off_t)r->body_len);
+		if (r->timeout > 0)
+			curl_easy_setopt(c, CURLOPT_TIMEOUT, r->timeout);
+	} else if (r->timeout > 0)
+		curl_easy_setopt(c, CURLOPT_TIMEOUT, r->timeout);
+	if (strcmp(r->method, "HEAD") == 0)
+		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+	else if (!(strcmp(r->method, "GET") == 0 && r->body == NULL) &&
+	    !(strcmp(r->method, "PUT") == 0 && r->file != NULL))
+		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r->method);
+	if (r->content_type != NULL) {
+		line = xasprintf("Content-Type: %s", r->content_type);
+		l = curl_slist_append(l, line);
+		free(line);
+	}
+	for (hp = r->headers; hp != NULL && *hp != NULL; hp++)
+		l = curl_slist_append(l, *hp);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, l);
+	curl_easy_setopt(c, CURLOPT_USERPWD, r->userpwd);
+	curl_easy_setopt(c, CURLOPT_AWS_SIGV4, r->sigv4);
+
+	cc = curl_easy_perform(c);
+	if (cc != CURLE_OK) {
+		if (cc == CURLE_ABORTED_BY_CALLBACK) {
+			resp->aborted = 1;
+			snprintf(resp->error, sizeof(resp->error), "aborted");
+		} else
+			snprintf(resp->error, sizeof(resp->error), "%s",
+			    errbuf[0] ? errbuf : curl_easy_strerror(cc));
+		goto cleanup;
+	}
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
+	rv = 0;
+cleanup:
+	curl_easy_cleanup(c);
+	curl_slist_free_all(l);		/* held the token */
+	if (x.fd != -1)
+		close(x.fd);
+	return rv;
 }
 
 int

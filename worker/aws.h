@@ -71,6 +71,32 @@ void	 aws_sigv4_sign(const char *secret, const char *date8,
 	    const char *region, const char *service,
 	    const char *string_to_sign, char out[65]);
 
+/*
+ * One SigV4-signed request on an easy handle set up by http_apply(). Unlike
+ * http_do() it never sends header-removal lines ("Expect:", "Content-
+ * Type:"): libcurl 7.88 signs such headers though it does not send them,
+ * which real AWS rejects. Bodies come from memory or a file range (method
+ * PUT). Returns 0 when an answer arrived, -1 otherwise (resp->error,
+ * resp->aborted). Answers are capped at 1 MiB.
+ */
+struct aws_req {
+	const char		*method;
+	const char		*url;
+	const char *const	*headers;	/* NULL-terminated */
+	const char		*content_type;	/* sent when non-NULL */
+	const char		*body;		/* with method POST/PUT */
+	size_t			 body_len;
+	const char		*file;		/* or PUT this file's range */
+	long long		 off;
+	long long		 size;
+	const char		*userpwd;	/* secret */
+	const char		*sigv4;
+	long			 timeout;	/* s, in-memory bodies only */
+	volatile sig_atomic_t	*abort;
+};
+struct http_resp;
+int	 aws_do(struct http *, const struct aws_req *, struct http_resp *);
+
 /* Sleeps ms in short slices; -1 as soon as *abort is set. */
 int	 aws_sleep(int64_t ms, volatile sig_atomic_t *abort);
 

@@ -137,7 +137,7 @@ char *
 ec2_call(struct ec2 *e, const char *action, const char *const *params,
     size_t *lenp)
 {
-	struct http_req		 req;
+	struct aws_req		 req;
 	struct http_resp	 resp;
 	struct backoff		 bo;
 	struct buf		 body;
@@ -172,14 +172,15 @@ ec2_call(struct ec2 *e, const char *action, const char *const *params,
 	req.body = body.data;
 	req.body_len = body.len;
 	req.userpwd = userpwd;
-	req.aws_sigv4 = e->sigv4;
+	req.sigv4 = e->sigv4;
+	req.timeout = 120;
 	req.abort = e->abort;
 	http_resp_init(&resp);
 	backoff_init(&bo, e->backoff_base, e->backoff_cap);
 
 	for (;;) {
 		e->code[0] = '\0';
-		if (http_do(e->http, &req, &resp) == -1) {
+		if (aws_do(e->http, &req, &resp) == -1) {
 			if (resp.aborted) {
 				e->aborted = 1;
 				snprintf(e->err, sizeof(e->err), "%s: canceled",

@@ -488,7 +488,7 @@ struct call {
 static int
 s3_call(struct s3 *s, const struct call *c, struct http_resp *resp)
 {
-	struct http_req	 req;
+	struct aws_req	 req;
 	struct backoff	 bo;
 	char		 hash[65], *h[4], *url, *userpwd;
 	char		 msg[600], code[64];
@@ -510,16 +510,17 @@ s3_call(struct s3 *s, const struct call *c, struct http_resp *resp)
 	req.content_type = c->content_type;
 	req.body = c->body;
 	req.body_len = c->body_len;
-	req.body_path = c->file;
-	req.body_off = c->off;
-	req.body_size = c->size;
+	req.file = c->file;
+	req.off = c->off;
+	req.size = c->size;
 	req.userpwd = userpwd;
-	req.aws_sigv4 = s->sigv4;
+	req.sigv4 = s->sigv4;
+	req.timeout = 300;
 	req.abort = s->abort;
 	backoff_init(&bo, s->backoff_base, s->backoff_cap);
 
 	for (try = 1;; try++) {
-		if (http_do(s->http, &req, resp) == -1 && resp->aborted) {
+		if (aws_do(s->http, &req, resp) == -1 && resp->aborted) {
 			s->aborted = 1;
 			snprintf(s->err, sizeof(s->err), "S3 %s %s: canceled",
 			    c->op, c->key ? c->key : "");
@@ -616,7 +617,7 @@ put_single(struct s3 *s, const char *key, const char *path, off_t size)
 	c.acl = 1;
 	http_resp_init(&resp);
 	if (size == 0) {
-		/* http_do streams "to the end" for a 0 size: send a body. */
+		/* Nothing to stream: an empty in-memory body. */
 		c.file = NULL;
 		c.body = "";
 	}
@@ -693,8 +694,8 @@ part_start(struct s3 *s, CURLM *m, struct part *p, const char *key,
 		l = curl_slist_append(l, h[i]);
 		freezero_str(h[i]);
 	}
-	l = curl_slist_append(l, "Expect:");
-	l = curl_slist_append(l, "Content-Type:");
+	/* No removal lines ("Expect:"): libcurl would sign them. */
+	l = curl_slist_append(l, "Content-Type: application/octet-stream");
 	curl_slist_free_all(p->hdrs);
 	p->hdrs = l;
 	if (p->userpwd == NULL)

@@ -1,0 +1,173 @@
+#!/usr/bin/python3
+"""org.osbuild.aws.s3 end to end: the worker binary takes an osbuild job
+from the project's queue (osbuild is the test double), uploads the export
+to a real s3rver through a proxy that checks every SigV4 signature, and
+the result's presigned URL is fetched through that proxy too. awscli,
+a second client, reads the object back and its sha256 is compared.
+Also: retries on SlowDown, an aborted multipart upload on a lasting part
+failure, wrong credentials, [generic_s3] fallbacks, no secret in the log."""
+
+import hashlib
+import json
+import os
+import sys
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import awsenv  # noqa: E402
+import harness  # noqa: E402
+from s3proxy import S3Proxy  # noqa: E402
+
+DOUBLES = os.path.join(harness.TOP, "worker", "tests", "doubles")
+FIXTURES = os.path.join(harness.TOP, "worker", "tests", "fixtures")
+SECRET = "S3RVER"
+MiB = 1 << 20
+
+
+def build_args(options, size, image_name="img.qcow2"):
+    with open(os.path.join(FIXTURES,
+                           "composer-v105-requestjob-osbuild-response.json")) as f:
+        job = json.load(f)
+    args = job["args"]
+    args["manifest"] = job["dynamic_args"][0]["data"]
+    args["manifest"]["__double__"] = {"size": size}
+    t = args["targets"][0]
+    t["name"] = "org.osbuild.aws.s3"
+    t["image_name"] = image_name
+    t["options"] = options
+    return args, t["osbuild_artifact"]["export_filename"]
+
+
+class S3Target(harness.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.s3 = self.keep(awsenv.S3rver(self.tmp, buckets=("bkt",)))
+        self.proxy = self.keep(S3Proxy(self.s3.port, {"S3RVER": (SECRET,
+                                                                 None)}))
+        self.cli = awsenv.AwsCli(self.tmp, self.s3.url)
+        self.q = self.queue()
+
+    def start(self, extra="", env=None):
+        e = {"IB_S3_PART_SIZE": str(5 * MiB), "IB_S3_PARALLEL": "3"}
+        e.update(env or {})
+        return self.worker("http://" + self.q.address,
+                           '[worker]\nosbuild = "%s/osbuild"\nbackoff_max = 1'
+                           '\n%s' % (DOUBLES, extra), env=e)
+
+    def opts(self, **kw):
+        o = {"region": "us-east-1", "bucket": "bkt", "key": "job-key",
+             "endpoint": self.proxy.url, "accessKeyID": "S3RVER",
+             "secretAccessKey": SECRET, "sessionToken": "",
+             "ca_bundle": "", "skip_ssl_verification": False}
+        o.update(kw)
+        return o
+
+    def run_job(self, options, size, timeout=120):
+        args, fname = build_args(options, size)
+        jid = self.q.enqueue("osbuild", args)
+        self.q.wait(jid, timeout)
+        return self.q.result(jid), fname
+
+    def test_multipart_upload_presigned_and_crosscheck(self):
+        w = self.start()
+        size = 12 * MiB + 12345
+        res, fname = self.run_job(self.opts(), size)
+        self.assertTrue(res.get("success"), json.dumps(res)[:3000])
+        url = res["target_results"][0]["options"]["url"]
+        self.assertIn("/bkt/job-key-%s?" % fname, url)
+        self.assertIn("X-Amz-Expires=604800", url)
+        # Every request the worker made had a valid signature.
+        self.assertEqual(self.proxy.rejected, [])
+        self.assertEqual(self.proxy.count("CreateMultipartUpload", 200), 1)
+        self.assertEqual(self.proxy.count("UploadPart", 200), 3)
+        self.assertEqual(self.proxy.count("CompleteMultipartUpload", 200), 1)
+        # The presigned URL works (its signature checked by the proxy).
+        with urllib.request.urlopen(url, timeout=60) as r:
+            got = hashlib.sha256(r.read()).hexdigest()
+        self.assertEqual(self.proxy.rejected, [])
+        want = awsenv.double_export(size)
+        self.assertEqual(got, want)
+        if self.cli.available():
+            head = self.cli.head("bkt", "job-key-" + fname)
+            self.assertEqual(head["ContentLength"], size)
+            self.assertEqual(self.cli.sha256("bkt", "job-key-" + fname), want)
+        self.assertNotIn(SECRET + "\n", w.log())
+        self.assertNotIn("X-Amz-Signature", w.log())
+
+    def test_slowdown_is_retried(self):
+        self.proxy.inject("UploadPart", 503, "SlowDown", count=2)
+        self.proxy.inject("CreateMultipartUpload", 500, "InternalError")
+        w = self.start()
+        res, fname = self.run_job(self.opts(), 11 * MiB)
+        self.assertTrue(res.get("success"), json.dumps(res)[:3000])
+        self.assertEqual(self.proxy.count("UploadPart", 503), 2)
+        self.assertIn("SlowDown", w.log())
+        self.assertEqual(self.cli.sha256("bkt", "job-key-" + fname)
+                         if self.cli.available() else
+                         awsenv.double_export(11 * MiB),
+                         awsenv.double_export(11 * MiB))
+
+    def test_lasting_part_failure_aborts_the_upload(self):
+        self.proxy.inject("UploadPart", 500, "InternalError", count=100)
+        self.start()
+        res, fname = self.run_job(self.opts(), 11 * MiB)
+        self.assertFalse(res.get("success"))
+        self.assertEqual(res["job_error"]["id"], 28)
+        terr = res["target_results"][0]["target_error"]
+        self.assertEqual(terr["id"], 11)
+        self.assertIn("InternalError", terr["reason"])
+        self.assertEqual(self.proxy.count("AbortMultipartUpload"), 1)
+        self.assertEqual(self.proxy.count("CompleteMultipartUpload"), 0)
+
+    def test_wrong_credentials(self):
+        w = self.start()
+        res, _ = self.run_job(self.opts(secretAccessKey="Wr0ngSecretValue"),
+                              1000)
+        self.assertEqual(res["job_error"]["id"], 28)
+        terr = res["target_results"][0]["target_error"]
+        self.assertEqual(terr["id"], 11)
+        self.assertIn("SignatureDoesNotMatch", terr["reason"])
+        res, _ = self.run_job(self.opts(accessKeyID="NOSUCHKEY"), 1000)
+        terr = res["target_results"][0]["target_error"]
+        self.assertIn("InvalidAccessKeyId", terr["reason"])
+        self.assertNotIn("Wr0ngSecretValue", w.log())
+        self.assertNotIn("Wr0ngSecretValue", json.dumps(res))
+        self.assertTrue(w.alive())
+
+    def test_missing_bucket_and_bad_key(self):
+        self.start()
+        res, _ = self.run_job(self.opts(bucket="no-such-bucket"), 1000)
+        terr = res["target_results"][0]["target_error"]
+        self.assertEqual(terr["id"], 11)
+        self.assertIn("NoSuchBucket", terr["reason"])
+        res, _ = self.run_job(self.opts(key="../../etc"), 1000)
+        terr = res["target_results"][0]["target_error"]
+        self.assertEqual(terr["id"], 4)
+
+    def test_generic_s3_fallbacks_and_session_token(self):
+        self.proxy.secrets = {"S3RVER": (SECRET, "SessTok123")}
+        creds = os.path.join(self.tmp, "s3creds")
+        with open(creds, "w") as f:
+            f.write("[default]\naws_access_key_id = S3RVER\n"
+                    "aws_secret_access_key = %s\n"
+                    "aws_session_token = SessTok123\n" % SECRET)
+        w = self.start('[generic_s3]\nendpoint = "%s"\nregion = "us-east-1"'
+                       '\nbucket = "bkt"\ncredentials = "%s"\n'
+                       % (self.proxy.url, creds))
+        res, fname = self.run_job({"region": "", "bucket": "", "key": "fb",
+                                   "endpoint": "", "accessKeyID": "",
+                                   "secretAccessKey": "", "public": True},
+                                  3000)
+        self.assertTrue(res.get("success"), json.dumps(res)[:3000])
+        self.assertEqual(self.proxy.rejected, [])
+        url = res["target_results"][0]["options"]["url"]
+        self.assertEqual(url, "%s/bkt/fb-%s" % (self.proxy.url, fname))
+        put = [h for op, h in self.proxy.seen_headers if op == "PutObject"]
+        self.assertEqual(put[0].get("x-amz-acl"), "public-read")
+        self.assertEqual(put[0].get("x-amz-security-token"), "SessTok123")
+        self.assertNotIn("SessTok123", w.log())
+
+
+if __name__ == "__main__":
+    harness.main()
