@@ -162,9 +162,12 @@ appliance_child(void *arg, int fd)
 	int64_t		 t0;
 	int		 rv = 1;
 
-	/* libguestfs puts its sockets and temp files where we clean up. */
+	/*
+	 * libguestfs puts its sockets and temp files where we clean up, but
+	 * not its appliance cache (TMPDIR would move that too, and rebuilding
+	 * the appliance costs more than launching it).
+	 */
 	setenv("XDG_RUNTIME_DIR", at->dir, 1);
-	setenv("TMPDIR", at->dir, 1);
 	if (at->tcg)
 		setenv("LIBGUESTFS_BACKEND_SETTINGS", "force_tcg", 1);
 	disk = xasprintf("%s/scratch.img", at->dir);
@@ -176,6 +179,10 @@ appliance_child(void *arg, int fd)
 		goto cleanup;
 	}
 	guestfs_set_error_handler(g, NULL, NULL);
+	if (guestfs_set_tmpdir(g, at->dir) == -1) {
+		report_error(g, fd, "set_tmpdir");
+		goto cleanup;
+	}
 	if (guestfs_set_backend(g, "direct") == -1 ||
 	    (at->tcg && guestfs_set_backend_settings(g, tcg_settings) == -1)) {
 		report_error(g, fd, "set_backend");
