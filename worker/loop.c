@@ -14,6 +14,7 @@
 
 #include "api.h"
 #include "backoff.h"
+#include "cache.h"
 #include "job.h"
 #include "log.h"
 #include "loop.h"
@@ -32,6 +33,7 @@ struct loop {
 	char			*worker_id;
 	const char		**types;	/* NULL-terminated */
 	int			 partial;
+	int			 unhealthy;	/* take no more jobs */
 	struct backoff		 backoff;
 };
 
@@ -250,7 +252,7 @@ deliver(struct loop *l, struct job *job, json_object *result)
 static void
 run_job(struct loop *l, json_object *doc)
 {
-	const struct job_kind	*kind;
+	const struct job_kind	*kind = NULL;
 	struct job_ctx		 ctx;
 	struct job		*job;
 	json_object		*result, *v;
@@ -306,6 +308,12 @@ run_job(struct loop *l, json_object *doc)
 			    "the composer will requeue the job");
 	}
 	watch_set_job(l->watch, NULL);
+	if (kind != NULL && !kind->light &&
+	    cache_after_job(l->conf, l->conf->worker.cache_directory) == -1) {
+		log_warnx("unhealthy: the cache could not be cleaned after the "
+		    "job; taking no more jobs");
+		l->unhealthy = 1;
+	}
 	json_object_put(result);
 	job_free(job);
 	log_setjob(NULL);
@@ -328,12 +336,15 @@ loop_run(const struct loop_opts *opts, struct config *conf)
 		return 2;
 	}
 	l.types = job_types(conf);
+	if (cache_init(conf->worker.cache_directory) == -1)
+		log_warnx("the cache directory %s cannot be set up; builds "
+		    "will fail until it can", conf->worker.cache_directory);
 	sd_notifyf("READY=1");
 	if (do_register(&l) == -1)
 		goto done;
 	detect_partial(&l);
 
-	while (!runflags.drain) {
+	while (!runflags.drain && !l.unhealthy) {
 		if (runflags.reload)
 			reload(&l);
 		runflags.wake = 0;
@@ -369,7 +380,13 @@ loop_run(const struct loop_opts *opts, struct config *conf)
 	}
 done:
 	sd_notifyf("STOPPING=1");
-	log_info("%s", runflags.stop_now ? "stopped" : "drained, exiting");
+	if (l.unhealthy) {
+		sd_notifyf("STATUS=unhealthy: the cache cannot be cleaned");
+		status = 3;
+	}
+	log_info("%s", runflags.stop_now ? "stopped" : l.unhealthy ?
+	    "unhealthy, exiting so that the service manager restarts us" :
+	    "drained, exiting");
 	free_apis(&l);
 	free(l.types);
 	free(l.worker_id);
