@@ -14,7 +14,8 @@ test_pkgs="python3 openssl curl ca-certificates procps iproute2 util-linux
 e2fsprogs xz-utils zstd shellcheck jq file dpkg-dev rpm
 qemu-system-x86 qemu-utils linux-image-amd64 libguestfs-tools
 libvirt-daemon-system libvirt-clients mmdebstrap cloud-image-utils extlinux
-packer awscli docker-registry skopeo ostree createrepo-c valgrind syslinux-common"
+packer awscli docker-registry skopeo ostree createrepo-c valgrind syslinux-common
+apt-utils gpgv gnupg debian-archive-keyring"
 
 pkgs=$build_pkgs
 [ "$want" = build ] || pkgs="$pkgs $test_pkgs"
