@@ -149,6 +149,7 @@ static const struct keydef worker_keys[] = {
 	FN("tls_ca", worker.tls_ca, set_abspath),
 	FN("tls_cert", worker.tls_cert, set_abspath),
 	FN("tls_key", worker.tls_key, set_abspath),
+	FN("metrics_listen", worker.metrics_listen, set_nonempty),
 };
 
 #define TABLE(n, present) { #n, n##_keys, nitems(n##_keys), present }
@@ -660,5 +661,6 @@ config_free(struct config *c)
 	free(c->worker.tls_ca);
 	free(c->worker.tls_cert);
 	free(c->worker.tls_key);
+	free(c->worker.metrics_listen);
 	free(c);
 }

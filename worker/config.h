@@ -119,6 +119,7 @@ struct config {
 		char	*tls_ca;		/* also the CA for OAuth mode when set */
 		char	*tls_cert;
 		char	*tls_key;
+		char	*metrics_listen;	/* HOST:PORT of /metrics, NULL: off */
 	} worker;
 };
 

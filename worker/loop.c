@@ -17,6 +17,7 @@
 #include "cache.h"
 #include "job.h"
 #include "log.h"
+#include "metrics.h"
 #include "loop.h"
 #include "sdnotify.h"
 #include "util.h"
@@ -34,6 +35,7 @@ struct loop {
 	const char		**types;	/* NULL-terminated */
 	int			 partial;
 	int			 unhealthy;	/* take no more jobs */
+	struct metrics		*metrics;
 	struct backoff		 backoff;
 };
 
@@ -142,7 +144,8 @@ make_apis(struct loop *l)
 		log_warnx("%s", err);
 		return -1;
 	}
-	l->watch = watch_start(api_clone(l->api), l->conf, l->worker_id);
+	l->watch = watch_start(api_clone(l->api), l->conf, l->worker_id,
+	    l->metrics);
 	return 0;
 }
 
@@ -269,6 +272,7 @@ run_job(struct loop *l, json_object *doc)
 	sd_notifyf("STATUS=running %s job %s", job->type, job->id);
 	log_info("job accepted: type %s", job->type);
 	watch_set_job(l->watch, job);
+	metrics_job_started(l->metrics, job->type);
 	start = now_ms();
 
 	if (job->invalid != NULL) {
@@ -290,6 +294,9 @@ run_job(struct loop *l, json_object *doc)
 	}
 	atomic_store(&job->done, 1);
 
+	metrics_job_finished(l->metrics, job->type, job_canceled(job) ?
+	    "stopped" : job_result_error(result) ? "failure" : "success",
+	    (now_ms() - start) / 1000.0);
 	if (job_canceled(job)) {
 		log_info("job stopped after %.1fs; not reporting it",
 		    (now_ms() - start) / 1000.0);
@@ -325,13 +332,22 @@ loop_run(const struct loop_opts *opts, struct config *conf)
 	struct loop	 l;
 	json_object	*doc;
 	enum api_rc	 rc;
+	char		 err[512];
 	int		 status = 0;
 
 	memset(&l, 0, sizeof(l));
 	l.opts = opts;
 	l.conf = conf;
 	backoff_init(&l.backoff, 1000, conf->worker.backoff_max * 1000);
+	if (conf->worker.metrics_listen != NULL && (l.metrics =
+	    metrics_start(conf->worker.metrics_listen, err, sizeof(err))) ==
+	    NULL) {
+		log_warnx("%s", err);
+		config_free(conf);
+		return 2;
+	}
 	if (make_apis(&l) == -1) {
+		metrics_stop(l.metrics);
 		config_free(conf);
 		return 2;
 	}
@@ -374,6 +390,7 @@ loop_run(const struct loop_opts *opts, struct config *conf)
 			break;
 		default:
 			log_warnx("%s", api_error(l.api));
+			metrics_composer_error(l.metrics);
 			nap(backoff_next(&l.backoff));
 			break;
 		}
@@ -388,6 +405,7 @@ done:
 	    "unhealthy, exiting so that the service manager restarts us" :
 	    "drained, exiting");
 	free_apis(&l);
+	metrics_stop(l.metrics);
 	free(l.types);
 	free(l.worker_id);
 	config_free(l.conf);

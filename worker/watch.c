@@ -13,6 +13,7 @@
 #include "api.h"
 #include "job.h"
 #include "log.h"
+#include "metrics.h"
 #include "sdnotify.h"
 #include "util.h"
 #include "watch.h"
@@ -31,6 +32,7 @@ struct watch {
 	const struct config	*conf;
 	char			*worker_id;
 	int			 forgotten;
+	struct metrics		*metrics;
 	struct job		*job;		/* watched now, or NULL */
 	int			 job_changed;
 };
@@ -116,6 +118,8 @@ watch_main(void *arg)
 
 		if (hb_due) {
 			hb_rc = api_job_status(w->api, location, &canceled);
+			metrics_heartbeat(w->metrics, hb_rc == API_OK ||
+			    hb_rc == API_GONE);
 			if (hb_rc == API_OK || hb_rc == API_GONE) {
 				log_debug("job heartbeat sent");
 				next_hb = now +
@@ -172,7 +176,8 @@ watch_main(void *arg)
 }
 
 struct watch *
-watch_start(struct api *api, const struct config *conf, const char *worker_id)
+watch_start(struct api *api, const struct config *conf, const char *worker_id,
+    struct metrics *metrics)
 {
 	struct watch	*w;
 	sigset_t	 all, old;
@@ -182,6 +187,7 @@ watch_start(struct api *api, const struct config *conf, const char *worker_id)
 	pthread_cond_init(&w->cond, NULL);
 	w->api = api;
 	w->conf = conf;
+	w->metrics = metrics;
 	w->worker_id = worker_id ? xstrdup(worker_id) : NULL;
 	/* Signals are for the main thread. */
 	sigfillset(&all);

@@ -14,6 +14,7 @@
 
 struct api;
 struct job;
+struct metrics;
 
 /* Set by signal handlers in main.c, read by the loop and the watcher. */
 struct runflags {
@@ -26,9 +27,9 @@ extern struct runflags runflags;
 
 struct watch;
 
-/* Takes api (a handle for this thread). */
+/* Takes api (a handle for this thread); metrics may be NULL. */
 struct watch	*watch_start(struct api *, const struct config *,
-		    const char *worker_id);
+		    const char *worker_id, struct metrics *);
 void		 watch_stop(struct watch *);
 /* The job to watch, or NULL; the job must outlive the next call. */
 void		 watch_set_job(struct watch *, struct job *);

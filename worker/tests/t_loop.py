@@ -126,6 +126,76 @@ class Loop(harness.TestCase):
                              capture_output=True, text=True, check=True)
         self.assertIn('"success": true', out.stdout)
 
+    def test_config_check(self):
+        import subprocess
+        good = os.path.join(self.tmp, "good.toml")
+        with open(good, "w") as f:
+            f.write('base_path = "/api/image-builder-worker/v1"\n[worker]\n'
+                    'heartbeat_interval = 10\nsome_new_key = 1\n')
+        r = subprocess.run([harness.WORKER, "-n", "-c", good],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("configuration OK", r.stdout)
+        self.assertIn("some_new_key", r.stderr)     # warned, not fatal
+        bad = os.path.join(self.tmp, "bad.toml")
+        with open(bad, "w") as f:
+            f.write('[worker]\nheartbeat_interval = "often"\n')
+        r = subprocess.run([harness.WORKER, "-n", "-c", bad],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn(bad + ":2:", r.stdout)
+        r = subprocess.run([harness.WORKER, "-c", bad, "127.0.0.1:1"],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn(bad + ":2:", r.stderr)
+        r = subprocess.run([harness.WORKER, "-n", "-c",
+                            os.path.join(self.tmp, "missing.toml")],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0)   # a missing file means defaults
+        for args, code in (([], 2), (["--version"], 0), (["--help"], 0),
+                           (["-x"], 2), (["a", "b"], 2)):
+            r = subprocess.run([harness.WORKER] + args, capture_output=True,
+                               text=True)
+            self.assertEqual(r.returncode, code, args)
+
+    def test_sd_notify_and_metrics(self):
+        import socket
+        import urllib.request
+        q = self.queue()
+        files = self.keep(harness.FileServer({"/a": b"a"}))
+        sock_path = os.path.join(self.tmp, "notify.sock")
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        s.bind(sock_path)
+        s.settimeout(0.5)
+        port = harness.free_port()
+        w = self.worker("http://" + q.address,
+                        '[worker]\nmetrics_listen = "127.0.0.1:%d"\n' % port,
+                        env={"NOTIFY_SOCKET": sock_path,
+                             "WATCHDOG_USEC": "1000000"})
+        w.wait_log(r"registered as worker")
+        jid = q.enqueue("file-resolve", {"urls": [files.url + "/a"]})
+        q.wait(jid, 10)
+        time.sleep(1.2)
+        body = urllib.request.urlopen(
+            "http://127.0.0.1:%d/metrics" % port, timeout=5).read().decode()
+        self.assertIn('ib_worker_jobs_total{kind="file-resolve",outcome='
+                      '"success"} 1', body)
+        self.assertRegex(body, r'ib_worker_heartbeats_total\{result="ok"\} [1-9]')
+        self.assertIn("ib_worker_busy 0", body)
+        w.signal(signal.SIGTERM)
+        self.assertEqual(w.wait_exit(10), 0)
+        msgs = []
+        try:
+            while True:
+                msgs.append(s.recv(4096).decode())
+        except OSError:
+            pass
+        s.close()
+        joined = "\n".join(msgs)
+        for want in ("READY=1", "STATUS=running file-resolve job",
+                     "WATCHDOG=1", "STOPPING=1"):
+            self.assertIn(want, joined)
+
 
 if __name__ == "__main__":
     harness.main()
