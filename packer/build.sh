@@ -103,7 +103,7 @@ build_local() {
 	pkgs="systemd,systemd-sysv,udev,dbus,linux-image-amd64,initramfs-tools"
 	pkgs="$pkgs,cloud-init,cloud-guest-utils,openssh-server,ca-certificates"
 	pkgs="$pkgs,libcurl4,libjson-c5,libguestfs0,qemu-utils,curl,jq,kmod"
-	pkgs="$pkgs,iproute2,netbase,e2fsprogs,procps,systemd-resolved,$deb"
+	pkgs="$pkgs,iproute2,netbase,e2fsprogs,procps,systemd-resolved"
 
 	log "making the root file system (mmdebstrap, $mirror)"
 	t0=$(date +%s)
@@ -126,7 +126,8 @@ build_local() {
 	    --setup-hook="cp '$top/packer/local/initramfs.conf' \"\$1/etc/initramfs-tools/conf.d/ib-worker\"" \
 	    --setup-hook="install -m 0755 '$top/packer/local/initramfs-hook' \"\$1/etc/initramfs-tools/hooks/ib-worker\"" \
 	    --customize-hook="mkdir -p \"\$1/tmp/ib-ami\" && cp -r '$top/ami/.' \"\$1/tmp/ib-ami/\"" \
-	    --customize-hook='chroot "$1" sh /tmp/ib-ami/provision.sh --installed' \
+	    --customize-hook="cp '$deb' \"\$1/tmp/ib-ami/\"" \
+	    --customize-hook='chroot "$1" sh /tmp/ib-ami/provision.sh /tmp/ib-ami' \
 	    --customize-hook="sh '$top/packer/local/customize.sh' \"\$1\"" \
 	    --customize-hook='rm -rf "$1/tmp/ib-ami"' \
 	    bookworm "$work/rootfs.tar" "$mirror" >"$work/mmdebstrap.log" 2>&1 || {
