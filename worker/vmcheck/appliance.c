@@ -151,6 +151,29 @@ make_scratch(const char *path, int fd)
 	return 0;
 }
 
+/*
+ * Temp files (libguestfs' and supermin's, which a kill would leave) go to
+ * dir, but the appliance cache stays where TMPDIR had it: rebuilding the
+ * appliance costs more than launching it.
+ */
+static int
+keep_cache_move_tmp(guestfs_h *g, const char *dir)
+{
+	char	*cache;
+	int	 rv = -1;
+
+	if ((cache = guestfs_get_cachedir(g)) == NULL)
+		return -1;
+	if (guestfs_set_cachedir(g, cache) == -1 ||
+	    guestfs_set_tmpdir(g, dir) == -1)
+		goto cleanup;
+	setenv("TMPDIR", dir, 1);
+	rv = 0;
+cleanup:
+	free(cache);
+	return rv;
+}
+
 /* The child: reports "launch_ms N", "ops_ms N", "accel A", "ok". */
 static int
 appliance_child(void *arg, int fd)
@@ -162,11 +185,7 @@ appliance_child(void *arg, int fd)
 	int64_t		 t0;
 	int		 rv = 1;
 
-	/*
-	 * libguestfs puts its sockets and temp files where we clean up, but
-	 * not its appliance cache (TMPDIR would move that too, and rebuilding
-	 * the appliance costs more than launching it).
-	 */
+	/* libguestfs puts its sockets where we clean up. */
 	setenv("XDG_RUNTIME_DIR", at->dir, 1);
 	if (at->tcg)
 		setenv("LIBGUESTFS_BACKEND_SETTINGS", "force_tcg", 1);
@@ -179,7 +198,7 @@ appliance_child(void *arg, int fd)
 		goto cleanup;
 	}
 	guestfs_set_error_handler(g, NULL, NULL);
-	if (guestfs_set_tmpdir(g, at->dir) == -1) {
+	if (keep_cache_move_tmp(g, at->dir) == -1) {
 		report_error(g, fd, "set_tmpdir");
 		goto cleanup;
 	}
