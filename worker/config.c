@@ -146,6 +146,12 @@ static const struct keydef worker_keys[] = {
 	FN("arch", worker.arch, set_word),
 	INT("file_resolve_max", worker.file_resolve_max, 1, INT64_MAX),
 	BOOL("scale_in_protection", worker.scale_in_protection),
+	FN("autoscaling_group", worker.autoscaling_group, set_nonempty),
+	FN("lifecycle_hook", worker.lifecycle_hook, set_nonempty),
+	FN("autoscaling_endpoint", worker.autoscaling_endpoint, set_nonempty),
+	INT("lifecycle_poll_interval", worker.lifecycle_poll_interval, 1, 60),
+	INT("lifecycle_heartbeat_interval", worker.lifecycle_heartbeat_interval,
+	    1, 3600),
 	FN("tls_ca", worker.tls_ca, set_abspath),
 	FN("tls_cert", worker.tls_cert, set_abspath),
 	FN("tls_key", worker.tls_key, set_abspath),
@@ -567,6 +573,8 @@ config_defaults(void)
 	c->worker.arch = xstrdup(uname(&u) == 0 ? u.machine : "unknown");
 	c->worker.file_resolve_max = INT64_C(64) << 20;
 	c->worker.scale_in_protection = 0;
+	c->worker.lifecycle_poll_interval = 5;
+	c->worker.lifecycle_heartbeat_interval = 300;
 	return c;
 }
 
@@ -658,6 +666,9 @@ config_free(struct config *c)
 	free(c->worker.job_types);
 	free(c->worker.osbuild);
 	free(c->worker.arch);
+	free(c->worker.autoscaling_group);
+	free(c->worker.lifecycle_hook);
+	free(c->worker.autoscaling_endpoint);
 	free(c->worker.tls_ca);
 	free(c->worker.tls_cert);
 	free(c->worker.tls_key);

@@ -115,6 +115,12 @@ struct config {
 		char	*arch;			/* default: uname machine */
 		int64_t	 file_resolve_max;	/* bytes per file-resolve URL, default 64 MiB */
 		int	 scale_in_protection;	/* default 0 */
+		/* Auto Scaling (asg.c); NULL: from the instance, or off */
+		char	*autoscaling_group;	/* default: the instance's tag */
+		char	*lifecycle_hook;	/* termination hook to complete */
+		char	*autoscaling_endpoint;	/* default: the region's */
+		int64_t	 lifecycle_poll_interval;	/* s, default 5 */
+		int64_t	 lifecycle_heartbeat_interval;	/* s, default 300 */
 		/* mutual TLS files; NULL: the reference's CONFIG_CERT_DIR ones */
 		char	*tls_ca;		/* also the CA for OAuth mode when set */
 		char	*tls_cert;

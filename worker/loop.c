@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "api.h"
+#include "asg.h"
 #include "backoff.h"
 #include "cache.h"
 #include "job.h"
@@ -37,6 +38,7 @@ struct loop {
 	int			 unhealthy;	/* take no more jobs */
 	struct metrics		*metrics;
 	struct backoff		 backoff;
+	struct asg		*asg;		/* Auto Scaling, or NULL */
 };
 
 /* Sleeps ms, waking early when a signal asks for something. */
@@ -290,6 +292,7 @@ run_job(struct loop *l, json_object *doc)
 		ctx.api = l->api;
 		ctx.cache_dir = l->conf->worker.cache_directory;
 		ctx.partial = l->partial;
+		asg_job_start(l->asg, kind);	/* protect a build from scale-in */
 		result = kind->run(job, &ctx);
 	}
 	atomic_store(&job->done, 1);
@@ -321,6 +324,7 @@ run_job(struct loop *l, json_object *doc)
 		    "job; taking no more jobs");
 		l->unhealthy = 1;
 	}
+	asg_job_end(l->asg);		/* after its result and cache work */
 	json_object_put(result);
 	job_free(job);
 	log_setjob(NULL);
@@ -352,6 +356,7 @@ loop_run(const struct loop_opts *opts, struct config *conf)
 		return 2;
 	}
 	l.types = job_types(conf);
+	l.asg = asg_start(conf);	/* its thread drains us on termination */
 	if (cache_init(conf->worker.cache_directory) == -1)
 		log_warnx("the cache directory %s cannot be set up; builds "
 		    "will fail until it can", conf->worker.cache_directory);
@@ -404,6 +409,7 @@ done:
 	log_info("%s", runflags.stop_now ? "stopped" : l.unhealthy ?
 	    "unhealthy, exiting so that the service manager restarts us" :
 	    "drained, exiting");
+	asg_stop(l.asg);	/* completes the lifecycle action if leaving */
 	free_apis(&l);
 	metrics_stop(l.metrics);
 	free(l.types);

@@ -1,0 +1,596 @@
+/*
+ * Scale-in protection and the termination lifecycle hook. The thread here
+ * owns its HTTP handle and every AWS call; the loop only flips "a build
+ * runs" under the mutex, and learns of a termination through runflags, like
+ * a SIGTERM. Instance metadata is read with IMDSv2 session tokens only.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "asg.h"
+#include "aws.h"
+#include "backoff.h"
+#include "config.h"
+#include "http.h"
+#include "job.h"
+#include "log.h"
+#include "util.h"
+#include "watch.h"
+
+#define ASG_IMDS_DEFAULT	"http://169.254.169.254"
+#define ASG_API_VERSION		"2011-01-01"
+#define ASG_TICK_MS		200
+#define ASG_IDENTIFY_RETRY_MS	30000
+#define ASG_TOKEN_REFRESH_MS	(3600 * 1000)
+#define ASG_NAME_MAX		255
+#define ASG_STOP_TRIES		5
+
+struct asg {
+	pthread_t	 thread;
+	pthread_mutex_t	 mtx;
+	pthread_cond_t	 cond;
+	int		 quit;		/* mtx */
+	int		 want_protect;	/* mtx: a build runs */
+	int		 job_running;	/* mtx */
+	atomic_int	 leaving;
+
+	/* Settings, copied from the configuration. */
+	int		 protect;
+	char		*hook;		/* NULL: no lifecycle polling */
+	char		*group;		/* NULL: from the instance's tags */
+	char		*endpoint;	/* NULL: the region's */
+	int64_t		 poll_ms;
+	int64_t		 hb_ms;
+
+	/* The thread's own (and asg_stop's once it is joined). */
+	struct http	*http;
+	char		*token;		/* secret: IMDSv2 session */
+	int64_t		 token_at;
+	int		 identified;
+	char		*instance_id;
+	char		*region;
+	char		*url;
+	char		*sigv4;
+	int		 protected_now;
+	int		 imds_failing;
+	char		 err[512];
+};
+
+static const char *
+imds_base(void)
+{
+	const char	*e = getenv("IB_IMDS_ENDPOINT");
+
+	/* The same endpoint aws.c takes its credentials from. */
+	return e != NULL && *e ? e : ASG_IMDS_DEFAULT;
+}
+
+static void
+drop_token(struct asg *a)
+{
+	freezero_str(a->token);
+	a->token = NULL;
+}
+
+static int
+imds_token(struct asg *a)
+{
+	struct http_req		 req;
+	struct http_resp	 resp;
+	const char		*hdr[2] = { NULL, NULL };
+	char			*url;
+	int			 rv = -1;
+
+	if (a->token != NULL && now_ms() - a->token_at < ASG_TOKEN_REFRESH_MS)
+		return 0;
+	drop_token(a);
+	url = xasprintf("%s/latest/api/token", imds_base());
+	hdr[0] = "X-aws-ec2-metadata-token-ttl-seconds: 21600";
+	memset(&req, 0, sizeof(req));
+	req.method = "PUT";
+	req.url = url;
+	req.headers = hdr;
+	req.body = "";
+	req.body_len = 0;
+	req.timeout = 5;
+	http_resp_init(&resp);
+	if (http_do(a->http, &req, &resp) == -1)
+		snprintf(a->err, sizeof(a->err), "instance metadata (IMDSv2) "
+		    "unreachable: %s", resp.error);
+	else if (resp.status != 200 || resp.body.len == 0 ||
+	    resp.body.len > 4096)
+		snprintf(a->err, sizeof(a->err), "instance metadata (IMDSv2) "
+		    "answered %ld to the token request", resp.status);
+	else {
+		a->token = xstrdup(rtrim(resp.body.data));
+		a->token_at = now_ms();
+		rv = 0;
+	}
+	if (resp.body.data != NULL)
+		explicit_bzero(resp.body.data, resp.body.cap);
+	http_resp_free(&resp);
+	free(url);
+	return rv;
+}
+
+/*
+ * GETs /latest/meta-data/<path> into *out (caller frees). Returns 0 with
+ * *out set, 1 when the path does not exist (404), -1 on failure.
+ */
+static int
+imds_get(struct asg *a, const char *path, char **out)
+{
+	struct http_req		 req;
+	struct http_resp	 resp;
+	const char		*hdr[2] = { NULL, NULL };
+	char			*url, *tokhdr = NULL;
+	int			 rv = -1, tries;
+
+	*out = NULL;
+	url = xasprintf("%s/latest/meta-data/%s", imds_base(), path);
+	http_resp_init(&resp);
+	for (tries = 0; tries < 2; tries++) {
+		if (imds_token(a) == -1)
+			break;
+		freezero_str(tokhdr);
+		tokhdr = xasprintf("X-aws-ec2-metadata-token: %s", a->token);
+		hdr[0] = tokhdr;
+		memset(&req, 0, sizeof(req));
+		req.url = url;
+		req.headers = hdr;
+		req.timeout = 5;
+		if (http_do(a->http, &req, &resp) == -1) {
+			snprintf(a->err, sizeof(a->err), "instance metadata "
+			    "unreachable: %s", resp.error);
+			break;
+		}
+		if (resp.status == 401) {
+			/* The session expired: one more try with a new one. */
+			drop_token(a);
+			continue;
+		}
+		if (resp.status == 404) {
+			rv = 1;
+			break;
+		}
+		if (resp.status != 200 || resp.body.len > 4096) {
+			snprintf(a->err, sizeof(a->err), "instance metadata "
+			    "answered %ld for %s", resp.status, path);
+			break;
+		}
+		*out = xstrdup(rtrim(resp.body.data ? resp.body.data : ""));
+		rv = 0;
+		break;
+	}
+	if (rv == -1 && tries == 2)
+		snprintf(a->err, sizeof(a->err), "instance metadata refused "
+		    "two fresh session tokens for %s", path);
+	http_resp_free(&resp);
+	freezero_str(tokhdr);
+	free(url);
+	return rv;
+}
+
+/* Printable ASCII, at most max bytes: what may go into a form field. */
+static int
+text_ok(const char *s, size_t max)
+{
+	size_t	 n;
+
+	for (n = 0; s[n] != '\0'; n++)
+		if (s[n] < 0x20 || s[n] >= 0x7f)
+			return 0;
+	return n > 0 && n <= max;
+}
+
+/* The instance id, its region and its group's name. */
+static int
+identify(struct asg *a)
+{
+	char	*id = NULL, *region = NULL, *group = NULL;
+	int	 rc, rv = -1;
+
+	if (imds_get(a, "instance-id", &id) != 0 || !text_ok(id, 64) ||
+	    strncmp(id, "i-", 2) != 0) {
+		if (id != NULL)
+			snprintf(a->err, sizeof(a->err), "instance metadata "
+			    "gave an odd instance id");
+		goto cleanup;
+	}
+	if (imds_get(a, "placement/region", &region) != 0 ||
+	    !aws_region_ok(region)) {
+		if (region != NULL)
+			snprintf(a->err, sizeof(a->err), "instance metadata "
+			    "gave an odd region");
+		goto cleanup;
+	}
+	if (a->group == NULL) {
+		rc = imds_get(a, "tags/instance/aws:autoscaling:groupName",
+		    &group);
+		if (rc == 1) {
+			snprintf(a->err, sizeof(a->err), "no [worker] "
+			    "autoscaling_group and the instance's tags are not "
+			    "in its metadata (instance metadata tags are "
+			    "disabled, or it is in no group)");
+			goto cleanup;
+		}
+		if (rc == -1)
+			goto cleanup;
+		if (!text_ok(group, ASG_NAME_MAX)) {
+			snprintf(a->err, sizeof(a->err), "instance metadata "
+			    "gave an odd group name");
+			goto cleanup;
+		}
+		a->group = group;
+		group = NULL;
+	}
+	a->instance_id = id;
+	a->region = region;
+	id = region = NULL;
+	a->url = a->endpoint != NULL ? xstrdup(a->endpoint) :
+	    xasprintf("https://autoscaling.%s.amazonaws.com/", a->region);
+	a->sigv4 = xasprintf("aws:amz:%s:autoscaling", a->region);
+	a->identified = 1;
+	log_info("Auto Scaling: instance %s in group %s (%s)%s%s",
+	    a->instance_id, a->group, a->region,
+	    a->hook ? ", lifecycle hook " : "", a->hook ? a->hook : "");
+	rv = 0;
+cleanup:
+	free(id);
+	free(region);
+	free(group);
+	return rv;
+}
+
+/*
+ * One Auto Scaling Query API call, signed with the instance role's
+ * credentials. params: name, value pairs, NULL-terminated. Returns 0 when
+ * AWS said yes, -1 with a->err otherwise.
+ */
+static int
+asg_call(struct asg *a, const char *action, const char *const *params)
+{
+	struct aws_creds	 creds;
+	struct aws_req		 req;
+	struct http_resp	 resp;
+	struct buf		 body;
+	const char *const	*p;
+	const char		*hdr[3] = { NULL, NULL, NULL };
+	char			 hash[65], msg[400], code[64], cerr[256];
+	char			*v, *h0 = NULL, *h1 = NULL, *userpwd = NULL;
+	int			 rv = -1;
+
+	memset(&creds, 0, sizeof(creds));
+	http_resp_init(&resp);
+	buf_init(&body);
+	if (aws_creds_from_imds(a->http, &creds, cerr, sizeof(cerr)) == -1) {
+		snprintf(a->err, sizeof(a->err), "%s: %s", action, cerr);
+		goto cleanup;
+	}
+	buf_printf(&body, "Action=%s&Version=%s", action, ASG_API_VERSION);
+	for (p = params; p[0] != NULL; p += 2) {
+		v = http_escape(p[1]);
+		buf_printf(&body, "&%s=%s", p[0], v);
+		free(v);
+	}
+	aws_sha256_hex(body.data, body.len, hash);
+	h0 = xasprintf("x-amz-content-sha256: %s", hash);
+	hdr[0] = h0;
+	if (creds.token != NULL) {
+		h1 = xasprintf("x-amz-security-token: %s", creds.token);
+		hdr[1] = h1;
+	}
+	userpwd = xasprintf("%s:%s", creds.access_key, creds.secret_key);
+	memset(&req, 0, sizeof(req));
+	req.method = "POST";
+	req.url = a->url;
+	req.headers = hdr;
+	req.content_type = "application/x-www-form-urlencoded; charset=utf-8";
+	req.body = body.data;
+	req.body_len = body.len;
+	req.userpwd = userpwd;
+	req.sigv4 = a->sigv4;
+	req.timeout = 30;
+	if (aws_do(a->http, &req, &resp) == -1)
+		snprintf(a->err, sizeof(a->err), "%s: %s", action, resp.error);
+	else if (resp.status == 200)
+		rv = 0;
+	else if (aws_xml_error(resp.body.data, resp.body.len, msg,
+	    sizeof(msg), code, sizeof(code)) == 0)
+		snprintf(a->err, sizeof(a->err), "%s: HTTP %ld: %s", action,
+		    resp.status, msg);
+	else
+		snprintf(a->err, sizeof(a->err), "%s: HTTP %ld", action,
+		    resp.status);
+cleanup:
+	aws_creds_clear(&creds);
+	freezero_str(userpwd);
+	freezero_str(h1);
+	free(h0);
+	buf_free(&body);
+	http_resp_free(&resp);
+	return rv;
+}
+
+static int
+set_protection(struct asg *a, int on)
+{
+	const char	*params[] = {
+		"AutoScalingGroupName", a->group,
+		"InstanceIds.member.1", a->instance_id,
+		"ProtectedFromScaleIn", on ? "true" : "false",
+		NULL
+	};
+
+	if (asg_call(a, "SetInstanceProtection", params) == -1)
+		return -1;
+	a->protected_now = on;
+	log_info("Auto Scaling: scale-in protection %s", on ? "set" :
+	    "lifted");
+	return 0;
+}
+
+static int
+heartbeat(struct asg *a)
+{
+	const char	*params[] = {
+		"AutoScalingGroupName", a->group,
+		"LifecycleHookName", a->hook,
+		"InstanceId", a->instance_id,
+		NULL
+	};
+
+	if (asg_call(a, "RecordLifecycleActionHeartbeat", params) == -1)
+		return -1;
+	log_info("Auto Scaling: lifecycle heartbeat sent");
+	return 0;
+}
+
+static int
+complete(struct asg *a)
+{
+	const char	*params[] = {
+		"AutoScalingGroupName", a->group,
+		"LifecycleHookName", a->hook,
+		"InstanceId", a->instance_id,
+		"LifecycleActionResult", "CONTINUE",
+		NULL
+	};
+
+	if (asg_call(a, "CompleteLifecycleAction", params) == -1)
+		return -1;
+	log_info("Auto Scaling: lifecycle action completed (CONTINUE)");
+	return 0;
+}
+
+/* Terminated, or going back to a warm pool: the instance is leaving. */
+static int
+state_leaves(const char *s)
+{
+	return strcmp(s, "Terminated") == 0 || strncmp(s, "Warmed:", 7) == 0;
+}
+
+static void
+poll_state(struct asg *a)
+{
+	char	*state = NULL;
+	int	 rc;
+
+	rc = imds_get(a, "autoscaling/target-lifecycle-state", &state);
+	if (rc != 0) {
+		if (!a->imds_failing)
+			log_warnx("Auto Scaling: cannot read the target "
+			    "lifecycle state: %s", rc == 1 ? "not in the "
+			    "instance metadata" : a->err);
+		a->imds_failing = 1;
+		goto cleanup;
+	}
+	if (a->imds_failing)
+		log_info("Auto Scaling: the target lifecycle state is "
+		    "readable again");
+	a->imds_failing = 0;
+	if (!state_leaves(state))
+		goto cleanup;
+	log_info("Auto Scaling: the instance is leaving the group (target "
+	    "lifecycle state %.64s): draining", state);
+	atomic_store(&a->leaving, 1);
+	/* As SIGTERM does: finish the job, take no new one. */
+	runflags.drain = 1;
+	runflags.wake = 1;
+cleanup:
+	free(state);
+}
+
+static void *
+asg_main(void *arg)
+{
+	struct asg	*a = arg;
+	struct backoff	 pb, hbb;
+	struct timespec	 ts;
+	int64_t		 now, next_ident = 0, next_poll = 0, next_prot = 0;
+	int64_t		 next_hb = 0;
+	int		 want, running, leaving;
+
+	backoff_init(&pb, 1000, 60000);
+	backoff_init(&hbb, 1000, 30000);
+	pthread_mutex_lock(&a->mtx);
+	while (!a->quit) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += ASG_TICK_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&a->cond, &a->mtx, &ts);
+		if (a->quit)
+			break;
+		want = a->want_protect;
+		running = a->job_running;
+		pthread_mutex_unlock(&a->mtx);
+
+		now = now_ms();
+		leaving = atomic_load(&a->leaving);
+		if (!a->identified && now >= next_ident) {
+			if (identify(a) == -1) {
+				log_warnx("Auto Scaling: %s; retrying in %ds",
+				    a->err, ASG_IDENTIFY_RETRY_MS / 1000);
+				next_ident = now + ASG_IDENTIFY_RETRY_MS;
+			}
+		}
+		if (a->identified && a->hook != NULL && !leaving &&
+		    now >= next_poll) {
+			poll_state(a);
+			next_poll = now + a->poll_ms;
+			if ((leaving = atomic_load(&a->leaving)))
+				next_hb = now;
+		}
+		/* A leaving instance keeps its protection: it goes anyway. */
+		if (a->identified && a->protect && !leaving &&
+		    want != a->protected_now && now >= next_prot) {
+			if (set_protection(a, want) == 0)
+				backoff_reset(&pb);
+			else {
+				next_prot = now + backoff_next(&pb);
+				log_warnx("Auto Scaling: %s", a->err);
+			}
+		}
+		if (leaving && running && now >= next_hb) {
+			if (heartbeat(a) == 0) {
+				backoff_reset(&hbb);
+				next_hb = now + a->hb_ms;
+			} else {
+				log_warnx("Auto Scaling: %s", a->err);
+				next_hb = now + backoff_next(&hbb);
+			}
+		}
+		pthread_mutex_lock(&a->mtx);
+	}
+	pthread_mutex_unlock(&a->mtx);
+	return NULL;
+}
+
+struct asg *
+asg_start(const struct config *conf)
+{
+	struct asg		*a;
+	struct http_opts	 ho;
+	sigset_t		 all, old;
+
+	if (!conf->worker.scale_in_protection &&
+	    conf->worker.lifecycle_hook == NULL)
+		return NULL;
+	a = xcalloc(1, sizeof(*a));
+	pthread_mutex_init(&a->mtx, NULL);
+	pthread_cond_init(&a->cond, NULL);
+	atomic_init(&a->leaving, 0);
+	a->protect = conf->worker.scale_in_protection;
+	if (conf->worker.lifecycle_hook != NULL)
+		a->hook = xstrdup(conf->worker.lifecycle_hook);
+	if (conf->worker.autoscaling_group != NULL)
+		a->group = xstrdup(conf->worker.autoscaling_group);
+	if (conf->worker.autoscaling_endpoint != NULL)
+		a->endpoint = xstrdup(conf->worker.autoscaling_endpoint);
+	a->poll_ms = conf->worker.lifecycle_poll_interval * 1000;
+	a->hb_ms = conf->worker.lifecycle_heartbeat_interval * 1000;
+	memset(&ho, 0, sizeof(ho));
+	ho.connect_timeout = 10;
+	ho.transfer_timeout = 30;
+	ho.max_body = 1024 * 1024;
+	a->http = http_new(&ho);
+	/* Signals are for the main thread. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	if (pthread_create(&a->thread, NULL, asg_main, a) != 0)
+		fatalx("cannot start the Auto Scaling thread");
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return a;
+}
+
+void
+asg_job_start(struct asg *a, const struct job_kind *kind)
+{
+	if (a == NULL)
+		return;
+	pthread_mutex_lock(&a->mtx);
+	a->job_running = 1;
+	a->want_protect = kind != NULL && !kind->light;
+	pthread_cond_signal(&a->cond);
+	pthread_mutex_unlock(&a->mtx);
+}
+
+void
+asg_job_end(struct asg *a)
+{
+	if (a == NULL)
+		return;
+	pthread_mutex_lock(&a->mtx);
+	a->job_running = 0;
+	a->want_protect = 0;
+	pthread_cond_signal(&a->cond);
+	pthread_mutex_unlock(&a->mtx);
+}
+
+int
+asg_leaving(struct asg *a)
+{
+	return a != NULL && atomic_load(&a->leaving);
+}
+
+/* A few quick tries at the end; one when the worker must stop now. */
+static void
+last_call(struct asg *a, int (*fn)(struct asg *), const char *what)
+{
+	struct backoff	 b;
+	int		 i, tries = runflags.stop_now ? 1 : ASG_STOP_TRIES;
+
+	backoff_init(&b, 500, 4000);
+	for (i = 0; i < tries; i++) {
+		if (fn(a) == 0)
+			return;
+		log_warnx("Auto Scaling: %s", a->err);
+		if (i + 1 < tries)
+			aws_sleep(backoff_next(&b), NULL);
+	}
+	log_warnx("Auto Scaling: giving up on %s", what);
+}
+
+static int
+unprotect(struct asg *a)
+{
+	return set_protection(a, 0);
+}
+
+void
+asg_stop(struct asg *a)
+{
+	if (a == NULL)
+		return;
+	pthread_mutex_lock(&a->mtx);
+	a->quit = 1;
+	pthread_cond_signal(&a->cond);
+	pthread_mutex_unlock(&a->mtx);
+	pthread_join(a->thread, NULL);
+
+	if (atomic_load(&a->leaving) && a->identified)
+		last_call(a, complete, "completing the lifecycle action (the "
+		    "hook's timeout will end the wait)");
+	else if (a->protected_now && a->identified)
+		last_call(a, unprotect, "lifting the scale-in protection");
+
+	pthread_mutex_destroy(&a->mtx);
+	pthread_cond_destroy(&a->cond);
+	http_free(a->http);
+	drop_token(a);
+	free(a->hook);
+	free(a->group);
+	free(a->endpoint);
+	free(a->instance_id);
+	free(a->region);
+	free(a->url);
+	free(a->sigv4);
+	free(a);
+}

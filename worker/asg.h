@@ -1,0 +1,45 @@
+/*
+ * The worker's side of its Auto Scaling group: scale-in protection while a
+ * build runs, and the termination lifecycle hook (when the instance is
+ * leaving the group: drain, heartbeat while the job finishes, then
+ * CompleteLifecycleAction CONTINUE). One thread reads the instance metadata
+ * (IMDSv2 only) and makes the signed Auto Scaling calls, so the loop never
+ * waits on AWS.
+ */
+#ifndef IB_ASG_H
+#define IB_ASG_H
+
+struct config;
+struct job_kind;
+
+struct asg;
+
+/*
+ * Starts the thread when [worker] scale_in_protection is on or
+ * lifecycle_hook is set; NULL otherwise (every call below accepts NULL).
+ * The settings are copied: a reload does not change them.
+ */
+struct asg	*asg_start(const struct config *);
+
+/*
+ * Around one job. A job that is not light gets the instance protected
+ * from scale-in; the protection is lifted at asg_job_end. Neither waits
+ * for AWS.
+ */
+void		 asg_job_start(struct asg *, const struct job_kind *);
+void		 asg_job_end(struct asg *);
+
+/*
+ * 1 once the instance is leaving the group (target lifecycle state
+ * Terminated or Warmed:*). The thread then sets runflags.drain itself,
+ * so the loop's drain path takes over.
+ */
+int		 asg_leaving(struct asg *);
+
+/*
+ * Stops the thread. When the instance is leaving: CompleteLifecycleAction
+ * CONTINUE; otherwise a protection still set is lifted. Frees.
+ */
+void		 asg_stop(struct asg *);
+
+#endif
