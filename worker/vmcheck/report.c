@@ -53,17 +53,6 @@ check_figure(struct check *c, const char *name, int64_t value)
 	c->figures[c->nfigures++].value = value;
 }
 
-int64_t
-check_get_figure(const struct check *c, const char *name, int64_t def)
-{
-	size_t	 i;
-
-	for (i = 0; i < c->nfigures; i++)
-		if (strcmp(c->figures[i].name, name) == 0)
-			return c->figures[i].value;
-	return def;
-}
-
 int
 report_status(const struct check *c, size_t n)
 {

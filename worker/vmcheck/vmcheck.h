@@ -51,7 +51,6 @@ struct vmcheck {
 void	 check_set(struct check *, enum check_status, const char *, ...)
 	    __attribute__((format(printf, 3, 4)));
 void	 check_figure(struct check *, const char *name, int64_t value);
-int64_t	 check_get_figure(const struct check *, const char *name, int64_t def);
 const char *status_name(enum check_status);
 
 /* The checks, in the order they run (host.c, tools.c, kvm.c, appliance.c). */
