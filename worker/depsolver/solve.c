@@ -1,0 +1,582 @@
+/*
+ * Depsolving with libsolv. See solve.h.
+ *
+ * A transaction's specs are matched (names, globs, provides, files; rpm
+ * also name.arch and NEVRA; "@group" against comps) among the packages not
+ * excluded and, when the transaction names repo-ids, only in those
+ * repositories; dependencies may come from any repository, as with dnf.
+ * The previous transaction's packages are installed too, so results
+ * accumulate.
+ */
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <solv/bitmap.h>
+#include <solv/chksum.h>
+#include <solv/evr.h>
+#include <solv/knownid.h>
+#include <solv/policy.h>
+#include <solv/repo.h>
+#include <solv/selection.h>
+#include <solv/solver.h>
+#include <solv/transaction.h>
+
+#include "depsolver/solve.h"
+#include "util.h"
+
+#define MAX_MARKING_NAMES	20
+
+static int
+is_deb(Pool *pool)
+{
+	return pool->disttype == DISTTYPE_DEB;
+}
+
+/*
+ * Splits an evr: rpm "E:V-R" (release after the last '-'); Debian
+ * "E:V" with release "" (the Debian revision stays in the version).
+ */
+static void
+split_evr(Pool *pool, const char *evr, int *epoch, char **ver, char **rel)
+{
+	const char	*p = evr, *dash;
+
+	*epoch = 0;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	if (*p == ':' && p != evr) {
+		*epoch = atoi(evr);
+		evr = p + 1;
+	}
+	if (is_deb(pool) || (dash = strrchr(evr, '-')) == NULL) {
+		*ver = xstrdup(evr);
+		*rel = xstrdup("");
+		return;
+	}
+	*ver = xstrndup(evr, (size_t)(dash - evr));
+	*rel = xstrdup(dash + 1);
+}
+
+static const char *
+repo_id_of(Solvable *s)
+{
+	return ((struct ds_repo *)s->repo->appdata)->id;
+}
+
+static json_object *
+jstr(const char *s)
+{
+	return json_object_new_string(s != NULL ? s : "");
+}
+
+static void
+add_nevra(Pool *pool, Solvable *s, json_object *o)
+{
+	char	*ver, *rel;
+	int	 epoch;
+
+	split_evr(pool, pool_id2str(pool, s->evr), &epoch, &ver, &rel);
+	json_object_object_add(o, "name", jstr(pool_id2str(pool, s->name)));
+	json_object_object_add(o, "epoch", json_object_new_int(epoch));
+	json_object_object_add(o, "version", jstr(ver));
+	json_object_object_add(o, "release", jstr(rel));
+	json_object_object_add(o, "arch", jstr(pool_id2str(pool, s->arch)));
+	json_object_object_add(o, "repo_id", jstr(repo_id_of(s)));
+	free(ver);
+	free(rel);
+}
+
+/* A package of the depsolve answer; NULL when it has no location. */
+static json_object *
+package_json(Pool *pool, Id p)
+{
+	Solvable	*s = pool_id2solvable(pool, p);
+	struct ds_repo	*r = s->repo->appdata;
+	const char	*loc, *sum;
+	unsigned int	 medianr;
+	Id		 type = 0;
+	json_object	*o;
+	char		*url;
+	size_t		 n;
+
+	loc = solvable_get_location(s, &medianr);
+	if (loc == NULL || *loc == '\0')
+		return NULL;
+	o = json_object_new_object();
+	add_nevra(pool, s, o);
+	json_object_object_add(o, "path", jstr(loc));
+	n = strlen(r->baseurl);
+	while (n > 0 && r->baseurl[n - 1] == '/')
+		n--;
+	url = xasprintf("%.*s/%s", (int)n, r->baseurl, loc);
+	json_object_object_add(o, "remote_location", jstr(url));
+	free(url);
+	sum = solvable_lookup_checksum(s, SOLVABLE_CHECKSUM, &type);
+	if (sum != NULL) {
+		char *c = xasprintf("%s:%s", solv_chksum_type2str(type), sum);
+
+		json_object_object_add(o, "checksum", jstr(c));
+		free(c);
+	} else
+		json_object_object_add(o, "checksum", jstr(""));
+	return o;
+}
+
+static json_object *
+repo_json(const struct ds_repo *r)
+{
+	json_object	*o = json_object_new_object(), *a;
+	size_t		 i;
+
+	json_object_object_add(o, "id", jstr(r->id));
+	json_object_object_add(o, "name", jstr(r->name ? r->name : r->id));
+	a = json_object_new_array();
+	for (i = 0; r->baseurls[i] != NULL; i++)
+		json_object_array_add(a, jstr(r->baseurls[i]));
+	json_object_object_add(o, "baseurl", a);
+	json_object_object_add(o, "metalink", r->metalink ?
+	    jstr(r->metalink) : NULL);
+	json_object_object_add(o, "mirrorlist", r->mirrorlist ?
+	    jstr(r->mirrorlist) : NULL);
+	json_object_object_add(o, "gpgcheck",
+	    json_object_new_boolean(r->gpgcheck));
+	json_object_object_add(o, "repo_gpgcheck", json_object_new_boolean(
+	    r->type == DS_DEB ? !r->trusted : r->repo_gpgcheck));
+	a = json_object_new_array();
+	for (i = 0; r->gpgkeys[i] != NULL; i++)
+		json_object_array_add(a, jstr(r->gpgkeys[i]));
+	json_object_object_add(o, "gpgkeys", a);
+	json_object_object_add(o, "sslverify",
+	    json_object_new_boolean(r->sslverify));
+	json_object_object_add(o, "sslcacert", r->sslcacert ?
+	    jstr(r->sslcacert) : NULL);
+	json_object_object_add(o, "sslclientkey", r->sslclientkey ?
+	    jstr(r->sslclientkey) : NULL);
+	json_object_object_add(o, "sslclientcert", r->sslclientcert ?
+	    jstr(r->sslclientcert) : NULL);
+	return o;
+}
+
+static int
+in_strv(char **v, const char *s)
+{
+	size_t	 i;
+
+	for (i = 0; v != NULL && v[i] != NULL; i++)
+		if (strcmp(v[i], s) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+sel_flags(Pool *pool)
+{
+	int	 f = SELECTION_NAME | SELECTION_PROVIDES | SELECTION_GLOB |
+	    SELECTION_REL | SELECTION_FILELIST;
+
+	if (!is_deb(pool))
+		f |= SELECTION_DOTARCH | SELECTION_CANON;
+	return f;
+}
+
+/* Comps groups: "@id" or "@Display Name" (repo_add_comps' "group:id"). */
+static void
+group_candidates(Pool *pool, const char *spec, Queue *q)
+{
+	Id		 p;
+	Solvable	*s;
+
+	FOR_POOL_SOLVABLES(p) {
+		const char *name, *summary;
+
+		s = pool_id2solvable(pool, p);
+		if (s->repo == NULL || s->repo == pool->installed)
+			continue;
+		name = pool_id2str(pool, s->name);
+		if (strncmp(name, "group:", 6) != 0)
+			continue;
+		summary = solvable_lookup_str(s, SOLVABLE_SUMMARY);
+		if (strcmp(name + 6, spec) == 0 ||
+		    (summary != NULL && strcmp(summary, spec) == 0))
+			queue_push(q, p);
+	}
+}
+
+/*
+ * The candidates of one spec: every match, then the ones not excluded and
+ * in the transaction's repositories. Returns 0 none matched at all, 1
+ * matched but everything was filtered out, 2 candidates in out.
+ */
+static int
+candidates(Pool *pool, const struct ds_trans *t, const char *spec,
+    const Map *excluded, Queue *out)
+{
+	Queue	 sel, all;
+	int	 i, any;
+
+	queue_init(&sel);
+	queue_init(&all);
+	queue_empty(out);
+	if (*spec == '@')
+		group_candidates(pool, spec + 1, &all);
+	else {
+		selection_make(pool, &sel, spec, sel_flags(pool));
+		selection_solvables(pool, &sel, &all);
+	}
+	any = all.count > 0;
+	for (i = 0; i < all.count; i++) {
+		Solvable *s = pool_id2solvable(pool, all.elements[i]);
+
+		if (MAPTST(excluded, all.elements[i]))
+			continue;
+		if (t->repo_ids != NULL && !in_strv(t->repo_ids,
+		    repo_id_of(s)))
+			continue;
+		queue_push(out, all.elements[i]);
+	}
+	queue_free(&sel);
+	queue_free(&all);
+	return out->count > 0 ? 2 : any;
+}
+
+/* The packages an exclude spec names (names and globs, as dnf). */
+static void
+mark_excluded(Pool *pool, char **excludes, Map *m)
+{
+	Queue	 sel, q;
+	size_t	 i;
+	int	 j;
+
+	queue_init(&sel);
+	queue_init(&q);
+	for (i = 0; excludes != NULL && excludes[i] != NULL; i++) {
+		selection_make(pool, &sel, excludes[i], SELECTION_NAME |
+		    SELECTION_GLOB | (is_deb(pool) ? 0 : SELECTION_DOTARCH |
+		    SELECTION_CANON));
+		selection_solvables(pool, &sel, &q);
+		for (j = 0; j < q.count; j++)
+			MAPSET(m, q.elements[j]);
+	}
+	queue_free(&sel);
+	queue_free(&q);
+}
+
+static void
+join_specs(const struct ds_request *req, struct buf *b)
+{
+	size_t	 i, j;
+
+	for (i = 0; i < req->ntrans; i++)
+		for (j = 0; req->trans[i].specs[j] != NULL; j++)
+			buf_printf(b, "%s%s", b->len ? ", " : "",
+			    req->trans[i].specs[j]);
+}
+
+/*
+ * One transaction on top of prev (the previous result, replaced by this
+ * one's). 0, or -1 with err set.
+ */
+static int
+solve_one(Pool *pool, const struct ds_request *req, const struct ds_trans *t,
+    Queue *prev, struct ds_err *err)
+{
+	Solver		*solv = NULL;
+	Transaction	*trans = NULL;
+	Queue		 job, cand, res;
+	Map		 excluded, considered;
+	struct buf	 missing, filtered, probs;
+	size_t		 i;
+	int		 j, nmiss = 0, nprob, rv = -1;
+
+	queue_init(&job);
+	queue_init(&cand);
+	queue_init(&res);
+	buf_init(&missing);
+	buf_init(&filtered);
+	buf_init(&probs);
+	map_init(&excluded, pool->nsolvables);
+	map_init(&considered, pool->nsolvables);
+	if (strv_len(t->modules) > 0) {
+		ds_seterr(err, DS_MARKING, "Error occurred when marking "
+		    "packages for installation: modules are not supported: "
+		    "%s", t->modules[0]);
+		goto cleanup;
+	}
+	mark_excluded(pool, t->excludes, &excluded);
+	for (i = 0; t->specs[i] != NULL; i++) {
+		int rc = candidates(pool, t, t->specs[i], &excluded, &cand);
+
+		if (rc != 2) {
+			if (nmiss++ < MAX_MARKING_NAMES)
+				buf_printf(rc == 0 ? &missing : &filtered,
+				    "%s%s", (rc == 0 ? missing.len :
+				    filtered.len) ? ", " : "", t->specs[i]);
+			continue;
+		}
+		queue_push2(&job, SOLVER_INSTALL | SOLVER_SOLVABLE_ONE_OF,
+		    pool_queuetowhatprovides(pool, &cand));
+	}
+	if (nmiss > 0) {
+		ds_seterr(err, DS_MARKING, "Error occurred when marking "
+		    "packages for installation: Problems in request:\n%s%s%s"
+		    "%s%s", missing.len ? "missing packages: " : "",
+		    missing.len ? missing.data : "",
+		    missing.len && filtered.len ? "\n" : "",
+		    filtered.len ? "all matches were filtered out by exclude "
+		    "filtering or repo-ids for: " : "",
+		    filtered.len ? filtered.data : "");
+		goto cleanup;
+	}
+	for (j = 0; j < prev->count; j++)
+		queue_push2(&job, SOLVER_INSTALL | SOLVER_SOLVABLE,
+		    prev->elements[j]);
+	/* Excluded packages may not come in as dependencies either. */
+	map_setall(&considered);
+	for (j = 0; j < pool->nsolvables; j++)
+		if (MAPTST(&excluded, j))
+			MAPCLR(&considered, j);
+	for (j = 0; j < prev->count; j++)
+		MAPSET(&considered, prev->elements[j]);
+	pool->considered = &considered;
+	solv = solver_create(pool);
+	solver_set_flag(solv, SOLVER_FLAG_IGNORE_RECOMMENDED, !t->weak);
+	solver_set_flag(solv, SOLVER_FLAG_BEST_OBEY_POLICY, 1);
+	nprob = solver_solve(solv, &job);
+	if (nprob > 0) {
+		struct buf specs;
+
+		for (j = 1; j <= nprob && j <= 10; j++)
+			buf_printf(&probs, "%s%s", j > 1 ? "; " : "",
+			    solver_problem2str(solv, j));
+		buf_init(&specs);
+		join_specs(req, &specs);
+		ds_seterr(err, DS_DEPSOLVE, "There was a problem depsolving "
+		    "%s: %s", specs.data ? specs.data : "", probs.data);
+		buf_free(&specs);
+		goto cleanup;
+	}
+	trans = solver_create_transaction(solv);
+	transaction_installedresult(trans, &res);
+	queue_empty(prev);
+	for (j = 0; j < res.count; j++)
+		queue_push(prev, res.elements[j]);
+	rv = 0;
+cleanup:
+	pool->considered = NULL;
+	transaction_free(trans);
+	if (solv != NULL)
+		solver_free(solv);
+	map_free(&excluded);
+	map_free(&considered);
+	queue_free(&job);
+	queue_free(&cand);
+	queue_free(&res);
+	buf_free(&missing);
+	buf_free(&filtered);
+	buf_free(&probs);
+	return rv;
+}
+
+static int
+cmp_solvable(const void *a, const void *b, void *arg)
+{
+	Pool		*sort_pool = arg;
+	Solvable	*x = pool_id2solvable(sort_pool, *(const Id *)a);
+	Solvable	*y = pool_id2solvable(sort_pool, *(const Id *)b);
+	int		 c;
+
+	c = strcmp(pool_id2str(sort_pool, x->name),
+	    pool_id2str(sort_pool, y->name));
+	if (c == 0)
+		c = pool_evrcmp(sort_pool, x->evr, y->evr, EVRCMP_COMPARE);
+	if (c == 0)
+		c = strcmp(pool_id2str(sort_pool, x->arch),
+		    pool_id2str(sort_pool, y->arch));
+	if (c == 0)
+		c = strcmp(repo_id_of(x), repo_id_of(y));
+	return c;
+}
+
+static void
+sort_ids(Pool *pool, Queue *q)
+{
+	qsort_r(q->elements, (size_t)q->count, sizeof(Id), cmp_solvable, pool);
+}
+
+json_object *
+solve_depsolve(Pool *pool, const struct ds_request *req, struct ds_err *err)
+{
+	json_object	*ans = NULL, *pkgs, *repos;
+	Queue		 prev;
+	size_t		 i;
+	int		 j;
+
+	queue_init(&prev);
+	for (i = 0; i < req->ntrans; i++)
+		if (solve_one(pool, req, &req->trans[i], &prev, err) == -1)
+			goto cleanup;
+	sort_ids(pool, &prev);
+	pkgs = json_object_new_array();
+	repos = json_object_new_object();
+	for (j = 0; j < prev.count; j++) {
+		json_object *o = package_json(pool, prev.elements[j]);
+		Solvable *s = pool_id2solvable(pool, prev.elements[j]);
+
+		if (o == NULL)
+			continue;	/* a comps group */
+		json_object_array_add(pkgs, o);
+		if (!json_object_object_get_ex(repos, repo_id_of(s), NULL))
+			json_object_object_add(repos, repo_id_of(s),
+			    repo_json(s->repo->appdata));
+	}
+	ans = json_object_new_object();
+	json_object_object_add(ans, "solver", jstr("ib-depsolve"));
+	json_object_object_add(ans, "packages", pkgs);
+	json_object_object_add(ans, "repos", repos);
+	json_object_object_add(ans, "modules", json_object_new_object());
+cleanup:
+	queue_free(&prev);
+	return ans;
+}
+
+static json_object *
+info_json(Pool *pool, Id p)
+{
+	Solvable	*s = pool_id2solvable(pool, p);
+	json_object	*o = json_object_new_object();
+	unsigned long long bt;
+	time_t		 t;
+	struct tm	 tm;
+	char		 when[32];
+
+	add_nevra(pool, s, o);
+	json_object_object_add(o, "summary",
+	    jstr(solvable_lookup_str(s, SOLVABLE_SUMMARY)));
+	json_object_object_add(o, "description",
+	    jstr(solvable_lookup_str(s, SOLVABLE_DESCRIPTION)));
+	json_object_object_add(o, "url",
+	    jstr(solvable_lookup_str(s, SOLVABLE_URL)));
+	json_object_object_add(o, "license",
+	    jstr(solvable_lookup_str(s, SOLVABLE_LICENSE)));
+	bt = solvable_lookup_num(s, SOLVABLE_BUILDTIME, 0);
+	t = (time_t)bt;
+	gmtime_r(&t, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	json_object_object_add(o, "buildtime", jstr(when));
+	return o;
+}
+
+/* dnf's rule: "*x*" is a substring, another '*' a glob, else exact. */
+static int
+name_matches(const char *pat, const char *name)
+{
+	size_t	 n = strlen(pat);
+	char	*mid;
+	int	 m;
+
+	if (strchr(pat, '*') == NULL)
+		return strcmp(pat, name) == 0;
+	if (n >= 2 && pat[0] == '*' && pat[n - 1] == '*' &&
+	    strchr(pat + 1, '*') == pat + n - 1) {
+		mid = xstrndup(pat + 1, n - 2);
+		m = strstr(name, mid) != NULL;
+		free(mid);
+		return m;
+	}
+	return fnmatch(pat, name, 0) == 0;
+}
+
+static int
+cmp_latest(const void *a, const void *b, void *arg)
+{
+	Pool		*sort_pool = arg;
+	Solvable	*x = pool_id2solvable(sort_pool, *(const Id *)a);
+	Solvable	*y = pool_id2solvable(sort_pool, *(const Id *)b);
+	int		 c;
+
+	c = strcmp(pool_id2str(sort_pool, x->name),
+	    pool_id2str(sort_pool, y->name));
+	if (c == 0)
+		c = strcmp(pool_id2str(sort_pool, x->arch),
+		    pool_id2str(sort_pool, y->arch));
+	if (c == 0)
+		c = pool_evrcmp(sort_pool, x->evr, y->evr, EVRCMP_COMPARE);
+	return c;
+}
+
+/* Keeps the highest version of each name and arch, as dnf's latest(). */
+static void
+keep_latest(Pool *pool, Queue *q)
+{
+	int	 i, k = 0;
+
+	qsort_r(q->elements, (size_t)q->count, sizeof(Id), cmp_latest, pool);
+	for (i = 0; i < q->count; i++) {
+		Solvable *s = pool_id2solvable(pool, q->elements[i]);
+
+		if (i + 1 < q->count) {
+			Solvable *n = pool_id2solvable(pool,
+			    q->elements[i + 1]);
+
+			if (n->name == s->name && n->arch == s->arch)
+				continue;
+		}
+		q->elements[k++] = q->elements[i];
+	}
+	q->count = k;
+}
+
+static json_object *
+listing(Pool *pool, const struct ds_request *req, char **pats, int latest)
+{
+	json_object	*a = json_object_new_array();
+	Queue		 q;
+	Id		 p;
+	int		 i;
+	size_t		 k;
+
+	(void)req;
+	queue_init(&q);
+	FOR_POOL_SOLVABLES(p) {
+		Solvable *s = pool_id2solvable(pool, p);
+		const char *name;
+
+		if (s->repo == NULL || s->repo->appdata == NULL)
+			continue;
+		name = pool_id2str(pool, s->name);
+		if (strncmp(name, "group:", 6) == 0)
+			continue;
+		if (pats != NULL) {
+			for (k = 0; pats[k] != NULL; k++)
+				if (name_matches(pats[k], name))
+					break;
+			if (pats[k] == NULL)
+				continue;
+		}
+		queue_push(&q, p);
+	}
+	if (latest)
+		keep_latest(pool, &q);
+	sort_ids(pool, &q);
+	for (i = 0; i < q.count; i++)
+		json_object_array_add(a, info_json(pool, q.elements[i]));
+	queue_free(&q);
+	return a;
+}
+
+json_object *
+solve_search(Pool *pool, const struct ds_request *req, struct ds_err *err)
+{
+	(void)err;
+	return listing(pool, req, req->search, req->latest);
+}
+
+json_object *
+solve_dump(Pool *pool, const struct ds_request *req, struct ds_err *err)
+{
+	(void)err;
+	return listing(pool, req, NULL, 0);
+}
