@@ -12,11 +12,17 @@ int	target_s3_run(const struct target_ctx *, json_object *,
 	    const char *, json_object **, struct target_err *);
 int	target_aws_run(const struct target_ctx *, json_object *,
 	    const char *, json_object **, struct target_err *);
+int	target_gcp_run(const struct target_ctx *, json_object *,
+	    const char *, json_object **, struct target_err *);
+int	target_azure_image_run(const struct target_ctx *, json_object *,
+	    const char *, json_object **, struct target_err *);
 
 const struct target_kind target_kinds[] = {
 	{ "org.osbuild.worker.server", target_worker_server_run },
 	{ "org.osbuild.aws.s3", target_s3_run },
 	{ "org.osbuild.aws", target_aws_run },
+	{ "org.osbuild.gcp", target_gcp_run },
+	{ "org.osbuild.azure.image", target_azure_image_run },
 	{ NULL, NULL }
 };
 
