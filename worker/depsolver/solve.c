@@ -264,6 +264,53 @@ mark_excluded(Pool *pool, char **excludes, Map *m)
 	queue_free(&q);
 }
 
+/*
+ * apt prefers a package of the dependency's own name over others that
+ * provide it (libsystemd0 over libelogind0, which provides and replaces
+ * it); libsolv has no such rule, so on Debian the providers of a name that
+ * a real package has are disfavored. Only a preference: asked for by name,
+ * or needed, they still install.
+ */
+static void
+debian_disfavor(Pool *pool, Queue *job)
+{
+	Queue		 q;
+	Id		 p, pp, ppp, prov, *pr;
+	Solvable	*s;
+
+	if (!is_deb(pool))
+		return;
+	queue_init(&q);
+	FOR_POOL_SOLVABLES(p) {
+		s = pool_id2solvable(pool, p);
+		if (s->repo == NULL || !s->provides)
+			continue;
+		for (pr = s->repo->idarraydata + s->provides; (prov = *pr++);) {
+			Id name = prov;
+			int real = 0;
+
+			while (ISRELDEP(name))
+				name = GETRELDEP(pool, name)->name;
+			if (name == s->name)
+				continue;
+			FOR_PROVIDES(pp, ppp, name) {
+				if (pool_id2solvable(pool, pp)->name == name) {
+					real = 1;
+					break;
+				}
+			}
+			if (real) {
+				queue_push(&q, p);
+				break;
+			}
+		}
+	}
+	if (q.count > 0)
+		queue_push2(job, SOLVER_DISFAVOR | SOLVER_SOLVABLE_ONE_OF,
+		    pool_queuetowhatprovides(pool, &q));
+	queue_free(&q);
+}
+
 static void
 join_specs(const struct ds_request *req, struct buf *b)
 {
@@ -333,6 +380,7 @@ solve_one(Pool *pool, const struct ds_request *req, const struct ds_trans *t,
 	for (j = 0; j < prev->count; j++)
 		queue_push2(&job, SOLVER_INSTALL | SOLVER_SOLVABLE,
 		    prev->elements[j]);
+	debian_disfavor(pool, &job);
 	/* Excluded packages may not come in as dependencies either. */
 	map_setall(&considered);
 	for (j = 0; j < pool->nsolvables; j++)
