@@ -1,0 +1,274 @@
+/*
+ * Child processes for the stages (output captured, the tail kept) and file
+ * writes inside a tree done from a chrooted child, so that an absolute
+ * symlink in the image (/etc/resolv.conf, say) never leads to the host.
+ */
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "builder/build.h"
+
+void
+out_printf(struct buf *out, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*s;
+
+	va_start(ap, fmt);
+	s = xvasprintf(fmt, ap);
+	va_end(ap);
+	buf_addstr(out, s);
+	buf_addstr(out, "\n");
+	free(s);
+}
+
+static void
+keep_tail(struct buf *out)
+{
+	size_t	 drop;
+
+	if (out->len <= IB_OUTPUT_MAX)
+		return;
+	drop = out->len - IB_OUTPUT_MAX / 2;
+	memmove(out->data, out->data + drop, out->len - drop);
+	out->len -= drop;
+	out->data[out->len] = '\0';
+}
+
+static int
+run_any(const char *const *argv, const char *const *env_add,
+    const char *to, struct buf *out)
+{
+	int	 p[2], status, fd, i;
+	pid_t	 pid;
+	char	 chunk[8192];
+	ssize_t	 n;
+
+	if (pipe2(p, O_CLOEXEC) == -1) {
+		out_printf(out, "pipe: %s", strerror(errno));
+		return -1;
+	}
+	if ((pid = fork()) == -1) {
+		out_printf(out, "fork: %s", strerror(errno));
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		if ((fd = open("/dev/null", O_RDONLY)) != -1)
+			dup2(fd, 0);
+		if (to != NULL) {
+			fd = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+			if (fd == -1) {
+				dprintf(p[1], "%s: %s\n", to, strerror(errno));
+				_exit(126);
+			}
+			dup2(fd, 1);
+		} else
+			dup2(p[1], 1);
+		dup2(p[1], 2);
+		for (i = 0; env_add != NULL && env_add[i] != NULL; i++)
+			putenv((char *)env_add[i]);
+		execvp(argv[0], (char *const *)argv);
+		dprintf(2, "%s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(p[1]);
+	for (;;) {
+		n = read(p[0], chunk, sizeof(chunk));
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		buf_add(out, chunk, (size_t)n);
+		keep_tail(out);
+	}
+	close(p[0]);
+	while (waitpid(pid, &status, 0) == -1)
+		if (errno != EINTR) {
+			out_printf(out, "waitpid: %s", strerror(errno));
+			return -1;
+		}
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	out_printf(out, "%s: killed by signal %d", argv[0], WTERMSIG(status));
+	return -1;
+}
+
+int
+run_cmd(const char *const *argv, const char *const *env_add, struct buf *out)
+{
+	return run_any(argv, env_add, NULL, out);
+}
+
+int
+run_cmd_to(const char *const *argv, const char *path, struct buf *out)
+{
+	return run_any(argv, NULL, path, out);
+}
+
+/* ---- inside a tree ---- */
+
+struct tree_op {
+	const char	*path;
+	const void	*data;
+	size_t		 len;
+	int		 mode, uid, gid, dir;
+};
+
+static int
+mkparents(char *path)
+{
+	char	*s;
+
+	for (s = path + 1; (s = strchr(s, '/')) != NULL; s++) {
+		*s = '\0';
+		if (mkdir(path, 0755) == -1 && errno != EEXIST) {
+			*s = '/';
+			return -1;
+		}
+		*s = '/';
+	}
+	return 0;
+}
+
+static int
+tree_child(const struct tree_op *op, int errfd)
+{
+	char	*p = xstrdup(op->path);
+	int	 fd;
+	size_t	 off = 0;
+	ssize_t	 n;
+
+	if (mkparents(p) == -1) {
+		dprintf(errfd, "mkdir %s: %s", op->path, strerror(errno));
+		return 1;
+	}
+	if (op->dir) {
+		if (mkdir(p, op->mode >= 0 ? op->mode : 0755) == -1 &&
+		    errno != EEXIST) {
+			dprintf(errfd, "mkdir %s: %s", op->path,
+			    strerror(errno));
+			return 1;
+		}
+		if ((op->mode >= 0 && chmod(p, op->mode) == -1) ||
+		    ((op->uid >= 0 || op->gid >= 0) &&
+		    lchown(p, op->uid, op->gid) == -1)) {
+			dprintf(errfd, "%s: %s", op->path, strerror(errno));
+			return 1;
+		}
+		return 0;
+	}
+	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    op->mode >= 0 ? op->mode : 0644);
+	if (fd == -1) {
+		dprintf(errfd, "%s: %s", op->path, strerror(errno));
+		return 1;
+	}
+	while (off < op->len) {
+		n = write(fd, (const char *)op->data + off, op->len - off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			dprintf(errfd, "write %s: %s", op->path,
+			    strerror(errno));
+			return 1;
+		}
+		off += (size_t)n;
+	}
+	if ((op->mode >= 0 && fchmod(fd, op->mode) == -1) ||
+	    ((op->uid >= 0 || op->gid >= 0) &&
+	    fchown(fd, op->uid, op->gid) == -1) || close(fd) == -1) {
+		dprintf(errfd, "%s: %s", op->path, strerror(errno));
+		return 1;
+	}
+	return 0;
+}
+
+static int
+tree_do(const char *tree, const struct tree_op *op, struct buf *out)
+{
+	int	 p[2], status;
+	pid_t	 pid;
+	char	 msg[1024];
+	ssize_t	 n;
+
+	if (op->path[0] != '/' || strstr(op->path, "/../") != NULL) {
+		out_printf(out, "%s: not an absolute path", op->path);
+		return -1;
+	}
+	if (pipe2(p, O_CLOEXEC) == -1) {
+		out_printf(out, "pipe: %s", strerror(errno));
+		return -1;
+	}
+	if ((pid = fork()) == -1) {
+		out_printf(out, "fork: %s", strerror(errno));
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		close(p[0]);
+		if (chroot(tree) == -1 || chdir("/") == -1) {
+			dprintf(p[1], "chroot %s: %s", tree, strerror(errno));
+			_exit(1);
+		}
+		_exit(tree_child(op, p[1]));
+	}
+	close(p[1]);
+	n = read(p[0], msg, sizeof(msg) - 1);
+	close(p[0]);
+	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+		;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	msg[n > 0 ? n : 0] = '\0';
+	out_printf(out, "%s", n > 0 ? msg : "tree operation failed");
+	return -1;
+}
+
+int
+tree_write(const char *tree, const char *path, const void *data, size_t len,
+    int mode, int uid, int gid, struct buf *out)
+{
+	struct tree_op	 op = { path, data, len, mode, uid, gid, 0 };
+
+	return tree_do(tree, &op, out);
+}
+
+int
+tree_mkdir(const char *tree, const char *path, int mode, int uid, int gid,
+    struct buf *out)
+{
+	struct tree_op	 op = { path, NULL, 0, mode, uid, gid, 1 };
+
+	return tree_do(tree, &op, out);
+}
+
+char *
+tree_read(const char *tree, const char *path, size_t max)
+{
+	struct buf	 out;
+	char		*s;
+	int		 rc;
+	const char	*argv[] = { "chroot", tree, "cat", path, NULL };
+
+	/* Through the tree's own cat in a chroot: symlinks stay inside. */
+	buf_init(&out);
+	rc = run_cmd(argv, NULL, &out);
+	if (rc != 0 || out.len > max) {
+		buf_free(&out);
+		return NULL;
+	}
+	s = buf_release(&out);
+	return s;
+}

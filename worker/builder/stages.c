@@ -1,0 +1,871 @@
+/*
+ * The stages ib-build knows: one row each (type, option check, runner),
+ * the option checks written as small field tables in the spirit of the
+ * JSON schemas osbuild ships with its stages, and the helpers stages use
+ * to reach their inputs.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "builder/build.h"
+
+enum ftype { F_STR, F_INT, F_NUM, F_BOOL, F_STRARR, F_OBJ, F_ANYOBJ,
+	F_OBJARR, F_OBJMAP, F_SIZE };
+
+struct field {
+	const char		*name;
+	enum ftype		 type;
+	int			 required;
+	const struct field	*sub;	/* F_OBJ, F_OBJARR, F_OBJMAP */
+};
+
+static void check_fields(json_object *, const struct field *, json_object *,
+    json_object *);
+
+static int
+type_ok(json_object *v, enum ftype t)
+{
+	switch (t) {
+	case F_STR:
+		return json_object_is_type(v, json_type_string);
+	case F_INT:
+		return json_object_is_type(v, json_type_int);
+	case F_NUM:
+		return json_object_is_type(v, json_type_int) ||
+		    json_object_is_type(v, json_type_double);
+	case F_BOOL:
+		return json_object_is_type(v, json_type_boolean);
+	case F_SIZE:
+		return json_object_is_type(v, json_type_int) ||
+		    json_object_is_type(v, json_type_string);
+	case F_STRARR:
+	case F_OBJARR:
+		return json_object_is_type(v, json_type_array);
+	case F_OBJ:
+	case F_ANYOBJ:
+	case F_OBJMAP:
+		return json_object_is_type(v, json_type_object);
+	}
+	return 0;
+}
+
+static const char *
+ftype_name(enum ftype t)
+{
+	switch (t) {
+	case F_STR: return "string";
+	case F_INT: return "integer";
+	case F_NUM: return "number";
+	case F_BOOL: return "boolean";
+	case F_SIZE: return "integer or string";
+	case F_STRARR: case F_OBJARR: return "array";
+	default: return "object";
+	}
+}
+
+static void
+check_value(json_object *v, const struct field *f, json_object *path,
+    json_object *errors)
+{
+	size_t	 i, n;
+
+	if (!type_ok(v, f->type)) {
+		verr_add(errors, path, "%s is not of type '%s'",
+		    json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN),
+		    ftype_name(f->type));
+		return;
+	}
+	switch (f->type) {
+	case F_STRARR:
+	case F_OBJARR:
+		n = json_object_array_length(v);
+		for (i = 0; i < n; i++) {
+			json_object *e = json_object_array_get_idx(v, i);
+			json_object *p = path_idx(path, (int)i);
+
+			if (f->type == F_STRARR &&
+			    !json_object_is_type(e, json_type_string))
+				verr_add(errors, p, "%s is not of type "
+				    "'string'", json_object_to_json_string_ext(
+				    e, JSON_C_TO_STRING_PLAIN));
+			else if (f->type == F_OBJARR) {
+				if (!json_object_is_type(e, json_type_object))
+					verr_add(errors, p, "%s is not of "
+					    "type 'object'",
+					    json_object_to_json_string_ext(e,
+					    JSON_C_TO_STRING_PLAIN));
+				else
+					check_fields(e, f->sub, p, errors);
+			}
+			json_object_put(p);
+		}
+		break;
+	case F_OBJ:
+		check_fields(v, f->sub, path, errors);
+		break;
+	case F_OBJMAP:
+		json_object_object_foreach(v, k, e) {
+			json_object *p = path_key(path, k);
+
+			if (!json_object_is_type(e, json_type_object))
+				verr_add(errors, p, "%s is not of type "
+				    "'object'", json_object_to_json_string_ext(
+				    e, JSON_C_TO_STRING_PLAIN));
+			else
+				check_fields(e, f->sub, p, errors);
+			json_object_put(p);
+		}
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+check_fields(json_object *o, const struct field *fields, json_object *path,
+    json_object *errors)
+{
+	const struct field	*f;
+	json_object		*v;
+
+	json_object_object_foreach(o, k, val) {
+		(void)val;
+		for (f = fields; f->name != NULL; f++)
+			if (strcmp(f->name, k) == 0)
+				break;
+		if (f->name == NULL)
+			verr_add(errors, path, "Additional properties are not "
+			    "allowed ('%s' was unexpected)", k);
+	}
+	for (f = fields; f->name != NULL; f++) {
+		if (!json_object_object_get_ex(o, f->name, &v)) {
+			if (f->required)
+				verr_add(errors, path, "'%s' is a required "
+				    "property", f->name);
+			continue;
+		}
+		{
+			json_object *p = path_key(path, f->name);
+
+			check_value(v, f, p, errors);
+			json_object_put(p);
+		}
+	}
+}
+
+static const char *
+opt_str(json_object *o, const char *key)
+{
+	json_object	*v;
+
+	if (o == NULL || !json_object_object_get_ex(o, key, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+/* Every input name in want is required and no other is allowed. */
+static void
+check_inputs(json_object *inputs, const char *const *want, json_object *path,
+    json_object *errors)
+{
+	json_object	*ip = path_key(path, "inputs"), *v;
+	size_t		 i;
+
+	/* path is ".../options": inputs sit beside it. */
+	json_object_array_del_idx(ip, json_object_array_length(ip) - 2, 1);
+	for (i = 0; want[i] != NULL; i++)
+		if (inputs == NULL ||
+		    !json_object_object_get_ex(inputs, want[i], &v))
+			verr_add(errors, ip, "'%s' is a required property",
+			    want[i]);
+	if (inputs != NULL) {
+		json_object_object_foreach(inputs, k, val) {
+			(void)val;
+			for (i = 0; want[i] != NULL; i++)
+				if (strcmp(want[i], k) == 0)
+					break;
+			if (want[i] == NULL)
+				verr_add(errors, ip, "Additional properties "
+				    "are not allowed ('%s' was unexpected)", k);
+		}
+	}
+	json_object_put(ip);
+}
+
+static void
+check_filename(json_object *o, json_object *path, json_object *errors)
+{
+	const char	*f = opt_str(o, "filename");
+	json_object	*p;
+
+	if (f == NULL || name_is_safe(f))
+		return;
+	p = path_key(path, "filename");
+	verr_add(errors, p, "'%s' is not a safe file name", f);
+	json_object_put(p);
+}
+
+static void
+check_abs_path(const char *s, json_object *path, json_object *errors)
+{
+	if (s == NULL)
+		return;
+	if (s[0] != '/' || strstr(s, "/../") != NULL ||
+	    (strlen(s) >= 3 && strcmp(s + strlen(s) - 3, "/..") == 0) ||
+	    strlen(s) > 4096)
+		verr_add(errors, path, "'%s' is not an absolute path without "
+		    "'..'", s);
+}
+
+/* ---- per stage ---- */
+
+static const struct field setup_file_fields[] = {
+	{ "path", F_STR, 1, NULL },
+	{ "content", F_STR, 1, NULL },
+	{ "mode", F_STR, 0, NULL },
+	{ NULL, 0, 0, NULL }
+};
+
+static const struct field install_fields[] = {
+	{ "suite", F_STR, 0, NULL },
+	{ "architecture", F_STR, 0, NULL },
+	{ "apt_sources", F_STR, 0, NULL },
+	{ "dpkg_opts", F_STRARR, 0, NULL },
+	{ "setup_files", F_OBJARR, 0, setup_file_fields },
+	{ NULL, 0, 0, NULL }
+};
+
+static void
+check_mode_paths(json_object *o, const char *key, json_object *path,
+    json_object *errors)
+{
+	json_object	*arr, *e;
+	size_t		 i, n;
+
+	if (!json_object_object_get_ex(o, key, &arr) ||
+	    !json_object_is_type(arr, json_type_array))
+		return;
+	n = json_object_array_length(arr);
+	for (i = 0; i < n; i++) {
+		json_object *p = path_key(path, key), *p2;
+		const char *mode;
+
+		p2 = path_idx(p, (int)i);
+		e = json_object_array_get_idx(arr, i);
+		if (json_object_is_type(e, json_type_object)) {
+			check_abs_path(opt_str(e, "path"), p2, errors);
+			mode = opt_str(e, "mode");
+			if (mode != NULL && (strlen(mode) < 3 ||
+			    strlen(mode) > 4 ||
+			    strspn(mode, "01234567") != strlen(mode)))
+				verr_add(errors, p2, "mode '%s' is not an "
+				    "octal mode like \"0644\"", mode);
+		}
+		json_object_put(p2);
+		json_object_put(p);
+	}
+}
+
+static void
+check_install(json_object *o, json_object *inputs, json_object *path,
+    json_object *errors)
+{
+	static const char *const in[] = { "packages", NULL };
+	const char	*s;
+
+	check_fields(o, install_fields, path, errors);
+	check_inputs(inputs, in, path, errors);
+	check_mode_paths(o, "setup_files", path, errors);
+	if ((s = opt_str(o, "suite")) != NULL && !name_is_safe(s))
+		verr_add(errors, path, "suite '%s' is not a plain name", s);
+	if ((s = opt_str(o, "architecture")) != NULL && !name_is_safe(s))
+		verr_add(errors, path, "architecture '%s' is not a plain name",
+		    s);
+}
+
+static const struct field hostname_fields[] = {
+	{ "hostname", F_STR, 1, NULL },
+	{ NULL, 0, 0, NULL }
+};
+
+static void
+check_hostname(json_object *o, json_object *inputs, json_object *path,
+    json_object *errors)
+{
+	static const char *const in[] = { NULL };
+	const char	*h;
+
+	check_fields(o, hostname_fields, path, errors);
+	check_inputs(inputs, in, path, errors);
+	if ((h = opt_str(o, "hostname")) != NULL && (*h == '\0' ||
+	    strlen(h) > 253 || strspn(h, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.") != strlen(h)))
+		verr_add(errors, path, "'%s' is not a valid hostname", h);
+}
+
+static const struct field user_fields[] = {
+	{ "uid", F_NUM, 0, NULL },
+	{ "gid", F_NUM, 0, NULL },
+	{ "groups", F_STRARR, 0, NULL },
+	{ "description", F_STR, 0, NULL },
+	{ "home", F_STR, 0, NULL },
+	{ "shell", F_STR, 0, NULL },
+	{ "password", F_STR, 0, NULL },
+	{ "key", F_STR, 0, NULL },
+	{ "keys", F_STRARR, 0, NULL },
+	{ "expiredate", F_INT, 0, NULL },
+	{ "force_password_reset", F_BOOL, 0, NULL },
+	{ NULL, 0, 0, NULL }
+};
+
+static const struct field users_fields[] = {
+	{ "users", F_OBJMAP, 0, user_fields },
+	{ NULL, 0, 0, NULL }
+};
+
+static int
+user_name_ok(const char *s)
+{
+	size_t	 i, n = strlen(s);
+
+	if (n == 0 || n > 256 || s[0] == '-')
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '_' &&
+		    s[i] != '.' && s[i] != '-')
+			return 0;
+	return 1;
+}
+
+static void
+check_users(json_object *o, json_object *inputs, json_object *path,
+    json_object *errors)
+{
+	static const char *const in[] = { NULL };
+	json_object	*users, *p;
+
+	check_fields(o, users_fields, path, errors);
+	check_inputs(inputs, in, path, errors);
+	if (!json_object_object_get_ex(o, "users", &users) ||
+	    !json_object_is_type(users, json_type_object))
+		return;
+	p = path_key(path, "users");
+	json_object_object_foreach(users, name, u) {
+		(void)u;
+		if (!user_name_ok(name))
+			verr_add(errors, p, "'%s' does not match "
+			    "'^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,255}$'", name);
+		check_abs_path(opt_str(u, "home"), p, errors);
+	}
+	json_object_put(p);
+}
+
+static const struct field file_fields[] = {
+	{ "path", F_STR, 1, NULL },
+	{ "content", F_STR, 1, NULL },
+	{ "mode", F_STR, 0, NULL },
+	{ "uid", F_INT, 0, NULL },
+	{ "gid", F_INT, 0, NULL },
+	{ NULL, 0, 0, NULL }
+};
+
+static const struct field dir_fields[] = {
+	{ "path", F_STR, 1, NULL },
+	{ "mode", F_STR, 0, NULL },
+	{ "uid", F_INT, 0, NULL },
+	{ "gid", F_INT, 0, NULL },
+	{ NULL, 0, 0, NULL }
+};
+
+static const struct field files_fields[] = {
+	{ "directories", F_OBJARR, 0, dir_fields },
+	{ "files", F_OBJARR, 0, file_fields },
+	{ NULL, 0, 0, NULL }
+};
+
+static void
+check_files(json_object *o, json_object *inputs, json_object *path,
+    json_object *errors)
+{
+	static const char *const in[] = { NULL };
+
+	check_fields(o, files_fields, path, errors);
+	check_inputs(inputs, in, path, errors);
+	check_mode_paths(o, "files", path, errors);
+	check_mode_paths(o, "directories", path, errors);
+}
+
+static const struct field systemd_fields[] = {
+	{ "enabled_services", F_STRARR, 0, NULL },
+	{ "disabled_services", F_STRARR, 0, NULL },
+	{ "masked_services", F_STRARR, 0, NULL },
+	{ "masked_generators", F_STRARR, 0, NULL },
+	{ "default_target", F_STR, 0, NULL },
+	{ NULL, 0, 0, NULL }
+};
+
+static void
+check_unit_names(json_object *o, json_object *path, json_object *errors)
+{
+	json_object_object_foreach(o, k, v) {
+		size_t i, n;
+
+		if (json_object_is_type(v, json_type_string)) {
+			if (!name_is_safe(json_object_get_string(v)) ||
+			    json_object_get_string(v)[0] == '-')
+				verr_add(errors, path, "'%s' is not a unit "
+				    "name", json_object_get_string(v));
+			continue;
+		}
+		if (!json_object_is_type(v, json_type_array))
+			continue;
+		n = json_object_array_length(v);
+		for (i = 0; i < n; i++) {
+			const char *u = json_object_get_string(
+			    json_object_array_get_idx(v, i));
+
+			if (u == NULL || !name_is_safe(u) || u[0] == '-')
+				verr_add(errors, path, "'%s' in %s is not a "
+				    "unit name", u ? u : "", k);
+		}
+	}
+}
+
+static void
+check_systemd(json_object *o, json_object *inputs, json_object *path,
+    json_object *errors)
+{
+	static const char *const in[] = { NULL };
+
+	check_fields(o, systemd_fields, path, errors);
+	check_inputs(inputs, in, path, errors);
+	check_unit_names(o, path, errors);
+}
+
+static const struct field fs_fields[] = {
+	{ "device", F_STR, 0, NULL },
+	{ "uuid", F_STR, 0, NULL },
+	{ "label", F_STR, 0, NULL },
+	{ "partlabel", F_STR, 0, NULL },
+	{ "path", F_STR, 1, NULL },
+	{ "vfs_type", F_STR, 0, NULL },
+	{ "options", F_STR, 0, NULL },
+	{ "freq", F_NUM, 0, NULL },
+	{ "passno", F_NUM, 0, NULL },
+	{ NULL, 0, 0, NULL }
+};
+
+static const struct field fstab_fields[] = {
+	{ "filesystems", F_OBJARR, 1, fs_fields },
+	{ NULL, 0, 0, NULL }
+};
+
+static void
+check_fstab(json_object *o, json_object *inputs, json_object *path,
+    json_object *errors)
+{
+	static const char *const in[] = { NULL };
+	json_object	*fss;
+	size_t		 i, n;
+
+	check_fields(o, fstab_fields, path, errors);
+	check_inputs(inputs, in, path, errors);
+	if (!json_object_object_get_ex(o, "filesystems", &fss) ||
+	    !json_object_is_type(fss, json_type_array))
+		return;
+	n = json_object_array_length(fss);
+	for (i = 0; i < n; i++) {
+		json_object *fs = json_object_array_get_idx(fss, i), *v;
+		int k = 0;
+
+		if (!json_object_is_type(fs, json_type_object))
+			continue;
+		k += json_object_object_get_ex(fs, "device", &v);
+		k += json_object_object_get_ex(fs, "uuid", &v);
+		k += json_object_object_get_ex(fs, "label", &v);
+		k += json_object_object_get_ex(fs, "partlabel", &v);
+		if (k != 1) {
+			json_object *p = path_key(path, "filesystems"), *p2;
+
+			p2 = path_idx(p, (int)i);
+			verr_add(errors, p2, "exactly one of device, uuid, "
+			    "label, partlabel is required");
+			json_object_put(p2);
+			json_object_put(p);
+		}
+		json_object_object_foreach(fs, key, val) {
+			const char *s = json_object_get_string(val);
+
+			(void)key;
+			if (json_object_is_type(val, json_type_string) &&
+			    strpbrk(s, " \t\n") != NULL)
+				verr_add(errors, path, "fstab field '%s' "
+				    "contains white space", s);
+		}
+	}
+}
+
+static const struct field cmdline_fields[] = {
+	{ "root_fs_uuid", F_STR, 0, NULL },
+	{ "kernel_opts", F_STR, 0, NULL },
+	{ "kernel_cmdline_size", F_INT, 0, NULL },
+	{ NULL, 0, 0, NULL }
+};
+
+static void
+check_cmdline(json_object *o, json_object *inputs, json_object *path,
+    json_object *errors)
+{
+	static const char *const in[] = { NULL };
+	const char	*u, *k;
+
+	check_fields(o, cmdline_fields, path, errors);
+	check_inputs(inputs, in, path, errors);
+	if ((u = opt_str(o, "root_fs_uuid")) != NULL &&
+	    (strlen(u) != 36 && strlen(u) != 9))
+		verr_add(errors, path, "'%s' is not a file system UUID", u);
+	if ((k = opt_str(o, "kernel_opts")) != NULL && strchr(k, '\n'))
+		verr_add(errors, path, "kernel_opts contains a new line");
+}
+
+static const struct field cloudinit_fields[] = {
+	{ "filename", F_STR, 1, NULL },
+	{ "config", F_ANYOBJ, 1, NULL },
+	{ NULL, 0, 0, NULL }
+};
+
+static void
+check_cloud_init(json_object *o, json_object *inputs, json_object *path,
+    json_object *errors)
+{
+	static const char *const in[] = { NULL };
+	const char	*f;
+	json_object	*c;
+	size_t		 n;
+
+	check_fields(o, cloudinit_fields, path, errors);
+	check_inputs(inputs, in, path, errors);
+	if ((f = opt_str(o, "filename")) != NULL) {
+		n = strlen(f);
+		if (!name_is_safe(f) || n < 5 || n > 255 ||
+		    strcmp(f + n - 4, ".cfg") != 0)
+			verr_add(errors, path, "'%s' does not match "
+			    "'^[\\w.-]{1,251}\\.cfg$'", f);
+	}
+	if (json_object_object_get_ex(o, "config", &c) &&
+	    json_object_is_type(c, json_type_object) &&
+	    json_object_object_length(c) == 0)
+		verr_add(errors, path, "{} does not have enough properties");
+}
+
+static const struct field disk_fields[] = {
+	{ "filename", F_STR, 1, NULL },
+	{ "size", F_SIZE, 0, NULL },
+	{ "partition_table", F_STR, 0, NULL },
+	{ "fs_type", F_STR, 0, NULL },
+	{ "label", F_STR, 0, NULL },
+	{ "uuid", F_STR, 0, NULL },
+	{ "bootloader", F_STR, 0, NULL },
+	{ "kernel_opts", F_STR, 0, NULL },
+	{ NULL, 0, 0, NULL }
+};
+
+static void
+check_enum(json_object *o, const char *key, const char *const *allowed,
+    json_object *path, json_object *errors)
+{
+	const char	*s = opt_str(o, key);
+	size_t		 i;
+
+	if (s == NULL)
+		return;
+	for (i = 0; allowed[i] != NULL; i++)
+		if (strcmp(allowed[i], s) == 0)
+			return;
+	{
+		json_object *p = path_key(path, key);
+
+		verr_add(errors, p, "'%s' is not one of the supported values "
+		    "(%s%s)", s, allowed[0], allowed[1] ? ", ..." : "");
+		json_object_put(p);
+	}
+}
+
+static void
+check_disk(json_object *o, json_object *inputs, json_object *path,
+    json_object *errors)
+{
+	static const char *const in[] = { "tree", NULL };
+	static const char *const pt[] = { "mbr", "dos", NULL };
+	static const char *const fs[] = { "ext4", NULL };
+	static const char *const bl[] = { "extlinux", "none", NULL };
+	json_object	*v;
+	const char	*s;
+
+	check_fields(o, disk_fields, path, errors);
+	check_inputs(inputs, in, path, errors);
+	check_filename(o, path, errors);
+	check_enum(o, "partition_table", pt, path, errors);
+	check_enum(o, "fs_type", fs, path, errors);
+	check_enum(o, "bootloader", bl, path, errors);
+	if (json_object_object_get_ex(o, "size", &v) &&
+	    json_object_is_type(v, json_type_string)) {
+		char *end;
+
+		s = json_object_get_string(v);
+		if (strtoull(s, &end, 10) == 0 || (*end != '\0' &&
+		    strcmp(end, "K") != 0 && strcmp(end, "M") != 0 &&
+		    strcmp(end, "G") != 0))
+			verr_add(errors, path, "size '%s' is not a number "
+			    "with an optional K, M or G suffix", s);
+	}
+	if ((s = opt_str(o, "label")) != NULL && (strlen(s) > 16 ||
+	    strpbrk(s, " \t\n/") != NULL))
+		verr_add(errors, path, "label '%s' is not a valid ext4 label",
+		    s);
+	if ((s = opt_str(o, "uuid")) != NULL && strlen(s) != 36)
+		verr_add(errors, path, "'%s' is not a UUID", s);
+	if ((s = opt_str(o, "kernel_opts")) != NULL && strchr(s, '\n'))
+		verr_add(errors, path, "kernel_opts contains a new line");
+}
+
+static const struct field qemu_format_fields[] = {
+	{ "type", F_STR, 1, NULL },
+	{ "compression", F_BOOL, 0, NULL },
+	{ "compat", F_STR, 0, NULL },
+	{ "adapter_type", F_STR, 0, NULL },
+	{ "compat6", F_BOOL, 0, NULL },
+	{ "subformat", F_STR, 0, NULL },
+	{ "force_size", F_BOOL, 0, NULL },
+	{ NULL, 0, 0, NULL }
+};
+
+static const struct field qemu_fields[] = {
+	{ "filename", F_STR, 1, NULL },
+	{ "format", F_OBJ, 1, qemu_format_fields },
+	{ NULL, 0, 0, NULL }
+};
+
+static void
+check_qemu(json_object *o, json_object *inputs, json_object *path,
+    json_object *errors)
+{
+	static const char *const in[] = { "image", NULL };
+	static const struct {
+		const char	*type;
+		const char	*keys[6];
+	} formats[] = {
+		{ "qcow2", { "type", "compression", "compat", NULL } },
+		{ "vdi", { "type", NULL } },
+		{ "vmdk", { "type", "adapter_type", "compat6", "compression",
+		    "subformat", NULL } },
+		{ "vpc", { "type", "force_size", "subformat", NULL } },
+		{ "vhdx", { "type", NULL } },
+	};
+	static const char *const vmdk_sub[] = { "monolithicSparse",
+	    "monolithicFlat", "twoGbMaxExtentSparse", "twoGbMaxExtentFlat",
+	    "streamOptimized", NULL };
+	static const char *const vpc_sub[] = { "fixed", "dynamic", NULL };
+	static const char *const adapters[] = { "ide", "lsilogic", "buslogic",
+	    "legacyESX", NULL };
+	json_object	*fmt, *fp;
+	const char	*t;
+	size_t		 i, j;
+
+	check_fields(o, qemu_fields, path, errors);
+	check_inputs(inputs, in, path, errors);
+	check_filename(o, path, errors);
+	if (!json_object_object_get_ex(o, "format", &fmt) ||
+	    (t = opt_str(fmt, "type")) == NULL)
+		return;
+	fp = path_key(path, "format");
+	for (i = 0; i < nitems(formats); i++)
+		if (strcmp(formats[i].type, t) == 0)
+			break;
+	if (i == nitems(formats)) {
+		verr_add(errors, fp, "'%s' is not one of ['qcow2', 'vdi', "
+		    "'vmdk', 'vpc', 'vhdx']", t);
+		json_object_put(fp);
+		return;
+	}
+	json_object_object_foreach(fmt, k, v) {
+		(void)v;
+		for (j = 0; formats[i].keys[j] != NULL; j++)
+			if (strcmp(formats[i].keys[j], k) == 0)
+				break;
+		if (formats[i].keys[j] == NULL)
+			verr_add(errors, fp, "Additional properties are not "
+			    "allowed ('%s' was unexpected)", k);
+	}
+	if (strcmp(t, "vmdk") == 0) {
+		check_enum(fmt, "subformat", vmdk_sub, fp, errors);
+		check_enum(fmt, "adapter_type", adapters, fp, errors);
+	} else if (strcmp(t, "vpc") == 0)
+		check_enum(fmt, "subformat", vpc_sub, fp, errors);
+	if ((t = opt_str(fmt, "compat")) != NULL && strcmp(t, "0.10") != 0 &&
+	    strcmp(t, "1.1") != 0)
+		verr_add(errors, fp, "compat '%s' is not 0.10 or 1.1", t);
+	json_object_put(fp);
+}
+
+static const struct field compress_fields[] = {
+	{ "filename", F_STR, 1, NULL },
+	{ NULL, 0, 0, NULL }
+};
+
+static void
+check_compress(json_object *o, json_object *inputs, json_object *path,
+    json_object *errors)
+{
+	static const char *const in[] = { "file", NULL };
+
+	check_fields(o, compress_fields, path, errors);
+	check_inputs(inputs, in, path, errors);
+	check_filename(o, path, errors);
+}
+
+static const struct stage_kind kinds[] = {
+	{ "io.ib.debian.install", check_install, stage_debian_install, 1 },
+	{ "org.osbuild.hostname", check_hostname, stage_hostname, 0 },
+	{ "org.osbuild.users", check_users, stage_users, 0 },
+	{ "io.ib.files", check_files, stage_files, 0 },
+	{ "org.osbuild.systemd", check_systemd, stage_systemd, 0 },
+	{ "org.osbuild.fstab", check_fstab, stage_fstab, 0 },
+	{ "org.osbuild.kernel-cmdline", check_cmdline, stage_kernel_cmdline,
+	    0 },
+	{ "org.osbuild.cloud-init", check_cloud_init, stage_cloud_init, 0 },
+	{ "io.ib.disk", check_disk, stage_disk, 1 },
+	{ "org.osbuild.qemu", check_qemu, stage_qemu, 0 },
+	{ "org.osbuild.xz", check_compress, stage_xz, 0 },
+	{ "org.osbuild.zstd", check_compress, stage_zstd, 0 },
+};
+
+const struct stage_kind *
+stage_kind_find(const char *type)
+{
+	size_t	 i;
+
+	for (i = 0; type != NULL && i < nitems(kinds); i++)
+		if (strcmp(kinds[i].type, type) == 0)
+			return &kinds[i];
+	return NULL;
+}
+
+const char *
+stage_kind_list(void)
+{
+	static char	 list[1024];
+	size_t		 i;
+
+	if (list[0] != '\0')
+		return list;
+	for (i = 0; i < nitems(kinds); i++) {
+		size_t l = strlen(list);
+
+		snprintf(list + l, sizeof(list) - l, "%s%s", i ? ", " : "",
+		    kinds[i].type);
+	}
+	return list;
+}
+
+/* ---- inputs at run time ---- */
+
+static json_object *
+get_input(struct stage_run *r, const char *name)
+{
+	json_object	*in;
+
+	if (r->s->inputs == NULL ||
+	    !json_object_object_get_ex(r->s->inputs, name, &in))
+		return NULL;
+	return in;
+}
+
+char *
+input_tree(struct stage_run *r, const char *name, char *why, size_t whylen)
+{
+	json_object	*in = get_input(r, name);
+	const char	**refs;
+	size_t		 n;
+	int		 pi;
+
+	if (in == NULL) {
+		snprintf(why, whylen, "no input %s", name);
+		return NULL;
+	}
+	refs = input_sources(in, &n);
+	pi = n == 1 ? manifest_ref(r->m, refs[0]) : -1;
+	free(refs);
+	if (pi < 0 || r->m->p[pi].tree == NULL) {
+		snprintf(why, whylen, "input %s: the pipeline was not built",
+		    name);
+		return NULL;
+	}
+	return xstrdup(r->m->p[pi].tree);
+}
+
+/*
+ * One file: from a pipeline (reference options {"file": "NAME"}, or the
+ * only file of its tree) or from a source (its store path).
+ */
+char *
+input_file(struct stage_run *r, const char *name, char *why, size_t whylen)
+{
+	json_object	*in = get_input(r, name), *origin, *refs, *o, *f;
+	const char	**sums, *file = NULL;
+	char		*path = NULL;
+	size_t		 n;
+	int		 pi;
+
+	if (in == NULL) {
+		snprintf(why, whylen, "no input %s", name);
+		return NULL;
+	}
+	sums = input_sources(in, &n);
+	if (n != 1) {
+		snprintf(why, whylen, "input %s: exactly one reference "
+		    "expected", name);
+		goto out;
+	}
+	json_object_object_get_ex(in, "origin", &origin);
+	if (strcmp(json_object_get_string(origin), "org.osbuild.source") == 0) {
+		struct store st = { (char *)r->store, -1 };
+
+		path = store_source_path(&st, sums[0]);
+		goto out;
+	}
+	pi = manifest_ref(r->m, sums[0]);
+	if (pi < 0 || r->m->p[pi].tree == NULL) {
+		snprintf(why, whylen, "input %s: the pipeline was not built",
+		    name);
+		goto out;
+	}
+	if (json_object_object_get_ex(in, "references", &refs) &&
+	    json_object_is_type(refs, json_type_object) &&
+	    json_object_object_get_ex(refs, sums[0], &o) &&
+	    json_object_object_get_ex(o, "file", &f) &&
+	    json_object_is_type(f, json_type_string))
+		file = json_object_get_string(f);
+	else if (json_object_object_get_ex(in, "options", &o) &&
+	    json_object_object_get_ex(o, "file", &f) &&
+	    json_object_is_type(f, json_type_string))
+		file = json_object_get_string(f);
+	if (file != NULL) {
+		while (*file == '/')
+			file++;
+		if (!name_is_safe(file)) {
+			snprintf(why, whylen, "input %s: file '%s' is not a "
+			    "plain file name", name, file);
+			goto out;
+		}
+		path = xasprintf("%s/%s", r->m->p[pi].tree, file);
+	} else
+		snprintf(why, whylen, "input %s: name the file with the "
+		    "reference option \"file\"", name);
+out:
+	free(sums);
+	return path;
+}
