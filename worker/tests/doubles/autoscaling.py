@@ -1,0 +1,266 @@
+# TEST DOUBLE of the EC2 instance metadata service (IMDSv2) and of the Auto Scaling Query API; no cloud here.
+"""One instance in one Auto Scaling group, as the worker sees it.
+
+IMDS answers only IMDSv2 (a PUT for a session token, then GETs carrying it)
+and counts IMDSv1 attempts. It serves the instance id, the region, the
+instance role's credentials, the group's name tag (only when instance
+metadata tags are enabled) and autoscaling/target-lifecycle-state.
+
+The Auto Scaling API checks every request's SigV4 signature (service
+"autoscaling", the instance's region) with the project's verifier, records
+the calls, and follows AWS's rules for this instance: protection only while
+it is InService, heartbeats and CompleteLifecycleAction only while a
+lifecycle action is waiting (Terminating:Wait), for the group's hook.
+A test moves the instance with terminate() or warm()."""
+
+import http.server
+import os
+import socketserver
+import sys
+import threading
+import time
+import urllib.parse
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sigv4  # noqa: E402
+
+NS = "http://autoscaling.amazonaws.com/doc/2011-01-01/"
+
+
+class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class _Refused(Exception):
+    def __init__(self, status, code, message):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def _esc(s):
+    return (str(s).replace("&", "&amp;").replace("<", "&lt;")
+            .replace(">", "&gt;"))
+
+
+def _serve(handler):
+    srv = _Server(("127.0.0.1", 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
+class Fleet:
+    """The instance, its group, the IMDS and the Auto Scaling API."""
+
+    def __init__(self, group="ib-fleet", hook="ib-fleet-drain",
+                 region="eu-test-1", tags_in_metadata=True):
+        self.group, self.hook, self.region = group, hook, region
+        self.instance_id = "i-0123456789abcdef0"
+        self.tags_in_metadata = tags_in_metadata
+        self.role = "ib-fleet-instance"
+        self.access_key = "ASIAFLEETDOUBLE00001"
+        self.secret = "fleet/double/secret/" + uuid.uuid4().hex
+        self.session_token = "session-" + uuid.uuid4().hex
+        self.lock = threading.Lock()
+        self.state = "InService"            # the group's view
+        self.target = "InService"           # target-lifecycle-state
+        self.protected = False
+        self.calls = []                     # (monotonic, action, params)
+        self.rejected = []                  # (action, why)
+        self.tokens = set()
+        self.v1_attempts = 0
+        self.imds_gets = []
+        outer = self
+
+        class Imds(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def send(self, status, body):
+                b = body.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(b)))
+                self.end_headers()
+                self.wfile.write(b)
+
+            def do_PUT(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(n)
+                ttl = self.headers.get("X-aws-ec2-metadata-token-ttl-seconds")
+                try:
+                    ok = ttl is not None and 1 <= int(ttl) <= 21600
+                except ValueError:
+                    ok = False
+                if self.path != "/latest/api/token" or not ok:
+                    return self.send(400, "Bad Request")
+                t = uuid.uuid4().hex
+                with outer.lock:
+                    outer.tokens.add(t)
+                self.send(200, t)
+
+            def do_GET(self):
+                tok = self.headers.get("X-aws-ec2-metadata-token")
+                with outer.lock:
+                    if tok is None:
+                        outer.v1_attempts += 1
+                    known = tok in outer.tokens
+                    outer.imds_gets.append(self.path)
+                if not known:
+                    return self.send(401, "Unauthorized")
+                body = outer._metadata(self.path)
+                if body is None:
+                    return self.send(404, "Not Found")
+                self.send(200, body)
+
+        class Api(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                outer._api(self)
+
+        self.imds_server = _serve(Imds)
+        self.api_server = _serve(Api)
+        self.imds_url = "http://127.0.0.1:%d" % \
+            self.imds_server.server_address[1]
+        self.api_url = "http://127.0.0.1:%d/" % \
+            self.api_server.server_address[1]
+
+    # -- what a test does
+    def terminate(self):
+        """Scale-in picked this instance: the termination hook waits."""
+        with self.lock:
+            self.state = "Terminating:Wait"
+            self.target = "Terminated"
+
+    def warm(self):
+        """Scale-in sends this instance back to the warm pool."""
+        with self.lock:
+            self.state = "Warmed:Terminating:Wait"
+            self.target = "Warmed:Stopped"
+
+    def actions(self, name=None):
+        with self.lock:
+            return [(t, a, p) for t, a, p in self.calls
+                    if name is None or a == name]
+
+    def stop(self):
+        for s in (self.imds_server, self.api_server):
+            s.shutdown()
+            s.server_close()
+
+    # -- IMDS
+    def _metadata(self, path):
+        creds = "/latest/meta-data/iam/security-credentials/"
+        with self.lock:
+            table = {
+                "/latest/meta-data/instance-id": self.instance_id,
+                "/latest/meta-data/placement/region": self.region,
+                "/latest/meta-data/autoscaling/target-lifecycle-state":
+                    self.target,
+                creds: self.role,
+                creds + self.role:
+                    '{"Code":"Success","Type":"AWS-HMAC","AccessKeyId":'
+                    '"%s","SecretAccessKey":"%s","Token":"%s",'
+                    '"Expiration":"2099-01-01T00:00:00Z"}' % (
+                        self.access_key, self.secret, self.session_token),
+            }
+            if self.tags_in_metadata:
+                table["/latest/meta-data/tags/instance/"
+                      "aws:autoscaling:groupName"] = self.group
+        return table.get(path)
+
+    # -- Auto Scaling
+    def _reply(self, h, status, body):
+        b = body.encode()
+        h.send_response(status)
+        h.send_header("Content-Type", "text/xml")
+        h.send_header("Content-Length", str(len(b)))
+        h.end_headers()
+        h.wfile.write(b)
+
+    def _api(self, h):
+        n = int(h.headers.get("Content-Length") or 0)
+        body = h.rfile.read(n)
+        params = {k: v[0] for k, v in urllib.parse.parse_qs(
+            body.decode(errors="replace"), keep_blank_values=True).items()}
+        action = params.pop("Action", "")
+        try:
+            _, why = sigv4.verify_request(
+                "POST", h.path, list(h.headers.items()), body,
+                {self.access_key: (self.secret, self.session_token)},
+                self.region, "autoscaling")
+            if why is not None:
+                raise _Refused(403, why.split(":")[0], why)
+            ctype = h.headers.get("Content-Type", "")
+            if not ctype.startswith("application/x-www-form-urlencoded"):
+                raise _Refused(400, "InvalidParameterValue",
+                               "not a form: %s" % ctype)
+            if params.pop("Version", None) != "2011-01-01":
+                raise _Refused(400, "MissingParameter", "Version")
+            fn = getattr(self, "_a_" + action, None)
+            if fn is None:
+                raise _Refused(400, "InvalidAction", action)
+            with self.lock:
+                self.calls.append((time.monotonic(), action, params))
+                fn(params)
+        except _Refused as e:
+            with self.lock:
+                self.rejected.append((action, "%s: %s" % (e.code,
+                                                          e.message)))
+            return self._reply(h, e.status, (
+                '<ErrorResponse xmlns="%s"><Error><Type>Sender</Type>'
+                '<Code>%s</Code><Message>%s</Message></Error><RequestId>'
+                '%s</RequestId></ErrorResponse>' % (
+                    NS, e.code, _esc(e.message), uuid.uuid4())))
+        self._reply(h, 200, (
+            '<%sResponse xmlns="%s"><%sResult/><ResponseMetadata>'
+            '<RequestId>%s</RequestId></ResponseMetadata></%sResponse>' % (
+                action, NS, action, uuid.uuid4(), action)))
+
+    def _own(self, p, instance_key):
+        if p.get("AutoScalingGroupName") != self.group:
+            raise _Refused(400, "ValidationError", "AutoScalingGroup name "
+                           "not found - %s" % p.get("AutoScalingGroupName"))
+        if p.get(instance_key) != self.instance_id:
+            raise _Refused(400, "ValidationError", "The instance %s is not "
+                           "part of Auto Scaling group %s." % (
+                               p.get(instance_key), self.group))
+
+    def _waiting(self, p):
+        self._own(p, "InstanceId")
+        if p.get("LifecycleHookName") != self.hook:
+            raise _Refused(400, "ValidationError", "No Lifecycle Hook "
+                           "found with name %s" % p.get("LifecycleHookName"))
+        if not self.state.endswith("Terminating:Wait"):
+            raise _Refused(400, "ValidationError", "No active Lifecycle "
+                           "Action found with instance ID %s" %
+                           self.instance_id)
+
+    def _a_SetInstanceProtection(self, p):
+        self._own(p, "InstanceIds.member.1")
+        if "InstanceIds.member.2" in p:
+            raise _Refused(400, "ValidationError", "only this instance")
+        v = p.get("ProtectedFromScaleIn")
+        if v not in ("true", "false"):
+            raise _Refused(400, "ValidationError", "ProtectedFromScaleIn")
+        if self.state != "InService":
+            raise _Refused(400, "ValidationError", "The instance %s is not "
+                           "in InService or EnteringStandby or Standby." %
+                           self.instance_id)
+        self.protected = v == "true"
+
+    def _a_RecordLifecycleActionHeartbeat(self, p):
+        self._waiting(p)
+
+    def _a_CompleteLifecycleAction(self, p):
+        self._waiting(p)
+        if p.get("LifecycleActionResult") not in ("CONTINUE", "ABANDON"):
+            raise _Refused(400, "ValidationError", "LifecycleActionResult")
+        self.state = self.state.replace("Wait", "Proceed")

@@ -1,0 +1,178 @@
+#!/usr/bin/python3
+"""The worker in an Auto Scaling group: scale-in protection while a build
+runs (not for light jobs), and the termination lifecycle hook: a worker
+told its instance is leaving stops taking jobs, heartbeats while its build
+finishes, delivers the result, completes the action with CONTINUE and exits
+0. Against the project's queue, the osbuild test double and the IMDSv2 and
+Auto Scaling API test doubles (which check every SigV4 signature)."""
+
+import os
+import signal
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+DOUBLES = os.path.join(harness.TOP, "worker", "tests", "doubles")
+sys.path.insert(0, DOUBLES)
+import autoscaling  # noqa: E402
+from t_osbuild_queue import build_args  # noqa: E402
+
+# 20 stages in the fixture's manifest: about 8 s of build.
+SLOW_BUILD = {"sleep": 0.4}
+
+
+class Fleet(harness.TestCase):
+
+    def fleet(self, **kw):
+        return self.keep(autoscaling.Fleet(**kw))
+
+    def start(self, q, fleet, extra="", protect=True, hook=True):
+        conf = ('dnf-json = "%s/depsolver"\n[worker]\nosbuild = "%s/osbuild"\n'
+                'autoscaling_endpoint = "%s"\nlifecycle_poll_interval = 1\n'
+                'lifecycle_heartbeat_interval = 1\n%s%s%s' % (
+                    DOUBLES, DOUBLES, fleet.api_url,
+                    "scale_in_protection = true\n" if protect else "",
+                    'lifecycle_hook = "%s"\n' % fleet.hook if hook else "",
+                    extra))
+        w = self.worker("http://" + q.address, conf,
+                        env={"IB_IMDS_ENDPOINT": fleet.imds_url})
+        w.wait_log(r"Auto Scaling: instance %s in group %s" % (
+            fleet.instance_id, fleet.group), 20)
+        w.wait_log(r"registered as worker", 20)
+        return w
+
+    def protection_calls(self, fleet):
+        return [p["ProtectedFromScaleIn"]
+                for _, _, p in fleet.actions("SetInstanceProtection")]
+
+    def assert_clean(self, fleet):
+        self.assertEqual(fleet.rejected, [])
+        self.assertEqual(fleet.v1_attempts, 0)
+
+    def test_build_is_protected_and_light_jobs_are_not(self):
+        q = self.queue()
+        fleet = self.fleet()
+        files = self.keep(harness.FileServer({"/a": b"a"}))
+        w = self.start(q, fleet)
+
+        # A light job long enough for the Auto Scaling thread to act.
+        light = q.enqueue("file-resolve", {"urls": [files.url + "/slow/3"]})
+        self.assertEqual(q.wait(light, 20)["state"], "success")
+        self.assertEqual(self.protection_calls(fleet), [])
+
+        jid = q.enqueue("osbuild", build_args(double=SLOW_BUILD))
+        harness.wait_until(lambda: fleet.protected, 20, "protection")
+        self.assertEqual(q.show(jid)["state"], "running")
+        job = q.wait(jid, 60)
+        self.assertEqual(job["state"], "success", job.get("result"))
+        harness.wait_until(lambda: not fleet.protected, 10,
+                           "the protection to be lifted")
+        self.assertEqual(self.protection_calls(fleet), ["true", "false"])
+        # The group's name came from the instance's tags.
+        self.assertIn("/latest/meta-data/tags/instance/"
+                      "aws:autoscaling:groupName", fleet.imds_gets)
+        self.assertTrue(w.alive())
+        self.assertEqual(fleet.actions("CompleteLifecycleAction"), [])
+        self.assert_clean(fleet)
+        self.assertNotIn(fleet.secret, w.log())
+        self.assertNotIn(fleet.session_token, w.log())
+
+    def test_terminated_mid_build_drains_heartbeats_and_continues(self):
+        q = self.queue()
+        fleet = self.fleet()
+        files = self.keep(harness.FileServer({"/a": b"a"}))
+        w = self.start(q, fleet)
+        jid = q.enqueue("osbuild", build_args(double={"sleep": 0.5}))
+        harness.wait_until(lambda: fleet.protected, 20, "protection")
+        t0 = time.monotonic()
+        fleet.terminate()
+        w.wait_log(r"leaving the group \(target lifecycle state "
+                   r"Terminated\): draining", 10)
+        later = q.enqueue("file-resolve", {"urls": [files.url + "/a"]})
+        self.assertEqual(w.wait_exit(60), 0)
+
+        self.assertEqual(q.show(jid)["state"], "success")
+        self.assertEqual(q.show(later)["state"], "pending")
+        beats = [t for t, _, p in fleet.actions(
+            "RecordLifecycleActionHeartbeat")]
+        done = fleet.actions("CompleteLifecycleAction")
+        self.assertGreaterEqual(len(beats), 2, fleet.calls)
+        self.assertEqual(len(done), 1, fleet.calls)
+        t_done, _, p = done[0]
+        self.assertEqual(p, {"AutoScalingGroupName": fleet.group,
+                             "LifecycleHookName": fleet.hook,
+                             "InstanceId": fleet.instance_id,
+                             "LifecycleActionResult": "CONTINUE"})
+        self.assertTrue(all(t0 < t < t_done for t in beats), (t0, beats))
+        self.assertEqual(fleet.state, "Terminating:Proceed")
+        log = w.log()
+        self.assertLess(log.index("result delivered"),
+                        log.index("lifecycle action completed"))
+        self.assertIn("drained, exiting", log)
+        # A leaving instance keeps its protection: no call after t0.
+        self.assertEqual([t for t, _, _ in fleet.actions(
+            "SetInstanceProtection") if t > t0], [])
+        self.assert_clean(fleet)
+
+    def test_terminated_while_idle_exits_at_once(self):
+        q = self.queue()
+        fleet = self.fleet(tags_in_metadata=False)
+        w = self.start(q, fleet, 'autoscaling_group = "%s"\n' % fleet.group,
+                       protect=False)
+        fleet.terminate()
+        t0 = time.monotonic()
+        self.assertEqual(w.wait_exit(15), 0)
+        self.assertLess(time.monotonic() - t0, 8)
+        self.assertEqual(len(fleet.actions("CompleteLifecycleAction")), 1)
+        self.assertEqual(fleet.actions("RecordLifecycleActionHeartbeat"), [])
+        self.assertEqual(fleet.actions("SetInstanceProtection"), [])
+        self.assertEqual(fleet.state, "Terminating:Proceed")
+        self.assert_clean(fleet)
+
+    def test_back_to_the_warm_pool_drains_too(self):
+        q = self.queue()
+        fleet = self.fleet()
+        w = self.start(q, fleet)
+        fleet.warm()
+        self.assertEqual(w.wait_exit(15), 0)
+        self.assertIn("target lifecycle state Warmed:Stopped", w.log())
+        self.assertEqual(len(fleet.actions("CompleteLifecycleAction")), 1)
+        self.assertEqual(fleet.state, "Warmed:Terminating:Proceed")
+        self.assert_clean(fleet)
+
+    def test_no_group_name_means_no_calls(self):
+        q = self.queue()
+        fleet = self.fleet(tags_in_metadata=False)
+        files = self.keep(harness.FileServer({"/a": b"a"}))
+        conf = ('[worker]\nscale_in_protection = true\n'
+                'autoscaling_endpoint = "%s"\n' % fleet.api_url)
+        w = self.worker("http://" + q.address, conf,
+                        env={"IB_IMDS_ENDPOINT": fleet.imds_url})
+        w.wait_log(r"Auto Scaling: no \[worker\] autoscaling_group and the "
+                   r"instance's tags are not in its metadata", 20)
+        # The worker still works.
+        jid = q.enqueue("file-resolve", {"urls": [files.url + "/a"]})
+        self.assertEqual(q.wait(jid, 20)["state"], "success")
+        self.assertEqual(fleet.calls, [])
+        self.assertTrue(w.alive())
+
+    def test_sigquit_mid_build_still_lifts_the_protection(self):
+        q = self.queue()
+        fleet = self.fleet()
+        w = self.start(q, fleet, hook=False)
+        q.enqueue("osbuild", build_args(double={"mode": "hang"}))
+        harness.wait_until(lambda: fleet.protected, 20, "protection")
+        w.signal(signal.SIGQUIT)
+        self.assertEqual(w.wait_exit(30), 0)
+        self.assertFalse(fleet.protected)
+        self.assertEqual(self.protection_calls(fleet), ["true", "false"])
+        # No hook configured: the lifecycle state is never read.
+        self.assertNotIn("/latest/meta-data/autoscaling/"
+                         "target-lifecycle-state", fleet.imds_gets)
+        self.assert_clean(fleet)
+
+
+if __name__ == "__main__":
+    harness.main()
