@@ -414,7 +414,8 @@ solve_one(Pool *pool, const struct ds_request *req, const struct ds_trans *t,
 	rv = 0;
 cleanup:
 	pool->considered = NULL;
-	transaction_free(trans);
+	if (trans != NULL)
+		transaction_free(trans);
 	if (solv != NULL)
 		solver_free(solv);
 	map_free(&excluded);

@@ -1,0 +1,191 @@
+"""Helpers for the ib-depsolve tests: real repositories made here with the
+real tools (rpmbuild + createrepo_c; dpkg-deb + apt-ftparchive + gpg),
+served from a directory on loopback, and a runner for the depsolver."""
+
+import functools
+import hashlib
+import http.server
+import json
+import os
+import shutil
+import socketserver
+import subprocess
+import threading
+
+TOP = os.environ.get("IB_TOP") or os.path.abspath(
+    os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+BUILD = os.path.join(TOP, os.environ.get("B", "build"))
+DEPSOLVE = os.path.join(BUILD, "ib-depsolve")
+
+
+def missing_tools(*tools):
+    return [t for t in tools if shutil.which(t) is None]
+
+
+def sha256(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+
+
+class DirServer:
+    """A static HTTP server for one directory, on a free loopback port."""
+
+    def __init__(self, root):
+        handler = functools.partial(_Quiet, directory=root)
+        self.server = _Server(("127.0.0.1", 0), handler)
+        self.port = self.server.server_address[1]
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *a):
+        pass
+
+
+def run(request, timeout=120, env=None):
+    """Runs ib-depsolve; returns (exit code, answer JSON, stderr)."""
+    p = subprocess.run([DEPSOLVE], input=json.dumps(request).encode(),
+                       capture_output=True, timeout=timeout, env=env)
+    try:
+        ans = json.loads(p.stdout)
+    except ValueError:
+        ans = None
+    return p.returncode, ans, p.stderr.decode(errors="replace")
+
+
+# --- rpm-md ---------------------------------------------------------------
+
+RPM_SPEC = """Name: %(name)s
+Version: %(version)s
+Release: 1
+Summary: test package %(name)s
+License: MIT
+BuildArch: noarch
+%(deps)s
+%%description
+A package for the ib-depsolve tests.
+%%files
+"""
+
+
+def build_rpm_repo(tmp, packages):
+    """packages: [(name, version, ["Requires: x", ...])]; returns the repo
+    directory (createrepo_c output)."""
+    top = os.path.join(tmp, "rpmbuild")
+    repo = os.path.join(tmp, "rpmrepo")
+    os.makedirs(os.path.join(top, "SPECS"), exist_ok=True)
+    os.makedirs(repo, exist_ok=True)
+    for name, version, deps in packages:
+        spec = os.path.join(top, "SPECS", "%s-%s.spec" % (name, version))
+        with open(spec, "w") as f:
+            f.write(RPM_SPEC % {"name": name, "version": version,
+                                "deps": "\n".join(deps)})
+        subprocess.run(["rpmbuild", "-bb", "--quiet", "--define",
+                        "_topdir " + top, "--define",
+                        "_rpmdir " + os.path.join(repo, "Packages"), spec],
+                       check=True, capture_output=True)
+    subprocess.run(["createrepo_c", "--quiet", repo], check=True,
+                   capture_output=True)
+    return repo
+
+
+# --- Debian ---------------------------------------------------------------
+
+class Gpg:
+    """A throwaway GnuPG home with one signing key (no passphrase)."""
+
+    def __init__(self, tmp, name):
+        self.home = os.path.join(tmp, "gnupg-" + name)
+        os.makedirs(self.home, mode=0o700)
+        self.uid = "ib-depsolve test %s <%s@ib.invalid>" % (name, name)
+        self.gpg("--quick-gen-key", self.uid, "ed25519", "sign", "never")
+        self.public = self.gpg("--armor", "--export", self.uid)
+
+    def gpg(self, *args):
+        p = subprocess.run(["gpg", "--homedir", self.home, "--batch",
+                            "--quiet", "--pinentry-mode", "loopback",
+                            "--passphrase", ""] + list(args),
+                           check=True, capture_output=True, timeout=120)
+        return p.stdout.decode()
+
+    def clearsign(self, src, dst):
+        if os.path.exists(dst):
+            os.unlink(dst)
+        self.gpg("--local-user", self.uid, "--output", dst, "--clearsign",
+                 src)
+
+    def stop(self):
+        subprocess.run(["gpgconf", "--homedir", self.home, "--kill", "all"],
+                       capture_output=True)
+
+
+def build_deb(tmp, pool, name, version, fields=(), arch="all"):
+    d = os.path.join(tmp, "debsrc", "%s_%s" % (name, version))
+    os.makedirs(os.path.join(d, "DEBIAN"))
+    os.makedirs(os.path.join(d, "usr", "share", "doc", name))
+    with open(os.path.join(d, "usr", "share", "doc", name, "README"),
+              "w") as f:
+        f.write("%s %s\n" % (name, version))
+    ctrl = ["Package: " + name, "Version: " + version,
+            "Architecture: " + arch, "Maintainer: ib <ib@ib.invalid>",
+            "Description: test package " + name] + list(fields)
+    with open(os.path.join(d, "DEBIAN", "control"), "w") as f:
+        f.write("\n".join(ctrl) + "\n")
+    out = os.path.join(pool, "%s_%s_%s.deb" % (name, version.replace(
+        ":", "%3a"), arch))
+    subprocess.run(["dpkg-deb", "--root-owner-group", "-Zxz", "--build", d,
+                    out], check=True, capture_output=True)
+    return out
+
+
+def build_deb_repo(tmp, packages, suite="test", gpg=None):
+    """packages: [(name, version, [control fields], arch)]; a repository
+    with dists/SUITE/main/binary-amd64/Packages{,.gz,.xz} and a Release,
+    and an InRelease when gpg is given. Returns its root."""
+    root = os.path.join(tmp, "debrepo")
+    pool = os.path.join(root, "pool", "main")
+    os.makedirs(pool, exist_ok=True)
+    for name, version, fields, arch in packages:
+        build_deb(tmp, pool, name, version, fields, arch)
+    bdir = os.path.join(root, "dists", suite, "main", "binary-amd64")
+    os.makedirs(bdir, exist_ok=True)
+    p = subprocess.run(["apt-ftparchive", "packages", "pool/main"],
+                       cwd=root, check=True, capture_output=True)
+    with open(os.path.join(bdir, "Packages"), "wb") as f:
+        f.write(p.stdout)
+    subprocess.run(["gzip", "-9nkf", os.path.join(bdir, "Packages")],
+                   check=True)
+    subprocess.run(["xz", "-kf", os.path.join(bdir, "Packages")],
+                   check=True)
+    release(root, suite, gpg)
+    return root
+
+
+def release(root, suite, gpg=None, codename=None):
+    """(Re)writes dists/SUITE/Release and, with gpg, InRelease."""
+    d = os.path.join(root, "dists", suite)
+    for n in ("Release", "InRelease"):
+        if os.path.exists(os.path.join(d, n)):
+            os.unlink(os.path.join(d, n))
+    p = subprocess.run(
+        ["apt-ftparchive",
+         "-o", "APT::FTPArchive::Release::Suite=" + suite,
+         "-o", "APT::FTPArchive::Release::Codename=" + (codename or suite),
+         "-o", "APT::FTPArchive::Release::Architectures=amd64",
+         "-o", "APT::FTPArchive::Release::Components=main",
+         "release", "."], cwd=d, check=True, capture_output=True)
+    with open(os.path.join(d, "Release"), "wb") as f:
+        f.write(p.stdout)
+    if gpg is not None:
+        gpg.clearsign(os.path.join(d, "Release"), os.path.join(d, "InRelease"))
