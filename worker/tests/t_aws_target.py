@@ -1,0 +1,242 @@
+#!/usr/bin/python3
+"""org.osbuild.aws and the aws-ec2-copy/aws-ec2-share kinds end to end:
+the worker binary and the project's queue, osbuild and EC2/IMDS as test
+doubles (no cloud here), S3 the real s3rver behind the SigV4-checking
+proxy. The AMI flow (upload, ImportSnapshot of exactly the exported bytes,
+polling, object deleted, tags, RegisterImage with arch/boot mode/ENA,
+sharing), instance-role credentials over IMDSv2 only, throttling and
+ResourceLimitExceeded retried, an import failure with EC2's StatusMessage,
+cancellation while polling, wrong credentials, no secret in the log."""
+
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import awsenv  # noqa: E402
+import harness  # noqa: E402
+from ec2 import EC2Double, IMDSDouble  # noqa: E402
+from s3proxy import S3Proxy  # noqa: E402
+
+DOUBLES = os.path.join(harness.TOP, "worker", "tests", "doubles")
+FIXTURES = os.path.join(harness.TOP, "worker", "tests", "fixtures")
+ROLE_KEY, ROLE_SECRET, ROLE_TOKEN = "ASIAROLEKEY", "RoleSecret/42+x", "RoleTok"
+MiB = 1 << 20
+
+
+def build_args(options, size, image_name="my-ami-1", boot_mode=None,
+               sleep=None):
+    with open(os.path.join(FIXTURES,
+                           "composer-v105-requestjob-osbuild-response.json")) as f:
+        job = json.load(f)
+    args = job["args"]
+    args["manifest"] = job["dynamic_args"][0]["data"]
+    args["manifest"]["__double__"] = {"size": size}
+    if boot_mode:
+        args["image_boot_mode"] = boot_mode
+    t = args["targets"][0]
+    t["name"] = "org.osbuild.aws"
+    t["image_name"] = image_name
+    t["options"] = options
+    return args, t["osbuild_artifact"]["export_filename"]
+
+
+class AWSTarget(harness.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.s3 = self.keep(awsenv.S3rver(self.tmp, buckets=("images",)))
+        secrets = {ROLE_KEY: (ROLE_SECRET, ROLE_TOKEN),
+                   "AKIAJOBKEY": ("JobSecret9", None)}
+        self.proxy = self.keep(S3Proxy(self.s3.port, secrets, "eu-west-1"))
+        self.ec2 = self.keep(EC2Double(secrets, self.s3.url))
+        self.imds = self.keep(IMDSDouble("ib-role", ROLE_KEY, ROLE_SECRET,
+                                         ROLE_TOKEN))
+        self.cli = awsenv.AwsCli(self.tmp, self.s3.url)
+        self.q = self.queue()
+
+    def start(self, extra="", arch="x86_64"):
+        env = {"IB_EC2_ENDPOINT": self.ec2.url,
+               "IB_IMDS_ENDPOINT": self.imds.url,
+               "IB_AWS_S3_ENDPOINT": self.proxy.url,
+               "IB_S3_PART_SIZE": str(5 * MiB)}
+        return self.worker("http://" + self.q.address,
+                           '[worker]\nosbuild = "%s/osbuild"\nbackoff_max = 1'
+                           '\narch = "%s"\n%s' % (DOUBLES, arch, extra),
+                           env=env)
+
+    def opts(self, **kw):
+        o = {"region": "eu-west-1", "bucket": "images", "key": "k",
+             "accessKeyID": "", "secretAccessKey": "", "sessionToken": "",
+             "shareWithAccounts": ["123456789012", "210987654321"]}
+        o.update(kw)
+        return o
+
+    def run_job(self, opts, size=7 * MiB, timeout=120, arch="x86_64", **kw):
+        args, fname = build_args(opts, size, **kw)
+        jid = self.q.enqueue("osbuild", args, arch=arch)
+        self.q.wait(jid, timeout)
+        return self.q.result(jid), fname
+
+    def assert_clean_log(self, w):
+        log = w.log()
+        for s in (ROLE_SECRET, ROLE_TOKEN, "JobSecret9"):
+            self.assertNotIn(s, log)
+
+    def test_ami_flow_with_instance_role(self):
+        w = self.start()
+        size = 7 * MiB + 3
+        res, fname = self.run_job(self.opts(), size, boot_mode="hybrid")
+        self.assertTrue(res.get("success"), json.dumps(res)[-2000:])
+        out = res["target_results"][0]["options"]
+        self.assertEqual(out["region"], "eu-west-1")
+        ami = out["ami"]
+        img = self.ec2.images[ami]
+        p = img["params"]
+        self.assertEqual(img["region"], "eu-west-1")
+        self.assertEqual(p["Architecture"], "x86_64")
+        self.assertEqual(p["RootDeviceName"], "/dev/sda1")
+        self.assertEqual(p["BlockDeviceMapping.1.DeviceName"], "/dev/sda1")
+        self.assertEqual(p["EnaSupport"], "true")
+        self.assertEqual(p["VirtualizationType"], "hvm")
+        self.assertEqual(p["BootMode"], "uefi-preferred")
+        self.assertEqual(img["tags"], {"Name": "my-ami-1"})
+        snap = self.ec2.snapshots[img["snapshot"]]
+        self.assertEqual(snap["tags"], {"Name": "my-ami-1"})
+        # EC2 imported exactly the exported bytes.
+        self.assertEqual(snap["sha256"], awsenv.double_export(size))
+        self.assertEqual(snap["size"], size)
+        self.assertEqual(sorted(img["shared"]), ["123456789012",
+                                                 "210987654321"])
+        self.assertEqual(sorted(snap["shared"]), ["123456789012",
+                                                  "210987654321"])
+        imp = self.ec2.actions("ImportSnapshot")[0]
+        self.assertEqual(imp["DiskContainer.UserBucket.S3Key"],
+                         "k-" + fname)
+        # Polled until completed, then the object was deleted.
+        self.assertGreaterEqual(
+            len(self.ec2.actions("DescribeImportSnapshotTasks")), 2)
+        self.assertEqual(self.proxy.count("DeleteObject", 204), 1)
+        if self.cli.available():
+            self.assertEqual(self.cli.keys("images"), [])
+        # Credentials: IMDSv2 only; every signature was right.
+        self.assertEqual(self.imds.v1_attempts, 0)
+        self.assertIn(("PUT", "/latest/api/token"), self.imds.requests)
+        self.assertEqual(self.ec2.rejected, [])
+        self.assertEqual(self.proxy.rejected, [])
+        self.assertIn("instance role ib-role", w.log())
+        self.assert_clean_log(w)
+
+    def test_arm64_legacy_job_credentials_throttling_and_limit(self):
+        self.ec2.throttle = 3
+        self.ec2.limit_busy = 2
+        w = self.start(arch="aarch64")
+        res, _ = self.run_job(self.opts(accessKeyID="AKIAJOBKEY",
+                                        secretAccessKey="JobSecret9",
+                                        shareWithAccounts=[],
+                                        bootMode="legacy-bios"), 1000,
+                              arch="aarch64")
+        self.assertTrue(res.get("success"), json.dumps(res)[-2000:])
+        img = self.ec2.images[res["target_results"][0]["options"]["ami"]]
+        self.assertEqual(img["params"]["Architecture"], "arm64")
+        self.assertEqual(img["params"]["BootMode"], "legacy-bios")
+        # 3 throttled, 2 refused over the import limit, then accepted.
+        self.assertEqual(len(self.ec2.actions("ImportSnapshot")), 6)
+        self.assertEqual(self.ec2.actions("ModifyImageAttribute"), [])
+        self.assertIn("RequestLimitExceeded", w.log())
+        self.assertIn("ResourceLimitExceeded", w.log())
+        self.assertEqual(self.imds.requests, [])
+        self.assert_clean_log(w)
+
+    def test_import_failure_reports_status_message(self):
+        self.ec2.import_mode = "fail"
+        w = self.start()
+        res, _ = self.run_job(self.opts(), 1000)
+        self.assertEqual(res["job_error"]["id"], 28)
+        terr = res["target_results"][0]["target_error"]
+        self.assertEqual(terr["id"], 12)
+        self.assertIn("Disk validation failed", terr["reason"])
+        self.assertEqual(self.proxy.count("DeleteObject", 204), 1)
+        self.assertEqual(self.ec2.images, {})
+        self.assertTrue(w.alive())
+
+    def test_cancel_while_polling(self):
+        self.ec2.import_mode = "hang"
+        w = self.start()
+        args, _ = build_args(self.opts(), 1000)
+        jid = self.q.enqueue("osbuild", args)
+        harness.wait_until(lambda: self.ec2.actions(
+            "DescribeImportSnapshotTasks"), 60, "the import to be polled")
+        self.q.cancel(jid)
+        harness.wait_until(lambda: self.ec2.actions("CancelImportTask"),
+                           60, "the import to be canceled")
+        harness.wait_until(lambda: self.proxy.count("DeleteObject", 204),
+                           30, "the object to be deleted")
+        self.assertTrue(w.alive())
+        self.assertEqual(self.ec2.images, {})
+
+    def test_bad_input(self):
+        w = self.start()
+        res, _ = self.run_job(self.opts(accessKeyID="AKIAJOBKEY",
+                                        secretAccessKey="NotTheSecret7"),
+                              1000)
+        terr = res["target_results"][0]["target_error"]
+        self.assertEqual(terr["id"], 11)
+        self.assertIn("SignatureDoesNotMatch", terr["reason"])
+        self.assertEqual(self.ec2.actions("ImportSnapshot"), [])
+        res, _ = self.run_job(self.opts(shareWithAccounts=["12345"]), 1000)
+        self.assertEqual(res["target_results"][0]["target_error"]["id"], 4)
+        # Refused before the build by the osbuild kind, by the target after.
+        res, _ = self.run_job(self.opts(), 1000, image_name="bad\x01name")
+        self.assertEqual(res["job_error"]["id"], 4)
+        res, _ = self.run_job(self.opts(), 1000, image_name="no*stars")
+        self.assertEqual(res["target_results"][0]["target_error"]["id"], 4)
+        res, _ = self.run_job(self.opts(region=""), 1000)
+        self.assertEqual(res["target_results"][0]["target_error"]["id"], 4)
+        self.assertNotIn("NotTheSecret7", w.log())
+        self.assertTrue(w.alive())
+
+    def test_copy_and_share_jobs(self):
+        creds = os.path.join(self.tmp, "awscreds")
+        with open(creds, "w") as f:
+            f.write("[default]\naws_access_key_id = AKIAJOBKEY\n"
+                    "aws_secret_access_key = JobSecret9\n")
+        w = self.start('[aws]\ncredentials = "%s"\n' % creds)
+        res, _ = self.run_job(self.opts(shareWithAccounts=[]), 1000)
+        src = res["target_results"][0]["options"]["ami"]
+        cid = self.q.enqueue("aws-ec2-copy", {
+            "ami": src, "source_region": "eu-west-1",
+            "target_region": "us-east-2", "target_name": "copied-ami"})
+        self.q.wait(cid, 60)
+        cres = self.q.result(cid)
+        self.assertNotIn("job_error", cres, cres)
+        self.assertEqual(cres["region"], "us-east-2")
+        new = self.ec2.images[cres["ami"]]
+        self.assertEqual(new["region"], "us-east-2")
+        self.assertEqual(new["state"], "available")
+        self.assertEqual(new["tags"], {"Name": "copied-ami"})
+        self.assertEqual(new["copied_from"], src)
+        sid = self.q.enqueue("aws-ec2-share", {
+            "ami": "", "region": "", "shareWithAccounts": ["111122223333"]},
+            depends=[cid])
+        self.q.wait(sid, 60)
+        sres = self.q.result(sid)
+        self.assertNotIn("job_error", sres, sres)
+        self.assertEqual(sres["ami"], cres["ami"])
+        self.assertEqual(new["shared"], ["111122223333"])
+        self.assertEqual(self.ec2.snapshots[new["snapshot"]]["shared"],
+                         ["111122223333"])
+        # An AMI that does not exist: EC2's words in the job error.
+        bid = self.q.enqueue("aws-ec2-copy", {
+            "ami": "ami-0000000000000000", "source_region": "eu-west-1",
+            "target_region": "us-east-2", "target_name": "x"})
+        self.q.wait(bid, 60)
+        bres = self.q.result(bid)
+        self.assertIn("InvalidAMIID.NotFound", bres["job_error"]["reason"])
+        self.assertEqual(self.ec2.rejected, [])
+        self.assertEqual(self.imds.requests, [])
+        self.assert_clean_log(w)
+
+
+if __name__ == "__main__":
+    harness.main()
