@@ -2,7 +2,8 @@
  * Repository loading and its cache. See repos.h.
  *
  * Cache layout, per repository source (a hash of its type, URLs, suite,
- * components and arch, so ids can change freely):
+ * components, arch and the keys it is checked with, so ids can change
+ * freely and metadata checked with one key is never trusted for another):
  *   CACHEDIR/ib-depsolve/KEY/lock      flock while loading
  *   CACHEDIR/ib-depsolve/KEY/index     the verified InRelease text or
  *                                      repomd.xml; its mtime = last check
@@ -87,6 +88,11 @@ cache_key(const struct ds_repo *r)
 		buf_printf(&b, "url %s\n", r->baseurls[i]);
 	buf_printf(&b, "mirrorlist %s\nmetalink %s\n",
 	    r->mirrorlist ? r->mirrorlist : "", r->metalink ? r->metalink : "");
+	/* What the metadata was checked against is part of it too. */
+	buf_printf(&b, "trusted %d repo_gpgcheck %d\n", r->trusted,
+	    r->repo_gpgcheck);
+	for (i = 0; r->gpgkeys[i] != NULL; i++)
+		buf_printf(&b, "key %s\n", r->gpgkeys[i]);
 	if (r->type == DS_DEB) {
 		buf_printf(&b, "suite %s\narch %s\n", r->suite, r->debarch);
 		for (i = 0; r->components[i] != NULL; i++)

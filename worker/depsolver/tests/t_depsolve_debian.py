@@ -138,6 +138,21 @@ class Debian(unittest.TestCase):
         # No gpgkeys: Debian's archive keyring, which never signed this.
         self.repo_error(self.request(["app"], keys=None), "signature")
 
+    def test_cache_does_not_carry_trust(self):
+        # Metadata a key vouched for is not reused for another key.
+        self.solve(["c2"])
+        self.repo_error(self.request(["c2"], keys=[OTHER.public]),
+                        "signature")
+        # Warm and unexpired, the same key gets the cache, server or not.
+        d, srv = self.copy("warm")
+        req = self.request(["app"], url=srv.url)
+        req["arguments"]["repos"][0]["metadata_expire"] = "1h"
+        rc, first, err = dsrepos.run(req)
+        self.assertEqual(rc, 0, err)
+        srv.stop()
+        rc, again, err = dsrepos.run(req)
+        self.assertEqual((rc, again), (0, first), err)
+
     def test_keyring_file(self):
         path = os.path.join(self.cache, "key.asc")
         with open(path, "w") as f:
@@ -220,7 +235,7 @@ def main():
     if miss:
         print("skipped: missing %s" % ", ".join(miss))
         return 77
-    prog = unittest.main(verbosity=2, exit=False)
+    prog = unittest.main(verbosity=2, exit=False, warnings="ignore")
     return 0 if prog.result.wasSuccessful() else 1
 
 

@@ -209,7 +209,7 @@ def main():
     if miss:
         print("skipped: missing %s" % ", ".join(miss))
         return 77
-    prog = unittest.main(verbosity=2, exit=False)
+    prog = unittest.main(verbosity=2, exit=False, warnings="ignore")
     return 0 if prog.result.wasSuccessful() else 1
 
 
