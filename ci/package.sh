@@ -73,6 +73,7 @@ deb)
 	done
 	chmod 0644 "$stage/DEBIAN/conffiles"
 	pkg="$out/ib-worker_${version}_amd64.deb"
+	rm -f "$out"/ib-worker_*.deb
 	dpkg-deb --root-owner-group -Zxz --build "$stage" "$pkg" >/dev/null
 	;;
 rpm)
@@ -95,6 +96,7 @@ rpm)
 		exit 1
 	}
 	pkg=$(find "$topdir/RPMS" -name '*.rpm' | head -n 1)
+	rm -f "$out"/ib-worker-*.rpm
 	mv "$pkg" "$out/"
 	pkg="$out/$(basename "$pkg")"
 	;;
