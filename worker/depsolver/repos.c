@@ -8,7 +8,9 @@
  *   CACHEDIR/ib-depsolve/KEY/index     the verified InRelease text or
  *                                      repomd.xml; its mtime = last check
  *   CACHEDIR/ib-depsolve/KEY/base      the baseurl that answered
- *   CACHEDIR/ib-depsolve/KEY/repo.solv the parsed packages (repo_write)
+ *   CACHEDIR/ib-depsolve/KEY/repo.solv the parsed packages without their
+ *                                      descriptions (what depsolve reads)
+ *   CACHEDIR/ib-depsolve/KEY/repo-full.solv  all of it (search, dump)
  * A check after expiry refetches the index only; the package lists are
  * refetched when the index changed.
  */
@@ -29,7 +31,9 @@
 #include <libxml/tree.h>
 #include <openssl/evp.h>
 
+#include <solv/knownid.h>
 #include <solv/repo.h>
+#include <solv/repodata.h>
 #include <solv/repo_comps.h>
 #include <solv/repo_deb.h>
 #include <solv/repo_rpmmd.h>
@@ -227,10 +231,27 @@ index_unchanged(struct loadctx *c, const char *text, size_t len)
 	return same;
 }
 
+/* Which cache file a command reads: depsolve never needs descriptions. */
+static const char *
+solv_name(const struct loadctx *c)
+{
+	return c->req->cmd == DS_CMD_DEPSOLVE ? "repo.solv" : "repo-full.solv";
+}
+
+/* The depsolve cache leaves out the long texts, a third of the load. */
+static int
+lean_keys(Repo *repo, Repokey *key, void *arg)
+{
+	(void)arg;
+	if (key->name == SOLVABLE_DESCRIPTION)
+		return KEY_STORAGE_DROPPED;
+	return repo_write_stdkeyfilter(repo, key, 0);
+}
+
 static int
 load_solv(struct loadctx *c, Repo *repo)
 {
-	char	*path = xasprintf("%s/repo.solv", c->dir);
+	char	*path = xasprintf("%s/%s", c->dir, solv_name(c));
 	FILE	*fp;
 	int	 rc = -1;
 
@@ -248,36 +269,48 @@ load_solv(struct loadctx *c, Repo *repo)
 	return rc;
 }
 
+/* Writes one .solv file atomically; 0 or -1. */
+static int
+write_solv(Repo *repo, const char *dir, const char *name, int lean)
+{
+	char	*tmp = xasprintf("%s/%s.tmp", dir, name);
+	char	*dst = xasprintf("%s/%s", dir, name);
+	FILE	*fp;
+	int	 rv = -1;
+
+	if ((fp = fopen(tmp, "we")) == NULL)
+		goto cleanup;
+	if ((lean ? repo_write_filtered(repo, fp, lean_keys, NULL, NULL) :
+	    repo_write(repo, fp)) != 0 || fflush(fp) != 0 ||
+	    fsync(fileno(fp)) != 0) {
+		fclose(fp);
+		unlink(tmp);
+		goto cleanup;
+	}
+	fclose(fp);
+	if (rename(tmp, dst) == 0)
+		rv = 0;
+cleanup:
+	free(tmp);
+	free(dst);
+	return rv;
+}
+
 /* Writes the cache after a refresh; a failure here is only a warning. */
 static void
 save_cache(struct loadctx *c, Repo *repo, const char *index, size_t ilen,
     const char *base)
 {
-	char	*tmp = xasprintf("%s/repo.solv.tmp", c->dir);
-	char	*dst = xasprintf("%s/repo.solv", c->dir);
 	char	*ip = xasprintf("%s/index", c->dir);
 	char	*bp = xasprintf("%s/base", c->dir);
-	FILE	*fp;
 
-	if ((fp = fopen(tmp, "we")) == NULL ||
-	    repo_write(repo, fp) != 0 || fflush(fp) != 0 ||
-	    fsync(fileno(fp)) != 0) {
-		log_warnx("cannot write %s", tmp);
-		if (fp != NULL)
-			fclose(fp);
-		unlink(tmp);
-		goto cleanup;
-	}
-	fclose(fp);
 	/* The index last: it vouches for the rest. */
 	unlink(ip);
-	if (rename(tmp, dst) == -1 ||
+	if (write_solv(repo, c->dir, "repo.solv", 1) == -1 ||
+	    write_solv(repo, c->dir, "repo-full.solv", 0) == -1 ||
 	    write_file_atomic(bp, base, strlen(base), 0644) == -1 ||
 	    write_file_atomic(ip, index, ilen, 0644) == -1)
 		log_warn("cannot write the cache in %s", c->dir);
-cleanup:
-	free(tmp);
-	free(dst);
 	free(ip);
 	free(bp);
 }

@@ -401,8 +401,11 @@ solve_one(Pool *pool, const struct ds_request *req, const struct ds_trans *t,
 			    solver_problem2str(solv, j));
 		buf_init(&specs);
 		join_specs(req, &specs);
+		/* The problems must fit the reason, the spec list need not. */
 		ds_seterr(err, DS_DEPSOLVE, "There was a problem depsolving "
-		    "%s: %s", specs.data ? specs.data : "", probs.data);
+		    "%.*s%s: %s", specs.len > 800 ? 800 : (int)specs.len,
+		    specs.data ? specs.data : "", specs.len > 800 ? "..." : "",
+		    probs.data);
 		buf_free(&specs);
 		goto cleanup;
 	}
