@@ -194,18 +194,18 @@ identify(struct asg *a)
 	char	*id = NULL, *region = NULL, *group = NULL;
 	int	 rc, rv = -1;
 
-	if (imds_get(a, "instance-id", &id) != 0 || !text_ok(id, 64) ||
-	    strncmp(id, "i-", 2) != 0) {
-		if (id != NULL)
+	if ((rc = imds_get(a, "instance-id", &id)) != 0 ||
+	    !text_ok(id, 64) || strncmp(id, "i-", 2) != 0) {
+		if (rc != -1)
 			snprintf(a->err, sizeof(a->err), "instance metadata "
-			    "gave an odd instance id");
+			    "has no usable instance id");
 		goto cleanup;
 	}
-	if (imds_get(a, "placement/region", &region) != 0 ||
+	if ((rc = imds_get(a, "placement/region", &region)) != 0 ||
 	    !aws_region_ok(region)) {
-		if (region != NULL)
+		if (rc != -1)
 			snprintf(a->err, sizeof(a->err), "instance metadata "
-			    "gave an odd region");
+			    "has no usable region");
 		goto cleanup;
 	}
 	if (a->group == NULL) {
