@@ -304,8 +304,6 @@ http_do(struct http *h, const struct http_req *req, struct http_resp *resp)
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
 	if (req->userpwd != NULL)
 		curl_easy_setopt(c, CURLOPT_USERPWD, req->userpwd);
-	if (req->aws_sigv4 != NULL)
-		curl_easy_setopt(c, CURLOPT_AWS_SIGV4, req->aws_sigv4);
 
 	cc = curl_easy_perform(c);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);

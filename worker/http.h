@@ -3,6 +3,8 @@
  * limits, bodies streamed from and to files. This layer knows HTTP only:
  * nothing of jobs, composers or clouds. Secrets passed in a request
  * (bearer tokens, passwords) are never logged or copied into errors.
+ * SigV4-signed calls go through aws_do() (aws.h): libcurl 7.88 signs the
+ * header-removal lines this layer adds, which AWS then rejects.
  */
 #ifndef IB_HTTP_H
 #define IB_HTTP_H
@@ -40,7 +42,6 @@ struct http_req {
 	const char		*out_path;	/* stream the answer to this file */
 	const char		*bearer;	/* secret */
 	const char		*userpwd;	/* secret, "user:password" */
-	const char		*aws_sigv4;	/* CURLOPT_AWS_SIGV4 provider string */
 	long			 timeout;	/* s, overrides transfer_timeout; -1 none */
 	volatile sig_atomic_t	*abort;		/* when set, the transfer stops */
 	int			 keep_answer;	/* abort only before the answer */
