@@ -595,6 +595,12 @@ gcp_login(struct gcp *g)
 	return login(g);
 }
 
+int
+gcp_logged_in(const struct gcp *g)
+{
+	return g->token != NULL;
+}
+
 /* MD5 of the whole file, base64 as GCS gives it; read in slices. */
 static int
 file_md5(struct gcp *g, const char *path, char **out, off_t *size)

@@ -71,6 +71,8 @@ const char	*gcp_project(const struct gcp *);
 
 /* Gets an access token (done on demand by the calls below too). */
 int	 gcp_login(struct gcp *);
+/* 1 when a token was obtained (so calls can be tried). */
+int	 gcp_logged_in(const struct gcp *);
 /* Uploads path as bucket/object; checks GCS's MD5 against ours. */
 int	 gcp_upload(struct gcp *, const char *bucket, const char *object,
 	    const char *path, const char *image_name);

@@ -213,7 +213,8 @@ target_gcp_run(const struct target_ctx *ctx, json_object *target,
 		    "the upload was canceled" : gcp_error(g));
 		/* A half-made object must not stay behind either. */
 		gcp_set_abort(g, NULL);
-		if (gcp_delete_object(g, bucket, object) == 0)
+		if (gcp_logged_in(g) &&
+		    gcp_delete_object(g, bucket, object) == 0)
 			log_info("gcp: deleted gs://%s/%s", bucket, object);
 		goto cleanup;
 	}
