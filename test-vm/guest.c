@@ -1,0 +1,195 @@
+/*
+ * The run's base overlay: one copy-on-write layer over the worker image,
+ * written once per run with libguestfs (a single appliance launch), which
+ * every VM's own overlay then stacks on. Local VMs are configured the way
+ * first boot would do it, without the cloud: the worker's configuration is
+ * written and ib-worker@http://10.0.2.2:PORT.service is enabled directly;
+ * the first-boot unit (IMDS, Secrets Manager) and cloud-init are turned off.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <guestfs.h>
+
+#include "log.h"
+#include "vmtest.h"
+
+char *
+guest_unit_name(const char *address)
+{
+	struct buf b;
+	const char *p;
+
+	buf_init(&b);
+	buf_addstr(&b, "ib-worker@");
+	for (p = address; *p != '\0'; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (c == '/')
+			buf_addstr(&b, "-");
+		else if (isalnum(c) || c == ':' || c == '_' ||
+		    (c == '.' && p != address))
+			buf_add(&b, p, 1);
+		else
+			buf_printf(&b, "\\x%02x", c);
+	}
+	buf_addstr(&b, ".service");
+	return buf_release(&b);
+}
+
+/* What the guests run with: the test doubles as builder and depsolver
+ * (osbuild and dnf cannot run here; see README), heartbeats every 5 s so
+ * the host queue notices a dead VM within its short heartbeat timeout,
+ * and a quick reconnect after the queue restarts. */
+static char *
+worker_toml(void)
+{
+	return xasprintf(
+	    "# Written by test-vm/ib-vmtest for the local VM tests.\n"
+	    "dnf-json = \"%s/doubles/depsolver\"\n"
+	    "\n"
+	    "[worker]\n"
+	    "osbuild = \"%s/doubles/osbuild\"\n"
+	    "heartbeat_interval = 5\n"
+	    "status_interval = 30\n"
+	    "backoff_max = 3\n"
+	    "drain_timeout = 900\n", VT_GUEST_LIB, VT_GUEST_LIB);
+}
+
+/* The journal goes to the serial console too: the harness reads the
+ * worker's and ib-vmcheck's lines there. */
+static const char journald_conf[] =
+    "[Journal]\n"
+    "ForwardToConsole=yes\n"
+    "TTYPath=/dev/ttyS0\n"
+    "MaxLevelConsole=info\n";
+
+struct gfile {
+	const char	*path;
+	const char	*content;
+	int		 mode;
+};
+
+int
+guest_prepare(struct vt *vt, char *err)
+{
+	guestfs_h *g = NULL;
+	char *log = xasprintf("%s/qemu-img.log", vt->work);
+	char *address = xasprintf("http://%s:%d", VT_HOST_IP, vt->queue_port);
+	char *unit = guest_unit_name(address);
+	char *wants = xasprintf("/etc/systemd/system/multi-user.target.wants/%s",
+	    unit);
+	char *toml = worker_toml();
+	char *src = NULL, *dst = NULL;
+	const struct gfile files[] = {
+		{ "/etc/osbuild-worker/osbuild-worker.toml", toml, 0600 },
+		{ "/var/lib/ib-worker/firstboot.done", "local VM test\n", 0600 },
+		{ "/etc/cloud/cloud-init.disabled", "", 0644 },
+		{ "/etc/systemd/journald.conf.d/ib-vmtest.conf", journald_conf,
+		    0644 },
+	};
+	/* Timers that would only compete for the CPU under TCG: the full
+	 * machine check (a nested libguestfs launch) and apt's. */
+	const char *masked[] = { "ib-vmcheck.timer", "apt-daily.timer",
+	    "apt-daily-upgrade.timer" };
+	const char *doubles[] = { "doubles/osbuild", "doubles/depsolver",
+	    "fixtures/osbuild-validation-failure.json" };
+	size_t i;
+	int rc = -1;
+
+	vt->base = xasprintf("%s/%sbase.qcow2", vt->work, VT_PREFIX);
+	unlink(vt->base);
+	{
+		char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2",
+		    "-b", vt->image, "-F", "qcow2", vt->base, NULL };
+
+		if (host_run(argv, NULL, log, 60) != 0) {
+			snprintf(err, ERRLEN, "qemu-img create %s failed",
+			    vt->base);
+			goto cleanup;
+		}
+	}
+	setenv("LIBGUESTFS_BACKEND", "direct", 1);
+	setenv("LIBGUESTFS_BACKEND_SETTINGS", "force_tcg", 1);
+	if ((g = guestfs_create()) == NULL) {
+		snprintf(err, ERRLEN, "guestfs_create failed");
+		goto cleanup;
+	}
+#define GF(call, what) do {						\
+	if ((call) == -1) {						\
+		snprintf(err, ERRLEN, "libguestfs: %s: %s", (what),	\
+		    guestfs_last_error(g) ? guestfs_last_error(g) : "?");\
+		goto cleanup;						\
+	}								\
+} while (0)
+	GF(guestfs_add_drive_opts(g, vt->base,
+	    GUESTFS_ADD_DRIVE_OPTS_FORMAT, "qcow2", -1), "add drive");
+	GF(guestfs_launch(g), "launch");
+	GF(guestfs_mount(g, "/dev/sda1", "/"), "mount /dev/sda1");
+	if (guestfs_exists(g, "/usr/bin/ib-worker") != 1 ||
+	    guestfs_exists(g, "/lib/systemd/system/ib-worker@.service") != 1) {
+		snprintf(err, ERRLEN, "%s has no ib-worker package", vt->image);
+		goto cleanup;
+	}
+	if (guestfs_exists(g, "/usr/bin/python3") != 1) {
+		snprintf(err, ERRLEN, "%s has no /usr/bin/python3 for the test "
+		    "doubles", vt->image);
+		goto cleanup;
+	}
+	for (i = 0; i < nitems(files); i++) {
+		char *dir = xstrdup(files[i].path);
+
+		*strrchr(dir, '/') = '\0';
+		if (guestfs_mkdir_p(g, dir) == -1) {
+			free(dir);
+			GF(-1, files[i].path);
+		}
+		free(dir);
+		GF(guestfs_write(g, files[i].path, files[i].content,
+		    strlen(files[i].content)), files[i].path);
+		GF(guestfs_chmod(g, files[i].mode, files[i].path),
+		    files[i].path);
+	}
+	GF(guestfs_mkdir_p(g, "/etc/systemd/system/multi-user.target.wants"),
+	    "wants directory");
+	GF(guestfs_ln_sf(g, "/lib/systemd/system/ib-worker@.service", wants),
+	    "enabling the worker unit");
+	for (i = 0; i < nitems(masked); i++) {
+		char *p = xasprintf("/etc/systemd/system/%s", masked[i]);
+		int r = guestfs_ln_sf(g, "/dev/null", p);
+
+		free(p);
+		GF(r, masked[i]);
+	}
+	GF(guestfs_mkdir_p(g, VT_GUEST_LIB "/doubles"), "doubles directory");
+	GF(guestfs_mkdir_p(g, VT_GUEST_LIB "/fixtures"), "fixtures directory");
+	for (i = 0; i < nitems(doubles); i++) {
+		free(src);
+		free(dst);
+		src = xasprintf("%s/worker/tests/%s", vt->top, doubles[i]);
+		dst = xasprintf("%s/%s", VT_GUEST_LIB, doubles[i]);
+		GF(guestfs_upload(g, src, dst), doubles[i]);
+		GF(guestfs_chmod(g, strncmp(doubles[i], "doubles/", 8) == 0 ?
+		    0755 : 0644, dst), doubles[i]);
+	}
+	GF(guestfs_umount_all(g), "umount");
+	GF(guestfs_shutdown(g), "shutdown");
+#undef GF
+	log_info("base overlay ready: worker unit %s, builder and depsolver "
+	    "are the test doubles", unit);
+	rc = 0;
+cleanup:
+	if (g != NULL)
+		guestfs_close(g);
+	free(log);
+	free(address);
+	free(unit);
+	free(wants);
+	free(toml);
+	free(src);
+	free(dst);
+	return rc;
+}

@@ -1,0 +1,64 @@
+#!/bin/sh
+# The end-to-end tests in local libvirt VMs (`make check-vm`): builds the
+# harness (test-vm/*.c, on the libvirt API) into $B/test-vm/, makes sure the
+# local worker image $B/images/worker.qcow2 is newer than what goes into it
+# (else `packer/build.sh` with PLATFORM=local rebuilds it) and that s3rver
+# is installed, then runs the harness. Arguments are test names (default:
+# all) and -k (keep the work directory: overlays, consoles, logs).
+# Env: B (build directory), IB_VMTEST_TIMEOUT (s, default 2400).
+set -eu
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+B=${B:-build}
+case $B in /*) babs=$B ;; *) babs="$top/$B" ;; esac
+
+log() {
+	printf 'test-vm: %s\n' "$*" >&2
+}
+
+for tool in virsh libvirtd virtlogd qemu-system-x86_64 qemu-img node cc \
+    pkg-config; do
+	if ! command -v "$tool" >/dev/null; then
+		log "$tool is not installed (make deps)"
+		exit 1
+	fi
+done
+
+# The harness.
+mkdir -p "$babs/test-vm"
+# shellcheck disable=SC2046  # pkg-config prints several words on purpose
+cc -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+    -D_GNU_SOURCE -O2 -g -Iworker \
+    $(pkg-config --cflags libvirt json-c libguestfs) \
+    -o "$babs/test-vm/ib-vmtest" test-vm/*.c worker/util.c worker/log.c \
+    $(pkg-config --libs libvirt json-c libguestfs) -lpthread
+
+# The worker image, rebuilt when something that goes into it is newer.
+img="$babs/images/worker.qcow2"
+stale=""
+if [ ! -f "$img" ]; then
+	stale="it does not exist"
+else
+	newer=$(find ami packer/build.sh packer/local "$babs/ib-worker" \
+	    "$babs/ib-vmcheck" -path ami/tests -prune -o -type f \
+	    -newer "$img" -print 2>/dev/null | head -n 1)
+	[ -z "$newer" ] || stale="$newer is newer"
+fi
+if [ -n "$stale" ]; then
+	log "building $img ($stale)"
+	B="$B" PLATFORM=local ./packer/build.sh
+fi
+
+# s3rver, from the lock file the worker's tests use.
+if [ ! -f worker/tests/node/node_modules/s3rver/bin/s3rver.js ]; then
+	log "installing s3rver (npm ci in worker/tests/node)"
+	(cd worker/tests/node && npm ci --no-audit --no-fund >/dev/null)
+fi
+
+# The harness stops its VMs and servers itself on SIGTERM; the timeout is
+# the suite's budget, the KILL only a backstop.
+rc=0
+IB_TOP="$top" B="$babs" timeout -k 120 "${IB_VMTEST_TIMEOUT:-2400}" \
+    "$babs/test-vm/ib-vmtest" "$@" || rc=$?
+exit "$rc"

@@ -1,0 +1,301 @@
+/*
+ * libvirt: the daemons (started here when none runs: PID 1 is not systemd),
+ * worker VMs on copy-on-write overlays, their power, and the sweep that
+ * removes whatever carries our prefix, at start and at the end.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libvirt/virterror.h>
+
+#include "log.h"
+#include "vmtest.h"
+
+#define VT_URI	"qemu:///system"
+
+static void
+quiet(void *arg, virErrorPtr e)
+{
+	(void)arg;
+	(void)e;
+}
+
+static const char *
+lverr(void)
+{
+	const char *m = virGetLastErrorMessage();
+
+	return m != NULL ? m : "unknown libvirt error";
+}
+
+static virConnectPtr
+try_open(int timeout_s)
+{
+	int64_t end = now_ms() + (int64_t)timeout_s * 1000;
+	virConnectPtr c;
+
+	for (;;) {
+		if ((c = virConnectOpen(VT_URI)) != NULL)
+			return c;
+		if (now_ms() > end || vt_interrupted)
+			return NULL;
+		host_sleep_ms(250);
+	}
+}
+
+int
+virt_open(struct vt *vt)
+{
+	char *log;
+
+	virSetErrorFunc(NULL, quiet);
+	if ((vt->conn = try_open(0)) != NULL)
+		return 0;
+	/* No daemon: run our own, in the foreground so the PIDs we stop at
+	 * the end are exactly theirs. virtlogd first: the qemu driver sends
+	 * the guests' stdio through it. */
+	log_info("starting virtlogd and libvirtd (none is running)");
+	log = xasprintf("%s/virtlogd.log", vt->work);
+	{
+		char *argv[] = { "virtlogd", NULL };
+		vt->virtlogd_pid = host_spawn(argv, log);
+	}
+	free(log);
+	log = xasprintf("%s/libvirtd.log", vt->work);
+	{
+		char *argv[] = { "libvirtd", NULL };
+		vt->libvirtd_pid = host_spawn(argv, log);
+	}
+	free(log);
+	if (vt->virtlogd_pid == -1)
+		vt->virtlogd_pid = 0;
+	if (vt->libvirtd_pid == -1)
+		vt->libvirtd_pid = 0;
+	if ((vt->conn = try_open(60)) == NULL) {
+		log_warnx("cannot connect to %s: %s", VT_URI, lverr());
+		return -1;
+	}
+	return 0;
+}
+
+void
+virt_close(struct vt *vt)
+{
+	if (vt->conn != NULL) {
+		virConnectClose(vt->conn);
+		vt->conn = NULL;
+	}
+	host_stop(&vt->libvirtd_pid, 15);
+	host_stop(&vt->virtlogd_pid, 5);
+}
+
+static int
+ours(const char *name)
+{
+	return name != NULL && strncmp(name, VT_PREFIX, strlen(VT_PREFIX)) == 0;
+}
+
+static void
+drop_domain(virDomainPtr d)
+{
+	int active = virDomainIsActive(d);
+
+	if (active == 1 && virDomainDestroy(d) == -1)
+		log_warnx("destroy %s: %s", virDomainGetName(d), lverr());
+	if (virDomainIsPersistent(d) == 1 &&
+	    virDomainUndefineFlags(d, VIR_DOMAIN_UNDEFINE_MANAGED_SAVE |
+	    VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
+	    VIR_DOMAIN_UNDEFINE_NVRAM) == -1)
+		log_warnx("undefine %s: %s", virDomainGetName(d), lverr());
+}
+
+void
+virt_sweep(struct vt *vt)
+{
+	virDomainPtr *doms = NULL;
+	virNetworkPtr *nets = NULL;
+	int i, n;
+
+	if (vt->conn == NULL)
+		return;
+	n = virConnectListAllDomains(vt->conn, &doms, 0);
+	for (i = 0; i < n; i++) {
+		if (ours(virDomainGetName(doms[i]))) {
+			log_info("removing domain %s", virDomainGetName(doms[i]));
+			drop_domain(doms[i]);
+		}
+		virDomainFree(doms[i]);
+	}
+	free(doms);
+	n = virConnectListAllNetworks(vt->conn, &nets, 0);
+	for (i = 0; i < n; i++) {
+		if (ours(virNetworkGetName(nets[i]))) {
+			log_info("removing network %s", virNetworkGetName(nets[i]));
+			if (virNetworkIsActive(nets[i]) == 1)
+				virNetworkDestroy(nets[i]);
+			if (virNetworkIsPersistent(nets[i]) == 1)
+				virNetworkUndefine(nets[i]);
+		}
+		virNetworkFree(nets[i]);
+	}
+	free(nets);
+}
+
+/*
+ * TCG (type='qemu'), one vCPU, the overlay on virtio, user-mode networking
+ * (the host's 127.0.0.1 is VT_HOST_IP inside), the serial console into a
+ * file. qemu runs as root without relabelling: the shared backing image
+ * must not have its owner changed under the other VMs.
+ */
+static char *
+domain_xml(struct vt *vt, struct vm *vm)
+{
+	return xasprintf(
+	    "<domain type='qemu'>\n"
+	    "  <name>%s</name>\n"
+	    "  <memory unit='MiB'>%d</memory>\n"
+	    "  <vcpu>1</vcpu>\n"
+	    "  <os><type arch='x86_64' machine='pc'>hvm</type>"
+	    "<boot dev='hd'/></os>\n"
+	    "  <features><acpi/></features>\n"
+	    "  <clock offset='utc'/>\n"
+	    "  <on_poweroff>destroy</on_poweroff>\n"
+	    "  <on_reboot>restart</on_reboot>\n"
+	    "  <on_crash>destroy</on_crash>\n"
+	    "  <devices>\n"
+	    "    <disk type='file' device='disk'>\n"
+	    "      <driver name='qemu' type='qcow2' cache='unsafe'/>\n"
+	    "      <source file='%s'/>\n"
+	    "      <target dev='vda' bus='virtio'/>\n"
+	    "    </disk>\n"
+	    "    <interface type='user'><model type='virtio'/></interface>\n"
+	    "    <serial type='file'><source path='%s'/>"
+	    "<target port='0'/></serial>\n"
+	    "    <memballoon model='none'/>\n"
+	    "  </devices>\n"
+	    "  <seclabel type='static' model='dac' relabel='no'>"
+	    "<label>+0:+0</label></seclabel>\n"
+	    "</domain>\n", vm->name, vt->vm_mem_mib, vm->overlay, vm->serial);
+}
+
+struct vm *
+vm_start(struct vt *vt, const char *suffix, char *err)
+{
+	struct vm *vm = xcalloc(1, sizeof(*vm));
+	char *xml = NULL;
+	char *log = xasprintf("%s/qemu-img.log", vt->work);
+
+	vm->name = xasprintf("%s%s", VT_PREFIX, suffix);
+	vm->overlay = xasprintf("%s/%s.qcow2", vt->work, vm->name);
+	vm->serial = xasprintf("%s/%s.serial", vt->work, vm->name);
+	buf_init(&vm->console);
+	unlink(vm->overlay);
+	unlink(vm->serial);
+	{
+		char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2",
+		    "-b", vt->base, "-F", "qcow2", vm->overlay, NULL };
+
+		if (host_run(argv, NULL, log, 60) != 0) {
+			snprintf(err, ERRLEN, "qemu-img create %s failed",
+			    vm->overlay);
+			goto fail;
+		}
+	}
+	xml = domain_xml(vt, vm);
+	if ((vm->dom = virDomainDefineXML(vt->conn, xml)) == NULL) {
+		snprintf(err, ERRLEN, "define %s: %s", vm->name, lverr());
+		goto fail;
+	}
+	vm->started_ms = now_ms();
+	if (virDomainCreate(vm->dom) == -1) {
+		snprintf(err, ERRLEN, "start %s: %s", vm->name, lverr());
+		goto fail;
+	}
+	free(xml);
+	free(log);
+	return vm;
+fail:
+	free(xml);
+	free(log);
+	vm_free(vt, vm);
+	return NULL;
+}
+
+void
+vm_free(struct vt *vt, struct vm *vm)
+{
+	if (vm == NULL)
+		return;
+	if (vm->dom != NULL) {
+		drop_domain(vm->dom);
+		virDomainFree(vm->dom);
+	}
+	if (!vt->keep) {
+		unlink(vm->overlay);
+		unlink(vm->serial);
+	}
+	free(vm->name);
+	free(vm->overlay);
+	free(vm->serial);
+	free(vm->worker_id);
+	buf_free(&vm->console);
+	free(vm);
+}
+
+int
+vm_shutdown(struct vm *vm, char *err)
+{
+	/* The ACPI power button: logind powers off, systemd stops units. */
+	if (virDomainShutdownFlags(vm->dom,
+	    VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN) == -1) {
+		snprintf(err, ERRLEN, "shutdown %s: %s", vm->name, lverr());
+		return -1;
+	}
+	return 0;
+}
+
+int
+vm_destroy(struct vm *vm, char *err)
+{
+	if (virDomainDestroy(vm->dom) == -1) {
+		snprintf(err, ERRLEN, "destroy %s: %s", vm->name, lverr());
+		return -1;
+	}
+	return 0;
+}
+
+int
+vm_is_running(struct vm *vm)
+{
+	int state = 0, reason = 0;
+
+	if (vm == NULL || vm->dom == NULL ||
+	    virDomainGetState(vm->dom, &state, &reason, 0) == -1)
+		return 0;
+	return state == VIR_DOMAIN_RUNNING || state == VIR_DOMAIN_BLOCKED ||
+	    state == VIR_DOMAIN_PAUSED;
+}
+
+int
+vm_wait_off(struct vm *vm, int timeout_s, char *err)
+{
+	int64_t end = now_ms() + (int64_t)timeout_s * 1000;
+	int state = 0, reason = 0;
+
+	while (now_ms() < end && !vt_interrupted) {
+		if (virDomainGetState(vm->dom, &state, &reason, 0) == 0 &&
+		    state == VIR_DOMAIN_SHUTOFF)
+			return 0;
+		console_poll(vm);
+		host_sleep_ms(500);
+	}
+	snprintf(err, ERRLEN, "%s still running %d s after the shutdown "
+	    "request", vm->name, timeout_s);
+	return -1;
+}

@@ -1,0 +1,145 @@
+/*
+ * ib-vmtest: the worker fleet end to end in local libvirt VMs (TCG). The
+ * host runs the local queue and s3rver on loopback; worker VMs booted from
+ * the local worker image reach them at 10.0.2.2 through user-mode networking.
+ */
+#ifndef IB_VMTEST_H
+#define IB_VMTEST_H
+
+#include <sys/types.h>
+
+#include <signal.h>
+
+#include <json-c/json.h>
+#include <libvirt/libvirt.h>
+
+#include "util.h"
+
+/* Every domain, overlay and file this harness creates starts with this. */
+#define VT_PREFIX	"ibvt-"
+/* The host's loopback as the guests see it (qemu's user-mode network). */
+#define VT_HOST_IP	"10.0.2.2"
+/* Where the harness installs the test doubles inside the guests. */
+#define VT_GUEST_LIB	"/usr/local/lib/ib-vmtest"
+
+/* Set by SIGINT/SIGTERM; every wait gives up when it is set. */
+extern volatile sig_atomic_t vt_interrupted;
+
+/* One worker VM. */
+struct vm {
+	char		*name;		/* VT_PREFIX... */
+	char		*overlay;	/* its copy-on-write disk */
+	char		*serial;	/* its serial console, a file */
+	virDomainPtr	 dom;
+	struct buf	 console;	/* what the console printed so far */
+	size_t		 mark;		/* where the next search starts */
+	char		*worker_id;	/* as the queue registered it */
+	int64_t		 started_ms;
+};
+
+/* The run: paths, the daemons, the host services. */
+struct vt {
+	char		*top;		/* the repository */
+	char		*build;		/* $B, absolute */
+	char		*work;		/* $B/test-vm/run */
+	char		*image;		/* $B/images/worker.qcow2 */
+	char		*base;		/* the run's prepared overlay of image */
+	char		*queue_state;
+	int		 queue_port;
+	pid_t		 queue_pid;
+	char		*queue_url;	/* http://127.0.0.1:PORT */
+	int		 s3_port;
+	pid_t		 s3_pid;
+	char		*s3_dir;
+	virConnectPtr	 conn;
+	pid_t		 libvirtd_pid;	/* started by us, else 0 */
+	pid_t		 virtlogd_pid;
+	int		 vm_mem_mib;
+	int		 keep;		/* keep the work directory */
+	int		 verbose;
+};
+
+/* A failed check inside a test: the reason goes into err (caller's). */
+#define ERRLEN	1024
+
+/* host.c: processes on the host. */
+/* Runs argv (stdin /dev/null), stdout into out (may be NULL), stderr into
+ * the log file at logpath (NULL: inherit); kills it after timeout_s.
+ * Returns its exit status, -1 if it could not run or was killed. */
+int	 host_run(char *const argv[], struct buf *out, const char *logpath,
+	    int timeout_s);
+/* Starts argv in its own process group, output to logpath; returns its pid
+ * or -1. */
+pid_t	 host_spawn(char *const argv[], const char *logpath);
+/* SIGTERM (then SIGKILL after grace_s) to the process group of *pid; reaps
+ * it and sets *pid to 0. Accepts 0. */
+void	 host_stop(pid_t *pid, int grace_s);
+/* Waits up to timeout_s for a TCP listener on 127.0.0.1:port. 0 or -1. */
+int	 host_wait_port(int port, int timeout_s);
+int	 host_free_port(void);
+void	 host_sleep_ms(int ms);
+
+/* queue.c: the local queue, a real server on the host. */
+int	 queue_start(struct vt *, int heartbeat_timeout);
+void	 queue_stop(struct vt *, int sig);
+/* Enqueues a job; returns its id (caller frees) or NULL with err set. */
+char	*queue_enqueue(struct vt *, const char *type, json_object *args,
+	    char *err);
+/* GET-like admin calls through the CLI; a new object or NULL + err. */
+json_object *queue_show(struct vt *, const char *id, char *err);
+json_object *queue_result(struct vt *, const char *id, char *err);
+json_object *queue_workers(struct vt *, char *err);
+/* Waits until the job is finished; its final state (caller frees) or NULL. */
+char	*queue_wait(struct vt *, const char *id, int timeout_s, char *err);
+int	 queue_artifact(struct vt *, const char *id, const char *name,
+	    const char *dest, char *err);
+
+/* s3.c: s3rver (npm) on the host. */
+int	 s3_start(struct vt *, const char *bucket);
+void	 s3_stop(struct vt *);
+/* The path of an object in s3rver's directory (caller frees) or NULL. */
+char	*s3_object_path(struct vt *, const char *bucket, const char *key);
+
+/* virt.c: libvirt. */
+int	 virt_open(struct vt *);
+void	 virt_close(struct vt *);
+/* Destroys and undefines every VT_PREFIX domain and network. */
+void	 virt_sweep(struct vt *);
+/* Defines and starts a worker VM on a fresh overlay of vt->base. */
+struct vm *vm_start(struct vt *, const char *suffix, char *err);
+/* Destroys and undefines the VM, removes its files. Accepts NULL. */
+void	 vm_free(struct vt *, struct vm *);
+int	 vm_shutdown(struct vm *, char *err);
+int	 vm_destroy(struct vm *, char *err);
+int	 vm_is_running(struct vm *);
+/* Waits up to timeout_s for the domain to be off. */
+int	 vm_wait_off(struct vm *, int timeout_s, char *err);
+
+/* console.c: the serial console of a VM, a file the harness tails. */
+/* Reads what was added since last time. */
+void	 console_poll(struct vm *);
+/* Searches the console from vm->mark for the extended regex; waits up to
+ * timeout_s. On a match returns 0, copies capture group 1 (or the whole
+ * match) into out (outlen, may be 0) and moves the mark past the match
+ * when advance is set. */
+int	 console_wait(struct vm *, const char *regex, int timeout_s,
+	    char *out, size_t outlen, int advance, char *err);
+/* Whether the regex matches anywhere in what was read so far. */
+int	 console_has(struct vm *, const char *regex);
+/* Prints the console's last lines to stderr, for a failed test. */
+void	 console_tail(struct vm *, int lines);
+
+/* guest.c: the run's base overlay with the guest configuration. */
+int	 guest_prepare(struct vt *, char *err);
+/* The unit name ib-worker@ADDRESS.service, escaped as systemd does. */
+char	*guest_unit_name(const char *address);
+
+/* tests.c */
+struct vt_test {
+	const char	*name;
+	int		(*fn)(struct vt *, char *err);
+};
+extern const struct vt_test vt_tests[];
+void	 tests_teardown(struct vt *);
+
+#endif
