@@ -122,6 +122,10 @@ int	stage_qemu(struct stage_run *);
 int	stage_xz(struct stage_run *);
 int	stage_zstd(struct stage_run *);
 
+/* ---- gen.c: manifest-gen, request on stdin, manifest on stdout ---- */
+
+int	manifest_generate(void);
+
 /* ---- run.c: child processes and files inside a tree ---- */
 
 /*

@@ -477,6 +477,7 @@ main(int argc, char *argv[])
 		{ "monitor-fd", required_argument, NULL, 'f' },
 		{ "libdir", required_argument, NULL, 'l' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "generate-manifest", no_argument, NULL, 'G' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -512,6 +513,8 @@ main(int argc, char *argv[])
 		case 'V':
 			printf("ib-build %s\n", IB_BUILD_VERSION);
 			return 0;
+		case 'G':
+			return manifest_generate();
 		default: usage();
 		}
 	}
