@@ -1251,8 +1251,13 @@ next_page(struct azure *az, int fd, off_t size, off_t *off,
 
 	while (*off < size) {
 		data = lseek(fd, *off, SEEK_DATA);
-		if (data == -1 && errno == ENXIO)
-			return 0;		/* a hole to the end */
+		if (data == -1 && errno == ENXIO) {
+			/* A hole to the end. */
+			az->stats.pages_skipped += (size - *off + AZURE_PAGE -
+			    1) / AZURE_PAGE;
+			*off = size;
+			return 0;
+		}
 		if (data > *off) {
 			az->stats.pages_skipped += (data / AZURE_PAGE * AZURE_PAGE
 			    - *off) / AZURE_PAGE;
