@@ -18,6 +18,9 @@
 #include "builder/build.h"
 #include "log.h"
 
+/* The text of a buf that may never have been written to. */
+#define OUT(b)	((b).data != NULL ? (b).data : "")
+
 struct opts {
 	const char	*store;
 	const char	*outdir;
@@ -256,7 +259,7 @@ build_pipeline(const struct opts *o, struct store *st, struct manifest *m,
 		    start, p->stages[start - 1].type);
 		if (prev == NULL || copy_tree(prev, tree, &out) == -1) {
 			log_warnx("pipeline %s: cannot restore: %s", p->name,
-			    out.data);
+			    OUT(out));
 			free(prev);
 			goto cleanup;
 		}
@@ -308,8 +311,8 @@ build_pipeline(const struct opts *o, struct store *st, struct manifest *m,
 		free(stmp);
 		stats->stages_run++;
 		monitor_subprogress(p->name, (int)j + 1, (int)p->nstages);
-		monitor_result(s, rc == 0, out.data, seconds_since(&t0));
-		json_object_array_add(p->log, log_entry(s, out.data, rc == 0));
+		monitor_result(s, rc == 0, OUT(out), seconds_since(&t0));
+		json_object_array_add(p->log, log_entry(s, OUT(out), rc == 0));
 		if (r.meta != NULL)
 			json_object_object_add(p->meta, s->id, r.meta);
 		if (rc != 0) {
@@ -324,7 +327,7 @@ build_pipeline(const struct opts *o, struct store *st, struct manifest *m,
 			p->tree = store_commit(st, s->id, tree, p->meta, 1,
 			    &out);
 			if (p->tree == NULL) {
-				log_warnx("pipeline %s: %s", p->name, out.data);
+				log_warnx("pipeline %s: %s", p->name, OUT(out));
 				goto cleanup;
 			}
 		} else if (wants_checkpoint(o, p, s)) {
@@ -333,7 +336,7 @@ build_pipeline(const struct opts *o, struct store *st, struct manifest *m,
 			buf_reset(&out);
 			if ((c = store_commit(st, s->id, tree, p->meta, 0,
 			    &out)) == NULL)
-				log_warnx("checkpoint %s: %s", s->id, out.data);
+				log_warnx("checkpoint %s: %s", s->id, OUT(out));
 			free(c);
 		}
 	}
@@ -638,7 +641,7 @@ main(int argc, char *argv[])
 		buf_init(&out);
 		if (mkdir_p(o.outdir, 0755) == -1 ||
 		    copy_tree(p->tree, dst, &out) == -1) {
-			log_warnx("export %s: %s", p->name, out.data);
+			log_warnx("export %s: %s", p->name, OUT(out));
 			result = error_result("org.osbuild.error.export",
 			    "export", json_object_new_string(p->name), m);
 			buf_free(&out);

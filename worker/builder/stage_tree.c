@@ -117,7 +117,7 @@ installed_packages(const char *tree, struct buf *out)
 	argv[1] = admin;
 	buf_init(&q);
 	if (run_cmd(argv, NULL, &q) != 0) {
-		out_printf(out, "dpkg-query: %s", q.data);
+		out_printf(out, "dpkg-query: %s", q.data ? q.data : "");
 		buf_free(&q);
 		free(admin);
 		return NULL;

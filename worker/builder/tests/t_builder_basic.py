@@ -1,0 +1,314 @@
+#!/usr/bin/python3
+# ib-build without a network or a VM (about 10 s): the command-line
+# contract, validation errors (exit 2, osbuild's shape), curl sources from
+# file:// URLs (checksums checked, stored once), customization stages on a
+# tree, the store (a second build does no work, a changed option rebuilds,
+# eviction under --cache-max-size), the monitor stream, and every output
+# format checked with qemu-img.
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+TOP = os.environ.get("IB_TOP") or os.path.abspath(
+    os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+B = os.environ.get("B", "build")
+IB = os.path.join(TOP, B, "ib-build") if not os.path.isabs(B) else \
+    os.path.join(B, "ib-build")
+FAILS = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what)
+    if not cond:
+        FAILS.append(what)
+
+
+def run(manifest, store, out=None, exports=(), extra=()):
+    r, w = os.pipe()
+    argv = [IB, "--store", store, "--json",
+            "--monitor=JSONSeqMonitor", "--monitor-fd=%d" % w]
+    if out:
+        argv += ["--output-directory", out]
+    for e in exports:
+        argv += ["--export", e]
+    argv += list(extra) + ["-"]
+    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, pass_fds=(w,))
+    os.close(w)
+    mon = []
+    reader = os.fdopen(r, "rb")
+    so, se = p.communicate(json.dumps(manifest).encode(), timeout=300)
+    for rec in reader.read().split(b"\x1e"):
+        if rec.strip():
+            mon.append(json.loads(rec))
+    reader.close()
+    try:
+        res = json.loads(so)
+    except ValueError:
+        res = None
+    return p.returncode, res, mon, se.decode()
+
+
+def stage(t, options=None, inputs=None):
+    s = {"type": t, "options": options or {}}
+    if inputs:
+        s["inputs"] = inputs
+    return s
+
+
+def file_input(pipeline, name):
+    return {"type": "org.osbuild.files", "origin": "org.osbuild.pipeline",
+            "references": {"name:" + pipeline: {"file": name}}}
+
+
+def main():
+    if not os.access(IB, os.X_OK):
+        print("ib-build is not built (%s): run make" % IB)
+        return 77
+    if os.geteuid() != 0:
+        print("needs root (chroot, ownership in trees)")
+        return 77
+    for tool in ("qemu-img", "xz", "zstd"):
+        if shutil.which(tool) is None:
+            print("%s is not installed" % tool)
+            return 77
+    tmp = tempfile.mkdtemp(prefix="t_builder_basic.")
+    try:
+        return body(tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def body(tmp):
+    v = subprocess.run([IB, "--version"], capture_output=True, text=True)
+    check(v.returncode == 0 and v.stdout.strip() == "ib-build 1",
+          "--version prints 'ib-build N'")
+
+    store = os.path.join(tmp, "store")
+    # --- validation: every error at once, osbuild's shape, exit 2 ---
+    bad = {"version": "2", "homer": 1,
+           "sources": {"org.osbuild.curl": {"items": {}, "homer": 1}},
+           "pipelines": [{"name": "p", "stages": [
+               stage("org.osbuild.hostname", {"hostname": "x",
+                                              "file_contextso": 1}),
+               stage("org.osbuild.rpm"),
+               stage("org.osbuild.qemu", {"filename": "../x",
+                                          "format": {"type": "qcow3"}})]}]}
+    rc, res, _, _ = run(bad, store)
+    check(rc == 2, "validation failure exits 2 (got %s)" % rc)
+    check(res is not None and res.get("type") ==
+          "https://osbuild.org/validation-error" and
+          res.get("success") is False and
+          res.get("title") == "JSON Schema validation failed",
+          "validation failure has osbuild's shape")
+    errs = res.get("errors", []) if res else []
+    paths = [e["path"] for e in errs]
+    msgs = [e["message"] for e in errs]
+    check(["sources", "org.osbuild.curl"] in paths and
+          "Additional properties are not allowed ('homer' was unexpected)"
+          in msgs, "unknown source key reported at its path")
+    check(["pipelines", 0, "stages", 0, "options"] in paths and any(
+        "'file_contextso' was unexpected" in m for m in msgs),
+        "unknown option reported at the stage's options")
+    check(["pipelines", 0, "stages", 1, "type"] in paths and any(
+        "unsupported stage type 'org.osbuild.rpm'" in m for m in msgs),
+        "unsupported stage is a validation error")
+    check(any("qcow3" in m for m in msgs) and any("../x" in m for m in msgs),
+          "bad format type and unsafe filename reported")
+    check(["pipelines", 0, "stages", 2, "inputs"] in paths,
+          "missing input reported")
+    rc, res, _, _ = run({"version": "1", "pipelines": []}, store)
+    check(rc == 2 and res and res["errors"][0]["path"] == ["version"],
+          "manifest version 1 refused")
+    p = subprocess.run([IB, "--store", store, "--json", "-"],
+                       input=b"{not json", capture_output=True)
+    check(p.returncode == 2 and json.loads(p.stdout)["success"] is False,
+          "garbage manifest is a validation error")
+
+    # --- a raw file served by file:// as a curl source ---
+    raw = os.path.join(tmp, "small.raw")
+    with open(raw, "wb") as f:
+        f.write(os.urandom(1 << 16))
+        f.truncate(3 * (1 << 20) + 4096)      # not a whole MiB: vpc rounds
+    with open(raw, "rb") as f:
+        digest = "sha256:" + hashlib.sha256(f.read()).hexdigest()
+    url = "file://" + raw
+
+    def manifest(hostname, filename="disk.qcow2"):
+        return {
+            "version": "2",
+            "sources": {"org.osbuild.curl": {"items": {digest: {
+                "url": url}}}},
+            "pipelines": [
+                {"name": "tree", "stages": [
+                    stage("org.osbuild.hostname", {"hostname": hostname}),
+                    stage("io.ib.files", {
+                        "directories": [{"path": "/srv/data",
+                                         "mode": "0750"}],
+                        "files": [{"path": "/etc/motd", "content": "hi\n",
+                                   "mode": "0600"}]}),
+                    stage("org.osbuild.fstab", {"filesystems": [
+                        {"uuid": "6e1f2ff1-34c8-4b6b-9d0e-1b1d2c3e4f50",
+                         "path": "/", "vfs_type": "ext4", "passno": 1}]}),
+                    stage("org.osbuild.kernel-cmdline", {
+                        "root_fs_uuid":
+                            "6e1f2ff1-34c8-4b6b-9d0e-1b1d2c3e4f50",
+                        "kernel_opts": "console=ttyS0"}),
+                    stage("org.osbuild.cloud-init", {
+                        "filename": "99-ib.cfg",
+                        "config": {"datasource_list": ["NoCloud"]}}),
+                ]},
+                {"name": "image", "stages": [
+                    stage("org.osbuild.qemu", {
+                        "filename": filename,
+                        "format": {"type": "qcow2", "compat": "1.1"}},
+                        {"image": {"type": "org.osbuild.files",
+                                   "origin": "org.osbuild.source",
+                                   "references": [digest]}})]},
+                {"name": "raw", "stages": [stage("org.osbuild.qemu", {
+                    "filename": "disk.img", "format": {"type": "vmdk",
+                    "subformat": "streamOptimized"}},
+                    {"image": {"type": "org.osbuild.files",
+                               "origin": "org.osbuild.source",
+                               "references": [digest]}})]},
+                {"name": "vpc", "stages": [stage("org.osbuild.qemu", {
+                    "filename": "disk.vhd", "format": {"type": "vpc"}},
+                    {"image": {"type": "org.osbuild.files",
+                               "origin": "org.osbuild.source",
+                               "references": [digest]}})]},
+                {"name": "xz", "stages": [stage("org.osbuild.xz", {
+                    "filename": "disk.vmdk.xz"},
+                    {"file": file_input("raw", "disk.img")})]},
+                {"name": "zstd", "stages": [stage("org.osbuild.zstd", {
+                    "filename": "disk.vmdk.zst"},
+                    {"file": file_input("raw", "disk.img")})]},
+            ]}
+
+    out = os.path.join(tmp, "out")
+    exports = ["tree", "image", "raw", "vpc", "xz", "zstd"]
+    rc, res, mon, err = run(manifest("ib-one"), store, out, exports)
+    check(rc == 0 and res and res["type"] == "result" and res["success"],
+          "first build succeeds (rc %s) %s" % (rc, err[-2000:] if rc else ""))
+    check(os.path.exists(os.path.join(store, "sources", "org.osbuild.curl",
+                                      digest)), "source stored by checksum")
+    msgs = [m["message"] for m in mon]
+    check("Starting module org.osbuild.hostname" in msgs and
+          any(m.startswith("Downloaded file://") for m in msgs),
+          "monitor shows the download and the stages")
+    check(all(m["progress"]["name"] == "pipelines/sources" for m in mon) and
+          any(m.get("result", {}).get("name") == "org.osbuild.qemu"
+              for m in mon), "monitor records carry progress and results")
+    check(res and [s["type"] for s in res["log"]["tree"]][0] ==
+          "org.osbuild.hostname", "result log lists the stages run")
+    t = os.path.join(out, "tree")
+    check(open(os.path.join(t, "etc/hostname")).read() == "ib-one\n",
+          "hostname written")
+    st = os.stat(os.path.join(t, "etc/motd"))
+    check(st.st_mode & 0o777 == 0o600 and
+          open(os.path.join(t, "etc/motd")).read() == "hi\n",
+          "file written with its mode")
+    check(os.stat(os.path.join(t, "srv/data")).st_mode & 0o777 == 0o750,
+          "directory made with its mode")
+    check("UUID=6e1f2ff1-34c8-4b6b-9d0e-1b1d2c3e4f50\t/\text4" in
+          open(os.path.join(t, "etc/fstab")).read(), "fstab written")
+    check(open(os.path.join(t, "etc/kernel/cmdline")).read().startswith(
+        "root=UUID=6e1f2ff1"), "kernel command line written")
+    check(json.loads("\n".join(open(os.path.join(
+        t, "etc/cloud/cloud.cfg.d/99-ib.cfg")).read().split("\n")[1:]))[
+        "datasource_list"] == ["NoCloud"], "cloud-init config written")
+
+    def info(path, fmt=None):
+        p = subprocess.run(["qemu-img", "info", "--output=json"] +
+                           (["-f", fmt] if fmt else []) + [path],
+                           capture_output=True, text=True)
+        return json.loads(p.stdout) if p.returncode == 0 else {}
+    check(info(os.path.join(out, "image", "disk.qcow2")).get("format") ==
+          "qcow2", "qcow2 export recognised by qemu-img")
+    check(info(os.path.join(out, "raw", "disk.img")).get("format") ==
+          "vmdk", "vmdk export recognised by qemu-img")
+    # A fixed VHD probes as raw (its footer is at the end): name the format
+    # and check the footer's cookie.
+    vhd = info(os.path.join(out, "vpc", "disk.vhd"), "vpc")
+    with open(os.path.join(out, "vpc", "disk.vhd"), "rb") as f:
+        f.seek(-512, os.SEEK_END)
+        cookie = f.read(8)
+    check(vhd.get("format") == "vpc" and cookie == b"conectix" and
+          vhd.get("virtual-size") == 4 << 20 and
+          os.path.getsize(os.path.join(out, "vpc", "disk.vhd")) ==
+          (4 << 20) + 512, "fixed VHD rounded up to whole MiB (%s)" %
+          vhd.get("virtual-size"))
+    for f, tool in (("xz/disk.vmdk.xz", ["xz", "-dc"]),
+                    ("zstd/disk.vmdk.zst", ["zstd", "-dc"])):
+        p = subprocess.run(tool + [os.path.join(out, f)],
+                           capture_output=True)
+        check(p.returncode == 0 and p.stdout == open(
+            os.path.join(out, "raw", "disk.img"), "rb").read(),
+            "%s decompresses to the vmdk" % f)
+
+    # --- the same manifest again: nothing downloaded, no stage run ---
+    os.rename(raw, raw + ".gone")      # a download would now fail
+    out2 = os.path.join(tmp, "out2")
+    rc, res, mon, err = run(manifest("ib-one"), store, out2, exports)
+    msgs = [m["message"] for m in mon]
+    check(rc == 0 and res["success"], "second build succeeds")
+    check(not any(m.startswith("Starting module") for m in msgs) and
+          not any(m.startswith("Downloaded") for m in msgs) and
+          res["log"] == {}, "second build downloads nothing, runs nothing")
+    check("downloaded 0 bytes, ran 0 stages, 6 pipelines cached" in err,
+          "summary says so")
+    check(open(os.path.join(out2, "tree/etc/hostname")).read() ==
+          "ib-one\n", "cached export is the same tree")
+
+    # --- a changed customization rebuilds its pipeline only ---
+    rc, res, mon, err = run(manifest("ib-two"), store, out2 + "b", exports)
+    ran = [s["type"] for p in res["log"].values() for s in p]
+    check(rc == 0 and ran == ["org.osbuild.hostname", "io.ib.files",
+                              "org.osbuild.fstab",
+                              "org.osbuild.kernel-cmdline",
+                              "org.osbuild.cloud-init"],
+          "changed hostname reruns the tree pipeline only (%s)" % ran)
+
+    # --- a missing or corrupt source fails the build, nothing stored ---
+    m = manifest("ib-one", filename="other.qcow2")
+    bogus = "sha256:" + "0" * 64
+    m["sources"]["org.osbuild.curl"]["items"][bogus] = {"url": url + ".gone"}
+    m["pipelines"][1]["stages"][0]["inputs"]["image"]["references"] = [bogus]
+    rc, res, _, _ = run(m, store, os.path.join(tmp, "out3"), ["image"])
+    check(rc != 0 and res and res["type"] == "error" and
+          res["error"]["type"] == "org.osbuild.error.source" and
+          "checksum mismatch" in res["error"]["details"]["source"]["output"],
+          "checksum mismatch is a source error")
+    check(not os.path.exists(os.path.join(store, "sources",
+                                          "org.osbuild.curl", bogus)),
+          "nothing stored under a wrong checksum")
+
+    # --- eviction: a tiny limit keeps the store within it ---
+    rc, res, _, _ = run(manifest("ib-three"), store, os.path.join(
+        tmp, "out4"), ["tree"], ["--cache-max-size=1"])
+    left = os.listdir(os.path.join(store, "objects"))
+    check(rc == 0 and left == [], "--cache-max-size=1 evicts everything "
+          "(left: %s)" % left)
+
+    # --- a failing stage: osbuild's error shape, its output ---
+    m = {"version": "2", "pipelines": [{"name": "p", "stages": [
+        stage("org.osbuild.qemu", {"filename": "x.qcow2",
+                                   "format": {"type": "qcow2"}},
+              {"image": file_input("q", "missing.raw")})]}]}
+    m["pipelines"].insert(0, {"name": "q", "stages": [
+        stage("org.osbuild.hostname", {"hostname": "q"})]})
+    rc, res, _, _ = run(m, store, os.path.join(tmp, "out5"), ["p"])
+    check(rc == 1 and res and res["type"] == "error" and
+          res["error"]["type"] == "org.osbuild.error.stage" and
+          res["error"]["details"]["stage"]["type"] == "org.osbuild.qemu" and
+          res["log"]["p"][0].get("success") is False,
+          "stage failure reported as osbuild does")
+    print("%d checks failed" % len(FAILS) if FAILS else "all checks passed")
+    return 1 if FAILS else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
