@@ -233,7 +233,8 @@ azure_sharedkey_string(const char *method, const char *account,
 		xs[nx].v = rtrim(xstrdup(v));
 		nx++;
 	}
-	qsort(xs, nx, sizeof(*xs), kv_cmp);
+	if (nx > 1)
+		qsort(xs, nx, sizeof(*xs), kv_cmp);
 	for (i = 0; i < nx; i++)
 		buf_printf(&b, "%s:%s\n", xs[i].k, xs[i].v);
 	for (i = 0; i < nx; i++) {
@@ -259,7 +260,8 @@ azure_sharedkey_string(const char *method, const char *account,
 		    xstrdup("");
 		nx++;
 	}
-	qsort(xs, nx, sizeof(*xs), kv_cmp);
+	if (nx > 1)
+		qsort(xs, nx, sizeof(*xs), kv_cmp);
 	for (i = 0; i < nx; i++) {
 		if (i > 0 && strcmp(xs[i].k, xs[i - 1].k) == 0)
 			buf_printf(&b, ",%s", xs[i].v);
