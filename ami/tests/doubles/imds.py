@@ -25,6 +25,9 @@ def main():
     ap.add_argument("--session-token", required=True)
     ap.add_argument("--refuse-tokens", action="store_true",
                     help="answer 403 to every token PUT")
+    ap.add_argument("--lifecycle-state",
+                    help="autoscaling/target-lifecycle-state (default: "
+                    "404, as for an instance in no group)")
     args = ap.parse_args()
 
     tokens = set()
@@ -45,6 +48,9 @@ def main():
         "/latest/meta-data/iam/security-credentials/": args.role.encode(),
         "/latest/meta-data/iam/security-credentials/" + args.role: creds,
     }
+    if args.lifecycle_state:
+        paths["/latest/meta-data/autoscaling/target-lifecycle-state"] = \
+            args.lifecycle_state.encode()
 
     class Handler(BaseHTTPRequestHandler):
         def record(self, status, token):

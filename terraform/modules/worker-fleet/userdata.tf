@@ -13,6 +13,7 @@ locals {
     composer = {
       address   = var.composer_address
       base_path = var.composer_base_path
+      oauth_url = var.composer_oauth_url
     }
     # purpose => Secrets Manager secret name or ARN (the value stays in Secrets Manager)
     secret_names = var.secrets

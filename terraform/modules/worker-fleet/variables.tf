@@ -360,6 +360,17 @@ variable "composer_base_path" {
   }
 }
 
+variable "composer_oauth_url" {
+  type        = string
+  description = "Token endpoint the workers get OAuth2 access tokens from (with the client_secret or offline_token secret). Null when the composer needs no token (mutual TLS only)."
+  default     = null
+
+  validation {
+    condition     = var.composer_oauth_url == null || can(regex("^https://[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,5})?(/[A-Za-z0-9/_.~%-]*)?$", var.composer_oauth_url))
+    error_message = "composer_oauth_url must be an https URL without query or fragment."
+  }
+}
+
 variable "secrets" {
   type        = map(string)
   description = "Secrets Manager secrets the worker fetches at boot, by purpose (e.g. client_secret, offline_token, gcp_credentials): each value is the secret's NAME or full ARN, never the secret itself. Only these secrets are readable by the instance role."

@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """Helpers for the Terraform tests: run the real HCL parser (hcl2json.js,
 installed from package-lock.json with `npm ci` when missing) and build the
-module README's inputs/outputs tables from what it parses.
+module README's inputs/outputs tables from what it parses; render the
+module's user data with real Terraform (also for ami/tests/t_firstboot, which
+feeds that document to the first-boot script).
 
 CLI: tfcheck.py readme-tables DIR   prints the tables the README must hold.
 """
@@ -9,11 +11,14 @@ import fcntl
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 
 TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TF_TOP = os.path.dirname(TESTS)
+FLEET_MODULE = os.path.join(TF_TOP, "modules", "worker-fleet")
 SKIP = 77
 
 
@@ -107,6 +112,44 @@ def readme_tables(directory, parsed=None):
     for name, body in sorted(blocks(parsed, "output").items()):
         lines.append("| %s | %s |" % (name, body[0].get("description", "").replace("|", "\\|")))
     return "\n".join(lines) + "\n"
+
+
+def terraform_env(tmp):
+    env = dict(os.environ)
+    env["TF_DATA_DIR"] = os.path.join(tmp, ".terraform")
+    env["TF_IN_AUTOMATION"] = "1"
+    env["CHECKPOINT_DISABLE"] = "1"
+    if not os.path.exists(env.get("TF_CLI_CONFIG_FILE", "/nonexistent")):
+        env.pop("TF_CLI_CONFIG_FILE", None)
+    return env
+
+
+def render_user_data(tfvars, module=FLEET_MODULE):
+    """local.user_data of the worker-fleet module for tfvars, evaluated by
+    `terraform console`: variables.tf and userdata.tf need no provider, so
+    `terraform init` works offline. Returns (document, None), or (None,
+    Terraform's error output) when Terraform refuses the variables.
+    Raises Unavailable when terraform is not installed."""
+    if not shutil.which("terraform"):
+        raise Unavailable("terraform is not installed")
+    with tempfile.TemporaryDirectory() as tmp:
+        for f in ("variables.tf", "userdata.tf"):
+            shutil.copy(os.path.join(module, f), tmp)
+        with open(os.path.join(tmp, "versions.tf"), "w") as f:
+            f.write('terraform {\n  required_version = ">= 1.5.0"\n}\n')
+        with open(os.path.join(tmp, "t.tfvars.json"), "w") as f:
+            json.dump(tfvars, f)
+        env = terraform_env(tmp)
+        r = subprocess.run(["terraform", "init", "-backend=false", "-input=false", "-no-color"],
+                           cwd=tmp, env=env, capture_output=True, text=True, timeout=120)
+        if r.returncode != 0:
+            raise ValueError("terraform init of the user data files failed: " + r.stderr[-500:])
+        r = subprocess.run(["terraform", "console", "-var-file=t.tfvars.json", "-no-color"],
+                           cwd=tmp, env=env, input="local.user_data\n",
+                           capture_output=True, text=True, timeout=120)
+        if r.returncode != 0:
+            return None, r.stdout + r.stderr
+        return json.loads(json.loads(r.stdout.strip())), None
 
 
 def main(argv):
