@@ -82,13 +82,15 @@ data "aws_iam_policy_document" "worker" {
   }
 
   # Scale-in protection while building and draining on termination, on its
-  # own group only.
+  # own group only; SetInstanceHealth is first boot giving up on itself so
+  # that the group replaces the instance.
   statement {
     sid = "OwnGroupLifecycle"
     actions = [
       "autoscaling:SetInstanceProtection",
       "autoscaling:RecordLifecycleActionHeartbeat",
       "autoscaling:CompleteLifecycleAction",
+      "autoscaling:SetInstanceHealth",
     ]
     resources = [aws_autoscaling_group.worker.arn]
   }
@@ -126,11 +128,14 @@ data "aws_iam_policy_document" "worker" {
   # Calls that create images or snapshots whose ids do not exist yet.
   # VM Import/Export documents ImportSnapshot with Resource "*" only, and
   # RegisterImage/CopyImage authorize against the new image, whose ARN is
-  # unknown when the policy is written. Pinned to the image regions.
+  # unknown when the policy is written. CancelImportTask (a canceled job
+  # stops its import) acts on such an import task. Pinned to the image
+  # regions.
   statement {
     sid = "ImageCreate"
     actions = [
       "ec2:ImportSnapshot",
+      "ec2:CancelImportTask",
       "ec2:RegisterImage",
       "ec2:CopyImage",
     ]
@@ -152,6 +157,14 @@ data "aws_iam_policy_document" "worker" {
       "ec2:ModifySnapshotAttribute",
     ]
     resources = concat(local.image_arns, local.snapshot_arns)
+  }
+
+  # A snapshot whose AMI could not be registered is deleted by the worker
+  # that imported it (images and snapshots in the image regions).
+  statement {
+    sid       = "DeleteFailedImports"
+    actions   = ["ec2:DeleteSnapshot"]
+    resources = local.snapshot_arns
   }
 
   # ImportSnapshot hands the upload to the vmimport service role.
