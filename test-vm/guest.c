@@ -91,10 +91,12 @@ guest_prepare(struct vt *vt, char *err)
 		{ "/etc/systemd/journald.conf.d/ib-vmtest.conf", journald_conf,
 		    0644 },
 	};
-	/* Timers that would only compete for the CPU under TCG: the full
-	 * machine check (a nested libguestfs launch) and apt's. */
+	/* What would only compete for the CPU under TCG: the full machine
+	 * check (a nested libguestfs launch), apt's and e2scrub's timers,
+	 * and sshd (nothing logs in to a test VM). */
 	const char *masked[] = { "ib-vmcheck.timer", "apt-daily.timer",
-	    "apt-daily-upgrade.timer" };
+	    "apt-daily-upgrade.timer", "e2scrub_all.timer",
+	    "e2scrub_reap.service", "ssh.service" };
 	const char *doubles[] = { "doubles/osbuild", "doubles/depsolver",
 	    "fixtures/osbuild-validation-failure.json" };
 	size_t i;

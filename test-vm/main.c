@@ -60,7 +60,7 @@ setup(struct vt *vt, char *err)
 		return -1;
 	}
 	virt_sweep(vt);
-	if (queue_start(vt, 20) == -1) {
+	if (queue_start(vt, 30) == -1) {
 		snprintf(err, ERRLEN, "the local queue did not start");
 		return -1;
 	}

@@ -5,7 +5,8 @@
 # (else `packer/build.sh` with PLATFORM=local rebuilds it) and that s3rver
 # is installed, then runs the harness. Arguments are test names (default:
 # all) and -k (keep the work directory: overlays, consoles, logs).
-# Env: B (build directory), IB_VMTEST_TIMEOUT (s, default 2400).
+# Env: B (build directory), IB_VMTEST_TIMEOUT (s, default 2400),
+# IB_VMTEST_REBUILD=no (use the image as it is, even when stale).
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -39,7 +40,7 @@ img="$babs/images/worker.qcow2"
 stale=""
 if [ ! -f "$img" ]; then
 	stale="it does not exist"
-else
+elif [ "${IB_VMTEST_REBUILD:-yes}" != no ]; then
 	newer=$(find ami packer/build.sh packer/local "$babs/ib-worker" \
 	    "$babs/ib-vmcheck" -path ami/tests -prune -o -type f \
 	    -newer "$img" -print 2>/dev/null | head -n 1)

@@ -148,7 +148,9 @@ virt_sweep(struct vt *vt)
 }
 
 /*
- * TCG (type='qemu'), one vCPU, the overlay on virtio, user-mode networking
+ * TCG (type='qemu'), one vCPU without SVM (qemu64 has it and TCG emulates
+ * it, so the guest's KVM would work, at a crawl; a cloud worker without
+ * nested virtualisation has none), the overlay on virtio, user-mode networking
  * (the host's 127.0.0.1 is VT_HOST_IP inside), the serial console into a
  * file. qemu runs as root without relabelling: the shared backing image
  * must not have its owner changed under the other VMs.
@@ -164,6 +166,9 @@ domain_xml(struct vt *vt, struct vm *vm)
 	    "  <os><type arch='x86_64' machine='pc'>hvm</type>"
 	    "<boot dev='hd'/></os>\n"
 	    "  <features><acpi/></features>\n"
+	    "  <cpu mode='custom' match='exact' check='none'>"
+	    "<model fallback='forbid'>qemu64</model>"
+	    "<feature policy='disable' name='svm'/></cpu>\n"
 	    "  <clock offset='utc'/>\n"
 	    "  <on_poweroff>destroy</on_poweroff>\n"
 	    "  <on_reboot>restart</on_reboot>\n"
