@@ -81,6 +81,11 @@ static const struct keydef aws_keys[] = {
 	STR("credentials", aws.credentials),
 	STR("s3_credentials", aws.s3_credentials),
 	STR("bucket", aws.bucket),
+	FN("endpoint", aws.endpoint, set_nonempty),
+	FN("s3_endpoint", aws.s3_endpoint, set_nonempty),
+	INT("s3_part_size", aws.s3_part_size, CONFIG_S3_MIN_PART,
+	    CONFIG_S3_MAX_PART),
+	INT("s3_parallel", aws.s3_parallel, 1, CONFIG_S3_MAX_PARALLEL),
 };
 static const struct keydef oci_keys[] = {
 	STR("credentials", oci.credentials),
@@ -551,6 +556,8 @@ config_defaults(void)
 	c->dnf_json = xstrdup(CONFIG_DEFAULT_DNFJSON);
 	c->deployment_channel = xstrdup("local");
 	c->azure.upload_threads = 16;
+	c->aws.s3_part_size = INT64_C(64) << 20;
+	c->aws.s3_parallel = 4;
 	c->containers.tls_verify = 1;
 	c->osbuild_executor.type = xstrdup("host");
 
@@ -638,6 +645,8 @@ config_free(struct config *c)
 	free(c->aws.credentials);
 	free(c->aws.s3_credentials);
 	free(c->aws.bucket);
+	free(c->aws.endpoint);
+	free(c->aws.s3_endpoint);
 	free(c->oci.credentials);
 	free(c->generic_s3.credentials);
 	free(c->generic_s3.endpoint);

@@ -14,6 +14,10 @@
 #define CONFIG_DEFAULT_BASE	"/api/worker/v1"
 #define CONFIG_DEFAULT_DNFJSON	"/usr/libexec/osbuild-depsolve-dnf"
 #define CONFIG_CERT_DIR		"/etc/osbuild-composer"
+/* S3's own bounds on a multipart upload's parts. */
+#define CONFIG_S3_MIN_PART	(INT64_C(5) << 20)
+#define CONFIG_S3_MAX_PART	(INT64_C(5) << 30)
+#define CONFIG_S3_MAX_PARALLEL	64
 
 enum partial_mode { PARTIAL_AUTO, PARTIAL_ON, PARTIAL_OFF };
 
@@ -50,6 +54,11 @@ struct config {
 		char	*credentials;
 		char	*s3_credentials;
 		char	*bucket;
+		/* ours: private endpoints and the upload's tuning */
+		char	*endpoint;		/* EC2, NULL: the region's */
+		char	*s3_endpoint;		/* S3, NULL: the region's */
+		int64_t	 s3_part_size;		/* bytes, default 64 MiB */
+		int64_t	 s3_parallel;		/* parts in flight, default 4 */
 	} aws;
 	struct {
 		char	*credentials;

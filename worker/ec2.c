@@ -75,8 +75,6 @@ ec2_new(const struct ec2_cfg *c, char *err, size_t errlen)
 		snprintf(err, errlen, "EC2: no credentials");
 		return NULL;
 	}
-	if (ep == NULL || *ep == '\0')
-		ep = getenv("IB_EC2_ENDPOINT");
 	e = xcalloc(1, sizeof(*e));
 	if (ep != NULL && *ep != '\0') {
 		e->url = strstr(ep, "://") ? xstrdup(ep) :

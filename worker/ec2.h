@@ -4,7 +4,7 @@
  * (RequestLimitExceeded, Throttling), ResourceLimitExceeded and 5xx are
  * retried with capped backoff; any other failure keeps AWS's own message.
  * The endpoint is https://ec2.REGION.amazonaws.com unless overridden
- * ($IB_EC2_ENDPOINT, for tests and private endpoints).
+ * ([aws] endpoint: private endpoints, tests).
  */
 #ifndef IB_EC2_H
 #define IB_EC2_H
@@ -15,7 +15,7 @@
 #include "aws.h"
 
 struct ec2_cfg {
-	const char		*endpoint;	/* NULL: $IB_EC2_ENDPOINT or AWS */
+	const char		*endpoint;	/* NULL: AWS for region */
 	const char		*region;
 	const struct aws_creds	*creds;		/* copied */
 	const char		*ca_bundle;

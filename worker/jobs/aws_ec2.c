@@ -78,6 +78,7 @@ client(struct job *job, const struct job_ctx *ctx, const char *region,
 	if (aws_creds_resolve(h, NULL, NULL, NULL, ctx->conf->aws.credentials,
 	    &creds, why, whylen) == 0) {
 		memset(&ec, 0, sizeof(ec));
+		ec.endpoint = ctx->conf->aws.endpoint;
 		ec.region = region;
 		ec.creds = &creds;
 		ec.backoff_cap = ctx->conf->worker.backoff_max * 1000;

@@ -6,7 +6,8 @@
  * is registered as an AMI (hvm, /dev/sda1, ENA, the image's architecture
  * and boot mode), both are tagged with the image name and shared with the
  * target's accounts. Failures carry AWS's own message: 11 for the upload,
- * 12 for the rest. $IB_AWS_S3_ENDPOINT points the S3 leg elsewhere.
+ * 12 for the rest. [aws] endpoint and s3_endpoint point the EC2 and S3
+ * legs elsewhere (private endpoints, tests).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -32,7 +33,7 @@ int	target_aws_run(const struct target_ctx *, json_object *, const char *,
 const char *target_opt_str(json_object *, const char *);
 int	target_s3_key(json_object *, const char *, char **,
 	    struct target_err *);
-void	target_s3_tuning(struct s3_cfg *);
+void	target_s3_tuning(struct s3_cfg *, const struct config *);
 
 static void
 fail(struct target_err *err, int id, const char *fmt, ...)
@@ -295,19 +296,20 @@ target_aws_run(const struct target_ctx *ctx, json_object *target,
 	cap_ms = conf->worker.backoff_max * 1000;
 
 	memset(&sc, 0, sizeof(sc));
-	sc.endpoint = getenv("IB_AWS_S3_ENDPOINT");
+	sc.endpoint = conf->aws.s3_endpoint;
 	sc.region = region;
 	sc.bucket = bucket;
 	sc.creds = &creds;
 	sc.backoff_cap = cap_ms;
 	sc.connect_timeout = conf->worker.connect_timeout;
 	sc.abort = ctx->abort;
-	target_s3_tuning(&sc);
+	target_s3_tuning(&sc, conf);
 	if ((s3 = s3_new(&sc, why, sizeof(why))) == NULL) {
 		fail(err, JOB_ERR_INVALID_TARGET, "AWS target: %s", why);
 		goto cleanup;
 	}
 	memset(&ec, 0, sizeof(ec));
+	ec.endpoint = conf->aws.endpoint;
 	ec.region = region;
 	ec.creds = &creds;
 	ec.backoff_cap = cap_ms;

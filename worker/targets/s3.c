@@ -4,7 +4,8 @@
  * GET URL valid 7 days, or the object's plain URL when it is public.
  * Settings the target leaves empty come from [generic_s3] (custom
  * endpoints) or [aws] (AWS itself), credentials last from the instance
- * role. IB_S3_PART_SIZE and IB_S3_PARALLEL tune the multipart upload.
+ * role; an AWS upload goes to [aws] s3_endpoint when set. [aws]
+ * s3_part_size and s3_parallel tune the multipart upload.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +26,7 @@ int	target_s3_run(const struct target_ctx *, json_object *, const char *,
 const char *target_opt_str(json_object *, const char *);
 int	target_s3_key(json_object *target, const char *key, char **out,
 	    struct target_err *);
-void	target_s3_tuning(struct s3_cfg *);
+void	target_s3_tuning(struct s3_cfg *, const struct config *);
 
 const char *
 target_opt_str(json_object *o, const char *name)
@@ -96,15 +97,12 @@ target_s3_key(json_object *target, const char *key, char **out,
 	return 0;
 }
 
+/* The upload's tuning, in bounds config.c checked. */
 void
-target_s3_tuning(struct s3_cfg *c)
+target_s3_tuning(struct s3_cfg *c, const struct config *conf)
 {
-	const char	*e;
-
-	if ((e = getenv("IB_S3_PART_SIZE")) != NULL)
-		c->part_size = strtoll(e, NULL, 10);
-	if ((e = getenv("IB_S3_PARALLEL")) != NULL)
-		c->parallel = atoi(e);
+	c->part_size = conf->aws.s3_part_size;
+	c->parallel = (int)conf->aws.s3_parallel;
 }
 
 int
@@ -168,7 +166,7 @@ target_s3_run(const struct target_ctx *ctx, json_object *target,
 	}
 
 	memset(&sc, 0, sizeof(sc));
-	sc.endpoint = endpoint;
+	sc.endpoint = generic ? endpoint : conf->aws.s3_endpoint;
 	sc.region = region;
 	sc.bucket = bucket;
 	sc.ca_bundle = ca;
@@ -179,7 +177,7 @@ target_s3_run(const struct target_ctx *ctx, json_object *target,
 	sc.backoff_cap = conf->worker.backoff_max * 1000;
 	sc.connect_timeout = conf->worker.connect_timeout;
 	sc.abort = ctx->abort;
-	target_s3_tuning(&sc);
+	target_s3_tuning(&sc, conf);
 	if ((s3 = s3_new(&sc, why, sizeof(why))) == NULL) {
 		err->id = JOB_ERR_INVALID_TARGET;
 		snprintf(err->reason, sizeof(err->reason), "%s", why);

@@ -55,15 +55,15 @@ class AWSTarget(harness.TestCase):
         self.cli = awsenv.AwsCli(self.tmp, self.s3.url)
         self.q = self.queue()
 
-    def start(self, extra="", arch="x86_64"):
-        env = {"IB_EC2_ENDPOINT": self.ec2.url,
-               "IB_IMDS_ENDPOINT": self.imds.url,
-               "IB_AWS_S3_ENDPOINT": self.proxy.url,
-               "IB_S3_PART_SIZE": str(5 * MiB)}
+    def start(self, aws="", arch="x86_64"):
+        # The doubles are reachable only through the [aws] endpoint keys.
         return self.worker("http://" + self.q.address,
                            '[worker]\nosbuild = "%s/osbuild"\nbackoff_max = 1'
-                           '\narch = "%s"\n%s' % (DOUBLES, arch, extra),
-                           env=env)
+                           '\narch = "%s"\n[aws]\nendpoint = "%s"\n'
+                           's3_endpoint = "%s"\ns3_part_size = %d\n%s'
+                           % (DOUBLES, arch, self.ec2.url, self.proxy.url,
+                              5 * MiB, aws),
+                           env={"IB_IMDS_ENDPOINT": self.imds.url})
 
     def opts(self, **kw):
         o = {"region": "eu-west-1", "bucket": "images", "key": "k",
@@ -201,7 +201,7 @@ class AWSTarget(harness.TestCase):
         with open(creds, "w") as f:
             f.write("[default]\naws_access_key_id = AKIAJOBKEY\n"
                     "aws_secret_access_key = JobSecret9\n")
-        w = self.start('[aws]\ncredentials = "%s"\n' % creds)
+        w = self.start('credentials = "%s"\n' % creds)
         res, _ = self.run_job(self.opts(shareWithAccounts=[]), 1000)
         src = res["target_results"][0]["options"]["ami"]
         cid = self.q.enqueue("aws-ec2-copy", {

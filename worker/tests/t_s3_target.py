@@ -49,11 +49,10 @@ class S3Target(harness.TestCase):
         self.q = self.queue()
 
     def start(self, extra="", env=None):
-        e = {"IB_S3_PART_SIZE": str(5 * MiB), "IB_S3_PARALLEL": "3"}
-        e.update(env or {})
         return self.worker("http://" + self.q.address,
                            '[worker]\nosbuild = "%s/osbuild"\nbackoff_max = 1'
-                           '\n%s' % (DOUBLES, extra), env=e)
+                           '\n%s\n[aws]\ns3_part_size = %d\ns3_parallel = 3\n'
+                           % (DOUBLES, extra, 5 * MiB), env=env)
 
     def opts(self, **kw):
         o = {"region": "us-east-1", "bucket": "bkt", "key": "job-key",

@@ -164,6 +164,10 @@ check_defaults(const struct config *c)
 	assert_null(c->aws.credentials);
 	assert_null(c->aws.s3_credentials);
 	assert_null(c->aws.bucket);
+	assert_null(c->aws.endpoint);
+	assert_null(c->aws.s3_endpoint);
+	assert_int_equal(c->aws.s3_part_size, 64 << 20);
+	assert_int_equal(c->aws.s3_parallel, 4);
 	assert_null(c->oci.credentials);
 	assert_null(c->generic_s3.endpoint);
 	assert_int_equal(c->generic_s3.skip_ssl_verification, 0);
@@ -407,6 +411,46 @@ test_worker(void **state)
 	config_free(c);
 }
 
+/* Our [aws] keys: private endpoints and the S3 upload's tuning. */
+static void
+test_aws(void **state)
+{
+	struct config	*c;
+
+	c = load("[aws]\nbucket = \"b\"\n"
+	    "endpoint = \"https://vpce-1.ec2.eu-west-1.vpce.amazonaws.com\"\n"
+	    "s3_endpoint = \"http://127.0.0.1:9000\"\n"
+	    "s3_part_size = 5_242_880\ns3_parallel = 64\n");
+	assert_string_equal(c->aws.bucket, "b");
+	assert_string_equal(c->aws.endpoint,
+	    "https://vpce-1.ec2.eu-west-1.vpce.amazonaws.com");
+	assert_string_equal(c->aws.s3_endpoint, "http://127.0.0.1:9000");
+	assert_int_equal(c->aws.s3_part_size, 5 << 20);
+	assert_int_equal(c->aws.s3_parallel, 64);
+	config_free(c);
+	/* S3's largest part, 5 GiB, and one part at a time. */
+	c = load("[aws]\ns3_part_size = 5368709120\ns3_parallel = 1\n");
+	assert_true(c->aws.s3_part_size == INT64_C(5) << 30);
+	assert_int_equal(c->aws.s3_parallel, 1);
+	config_free(c);
+
+	/* S3 refuses parts under 5 MiB (but the last) and over 5 GiB. */
+	refuse("[aws]\ns3_part_size = 5242879\n",
+	    "2:1: aws.s3_part_size: must be between 5242880 and 5368709120");
+	refuse("[aws]\ns3_part_size = 5368709121\n",
+	    "2:1: aws.s3_part_size: must be between 5242880 and 5368709120");
+	refuse("[aws]\ns3_parallel = 0\n",
+	    "2:1: aws.s3_parallel: must be between 1 and 64");
+	refuse("[aws]\ns3_parallel = 65\n",
+	    "2:1: aws.s3_parallel: must be between 1 and 64");
+	refuse("[aws]\ns3_parallel = \"4\"\n",
+	    "2:1: aws.s3_parallel: expected an integer, found a string");
+	refuse("[aws]\nendpoint = \"\"\n",
+	    "2:1: aws.endpoint: must not be empty");
+	refuse("[aws]\ns3_endpoint = 9000\n",
+	    "2:1: aws.s3_endpoint: expected a string, found an integer");
+}
+
 static void
 test_type_errors(void **state)
 {
@@ -636,6 +680,7 @@ main(void)
 		cmocka_unit_test(test_example),
 		cmocka_unit_test(test_sections_present),
 		cmocka_unit_test(test_worker),
+		cmocka_unit_test(test_aws),
 		cmocka_unit_test(test_type_errors),
 		cmocka_unit_test(test_value_errors),
 		cmocka_unit_test(test_unknown_keys),
