@@ -11,6 +11,7 @@ import urllib.parse
 import uuid
 
 import ibq_server
+import ibq_compose
 import ibq_store
 import ibq_worker
 
@@ -69,6 +70,18 @@ def enqueue(h, app):
     h.send_json(201, {"id": job_id})
 
 
+def compose(h, app):
+    try:
+        body = json.loads(h.read_body().decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise fail(400, "body is not JSON")
+    try:
+        ids = ibq_compose.enqueue(app.store, body, app.mirror)
+    except ibq_compose.ComposeError as e:
+        raise fail(400, str(e))
+    h.send_json(201, ids)
+
+
 def artifact(h, app, job_id, name):
     if not ibq_worker.name_ok(name):
         raise fail(400, "bad artifact name")
@@ -113,6 +126,8 @@ def handle(h, app, segs):
     if len(segs) == 4 and segs[0] == "jobs" and segs[2] == "artifacts" \
             and m == "GET":
         return artifact(h, app, segs[1], segs[3])
+    if segs == ["composes"] and m == "POST":
+        return compose(h, app)
     if segs == ["events"] and m == "GET":
         since = int(_query(h, "since", 0))
         timeout = min(max(_query(h, "timeout", 0), 0), 600)

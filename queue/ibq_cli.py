@@ -100,6 +100,14 @@ def cmd_enqueue(c, a):
     print(c.call("POST", "/jobs", body)["id"])
 
 
+def cmd_compose(c, a):
+    ids = c.call("POST", "/composes", _args_value(a.request))
+    print(ids["id"])
+    if a.verbose:
+        print("depsolve %s, manifest %s" % (ids["depsolve"], ids["manifest"]),
+              file=sys.stderr)
+
+
 def cmd_list(c, a):
     rows = c.call("GET", "/jobs")
     fmt = "%-36s  %-18s  %-8s  %-24s  %s"
@@ -162,6 +170,12 @@ def add_parsers(sub):
     p.add_argument("--arch", default="x86_64")
     p.add_argument("--depends", nargs="+", metavar="JOB_ID")
     p.set_defaults(fn=cmd_enqueue)
+    p = sub.add_parser("compose", help="request an image: depsolve, "
+                       "manifest and build jobs; prints the build job's id")
+    p.add_argument("request", help="JSON, or @FILE: distribution, "
+                   "image_type, packages, customizations, targets")
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.set_defaults(fn=cmd_compose)
     sub.add_parser("list", help="table of jobs").set_defaults(fn=cmd_list)
     for name, fn, text in (("show", cmd_show, "a job as JSON"),
                            ("result", cmd_result, "a finished job's result"),

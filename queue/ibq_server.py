@@ -23,6 +23,7 @@ import traceback
 import urllib.parse
 
 import ibq_admin
+import ibq_compose
 import ibq_store
 import ibq_worker
 
@@ -423,6 +424,11 @@ def serve(args):
     stop = threading.Event()
     threading.Thread(target=_checker, daemon=True,
                      args=(store, args.heartbeat_check, stop)).start()
+    top = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    generator = (args.manifest_generator.split() if args.manifest_generator
+                 else ibq_compose.find_generator(top))
+    app.mirror = args.debian_mirror
+    ibq_compose.start(store, generator, stop, log)
 
     def on_signal(signum, frame):
         stop.set()

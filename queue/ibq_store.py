@@ -109,8 +109,11 @@ class Store:
         # Like composer after a restart: running jobs keep their token and
         # their heartbeat clock starts again now.
         with self.tx():
-            self.db.execute("UPDATE jobs SET last_seen=? WHERE state=?",
-                            (time.time(), RUNNING))
+            self.db.execute("UPDATE jobs SET last_seen=? WHERE state=? AND "
+                            "token IS NOT NULL", (time.time(), RUNNING))
+            # The queue's own jobs (manifests) were cut short: run again.
+            self.db.execute("UPDATE jobs SET state=?, started=NULL WHERE "
+                            "state=? AND token IS NULL", (PENDING, RUNNING))
 
     # --- plumbing -------------------------------------------------------
     class _Tx:
@@ -362,6 +365,43 @@ class Store:
                    "WHERE d.job_id=? ORDER BY d.idx", (row["id"],))]
         return dict(id=row["id"], type=row["type"], token=token,
                     args=json.loads(row["args"]), dynamic_args=dyn)
+
+    def take_internal(self, jtype):
+        """The oldest ready job of a kind the queue runs itself (no worker,
+        no token), marked running: (id, args, dynamic_args) or None."""
+        with self.cv:
+            row = self.db.execute(
+                "SELECT * FROM jobs j WHERE state=? AND type=? AND NOT EXISTS "
+                "(SELECT 1 FROM deps d JOIN jobs p ON p.id=d.dep_id "
+                " WHERE d.job_id=j.id AND p.state NOT IN (?,?)) "
+                "ORDER BY seq LIMIT 1",
+                (PENDING, jtype, SUCCESS, FAILURE)).fetchone()
+            if row is None:
+                return None
+            with self.tx():
+                self.db.execute("UPDATE jobs SET state=?, started=? WHERE "
+                                "id=?", (RUNNING, time.time(), row["id"]))
+                self._event(row["id"], "started", {"by": "queue"})
+            dyn = [json.loads(r[0]) if r[0] is not None else None
+                   for r in self.db.execute(
+                       "SELECT p.result FROM deps d JOIN jobs p ON "
+                       "p.id=d.dep_id WHERE d.job_id=? ORDER BY d.idx",
+                       (row["id"],))]
+            return row["id"], json.loads(row["args"]), dyn
+
+    def finish_internal(self, job_id, result):
+        with self.cv:
+            j = self._job(job_id)
+            if j is None or j["state"] != RUNNING:
+                return      # canceled meanwhile
+            state = FAILURE if result_failed(result) else SUCCESS
+            with self.tx():
+                self.db.execute(
+                    "UPDATE jobs SET state=?, finished=?, result=? WHERE id=?",
+                    (state, time.time(), json.dumps(result), job_id))
+                self._event(job_id, "finished", {"state": state,
+                                                 "by": "queue"})
+            self.cv.notify_all()
 
     def requeue_unclaimed(self, token):
         """The client of a long poll vanished right after a job was taken

@@ -1,0 +1,132 @@
+#!/usr/bin/python3
+"""Composes: a request becomes depsolve -> manifest (run by the queue) ->
+osbuild with dynamic_args, the chain a real composer makes. A worker is
+played here over the raw protocol; the manifest comes from the real
+manifest generator (ib-build --generate-manifest) when it is built, else
+from a stand-in script the test writes, named as such."""
+
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
+from qtestlib import Server, run, tmpdir, wait_for  # noqa: E402
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.realpath(__file__))))
+IB_BUILD = os.path.join(TOP, os.environ.get("B", "build"), "ib-build")
+
+if os.access(IB_BUILD, os.X_OK):
+    GEN = IB_BUILD + " --generate-manifest"
+else:
+    # Stand-in for the generator: echoes the request as the manifest.
+    GEN = os.path.join(tmpdir(), "gen")
+    with open(GEN, "w") as f:
+        f.write("#!/usr/bin/python3\nimport json,sys\nr=json.load(sys.stdin)\n"
+                "print(json.dumps({'version':'2','pipelines':[],'req':r}))\n")
+    os.chmod(GEN, 0o755)
+
+BROKEN = os.path.join(tmpdir(), "broken-gen")
+with open(BROKEN, "w") as f:
+    f.write("#!/bin/sh\necho 'no such stage' >&2\nexit 1\n")
+os.chmod(BROKEN, 0o755)
+
+S = Server("--request-job-timeout", "1", "--manifest-generator", GEN,
+           "--debian-mirror", "http://mirror.example/debian")
+B = Server("--request-job-timeout", "1", "--manifest-generator", BROKEN)
+
+PKG = {"name": "hello", "epoch": 0, "version": "2.10-3", "release": "",
+       "arch": "amd64",
+       "checksum": "sha256:" + "ab" * 32,
+       "remote_location": "http://mirror.example/debian/pool/h/hello.deb"}
+
+
+def compose(s, req, expect=201):
+    return s.admin("POST", "/composes", req, expect=expect)
+
+
+def test_compose_makes_the_composer_chain():
+    ids = compose(S, {"distribution": "debian-12", "image_type": "qcow2",
+                      "packages": ["hello"],
+                      "customizations": {"hostname": "h1"}})
+    dep = S.show(ids["depsolve"])
+    assert dep["type"] == "depsolve"
+    ps = dep["args"]["grouped_package_sets"]["os"][0]
+    assert "hello" in ps["Include"] and "linux-image-amd64" in ps["Include"]
+    assert ps["Repositories"][0]["baseurls"][0].startswith(
+        "deb+http://mirror.example/debian?suite=bookworm")
+    assert S.show(ids["manifest"])["dependencies"] == [ids["depsolve"]]
+    assert S.show(ids["id"])["dependencies"] == [ids["manifest"]]
+    # A worker can never be handed the manifest job.
+    st, _, _ = S.request_job(["manifest-id-only"])
+    assert st == 400
+    job, tok = S.take(["depsolve"])
+    st, _, _ = S.w("PATCH", "/jobs/" + tok,
+                   {"result": {"package_specs": {"os": [PKG]},
+                               "error": "", "error_type": ""}})
+    assert st == 200
+    wait_for(lambda: S.show(ids["manifest"])["state"] == "success",
+             timeout=60, what="the manifest")
+    job, tok = S.take(["osbuild"])
+    assert job["id"] == ids["id"]
+    man = job["dynamic_args"][0]["data"]
+    assert man["version"] == "2"
+    if GEN.startswith(IB_BUILD):
+        names = [p["name"] for p in man["pipelines"]]
+        assert "os" in names and "qcow2" in names, names
+        urls = [i["url"] if isinstance(i, dict) else i for i in
+                man["sources"]["org.osbuild.curl"]["items"].values()]
+        assert PKG["remote_location"] in urls
+    t = job["args"]["targets"][0]
+    assert t["name"] == "org.osbuild.worker.server"
+    assert t["osbuild_artifact"] == {"export_filename": "disk.qcow2",
+                                     "export_name": "qcow2"}
+    S.w("PATCH", "/jobs/" + tok, {"result": {"success": True}})
+
+
+def test_failed_depsolve_fails_the_manifest_job():
+    ids = compose(S, {"packages": ["nope"]})
+    _, tok = S.take(["depsolve"])
+    S.w("PATCH", "/jobs/" + tok, {"result": {
+        "job_error": {"id": 21, "reason": "no package nope"}}})
+    wait_for(lambda: S.show(ids["manifest"])["state"] == "failure",
+             timeout=30, what="the manifest failure")
+    res = S.show(ids["manifest"])["result"]
+    assert res["job_error"]["id"] == 5
+    job, tok = S.take(["osbuild"])
+    assert job["dynamic_args"][0]["job_error"]["id"] == 5
+    S.w("PATCH", "/jobs/" + tok, {"result": {"job_error": {"id": 9,
+                                                            "reason": "x"}}})
+
+
+def test_generator_failure_is_a_job_error():
+    ids = compose(B, {})
+    _, tok = B.take(["depsolve"])
+    B.w("PATCH", "/jobs/" + tok, {"result": {"package_specs": {"os": [PKG]}}})
+    wait_for(lambda: B.show(ids["manifest"])["state"] == "failure",
+             timeout=30, what="the manifest failure")
+    res = B.show(ids["manifest"])["result"]
+    assert res["job_error"]["id"] == 8
+    assert "no such stage" in res["job_error"]["reason"]
+
+
+def test_bad_requests():
+    for bad in ({"distribution": "windows-11"}, {"image_type": "iso"},
+                {"packages": "hello"}, {"packages": ["../x"]},
+                {"targets": [{"type": "org.example.ftp"}]},
+                {"image_name": "../../etc/passwd"}, {"mirror": "ftp://x"},
+                ["not", "an", "object"]):
+        compose(S, bad, expect=400)
+
+
+def test_cli_compose():
+    p = S.cli("compose", json.dumps({"image_type": "raw"}))
+    job_id = p.stdout.strip()
+    assert S.show(job_id)["type"] == "osbuild"
+
+
+if __name__ == "__main__":
+    run([test_compose_makes_the_composer_chain,
+         test_failed_depsolve_fails_the_manifest_job,
+         test_generator_failure_is_a_job_error, test_bad_requests,
+         test_cli_compose])
