@@ -21,6 +21,7 @@ struct target_ctx {
 	struct api		*api;		/* worker.server uploads */
 	struct job		*job;		/* for job_canceled() only */
 	const char		*artifact_location;
+	const char		*image_boot_mode;	/* the job's, NULL: none */
 	volatile sig_atomic_t	*abort;		/* set on cancellation */
 };
 

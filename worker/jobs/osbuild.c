@@ -506,7 +506,7 @@ run_targets(json_object *result, struct job *job, const struct job_ctx *ctx,
     json_object *targets, const char *outdir)
 {
 	struct target_ctx	 tctx;
-	json_object		*results, *errors;
+	json_object		*results, *errors, *v;
 	size_t			 i, n;
 
 	memset(&tctx, 0, sizeof(tctx));
@@ -514,6 +514,10 @@ run_targets(json_object *result, struct job *job, const struct job_ctx *ctx,
 	tctx.api = ctx->api;
 	tctx.job = job;
 	tctx.artifact_location = job->artifact_location;
+	/* Targets that register images (EC2's BootMode) need the build's. */
+	if (json_object_object_get_ex(job->args, "image_boot_mode", &v) &&
+	    json_object_is_type(v, json_type_string))
+		tctx.image_boot_mode = json_object_get_string(v);
 	tctx.abort = (volatile sig_atomic_t *)&job->canceled;
 
 	results = json_object_new_array();

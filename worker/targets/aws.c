@@ -81,13 +81,10 @@ static int
 boot_mode(const struct target_ctx *ctx, json_object *o, const char **out)
 {
 	const char	*m = target_opt_str(o, "bootMode");
-	json_object	*v;
 
 	*out = NULL;
-	if (m == NULL && ctx->job != NULL && ctx->job->args != NULL &&
-	    json_object_object_get_ex(ctx->job->args, "image_boot_mode", &v) &&
-	    json_object_is_type(v, json_type_string))
-		m = json_object_get_string(v);
+	if (m == NULL)
+		m = ctx->image_boot_mode;
 	if (m == NULL || *m == '\0' || strcmp(m, "none") == 0)
 		return 0;
 	if (strcmp(m, "legacy") == 0 || strcmp(m, "legacy-bios") == 0)
