@@ -67,7 +67,7 @@ $(B)/ib-build: $(BUILDER_SRCS:%.c=$(B)/%.o) $(COMMON_OBJS)
 $(B)/ib-depsolve: $(DEPSOLVER_SRCS:%.c=$(B)/%.o) $(COMMON_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lsolvext -lsolv -lz
 
-$(B)/ib-backlog: $(BACKLOG_SRCS:%.c=$(B)/%.o) $(COMMON_OBJS) $(B)/worker/http.o
+$(B)/ib-backlog: $(BACKLOG_SRCS:%.c=$(B)/%.o) $(COMMON_OBJS) $(B)/worker/http.o $(B)/worker/aws.o
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/tests/%: worker/tests/unit/%.c $(WORKER_LIB)

@@ -142,20 +142,19 @@ imds_base(void)
 	return e != NULL && *e ? e : IMDS_DEFAULT;
 }
 
-int
-aws_creds_from_imds(struct http *h, struct aws_creds *c, char *err,
-    size_t errlen)
+/*
+ * An IMDSv2 session token (PUT) as the header every later GET carries;
+ * caller frees it with freezero_str. NULL with "what: reason" in err. The
+ * answer goes through the caller's resp, which it zeroes and frees.
+ */
+static char *
+imds_session(struct http *h, struct http_resp *resp, const char *what,
+    char *err, size_t errlen)
 {
-	struct http_req		 req;
-	struct http_resp	 resp;
-	json_object		*doc = NULL, *v;
-	const char		*hdr[2] = { NULL, NULL };
-	char			*url = NULL, *token = NULL, *tokhdr = NULL;
-	char			*role = NULL, *nl;
-	int			 rv = -1;
+	struct http_req	 req;
+	const char	*hdr[2] = { NULL, NULL };
+	char		*url, *token, *tokhdr = NULL;
 
-	memset(c, 0, sizeof(*c));
-	http_resp_init(&resp);
 	memset(&req, 0, sizeof(req));
 	url = xasprintf("%s/latest/api/token", imds_base());
 	hdr[0] = "X-aws-ec2-metadata-token-ttl-seconds: 21600";
@@ -165,22 +164,84 @@ aws_creds_from_imds(struct http *h, struct aws_creds *c, char *err,
 	req.body = "";
 	req.body_len = 0;
 	req.timeout = 5;
+	if (http_do(h, &req, resp) == -1 || resp->status != 200 ||
+	    resp->body.len == 0 || resp->body.len > 4096) {
+		snprintf(err, errlen, "%s: the instance metadata service "
+		    "(IMDSv2) gave no session token (%s)", what,
+		    resp->status ? "HTTP error" : resp->error);
+		if (resp->status)
+			snprintf(err, errlen, "%s: the instance metadata "
+			    "service (IMDSv2) answered %ld to the token "
+			    "request", what, resp->status);
+	} else {
+		token = xstrdup(rtrim(resp->body.data));
+		tokhdr = xasprintf("X-aws-ec2-metadata-token: %s", token);
+		freezero_str(token);
+	}
+	free(url);
+	return tokhdr;
+}
+
+char *
+aws_imds_region(struct http *h, char *err, size_t errlen)
+{
+	struct http_req		 req;
+	struct http_resp	 resp;
+	const char		*hdr[2] = { NULL, NULL };
+	char			*url = NULL, *tokhdr, *out = NULL;
+
+	http_resp_init(&resp);
+	if ((tokhdr = imds_session(h, &resp, "no region", err,
+	    errlen)) == NULL)
+		goto cleanup;
+	hdr[0] = tokhdr;
+	url = xasprintf("%s/latest/meta-data/placement/region", imds_base());
+	memset(&req, 0, sizeof(req));
+	req.url = url;
+	req.headers = hdr;
+	req.timeout = 5;
 	if (http_do(h, &req, &resp) == -1 || resp.status != 200 ||
-	    resp.body.len == 0 || resp.body.len > 4096) {
-		snprintf(err, errlen, "no credentials: the instance metadata "
-		    "service (IMDSv2) gave no session token (%s)",
-		    resp.status ? "HTTP error" : resp.error);
-		if (resp.status)
-			snprintf(err, errlen, "no credentials: the instance "
-			    "metadata service (IMDSv2) answered %ld to the "
-			    "token request", resp.status);
+	    resp.body.len == 0) {
+		snprintf(err, errlen, "no region: instance metadata answered "
+		    "%ld for placement/region", resp.status);
 		goto cleanup;
 	}
-	token = xstrdup(rtrim(resp.body.data));
-	tokhdr = xasprintf("X-aws-ec2-metadata-token: %s", token);
+	out = xstrdup(rtrim(resp.body.data));
+	if (!aws_region_ok(out)) {
+		snprintf(err, errlen, "no region: not a region name from "
+		    "instance metadata");
+		free(out);
+		out = NULL;
+	}
+cleanup:
+	/* The token went through this body. */
+	if (resp.body.data != NULL)
+		explicit_bzero(resp.body.data, resp.body.cap);
+	http_resp_free(&resp);
+	freezero_str(tokhdr);
+	free(url);
+	return out;
+}
+
+int
+aws_creds_from_imds(struct http *h, struct aws_creds *c, char *err,
+    size_t errlen)
+{
+	struct http_req		 req;
+	struct http_resp	 resp;
+	json_object		*doc = NULL, *v;
+	const char		*hdr[2] = { NULL, NULL };
+	char			*url = NULL, *tokhdr = NULL;
+	char			*role = NULL, *nl;
+	int			 rv = -1;
+
+	memset(c, 0, sizeof(*c));
+	http_resp_init(&resp);
+	if ((tokhdr = imds_session(h, &resp, "no credentials", err,
+	    errlen)) == NULL)
+		goto cleanup;
 	hdr[0] = tokhdr;
 
-	free(url);
 	url = xasprintf("%s/latest/meta-data/iam/security-credentials/",
 	    imds_base());
 	memset(&req, 0, sizeof(req));
@@ -243,7 +304,6 @@ cleanup:
 		explicit_bzero(resp.body.data, resp.body.cap);
 	http_resp_free(&resp);
 	json_object_put(doc);
-	freezero_str(token);
 	freezero_str(tokhdr);
 	free(role);
 	free(url);

@@ -38,6 +38,8 @@ int	 aws_creds_from_file(const char *path, const char *profile,
  */
 int	 aws_creds_from_imds(struct http *, struct aws_creds *, char *err,
 	    size_t errlen);
+/* The instance's region through IMDSv2; newly allocated, or NULL with err. */
+char	*aws_imds_region(struct http *, char *err, size_t errlen);
 
 /*
  * The chain: the given key pair (from the job) when both are non-empty,

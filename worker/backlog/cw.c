@@ -1,7 +1,9 @@
 /*
- * The publisher's AWS side. The signed call sets up its own easy handle
- * rather than http_do(): libcurl 7.88 signs header-removal lines
- * ("Expect:") that it never sends, which AWS rejects.
+ * The publisher's AWS side: credentials from the environment or, through
+ * the worker's aws.c, the instance role (IMDSv2), and PutMetricData. The
+ * signed call sets up its own easy handle rather than http_do(): libcurl
+ * 7.88 signs header-removal lines ("Expect:") that it never sends, which AWS
+ * rejects.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,24 +11,15 @@
 #include <time.h>
 
 #include <curl/curl.h>
-#include <json-c/json.h>
 
+#include "aws.h"
 #include "cw.h"
 #include "http.h"
 #include "log.h"
 #include "util.h"
 
-#define CW_IMDS_DEFAULT	"http://169.254.169.254"
 #define CW_VERSION	"2010-08-01"
 #define CW_ANSWER_MAX	(64 * 1024)
-
-static const char *
-imds_base(void)
-{
-	const char	*e = getenv("IB_IMDS_ENDPOINT");
-
-	return e != NULL && *e ? e : CW_IMDS_DEFAULT;
-}
 
 /* Printable ASCII without spaces: what a key id or a secret looks like. */
 static int
@@ -40,182 +33,44 @@ cred_ok(const char *s)
 	return 1;
 }
 
-/*
- * GETs /latest/meta-data/<path> with an IMDSv2 session token (*token is
- * fetched when NULL; caller frees it with freezero_str). Returns the body,
- * newly allocated, or NULL with err.
- */
-static char *
-imds_get(struct http *h, char **token, const char *path, char *err,
-    size_t errlen)
-{
-	struct http_req		 req;
-	struct http_resp	 resp;
-	const char		*hdr[2] = { NULL, NULL };
-	char			*url = NULL, *tokhdr = NULL, *out = NULL;
-
-	http_resp_init(&resp);
-	memset(&req, 0, sizeof(req));
-	if (*token == NULL) {
-		url = xasprintf("%s/latest/api/token", imds_base());
-		hdr[0] = "X-aws-ec2-metadata-token-ttl-seconds: 300";
-		req.method = "PUT";
-		req.url = url;
-		req.headers = hdr;
-		req.body = "";
-		req.timeout = 5;
-		if (http_do(h, &req, &resp) == -1 || resp.status != 200 ||
-		    resp.body.len == 0 || resp.body.len > 4096) {
-			snprintf(err, errlen, "the instance metadata service "
-			    "(IMDSv2) gave no session token (%s)", resp.status ?
-			    "HTTP error" : resp.error);
-			goto cleanup;
-		}
-		*token = xstrdup(rtrim(resp.body.data));
-		explicit_bzero(resp.body.data, resp.body.cap);
-		free(url);
-	}
-	url = xasprintf("%s/latest/meta-data/%s", imds_base(), path);
-	tokhdr = xasprintf("X-aws-ec2-metadata-token: %s", *token);
-	hdr[0] = tokhdr;
-	memset(&req, 0, sizeof(req));
-	req.url = url;
-	req.headers = hdr;
-	req.timeout = 5;
-	if (http_do(h, &req, &resp) == -1 || resp.status != 200) {
-		snprintf(err, errlen, "instance metadata: %s: %s", path,
-		    resp.status ? "HTTP error" : resp.error);
-		if (resp.status)
-			snprintf(err, errlen, "instance metadata answered %ld "
-			    "for %s", resp.status, path);
-		goto cleanup;
-	}
-	out = xstrdup(resp.body.data ? resp.body.data : "");
-cleanup:
-	if (resp.body.data != NULL)
-		explicit_bzero(resp.body.data, resp.body.cap);
-	http_resp_free(&resp);
-	freezero_str(tokhdr);
-	free(url);
-	return out;
-}
-
-static char *
-json_str(json_object *doc, const char *key)
-{
-	json_object	*v;
-
-	if (!json_object_object_get_ex(doc, key, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	return xstrdup(json_object_get_string(v));
-}
-
 int
-cw_creds_load(struct http *h, struct cw_creds *c, char *err, size_t errlen)
+cw_creds_load(struct http *h, struct aws_creds *c, char *err, size_t errlen)
 {
-	json_object	*doc = NULL;
-	char		*token = NULL, *role = NULL, *path = NULL, *body = NULL;
 	const char	*ak = getenv("AWS_ACCESS_KEY_ID");
 	const char	*sk = getenv("AWS_SECRET_ACCESS_KEY");
 	const char	*st = getenv("AWS_SESSION_TOKEN");
-	int		 rv = -1;
 
 	memset(c, 0, sizeof(*c));
-	if (ak != NULL && *ak && sk != NULL && *sk) {
-		if (!cred_ok(ak) || !cred_ok(sk) ||
-		    (st != NULL && *st && !cred_ok(st))) {
-			snprintf(err, errlen, "the AWS_* credentials in the "
-			    "environment contain spaces or control characters");
-			return -1;
-		}
-		c->access_key = xstrdup(ak);
-		c->secret_key = xstrdup(sk);
-		c->token = st != NULL && *st ? xstrdup(st) : NULL;
-		return 0;
+	if (ak == NULL || *ak == '\0' || sk == NULL || *sk == '\0')
+		return aws_creds_from_imds(h, c, err, errlen);
+	if (!cred_ok(ak) || !cred_ok(sk) || (st != NULL && *st && !cred_ok(st))) {
+		snprintf(err, errlen, "the AWS_* credentials in the "
+		    "environment contain spaces or control characters");
+		return -1;
 	}
-	if ((role = imds_get(h, &token, "iam/security-credentials/", err,
-	    errlen)) == NULL)
-		goto cleanup;
-	role[strcspn(role, "\r\n")] = '\0';
-	if (!name_is_safe(role)) {
-		snprintf(err, errlen, "instance metadata: unusable role name");
-		goto cleanup;
-	}
-	path = xasprintf("iam/security-credentials/%s", role);
-	if ((body = imds_get(h, &token, path, err, errlen)) == NULL)
-		goto cleanup;
-	if ((doc = json_tokener_parse(body)) == NULL) {
-		snprintf(err, errlen, "instance metadata: the credentials of "
-		    "role %s are not JSON", role);
-		goto cleanup;
-	}
-	c->access_key = json_str(doc, "AccessKeyId");
-	c->secret_key = json_str(doc, "SecretAccessKey");
-	c->token = json_str(doc, "Token");
-	if (!cred_ok(c->access_key) || !cred_ok(c->secret_key) ||
-	    (c->token != NULL && !cred_ok(c->token))) {
-		snprintf(err, errlen, "instance metadata: incomplete "
-		    "credentials for role %s", role);
-		cw_creds_clear(c);
-		goto cleanup;
-	}
-	rv = 0;
-cleanup:
-	json_object_put(doc);
-	if (body != NULL)
-		freezero_str(body);
-	freezero_str(token);
-	free(path);
-	free(role);
-	return rv;
-}
-
-void
-cw_creds_clear(struct cw_creds *c)
-{
-	if (c == NULL)
-		return;
-	free(c->access_key);
-	freezero_str(c->secret_key);
-	freezero_str(c->token);
-	memset(c, 0, sizeof(*c));
-}
-
-static int
-region_ok(const char *r)
-{
-	size_t	 n;
-
-	for (n = 0; r[n] != '\0'; n++)
-		if (!((r[n] >= 'a' && r[n] <= 'z') ||
-		    (r[n] >= '0' && r[n] <= '9') || r[n] == '-'))
-			return 0;
-	return n > 0 && n <= 32;
+	c->access_key = xstrdup(ak);
+	c->secret_key = xstrdup(sk);
+	c->token = st != NULL && *st ? xstrdup(st) : NULL;
+	c->source = xstrdup("environment");
+	return 0;
 }
 
 char *
 cw_region(struct http *h, const char *given, char *err, size_t errlen)
 {
 	const char	*r = given;
-	char		*token = NULL, *got = NULL;
 
 	if (r == NULL || *r == '\0')
 		r = getenv("AWS_REGION");
 	if (r == NULL || *r == '\0')
 		r = getenv("AWS_DEFAULT_REGION");
-	if (r != NULL && *r != '\0')
-		got = xstrdup(r);
-	else if ((got = imds_get(h, &token, "placement/region", err,
-	    errlen)) != NULL)
-		rtrim(got);
-	freezero_str(token);
-	if (got != NULL && !region_ok(got)) {
-		snprintf(err, errlen, "not a region name: %.40s", got);
-		free(got);
-		got = NULL;
+	if (r == NULL || *r == '\0')
+		return aws_imds_region(h, err, errlen);
+	if (!aws_region_ok(r)) {
+		snprintf(err, errlen, "not a region name: %.40s", r);
+		return NULL;
 	}
-	return got;
+	return xstrdup(r);
 }
 
 static size_t
@@ -267,7 +122,7 @@ error_code(const struct buf *b, char *code, size_t len)
 
 int
 cw_put_metric_data(struct http *h, const struct cw_put *p,
-    const struct cw_creds *c, char *err, size_t errlen)
+    const struct aws_creds *c, char *err, size_t errlen)
 {
 	struct curl_slist	*hdrs = NULL;
 	struct buf		 body, answer;

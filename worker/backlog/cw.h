@@ -10,21 +10,15 @@
 #include <time.h>
 
 struct http;
-
-struct cw_creds {
-	char	*access_key;
-	char	*secret_key;	/* secret */
-	char	*token;		/* secret, NULL when none */
-};
+struct aws_creds;
 
 /*
  * AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY(/AWS_SESSION_TOKEN) when set,
- * else the instance role through IMDSv2 ($IB_IMDS_ENDPOINT or
- * 169.254.169.254; IMDSv1 is never used). Returns 0, or -1 with err.
+ * else the instance role through IMDSv2 (aws_creds_from_imds of the
+ * worker's aws.c). Returns 0, or -1 with err; free with aws_creds_clear.
  */
-int	 cw_creds_load(struct http *, struct cw_creds *, char *err,
+int	 cw_creds_load(struct http *, struct aws_creds *, char *err,
 	    size_t errlen);
-void	 cw_creds_clear(struct cw_creds *);
 
 /*
  * given, else $AWS_REGION, else $AWS_DEFAULT_REGION, else the instance's
@@ -52,6 +46,6 @@ struct cw_put {
 
 /* One PutMetricData call. Returns 0, or -1 with err (never a secret). */
 int	 cw_put_metric_data(struct http *, const struct cw_put *,
-	    const struct cw_creds *, char *err, size_t errlen);
+	    const struct aws_creds *, char *err, size_t errlen);
 
 #endif

@@ -14,6 +14,7 @@
 
 #include <curl/curl.h>
 
+#include "aws.h"
 #include "cw.h"
 #include "http.h"
 #include "log.h"
@@ -157,7 +158,7 @@ static int
 publish(struct http *h, const struct opts *o, double pending,
     double running)
 {
-	struct cw_creds		 creds;
+	struct aws_creds	 creds;
 	struct cw_datum		 data[2];
 	struct cw_put		 put;
 	char			 err[512], *region = NULL, *url = NULL;
@@ -189,7 +190,7 @@ publish(struct http *h, const struct opts *o, double pending,
 		if (i > 0)
 			sleep(1U << (i - 1));
 		/* Instance role credentials rotate: fetched for each try. */
-		cw_creds_clear(&creds);
+		aws_creds_clear(&creds);
 		if (cw_creds_load(h, &creds, err, sizeof(err)) == -1) {
 			log_warnx("no AWS credentials: %s", err);
 			continue;
@@ -204,7 +205,7 @@ publish(struct http *h, const struct opts *o, double pending,
 		log_warnx("%s", err);
 	}
 cleanup:
-	cw_creds_clear(&creds);
+	aws_creds_clear(&creds);
 	free(region);
 	free(url);
 	return rv;
