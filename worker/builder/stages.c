@@ -105,7 +105,7 @@ check_value(json_object *v, const struct field *f, json_object *path,
 	case F_OBJ:
 		check_fields(v, f->sub, path, errors);
 		break;
-	case F_OBJMAP:
+	case F_OBJMAP: {
 		json_object_object_foreach(v, k, e) {
 			json_object *p = path_key(path, k);
 
@@ -118,6 +118,7 @@ check_value(json_object *v, const struct field *f, json_object *path,
 			json_object_put(p);
 		}
 		break;
+	}
 	default:
 		break;
 	}
