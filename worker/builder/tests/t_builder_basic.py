@@ -19,6 +19,8 @@ B = os.environ.get("B", "build")
 IB = os.path.join(TOP, B, "ib-build") if not os.path.isabs(B) else \
     os.path.join(B, "ib-build")
 FAILS = []
+# Escapes, non-ASCII, a character outside the BMP: hashed like Python does.
+UNICODE = "h\u00e9llo \u2713 \U0001d11e \"q\" \\ \t/\x7f\n"
 
 
 def check(cond, what):
@@ -58,6 +60,39 @@ def stage(t, options=None, inputs=None):
     if inputs:
         s["inputs"] = inputs
     return s
+
+
+def osbuild_ids(manifest):
+    """Stage ids the way osbuild defines them (sha256 over json.dumps with
+    sorted keys of type, build id, previous id, options, inputs' ids)."""
+    def dumps(o):
+        return json.dumps(o, sort_keys=True).encode()
+    pids, ids = {}, {}
+    for p in manifest["pipelines"]:
+        build = pids.get(p.get("build", "")[5:])
+        prev = None
+        for st in p.get("stages", []):
+            m = hashlib.sha256()
+            for part in (st["type"], build, prev, st.get("options", {})):
+                m.update(dumps(part))
+            if st.get("inputs"):
+                inp = {}
+                for name, i in st["inputs"].items():
+                    refs = i.get("references", {})
+                    if isinstance(refs, list):
+                        refs = {r: {} for r in refs}
+                    if i["origin"] == "org.osbuild.pipeline":
+                        refs = {pids[k[5:]]: v for k, v in refs.items()}
+                    h = hashlib.sha256()
+                    for part in (i["type"], i["origin"], refs,
+                                 i.get("options", {})):
+                        h.update(dumps(part))
+                    inp[name] = h.hexdigest()
+                m.update(dumps(inp))
+            prev = m.hexdigest()
+            ids.setdefault(p["name"], []).append(prev)
+        pids[p["name"]] = prev
+    return ids
 
 
 def file_input(pipeline, name):
@@ -150,7 +185,9 @@ def body(tmp):
                         "directories": [{"path": "/srv/data",
                                          "mode": "0750"}],
                         "files": [{"path": "/etc/motd", "content": "hi\n",
-                                   "mode": "0600"}]}),
+                                   "mode": "0600"},
+                                  {"path": "/etc/issue.d/ib.issue",
+                                   "content": UNICODE}]}),
                     stage("org.osbuild.fstab", {"filesystems": [
                         {"uuid": "6e1f2ff1-34c8-4b6b-9d0e-1b1d2c3e4f50",
                          "path": "/", "vfs_type": "ext4", "passno": 1}]}),
@@ -204,7 +241,14 @@ def body(tmp):
               for m in mon), "monitor records carry progress and results")
     check(res and [s["type"] for s in res["log"]["tree"]][0] ==
           "org.osbuild.hostname", "result log lists the stages run")
+    want = osbuild_ids(manifest("ib-one"))
+    got = {p: [st["id"] for st in log] for p, log in res["log"].items()}
+    check(got == want, "stage ids are osbuild's (%s)" % (
+        "same" if got == want else json.dumps([got, want])[:600]))
     t = os.path.join(out, "tree")
+    with open(os.path.join(t, "etc/issue.d/ib.issue"),
+              encoding="utf-8") as f:
+        check(f.read() == UNICODE, "non-ASCII content written as UTF-8")
     check(open(os.path.join(t, "etc/hostname")).read() == "ib-one\n",
           "hostname written")
     st = os.stat(os.path.join(t, "etc/motd"))
