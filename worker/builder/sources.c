@@ -171,7 +171,10 @@ sources_fetch(struct store *st, struct manifest *m, const char **sums,
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https,file");
+	/* file:// reads the builder's host: only when asked for (tests). */
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR,
+	    getenv("IB_BUILD_ALLOW_FILE_URLS") != NULL ? "http,https,file" :
+	    "http,https");
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "ib-build/" IB_BUILD_VERSION);
 	for (i = 0; i < n; i++) {
 		char *dst = store_source_path(st, sums[i]);

@@ -275,16 +275,35 @@ check_install(json_object *o, json_object *inputs, json_object *path,
     json_object *errors)
 {
 	static const char *const in[] = { "packages", NULL };
+	json_object	*dpkg;
 	const char	*s;
+	size_t		 i;
 
 	check_fields(o, install_fields, path, errors);
 	check_inputs(inputs, in, path, errors);
 	check_mode_paths(o, "setup_files", path, errors);
-	if ((s = opt_str(o, "suite")) != NULL && !name_is_safe(s))
+	if ((s = opt_str(o, "suite")) != NULL && (!name_is_safe(s) ||
+	    s[0] == '-'))
 		verr_add(errors, path, "suite '%s' is not a plain name", s);
-	if ((s = opt_str(o, "architecture")) != NULL && !name_is_safe(s))
+	if ((s = opt_str(o, "architecture")) != NULL && (!name_is_safe(s) ||
+	    s[0] == '-'))
 		verr_add(errors, path, "architecture '%s' is not a plain name",
 		    s);
+	/* Only path filters: other dpkg settings (instdir, root, admindir)
+	 * could point dpkg outside the tree. */
+	if ((dpkg = json_object_object_get(o, "dpkg_opts")) != NULL &&
+	    json_object_is_type(dpkg, json_type_array)) {
+		for (i = 0; i < json_object_array_length(dpkg); i++) {
+			s = json_object_get_string(json_object_array_get_idx(
+			    dpkg, i));
+			if (s == NULL || strchr(s, '\n') != NULL ||
+			    (strncmp(s, "path-exclude=/", 14) != 0 &&
+			    strncmp(s, "path-include=/", 14) != 0))
+				verr_add(errors, path, "dpkg_opts: '%s' is not "
+				    "path-exclude=/... or path-include=/...",
+				    s ? s : "");
+		}
+	}
 }
 
 static const struct field hostname_fields[] = {

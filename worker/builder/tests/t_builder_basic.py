@@ -111,6 +111,8 @@ def main():
         if shutil.which(tool) is None:
             print("%s is not installed" % tool)
             return 77
+    # Our sources are file:// URLs, which ib-build takes only when told.
+    os.environ["IB_BUILD_ALLOW_FILE_URLS"] = "1"
     tmp = tempfile.mkdtemp(prefix="t_builder_basic.")
     try:
         return body(tmp)
@@ -329,6 +331,24 @@ def body(tmp):
     check(not os.path.exists(os.path.join(store, "sources",
                                           "org.osbuild.curl", bogus)),
           "nothing stored under a wrong checksum")
+
+    # --- file:// is refused unless allowed ---
+    del os.environ["IB_BUILD_ALLOW_FILE_URLS"]
+    rc, res, _, _ = run(manifest("ib-one", filename="x.qcow2"),
+                        os.path.join(tmp, "store-nofile"),
+                        os.path.join(tmp, "out-nofile"), ["image"])
+    os.environ["IB_BUILD_ALLOW_FILE_URLS"] = "1"
+    check(rc == 1 and res and res["error"]["type"] ==
+          "org.osbuild.error.source", "file:// refused by default")
+    bad = manifest("ib-one")
+    bad["pipelines"].insert(0, {"name": "deb", "stages": [stage(
+        "io.ib.debian.install", {"dpkg_opts": ["instdir=/"]},
+        {"packages": {"type": "org.osbuild.files",
+                      "origin": "org.osbuild.source",
+                      "references": [digest]}})]})
+    rc, res, _, _ = run(bad, store)
+    check(rc == 2 and any("instdir" in e["message"] for e in res["errors"]),
+          "dpkg_opts other than path filters refused")
 
     # --- eviction: a tiny limit keeps the store within it ---
     rc, res, _, _ = run(manifest("ib-three"), store, os.path.join(

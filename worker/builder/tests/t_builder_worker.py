@@ -67,6 +67,8 @@ class Builder(harness.TestCase):
             self.skipTest("ib-build is not built")
 
     def config(self):
+        # The manifest's source is a file:// URL; ib-build inherits this.
+        os.environ["IB_BUILD_ALLOW_FILE_URLS"] = "1"
         return '[worker]\nosbuild = "%s"\n' % IB
 
     def test_build_cache_and_validation(self):
