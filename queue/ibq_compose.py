@@ -46,7 +46,9 @@ DISTROS = {
             "libpam-modules-bin", "libpam-runtime", "login", "mawk",
             "mount", "ncurses-base", "ncurses-bin", "passwd", "perl-base",
             "sed", "sysvinit-utils", "tar", "tzdata", "util-linux",
-            "systemd-sysv", "udev", "linux-image-amd64"],
+            "systemd-sysv", "udev", "linux-image-amd64",
+            # Named so the solver does not pick dracut for the kernel.
+            "initramfs-tools"],
     },
 }
 
