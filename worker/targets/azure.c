@@ -104,8 +104,7 @@ hyperv(json_object *o, const struct target_ctx *ctx)
 
 	if (g != NULL && *g)
 		return g;
-	if (ctx->job != NULL)
-		mode = opt_str(ctx->job->args, "image_boot_mode");
+	mode = ctx->image_boot_mode;
 	return mode != NULL && strcmp(mode, "uefi") == 0 ? "V2" : "V1";
 }
 

@@ -54,6 +54,7 @@ module "worker_fleet" {
 
   composer_address   = var.composer_address
   composer_base_path = "/api/image-builder-worker/v1"
+  composer_oauth_url = var.composer_oauth_url
   secrets = {
     client_id       = "ib-worker/${var.environment}/oauth-client-id"
     client_secret   = "ib-worker/${var.environment}/oauth-client-secret"

@@ -46,6 +46,12 @@ variable "composer_address" {
   default     = "composer.stage.example.com:443"
 }
 
+variable "composer_oauth_url" {
+  type        = string
+  description = "Token endpoint the workers get OAuth2 access tokens from with the client credentials."
+  default     = "https://sso.example.com/auth/realms/image-builder/protocol/openid-connect/token"
+}
+
 variable "image_bucket_name" {
   type        = string
   description = "Name of the bucket the module creates for image uploads (globally unique)."
