@@ -102,7 +102,7 @@ build_local() {
 	# plus what makes the disk boot and reachable.
 	pkgs="systemd,systemd-sysv,udev,dbus,linux-image-amd64,initramfs-tools"
 	pkgs="$pkgs,cloud-init,cloud-guest-utils,openssh-server,ca-certificates"
-	pkgs="$pkgs,libcurl4,libjson-c5,libguestfs0,qemu-utils,curl,jq,kmod"
+	pkgs="$pkgs,libcurl4,libjson-c5,libguestfs0,qemu-utils,curl,jq,kmod,nvme-cli"
 	pkgs="$pkgs,iproute2,netbase,e2fsprogs,procps,systemd-resolved"
 
 	log "making the root file system (mmdebstrap, $mirror)"
