@@ -83,7 +83,7 @@ guest_prepare(struct vt *vt, char *err)
 	char *wants = xasprintf("/etc/systemd/system/multi-user.target.wants/%s",
 	    unit);
 	char *toml = worker_toml();
-	char *src = NULL, *dst = NULL;
+	char *src = NULL, *dst = NULL, *pinned = NULL;
 	const struct gfile files[] = {
 		{ "/etc/osbuild-worker/osbuild-worker.toml", toml, 0600 },
 		{ "/var/lib/ib-worker/firstboot.done", "local VM test\n", 0600 },
@@ -97,16 +97,28 @@ guest_prepare(struct vt *vt, char *err)
 	const char *masked[] = { "ib-vmcheck.timer", "apt-daily.timer",
 	    "apt-daily-upgrade.timer", "e2scrub_all.timer",
 	    "e2scrub_reap.service", "ssh.service" };
+	/* The osbuild double answers from these fixtures. */
 	const char *doubles[] = { "doubles/osbuild", "doubles/depsolver",
-	    "fixtures/osbuild-validation-failure.json" };
+	    "fixtures/osbuild-validation-failure.json",
+	    "fixtures/osbuild-v2-result-success.json",
+	    "fixtures/osbuild-v2-result-failure.json" };
 	size_t i;
 	int rc = -1;
 
+	/* A hard link pins the image this run started with: a rebuild
+	 * renames a new worker.qcow2 into place, and an overlay whose backing
+	 * file changed under it would be garbage. */
+	pinned = xasprintf("%s/%simage.qcow2", vt->work, VT_PREFIX);
+	unlink(pinned);
+	if (link(vt->image, pinned) == -1) {
+		free(pinned);
+		pinned = xstrdup(vt->image);
+	}
 	vt->base = xasprintf("%s/%sbase.qcow2", vt->work, VT_PREFIX);
 	unlink(vt->base);
 	{
 		char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2",
-		    "-b", vt->image, "-F", "qcow2", vt->base, NULL };
+		    "-b", pinned, "-F", "qcow2", vt->base, NULL };
 
 		if (host_run(argv, NULL, log, 60) != 0) {
 			snprintf(err, ERRLEN, "qemu-img create %s failed",
@@ -177,6 +189,10 @@ guest_prepare(struct vt *vt, char *err)
 		GF(guestfs_chmod(g, strncmp(doubles[i], "doubles/", 8) == 0 ?
 		    0755 : 0644, dst), doubles[i]);
 	}
+	/* Also `osbuild` on PATH: the pre-start gate of older images checks
+	 * the builder by that name only. */
+	GF(guestfs_ln_sf(g, VT_GUEST_LIB "/doubles/osbuild",
+	    "/usr/local/bin/osbuild"), "osbuild on PATH");
 	GF(guestfs_umount_all(g), "umount");
 	GF(guestfs_shutdown(g), "shutdown");
 #undef GF
@@ -193,5 +209,6 @@ cleanup:
 	free(toml);
 	free(src);
 	free(dst);
+	free(pinned);
 	return rc;
 }
