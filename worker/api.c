@@ -379,6 +379,7 @@ api_request_job(struct api *a, const char *const *types, const char *arch,
 	 * would strand it until the server's heartbeat timeout.
 	 */
 	extra.keep_answer = 1;
+	extra.long_poll = 1;
 	http_resp_init(&resp);
 	rc = call(a, "POST", "jobs", body, &extra, &resp, "request job");
 	/* A long poll that timed out on our side is just "no job". */

@@ -233,6 +233,9 @@ http_do(struct http *h, const struct http_req *req, struct http_resp *resp)
 	timeout = req->timeout != 0 ? req->timeout : h->transfer_timeout;
 	if (timeout > 0 && req->body_path == NULL && req->out_path == NULL)
 		curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout);
+	/* A long poll is silent until the server has something to say. */
+	if (req->long_poll)
+		curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 0L);
 
 	if (req->out_path != NULL &&
 	    (x.out = fopen(req->out_path, "we")) == NULL) {

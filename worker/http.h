@@ -45,6 +45,7 @@ struct http_req {
 	long			 timeout;	/* s, overrides transfer_timeout; -1 none */
 	volatile sig_atomic_t	*abort;		/* when set, the transfer stops */
 	int			 keep_answer;	/* abort only before the answer */
+	int			 long_poll;	/* silence is expected: no stall limit */
 };
 
 struct http_resp {

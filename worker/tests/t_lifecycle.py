@@ -35,6 +35,21 @@ class Lifecycle(harness.TestCase):
         self.assertLessEqual(max(gaps), 16.5, gaps)
         self.assertTrue(w.alive())
 
+    def test_long_poll_held_longer_than_a_minute(self):
+        # A real composer holds POST /jobs until a job exists; the worker
+        # must wait quietly, not take the silence for a stalled transfer.
+        q = self.queue()
+        files = self.keep(harness.FileServer({"/a": b"a"}))
+        w = self.worker("http://" + q.address, "[worker]\nrequest_timeout = 120\n")
+        w.wait_log(r"registered as worker")
+        time.sleep(75)
+        t0 = time.monotonic()
+        jid = q.enqueue("file-resolve", {"urls": [files.url + "/a"]})
+        w.wait_log(r"job accepted", 5)
+        self.assertLess(time.monotonic() - t0, 2)
+        q.wait(jid, 10)
+        self.assertNotIn("warning", w.log())
+
     def test_cancel_stops_the_job_quickly(self):
         q = self.queue()
         files = self.keep(harness.FileServer({}))
