@@ -96,7 +96,15 @@ build_local() {
 	work=$(mktemp -d "$babs/images/.work.XXXXXX")
 	# shellcheck disable=SC2064  # expand now: work is fixed
 	trap "rm -rf '$work'" EXIT
+	# Our own copy: a parallel `make deb` may replace the one in $B/pkg.
+	cp "$deb" "$work/"
+	deb="$work/$(basename "$deb")"
 	mirror=${IB_MIRROR:-http://deb.debian.org/debian}
+	# The package's own Depends (shared libraries included) go in with the
+	# root file system, so provisioning never needs the network.
+	debdeps=$(dpkg-deb -f "$deb" Depends | tr ',' '\n' |
+	    sed 's/|.*//; s/(.*//; s/[[:space:]]//g' | grep -v '^$' |
+	    paste -sd, -)
 
 	# What a worker needs at run time beyond the package's own Depends,
 	# plus what makes the disk boot and reachable.
@@ -104,6 +112,7 @@ build_local() {
 	pkgs="$pkgs,cloud-init,cloud-guest-utils,openssh-server,ca-certificates"
 	pkgs="$pkgs,libcurl4,libjson-c5,libguestfs0,qemu-utils,curl,jq,kmod,nvme-cli"
 	pkgs="$pkgs,iproute2,netbase,e2fsprogs,procps,systemd-resolved"
+	[ -z "$debdeps" ] || pkgs="$pkgs,$debdeps"
 
 	log "making the root file system (mmdebstrap, $mirror)"
 	t0=$(date +%s)
