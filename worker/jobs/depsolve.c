@@ -9,16 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
 #include "cache.h"
-#include "exec.h"
+#include "dnfjson.h"
 #include "jobs/jobs.h"
 #include "log.h"
 #include "util.h"
 
-#define DS_TIMEOUT_MS	(60L * 60 * 1000)	/* metadata can be slow */
-#define DS_STDOUT_MAX	(256u << 20)
 #define DS_MAX_PIPELINES 64
 
 static json_object *
@@ -51,24 +47,6 @@ get_bool(json_object *o, const char *key, int *out)
 	return 1;
 }
 
-/* A stable id for a repository: the hash of its configuration, as the
- * reference names repositories for the depsolver. */
-static char *
-repo_id(json_object *repo)
-{
-	const char	*s = json_object_to_json_string_ext(repo,
-	    JSON_C_TO_STRING_PLAIN);
-	unsigned char	 md[EVP_MAX_MD_SIZE];
-	unsigned int	 n = 0, i;
-	char		*hex;
-
-	EVP_Digest(s, strlen(s), md, &n, EVP_sha256(), NULL);
-	hex = xmalloc(n * 2 + 1);
-	for (i = 0; i < n; i++)
-		snprintf(hex + i * 2, 3, "%02x", md[i]);
-	return hex;
-}
-
 static void
 copy_str(json_object *to, const char *tokey, json_object *from,
     const char *fromkey)
@@ -77,66 +55,6 @@ copy_str(json_object *to, const char *tokey, json_object *from,
 
 	if (s != NULL && *s != '\0')
 		json_object_object_add(to, tokey, json_object_new_string(s));
-}
-
-/* The job's repository in the depsolver's words. */
-static json_object *
-dnf_repo(json_object *repo, const char *id)
-{
-	json_object	*r = json_object_new_object(), *v, *urls, *keys;
-	int		 b;
-
-	json_object_object_add(r, "id", json_object_new_string(id));
-	copy_str(r, "name", repo, "name");
-	urls = json_object_new_array();
-	if ((v = get(repo, "baseurls")) != NULL &&
-	    json_object_is_type(v, json_type_array)) {
-		size_t i, n = json_object_array_length(v);
-
-		for (i = 0; i < n; i++)
-			json_object_array_add(urls, json_object_get(
-			    json_object_array_get_idx(v, i)));
-	} else if (get_str(repo, "baseurl") != NULL)
-		json_object_array_add(urls,
-		    json_object_new_string(get_str(repo, "baseurl")));
-	if (json_object_array_length(urls) > 0)
-		json_object_object_add(r, "baseurl", urls);
-	else
-		json_object_put(urls);
-	copy_str(r, "metalink", repo, "metalink");
-	copy_str(r, "mirrorlist", repo, "mirrorlist");
-	keys = json_object_new_array();
-	if ((v = get(repo, "gpgkeys")) != NULL &&
-	    json_object_is_type(v, json_type_array)) {
-		size_t i, n = json_object_array_length(v);
-
-		for (i = 0; i < n; i++)
-			json_object_array_add(keys, json_object_get(
-			    json_object_array_get_idx(v, i)));
-	} else if (get_str(repo, "gpgkey") != NULL)
-		json_object_array_add(keys,
-		    json_object_new_string(get_str(repo, "gpgkey")));
-	if (json_object_array_length(keys) > 0)
-		json_object_object_add(r, "gpgkeys", keys);
-	else
-		json_object_put(keys);
-	if (get_bool(repo, "check_gpg", &b))
-		json_object_object_add(r, "gpgcheck",
-		    json_object_new_boolean(b));
-	if (get_bool(repo, "check_repo_gpg", &b))
-		json_object_object_add(r, "repo_gpgcheck",
-		    json_object_new_boolean(b));
-	if (get_bool(repo, "ignore_ssl", &b))
-		json_object_object_add(r, "sslverify",
-		    json_object_new_boolean(!b));
-	copy_str(r, "sslcacert", repo, "sslcacert");
-	copy_str(r, "sslclientkey", repo, "sslclientkey");
-	copy_str(r, "sslclientcert", repo, "sslclientcert");
-	copy_str(r, "metadata_expire", repo, "metadata_expire");
-	if (get_bool(repo, "module_hotfixes", &b))
-		json_object_object_add(r, "module_hotfixes",
-		    json_object_new_boolean(b));
-	return r;
 }
 
 static json_object *
@@ -202,13 +120,13 @@ build_request(json_object *args, json_object *sets, const char *cachedir,
 		    json_object_array_length(rs) : 0;
 		for (j = 0; j < nr; j++) {
 			json_object *repo = json_object_array_get_idx(rs, j);
-			char *id = repo_id(repo);
+			char *id = dnfjson_repo_id(repo);
 
 			if (get(p->repos, id) == NULL) {
 				json_object_object_add(p->repos, id,
 				    json_object_get(repo));
 				json_object_array_add(repos,
-				    dnf_repo(repo, id));
+				    dnfjson_repo(repo, id));
 			}
 			json_object_array_add(ids, json_object_new_string(id));
 			free(id);
@@ -285,17 +203,26 @@ package_spec(json_object *pkg, json_object *repos)
 	return s;
 }
 
-/* The depsolver's error kinds, as the reference maps them. */
-static int
-error_id(const char *kind)
+/* The 2024 keys beside the job_error: error and error_type. */
+static void
+legacy_error(json_object *result)
 {
-	if (strcmp(kind, "DepsolveError") == 0)
-		return JOB_ERR_DNF_DEPSOLVE;
-	if (strcmp(kind, "MarkingErrors") == 0)
-		return JOB_ERR_DNF_MARKING;
-	if (strcmp(kind, "RepoError") == 0)
-		return JOB_ERR_DNF_REPO;
-	return JOB_ERR_DNF_OTHER;
+	json_object	*e = job_result_error(result), *v;
+	const char	*reason = "", *details = NULL;
+	int		 id = 0;
+
+	if (json_object_object_get_ex(e, "id", &v))
+		id = json_object_get_int(v);
+	if (json_object_object_get_ex(e, "reason", &v))
+		reason = json_object_get_string(v);
+	if (json_object_object_get_ex(e, "details", &v) &&
+	    json_object_is_type(v, json_type_string))
+		details = json_object_get_string(v);
+	json_object_object_add(result, "error", json_object_new_string(
+	    details && *details ? details : reason));
+	json_object_object_add(result, "error_type", json_object_new_string(
+	    id == JOB_ERR_DNF_DEPSOLVE || id == JOB_ERR_DNF_MARKING ?
+	    "depsolve" : "other"));
 }
 
 static void
@@ -303,11 +230,7 @@ fail(json_object *result, int id, const char *reason, const char *details)
 {
 	job_set_error(result, id, reason,
 	    details ? json_object_new_string(details) : NULL);
-	json_object_object_add(result, "error", json_object_new_string(
-	    details && *details ? details : reason));
-	json_object_object_add(result, "error_type", json_object_new_string(
-	    id == JOB_ERR_DNF_DEPSOLVE || id == JOB_ERR_DNF_MARKING ?
-	    "depsolve" : "other"));
+	legacy_error(result);
 }
 
 /*
@@ -318,66 +241,15 @@ static int
 solve(struct job *job, const struct job_ctx *ctx, const char *name,
     struct pipeline *p, json_object *result)
 {
-	const char		*argv[2];
-	struct exec_opts	 o;
-	struct exec_result	 res;
-	json_object		*ans = NULL, *pkgs, *specs, *tx, *rc, *v;
-	const char		*req;
-	char			 st[64], reason[512];
-	size_t			 i, n;
-	int			 rv = -1;
+	json_object	*ans, *pkgs, *specs, *tx, *rc, *v;
+	size_t		 i, n;
+	int		 rv = -1;
 
-	argv[0] = ctx->conf->dnf_json ? ctx->conf->dnf_json :
-	    CONFIG_DEFAULT_DNFJSON;
-	argv[1] = NULL;
-	req = json_object_to_json_string_ext(p->request,
-	    JSON_C_TO_STRING_PLAIN);
-	memset(&o, 0, sizeof(o));
-	o.argv = argv;
-	o.stdin_data = req;
-	o.stdin_len = strlen(req);
-	o.stdout_max = DS_STDOUT_MAX;
-	o.timeout_ms = DS_TIMEOUT_MS;
-	o.canceled = &job->canceled;
-	o.pgid = &job->pgid;
 	log_info("depsolve: pipeline %s", name);
-	if (exec_run(&o, &res) == -1) {
-		fail(result, JOB_ERR_RPMMD, "rpmmd error in depsolve job",
-		    res.error);
-		goto cleanup;
-	}
-	exec_status_str(&res, st, sizeof(st));
-	if (res.canceled || res.timed_out) {
-		snprintf(reason, sizeof(reason), "the depsolver was stopped: "
-		    "%s", st);
-		fail(result, JOB_ERR_RPMMD, "rpmmd error in depsolve job",
-		    reason);
-		goto cleanup;
-	}
-	ans = json_tokener_parse(res.out.data);
-	if (ans == NULL || !json_object_is_type(ans, json_type_object)) {
-		snprintf(reason, sizeof(reason), "the depsolver gave no JSON "
-		    "(%s): %.400s", st, res.err.data);
-		fail(result, JOB_ERR_RPMMD, "rpmmd error in depsolve job",
-		    reason);
-		goto cleanup;
-	}
-	if (get_str(ans, "kind") != NULL || !res.exited || res.code != 0) {
-		const char *kind = get_str(ans, "kind");
-
-		if (kind == NULL) {
-			snprintf(reason, sizeof(reason), "the depsolver "
-			    "failed (%s): %.400s", st, res.err.data);
-			fail(result, JOB_ERR_RPMMD,
-			    "rpmmd error in depsolve job", reason);
-			goto cleanup;
-		}
-		snprintf(reason, sizeof(reason), "DNF error occurred: %s",
-		    kind);
-		log_info("depsolve: %s: %s", reason, get_str(ans, "reason") ?
-		    get_str(ans, "reason") : "");
-		fail(result, error_id(kind), reason, get_str(ans, "reason"));
-		goto cleanup;
+	if ((ans = dnfjson_run(ctx->conf, p->request, "depsolve",
+	    &job->canceled, &job->pgid, result)) == NULL) {
+		legacy_error(result);
+		return -1;
 	}
 	pkgs = get(ans, "packages");
 	if (pkgs == NULL || !json_object_is_type(pkgs, json_type_array)) {
@@ -420,7 +292,6 @@ solve(struct job *job, const struct job_ctx *ctx, const char *name,
 	rv = 0;
 cleanup:
 	json_object_put(ans);
-	exec_result_free(&res);
 	return rv;
 }
 
