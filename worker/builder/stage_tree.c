@@ -269,6 +269,10 @@ stage_debian_install(struct stage_run *r)
 	argv[ac++] = "--aptopt=APT::Install-Recommends \"false\"";
 	argv[ac++] = "--setup-hook";
 	argv[ac++] = hook;
+	/* bookworm on: merged /usr before anything is unpacked, or a set
+	 * that carries usr-is-merged (as a solver may pick for
+	 * init-system-helpers) fails to install. */
+	argv[ac++] = "--hook-dir=/usr/share/mmdebstrap/hooks/maybe-merged-usr";
 	/* No fsync per file while building (minutes on slow disks); the
 	 * setting does not stay in the image. */
 	argv[ac++] = "--dpkgopt=force-unsafe-io";
