@@ -26,6 +26,7 @@
 #include "azure.h"
 #include "backoff.h"
 #include "http.h"
+#include "jsonutil.h"
 #include "log.h"
 #include "toml.h"
 #include "util.h"
@@ -435,17 +436,6 @@ azure_stats(const struct azure *az)
 	return &az->stats;
 }
 
-static const char *
-jstr(json_object *o, const char *name)
-{
-	json_object	*v;
-
-	if (o == NULL || !json_object_object_get_ex(o, name, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
 static void
 clean_copy(char *dst, size_t dstlen, const char *s, size_t max)
 {
@@ -472,11 +462,11 @@ set_error(struct azure *az, const char *what, const struct http_resp *r)
 		doc = json_tokener_parse(r->body.data);
 	if (doc != NULL && json_object_object_get_ex(doc, "error", &e)) {
 		if (json_object_is_type(e, json_type_object)) {
-			code = jstr(e, "code");
-			msg = jstr(e, "message");
+			code = json_get_str(e, "code");
+			msg = json_get_str(e, "message");
 		} else {
 			code = json_object_get_string(e);
-			msg = jstr(doc, "error_description");
+			msg = json_get_str(doc, "error_description");
 		}
 	}
 	if (code != NULL || msg != NULL) {
@@ -617,14 +607,14 @@ login(struct azure *az)
 	    "application/x-www-form-urlencoded", 0, &resp) == -1)
 		goto cleanup;
 	if ((doc = json_tokener_parse(resp.body.data)) == NULL ||
-	    jstr(doc, "access_token") == NULL ||
-	    *jstr(doc, "access_token") == '\0' ||
-	    strpbrk(jstr(doc, "access_token"), "\r\n") != NULL) {
+	    json_get_str(doc, "access_token") == NULL ||
+	    *json_get_str(doc, "access_token") == '\0' ||
+	    strpbrk(json_get_str(doc, "access_token"), "\r\n") != NULL) {
 		snprintf(az->err, sizeof(az->err), "Azure AD token request: no "
 		    "access_token in the answer");
 		goto cleanup;
 	}
-	az->token = xstrdup(jstr(doc, "access_token"));
+	az->token = xstrdup(json_get_str(doc, "access_token"));
 	az->token_exp = now_ms() / 1000 + 3600;
 	if (json_object_object_get_ex(doc, "expires_in", &v) &&
 	    json_object_get_int64(v) > 0)
@@ -681,10 +671,11 @@ op_failed(struct azure *az, const char *what, json_object *doc)
 	if (!json_object_object_get_ex(doc, "error", &e) &&
 	    json_object_object_get_ex(doc, "properties", &p))
 		json_object_object_get_ex(p, "error", &e);
-	clean_copy(clean, sizeof(clean), jstr(e, "message") ?
-	    jstr(e, "message") : "no reason given", 600);
+	clean_copy(clean, sizeof(clean), json_get_str(e, "message") ?
+	    json_get_str(e, "message") : "no reason given", 600);
 	snprintf(az->err, sizeof(az->err), "%s failed: %s: %s", what,
-	    jstr(e, "code") ? jstr(e, "code") : "Failed", clean);
+	    json_get_str(e, "code") ? json_get_str(e, "code") : "Failed",
+	    clean);
 }
 
 /*
@@ -716,10 +707,11 @@ arm_wait(struct azure *az, const char *what, const char *url,
 		poll = xstrdup(url);
 		doc = json_tokener_parse(resp->body.data);
 		if (doc == NULL || !json_object_object_get_ex(doc, "properties",
-		    &p) || jstr(p, "provisioningState") == NULL ||
-		    terminal(jstr(p, "provisioningState"), &ok)) {
+		    &p) || json_get_str(p, "provisioningState") == NULL ||
+		    terminal(json_get_str(p, "provisioningState"), &ok)) {
 			rv = (doc == NULL || ok ||
-			    jstr(p, "provisioningState") == NULL) ? 0 : -1;
+			    json_get_str(p, "provisioningState") == NULL) ?
+			    0 : -1;
 			if (rv == -1)
 				op_failed(az, what, doc);
 			goto cleanup;
@@ -751,9 +743,9 @@ arm_wait(struct azure *az, const char *what, const char *url,
 			    "status is not JSON", what);
 			goto cleanup;
 		}
-		if (mode == 1 ? terminal(jstr(doc, "status"), &ok) :
+		if (mode == 1 ? terminal(json_get_str(doc, "status"), &ok) :
 		    (json_object_object_get_ex(doc, "properties", &p) &&
-		    terminal(jstr(p, "provisioningState"), &ok))) {
+		    terminal(json_get_str(p, "provisioningState"), &ok))) {
 			if (!ok)
 				op_failed(az, what, doc);
 			rv = ok ? 0 : -1;
@@ -784,12 +776,12 @@ azure_rg_location(struct azure *az, const char *rg, char **loc)
 	    &resp) == -1)
 		goto cleanup;
 	if ((doc = json_tokener_parse(resp.body.data)) == NULL ||
-	    !azure_arm_name_ok(jstr(doc, "location"))) {
+	    !azure_arm_name_ok(json_get_str(doc, "location"))) {
 		snprintf(az->err, sizeof(az->err), "reading the resource group: "
 		    "no location in the answer");
 		goto cleanup;
 	}
-	*loc = xstrdup(jstr(doc, "location"));
+	*loc = xstrdup(json_get_str(doc, "location"));
 	rv = 0;
 cleanup:
 	json_object_put(doc);
@@ -830,11 +822,11 @@ azure_find_account(struct azure *az, const char *rg, const char *tag,
 	}
 	for (i = 0; i < json_object_array_length(arr); i++) {
 		it = json_object_array_get_idx(arr, i);
-		type = jstr(it, "type");
+		type = json_get_str(it, "type");
 		if (type != NULL && strcasecmp(type,
 		    "Microsoft.Storage/storageAccounts") == 0 &&
-		    azure_account_ok(jstr(it, "name"))) {
-			*account = xstrdup(jstr(it, "name"));
+		    azure_account_ok(json_get_str(it, "name"))) {
+			*account = xstrdup(json_get_str(it, "name"));
 			break;
 		}
 	}
@@ -931,7 +923,7 @@ azure_use_account(struct azure *az, const char *rg, const char *account)
 	if ((doc = json_tokener_parse(resp.body.data)) != NULL &&
 	    json_object_object_get_ex(doc, "properties", &p) &&
 	    json_object_object_get_ex(p, "primaryEndpoints", &e))
-		blob = jstr(e, "blob");
+		blob = json_get_str(e, "blob");
 	ep = blob != NULL ? xstrdup(blob) :
 	    xasprintf("https://%s.blob.core.windows.net/", account);
 	if (set_endpoint(az, ep) == -1) {
@@ -954,10 +946,12 @@ azure_use_account(struct azure *az, const char *rg, const char *account)
 	    json_object_is_type(keys, json_type_array)) {
 		for (i = 0; i < json_object_array_length(keys); i++) {
 			k = json_object_array_get_idx(keys, i);
-			if (jstr(k, "value") != NULL && (jstr(k, "permissions")
-			    == NULL || strcasecmp(jstr(k, "permissions"),
+			if (json_get_str(k, "value") != NULL && (json_get_str(k,
+			    "permissions")
+			    == NULL || strcasecmp(json_get_str(k,
+			    "permissions"),
 			    "FULL") == 0)) {
-				az->key = xstrdup(jstr(k, "value"));
+				az->key = xstrdup(json_get_str(k, "value"));
 				break;
 			}
 		}

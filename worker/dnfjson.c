@@ -11,6 +11,7 @@
 #include "dnfjson.h"
 #include "exec.h"
 #include "job.h"
+#include "jsonutil.h"
 #include "log.h"
 #include "util.h"
 
@@ -66,18 +67,6 @@ dnfjson_error_id(const char *kind)
 	return JOB_ERR_DNF_OTHER;
 }
 
-static const char *
-str_of(json_object *o, const char *key)
-{
-	json_object	*v;
-
-	if (o == NULL || !json_object_is_type(o, json_type_object) ||
-	    !json_object_object_get_ex(o, key, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
 json_object *
 dnfjson_run(const struct config *conf, json_object *request, const char *what,
     atomic_int *canceled, atomic_int *pgid, json_object *result)
@@ -115,15 +104,16 @@ dnfjson_run(const struct config *conf, json_object *request, const char *what,
 		goto cleanup;
 	}
 	ans = json_tokener_parse(res.out.data ? res.out.data : "");
-	kind = str_of(ans, "kind");
+	kind = json_get_str(ans, "kind");
 	if (kind != NULL && (!res.exited || res.code != 0 ||
-	    str_of(ans, "reason") != NULL)) {
+	    json_get_str(ans, "reason") != NULL)) {
 		snprintf(reason, sizeof(reason), "DNF error occurred: %s", kind);
-		log_info("%s: %s: %s", what, reason, str_of(ans, "reason") ?
-		    str_of(ans, "reason") : "");
+		log_info("%s: %s: %s", what, reason,
+		    json_get_str(ans, "reason") ?
+		    json_get_str(ans, "reason") : "");
 		job_set_error(result, dnfjson_error_id(kind), reason,
-		    str_of(ans, "reason") ? json_object_new_string(
-		    str_of(ans, "reason")) : NULL);
+		    json_get_str(ans, "reason") ? json_object_new_string(
+		    json_get_str(ans, "reason")) : NULL);
 		json_object_put(ans);
 		ans = NULL;
 		goto cleanup;
@@ -162,7 +152,7 @@ static void
 copy_str(json_object *to, const char *tokey, json_object *from,
     const char *fromkey)
 {
-	const char	*s = str_of(from, fromkey);
+	const char	*s = json_get_str(from, fromkey);
 
 	if (s != NULL && *s != '\0')
 		json_object_object_add(to, tokey, json_object_new_string(s));
@@ -185,9 +175,9 @@ copy_list(json_object *to, const char *tokey, json_object *from,
 			if (json_object_is_type(s, json_type_string))
 				json_object_array_add(a, json_object_get(s));
 		}
-	} else if (onekey != NULL && str_of(from, onekey) != NULL)
+	} else if (onekey != NULL && json_get_str(from, onekey) != NULL)
 		json_object_array_add(a,
-		    json_object_new_string(str_of(from, onekey)));
+		    json_object_new_string(json_get_str(from, onekey)));
 	if (json_object_array_length(a) > 0)
 		json_object_object_add(to, tokey, a);
 	else

@@ -22,6 +22,7 @@
 #include "backoff.h"
 #include "gcp.h"
 #include "http.h"
+#include "jsonutil.h"
 #include "log.h"
 #include "util.h"
 
@@ -78,17 +79,6 @@ gcp_key_clear(struct gcp_key *k)
 	memset(k, 0, sizeof(k[0]));
 }
 
-static const char *
-jstr(json_object *o, const char *name)
-{
-	json_object	*v;
-
-	if (o == NULL || !json_object_object_get_ex(o, name, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
 static int
 printable(const char *s, size_t max)
 {
@@ -120,24 +110,25 @@ gcp_key_parse(const char *json, size_t len, struct gcp_key *k, char *err,
 		    "object");
 		goto cleanup;
 	}
-	type = jstr(doc, "type");
+	type = json_get_str(doc, "type");
 	if (type == NULL || strcmp(type, "service_account") != 0) {
 		snprintf(err, errlen, "the GCP credentials are not a service "
 		    "account key (type %.40s)", type ? type : "missing");
 		goto cleanup;
 	}
-	if (!printable(jstr(doc, "client_email"), 320) ||
-	    jstr(doc, "private_key") == NULL ||
-	    !printable(jstr(doc, "project_id"), 100)) {
+	if (!printable(json_get_str(doc, "client_email"), 320) ||
+	    json_get_str(doc, "private_key") == NULL ||
+	    !printable(json_get_str(doc, "project_id"), 100)) {
 		snprintf(err, errlen, "the GCP service account key lacks "
 		    "client_email, private_key or project_id");
 		goto cleanup;
 	}
-	k->client_email = xstrdup(jstr(doc, "client_email"));
-	k->private_key = xstrdup(jstr(doc, "private_key"));
-	k->project_id = xstrdup(jstr(doc, "project_id"));
-	k->token_uri = xstrdup(printable(jstr(doc, "token_uri"), 2048) ?
-	    jstr(doc, "token_uri") : "https://oauth2.googleapis.com/token");
+	k->client_email = xstrdup(json_get_str(doc, "client_email"));
+	k->private_key = xstrdup(json_get_str(doc, "private_key"));
+	k->project_id = xstrdup(json_get_str(doc, "project_id"));
+	k->token_uri = xstrdup(printable(json_get_str(doc, "token_uri"),
+	    2048) ? json_get_str(doc, "token_uri") :
+	    "https://oauth2.googleapis.com/token");
 	rv = 0;
 cleanup:
 	if (doc != NULL) {
@@ -412,12 +403,12 @@ set_error(struct gcp *g, const char *what, const struct http_resp *r)
 		doc = json_tokener_parse(r->body.data);
 	if (doc != NULL && json_object_object_get_ex(doc, "error", &e)) {
 		if (json_object_is_type(e, json_type_object)) {
-			msg = jstr(e, "message");
-			status = jstr(e, "status");
+			msg = json_get_str(e, "message");
+			status = json_get_str(e, "status");
 		} else if (json_object_is_type(e, json_type_string)) {
 			/* OAuth: {"error":"invalid_grant","error_description"} */
 			status = json_object_get_string(e);
-			msg = jstr(doc, "error_description");
+			msg = json_get_str(doc, "error_description");
 		}
 	}
 	if (msg != NULL || status != NULL) {
@@ -569,12 +560,12 @@ login(struct gcp *g)
 	if (gcall(g, &c, &resp) == -1)
 		goto cleanup;
 	if ((doc = json_tokener_parse(resp.body.data)) == NULL ||
-	    !printable(jstr(doc, "access_token"), 8192)) {
+	    !printable(json_get_str(doc, "access_token"), 8192)) {
 		snprintf(g->err, sizeof(g->err), "GCP token request: no "
 		    "access_token in the answer");
 		goto cleanup;
 	}
-	g->token = xstrdup(jstr(doc, "access_token"));
+	g->token = xstrdup(json_get_str(doc, "access_token"));
 	g->token_exp = now_ms() / 1000 + 3600;
 	if (json_object_object_get_ex(doc, "expires_in", &v) &&
 	    json_object_get_int64(v) > 0)
@@ -775,7 +766,7 @@ gcp_upload(struct gcp *g, const char *bucket, const char *object,
 		off = persisted(&resp);
 	}
 	if ((doc = json_tokener_parse(resp.body.data)) == NULL ||
-	    (got = jstr(doc, "md5Hash")) == NULL) {
+	    (got = json_get_str(doc, "md5Hash")) == NULL) {
 		snprintf(g->err, sizeof(g->err), "GCS upload: the answer "
 		    "carries no md5Hash");
 		goto cleanup;
@@ -839,12 +830,14 @@ op_error(struct gcp *g, const char *name, json_object *op)
 		for (i = 0; i < json_object_array_length(errs) && i < 4; i++) {
 			it = json_object_array_get_idx(errs, i);
 			buf_printf(&b, "%s%s: %s", i ? "; " : "",
-			    jstr(it, "code") ? jstr(it, "code") : "?",
-			    jstr(it, "message") ? jstr(it, "message") : "");
+			    json_get_str(it, "code") ?
+			    json_get_str(it, "code") : "?",
+			    json_get_str(it, "message") ?
+			    json_get_str(it, "message") : "");
 		}
 	}
-	if (b.len == 0 && jstr(op, "httpErrorMessage") != NULL)
-		buf_addstr(&b, jstr(op, "httpErrorMessage"));
+	if (b.len == 0 && json_get_str(op, "httpErrorMessage") != NULL)
+		buf_addstr(&b, json_get_str(op, "httpErrorMessage"));
 	clean_copy(clean, sizeof(clean), b.len ? b.data : "no reason given",
 	    700);
 	snprintf(g->err, sizeof(g->err), "importing image %.63s failed: %.900s",
@@ -904,8 +897,8 @@ gcp_image_insert(struct gcp *g, const char *name, const char *bucket,
 	for (;;) {
 		json_object_put(op);
 		if ((op = json_tokener_parse(resp.body.data)) == NULL ||
-		    (status = jstr(op, "status")) == NULL ||
-		    (opname = jstr(op, "name")) == NULL) {
+		    (status = json_get_str(op, "status")) == NULL ||
+		    (opname = json_get_str(op, "name")) == NULL) {
 			snprintf(g->err, sizeof(g->err), "GCE images.insert: "
 			    "the answer is not an operation");
 			goto cleanup;
@@ -978,7 +971,7 @@ policy_add(json_object *policy, const char *const *members)
 	}
 	for (i = 0; i < json_object_array_length(bindings); i++) {
 		b = json_object_array_get_idx(bindings, i);
-		role = jstr(b, "role");
+		role = json_get_str(b, "role");
 		if (role != NULL && strcmp(role, IMAGE_USER_ROLE) == 0 &&
 		    !json_object_object_get_ex(b, "condition", &cond) &&
 		    json_object_object_get_ex(b, "members", &ms) &&

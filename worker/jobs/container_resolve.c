@@ -13,22 +13,12 @@
 #include <unistd.h>
 
 #include "jobs/jobs.h"
+#include "jsonutil.h"
 #include "log.h"
 #include "registry.h"
 #include "util.h"
 
 #define CR_MAX_SPECS	256
-
-static const char *
-str_of(json_object *o, const char *key)
-{
-	json_object	*v;
-
-	if (!json_object_object_get_ex(o, key, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
 
 /* [containers] cert_path/ca.crt, the registries' CA, when present. */
 static char *
@@ -58,11 +48,11 @@ resolve(struct job *job, const struct job_ctx *ctx, json_object *spec,
 	const char		*source, *name;
 
 	if (!json_object_is_type(spec, json_type_object) ||
-	    (source = str_of(spec, "source")) == NULL) {
+	    (source = json_get_str(spec, "source")) == NULL) {
 		snprintf(err, errlen, "a container spec has no source");
 		return NULL;
 	}
-	name = str_of(spec, "name");
+	name = json_get_str(spec, "name");
 	if (json_object_object_get_ex(spec, "tls-verify", &tv) &&
 	    !json_object_is_type(tv, json_type_boolean))
 		tv = NULL;
@@ -140,7 +130,7 @@ job_container_resolve_run(struct job *job, const struct job_ctx *ctx)
 	if (json_object_object_get_ex(job->args, "pipeline_specs", &pspecs) &&
 	    !json_object_is_type(pspecs, json_type_object))
 		pspecs = NULL;
-	arch = str_of(job->args, "arch");
+	arch = json_get_str(job->args, "arch");
 	if (arch == NULL || *arch == '\0') {
 		arch = ctx->conf->worker.arch;
 		if (arch == NULL && uname(&u) == 0)

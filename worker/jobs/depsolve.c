@@ -12,46 +12,17 @@
 #include "cache.h"
 #include "dnfjson.h"
 #include "jobs/jobs.h"
+#include "jsonutil.h"
 #include "log.h"
 #include "util.h"
 
 #define DS_MAX_PIPELINES 64
 
-static json_object *
-get(json_object *o, const char *key)
-{
-	json_object	*v;
-
-	if (o == NULL || !json_object_object_get_ex(o, key, &v))
-		return NULL;
-	return v;
-}
-
-static const char *
-get_str(json_object *o, const char *key)
-{
-	json_object	*v = get(o, key);
-
-	return v != NULL && json_object_is_type(v, json_type_string) ?
-	    json_object_get_string(v) : NULL;
-}
-
-static int
-get_bool(json_object *o, const char *key, int *out)
-{
-	json_object	*v = get(o, key);
-
-	if (v == NULL || !json_object_is_type(v, json_type_boolean))
-		return 0;
-	*out = json_object_get_boolean(v);
-	return 1;
-}
-
 static void
 copy_str(json_object *to, const char *tokey, json_object *from,
     const char *fromkey)
 {
-	const char	*s = get_str(from, fromkey);
+	const char	*s = json_get_str(from, fromkey);
 
 	if (s != NULL && *s != '\0')
 		json_object_object_add(to, tokey, json_object_new_string(s));
@@ -106,23 +77,24 @@ build_request(json_object *args, json_object *sets, const char *cachedir,
 		int b;
 
 		json_object_object_add(t, "package-specs",
-		    str_list(get(set, "Include")));
-		if ((v = get(set, "Exclude")) != NULL &&
+		    str_list(json_object_object_get(set, "Include")));
+		if ((v = json_object_object_get(set, "Exclude")) != NULL &&
 		    json_object_is_type(v, json_type_array))
 			json_object_object_add(t, "exclude-specs", str_list(v));
-		if ((v = get(set, "EnabledModules")) != NULL &&
+		if ((v = json_object_object_get(set,
+		    "EnabledModules")) != NULL &&
 		    json_object_is_type(v, json_type_array))
 			json_object_object_add(t, "module-enable-specs",
 			    str_list(v));
 		ids = json_object_new_array();
-		rs = get(set, "Repositories");
+		rs = json_object_object_get(set, "Repositories");
 		nr = rs != NULL && json_object_is_type(rs, json_type_array) ?
 		    json_object_array_length(rs) : 0;
 		for (j = 0; j < nr; j++) {
 			json_object *repo = json_object_array_get_idx(rs, j);
 			char *id = dnfjson_repo_id(repo);
 
-			if (get(p->repos, id) == NULL) {
+			if (json_object_object_get(p->repos, id) == NULL) {
 				json_object_object_add(p->repos, id,
 				    json_object_get(repo));
 				json_object_array_add(repos,
@@ -133,7 +105,7 @@ build_request(json_object *args, json_object *sets, const char *cachedir,
 		}
 		json_object_object_add(t, "repo-ids", ids);
 		b = 0;
-		get_bool(set, "InstallWeakDeps", &b);
+		json_get_bool(set, "InstallWeakDeps", &b);
 		json_object_object_add(t, "install_weak_deps",
 		    json_object_new_boolean(b));
 		json_object_array_add(trans, t);
@@ -145,12 +117,13 @@ build_request(json_object *args, json_object *sets, const char *cachedir,
 	json_object_object_add(req, "command",
 	    json_object_new_string("depsolve"));
 	json_object_object_add(req, "arch", json_object_new_string(
-	    get_str(args, "arch") ? get_str(args, "arch") : ""));
+	    json_get_str(args, "arch") ? json_get_str(args, "arch") : ""));
 	json_object_object_add(req, "releasever", json_object_new_string(
-	    get_str(args, "releasever") ? get_str(args, "releasever") : ""));
-	if (get_str(args, "module_platform_id") != NULL)
+	    json_get_str(args, "releasever") ?
+	    json_get_str(args, "releasever") : ""));
+	if (json_get_str(args, "module_platform_id") != NULL)
 		json_object_object_add(req, "module_platform_id",
-		    json_object_new_string(get_str(args,
+		    json_object_new_string(json_get_str(args,
 		    "module_platform_id")));
 	json_object_object_add(req, "cachedir",
 	    json_object_new_string(cachedir));
@@ -164,18 +137,18 @@ static json_object *
 package_spec(json_object *pkg, json_object *repos)
 {
 	json_object	*s = json_object_new_object(), *v, *repo;
-	const char	*rid = get_str(pkg, "repo_id"), *loc;
+	const char	*rid = json_get_str(pkg, "repo_id"), *loc;
 	int		 b;
 
 	json_object_object_add(s, "name", json_object_new_string(
-	    get_str(pkg, "name") ? get_str(pkg, "name") : ""));
-	v = get(pkg, "epoch");
+	    json_get_str(pkg, "name") ? json_get_str(pkg, "name") : ""));
+	v = json_object_object_get(pkg, "epoch");
 	json_object_object_add(s, "epoch", json_object_new_int(
 	    v ? json_object_get_int(v) : 0));
 	copy_str(s, "version", pkg, "version");
 	copy_str(s, "release", pkg, "release");
 	copy_str(s, "arch", pkg, "arch");
-	loc = get_str(pkg, "remote_location");
+	loc = json_get_str(pkg, "remote_location");
 	if (loc != NULL) {
 		json_object *l = json_object_new_array();
 
@@ -190,12 +163,12 @@ package_spec(json_object *pkg, json_object *repos)
 	if (rid != NULL)
 		json_object_object_add(s, "repo_id",
 		    json_object_new_string(rid));
-	repo = rid != NULL ? get(repos, rid) : NULL;
+	repo = rid != NULL ? json_object_object_get(repos, rid) : NULL;
 	b = 0;
-	get_bool(repo, "check_gpg", &b);
+	json_get_bool(repo, "check_gpg", &b);
 	json_object_object_add(s, "check_gpg", json_object_new_boolean(b));
 	b = 0;
-	get_bool(repo, "ignore_ssl", &b);
+	json_get_bool(repo, "ignore_ssl", &b);
 	json_object_object_add(s, "ignore_ssl", json_object_new_boolean(b));
 	copy_str(s, "sslcacert", repo, "sslcacert");
 	copy_str(s, "sslclientkey", repo, "sslclientkey");
@@ -251,7 +224,7 @@ solve(struct job *job, const struct job_ctx *ctx, const char *name,
 		legacy_error(result);
 		return -1;
 	}
-	pkgs = get(ans, "packages");
+	pkgs = json_object_object_get(ans, "packages");
 	if (pkgs == NULL || !json_object_is_type(pkgs, json_type_array)) {
 		fail(result, JOB_ERR_RPMMD, "rpmmd error in depsolve job",
 		    "the depsolver answered without packages");
@@ -265,8 +238,10 @@ solve(struct job *job, const struct job_ctx *ctx, const char *name,
 	/* API version 1 gives the chain's final set only: one transaction. */
 	tx = json_object_new_array();
 	json_object_array_add(tx, json_object_get(specs));
-	json_object_object_add(get(result, "package_specs"), name, specs);
-	json_object_object_add(get(result, "transactions"), name, tx);
+	json_object_object_add(json_object_object_get(result, "package_specs"),
+	    name, specs);
+	json_object_object_add(json_object_object_get(result, "transactions"),
+	    name, tx);
 	rc = json_object_new_array();
 	json_object_object_foreach(p->repos, id, repo) {
 		json_object *c = json_object_new_object();
@@ -276,16 +251,18 @@ solve(struct job *job, const struct job_ctx *ctx, const char *name,
 		json_object_object_add(c, "id", json_object_new_string(id));
 		json_object_array_add(rc, c);
 	}
-	json_object_object_add(get(result, "repo_configs"), name, rc);
-	if ((v = get(ans, "solver")) != NULL)
+	json_object_object_add(json_object_object_get(result, "repo_configs"),
+	    name, rc);
+	if ((v = json_object_object_get(ans, "solver")) != NULL)
 		json_object_object_add(result, "solver", json_object_get(v));
-	if ((v = get(ans, "modules")) != NULL &&
+	if ((v = json_object_object_get(ans, "modules")) != NULL &&
 	    json_object_is_type(v, json_type_object) &&
 	    json_object_object_length(v) > 0) {
-		if (get(result, "modules") == NULL)
+		if (json_object_object_get(result, "modules") == NULL)
 			json_object_object_add(result, "modules",
 			    json_object_new_object());
-		json_object_object_add(get(result, "modules"), name,
+		json_object_object_add(json_object_object_get(result,
+		    "modules"), name,
 		    json_object_get(v));
 	}
 	log_info("depsolve: pipeline %s: %zu packages", name, n);
@@ -310,7 +287,7 @@ job_depsolve_run(struct job *job, const struct job_ctx *ctx)
 	    json_object_new_object());
 	json_object_object_add(result, "repo_configs",
 	    json_object_new_object());
-	sets = get(job->args, "grouped_package_sets");
+	sets = json_object_object_get(job->args, "grouped_package_sets");
 	if (sets == NULL || !json_object_is_type(sets, json_type_object) ||
 	    json_object_object_length(sets) == 0 ||
 	    json_object_object_length(sets) > DS_MAX_PIPELINES) {

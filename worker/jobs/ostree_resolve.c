@@ -13,6 +13,7 @@
 
 #include "http.h"
 #include "jobs/jobs.h"
+#include "jsonutil.h"
 #include "log.h"
 #include "util.h"
 
@@ -20,17 +21,6 @@
 #define OR_MAX_REF	1024
 #define OR_MAX_URL	4096
 #define OR_MAX_BODY	4096
-
-static const char *
-str_of(json_object *o, const char *key)
-{
-	json_object	*v;
-
-	if (!json_object_object_get_ex(o, key, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
 
 static int
 word_char(int c)
@@ -151,8 +141,8 @@ resolve(struct resolver *r, json_object *spec, json_object *result)
 		    json_object_new_string("a spec is not an object"));
 		return NULL;
 	}
-	url = str_of(spec, "url");
-	ref = str_of(spec, "ref");
+	url = json_get_str(spec, "url");
+	ref = json_get_str(spec, "ref");
 	if (json_object_object_get_ex(spec, "rhsm", &v) &&
 	    json_object_is_type(v, json_type_boolean))
 		rhsm = json_object_get_boolean(v);

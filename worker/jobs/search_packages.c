@@ -12,22 +12,12 @@
 #include "cache.h"
 #include "dnfjson.h"
 #include "jobs/jobs.h"
+#include "jsonutil.h"
 #include "log.h"
 #include "util.h"
 
 #define SP_MAX_PACKAGES	1024
 #define SP_MAX_REPOS	256
-
-static const char *
-str_of(json_object *o, const char *key)
-{
-	json_object	*v;
-
-	if (!json_object_object_get_ex(o, key, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
 
 /* The length of the scheme://host[:port] part of a URL, 0 when none. */
 static size_t
@@ -97,7 +87,8 @@ pkg_cmp(const void *a, const void *b)
 	int		 c;
 
 	for (i = 0; i < nitems(keys); i++) {
-		const char *x = str_of(pa, keys[i]), *y = str_of(pb, keys[i]);
+		const char *x = json_get_str(pa, keys[i]), *y = json_get_str(pb,
+		    keys[i]);
 
 		if ((c = strcmp(x ? x : "", y ? y : "")) != 0)
 			return c;
@@ -163,7 +154,7 @@ build_request(const struct job_ctx *ctx, json_object *args, char *why,
 	req = json_object_new_object();
 	json_object_object_add(req, "command", json_object_new_string("search"));
 	for (i = 0; i < nitems(keys); i++) {
-		const char *s = str_of(args, keys[i]);
+		const char *s = json_get_str(args, keys[i]);
 
 		json_object_object_add(req, keys[i],
 		    json_object_new_string(s ? s : ""));

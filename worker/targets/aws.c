@@ -20,6 +20,7 @@
 #include "ec2.h"
 #include "http.h"
 #include "job.h"
+#include "jsonutil.h"
 #include "log.h"
 #include "s3.h"
 #include "targets.h"
@@ -30,7 +31,6 @@
 
 int	target_aws_run(const struct target_ctx *, json_object *, const char *,
 	    json_object **, struct target_err *);
-const char *target_opt_str(json_object *, const char *);
 int	target_s3_key(json_object *, const char *, char **,
 	    struct target_err *);
 void	target_s3_tuning(struct s3_cfg *, const struct config *);
@@ -80,7 +80,7 @@ ec2_arch(const char *uname_arch)
 static int
 boot_mode(const struct target_ctx *ctx, json_object *o, const char **out)
 {
-	const char	*m = target_opt_str(o, "bootMode");
+	const char	*m = json_get_str(o, "bootMode");
 
 	*out = NULL;
 	if (m == NULL)
@@ -246,11 +246,11 @@ target_aws_run(const struct target_ctx *ctx, json_object *target,
 		fail(err, JOB_ERR_INVALID_TARGET, "AWS target: no options");
 		return -1;
 	}
-	region = target_opt_str(o, "region");
-	bucket = target_opt_str(o, "bucket");
+	region = json_get_str(o, "region");
+	bucket = json_get_str(o, "bucket");
 	if (bucket == NULL || *bucket == '\0')
 		bucket = conf->aws.bucket;
-	name = target_opt_str(target, "image_name");
+	name = json_get_str(target, "image_name");
 	if (!aws_region_ok(region)) {
 		fail(err, JOB_ERR_INVALID_TARGET, "AWS target: missing or "
 		    "invalid region");
@@ -278,14 +278,14 @@ target_aws_run(const struct target_ctx *ctx, json_object *target,
 	}
 	if (accounts_get(o, &acc, err) == -1)
 		goto cleanup;
-	if (target_s3_key(target, target_opt_str(o, "key"), &key, err) == -1)
+	if (target_s3_key(target, json_get_str(o, "key"), &key, err) == -1)
 		goto cleanup;
 
 	memset(&ho, 0, sizeof(ho));
 	h = http_new(&ho);
-	if (aws_creds_resolve(h, target_opt_str(o, "accessKeyID"),
-	    target_opt_str(o, "secretAccessKey"),
-	    target_opt_str(o, "sessionToken"), conf->aws.credentials, &creds,
+	if (aws_creds_resolve(h, json_get_str(o, "accessKeyID"),
+	    json_get_str(o, "secretAccessKey"),
+	    json_get_str(o, "sessionToken"), conf->aws.credentials, &creds,
 	    why, sizeof(why)) == -1) {
 		fail(err, JOB_ERR_UPLOAD, "AWS target: %s", why);
 		goto cleanup;

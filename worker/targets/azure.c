@@ -15,6 +15,7 @@
 
 #include "azure.h"
 #include "job.h"
+#include "jsonutil.h"
 #include "log.h"
 #include "targets.h"
 #include "util.h"
@@ -24,20 +25,6 @@
 
 int	target_azure_image_run(const struct target_ctx *, json_object *,
 	    const char *, json_object **, struct target_err *);
-
-static const char *
-opt_str(json_object *o, const char *name)
-{
-	json_object	*v;
-
-	if (o == NULL || !json_object_object_get_ex(o, name, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	if (strlen(json_object_get_string(v)) !=
-	    (size_t)json_object_get_string_len(v))
-		return NULL;
-	return json_object_get_string(v);
-}
 
 static int
 fail(struct target_err *err, int id, const char *fmt, ...)
@@ -100,7 +87,7 @@ random_account(void)
 static const char *
 hyperv(json_object *o, const struct target_ctx *ctx)
 {
-	const char	*g = opt_str(o, "hyperv_generation"), *mode = NULL;
+	const char	*g = json_get_str(o, "hyperv_generation"), *mode = NULL;
 
 	if (g != NULL && *g)
 		return g;
@@ -129,9 +116,9 @@ target_azure_image_run(const struct target_ctx *ctx, json_object *target,
 	if (o == NULL || !json_object_is_type(o, json_type_object))
 		return fail(err, JOB_ERR_INVALID_TARGET, "Azure target: no "
 		    "options");
-	tenant = opt_str(o, "tenant_id");
-	sub = opt_str(o, "subscription_id");
-	rg = opt_str(o, "resource_group");
+	tenant = json_get_str(o, "tenant_id");
+	sub = json_get_str(o, "subscription_id");
+	rg = json_get_str(o, "resource_group");
 	if (!azure_arm_name_ok(tenant) || !azure_arm_name_ok(sub) ||
 	    !azure_arm_name_ok(rg))
 		return fail(err, JOB_ERR_INVALID_TARGET, "Azure target: "
@@ -149,7 +136,7 @@ target_azure_image_run(const struct target_ctx *ctx, json_object *target,
 	if (strcmp(gen, "V1") != 0 && strcmp(gen, "V2") != 0)
 		return fail(err, JOB_ERR_INVALID_TARGET, "Azure target: "
 		    "hyperv_generation must be V1 or V2");
-	if ((e = opt_str(o, "location")) != NULL && *e &&
+	if ((e = json_get_str(o, "location")) != NULL && *e &&
 	    !azure_arm_name_ok(e))
 		return fail(err, JOB_ERR_INVALID_TARGET, "Azure target: invalid "
 		    "location");
@@ -180,7 +167,7 @@ target_azure_image_run(const struct target_ctx *ctx, json_object *target,
 		goto cleanup;
 	}
 	log_info("azure: logged in to tenant %s", tenant);
-	if ((e = opt_str(o, "location")) != NULL && *e)
+	if ((e = json_get_str(o, "location")) != NULL && *e)
 		location = xstrdup(e);
 	else if (azure_rg_location(az, rg, &location) == -1) {
 		fail(err, JOB_ERR_INVALID_TARGET, "retrieving resource group "

@@ -17,6 +17,7 @@
 
 #include "gcp.h"
 #include "job.h"
+#include "jsonutil.h"
 #include "log.h"
 #include "targets.h"
 #include "util.h"
@@ -26,20 +27,6 @@
 
 int	target_gcp_run(const struct target_ctx *, json_object *, const char *,
 	    json_object **, struct target_err *);
-
-static const char *
-opt_str(json_object *o, const char *name)
-{
-	json_object	*v;
-
-	if (o == NULL || !json_object_object_get_ex(o, name, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	if (strlen(json_object_get_string(v)) !=
-	    (size_t)json_object_get_string_len(v))
-		return NULL;
-	return json_object_get_string(v);
-}
 
 static int
 fail(struct target_err *err, int id, const char *fmt, ...)
@@ -87,7 +74,7 @@ static int
 load_key(const struct config *conf, json_object *o, struct gcp_key *key,
     struct target_err *err)
 {
-	const char	*b64 = opt_str(o, "credentials");
+	const char	*b64 = json_get_str(o, "credentials");
 	char		*data = NULL, why[512];
 	size_t		 len = 0;
 	int		 rv;
@@ -151,7 +138,7 @@ target_gcp_run(const struct target_ctx *ctx, json_object *target,
 		return fail(err, JOB_ERR_INVALID_TARGET, "GCP target: the "
 		    "image name must be 1-63 characters of a-z, 0-9 and '-', "
 		    "start with a letter and not end with '-'");
-	object = opt_str(o, "object");
+	object = json_get_str(o, "object");
 	if (object == NULL || *object == '\0')
 		return fail(err, JOB_ERR_INVALID_TARGET, "No GCP object key "
 		    "provided");
@@ -159,7 +146,7 @@ target_gcp_run(const struct target_ctx *ctx, json_object *target,
 		return fail(err, JOB_ERR_INVALID_TARGET, "GCP target: invalid "
 		    "object name: control characters, a '.' or '..' segment, "
 		    "or more than 1024 bytes");
-	bucket = opt_str(o, "bucket");
+	bucket = json_get_str(o, "bucket");
 	if (bucket == NULL || *bucket == '\0')
 		bucket = conf->gcp.bucket;
 	if (bucket == NULL || *bucket == '\0')
@@ -168,7 +155,7 @@ target_gcp_run(const struct target_ctx *ctx, json_object *target,
 	if (!gcp_bucket_ok(bucket))
 		return fail(err, JOB_ERR_INVALID_TARGET, "GCP target: invalid "
 		    "bucket name");
-	region = opt_str(o, "region");
+	region = json_get_str(o, "region");
 	if (region != NULL && strspn(region, "abcdefghijklmnopqrstuvwxyz"
 	    "0123456789-") != strlen(region))
 		return fail(err, JOB_ERR_INVALID_TARGET, "GCP target: invalid "

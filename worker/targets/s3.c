@@ -15,6 +15,7 @@
 #include "aws.h"
 #include "http.h"
 #include "job.h"
+#include "jsonutil.h"
 #include "log.h"
 #include "s3.h"
 #include "targets.h"
@@ -23,35 +24,9 @@
 int	target_s3_run(const struct target_ctx *, json_object *, const char *,
 	    json_object **, struct target_err *);
 /* Shared with targets/aws.c. */
-const char *target_opt_str(json_object *, const char *);
 int	target_s3_key(json_object *target, const char *key, char **out,
 	    struct target_err *);
 void	target_s3_tuning(struct s3_cfg *, const struct config *);
-
-const char *
-target_opt_str(json_object *o, const char *name)
-{
-	json_object	*v;
-
-	if (o == NULL || !json_object_object_get_ex(o, name, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	/* Embedded NULs would let a name hide its tail. */
-	if (strlen(json_object_get_string(v)) !=
-	    (size_t)json_object_get_string_len(v))
-		return NULL;
-	return json_object_get_string(v);
-}
-
-static int
-opt_bool(json_object *o, const char *name)
-{
-	json_object	*v;
-
-	return o != NULL && json_object_object_get_ex(o, name, &v) &&
-	    json_object_is_type(v, json_type_boolean) &&
-	    json_object_get_boolean(v);
-}
 
 /*
  * KEY-EXPORTFILENAME, as the reference names objects (a random key when
@@ -69,7 +44,7 @@ target_s3_key(json_object *target, const char *key, char **out,
 
 	*out = NULL;
 	if (json_object_object_get_ex(target, "osbuild_artifact", &art))
-		fn = target_opt_str(art, "export_filename");
+		fn = json_get_str(art, "export_filename");
 	if (fn == NULL || !name_is_safe(fn)) {
 		err->id = JOB_ERR_INVALID_TARGET;
 		snprintf(err->reason, sizeof(err->reason),
@@ -118,7 +93,8 @@ target_s3_run(const struct target_ctx *ctx, json_object *target,
 	json_object		*o = NULL;
 	const char		*endpoint, *region, *bucket, *ca, *credfile;
 	char			*key = NULL, *url = NULL, why[512];
-	int			 generic, rv = -1;
+	int			 generic, skip_verify = 0, public = 0;
+	int			 rv = -1;
 	int64_t			 start;
 
 	memset(&creds, 0, sizeof(creds));
@@ -129,17 +105,17 @@ target_s3_run(const struct target_ctx *ctx, json_object *target,
 		    "S3 target: no options");
 		return -1;
 	}
-	endpoint = target_opt_str(o, "endpoint");
+	endpoint = json_get_str(o, "endpoint");
 	if (endpoint == NULL || *endpoint == '\0')
 		endpoint = conf->generic_s3.endpoint;
 	generic = endpoint != NULL && *endpoint != '\0';
-	region = target_opt_str(o, "region");
+	region = json_get_str(o, "region");
 	if ((region == NULL || *region == '\0') && generic)
 		region = conf->generic_s3.region;
-	bucket = target_opt_str(o, "bucket");
+	bucket = json_get_str(o, "bucket");
 	if (bucket == NULL || *bucket == '\0')
 		bucket = generic ? conf->generic_s3.bucket : conf->aws.bucket;
-	ca = target_opt_str(o, "ca_bundle");
+	ca = json_get_str(o, "ca_bundle");
 	if ((ca == NULL || *ca == '\0') && generic)
 		ca = conf->generic_s3.ca_bundle;
 	credfile = generic ? conf->generic_s3.credentials :
@@ -151,14 +127,14 @@ target_s3_run(const struct target_ctx *ctx, json_object *target,
 		    "S3 target: no bucket in the target nor the configuration");
 		return -1;
 	}
-	if (target_s3_key(target, target_opt_str(o, "key"), &key, err) == -1)
+	if (target_s3_key(target, json_get_str(o, "key"), &key, err) == -1)
 		return -1;
 
 	memset(&ho, 0, sizeof(ho));
 	h = http_new(&ho);
-	if (aws_creds_resolve(h, target_opt_str(o, "accessKeyID"),
-	    target_opt_str(o, "secretAccessKey"),
-	    target_opt_str(o, "sessionToken"), credfile, &creds, why,
+	if (aws_creds_resolve(h, json_get_str(o, "accessKeyID"),
+	    json_get_str(o, "secretAccessKey"),
+	    json_get_str(o, "sessionToken"), credfile, &creds, why,
 	    sizeof(why)) == -1) {
 		err->id = JOB_ERR_UPLOAD;
 		snprintf(err->reason, sizeof(err->reason), "S3 target: %s", why);
@@ -170,9 +146,11 @@ target_s3_run(const struct target_ctx *ctx, json_object *target,
 	sc.region = region;
 	sc.bucket = bucket;
 	sc.ca_bundle = ca;
-	sc.insecure = opt_bool(o, "skip_ssl_verification") ||
+	json_get_bool(o, "skip_ssl_verification", &skip_verify);
+	json_get_bool(o, "public", &public);
+	sc.insecure = skip_verify ||
 	    (generic && conf->generic_s3.skip_ssl_verification);
-	sc.public_read = opt_bool(o, "public");
+	sc.public_read = public;
 	sc.creds = &creds;
 	sc.backoff_cap = conf->worker.backoff_max * 1000;
 	sc.connect_timeout = conf->worker.connect_timeout;

@@ -1,0 +1,33 @@
+/*
+ * JSON member getters. See jsonutil.h.
+ */
+#include <string.h>
+
+#include "jsonutil.h"
+
+const char *
+json_get_str(json_object *o, const char *key)
+{
+	json_object	*v;
+	const char	*s;
+
+	if (!json_object_object_get_ex(o, key, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return NULL;
+	s = json_object_get_string(v);
+	if (strlen(s) != (size_t)json_object_get_string_len(v))
+		return NULL;
+	return s;
+}
+
+int
+json_get_bool(json_object *o, const char *key, int *out)
+{
+	json_object	*v;
+
+	if (!json_object_object_get_ex(o, key, &v) ||
+	    !json_object_is_type(v, json_type_boolean))
+		return 0;
+	*out = json_object_get_boolean(v);
+	return 1;
+}

@@ -1,0 +1,22 @@
+/*
+ * The two member getters every module that reads a job, a target or a
+ * cloud's answer needs, so that each reads JSON the same careful way.
+ */
+#ifndef IB_JSONUTIL_H
+#define IB_JSONUTIL_H
+
+#include <json-c/json.h>
+
+/*
+ * The string member key of o, borrowed from o; NULL when o is NULL or not
+ * an object, the member is missing or not a string, or the string holds
+ * a NUL (a name could hide its tail behind one).
+ */
+const char	*json_get_str(json_object *o, const char *key);
+/*
+ * When the member key of o is a boolean: sets *out and returns 1; else
+ * leaves *out as it was and returns 0.
+ */
+int		 json_get_bool(json_object *o, const char *key, int *out);
+
+#endif

@@ -1,0 +1,66 @@
+/*
+ * jsonutil.c: the member getters every job, target and cloud client reads
+ * JSON with, on well-formed documents and on the shapes a hostile job or
+ * answer can take (wrong types, no object, a NUL hidden in a string).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <json-c/json.h>
+
+#include "jsonutil.h"
+
+static void
+test_get_str(void **state)
+{
+	json_object	*o;
+
+	o = json_tokener_parse("{\"a\":\"x\",\"n\":1,\"e\":\"\","
+	    "\"z\":\"ab\\u0000cd\",\"o\":{}}");
+	assert_non_null(o);
+	assert_string_equal(json_get_str(o, "a"), "x");
+	assert_string_equal(json_get_str(o, "e"), "");
+	assert_null(json_get_str(o, "n"));
+	assert_null(json_get_str(o, "o"));
+	assert_null(json_get_str(o, "missing"));
+	/* "ab" would pass a name check that "ab\0cd" should fail. */
+	assert_null(json_get_str(o, "z"));
+	assert_null(json_get_str(NULL, "a"));
+	assert_null(json_get_str(json_object_object_get(o, "a"), "a"));
+	json_object_put(o);
+}
+
+static void
+test_get_bool(void **state)
+{
+	json_object	*o;
+	int		 b;
+
+	o = json_tokener_parse("{\"t\":true,\"f\":false,\"s\":\"true\"}");
+	assert_non_null(o);
+	b = 7;
+	assert_int_equal(json_get_bool(o, "t", &b), 1);
+	assert_int_equal(b, 1);
+	assert_int_equal(json_get_bool(o, "f", &b), 1);
+	assert_int_equal(b, 0);
+	b = 7;
+	assert_int_equal(json_get_bool(o, "s", &b), 0);
+	assert_int_equal(json_get_bool(o, "missing", &b), 0);
+	assert_int_equal(json_get_bool(NULL, "t", &b), 0);
+	assert_int_equal(b, 7);
+	json_object_put(o);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_get_str),
+		cmocka_unit_test(test_get_bool),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
