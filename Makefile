@@ -75,7 +75,7 @@ $(B)/tests/%: worker/tests/unit/%.c $(WORKER_LIB)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(WORKER_LIB) $(LDLIBS) -lcmocka
 
 unit: $(UNIT_BINS)
-	@./ci/unit.sh $(UNIT_BINS)
+	@for t in $(UNIT_BINS); do echo "== $$t"; $$t || exit 1; done
 
 check: deps all $(UNIT_BINS)
 	@B=$(B) ./ci/check.sh $(UNIT_BINS)

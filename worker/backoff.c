@@ -25,7 +25,7 @@ backoff_next(struct backoff *b)
 	unsigned int	 i;
 
 	for (i = 0; i < b->attempt && hi < b->cap_ms; i++)
-		hi *= 2;
+		hi = hi > b->cap_ms / 2 ? b->cap_ms : hi * 2;
 	if (hi > b->cap_ms)
 		hi = b->cap_ms;
 	if (b->attempt < 64)

@@ -347,7 +347,7 @@ http_resp_header(const struct http_resp *r, const char *name)
 
 	for (p = r->headers.data; p != NULL && *p; p = end + 1) {
 		if ((end = strchr(p, '\n')) == NULL)
-			end = p + strlen(p) - 1;
+			end = p + strlen(p);
 		if ((size_t)(end - p) > n && p[n] == ':' &&
 		    strncasecmp(p, name, n) == 0) {
 			v = p + n + 1;

@@ -50,8 +50,15 @@ path_ok(const char *p)
 {
 	const unsigned char *s;
 
+	size_t		 n;
+
 	if (p == NULL || p[0] != '/' || strstr(p, "/../") != NULL ||
 	    strstr(p, "/./") != NULL)
+		return 0;
+	/* A dot segment at the end is resolved by curl just the same. */
+	n = strlen(p);
+	if ((n >= 3 && strcmp(p + n - 3, "/..") == 0) ||
+	    (n >= 2 && strcmp(p + n - 2, "/.") == 0))
 		return 0;
 	for (s = (const unsigned char *)p; *s; s++)
 		if (*s <= 0x20 || *s == 0x7f || *s == '?' || *s == '#' ||

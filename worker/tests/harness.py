@@ -217,13 +217,14 @@ class FileServer:
                 outer.hits.append(self.path)
                 m = re.match(r"^/slow/(\d+)$", self.path)
                 if m:
+                    # Two bytes a second: well above a client's stall limit.
                     secs = int(m.group(1))
                     self.send_response(200)
-                    self.send_header("Content-Length", str(secs))
+                    self.send_header("Content-Length", str(2 * secs))
                     self.end_headers()
                     try:
-                        for _ in range(secs):
-                            time.sleep(1)
+                        for _ in range(2 * secs):
+                            time.sleep(0.5)
                             self.wfile.write(b"x")
                             self.wfile.flush()
                     except OSError:
@@ -473,14 +474,22 @@ class TestCase(unittest.TestCase):
         return obj
 
     def tearDown(self):
-        failed = any(e for _, e in getattr(self._outcome, "errors", []) if e) \
-            if hasattr(self._outcome, "errors") else False
+        failed = not getattr(self._outcome, "success", True)
+        # Sanitizer reports in any log we wrote fail the test.
+        reports = []
+        for name in sorted(os.listdir(self.tmp)):
+            if name.endswith(".log"):
+                with open(os.path.join(self.tmp, name), errors="replace") as f:
+                    text = f.read()
+                if "AddressSanitizer" in text or "runtime error:" in text or \
+                        "LeakSanitizer" in text:
+                    reports.append(name)
         for obj in reversed(self._started):
             try:
                 obj.stop()
             except Exception:
                 pass
-        if failed or os.environ.get("IB_KEEP_TMP"):
+        if failed or reports or os.environ.get("IB_KEEP_TMP"):
             for name in sorted(os.listdir(self.tmp)):
                 if name.endswith(".log"):
                     p = os.path.join(self.tmp, name)
@@ -488,6 +497,7 @@ class TestCase(unittest.TestCase):
                     with open(p, errors="replace") as f:
                         print("".join(f.readlines()[-40:]))
         shutil.rmtree(self.tmp, ignore_errors=True)
+        self.assertEqual(reports, [], "sanitizer reports in these logs")
 
     def queue(self, *args):
         return self.keep(Queue(self.tmp, *args))

@@ -231,6 +231,9 @@ test_bad_location(void **state)
 		"\"/api/../../etc/passwd\"",
 		"\"/api/worker/v1/jobs/../workers\"",
 		"\"/api/./jobs\"",
+		"\"/api/worker/v1/jobs/..\"",		/* trailing dot segments */
+		"\"/api/worker/v1/jobs/.\"",
+		"\"/..\"",
 		"\"/jobs/tok?x=1\"",
 		"\"/jobs/tok#frag\"",
 		"\"/jobs/t k\"",
