@@ -9,7 +9,6 @@
  * 12 for the rest. [aws] endpoint and s3_endpoint point the EC2 and S3
  * legs elsewhere (private endpoints, tests).
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +23,7 @@
 #include "log.h"
 #include "s3.h"
 #include "targets.h"
+#include "targets/common.h"
 #include "util.h"
 
 #define MAX_ACCOUNTS	100
@@ -31,24 +31,6 @@
 
 int	target_aws_run(const struct target_ctx *, json_object *, const char *,
 	    json_object **, struct target_err *);
-int	target_s3_key(json_object *, const char *, char **,
-	    struct target_err *);
-void	target_s3_tuning(struct s3_cfg *, const struct config *);
-
-static void
-fail(struct target_err *err, int id, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-fail(struct target_err *err, int id, const char *fmt, ...)
-{
-	va_list	 ap;
-
-	err->id = id;
-	va_start(ap, fmt);
-	vsnprintf(err->reason, sizeof(err->reason), fmt, ap);
-	va_end(ap);
-}
 
 /* AMI names: 3..128 of letters, digits and ()[] ./-'@_ */
 static int
@@ -124,7 +106,7 @@ accounts_get(json_object *o, const char ***out, struct target_err *err)
 		return 0;
 	if (!json_object_is_type(a, json_type_array) ||
 	    (n = json_object_array_length(a)) > MAX_ACCOUNTS) {
-		fail(err, JOB_ERR_INVALID_TARGET, "AWS target: "
+		target_fail(err, JOB_ERR_INVALID_TARGET, "AWS target: "
 		    "shareWithAccounts must be a list of at most %d accounts",
 		    MAX_ACCOUNTS);
 		return -1;
@@ -134,7 +116,7 @@ accounts_get(json_object *o, const char ***out, struct target_err *err)
 		v = json_object_array_get_idx(a, i);
 		if (!json_object_is_type(v, json_type_string) ||
 		    !ec2_account_ok(json_object_get_string(v))) {
-			fail(err, JOB_ERR_INVALID_TARGET, "AWS target: "
+			target_fail(err, JOB_ERR_INVALID_TARGET, "AWS target: "
 			    "shareWithAccounts[%zu] is not a 12-digit account", i);
 			free(list);
 			return -1;
@@ -168,7 +150,8 @@ wait_import(const struct target_ctx *ctx, struct ec2 *e, const char *task,
 		if (ec2_describe_import(e, task, &st) == -1) {
 			if (ec2_aborted(e))
 				goto canceled;
-			fail(err, JOB_ERR_IMPORT, "snapshot import %s: %s", task,
+			target_fail(err, JOB_ERR_IMPORT,
+			    "snapshot import %s: %s", task,
 			    ec2_error(e));
 			break;
 		}
@@ -181,7 +164,8 @@ wait_import(const struct target_ctx *ctx, struct ec2 *e, const char *task,
 		if (strcmp(st.status, "completed") == 0) {
 			if (st.snapshot == NULL ||
 			    !ec2_id_ok("snap", st.snapshot)) {
-				fail(err, JOB_ERR_IMPORT, "snapshot import %s "
+				target_fail(err, JOB_ERR_IMPORT,
+				    "snapshot import %s "
 				    "completed without a snapshot id", task);
 				ec2_import_clear(&st);
 				break;
@@ -193,7 +177,8 @@ wait_import(const struct target_ctx *ctx, struct ec2 *e, const char *task,
 		}
 		if (strcmp(st.status, "deleted") == 0 ||
 		    strcmp(st.status, "deleting") == 0) {
-			fail(err, JOB_ERR_IMPORT, "snapshot import %s failed: %s",
+			target_fail(err, JOB_ERR_IMPORT,
+			    "snapshot import %s failed: %s",
 			    task, st.message ? st.message : st.status);
 			ec2_import_clear(&st);
 			break;
@@ -204,7 +189,8 @@ wait_import(const struct target_ctx *ctx, struct ec2 *e, const char *task,
 	return rv;
 canceled:
 	free(last);
-	fail(err, JOB_ERR_IMPORT, "the job was canceled during the snapshot "
+	target_fail(err, JOB_ERR_IMPORT,
+	    "the job was canceled during the snapshot "
 	    "import");
 	{
 		const char *const p[] = { "ImportTaskId", task, NULL };
@@ -243,7 +229,8 @@ target_aws_run(const struct target_ctx *ctx, json_object *target,
 	memset(&creds, 0, sizeof(creds));
 	json_object_object_get_ex(target, "options", &o);
 	if (o == NULL || !json_object_is_type(o, json_type_object)) {
-		fail(err, JOB_ERR_INVALID_TARGET, "AWS target: no options");
+		target_fail(err, JOB_ERR_INVALID_TARGET,
+		    "AWS target: no options");
 		return -1;
 	}
 	region = json_get_str(o, "region");
@@ -252,27 +239,32 @@ target_aws_run(const struct target_ctx *ctx, json_object *target,
 		bucket = conf->aws.bucket;
 	name = json_get_str(target, "image_name");
 	if (!aws_region_ok(region)) {
-		fail(err, JOB_ERR_INVALID_TARGET, "AWS target: missing or "
+		target_fail(err, JOB_ERR_INVALID_TARGET,
+		    "AWS target: missing or "
 		    "invalid region");
 		return -1;
 	}
 	if (bucket == NULL || *bucket == '\0') {
-		fail(err, JOB_ERR_INVALID_TARGET, "AWS target: no bucket in the "
+		target_fail(err, JOB_ERR_INVALID_TARGET,
+		    "AWS target: no bucket in the "
 		    "target nor in [aws] bucket");
 		return -1;
 	}
 	if (name == NULL || !ami_name_ok(name)) {
-		fail(err, JOB_ERR_INVALID_TARGET, "AWS target: the image name "
+		target_fail(err, JOB_ERR_INVALID_TARGET,
+		    "AWS target: the image name "
 		    "must be 3 to 128 letters, digits or ()[] ./-'@_");
 		return -1;
 	}
 	if ((arch = ec2_arch(conf->worker.arch)) == NULL) {
-		fail(err, JOB_ERR_INVALID_TARGET, "AWS target: EC2 has no "
+		target_fail(err, JOB_ERR_INVALID_TARGET,
+		    "AWS target: EC2 has no "
 		    "images for architecture %s", conf->worker.arch);
 		return -1;
 	}
 	if (boot_mode(ctx, o, &bmode) == -1) {
-		fail(err, JOB_ERR_INVALID_TARGET, "AWS target: unknown boot "
+		target_fail(err, JOB_ERR_INVALID_TARGET,
+		    "AWS target: unknown boot "
 		    "mode");
 		return -1;
 	}
@@ -287,7 +279,7 @@ target_aws_run(const struct target_ctx *ctx, json_object *target,
 	    json_get_str(o, "secretAccessKey"),
 	    json_get_str(o, "sessionToken"), conf->aws.credentials, &creds,
 	    why, sizeof(why)) == -1) {
-		fail(err, JOB_ERR_UPLOAD, "AWS target: %s", why);
+		target_fail(err, JOB_ERR_UPLOAD, "AWS target: %s", why);
 		goto cleanup;
 	}
 	cap_ms = conf->worker.backoff_max * 1000;
@@ -302,7 +294,7 @@ target_aws_run(const struct target_ctx *ctx, json_object *target,
 	sc.abort = ctx->abort;
 	target_s3_tuning(&sc, conf);
 	if ((s3 = s3_new(&sc, why, sizeof(why))) == NULL) {
-		fail(err, JOB_ERR_INVALID_TARGET, "AWS target: %s", why);
+		target_fail(err, JOB_ERR_INVALID_TARGET, "AWS target: %s", why);
 		goto cleanup;
 	}
 	memset(&ec, 0, sizeof(ec));
@@ -312,14 +304,14 @@ target_aws_run(const struct target_ctx *ctx, json_object *target,
 	ec.backoff_cap = cap_ms;
 	ec.abort = ctx->abort;
 	if ((e = ec2_new(&ec, why, sizeof(why))) == NULL) {
-		fail(err, JOB_ERR_INVALID_TARGET, "AWS target: %s", why);
+		target_fail(err, JOB_ERR_INVALID_TARGET, "AWS target: %s", why);
 		goto cleanup;
 	}
 
 	log_info("aws: uploading %s to s3://%s/%s (credentials from %s)",
 	    export_path, bucket, key, creds.source);
 	if (s3_put_file(s3, key, export_path) == -1) {
-		fail(err, JOB_ERR_UPLOAD, "%s", s3_aborted(s3) ?
+		target_fail(err, JOB_ERR_UPLOAD, "%s", s3_aborted(s3) ?
 		    "the upload was canceled" : s3_error(s3));
 		goto cleanup;
 	}
@@ -327,11 +319,12 @@ target_aws_run(const struct target_ctx *ctx, json_object *target,
 	log_info("aws: importing s3://%s/%s as a snapshot", bucket, key);
 	if (ec2_import_snapshot(e, bucket, key, disk_format(export_path), name,
 	    &task) == -1) {
-		fail(err, JOB_ERR_IMPORT, "%s", ec2_error(e));
+		target_fail(err, JOB_ERR_IMPORT, "%s", ec2_error(e));
 		goto cleanup;
 	}
 	if (!ec2_id_ok("import-snap", task)) {
-		fail(err, JOB_ERR_IMPORT, "ImportSnapshot: unusable task id");
+		target_fail(err, JOB_ERR_IMPORT,
+		    "ImportSnapshot: unusable task id");
 		goto cleanup;
 	}
 	if (wait_import(ctx, e, task, cap_ms, &snap, err) == -1)
@@ -342,28 +335,30 @@ target_aws_run(const struct target_ctx *ctx, json_object *target,
 		const char *const tags[] = { "Name", name, NULL };
 
 		if (ec2_create_tags(e, snap, tags) == -1) {
-			fail(err, JOB_ERR_IMPORT, "%s", ec2_error(e));
+			target_fail(err, JOB_ERR_IMPORT, "%s", ec2_error(e));
 			goto cleanup;
 		}
 		if (ec2_register_image(e, name, snap, arch, bmode, &ami) == -1) {
-			fail(err, JOB_ERR_IMPORT, "%s", ec2_error(e));
+			target_fail(err, JOB_ERR_IMPORT, "%s", ec2_error(e));
 			goto cleanup;
 		}
 		if (!ec2_id_ok("ami", ami)) {
-			fail(err, JOB_ERR_IMPORT, "RegisterImage: unusable id");
+			target_fail(err, JOB_ERR_IMPORT,
+			    "RegisterImage: unusable id");
 			goto cleanup;
 		}
 		log_info("aws: registered %s (%s%s%s)", ami, arch,
 		    bmode ? ", " : "", bmode ? bmode : "");
 		if (ec2_create_tags(e, ami, tags) == -1) {
-			fail(err, JOB_ERR_IMPORT, "%s", ec2_error(e));
+			target_fail(err, JOB_ERR_IMPORT, "%s", ec2_error(e));
 			goto cleanup;
 		}
 	}
 	if (acc[0] != NULL) {
 		if (ec2_share_snapshot(e, snap, acc) == -1 ||
 		    ec2_share_image(e, ami, acc) == -1) {
-			fail(err, JOB_ERR_IMPORT, "sharing: %s", ec2_error(e));
+			target_fail(err, JOB_ERR_IMPORT, "sharing: %s",
+			    ec2_error(e));
 			goto cleanup;
 		}
 		log_info("aws: shared %s and %s", snap, ami);

@@ -8,7 +8,6 @@
  * IB_AZURE_POLL_MS tunes the polling of long-running operations.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +17,7 @@
 #include "jsonutil.h"
 #include "log.h"
 #include "targets.h"
+#include "targets/common.h"
 #include "util.h"
 
 #define ACCOUNT_TAG	"imageBuilderStorageAccount"
@@ -25,22 +25,6 @@
 
 int	target_azure_image_run(const struct target_ctx *, json_object *,
 	    const char *, json_object **, struct target_err *);
-
-static int
-fail(struct target_err *err, int id, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
-fail(struct target_err *err, int id, const char *fmt, ...)
-{
-	va_list	 ap;
-
-	err->id = id;
-	va_start(ap, fmt);
-	vsnprintf(err->reason, sizeof(err->reason), fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 /* Azure image names: 1-80 of [A-Za-z0-9._-], starting with a letter or
  * digit, ending with one or '_'. */
@@ -114,39 +98,43 @@ target_azure_image_run(const struct target_ctx *ctx, json_object *target,
 	memset(&creds, 0, sizeof(creds));
 	json_object_object_get_ex(target, "options", &o);
 	if (o == NULL || !json_object_is_type(o, json_type_object))
-		return fail(err, JOB_ERR_INVALID_TARGET, "Azure target: no "
+		return target_fail(err, JOB_ERR_INVALID_TARGET,
+		    "Azure target: no "
 		    "options");
 	tenant = json_get_str(o, "tenant_id");
 	sub = json_get_str(o, "subscription_id");
 	rg = json_get_str(o, "resource_group");
 	if (!azure_arm_name_ok(tenant) || !azure_arm_name_ok(sub) ||
 	    !azure_arm_name_ok(rg))
-		return fail(err, JOB_ERR_INVALID_TARGET, "Azure target: "
+		return target_fail(err, JOB_ERR_INVALID_TARGET, "Azure target: "
 		    "tenant_id, subscription_id and resource_group must be "
 		    "non-empty names without '/', '?', '#', '%%', spaces or "
 		    "control characters");
 	image = json_object_object_get_ex(target, "image_name", &v) ?
 	    json_object_get_string(v) : NULL;
 	if (!image_name_ok(image))
-		return fail(err, JOB_ERR_INVALID_TARGET, "Azure target: the "
+		return target_fail(err, JOB_ERR_INVALID_TARGET,
+		    "Azure target: the "
 		    "image name must be 1-80 characters of A-Z, a-z, 0-9, '.', "
 		    "'_' and '-', start with a letter or digit and not end "
 		    "with '.' or '-'");
 	gen = hyperv(o, ctx);
 	if (strcmp(gen, "V1") != 0 && strcmp(gen, "V2") != 0)
-		return fail(err, JOB_ERR_INVALID_TARGET, "Azure target: "
+		return target_fail(err, JOB_ERR_INVALID_TARGET, "Azure target: "
 		    "hyperv_generation must be V1 or V2");
 	if ((e = json_get_str(o, "location")) != NULL && *e &&
 	    !azure_arm_name_ok(e))
-		return fail(err, JOB_ERR_INVALID_TARGET, "Azure target: invalid "
+		return target_fail(err, JOB_ERR_INVALID_TARGET,
+		    "Azure target: invalid "
 		    "location");
 	if (conf->azure.credentials == NULL)
-		return fail(err, JOB_ERR_INVALID_TARGET, "osbuild job has "
+		return target_fail(err, JOB_ERR_INVALID_TARGET,
+		    "osbuild job has "
 		    "org.osbuild.azure.image target but this worker doesn't "
 		    "have azure credentials ([azure] credentials)");
 	if (azure_creds_from_file(conf->azure.credentials, &creds, why,
 	    sizeof(why)) == -1)
-		return fail(err, JOB_ERR_INVALID_TARGET, "%s", why);
+		return target_fail(err, JOB_ERR_INVALID_TARGET, "%s", why);
 
 	memset(&ac, 0, sizeof(ac));
 	ac.tenant = tenant;
@@ -163,20 +151,22 @@ target_azure_image_run(const struct target_ctx *ctx, json_object *target,
 	az = azure_new(&ac);
 
 	if (azure_login(az) == -1) {
-		fail(err, JOB_ERR_INVALID_TARGET, "%s", azure_error(az));
+		target_fail(err, JOB_ERR_INVALID_TARGET, "%s", azure_error(az));
 		goto cleanup;
 	}
 	log_info("azure: logged in to tenant %s", tenant);
 	if ((e = json_get_str(o, "location")) != NULL && *e)
 		location = xstrdup(e);
 	else if (azure_rg_location(az, rg, &location) == -1) {
-		fail(err, JOB_ERR_INVALID_TARGET, "retrieving resource group "
+		target_fail(err, JOB_ERR_INVALID_TARGET,
+		    "retrieving resource group "
 		    "location failed: %s", azure_error(az));
 		goto cleanup;
 	}
 	tagval = xasprintf("location=%s", location);
 	if (azure_find_account(az, rg, ACCOUNT_TAG, tagval, &account) == -1) {
-		fail(err, JOB_ERR_INVALID_TARGET, "searching for a storage "
+		target_fail(err, JOB_ERR_INVALID_TARGET,
+		    "searching for a storage "
 		    "account failed: %s", azure_error(az));
 		goto cleanup;
 	}
@@ -186,14 +176,16 @@ target_azure_image_run(const struct target_ctx *ctx, json_object *target,
 		    location);
 		if (azure_create_account(az, rg, account, location, ACCOUNT_TAG,
 		    tagval) == -1) {
-			fail(err, JOB_ERR_INVALID_TARGET, "creating a new "
+			target_fail(err, JOB_ERR_INVALID_TARGET,
+			    "creating a new "
 			    "storage account failed: %s", azure_error(az));
 			goto cleanup;
 		}
 	}
 	if (azure_use_account(az, rg, account) == -1 ||
 	    azure_container(az, CONTAINER) == -1) {
-		fail(err, JOB_ERR_INVALID_TARGET, "preparing storage account "
+		target_fail(err, JOB_ERR_INVALID_TARGET,
+		    "preparing storage account "
 		    "%s failed: %s", account, azure_error(az));
 		goto cleanup;
 	}
@@ -204,7 +196,8 @@ target_azure_image_run(const struct target_ctx *ctx, json_object *target,
 	    export_path, account, CONTAINER, blob, ac.threads);
 	start = now_ms();
 	if (azure_page_blob_upload(az, CONTAINER, blob, export_path) == -1) {
-		fail(err, JOB_ERR_UPLOAD, "uploading the image failed: %s",
+		target_fail(err, JOB_ERR_UPLOAD,
+		    "uploading the image failed: %s",
 		    azure_aborted(az) ? "canceled" : azure_error(az));
 		goto cleanup;
 	}
@@ -219,7 +212,8 @@ target_azure_image_run(const struct target_ctx *ctx, json_object *target,
 	log_info("azure: registering image %s (%s) in %s", image, gen,
 	    location);
 	if (azure_image_create(az, rg, image, location, url, gen) == -1) {
-		fail(err, JOB_ERR_IMPORT, "registering the image failed: %s",
+		target_fail(err, JOB_ERR_IMPORT,
+		    "registering the image failed: %s",
 		    azure_aborted(az) ? "canceled" : azure_error(az));
 		goto cleanup;
 	}

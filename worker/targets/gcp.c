@@ -8,7 +8,6 @@
  * IB_GCP_CHUNK_SIZE and IB_GCP_POLL_MS tune the upload and the polling.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +19,7 @@
 #include "jsonutil.h"
 #include "log.h"
 #include "targets.h"
+#include "targets/common.h"
 #include "util.h"
 
 #define GCP_KEY_MAX	(64 * 1024)
@@ -27,22 +27,6 @@
 
 int	target_gcp_run(const struct target_ctx *, json_object *, const char *,
 	    json_object **, struct target_err *);
-
-static int
-fail(struct target_err *err, int id, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
-fail(struct target_err *err, int id, const char *fmt, ...)
-{
-	va_list	 ap;
-
-	err->id = id;
-	va_start(ap, fmt);
-	vsnprintf(err->reason, sizeof(err->reason), fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 /* Go marshals []byte as standard base64; the key JSON comes out. */
 static char *
@@ -81,23 +65,27 @@ load_key(const struct config *conf, json_object *o, struct gcp_key *key,
 
 	if (b64 != NULL && *b64) {
 		if ((data = b64_decode(b64, &len)) == NULL)
-			return fail(err, JOB_ERR_INVALID_TARGET, "GCP target: "
+			return target_fail(err, JOB_ERR_INVALID_TARGET,
+			    "GCP target: "
 			    "the credentials are not base64");
 	} else if (conf->gcp.credentials != NULL) {
 		if ((data = read_file(conf->gcp.credentials, GCP_KEY_MAX,
 		    &len)) == NULL)
-			return fail(err, JOB_ERR_INVALID_TARGET, "GCP target: "
+			return target_fail(err, JOB_ERR_INVALID_TARGET,
+			    "GCP target: "
 			    "cannot read the credentials file %s: %s",
 			    conf->gcp.credentials, strerror(errno));
 	} else
-		return fail(err, JOB_ERR_INVALID_TARGET, "GCP target: no "
+		return target_fail(err, JOB_ERR_INVALID_TARGET,
+		    "GCP target: no "
 		    "credentials in the target and no [gcp] credentials in "
 		    "the worker's configuration");
 	rv = gcp_key_parse(data, len, key, why, sizeof(why));
 	explicit_bzero(data, len);
 	free(data);
 	if (rv == -1)
-		return fail(err, JOB_ERR_INVALID_TARGET, "GCP target: %s", why);
+		return target_fail(err, JOB_ERR_INVALID_TARGET,
+		    "GCP target: %s", why);
 	return 0;
 }
 
@@ -130,41 +118,48 @@ target_gcp_run(const struct target_ctx *ctx, json_object *target,
 	memset(&key, 0, sizeof(key));
 	json_object_object_get_ex(target, "options", &o);
 	if (o == NULL || !json_object_is_type(o, json_type_object))
-		return fail(err, JOB_ERR_INVALID_TARGET, "GCP target: no "
+		return target_fail(err, JOB_ERR_INVALID_TARGET,
+		    "GCP target: no "
 		    "options");
 	image = json_object_object_get_ex(target, "image_name", &v) ?
 	    json_object_get_string(v) : NULL;
 	if (!gcp_image_name_ok(image))
-		return fail(err, JOB_ERR_INVALID_TARGET, "GCP target: the "
+		return target_fail(err, JOB_ERR_INVALID_TARGET,
+		    "GCP target: the "
 		    "image name must be 1-63 characters of a-z, 0-9 and '-', "
 		    "start with a letter and not end with '-'");
 	object = json_get_str(o, "object");
 	if (object == NULL || *object == '\0')
-		return fail(err, JOB_ERR_INVALID_TARGET, "No GCP object key "
+		return target_fail(err, JOB_ERR_INVALID_TARGET,
+		    "No GCP object key "
 		    "provided");
 	if (!gcp_object_ok(object))
-		return fail(err, JOB_ERR_INVALID_TARGET, "GCP target: invalid "
+		return target_fail(err, JOB_ERR_INVALID_TARGET,
+		    "GCP target: invalid "
 		    "object name: control characters, a '.' or '..' segment, "
 		    "or more than 1024 bytes");
 	bucket = json_get_str(o, "bucket");
 	if (bucket == NULL || *bucket == '\0')
 		bucket = conf->gcp.bucket;
 	if (bucket == NULL || *bucket == '\0')
-		return fail(err, JOB_ERR_INVALID_TARGET, "No GCP bucket "
+		return target_fail(err, JOB_ERR_INVALID_TARGET, "No GCP bucket "
 		    "provided");
 	if (!gcp_bucket_ok(bucket))
-		return fail(err, JOB_ERR_INVALID_TARGET, "GCP target: invalid "
+		return target_fail(err, JOB_ERR_INVALID_TARGET,
+		    "GCP target: invalid "
 		    "bucket name");
 	region = json_get_str(o, "region");
 	if (region != NULL && strspn(region, "abcdefghijklmnopqrstuvwxyz"
 	    "0123456789-") != strlen(region))
-		return fail(err, JOB_ERR_INVALID_TARGET, "GCP target: invalid "
+		return target_fail(err, JOB_ERR_INVALID_TARGET,
+		    "GCP target: invalid "
 		    "region");
 	if (json_object_object_get_ex(o, "shareWithAccounts", &share) &&
 	    share != NULL) {
 		if (!json_object_is_type(share, json_type_array) ||
 		    (n = json_object_array_length(share)) > GCP_MAX_MEMBERS)
-			return fail(err, JOB_ERR_INVALID_TARGET, "GCP target: "
+			return target_fail(err, JOB_ERR_INVALID_TARGET,
+			    "GCP target: "
 			    "shareWithAccounts must be a list of at most %d "
 			    "accounts", GCP_MAX_MEMBERS);
 		members = xcalloc(n + 1, sizeof(*members));
@@ -173,7 +168,8 @@ target_gcp_run(const struct target_ctx *ctx, json_object *target,
 			members[i] = json_object_get_string(v);
 			if (!json_object_is_type(v, json_type_string) ||
 			    !gcp_member_ok(members[i])) {
-				fail(err, JOB_ERR_INVALID_TARGET, "GCP target: "
+				target_fail(err, JOB_ERR_INVALID_TARGET,
+				    "GCP target: "
 				    "account %zu to share with is not "
 				    "user:, serviceAccount:, group: or domain: "
 				    "followed by a name", i);
@@ -196,7 +192,7 @@ target_gcp_run(const struct target_ctx *ctx, json_object *target,
 	    bucket, object, gcp_project(g));
 	start = now_ms();
 	if (gcp_upload(g, bucket, object, export_path, image) == -1) {
-		fail(err, JOB_ERR_UPLOAD, "%s", gcp_aborted(g) ?
+		target_fail(err, JOB_ERR_UPLOAD, "%s", gcp_aborted(g) ?
 		    "the upload was canceled" : gcp_error(g));
 		/* A half-made object must not stay behind either. */
 		gcp_set_abort(g, NULL);
@@ -211,7 +207,7 @@ target_gcp_run(const struct target_ctx *ctx, json_object *target,
 	    gcp_stats(g)->retries, image);
 	imported = gcp_image_insert(g, image, bucket, object, region, NULL);
 	if (imported == -1)
-		fail(err, JOB_ERR_IMPORT, "%s", gcp_aborted(g) ?
+		target_fail(err, JOB_ERR_IMPORT, "%s", gcp_aborted(g) ?
 		    "the image import was canceled" : gcp_error(g));
 	/* The object is only the import's input: delete it in any case. */
 	gcp_set_abort(g, NULL);
@@ -226,7 +222,8 @@ target_gcp_run(const struct target_ctx *ctx, json_object *target,
 	if (n > 0) {
 		log_info("gcp: sharing image %s with %zu accounts", image, n);
 		if (gcp_image_share(g, image, members) == -1) {
-			fail(err, JOB_ERR_SHARING_TARGET, "sharing image %s: %s",
+			target_fail(err, JOB_ERR_SHARING_TARGET,
+			    "sharing image %s: %s",
 			    image, gcp_error(g));
 			goto cleanup;
 		}

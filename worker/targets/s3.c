@@ -19,14 +19,11 @@
 #include "log.h"
 #include "s3.h"
 #include "targets.h"
+#include "targets/common.h"
 #include "util.h"
 
 int	target_s3_run(const struct target_ctx *, json_object *, const char *,
 	    json_object **, struct target_err *);
-/* Shared with targets/aws.c. */
-int	target_s3_key(json_object *target, const char *key, char **out,
-	    struct target_err *);
-void	target_s3_tuning(struct s3_cfg *, const struct config *);
 
 /*
  * KEY-EXPORTFILENAME, as the reference names objects (a random key when
