@@ -5,8 +5,8 @@
 # the start): the queue's state, both logs, the worker's config and cache.
 # The sample job is the sample_* functions below: swap them to run another
 # kind of job (an image build) without touching the rest.
-# Usage: ci/run-local.sh   (B=build dir, default build; RUN_TIMEOUT=600 s
-# for the job)
+# Usage: ci/run-local.sh   (B=build dir, default build; RUN_TIMEOUT=3600 s
+# for the job; IB_MIRROR=Debian mirror URL)
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,7 +14,9 @@ B=${B:-build}
 worker="$top/$B/ib-worker"
 queue="$top/queue/ib-queue"
 run="$top/$B/run"
-timeout=${RUN_TIMEOUT:-600}
+timeout=${RUN_TIMEOUT:-3600}
+# Kept between runs: a second run reuses downloads and unchanged stages.
+cache="$top/$B/run-cache"
 [ -x "$worker" ] || { echo "run: $worker is not built (make all)" >&2; exit 1; }
 
 qpid="" wpid="" fpid=""
@@ -53,45 +55,42 @@ q() {
 # --- the sample job ----------------------------------------------------
 # sample_setup: start what the job needs; sample_enqueue: submit it and
 # print its id; sample_summary FILE: describe the result in FILE (JSON).
+# The sample is a compose: a bootable Debian 12 qcow2 from the Debian
+# mirror apt uses here, through the same chain a composer makes (depsolve
+# by ib-depsolve, the manifest by the queue, the build by ib-build), with
+# the image uploaded back to the queue (org.osbuild.worker.server).
 
 sample_setup() {
-	mkdir -p "$run/files"
-	printf 'hello from make run\n' >"$run/files/hello.txt"
-	head -c 4096 /dev/urandom >"$run/files/random.bin"
-	(cd "$run/files" &&
-	    exec /usr/bin/python3 -u -m http.server --bind 127.0.0.1 0) \
-	    >"$run/files.log" 2>&1 &
-	fpid=$!
-	i=0
-	until files_port=$(sed -n 's/.* port \([0-9]*\) .*/\1/p' \
-	    "$run/files.log" | head -n 1) && [ -n "$files_port" ]; do
-		i=$((i + 1))
-		[ "$i" -lt 150 ] || { echo "run: the file server did not start" >&2; exit 1; }
-		sleep 0.1
-	done
-	files="http://127.0.0.1:$files_port"
-	echo "file server:  $files/ serving $run/files (pid $fpid)"
+	mirror=${IB_MIRROR:-$(sed -n 's|^URIs: *\(http[^ ]*/debian\)/*$|\1|p; s|^deb \(http[^ ]*/debian\)/* bookworm .*|\1|p' \
+	    /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null |
+	    head -n 1)}
+	mirror=${mirror:-http://deb.debian.org/debian}
+	echo "mirror:       $mirror"
 }
 
 sample_enqueue() {
-	q enqueue --type file-resolve --args \
-	    "{\"urls\":[\"$files/hello.txt\",\"$files/random.bin\"]}"
+	q compose "{\"distribution\": \"debian-12\", \"image_type\": \"qcow2\",
+	    \"mirror\": \"$mirror\",
+	    \"customizations\": {\"hostname\": \"ib-run\",
+	      \"kernel\": {\"append\": \"console=ttyS0,115200n8\"},
+	      \"files\": [{\"path\": \"/etc/motd\", \"data\": \"built by make run\\n\"}]},
+	    \"targets\": [{\"type\": \"org.osbuild.worker.server\"}]}"
 }
 
 sample_summary() {
-	# Sizes from the base64 length: @base64d makes text of binary data.
-	jq -r '
-	  def bytes: length / 4 * 3 -
-	    (if endswith("==") then 2 elif endswith("=") then 1 else 0 end);
-	  (.results // [])[] |
-	  if .content != null then
-	    "  \(.url): \(.content | bytes) bytes" +
-	    (if (.url | endswith(".txt")) then
-	      ", \"\(.content | @base64d | rtrimstr("\n"))\"" else "" end)
-	  else "  \(.url): error: \(.target_error.reason)" end,
-	  (if .job_error then
-	    "  job_error \(.job_error.id): \(.job_error.reason)" else empty end)
-	' "$1"
+	jq -r '(.target_results // [])[] | "  target \(.name): \(.options // {} |
+	    tostring)\(if .target_error then " error: \(.target_error.reason)"
+	    else "" end)", (if .job_error then "  job_error \(.job_error.id): \(
+	    .job_error.reason)" else empty end)' "$1"
+	name=$(jq -r '(.target_results // [])[0].options.artifact_relative_path
+	    // empty' "$1")
+	[ -n "$name" ] || return 0
+	q artifact "$id" "$name" -o "$run/$name" >/dev/null
+	echo "image:        $run/$name ($(du -h "$run/$name" | cut -f1) on disk)"
+	echo "boot it:      qemu-system-x86_64 -accel tcg -m 1024 -nographic" \
+	    "-snapshot -drive file=$run/$name,format=qcow2,if=virtio"
+	echo "              (log in on the serial console: root has no"\
+	    "password set; add a user with the compose's customizations)"
 }
 # ------------------------------------------------------------------------
 
@@ -108,8 +107,10 @@ echo "queue:        $url (pid $qpid)"
 
 cat >"$run/worker.toml" <<EOF
 # Written by ci/run-local.sh for one local run.
+dnf-json = "$top/$B/ib-depsolve"
 [worker]
-cache_directory = "$run/cache"
+osbuild = "$top/$B/ib-build"
+cache_directory = "$cache"
 cache_min_free = 0
 EOF
 "$worker" -c "$run/worker.toml" "$url" >"$run/worker.log" 2>&1 &
@@ -145,12 +146,11 @@ esac
 
 stop_pid "$wpid"
 wpid=""
-stop_pid "$fpid"
-fpid=""
 stop_pid "$qpid"
 qpid=""
-echo "stopped:      worker, file server and queue"
+echo "stopped:      worker and queue"
 echo "state:        $run/queue-state (queue/ib-queue serve --state-dir it to look again)"
 echo "result:       $run/result.json, the whole job in $run/job.json"
 echo "logs:         $run/queue.log $run/worker.log"
+echo "cache:        $cache (kept: the next run reuses it)"
 [ "$rc" -eq 0 ] && [ "$state" = success ]
