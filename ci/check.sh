@@ -3,11 +3,14 @@
 # arguments, then every executable named t_* under a tests/ folder of the
 # project (exit 0 pass, 77 skipped, anything else fail). Ends with the line
 # "N passed, M failed, K skipped".
-# TESTS=pattern limits the t_* scripts to names matching the pattern.
+# TESTS=pattern limits the t_* scripts to names matching the pattern;
+# TEST_SKIP="pattern ..." leaves out those matching any of the patterns.
 set -u
+# Patterns below are for case, never file names.
+set -f
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-cd "$top"
+cd "$top" || exit 2
 export B="${B:-build}"
 export IB_TOP="$top"
 logdir="$top/$B/test-logs"
@@ -38,10 +41,19 @@ done
 
 for t in $(find worker queue ami packer terraform ci -path '*/tests/t_*' \
     -type f -perm -u+x 2>/dev/null | sort); do
+	# shellcheck disable=SC2254  # the pattern is meant to match
 	case "$(basename "$t")" in
 	${TESTS:-*}) ;;
 	*) continue ;;
 	esac
+	skipped_by_name=0
+	for pat in ${TEST_SKIP:-}; do
+		# shellcheck disable=SC2254  # the pattern is meant to match
+		case "$(basename "$t")" in
+		$pat) skipped_by_name=1 ;;
+		esac
+	done
+	[ "$skipped_by_name" -eq 0 ] || continue
 	run_one "$t" timeout "${TEST_TIMEOUT:-900}" "$t"
 done
 

@@ -89,8 +89,8 @@ sample_summary() {
 	echo "image:        $run/$name ($(du -h "$run/$name" | cut -f1) on disk)"
 	echo "boot it:      qemu-system-x86_64 -accel tcg -m 1024 -nographic" \
 	    "-snapshot -drive file=$run/$name,format=qcow2,if=virtio"
-	echo "              (log in on the serial console: root has no"\
-	    "password set; add a user with the compose's customizations)"
+	echo "              (to log in, add a user with an ssh key or password"\
+	    "in the compose's customizations.user)"
 }
 # ------------------------------------------------------------------------
 
