@@ -553,7 +553,7 @@ last_call(struct asg *a, int (*fn)(struct asg *), const char *what)
 			return;
 		log_warnx("Auto Scaling: %s", a->err);
 		if (i + 1 < tries)
-			aws_sleep(backoff_next(&b), NULL);
+			sleep_abortable(backoff_next(&b), NULL);
 	}
 	log_warnx("Auto Scaling: giving up on %s", what);
 }

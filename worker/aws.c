@@ -673,19 +673,7 @@ cleanup:
 int
 aws_sleep(int64_t ms, volatile sig_atomic_t *abort)
 {
-	struct timespec	 ts;
-	int64_t		 end = now_ms() + ms, left;
-
-	while ((left = end - now_ms()) > 0) {
-		if (abort != NULL && *abort)
-			return -1;
-		if (left > 100)
-			left = 100;
-		ts.tv_sec = 0;
-		ts.tv_nsec = left * 1000000L;
-		nanosleep(&ts, NULL);
-	}
-	return abort != NULL && *abort ? -1 : 0;
+	return sleep_abortable(ms, abort);
 }
 
 int

@@ -99,7 +99,7 @@ struct aws_req {
 struct http_resp;
 int	 aws_do(struct http *, const struct aws_req *, struct http_resp *);
 
-/* Sleeps ms in short slices; -1 as soon as *abort is set. */
+/* sleep_abortable() of util.h, under its older name (jobs/aws_ec2.c). */
 int	 aws_sleep(int64_t ms, volatile sig_atomic_t *abort);
 
 /* A region name: lower-case letters, digits and '-', at most 32 bytes. */

@@ -25,6 +25,7 @@
 #include "aws.h"
 #include "azure.h"
 #include "backoff.h"
+#include "cloud.h"
 #include "http.h"
 #include "jsonutil.h"
 #include "log.h"
@@ -47,8 +48,7 @@ struct azure {
 	char			*tenant;
 	char			*sub;
 	struct azure_creds	 creds;
-	char			*token;		/* secret */
-	int64_t			 token_exp;
+	struct cloud_token	 token;
 	/* the storage account in use */
 	char			*account;
 	char			*key;		/* secret, base64 */
@@ -361,14 +361,6 @@ azure_arm_name_ok(const char *s)
 
 /* ---- the client ---- */
 
-static const char *
-env_or(const char *name, const char *dflt)
-{
-	const char	*e = getenv(name);
-
-	return e != NULL && *e ? e : dflt;
-}
-
 struct azure *
 azure_new(const struct azure_cfg *c)
 {
@@ -381,8 +373,9 @@ azure_new(const struct azure_cfg *c)
 	ho.transfer_timeout = 120;
 	ho.max_body = 4 * 1024 * 1024;
 	az->http = http_new(&ho);
-	az->login_url = xstrdup(env_or("IB_AZURE_LOGIN_URL", LOGIN_DEFAULT));
-	az->arm_url = xstrdup(env_or("IB_AZURE_ARM_URL", ARM_DEFAULT));
+	az->login_url = xstrdup(cloud_env_or("IB_AZURE_LOGIN_URL",
+	    LOGIN_DEFAULT));
+	az->arm_url = xstrdup(cloud_env_or("IB_AZURE_ARM_URL", ARM_DEFAULT));
 	az->tenant = xstrdup(c->tenant);
 	az->sub = xstrdup(c->subscription);
 	az->creds.client_id = xstrdup(c->creds->client_id);
@@ -410,7 +403,7 @@ azure_free(struct azure *az)
 	free(az->tenant);
 	free(az->sub);
 	azure_creds_clear(&az->creds);
-	freezero_str(az->token);
+	cloud_token_clear(&az->token);
 	free(az->account);
 	freezero_str(az->key);
 	free(az->origin);
@@ -434,16 +427,6 @@ const struct azure_stats *
 azure_stats(const struct azure *az)
 {
 	return &az->stats;
-}
-
-static void
-clean_copy(char *dst, size_t dstlen, const char *s, size_t max)
-{
-	size_t	 i;
-
-	for (i = 0; s[i] && i < max && i + 1 < dstlen; i++)
-		dst[i] = ((unsigned char)s[i] < 0x20) ? ' ' : s[i];
-	dst[i] = '\0';
 }
 
 /* The cloud's message: ARM/AAD JSON, or the storage XML <Error>. */
@@ -470,16 +453,17 @@ set_error(struct azure *az, const char *what, const struct http_resp *r)
 		}
 	}
 	if (code != NULL || msg != NULL) {
-		clean_copy(clean, sizeof(clean), msg ? msg : "", 600);
+		cloud_clean_copy(clean, sizeof(clean), msg ? msg : "", 600);
 		snprintf(az->err, sizeof(az->err), "%s: HTTP %ld %s: %s", what,
 		    r->status, code ? code : "", clean);
 	} else if (r->body.len > 0 && aws_xml_error(r->body.data, r->body.len,
 	    xmsg, sizeof(xmsg), NULL, 0) == 0) {
-		clean_copy(clean, sizeof(clean), xmsg, 600);
+		cloud_clean_copy(clean, sizeof(clean), xmsg, 600);
 		snprintf(az->err, sizeof(az->err), "%s: HTTP %ld %s", what,
 		    r->status, clean);
 	} else {
-		clean_copy(clean, sizeof(clean), r->body.len ? r->body.data :
+		cloud_clean_copy(clean, sizeof(clean), r->body.len
+		    ? r->body.data :
 		    "", 200);
 		snprintf(az->err, sizeof(az->err), "%s: HTTP %ld %s", what,
 		    r->status, clean);
@@ -488,42 +472,13 @@ set_error(struct azure *az, const char *what, const struct http_resp *r)
 }
 
 static int
-retryable(long status)
-{
-	return status == 0 || status == 408 || status == 429 ||
-	    status == 500 || status == 502 || status == 503 || status == 504;
-}
-
-static int
 sleep_ms(struct azure *az, int64_t ms)
 {
-	int64_t	 end = now_ms() + ms;
-
-	while (now_ms() < end) {
-		if (az->abort != NULL && *az->abort) {
-			az->aborted = 1;
-			snprintf(az->err, sizeof(az->err), "canceled");
-			return -1;
-		}
-		usleep(20 * 1000);
-	}
-	return 0;
-}
-
-/* Retry-After in ms (seconds form), or dflt. */
-static int64_t
-retry_after(const struct http_resp *r, int64_t dflt, int64_t cap)
-{
-	char	*ra;
-	int64_t	 s, ms = dflt;
-
-	if ((ra = http_resp_header(r, "Retry-After")) != NULL) {
-		s = strtoll(ra, NULL, 10);
-		if (s >= 0 && ra[0] >= '0' && ra[0] <= '9')
-			ms = s * 1000 < cap ? s * 1000 : cap;
-		free(ra);
-	}
-	return ms;
+	if (sleep_abortable(ms, az->abort) == 0)
+		return 0;
+	az->aborted = 1;
+	snprintf(az->err, sizeof(az->err), "canceled");
+	return -1;
 }
 
 static int	login(struct azure *);
@@ -551,7 +506,7 @@ acall(struct azure *az, const char *what, const char *method,
 			req.body = body;
 			req.body_len = strlen(body);
 		}
-		req.bearer = auth ? az->token : NULL;
+		req.bearer = auth ? az->token.value : NULL;
 		req.abort = az->abort;
 		rc = http_do(az->http, &req, resp);
 		if (rc == -1 && resp->aborted) {
@@ -564,13 +519,13 @@ acall(struct azure *az, const char *what, const char *method,
 		set_error(az, what, resp);
 		if (rc == 0 && resp->status == 401 && auth && !relogged) {
 			relogged = 1;
-			freezero_str(az->token);
-			az->token = NULL;
+			cloud_token_clear(&az->token);
 			continue;
 		}
-		if (!retryable(resp->status) || try >= az->tries)
+		if (!cloud_retryable(resp->status) || try >= az->tries)
 			return -1;
-		wait = retry_after(resp, backoff_next(&bo), az->backoff_cap);
+		wait = cloud_retry_after(resp, backoff_next(&bo),
+		    az->backoff_cap);
 		az->stats.retries++;
 		log_info("azure: %s; retrying in %lld ms (%d/%d)", az->err,
 		    (long long)wait, try, az->tries);
@@ -583,14 +538,12 @@ static int
 login(struct azure *az)
 {
 	struct http_resp	 resp;
-	json_object		*doc = NULL, *v;
 	char			*url, *form, *id, *secret, *scope, *et;
 	int			 rv = -1;
 
-	if (az->token != NULL && now_ms() / 1000 + 60 < az->token_exp)
+	if (cloud_token_fresh(&az->token))
 		return 0;
-	freezero_str(az->token);
-	az->token = NULL;
+	cloud_token_clear(&az->token);
 	et = http_escape(az->tenant);
 	url = xasprintf("%s/%s/oauth2/v2.0/token", az->login_url, et);
 	free(et);
@@ -606,19 +559,11 @@ login(struct azure *az)
 	if (acall(az, "Azure AD token request", "POST", url, form,
 	    "application/x-www-form-urlencoded", 0, &resp) == -1)
 		goto cleanup;
-	if ((doc = json_tokener_parse(resp.body.data)) == NULL ||
-	    json_get_str(doc, "access_token") == NULL ||
-	    *json_get_str(doc, "access_token") == '\0' ||
-	    strpbrk(json_get_str(doc, "access_token"), "\r\n") != NULL) {
+	if (cloud_token_take(&az->token, &resp) == -1) {
 		snprintf(az->err, sizeof(az->err), "Azure AD token request: no "
 		    "access_token in the answer");
 		goto cleanup;
 	}
-	az->token = xstrdup(json_get_str(doc, "access_token"));
-	az->token_exp = now_ms() / 1000 + 3600;
-	if (json_object_object_get_ex(doc, "expires_in", &v) &&
-	    json_object_get_int64(v) > 0)
-		az->token_exp = now_ms() / 1000 + json_object_get_int64(v);
 	rv = 0;
 cleanup:
 	freezero_str(form);
@@ -626,7 +571,6 @@ cleanup:
 	if (resp.body.data != NULL)
 		explicit_bzero(resp.body.data, resp.body.cap);
 	http_resp_free(&resp);
-	json_object_put(doc);
 	return rv;
 }
 
@@ -671,7 +615,7 @@ op_failed(struct azure *az, const char *what, json_object *doc)
 	if (!json_object_object_get_ex(doc, "error", &e) &&
 	    json_object_object_get_ex(doc, "properties", &p))
 		json_object_object_get_ex(p, "error", &e);
-	clean_copy(clean, sizeof(clean), json_get_str(e, "message") ?
+	cloud_clean_copy(clean, sizeof(clean), json_get_str(e, "message") ?
 	    json_get_str(e, "message") : "no reason given", 600);
 	snprintf(az->err, sizeof(az->err), "%s failed: %s: %s", what,
 	    json_get_str(e, "code") ? json_get_str(e, "code") : "Failed",
@@ -718,7 +662,7 @@ arm_wait(struct azure *az, const char *what, const char *url,
 		}
 	}
 	for (;;) {
-		wait = retry_after(resp, az->poll_ms, 60000);
+		wait = cloud_retry_after(resp, az->poll_ms, 60000);
 		if (wait < az->poll_ms)
 			wait = az->poll_ms;
 		if (now_ms() + wait > deadline) {
@@ -1197,7 +1141,7 @@ bcall(struct azure *az, const char *what, const char *method,
 			break;
 		}
 		set_error(az, what, &r);
-		if (!retryable(r.status) || try >= az->tries) {
+		if (!cloud_retryable(r.status) || try >= az->tries) {
 			http_resp_free(&r);
 			break;
 		}
@@ -1406,12 +1350,13 @@ azure_page_blob_upload(struct azure *az, const char *container,
 				goto cleanup;
 			}
 			set_error(az, "uploading a page", &r);
-			if (!retryable(r.status) || b->tries >= az->tries) {
+			if (!cloud_retryable(r.status)
+			    || b->tries >= az->tries) {
 				http_resp_free(&r);
 				goto cleanup;
 			}
 			az->stats.retries++;
-			b->not_before = now_ms() + retry_after(&r,
+			b->not_before = now_ms() + cloud_retry_after(&r,
 			    backoff_next(&b->bo), az->backoff_cap);
 			b->pos = (size_t)-1;	/* marks a pending retry */
 			log_info("azure: %s at offset %lld; retrying (%d/%d)",

@@ -206,7 +206,7 @@ ec2_call(struct ec2 *e, const char *action, const char *const *params,
 		if (!retry)
 			break;
 		log_info("ec2: %s; retrying", e->err);
-		if (aws_sleep(backoff_next(&bo), e->abort) == -1) {
+		if (sleep_abortable(backoff_next(&bo), e->abort) == -1) {
 			e->aborted = 1;
 			snprintf(e->err, sizeof(e->err), "%s: canceled", action);
 			break;

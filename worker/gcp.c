@@ -20,6 +20,7 @@
 #include <openssl/pem.h>
 
 #include "backoff.h"
+#include "cloud.h"
 #include "gcp.h"
 #include "http.h"
 #include "jsonutil.h"
@@ -40,8 +41,7 @@ struct gcp {
 	char			*token_url;
 	char			*storage_url;
 	char			*compute_url;
-	char			*token;		/* secret */
-	int64_t			 token_exp;	/* wall-clock s */
+	struct cloud_token	 token;
 	int64_t			 chunk;
 	int			 tries;
 	int64_t			 backoff_cap;
@@ -57,14 +57,6 @@ static char *
 dup_or_null(const char *s)
 {
 	return s != NULL ? xstrdup(s) : NULL;
-}
-
-static const char *
-env_or(const char *name, const char *dflt)
-{
-	const char	*e = getenv(name);
-
-	return e != NULL && *e ? e : dflt;
 }
 
 void
@@ -316,9 +308,12 @@ gcp_new(const struct gcp_cfg *c)
 	ho.transfer_timeout = 120;
 	ho.max_body = 4 * 1024 * 1024;
 	g->http = http_new(&ho);
-	g->token_url = xstrdup(env_or("IB_GCP_TOKEN_URL", g->key.token_uri));
-	g->storage_url = xstrdup(env_or("IB_GCP_STORAGE_URL", GCS_DEFAULT));
-	g->compute_url = xstrdup(env_or("IB_GCP_COMPUTE_URL", GCE_DEFAULT));
+	g->token_url = xstrdup(cloud_env_or("IB_GCP_TOKEN_URL",
+	    g->key.token_uri));
+	g->storage_url = xstrdup(cloud_env_or("IB_GCP_STORAGE_URL",
+	    GCS_DEFAULT));
+	g->compute_url = xstrdup(cloud_env_or("IB_GCP_COMPUTE_URL",
+	    GCE_DEFAULT));
 	g->chunk = c->chunk_size > 0 ? c->chunk_size : CHUNK_DEFAULT;
 	/* GCS wants every chunk but the last to be a multiple of 256 KiB. */
 	g->chunk = (g->chunk + CHUNK_QUANTUM - 1) / CHUNK_QUANTUM *
@@ -341,7 +336,7 @@ gcp_free(struct gcp *g)
 	free(g->token_url);
 	free(g->storage_url);
 	free(g->compute_url);
-	freezero_str(g->token);
+	cloud_token_clear(&g->token);
 	free(g);
 }
 
@@ -376,17 +371,6 @@ gcp_stats(const struct gcp *g)
 	return &g->stats;
 }
 
-/* Copies s into the error with control characters replaced. */
-static void
-clean_copy(char *dst, size_t dstlen, const char *s, size_t max)
-{
-	size_t	 i;
-
-	for (i = 0; s[i] && i < max && i + 1 < dstlen; i++)
-		dst[i] = ((unsigned char)s[i] < 0x20) ? ' ' : s[i];
-	dst[i] = '\0';
-}
-
 /* "what: the cloud's message" from a Google JSON error answer. */
 static void
 set_error(struct gcp *g, const char *what, const struct http_resp *r)
@@ -412,11 +396,12 @@ set_error(struct gcp *g, const char *what, const struct http_resp *r)
 		}
 	}
 	if (msg != NULL || status != NULL) {
-		clean_copy(body, sizeof(body), msg ? msg : "", 280);
+		cloud_clean_copy(body, sizeof(body), msg ? msg : "", 280);
 		snprintf(g->err, sizeof(g->err), "%s: HTTP %ld %s: %s", what,
 		    r->status, status ? status : "", body);
 	} else {
-		clean_copy(body, sizeof(body), r->body.len ? r->body.data : "",
+		cloud_clean_copy(body, sizeof(body), r->body.len ? r->body.data
+		    : "",
 		    200);
 		snprintf(g->err, sizeof(g->err), "%s: HTTP %ld %s", what,
 		    r->status, body);
@@ -425,26 +410,13 @@ set_error(struct gcp *g, const char *what, const struct http_resp *r)
 }
 
 static int
-retryable(long status)
-{
-	return status == 0 || status == 408 || status == 429 ||
-	    status == 500 || status == 502 || status == 503 || status == 504;
-}
-
-static int
 sleep_ms(struct gcp *g, int64_t ms)
 {
-	int64_t	 end = now_ms() + ms;
-
-	while (now_ms() < end) {
-		if (g->abort != NULL && *g->abort) {
-			g->aborted = 1;
-			snprintf(g->err, sizeof(g->err), "canceled");
-			return -1;
-		}
-		usleep(50 * 1000);
-	}
-	return 0;
+	if (sleep_abortable(ms, g->abort) == 0)
+		return 0;
+	g->aborted = 1;
+	snprintf(g->err, sizeof(g->err), "canceled");
+	return -1;
 }
 
 struct gcall {
@@ -474,7 +446,6 @@ gcall(struct gcp *g, const struct gcall *c, struct http_resp *resp)
 	struct backoff	 bo;
 	int		 try, relogged = 0, rc;
 	int64_t		 wait;
-	char		*ra;
 
 	backoff_init(&bo, 500, g->backoff_cap);
 	for (try = 1; ; try++) {
@@ -493,7 +464,7 @@ gcall(struct gcp *g, const struct gcall *c, struct http_resp *resp)
 			req.body = c->body;
 			req.body_len = strlen(c->body);
 		}
-		req.bearer = c->auth ? g->token : NULL;
+		req.bearer = c->auth ? g->token.value : NULL;
 		req.abort = g->abort;
 		rc = http_do(g->http, &req, resp);
 		if (rc == -1 && resp->aborted) {
@@ -509,20 +480,14 @@ gcall(struct gcp *g, const struct gcall *c, struct http_resp *resp)
 		if (rc == 0 && resp->status == 401 && c->auth && !relogged) {
 			/* The token expired early or was revoked: once more. */
 			relogged = 1;
-			freezero_str(g->token);
-			g->token = NULL;
+			cloud_token_clear(&g->token);
 			continue;
 		}
-		if (c->once || !retryable(resp->status) || try >= g->tries)
+		if (c->once || !cloud_retryable(resp->status)
+		    || try >= g->tries)
 			return -1;
-		wait = backoff_next(&bo);
-		if ((ra = http_resp_header(resp, "Retry-After")) != NULL) {
-			int64_t	 s = strtoll(ra, NULL, 10);
-
-			if (s > 0 && s * 1000 < g->backoff_cap)
-				wait = s * 1000;
-			free(ra);
-		}
+		wait = cloud_retry_after(resp, backoff_next(&bo),
+		    g->backoff_cap);
 		g->stats.retries++;
 		log_info("gcp: %s; retrying in %lld ms (%d/%d)", g->err,
 		    (long long)wait, try, g->tries);
@@ -536,14 +501,12 @@ login(struct gcp *g)
 {
 	struct http_resp	 resp;
 	struct gcall		 c;
-	json_object		*doc = NULL, *v;
 	char			*jwt, *form;
 	int			 rv = -1;
 
-	if (g->token != NULL && now_ms() / 1000 + 60 < g->token_exp)
+	if (cloud_token_fresh(&g->token))
 		return 0;
-	freezero_str(g->token);
-	g->token = NULL;
+	cloud_token_clear(&g->token);
 	if ((jwt = gcp_jwt_assertion(&g->key, GCP_SCOPE, time(NULL), g->err,
 	    sizeof(g->err))) == NULL)
 		return -1;
@@ -559,24 +522,17 @@ login(struct gcp *g)
 	http_resp_init(&resp);
 	if (gcall(g, &c, &resp) == -1)
 		goto cleanup;
-	if ((doc = json_tokener_parse(resp.body.data)) == NULL ||
-	    !printable(json_get_str(doc, "access_token"), 8192)) {
+	if (cloud_token_take(&g->token, &resp) == -1) {
 		snprintf(g->err, sizeof(g->err), "GCP token request: no "
 		    "access_token in the answer");
 		goto cleanup;
 	}
-	g->token = xstrdup(json_get_str(doc, "access_token"));
-	g->token_exp = now_ms() / 1000 + 3600;
-	if (json_object_object_get_ex(doc, "expires_in", &v) &&
-	    json_object_get_int64(v) > 0)
-		g->token_exp = now_ms() / 1000 + json_object_get_int64(v);
 	rv = 0;
 cleanup:
 	freezero_str(form);
 	if (resp.body.data != NULL)
 		explicit_bzero(resp.body.data, resp.body.cap);
 	http_resp_free(&resp);
-	json_object_put(doc);
 	return rv;
 }
 
@@ -589,7 +545,7 @@ gcp_login(struct gcp *g)
 int
 gcp_logged_in(const struct gcp *g)
 {
-	return g->token != NULL;
+	return g->token.value != NULL;
 }
 
 /* MD5 of the whole file, base64 as GCS gives it; read in slices. */
@@ -739,7 +695,7 @@ gcp_upload(struct gcp *g, const char *bucket, const char *object,
 			}
 			break;		/* 200/201: the object exists */
 		}
-		if (g->aborted || !retryable(resp.status) ||
+		if (g->aborted || !cloud_retryable(resp.status) ||
 		    ++fails >= g->tries)
 			goto cleanup;
 		g->stats.retries++;
@@ -838,7 +794,8 @@ op_error(struct gcp *g, const char *name, json_object *op)
 	}
 	if (b.len == 0 && json_get_str(op, "httpErrorMessage") != NULL)
 		buf_addstr(&b, json_get_str(op, "httpErrorMessage"));
-	clean_copy(clean, sizeof(clean), b.len ? b.data : "no reason given",
+	cloud_clean_copy(clean, sizeof(clean), b.len ? b.data
+	    : "no reason given",
 	    700);
 	snprintf(g->err, sizeof(g->err), "importing image %.63s failed: %.900s",
 	    name, clean);

@@ -544,7 +544,7 @@ s3_call(struct s3 *s, const struct call *c, struct http_resp *resp)
 			break;
 		log_info("%s; retrying (%d/%d)", s->err, try, s->tries);
 		s->stats.retries++;
-		if (aws_sleep(backoff_next(&bo), s->abort) == -1) {
+		if (sleep_abortable(backoff_next(&bo), s->abort) == -1) {
 			s->aborted = 1;
 			snprintf(s->err, sizeof(s->err), "S3 %s %s: canceled",
 			    c->op, c->key ? c->key : "");

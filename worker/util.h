@@ -5,6 +5,7 @@
 #ifndef IB_UTIL_H
 #define IB_UTIL_H
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -61,6 +62,11 @@ char	*base64_encode(const void *, size_t);
 
 /* Monotonic milliseconds, wall-clock seconds. */
 int64_t	 now_ms(void);
+/*
+ * Sleeps ms in slices of at most 100 ms; returns -1 as soon as *abort is
+ * set (abort may be NULL), 0 after the whole time.
+ */
+int	 sleep_abortable(int64_t ms, volatile sig_atomic_t *abort);
 
 /* Strips trailing whitespace in place and returns s. */
 char	*rtrim(char *);

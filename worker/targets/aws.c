@@ -145,7 +145,7 @@ wait_import(const struct target_ctx *ctx, struct ec2 *e, const char *task,
 	*snapshot = NULL;
 	backoff_init(&bo, 1000, cap_ms < POLL_CAP_MS ? cap_ms : POLL_CAP_MS);
 	for (;;) {
-		if (aws_sleep(backoff_next(&bo), ctx->abort) == -1)
+		if (sleep_abortable(backoff_next(&bo), ctx->abort) == -1)
 			goto canceled;
 		if (ec2_describe_import(e, task, &st) == -1) {
 			if (ec2_aborted(e))
