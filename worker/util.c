@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -186,6 +187,29 @@ name_is_safe(const char *s)
 		if (*p == '/' || *p < 0x20 || *p == 0x7f || *p == '\\')
 			return 0;
 	return 1;
+}
+
+size_t
+url_origin_len(const char *url)
+{
+	const char	*p = strstr(url, "://");
+
+	if (p == NULL)
+		return 0;
+	p += 3;
+	p += strcspn(p, "/?#");
+	return (size_t)(p - url);
+}
+
+int
+url_under(const char *url, const char *base)
+{
+	size_t	 n = url_origin_len(base);
+
+	if (n == 0 || url_origin_len(url) != n ||
+	    strncasecmp(url, base, n) != 0)
+		return 0;
+	return strncmp(url + n, base + n, strlen(base + n)) == 0;
 }
 
 char *

@@ -48,6 +48,14 @@ void	 buf_free(struct buf *);
  */
 int	 name_is_safe(const char *);
 
+/* The length of a URL's scheme://host[:port] part, 0 when it has none. */
+size_t	 url_origin_len(const char *url);
+/*
+ * 1 when url is under base: the same origin (case-insensitive) and a path
+ * that starts with base's path, as [repository_mtls] baseurl matches.
+ */
+int	 url_under(const char *url, const char *base);
+
 /* Reads a whole small file (at most max bytes); caller frees. NULL + errno. */
 char	*read_file(const char *, size_t max, size_t *lenp);
 /* Writes data to path atomically (temp file, fsync, rename) with mode. */

@@ -52,29 +52,6 @@ ref_valid(const char *ref)
 	}
 }
 
-static size_t
-origin_len(const char *url)
-{
-	const char	*p = strstr(url, "://");
-
-	if (p == NULL)
-		return 0;
-	p += 3;
-	p += strcspn(p, "/?#");
-	return (size_t)(p - url);
-}
-
-/* url is under base: same origin (case-insensitive), path prefix. */
-static int
-url_under(const char *url, const char *base)
-{
-	size_t	 n = origin_len(base);
-
-	if (n == 0 || origin_len(url) != n || strncasecmp(url, base, n) != 0)
-		return 0;
-	return strncmp(url + n, base + n, strlen(base + n)) == 0;
-}
-
 /* A checksum is 64 lower- or upper-case hex digits. */
 static int
 checksum_valid(const char *s, size_t n)
@@ -155,7 +132,7 @@ resolve(struct resolver *r, json_object *spec, json_object *result)
 	}
 	if (url == NULL || strlen(url) > OR_MAX_URL ||
 	    (strncasecmp(url, "http://", 7) != 0 &&
-	    strncasecmp(url, "https://", 8) != 0) || origin_len(url) <= 8 ||
+	    strncasecmp(url, "https://", 8) != 0) || url_origin_len(url) <= 8 ||
 	    strpbrk(url, " \t\r\n") != NULL) {
 		snprintf(details, sizeof(details), "the repository URL %.512s "
 		    "is not an http or https URL", url ? url : "(none)");

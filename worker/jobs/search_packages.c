@@ -19,30 +19,6 @@
 #define SP_MAX_PACKAGES	1024
 #define SP_MAX_REPOS	256
 
-/* The length of the scheme://host[:port] part of a URL, 0 when none. */
-static size_t
-origin_len(const char *url)
-{
-	const char	*p = strstr(url, "://");
-
-	if (p == NULL)
-		return 0;
-	p += 3;
-	p += strcspn(p, "/?#");
-	return (size_t)(p - url);
-}
-
-/* url is under base: same origin (case-insensitive), path prefix. */
-static int
-url_under(const char *url, const char *base)
-{
-	size_t	 n = origin_len(base);
-
-	if (n == 0 || origin_len(url) != n || strncasecmp(url, base, n) != 0)
-		return 0;
-	return strncmp(url + n, base + n, strlen(base + n)) == 0;
-}
-
 /*
  * [repository_mtls]: a repository under its baseurl gets its CA and
  * client certificate, as the reference sets them up.
