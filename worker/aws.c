@@ -311,22 +311,32 @@ cleanup:
 }
 
 int
+aws_creds_from_keys(const char *ak, const char *sk, const char *token,
+    const char *source, struct aws_creds *c)
+{
+	memset(c, 0, sizeof(*c));
+	if (!cred_ok(ak) || !cred_ok(sk) ||
+	    (token != NULL && *token && !cred_ok(token)))
+		return -1;
+	c->access_key = xstrdup(ak);
+	c->secret_key = xstrdup(sk);
+	c->token = token != NULL && *token ? xstrdup(token) : NULL;
+	c->source = xstrdup(source);
+	return 0;
+}
+
+int
 aws_creds_resolve(struct http *h, const char *ak, const char *sk,
     const char *token, const char *file, struct aws_creds *c, char *err,
     size_t errlen)
 {
 	memset(c, 0, sizeof(*c));
 	if (ak != NULL && *ak && sk != NULL && *sk) {
-		if (!cred_ok(ak) || !cred_ok(sk) ||
-		    (token != NULL && *token && !cred_ok(token))) {
+		if (aws_creds_from_keys(ak, sk, token, "the job", c) == -1) {
 			snprintf(err, errlen, "the target's credentials contain "
 			    "spaces or control characters");
 			return -1;
 		}
-		c->access_key = xstrdup(ak);
-		c->secret_key = xstrdup(sk);
-		c->token = token != NULL && *token ? xstrdup(token) : NULL;
-		c->source = xstrdup("the job");
 		return 0;
 	}
 	if ((ak != NULL && *ak) != (sk != NULL && *sk)) {

@@ -32,6 +32,13 @@ int	 aws_creds_from_file(const char *path, const char *profile,
 	    struct aws_creds *, char *err, size_t errlen);
 
 /*
+ * A key pair given in full (token may be NULL or empty), with source
+ * naming where it came from. -1 when one of them is empty or holds
+ * spaces or control characters.
+ */
+int	 aws_creds_from_keys(const char *access_key, const char *secret_key,
+	    const char *token, const char *source, struct aws_creds *);
+/*
  * The instance role's credentials through IMDSv2 only (a PUT for the
  * session token first; IMDSv1 is never used). The endpoint is
  * $IB_IMDS_ENDPOINT or http://169.254.169.254.

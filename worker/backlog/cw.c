@@ -21,18 +21,6 @@
 #define CW_VERSION	"2010-08-01"
 #define CW_ANSWER_MAX	(64 * 1024)
 
-/* Printable ASCII without spaces: what a key id or a secret looks like. */
-static int
-cred_ok(const char *s)
-{
-	if (s == NULL || *s == '\0' || strlen(s) > 4096)
-		return 0;
-	for (; *s; s++)
-		if (*s <= 0x20 || *s >= 0x7f)
-			return 0;
-	return 1;
-}
-
 int
 cw_creds_load(struct http *h, struct aws_creds *c, char *err, size_t errlen)
 {
@@ -43,15 +31,11 @@ cw_creds_load(struct http *h, struct aws_creds *c, char *err, size_t errlen)
 	memset(c, 0, sizeof(*c));
 	if (ak == NULL || *ak == '\0' || sk == NULL || *sk == '\0')
 		return aws_creds_from_imds(h, c, err, errlen);
-	if (!cred_ok(ak) || !cred_ok(sk) || (st != NULL && *st && !cred_ok(st))) {
+	if (aws_creds_from_keys(ak, sk, st, "environment", c) == -1) {
 		snprintf(err, errlen, "the AWS_* credentials in the "
 		    "environment contain spaces or control characters");
 		return -1;
 	}
-	c->access_key = xstrdup(ak);
-	c->secret_key = xstrdup(sk);
-	c->token = st != NULL && *st ? xstrdup(st) : NULL;
-	c->source = xstrdup("environment");
 	return 0;
 }
 
