@@ -483,55 +483,51 @@ sleep_ms(struct azure *az, int64_t ms)
 
 static int	login(struct azure *);
 
-/* An ARM or AAD call with retries: 0 on 2xx, -1 with az->err. */
+static int
+login_cb(void *az)
+{
+	return login(az);
+}
+
+static void
+set_error_cb(void *az, const char *what, const struct http_resp *r)
+{
+	set_error(az, what, r);
+}
+
+/* An ARM or AAD call with retries (cloud_do): 0 on 2xx, -1 with az->err. */
 static int
 acall(struct azure *az, const char *what, const char *method,
     const char *url, const char *body, const char *ctype, int auth,
     struct http_resp *resp)
 {
-	struct http_req	 req;
-	struct backoff	 bo;
-	int		 try, rc, relogged = 0;
-	int64_t		 wait;
+	struct cloud_call	 cc;
+	struct http_req		 req;
 
-	backoff_init(&bo, 500, az->backoff_cap);
-	for (try = 1; ; try++) {
-		if (auth && login(az) == -1)
-			return -1;
-		memset(&req, 0, sizeof(req));
-		req.method = method;
-		req.url = url;
-		req.content_type = ctype;
-		if (body != NULL) {
-			req.body = body;
-			req.body_len = strlen(body);
-		}
-		req.bearer = auth ? az->token.value : NULL;
-		req.abort = az->abort;
-		rc = http_do(az->http, &req, resp);
-		if (rc == -1 && resp->aborted) {
-			az->aborted = 1;
-			snprintf(az->err, sizeof(az->err), "%s: canceled", what);
-			return -1;
-		}
-		if (rc == 0 && resp->status >= 200 && resp->status < 300)
-			return 0;
-		set_error(az, what, resp);
-		if (rc == 0 && resp->status == 401 && auth && !relogged) {
-			relogged = 1;
-			cloud_token_clear(&az->token);
-			continue;
-		}
-		if (!cloud_retryable(resp->status) || try >= az->tries)
-			return -1;
-		wait = cloud_retry_after(resp, backoff_next(&bo),
-		    az->backoff_cap);
-		az->stats.retries++;
-		log_info("azure: %s; retrying in %lld ms (%d/%d)", az->err,
-		    (long long)wait, try, az->tries);
-		if (sleep_ms(az, wait) == -1)
-			return -1;
+	memset(&req, 0, sizeof(req));
+	req.method = method;
+	req.url = url;
+	req.content_type = ctype;
+	if (body != NULL) {
+		req.body = body;
+		req.body_len = strlen(body);
 	}
+	memset(&cc, 0, sizeof(cc));
+	cc.name = "azure";
+	cc.what = what;
+	cc.http = az->http;
+	cc.token = auth ? &az->token : NULL;
+	cc.login = login_cb;
+	cc.set_error = set_error_cb;
+	cc.arg = az;
+	cc.tries = az->tries;
+	cc.backoff_cap = az->backoff_cap;
+	cc.abort = az->abort;
+	cc.aborted = &az->aborted;
+	cc.retries = &az->stats.retries;
+	cc.err = az->err;
+	cc.errlen = sizeof(az->err);
+	return cloud_do(&cc, &req, resp);
 }
 
 static int

@@ -1,13 +1,16 @@
 /*
  * Pieces of the bearer-token cloud clients. See cloud.h.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <json-c/json.h>
 
+#include "backoff.h"
 #include "cloud.h"
 #include "jsonutil.h"
+#include "log.h"
 #include "util.h"
 
 #define TOKEN_MAX	(16 * 1024)
@@ -98,4 +101,50 @@ cloud_env_or(const char *name, const char *dflt)
 	const char	*e = getenv(name);
 
 	return e != NULL && *e ? e : dflt;
+}
+
+int
+cloud_do(const struct cloud_call *cc, struct http_req *req,
+    struct http_resp *resp)
+{
+	struct backoff	 bo;
+	int		 try, rc, relogged = 0;
+	int64_t		 wait;
+
+	backoff_init(&bo, 500, cc->backoff_cap);
+	for (try = 1; ; try++) {
+		if (cc->token != NULL && cc->login(cc->arg) == -1)
+			return -1;
+		req->bearer = cc->token != NULL ? cc->token->value : NULL;
+		req->abort = cc->abort;
+		rc = http_do(cc->http, req, resp);
+		if (rc == -1 && resp->aborted) {
+			*cc->aborted = 1;
+			snprintf(cc->err, cc->errlen, "%s: canceled", cc->what);
+			return -1;
+		}
+		if (rc == 0 && ((resp->status >= 200 && resp->status < 300) ||
+		    (cc->ok_also != 0 && resp->status == cc->ok_also)))
+			return 0;
+		cc->set_error(cc->arg, cc->what, resp);
+		if (rc == 0 && resp->status == 401 && cc->token != NULL &&
+		    !relogged) {
+			/* The token expired early or was revoked: once more. */
+			relogged = 1;
+			cloud_token_clear(cc->token);
+			continue;
+		}
+		if (!cloud_retryable(resp->status) || try >= cc->tries)
+			return -1;
+		wait = cloud_retry_after(resp, backoff_next(&bo),
+		    cc->backoff_cap);
+		(*cc->retries)++;
+		log_info("%s: %s; retrying in %lld ms (%d/%d)", cc->name,
+		    cc->err, (long long)wait, try, cc->tries);
+		if (sleep_abortable(wait, cc->abort) == -1) {
+			*cc->aborted = 1;
+			snprintf(cc->err, cc->errlen, "canceled");
+			return -1;
+		}
+	}
 }

@@ -435,65 +435,58 @@ struct gcall {
 
 static int	login(struct gcp *);
 
+static int
+login_cb(void *g)
+{
+	return login(g);
+}
+
+static void
+set_error_cb(void *g, const char *what, const struct http_resp *r)
+{
+	set_error(g, what, r);
+}
+
 /*
- * One call with retries. 0 when the final answer is 2xx or 308, -1 with
- * g->err otherwise (resp keeps the last answer).
+ * One call with retries (cloud_do). 0 when the final answer is 2xx or
+ * 308, -1 with g->err otherwise (resp keeps the last answer).
  */
 static int
 gcall(struct gcp *g, const struct gcall *c, struct http_resp *resp)
 {
-	struct http_req	 req;
-	struct backoff	 bo;
-	int		 try, relogged = 0, rc;
-	int64_t		 wait;
+	struct cloud_call	 cc;
+	struct http_req		 req;
 
-	backoff_init(&bo, 500, g->backoff_cap);
-	for (try = 1; ; try++) {
-		if (c->auth && login(g) == -1)
-			return -1;
-		memset(&req, 0, sizeof(req));
-		req.method = c->method;
-		req.url = c->url;
-		req.headers = c->headers;
-		req.content_type = c->content_type;
-		if (c->file != NULL) {
-			req.body_path = c->file;
-			req.body_off = c->off;
-			req.body_size = c->size;
-		} else if (c->body != NULL) {
-			req.body = c->body;
-			req.body_len = strlen(c->body);
-		}
-		req.bearer = c->auth ? g->token.value : NULL;
-		req.abort = g->abort;
-		rc = http_do(g->http, &req, resp);
-		if (rc == -1 && resp->aborted) {
-			g->aborted = 1;
-			snprintf(g->err, sizeof(g->err), "%s: canceled",
-			    c->what);
-			return -1;
-		}
-		if (rc == 0 && ((resp->status >= 200 && resp->status < 300) ||
-		    resp->status == 308))
-			return 0;
-		set_error(g, c->what, resp);
-		if (rc == 0 && resp->status == 401 && c->auth && !relogged) {
-			/* The token expired early or was revoked: once more. */
-			relogged = 1;
-			cloud_token_clear(&g->token);
-			continue;
-		}
-		if (c->once || !cloud_retryable(resp->status)
-		    || try >= g->tries)
-			return -1;
-		wait = cloud_retry_after(resp, backoff_next(&bo),
-		    g->backoff_cap);
-		g->stats.retries++;
-		log_info("gcp: %s; retrying in %lld ms (%d/%d)", g->err,
-		    (long long)wait, try, g->tries);
-		if (sleep_ms(g, wait) == -1)
-			return -1;
+	memset(&req, 0, sizeof(req));
+	req.method = c->method;
+	req.url = c->url;
+	req.headers = c->headers;
+	req.content_type = c->content_type;
+	if (c->file != NULL) {
+		req.body_path = c->file;
+		req.body_off = c->off;
+		req.body_size = c->size;
+	} else if (c->body != NULL) {
+		req.body = c->body;
+		req.body_len = strlen(c->body);
 	}
+	memset(&cc, 0, sizeof(cc));
+	cc.name = "gcp";
+	cc.what = c->what;
+	cc.http = g->http;
+	cc.token = c->auth ? &g->token : NULL;
+	cc.login = login_cb;
+	cc.set_error = set_error_cb;
+	cc.arg = g;
+	cc.tries = c->once ? 1 : g->tries;
+	cc.backoff_cap = g->backoff_cap;
+	cc.ok_also = 308;
+	cc.abort = g->abort;
+	cc.aborted = &g->aborted;
+	cc.retries = &g->stats.retries;
+	cc.err = g->err;
+	cc.errlen = sizeof(g->err);
+	return cloud_do(&cc, &req, resp);
 }
 
 static int
