@@ -281,27 +281,17 @@ azure_sharedkey_string(const char *method, const char *account,
 char *
 azure_sharedkey_sign(const char *key_b64, const char *sts)
 {
-	unsigned char	*key, mac[32];
+	unsigned char	 mac[32];
 	unsigned int	 maclen = sizeof(mac);
-	size_t		 n = strlen(key_b64);
-	int		 klen;
-	char		*out;
+	size_t		 klen;
+	char		*key, *out;
 
-	if (n == 0 || n % 4 != 0 || n > 1024)
+	if (strlen(key_b64) > 1024 ||
+	    (key = base64_decode(key_b64, &klen)) == NULL)
 		return NULL;
-	key = xmalloc(n);
-	if ((klen = EVP_DecodeBlock(key, (const unsigned char *)key_b64,
-	    (int)n)) < 0) {
-		free(key);
-		return NULL;
-	}
-	if (key_b64[n - 1] == '=')
-		klen--;
-	if (key_b64[n - 2] == '=')
-		klen--;
-	HMAC(EVP_sha256(), key, klen, (const unsigned char *)sts, strlen(sts),
-	    mac, &maclen);
-	explicit_bzero(key, n);
+	HMAC(EVP_sha256(), key, (int)klen, (const unsigned char *)sts,
+	    strlen(sts), mac, &maclen);
+	explicit_bzero(key, klen);
 	free(key);
 	out = base64_encode(mac, maclen);
 	explicit_bzero(mac, sizeof(mac));

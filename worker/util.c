@@ -377,6 +377,52 @@ base64_encode(const void *data, size_t len)
 	return out;
 }
 
+static int
+b64val(int c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+char *
+base64_decode(const char *s, size_t *lenp)
+{
+	size_t		 n = strlen(s), pad = 0, i, j;
+	unsigned char	*out;
+	int		 v[4], k;
+
+	if (n == 0 || n % 4 != 0)
+		return NULL;
+	if (s[n - 1] == '=')
+		pad = s[n - 2] == '=' ? 2 : 1;
+	out = xmalloc(n / 4 * 3 + 1);
+	for (i = 0, j = 0; i < n; i += 4) {
+		for (k = 0; k < 4; k++) {
+			v[k] = i + k >= n - pad ? 0 : b64val(s[i + k]);
+			if (v[k] < 0) {
+				free(out);
+				return NULL;
+			}
+		}
+		out[j++] = (unsigned char)(v[0] << 2 | v[1] >> 4);
+		out[j++] = (unsigned char)((v[1] & 15) << 4 | v[2] >> 2);
+		out[j++] = (unsigned char)((v[2] & 3) << 6 | v[3]);
+	}
+	j -= pad;
+	out[j] = '\0';
+	*lenp = j;
+	return (char *)out;
+}
+
 int64_t
 now_ms(void)
 {

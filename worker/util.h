@@ -67,6 +67,11 @@ int	 mkdir_p(const char *, int mode);
 
 /* Base64 (standard alphabet, padded); caller frees. */
 char	*base64_encode(const void *, size_t);
+/*
+ * The bytes of padded standard base64 (no whitespace), NUL-terminated
+ * after *lenp bytes; caller frees. NULL when s is empty or not that.
+ */
+char	*base64_decode(const char *s, size_t *lenp);
 
 /* Monotonic milliseconds, wall-clock seconds. */
 int64_t	 now_ms(void);

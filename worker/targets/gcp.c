@@ -12,8 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
 #include "gcp.h"
 #include "job.h"
 #include "jsonutil.h"
@@ -28,31 +26,6 @@
 int	target_gcp_run(const struct target_ctx *, json_object *, const char *,
 	    json_object **, struct target_err *);
 
-/* Go marshals []byte as standard base64; the key JSON comes out. */
-static char *
-b64_decode(const char *s, size_t *lenp)
-{
-	unsigned char	*out;
-	size_t		 n = strlen(s);
-	int		 got;
-
-	if (n == 0 || n % 4 != 0 || n > GCP_KEY_MAX * 2)
-		return NULL;
-	out = xmalloc(n / 4 * 3 + 1);
-	if ((got = EVP_DecodeBlock(out, (const unsigned char *)s, (int)n)) <
-	    0) {
-		free(out);
-		return NULL;
-	}
-	if (s[n - 1] == '=')
-		got--;
-	if (s[n - 2] == '=')
-		got--;
-	out[got] = '\0';
-	*lenp = got;
-	return (char *)out;
-}
-
 /* The key from the target, else from [gcp] credentials. */
 static int
 load_key(const struct config *conf, json_object *o, struct gcp_key *key,
@@ -64,7 +37,9 @@ load_key(const struct config *conf, json_object *o, struct gcp_key *key,
 	int		 rv;
 
 	if (b64 != NULL && *b64) {
-		if ((data = b64_decode(b64, &len)) == NULL)
+		/* Go marshals []byte as standard base64. */
+		if (strlen(b64) > GCP_KEY_MAX * 2 ||
+		    (data = base64_decode(b64, &len)) == NULL)
 			return target_fail(err, JOB_ERR_INVALID_TARGET,
 			    "GCP target: "
 			    "the credentials are not base64");
