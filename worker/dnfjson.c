@@ -148,16 +148,6 @@ dnfjson_repo_id(json_object *repo)
 	return hex;
 }
 
-static void
-copy_str(json_object *to, const char *tokey, json_object *from,
-    const char *fromkey)
-{
-	const char	*s = json_get_str(from, fromkey);
-
-	if (s != NULL && *s != '\0')
-		json_object_object_add(to, tokey, json_object_new_string(s));
-}
-
 /* A string list from an array key, or from a single-string key. */
 static void
 copy_list(json_object *to, const char *tokey, json_object *from,
@@ -203,20 +193,20 @@ dnfjson_repo(json_object *repo, const char *id)
 	json_object	*r = json_object_new_object();
 
 	json_object_object_add(r, "id", json_object_new_string(id));
-	copy_str(r, "name", repo, "name");
+	json_copy_str(r, "name", repo, "name");
 	copy_list(r, "baseurl", repo, "baseurls", "baseurl");
-	copy_str(r, "metalink", repo, "metalink");
-	copy_str(r, "mirrorlist", repo, "mirrorlist");
+	json_copy_str(r, "metalink", repo, "metalink");
+	json_copy_str(r, "mirrorlist", repo, "mirrorlist");
 	copy_list(r, "gpgkeys", repo, "gpgkeys", "gpgkey");
 	json_object_object_add(r, "gpgcheck", json_object_new_boolean(0));
 	json_object_object_add(r, "repo_gpgcheck", json_object_new_boolean(0));
 	copy_bool(r, "gpgcheck", repo, "check_gpg", 0);
 	copy_bool(r, "repo_gpgcheck", repo, "check_repo_gpg", 0);
 	copy_bool(r, "sslverify", repo, "ignore_ssl", 1);
-	copy_str(r, "sslcacert", repo, "sslcacert");
-	copy_str(r, "sslclientkey", repo, "sslclientkey");
-	copy_str(r, "sslclientcert", repo, "sslclientcert");
-	copy_str(r, "metadata_expire", repo, "metadata_expire");
+	json_copy_str(r, "sslcacert", repo, "sslcacert");
+	json_copy_str(r, "sslclientkey", repo, "sslclientkey");
+	json_copy_str(r, "sslclientcert", repo, "sslclientcert");
+	json_copy_str(r, "metadata_expire", repo, "metadata_expire");
 	copy_bool(r, "module_hotfixes", repo, "module_hotfixes", 0);
 	return r;
 }

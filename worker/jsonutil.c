@@ -31,3 +31,13 @@ json_get_bool(json_object *o, const char *key, int *out)
 	*out = json_object_get_boolean(v);
 	return 1;
 }
+
+void
+json_copy_str(json_object *to, const char *tokey, json_object *from,
+    const char *fromkey)
+{
+	const char	*s = json_get_str(from, fromkey);
+
+	if (s != NULL && *s != '\0')
+		json_object_object_add(to, tokey, json_object_new_string(s));
+}

@@ -18,5 +18,9 @@ const char	*json_get_str(json_object *o, const char *key);
  * leaves *out as it was and returns 0.
  */
 int		 json_get_bool(json_object *o, const char *key, int *out);
+/* Adds from's string member fromkey to `to` as tokey unless it is absent
+ * or empty. */
+void		 json_copy_str(json_object *to, const char *tokey,
+		    json_object *from, const char *fromkey);
 
 #endif

@@ -18,16 +18,6 @@
 
 #define DS_MAX_PIPELINES 64
 
-static void
-copy_str(json_object *to, const char *tokey, json_object *from,
-    const char *fromkey)
-{
-	const char	*s = json_get_str(from, fromkey);
-
-	if (s != NULL && *s != '\0')
-		json_object_object_add(to, tokey, json_object_new_string(s));
-}
-
 static json_object *
 str_list(json_object *v)
 {
@@ -145,9 +135,9 @@ package_spec(json_object *pkg, json_object *repos)
 	v = json_object_object_get(pkg, "epoch");
 	json_object_object_add(s, "epoch", json_object_new_int(
 	    v ? json_object_get_int(v) : 0));
-	copy_str(s, "version", pkg, "version");
-	copy_str(s, "release", pkg, "release");
-	copy_str(s, "arch", pkg, "arch");
+	json_copy_str(s, "version", pkg, "version");
+	json_copy_str(s, "release", pkg, "release");
+	json_copy_str(s, "arch", pkg, "arch");
 	loc = json_get_str(pkg, "remote_location");
 	if (loc != NULL) {
 		json_object *l = json_object_new_array();
@@ -157,9 +147,9 @@ package_spec(json_object *pkg, json_object *repos)
 		json_object_array_add(l, json_object_new_string(loc));
 		json_object_object_add(s, "remote_locations", l);
 	}
-	copy_str(s, "checksum", pkg, "checksum");
-	copy_str(s, "path", pkg, "path");
-	copy_str(s, "location", pkg, "path");
+	json_copy_str(s, "checksum", pkg, "checksum");
+	json_copy_str(s, "path", pkg, "path");
+	json_copy_str(s, "location", pkg, "path");
 	if (rid != NULL)
 		json_object_object_add(s, "repo_id",
 		    json_object_new_string(rid));
@@ -170,9 +160,9 @@ package_spec(json_object *pkg, json_object *repos)
 	b = 0;
 	json_get_bool(repo, "ignore_ssl", &b);
 	json_object_object_add(s, "ignore_ssl", json_object_new_boolean(b));
-	copy_str(s, "sslcacert", repo, "sslcacert");
-	copy_str(s, "sslclientkey", repo, "sslclientkey");
-	copy_str(s, "sslclientcert", repo, "sslclientcert");
+	json_copy_str(s, "sslcacert", repo, "sslcacert");
+	json_copy_str(s, "sslclientkey", repo, "sslclientkey");
+	json_copy_str(s, "sslclientcert", repo, "sslclientcert");
 	return s;
 }
 

@@ -54,12 +54,31 @@ test_get_bool(void **state)
 	json_object_put(o);
 }
 
+static void
+test_copy_str(void **state)
+{
+	json_object	*from, *to;
+
+	from = json_tokener_parse("{\"a\":\"x\",\"e\":\"\",\"n\":1}");
+	assert_non_null(from);
+	to = json_object_new_object();
+	json_copy_str(to, "b", from, "a");
+	json_copy_str(to, "e", from, "e");
+	json_copy_str(to, "n", from, "n");
+	json_copy_str(to, "m", from, "missing");
+	assert_string_equal(json_get_str(to, "b"), "x");
+	assert_int_equal(json_object_object_length(to), 1);
+	json_object_put(from);
+	json_object_put(to);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_get_str),
 		cmocka_unit_test(test_get_bool),
+		cmocka_unit_test(test_copy_str),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
