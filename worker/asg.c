@@ -21,7 +21,6 @@
 #include "util.h"
 #include "watch.h"
 
-#define ASG_IMDS_DEFAULT	"http://169.254.169.254"
 #define ASG_API_VERSION		"2011-01-01"
 #define ASG_TICK_MS		200
 #define ASG_IDENTIFY_RETRY_MS	30000
@@ -60,15 +59,6 @@ struct asg {
 	char		 err[512];
 };
 
-static const char *
-imds_base(void)
-{
-	const char	*e = getenv("IB_IMDS_ENDPOINT");
-
-	/* The same endpoint aws.c takes its credentials from. */
-	return e != NULL && *e ? e : ASG_IMDS_DEFAULT;
-}
-
 static void
 drop_token(struct asg *a)
 {
@@ -79,42 +69,14 @@ drop_token(struct asg *a)
 static int
 imds_token(struct asg *a)
 {
-	struct http_req		 req;
-	struct http_resp	 resp;
-	const char		*hdr[2] = { NULL, NULL };
-	char			*url;
-	int			 rv = -1;
-
 	if (a->token != NULL && now_ms() - a->token_at < ASG_TOKEN_REFRESH_MS)
 		return 0;
 	drop_token(a);
-	url = xasprintf("%s/latest/api/token", imds_base());
-	hdr[0] = "X-aws-ec2-metadata-token-ttl-seconds: 21600";
-	memset(&req, 0, sizeof(req));
-	req.method = "PUT";
-	req.url = url;
-	req.headers = hdr;
-	req.body = "";
-	req.body_len = 0;
-	req.timeout = 5;
-	http_resp_init(&resp);
-	if (http_do(a->http, &req, &resp) == -1)
-		snprintf(a->err, sizeof(a->err), "instance metadata (IMDSv2) "
-		    "unreachable: %s", resp.error);
-	else if (resp.status != 200 || resp.body.len == 0 ||
-	    resp.body.len > 4096)
-		snprintf(a->err, sizeof(a->err), "instance metadata (IMDSv2) "
-		    "answered %ld to the token request", resp.status);
-	else {
-		a->token = xstrdup(rtrim(resp.body.data));
-		a->token_at = now_ms();
-		rv = 0;
-	}
-	if (resp.body.data != NULL)
-		explicit_bzero(resp.body.data, resp.body.cap);
-	http_resp_free(&resp);
-	free(url);
-	return rv;
+	if ((a->token = aws_imds_token(a->http, a->err,
+	    sizeof(a->err))) == NULL)
+		return -1;
+	a->token_at = now_ms();
+	return 0;
 }
 
 /*
@@ -131,7 +93,7 @@ imds_get(struct asg *a, const char *path, char **out)
 	int			 rv = -1, tries;
 
 	*out = NULL;
-	url = xasprintf("%s/latest/meta-data/%s", imds_base(), path);
+	url = xasprintf("%s/latest/meta-data/%s", aws_imds_base(), path);
 	http_resp_init(&resp);
 	for (tries = 0; tries < 2; tries++) {
 		if (imds_token(a) == -1)

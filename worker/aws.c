@@ -134,29 +134,24 @@ cleanup:
 	return rv;
 }
 
-static const char *
-imds_base(void)
+const char *
+aws_imds_base(void)
 {
 	const char	*e = getenv("IB_IMDS_ENDPOINT");
 
 	return e != NULL && *e ? e : IMDS_DEFAULT;
 }
 
-/*
- * An IMDSv2 session token (PUT) as the header every later GET carries;
- * caller frees it with freezero_str. NULL with "what: reason" in err. The
- * answer goes through the caller's resp, which it zeroes and frees.
- */
-static char *
-imds_session(struct http *h, struct http_resp *resp, const char *what,
-    char *err, size_t errlen)
+char *
+aws_imds_token(struct http *h, char *err, size_t errlen)
 {
-	struct http_req	 req;
-	const char	*hdr[2] = { NULL, NULL };
-	char		*url, *token, *tokhdr = NULL;
+	struct http_req		 req;
+	struct http_resp	 resp;
+	const char		*hdr[2] = { NULL, NULL };
+	char			*url, *token = NULL;
 
 	memset(&req, 0, sizeof(req));
-	url = xasprintf("%s/latest/api/token", imds_base());
+	url = xasprintf("%s/latest/api/token", aws_imds_base());
 	hdr[0] = "X-aws-ec2-metadata-token-ttl-seconds: 21600";
 	req.method = "PUT";
 	req.url = url;
@@ -164,21 +159,38 @@ imds_session(struct http *h, struct http_resp *resp, const char *what,
 	req.body = "";
 	req.body_len = 0;
 	req.timeout = 5;
-	if (http_do(h, &req, resp) == -1 || resp->status != 200 ||
-	    resp->body.len == 0 || resp->body.len > 4096) {
-		snprintf(err, errlen, "%s: the instance metadata service "
-		    "(IMDSv2) gave no session token (%s)", what,
-		    resp->status ? "HTTP error" : resp->error);
-		if (resp->status)
-			snprintf(err, errlen, "%s: the instance metadata "
-			    "service (IMDSv2) answered %ld to the token "
-			    "request", what, resp->status);
-	} else {
-		token = xstrdup(rtrim(resp->body.data));
-		tokhdr = xasprintf("X-aws-ec2-metadata-token: %s", token);
-		freezero_str(token);
-	}
+	http_resp_init(&resp);
+	if (http_do(h, &req, &resp) == -1)
+		snprintf(err, errlen, "instance metadata (IMDSv2) "
+		    "unreachable: %s", resp.error);
+	else if (resp.status != 200 || resp.body.len == 0 ||
+	    resp.body.len > 4096)
+		snprintf(err, errlen, "instance metadata (IMDSv2) answered "
+		    "%ld to the token request", resp.status);
+	else
+		token = xstrdup(rtrim(resp.body.data));
+	if (resp.body.data != NULL)
+		explicit_bzero(resp.body.data, resp.body.cap);
+	http_resp_free(&resp);
 	free(url);
+	return token;
+}
+
+/*
+ * An IMDSv2 session token as the header every later GET carries; caller
+ * frees it with freezero_str. NULL with "what: reason" in err.
+ */
+static char *
+imds_session(struct http *h, const char *what, char *err, size_t errlen)
+{
+	char	*token, *tokhdr, why[256];
+
+	if ((token = aws_imds_token(h, why, sizeof(why))) == NULL) {
+		snprintf(err, errlen, "%s: %s", what, why);
+		return NULL;
+	}
+	tokhdr = xasprintf("X-aws-ec2-metadata-token: %s", token);
+	freezero_str(token);
 	return tokhdr;
 }
 
@@ -191,11 +203,12 @@ aws_imds_region(struct http *h, char *err, size_t errlen)
 	char			*url = NULL, *tokhdr, *out = NULL;
 
 	http_resp_init(&resp);
-	if ((tokhdr = imds_session(h, &resp, "no region", err,
+	if ((tokhdr = imds_session(h, "no region", err,
 	    errlen)) == NULL)
 		goto cleanup;
 	hdr[0] = tokhdr;
-	url = xasprintf("%s/latest/meta-data/placement/region", imds_base());
+	url = xasprintf("%s/latest/meta-data/placement/region",
+	    aws_imds_base());
 	memset(&req, 0, sizeof(req));
 	req.url = url;
 	req.headers = hdr;
@@ -237,13 +250,13 @@ aws_creds_from_imds(struct http *h, struct aws_creds *c, char *err,
 
 	memset(c, 0, sizeof(*c));
 	http_resp_init(&resp);
-	if ((tokhdr = imds_session(h, &resp, "no credentials", err,
+	if ((tokhdr = imds_session(h, "no credentials", err,
 	    errlen)) == NULL)
 		goto cleanup;
 	hdr[0] = tokhdr;
 
 	url = xasprintf("%s/latest/meta-data/iam/security-credentials/",
-	    imds_base());
+	    aws_imds_base());
 	memset(&req, 0, sizeof(req));
 	req.url = url;
 	req.headers = hdr;
@@ -265,7 +278,7 @@ aws_creds_from_imds(struct http *h, struct aws_creds *c, char *err,
 	}
 	free(url);
 	url = xasprintf("%s/latest/meta-data/iam/security-credentials/%s",
-	    imds_base(), role);
+	    aws_imds_base(), role);
 	req.url = url;
 	if (http_do(h, &req, &resp) == -1 || resp.status != 200) {
 		snprintf(err, errlen, "no credentials: instance metadata "

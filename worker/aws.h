@@ -31,6 +31,13 @@ void	 aws_creds_copy(struct aws_creds *, const struct aws_creds *);
 int	 aws_creds_from_file(const char *path, const char *profile,
 	    struct aws_creds *, char *err, size_t errlen);
 
+/* The instance metadata endpoint: IB_IMDS_ENDPOINT (tests), else AWS's. */
+const char *aws_imds_base(void);
+/*
+ * An IMDSv2 session token (a PUT, 6 h long); secret, the caller frees it
+ * with freezero_str. NULL with why in err.
+ */
+char	*aws_imds_token(struct http *, char *err, size_t errlen);
 /*
  * A key pair given in full (token may be NULL or empty), with source
  * naming where it came from. -1 when one of them is empty or holds
