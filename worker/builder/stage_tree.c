@@ -17,6 +17,20 @@
 
 #include "builder/build.h"
 
+/* 1 when the comma-separated list names holds the package name. */
+static int
+has_package(const char *names, const char *name)
+{
+	size_t		 n = strlen(name);
+	const char	*p;
+
+	for (p = names; (p = strstr(p, name)) != NULL; p += n)
+		if ((p == names || p[-1] == ',') &&
+		    (p[n] == '\0' || p[n] == ','))
+			return 1;
+	return 0;
+}
+
 static const char *
 opt_str(json_object *o, const char *key)
 {
@@ -269,10 +283,14 @@ stage_debian_install(struct stage_run *r)
 	argv[ac++] = "--aptopt=APT::Install-Recommends \"false\"";
 	argv[ac++] = "--setup-hook";
 	argv[ac++] = hook;
-	/* bookworm on: merged /usr before anything is unpacked, or a set
-	 * that carries usr-is-merged (as a solver may pick for
-	 * init-system-helpers) fails to install. */
-	argv[ac++] = "--hook-dir=/usr/share/mmdebstrap/hooks/maybe-merged-usr";
+	/*
+	 * A set that carries usr-is-merged (a solver may pick it for
+	 * init-system-helpers where apt picks usrmerge) needs merged /usr
+	 * before anything is unpacked, or its preinst refuses the tree; a
+	 * set with usrmerge converts the tree itself.
+	 */
+	if (has_package(names, "usr-is-merged"))
+		argv[ac++] = "--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr";
 	/* No fsync per file while building (minutes on slow disks); the
 	 * setting does not stay in the image. */
 	argv[ac++] = "--dpkgopt=force-unsafe-io";
