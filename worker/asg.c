@@ -217,13 +217,10 @@ static int
 asg_call(struct asg *a, const char *action, const char *const *params)
 {
 	struct aws_creds	 creds;
-	struct aws_req		 req;
 	struct http_resp	 resp;
 	struct buf		 body;
 	const char *const	*p;
-	const char		*hdr[3] = { NULL, NULL, NULL };
-	char			 hash[65], msg[400], code[64], cerr[256];
-	char			*v, *h0 = NULL, *h1 = NULL, *userpwd = NULL;
+	char			 msg[400], code[64], cerr[256];
 	int			 rv = -1;
 
 	memset(&creds, 0, sizeof(creds));
@@ -234,30 +231,10 @@ asg_call(struct asg *a, const char *action, const char *const *params)
 		goto cleanup;
 	}
 	buf_printf(&body, "Action=%s&Version=%s", action, ASG_API_VERSION);
-	for (p = params; p[0] != NULL; p += 2) {
-		v = http_escape(p[1]);
-		buf_printf(&body, "&%s=%s", p[0], v);
-		free(v);
-	}
-	aws_sha256_hex(body.data, body.len, hash);
-	h0 = xasprintf("x-amz-content-sha256: %s", hash);
-	hdr[0] = h0;
-	if (creds.token != NULL) {
-		h1 = xasprintf("x-amz-security-token: %s", creds.token);
-		hdr[1] = h1;
-	}
-	userpwd = xasprintf("%s:%s", creds.access_key, creds.secret_key);
-	memset(&req, 0, sizeof(req));
-	req.method = "POST";
-	req.url = a->url;
-	req.headers = hdr;
-	req.content_type = "application/x-www-form-urlencoded; charset=utf-8";
-	req.body = body.data;
-	req.body_len = body.len;
-	req.userpwd = userpwd;
-	req.sigv4 = a->sigv4;
-	req.timeout = 30;
-	if (aws_do(a->http, &req, &resp) == -1)
+	for (p = params; p[0] != NULL; p += 2)
+		aws_query_add(&body, p[0], p[1]);
+	if (aws_query_do(a->http, a->url, a->sigv4, &creds, &body, 30, NULL,
+	    &resp) == -1)
 		snprintf(a->err, sizeof(a->err), "%s: %s", action, resp.error);
 	else if (resp.status == 200)
 		rv = 0;
@@ -270,9 +247,6 @@ asg_call(struct asg *a, const char *action, const char *const *params)
 		    resp.status);
 cleanup:
 	aws_creds_clear(&creds);
-	freezero_str(userpwd);
-	freezero_str(h1);
-	free(h0);
 	buf_free(&body);
 	http_resp_free(&resp);
 	return rv;

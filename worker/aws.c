@@ -693,6 +693,51 @@ cleanup:
 	return rv;
 }
 
+void
+aws_query_add(struct buf *b, const char *name, const char *value)
+{
+	char	*v = http_escape(value != NULL ? value : "");
+
+	buf_printf(b, "&%s=%s", name, v);
+	free(v);
+}
+
+int
+aws_query_do(struct http *h, const char *url, const char *sigv4,
+    const struct aws_creds *c, const struct buf *body, long timeout,
+    volatile sig_atomic_t *abort, struct http_resp *resp)
+{
+	struct aws_req	 req;
+	const char	*hdr[3] = { NULL, NULL, NULL };
+	char		 hash[65], *h0, *h1 = NULL, *userpwd;
+	int		 rv;
+
+	aws_sha256_hex(body->data, body->len, hash);
+	h0 = xasprintf("x-amz-content-sha256: %s", hash);
+	hdr[0] = h0;
+	if (c->token != NULL) {
+		h1 = xasprintf("x-amz-security-token: %s", c->token);
+		hdr[1] = h1;
+	}
+	userpwd = xasprintf("%s:%s", c->access_key, c->secret_key);
+	memset(&req, 0, sizeof(req));
+	req.method = "POST";
+	req.url = url;
+	req.headers = hdr;
+	req.content_type = "application/x-www-form-urlencoded; charset=utf-8";
+	req.body = body->data;
+	req.body_len = body->len;
+	req.userpwd = userpwd;
+	req.sigv4 = sigv4;
+	req.timeout = timeout;
+	req.abort = abort;
+	rv = aws_do(h, &req, resp);
+	free(h0);
+	freezero_str(h1);
+	freezero_str(userpwd);
+	return rv;
+}
+
 int
 aws_sleep(int64_t ms, volatile sig_atomic_t *abort)
 {

@@ -113,6 +113,20 @@ struct aws_req {
 struct http_resp;
 int	 aws_do(struct http *, const struct aws_req *, struct http_resp *);
 
+/*
+ * The AWS Query API (EC2, Auto Scaling, CloudWatch): a form body that
+ * aws_query_add() grows by "&name=value" (value percent-encoded) after
+ * "Action=...&Version=...", POSTed by aws_query_do() with creds, signed
+ * by libcurl for sigv4 ("aws:amz:REGION:SERVICE"). aws_query_do returns
+ * as aws_do().
+ */
+struct buf;
+struct aws_creds;
+void	 aws_query_add(struct buf *, const char *name, const char *value);
+int	 aws_query_do(struct http *, const char *url, const char *sigv4,
+	    const struct aws_creds *, const struct buf *body, long timeout,
+	    volatile sig_atomic_t *abort, struct http_resp *);
+
 /* sleep_abortable() of util.h, under its older name (jobs/aws_ec2.c). */
 int	 aws_sleep(int64_t ms, volatile sig_atomic_t *abort);
 

@@ -135,50 +135,26 @@ char *
 ec2_call(struct ec2 *e, const char *action, const char *const *params,
     size_t *lenp)
 {
-	struct aws_req		 req;
 	struct http_resp	 resp;
 	struct backoff		 bo;
 	struct buf		 body;
 	const char *const	*p;
-	const char		*hdr[3] = { NULL, NULL, NULL };
-	char			 hash[65], msg[700], *v, *out = NULL;
-	char			*h0 = NULL, *h1 = NULL, *userpwd;
+	char			 msg[700], *out = NULL;
 	int			 try = 0, limit_try = 0, retry;
 
 	e->err[0] = e->code[0] = '\0';
 	e->aborted = 0;
 	buf_init(&body);
 	buf_printf(&body, "Action=%s&Version=%s", action, EC2_VERSION);
-	for (p = params; p != NULL && p[0] != NULL; p += 2) {
-		v = http_escape(p[1] ? p[1] : "");
-		buf_printf(&body, "&%s=%s", p[0], v);
-		free(v);
-	}
-	aws_sha256_hex(body.data, body.len, hash);
-	h0 = xasprintf("x-amz-content-sha256: %s", hash);
-	hdr[0] = h0;
-	if (e->creds.token != NULL) {
-		h1 = xasprintf("x-amz-security-token: %s", e->creds.token);
-		hdr[1] = h1;
-	}
-	userpwd = xasprintf("%s:%s", e->creds.access_key, e->creds.secret_key);
-	memset(&req, 0, sizeof(req));
-	req.method = "POST";
-	req.url = e->url;
-	req.headers = hdr;
-	req.content_type = "application/x-www-form-urlencoded; charset=utf-8";
-	req.body = body.data;
-	req.body_len = body.len;
-	req.userpwd = userpwd;
-	req.sigv4 = e->sigv4;
-	req.timeout = 120;
-	req.abort = e->abort;
+	for (p = params; p != NULL && p[0] != NULL; p += 2)
+		aws_query_add(&body, p[0], p[1]);
 	http_resp_init(&resp);
 	backoff_init(&bo, e->backoff_base, e->backoff_cap);
 
 	for (;;) {
 		e->code[0] = '\0';
-		if (aws_do(e->http, &req, &resp) == -1) {
+		if (aws_query_do(e->http, e->url, e->sigv4, &e->creds, &body,
+		    120, e->abort, &resp) == -1) {
 			if (resp.aborted) {
 				e->aborted = 1;
 				snprintf(e->err, sizeof(e->err), "%s: canceled",
@@ -214,9 +190,6 @@ ec2_call(struct ec2 *e, const char *action, const char *const *params,
 	}
 	http_resp_free(&resp);
 	buf_free(&body);
-	free(h0);
-	freezero_str(h1);
-	freezero_str(userpwd);
 	return out;
 }
 
