@@ -263,8 +263,7 @@ again:
 	    code == API_ERR_MALFORMED_WID))
 		rc = API_FORGOTTEN;
 	else if (resp->status >= 500 || resp->status == 429 ||
-	    resp->status == 408 || resp->status == 401 ||
-	    resp->status == 502 || resp->status == 503)
+	    resp->status == 408 || resp->status == 401)
 		rc = API_RETRY;
 	else
 		rc = API_ERROR;
