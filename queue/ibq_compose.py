@@ -38,18 +38,28 @@ DISTROS = {
         "suite": "bookworm",
         "releasever": "12",
         "components": "main",
-        "base": [
+        "bases": {},
+        "required": [
             "base-files", "base-passwd", "bash", "bsdutils", "coreutils",
             "dash", "debconf", "debianutils", "diffutils", "dpkg",
             "e2fsprogs", "findutils", "grep", "gzip", "hostname",
             "init-system-helpers", "libc-bin", "libpam-modules",
             "libpam-modules-bin", "libpam-runtime", "login", "mawk",
             "mount", "ncurses-base", "ncurses-bin", "passwd", "perl-base",
-            "sed", "sysvinit-utils", "tar", "tzdata", "util-linux",
-            "systemd-sysv", "udev", "linux-image-amd64",
-            # Named so the solver does not pick dracut for the kernel.
-            "initramfs-tools"],
+            "sed", "sysvinit-utils", "tar", "tzdata", "util-linux"],
     },
+}
+
+# The base sets on top of the required ones: "standard" boots with
+# systemd and the generic kernel; "minimal" is the smallest image that
+# still boots on a cloud VM (sysvinit and the cloud kernel: a quarter of
+# the size, for fleets and tests that build many images).
+# initramfs-tools is named so the solver does not pick dracut.
+DISTROS["debian-12"]["bases"] = {
+    "standard": ["systemd-sysv", "udev", "linux-image-amd64",
+                 "initramfs-tools"],
+    "minimal": ["sysvinit-core", "linux-image-cloud-amd64",
+                "initramfs-tools"],
 }
 
 # Image type -> (export pipeline, file), as the manifest generator names
@@ -107,11 +117,15 @@ def plan(req, mirror):
     """The three jobs' arguments for a compose request, or ComposeError."""
     _check(isinstance(req, dict), "a compose request is a JSON object")
     distro = req.get("distribution", "debian-12")
-    _check(distro in DISTROS, "unknown distribution %r (known: %s)" %
+    _check(isinstance(distro, str) and distro in DISTROS, "unknown distribution %r (known: %s)" %
            (distro, ", ".join(sorted(DISTROS))))
     d = DISTROS[distro]
+    base = req.get("base", "standard")
+    _check(isinstance(base, str) and base in d["bases"],
+           "unknown base %r (known: %s)" %
+           (base, ", ".join(sorted(d["bases"]))))
     itype = req.get("image_type", "qcow2")
-    _check(itype in IMAGE_TYPES, "unknown image_type %r (known: %s)" %
+    _check(isinstance(itype, str) and itype in IMAGE_TYPES, "unknown image_type %r (known: %s)" %
            (itype, ", ".join(sorted(IMAGE_TYPES))))
     pkgs = req.get("packages", [])
     _check(isinstance(pkgs, list) and len(pkgs) <= 1000 and
@@ -137,7 +151,8 @@ def plan(req, mirror):
     }
     depsolve = {
         "grouped_package_sets": {"os": [{
-            "Include": sorted(set(d["base"] + pkgs)),
+            "Include": sorted(set(d["required"] + d["bases"][base] +
+                                  pkgs)),
             "Exclude": [],
             "Repositories": [repo],
             "InstallWeakDeps": False,

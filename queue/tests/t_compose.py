@@ -84,6 +84,21 @@ def test_compose_makes_the_composer_chain():
     S.w("PATCH", "/jobs/" + tok, {"result": {"success": True}})
 
 
+def test_minimal_base():
+    ids = compose(S, {"base": "minimal", "packages": ["hello"]})
+    inc = S.show(ids["depsolve"])["args"]["grouped_package_sets"]["os"][0][
+        "Include"]
+    assert "linux-image-cloud-amd64" in inc and "sysvinit-core" in inc, inc
+    assert "hello" in inc and "coreutils" in inc, inc
+    assert "systemd-sysv" not in inc and "linux-image-amd64" not in inc, inc
+    std = compose(S, {"base": "standard"})
+    inc = S.show(std["depsolve"])["args"]["grouped_package_sets"]["os"][0][
+        "Include"]
+    assert "systemd-sysv" in inc and "sysvinit-core" not in inc, inc
+    for i in (ids, std):
+        S.admin("POST", "/jobs/%s/cancel" % i["depsolve"], {})
+
+
 def test_failed_depsolve_fails_the_manifest_job():
     ids = compose(S, {"packages": ["nope"]})
     _, tok = S.take(["depsolve"])
@@ -115,6 +130,8 @@ def test_bad_requests():
                 {"packages": "hello"}, {"packages": ["../x"]},
                 {"targets": [{"type": "org.example.ftp"}]},
                 {"image_name": "../../etc/passwd"}, {"mirror": "ftp://x"},
+                {"base": "tiny"}, {"base": ["minimal"]},
+                {"distribution": ["debian-12"]}, {"image_type": {}},
                 ["not", "an", "object"]):
         compose(S, bad, expect=400)
 
