@@ -122,6 +122,36 @@ int	stage_qemu(struct stage_run *);
 int	stage_xz(struct stage_run *);
 int	stage_zstd(struct stage_run *);
 
+/* ---- disk_direct.c: io.ib.disk without the libguestfs appliance ---- */
+
+#define DISK_PART_START	(INT64_C(1) << 20)	/* sector 2048 */
+#define DISK_NO_LOOP	(-2)	/* loop devices do not work here */
+
+struct disk_spec {
+	const char		*tree;		/* copied in */
+	const char		*img;		/* the raw file made */
+	int64_t			 size;		/* bytes, whole MiB */
+	const char		*label;
+	const char		*uuid;		/* NULL: random */
+	const char		*conf;		/* extlinux.conf; NULL: none */
+	const unsigned char	*mbr;		/* 440 bytes, with conf */
+	const char		*tmpdir;	/* scratch */
+};
+
+/* Whether this host can make a disk without libguestfs (root and
+ * /dev/loop-control when a loop device is needed). */
+int	disk_direct_usable(int need_loop);
+/* The bytes a tar of the tree takes (headers, data in 512-byte blocks,
+ * hard links once, sparse files by their blocks); -1 on error. */
+int64_t	disk_tree_bytes(const char *tree);
+/*
+ * Makes the disk: MBR, ext4 filled by mke2fs -d, extlinux when conf is
+ * set. Returns 0, -1 (out says why), or DISK_NO_LOOP when the loop mount
+ * for extlinux could not be made. Leaves nothing mounted or attached;
+ * the image may be left half made (the caller removes it).
+ */
+int	disk_direct(const struct disk_spec *, struct buf *out);
+
 /* ---- gen.c: manifest-gen, request on stdin, manifest on stdout ---- */
 
 int	manifest_generate(void);

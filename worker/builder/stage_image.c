@@ -1,7 +1,8 @@
 /*
- * Stages that make files from trees: the disk (libguestfs: partition
- * table, ext4, the tree copied in, extlinux; no loop device and no mount
- * on the host), the qemu-img formats, and the compressors.
+ * Stages that make files from trees: the disk (a partition table, ext4,
+ * the tree copied in, extlinux; made here with mke2fs and a private loop
+ * mount, disk_direct.c, or inside the libguestfs appliance), the qemu-img
+ * formats, and the compressors.
  */
 #include <sys/stat.h>
 
@@ -133,49 +134,59 @@ extlinux_conf(struct stage_run *r, const char *os, const char *kver,
 	return conf;
 }
 
-int
-stage_disk(struct stage_run *r)
+/* What the disk of a tree of tree_bytes takes: the size option (bytes or
+ * N[KMG]) or tree + 25 % + 256 MiB, in whole MiB; -1 when too small. */
+static int64_t
+disk_size(struct stage_run *r, int64_t tree_bytes)
 {
-	json_object	*o = r->s->options, *v = NULL;
-	const char	*label = opt_str(o, "label"), *uuid = opt_str(o, "uuid");
-	const char	*bl = opt_str(o, "bootloader");
-	char		 why[256], mbr[440];
-	char		*os = NULL, *tar = NULL, *img = NULL, *kver = NULL;
-	char		*conf = NULL, *initrd = NULL;
-	guestfs_h	*g = NULL;
+	json_object	*v = NULL;
 	int64_t		 size;
-	int		 fd, ret = -1, extlinux;
 
-	extlinux = bl == NULL || strcmp(bl, "extlinux") == 0;
-	if (label == NULL)
-		label = "root";
-	if ((os = input_tree(r, "tree", why, sizeof(why))) == NULL) {
-		out_printf(r->out, "%s", why);
+	json_object_object_get_ex(r->s->options, "size", &v);
+	if ((size = parse_size(v)) == 0)
+		size = tree_bytes + tree_bytes / 4 + 256 * MIB;
+	size = (size + MIB - 1) / MIB * MIB;
+	if (size < tree_bytes + 64 * MIB) {
+		out_printf(r->out, "size %lld is too small for a tree of %lld "
+		    "bytes", (long long)size, (long long)tree_bytes);
 		return -1;
 	}
-	if (extlinux) {
-		if ((kver = tree_kernel(os)) == NULL) {
-			out_printf(r->out, "no /boot/vmlinuz-* in the tree: "
-			    "nothing for extlinux to boot");
-			goto cleanup;
-		}
-		fd = open(MBR_FILE, O_RDONLY | O_CLOEXEC);
-		if (fd == -1 || read(fd, mbr, sizeof(mbr)) != sizeof(mbr)) {
-			out_printf(r->out, "%s: %s (install syslinux-common)",
-			    MBR_FILE, strerror(errno));
-			if (fd != -1)
-				close(fd);
-			goto cleanup;
-		}
-		close(fd);
-		initrd = xasprintf("%s/boot/initrd.img-%s", os, kver);
-		conf = extlinux_conf(r, os, kver, label, uuid,
-		    access(initrd, F_OK) == 0);
-	}
+	return size;
+}
+
+/* What both backends are given: the options read, extlinux prepared. */
+struct disk_job {
+	const char	*label, *uuid;
+	char		*os;		/* the input tree */
+	char		*kver;		/* with extlinux */
+	char		*conf;		/* extlinux.conf, NULL without */
+	unsigned char	 mbr[440];
+};
+
+static void
+disk_banner(struct stage_run *r, const struct disk_job *j, int64_t size)
+{
+	out_printf(r->out, "disk %s: %lld MiB, mbr, ext4 \"%s\"%s%s",
+	    opt_str(r->s->options, "filename"), (long long)(size / MIB),
+	    j->label, j->conf ? ", extlinux, kernel " : "",
+	    j->conf ? j->kver : "");
+}
+
+/* The appliance: tar of the tree, partitioning, mkfs, tar-in, extlinux,
+ * all inside libguestfs (no loop device, no host mount). */
+static int
+disk_libguestfs(struct stage_run *r, const struct disk_job *j)
+{
+	const char	*label = j->label, *uuid = j->uuid, *conf = j->conf;
+	char		*tar = NULL, *img = NULL;
+	guestfs_h	*g = NULL;
+	int64_t		 size;
+	int		 fd, ret = -1;
+
 	tar = xasprintf("%s/tree.tar", r->tmpdir);
 	{
 		const char *argv[] = { "tar", "--numeric-owner", "--xattrs",
-		    "--xattrs-include=*", "--acls", "--sparse", "-C", os,
+		    "--xattrs-include=*", "--acls", "--sparse", "-C", j->os,
 		    "-cf", tar, ".", NULL };
 
 		if (run_cmd(argv, NULL, r->out) != 0) {
@@ -183,16 +194,9 @@ stage_disk(struct stage_run *r)
 			goto cleanup;
 		}
 	}
-	json_object_object_get_ex(o, "size", &v);
-	if ((size = parse_size(v)) == 0)
-		size = file_size(tar) + file_size(tar) / 4 + 256 * MIB;
-	size = (size + MIB - 1) / MIB * MIB;
-	if (size < file_size(tar) + 64 * MIB) {
-		out_printf(r->out, "size %lld is too small for a tree of %lld "
-		    "bytes", (long long)size, (long long)file_size(tar));
+	if ((size = disk_size(r, file_size(tar))) == -1)
 		goto cleanup;
-	}
-	img = xasprintf("%s/%s", r->tree, opt_str(o, "filename"));
+	img = xasprintf("%s/%s", r->tree, opt_str(r->s->options, "filename"));
 	fd = open(img, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd == -1 || ftruncate(fd, size) == -1) {
 		out_printf(r->out, "%s: %s", img, strerror(errno));
@@ -201,9 +205,7 @@ stage_disk(struct stage_run *r)
 		goto cleanup;
 	}
 	close(fd);
-	out_printf(r->out, "disk %s: %lld MiB, mbr, ext4 \"%s\"%s%s",
-	    opt_str(o, "filename"), (long long)(size / MIB), label,
-	    extlinux ? ", extlinux, kernel " : "", extlinux ? kver : "");
+	disk_banner(r, j, size);
 
 	if ((g = guestfs_create()) == NULL) {
 		out_printf(r->out, "guestfs_create failed");
@@ -242,7 +244,7 @@ stage_disk(struct stage_run *r)
 		gerr(r, g, "tar-in");
 		goto cleanup;
 	}
-	if (extlinux) {
+	if (conf != NULL) {
 		if (guestfs_mkdir_p(g, "/boot/extlinux") == -1 ||
 		    guestfs_write(g, "/boot/extlinux/extlinux.conf", conf,
 		    strlen(conf)) == -1 ||
@@ -250,8 +252,8 @@ stage_disk(struct stage_run *r)
 			gerr(r, g, "extlinux");
 			goto cleanup;
 		}
-		if (guestfs_pwrite_device(g, "/dev/sda", mbr, sizeof(mbr), 0) !=
-		    sizeof(mbr)) {
+		if (guestfs_pwrite_device(g, "/dev/sda", (const char *)j->mbr,
+		    sizeof(j->mbr), 0) != sizeof(j->mbr)) {
 			gerr(r, g, "boot record");
 			goto cleanup;
 		}
@@ -269,11 +271,122 @@ cleanup:
 		unlink(tar);
 	if (ret == -1 && img != NULL)
 		unlink(img);
-	free(os);
 	free(tar);
 	free(img);
-	free(kver);
-	free(conf);
+	return ret;
+}
+
+/* No appliance: disk_direct.c. Returns 0, -1 or DISK_NO_LOOP. */
+static int
+disk_native(struct stage_run *r, const struct disk_job *j)
+{
+	struct disk_spec	 d;
+	int64_t			 bytes, size;
+	char			*img;
+	int			 rc;
+
+	if ((bytes = disk_tree_bytes(j->os)) == -1) {
+		out_printf(r->out, "%s: cannot walk the tree: %s", j->os,
+		    strerror(errno));
+		return -1;
+	}
+	if ((size = disk_size(r, bytes)) == -1)
+		return -1;
+	img = xasprintf("%s/%s", r->tree, opt_str(r->s->options, "filename"));
+	disk_banner(r, j, size);
+	memset(&d, 0, sizeof(d));
+	d.tree = j->os;
+	d.img = img;
+	d.size = size;
+	d.label = j->label;
+	d.uuid = j->uuid;
+	d.conf = j->conf;
+	d.mbr = j->mbr;
+	d.tmpdir = r->tmpdir;
+	rc = disk_direct(&d, r->out);
+	if (rc == 0 && j->conf != NULL)
+		out_printf(r->out, "extlinux.conf:\n%s", j->conf);
+	if (rc != 0)
+		unlink(img);
+	free(img);
+	return rc;
+}
+
+/*
+ * IB_BUILD_DISK_BACKEND: libguestfs, direct, or auto (the default):
+ * direct where this host can (root and loop devices, or no bootloader),
+ * and libguestfs once more when the loop mount turns out not to work.
+ * A host property, so not an option of the stage.
+ */
+int
+stage_disk(struct stage_run *r)
+{
+	json_object	*o = r->s->options;
+	const char	*bl = opt_str(o, "bootloader");
+	const char	*mode = getenv("IB_BUILD_DISK_BACKEND");
+	struct disk_job	 j;
+	char		 why[256], *initrd = NULL;
+	int		 fd, ret = -1, direct;
+
+	memset(&j, 0, sizeof(j));
+	j.label = opt_str(o, "label") ? opt_str(o, "label") : "root";
+	j.uuid = opt_str(o, "uuid");
+	if (mode == NULL || *mode == '\0')
+		mode = "auto";
+	if (strcmp(mode, "auto") != 0 && strcmp(mode, "direct") != 0 &&
+	    strcmp(mode, "libguestfs") != 0) {
+		out_printf(r->out, "IB_BUILD_DISK_BACKEND=%s: not auto, "
+		    "direct or libguestfs", mode);
+		return -1;
+	}
+	if ((j.os = input_tree(r, "tree", why, sizeof(why))) == NULL) {
+		out_printf(r->out, "%s", why);
+		return -1;
+	}
+	if (bl == NULL || strcmp(bl, "extlinux") == 0) {
+		if ((j.kver = tree_kernel(j.os)) == NULL) {
+			out_printf(r->out, "no /boot/vmlinuz-* in the tree: "
+			    "nothing for extlinux to boot");
+			goto cleanup;
+		}
+		fd = open(MBR_FILE, O_RDONLY | O_CLOEXEC);
+		if (fd == -1 || read(fd, j.mbr, sizeof(j.mbr)) !=
+		    sizeof(j.mbr)) {
+			out_printf(r->out, "%s: %s (install syslinux-common)",
+			    MBR_FILE, strerror(errno));
+			if (fd != -1)
+				close(fd);
+			goto cleanup;
+		}
+		close(fd);
+		initrd = xasprintf("%s/boot/initrd.img-%s", j.os, j.kver);
+		j.conf = extlinux_conf(r, j.os, j.kver, j.label, j.uuid,
+		    access(initrd, F_OK) == 0);
+	}
+	if (strcmp(mode, "auto") == 0)
+		direct = disk_direct_usable(j.conf != NULL);
+	else
+		direct = strcmp(mode, "direct") == 0;
+	if (direct) {
+		out_printf(r->out, "disk backend: direct");
+		ret = disk_native(r, &j);
+		if (ret == DISK_NO_LOOP && strcmp(mode, "auto") == 0) {
+			out_printf(r->out, "loop devices do not work here: "
+			    "falling back to libguestfs");
+			direct = 0;
+		} else if (ret != 0) {
+			ret = -1;
+			goto cleanup;
+		}
+	}
+	if (!direct) {
+		out_printf(r->out, "disk backend: libguestfs");
+		ret = disk_libguestfs(r, &j);
+	}
+cleanup:
+	free(j.os);
+	free(j.kver);
+	free(j.conf);
 	free(initrd);
 	return ret;
 }

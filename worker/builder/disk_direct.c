@@ -1,0 +1,461 @@
+/*
+ * io.ib.disk without the libguestfs appliance, for a root builder with a
+ * real kernel: the MBR written here, ext4 made and filled by mke2fs -d at
+ * the partition's offset (no mount), and extlinux installed through a loop
+ * mount made in a private mount namespace of a child, so that nothing
+ * stays mounted or attached on the host even when the child dies.
+ */
+#include <sys/mount.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <sched.h>
+#include <search.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "builder/build.h"
+
+#define SECTOR		512
+#define MBR_HEADS	255
+#define MBR_SECTORS	63
+/* Exit codes of the mount child. */
+#define CHILD_FAILED	1
+#define CHILD_NO_LOOP	2
+
+int
+disk_direct_usable(int need_loop)
+{
+	if (!need_loop)
+		return 1;
+	return geteuid() == 0 && access("/dev/loop-control", F_OK) == 0;
+}
+
+/* ---- the size of a tree, as tar counts it ---- */
+
+struct walk {
+	int64_t	 bytes;
+	void	*seen;		/* tsearch tree of dev/ino of hard links */
+};
+
+struct inode_key {
+	dev_t	 dev;
+	ino_t	 ino;
+};
+
+static struct walk	*walk_ctx;	/* nftw has no user pointer */
+
+static int
+inode_cmp(const void *a, const void *b)
+{
+	const struct inode_key	*x = a, *y = b;
+
+	if (x->dev != y->dev)
+		return x->dev < y->dev ? -1 : 1;
+	if (x->ino != y->ino)
+		return x->ino < y->ino ? -1 : 1;
+	return 0;
+}
+
+static int
+walk_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	struct inode_key	*k, **found;
+	int64_t			 data;
+
+	walk_ctx->bytes += SECTOR;		/* a header per entry */
+	if (flag != FTW_F || !S_ISREG(sb->st_mode))
+		return 0;
+	if (sb->st_nlink > 1) {
+		k = xmalloc(sizeof(*k));
+		k->dev = sb->st_dev;
+		k->ino = sb->st_ino;
+		found = tsearch(k, &walk_ctx->seen, inode_cmp);
+		if (found == NULL || *found != k) {
+			free(k);
+			return 0;	/* a link to data counted already */
+		}
+	}
+	/* Sparse files count what they hold, as tar --sparse stores. */
+	data = sb->st_size;
+	if ((int64_t)sb->st_blocks * 512 < data)
+		data = (int64_t)sb->st_blocks * 512;
+	walk_ctx->bytes += (data + SECTOR - 1) / SECTOR * SECTOR;
+	return 0;
+}
+
+int64_t
+disk_tree_bytes(const char *tree)
+{
+	struct walk	 w = { 0, NULL };
+	int		 rc;
+
+	walk_ctx = &w;
+	rc = nftw(tree, walk_one, 64, FTW_PHYS);
+	walk_ctx = NULL;
+	tdestroy(w.seen, free);
+	return rc == 0 ? w.bytes : -1;
+}
+
+/* ---- the partition table ---- */
+
+static void
+put_le32(unsigned char *p, uint32_t v)
+{
+	p[0] = v & 0xff;
+	p[1] = (v >> 8) & 0xff;
+	p[2] = (v >> 16) & 0xff;
+	p[3] = (v >> 24) & 0xff;
+}
+
+/* CHS of an LBA in the usual 255/63 geometry, clamped as parted does. */
+static void
+put_chs(unsigned char *p, uint64_t lba)
+{
+	uint64_t	 c = lba / (MBR_HEADS * MBR_SECTORS);
+	unsigned	 h = (lba / MBR_SECTORS) % MBR_HEADS;
+	unsigned	 s = lba % MBR_SECTORS + 1;
+
+	if (c > 1023) {
+		c = 1023;
+		h = MBR_HEADS - 1;
+		s = MBR_SECTORS;
+	}
+	p[0] = h;
+	p[1] = (s & 0x3f) | ((c >> 2) & 0xc0);
+	p[2] = c & 0xff;
+}
+
+/*
+ * Sector 0: one primary Linux partition, bootable, from sector 2048 to the
+ * end of the disk; a random disk signature; no boot code yet.
+ */
+static int
+write_mbr(int fd, int64_t size, struct buf *out)
+{
+	unsigned char	 mbr[SECTOR], *e = mbr + 446;
+	uint64_t	 start = DISK_PART_START / SECTOR;
+	uint64_t	 count = (uint64_t)size / SECTOR - start;
+	uint32_t	 sig;
+
+	if (count > UINT32_MAX) {
+		out_printf(out, "an MBR partition holds at most 2 TiB");
+		return -1;
+	}
+	if (getrandom(&sig, sizeof(sig), 0) != sizeof(sig))
+		sig = (uint32_t)time(NULL) ^ (uint32_t)getpid();
+	memset(mbr, 0, sizeof(mbr));
+	put_le32(mbr + 440, sig);
+	e[0] = 0x80;				/* bootable */
+	put_chs(e + 1, start);
+	e[4] = 0x83;				/* Linux */
+	put_chs(e + 5, start + count - 1);
+	put_le32(e + 8, (uint32_t)start);
+	put_le32(e + 12, (uint32_t)count);
+	mbr[510] = 0x55;
+	mbr[511] = 0xaa;
+	if (pwrite(fd, mbr, sizeof(mbr), 0) != sizeof(mbr)) {
+		out_printf(out, "writing the partition table: %s",
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- the file system ---- */
+
+/*
+ * mke2fs -d copies what is under the tree but leaves the root directory
+ * as mke2fs made it: give it the tree's mode, owner and times, as a tar
+ * of "." would.
+ */
+static int
+fix_root_inode(const struct disk_spec *d, const char *dev, struct buf *out)
+{
+	struct stat	 sb;
+	char		*cmds = NULL, *file = NULL;
+	int		 rc = -1;
+
+	if (lstat(d->tree, &sb) == -1) {
+		out_printf(out, "%s: %s", d->tree, strerror(errno));
+		return -1;
+	}
+	cmds = xasprintf("sif / mode 0%o\nsif / uid %u\nsif / gid %u\n"
+	    "sif / mtime @%lld\nsif / atime @%lld\n",
+	    (unsigned)(sb.st_mode & 07777) | 040000, (unsigned)sb.st_uid,
+	    (unsigned)sb.st_gid, (long long)sb.st_mtime,
+	    (long long)sb.st_atime);
+	file = xasprintf("%s/debugfs.cmds", d->tmpdir);
+	if (write_file_atomic(file, cmds, strlen(cmds), 0600) == -1) {
+		out_printf(out, "%s: %s", file, strerror(errno));
+		goto cleanup;
+	}
+	{
+		const char *argv[] = { "debugfs", "-w", "-f", file, dev, NULL };
+		struct buf	 o;
+
+		/* debugfs exits 0 whatever its commands did: read it. */
+		buf_init(&o);
+		if (run_cmd(argv, NULL, &o) != 0 || strstr(o.data ? o.data :
+		    "", "sif:") != NULL) {
+			out_printf(out, "debugfs (root directory): %s",
+			    o.data ? o.data : "failed");
+			buf_free(&o);
+			goto cleanup;
+		}
+		buf_free(&o);
+	}
+	rc = 0;
+cleanup:
+	if (file != NULL)
+		unlink(file);
+	free(file);
+	free(cmds);
+	return rc;
+}
+
+static int
+make_fs(const struct disk_spec *d, int64_t part, struct buf *out)
+{
+	char		 sz[32], ext[64];
+	char		*dev;
+	const char	*argv[20];
+	size_t		 ac = 0;
+	int		 rc;
+
+	snprintf(sz, sizeof(sz), "%lldk", (long long)(part / 1024));
+	snprintf(ext, sizeof(ext), "offset=%lld", (long long)DISK_PART_START);
+	argv[ac++] = "mke2fs";
+	argv[ac++] = "-t";
+	argv[ac++] = "ext4";
+	argv[ac++] = "-F";
+	argv[ac++] = "-q";
+	argv[ac++] = "-L";
+	argv[ac++] = d->label;
+	if (d->uuid != NULL) {
+		argv[ac++] = "-U";
+		argv[ac++] = d->uuid;
+	}
+	argv[ac++] = "-E";
+	argv[ac++] = ext;
+	argv[ac++] = "-d";
+	argv[ac++] = d->tree;
+	argv[ac++] = d->img;
+	argv[ac++] = sz;
+	argv[ac] = NULL;
+	if (run_cmd(argv, NULL, out) != 0) {
+		out_printf(out, "mke2fs failed (is the size big enough for "
+		    "the tree?)");
+		return -1;
+	}
+	/* e2fsprogs opens a file at an offset with the unix_io suffix. */
+	dev = xasprintf("%s?offset=%lld", d->img, (long long)DISK_PART_START);
+	rc = fix_root_inode(d, dev, out);
+	free(dev);
+	return rc;
+}
+
+/* ---- extlinux, through a loop mount in a private mount namespace ---- */
+
+static int
+is_dir(const char *path)
+{
+	struct stat	 sb;
+
+	return lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+static int
+dir_or_absent(const char *path)
+{
+	struct stat	 sb;
+
+	if (lstat(path, &sb) == -1)
+		return errno == ENOENT;
+	return S_ISDIR(sb.st_mode);
+}
+
+/* Runs in the child; returns its exit code. */
+static int
+extlinux_child(const struct disk_spec *d, const char *mnt, int64_t part,
+    struct buf *out)
+{
+	char		 opts[128], *boot = NULL, *dir = NULL;
+	int		 rc = CHILD_FAILED;
+
+	if (unshare(CLONE_NEWNS) == -1 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == -1) {
+		out_printf(out, "private mount namespace: %s",
+		    strerror(errno));
+		return CHILD_NO_LOOP;
+	}
+	/* mount's loop devices are autoclear: they go with the mount. */
+	snprintf(opts, sizeof(opts), "loop,offset=%lld,sizelimit=%lld",
+	    (long long)DISK_PART_START, (long long)part);
+	{
+		const char *argv[] = { "mount", "-t", "ext4", "-o", opts,
+		    d->img, mnt, NULL };
+
+		if (run_cmd(argv, NULL, out) != 0) {
+			out_printf(out, "loop mount of the partition failed");
+			return CHILD_NO_LOOP;
+		}
+	}
+	/* extlinux works on host paths: /boot and /boot/extlinux of the
+	 * image must be real directories, not symlinks that could lead out
+	 * of the mount. The file itself is written from a chroot. */
+	boot = xasprintf("%s/boot", mnt);
+	dir = xasprintf("%s/boot/extlinux", mnt);
+	if (!dir_or_absent(boot) || !dir_or_absent(dir)) {
+		out_printf(out, "/boot/extlinux of the image is not a "
+		    "directory (a symlink?): extlinux cannot go there");
+		goto umount;
+	}
+	if (tree_write(mnt, "/boot/extlinux/extlinux.conf", d->conf,
+	    strlen(d->conf), 0644, 0, 0, out) == -1)
+		goto umount;
+	if (!is_dir(boot) || !is_dir(dir)) {
+		out_printf(out, "/boot/extlinux of the image is not a "
+		    "directory");
+		goto umount;
+	}
+	{
+		const char *argv[] = { "extlinux", "--install", dir, NULL };
+
+		if (run_cmd(argv, NULL, out) != 0) {
+			out_printf(out, "extlinux --install failed");
+			goto umount;
+		}
+	}
+	rc = 0;
+umount:
+	{
+		const char *argv[] = { "umount", mnt, NULL };
+		const char *lazy[] = { "umount", "-l", mnt, NULL };
+
+		if (run_cmd(argv, NULL, out) != 0) {
+			out_printf(out, "umount %s failed", mnt);
+			run_cmd(lazy, NULL, out);
+			rc = CHILD_FAILED;
+		}
+	}
+	free(boot);
+	free(dir);
+	return rc;
+}
+
+static int
+install_extlinux(const struct disk_spec *d, int64_t part, struct buf *out)
+{
+	char		*mnt = xasprintf("%s/mnt", d->tmpdir);
+	char		 chunk[4096];
+	int		 p[2], status = 0, rc = -1;
+	pid_t		 pid;
+	ssize_t		 n;
+
+	if (mkdir(mnt, 0700) == -1 && errno != EEXIST) {
+		out_printf(out, "mkdir %s: %s", mnt, strerror(errno));
+		free(mnt);
+		return -1;
+	}
+	if (pipe2(p, O_CLOEXEC) == -1) {
+		out_printf(out, "pipe: %s", strerror(errno));
+		goto cleanup;
+	}
+	if ((pid = fork()) == -1) {
+		out_printf(out, "fork: %s", strerror(errno));
+		close(p[0]);
+		close(p[1]);
+		goto cleanup;
+	}
+	if (pid == 0) {
+		struct buf	 o;
+		int		 code;
+		size_t		 off = 0;
+
+		close(p[0]);
+		buf_init(&o);
+		code = extlinux_child(d, mnt, part, &o);
+		while (off < o.len) {
+			n = write(p[1], o.data + off, o.len - off);
+			if (n <= 0 && errno != EINTR)
+				break;
+			if (n > 0)
+				off += (size_t)n;
+		}
+		_exit(code);
+	}
+	close(p[1]);
+	for (;;) {
+		n = read(p[0], chunk, sizeof(chunk));
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		buf_add(out, chunk, (size_t)n);
+	}
+	close(p[0]);
+	while (waitpid(pid, &status, 0) == -1)
+		if (errno != EINTR) {
+			out_printf(out, "waitpid: %s", strerror(errno));
+			goto cleanup;
+		}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		rc = 0;
+	else if (WIFEXITED(status) && WEXITSTATUS(status) == CHILD_NO_LOOP)
+		rc = DISK_NO_LOOP;
+	else if (WIFSIGNALED(status))
+		out_printf(out, "extlinux child killed by signal %d",
+		    WTERMSIG(status));
+cleanup:
+	rmdir(mnt);
+	free(mnt);
+	return rc;
+}
+
+int
+disk_direct(const struct disk_spec *d, struct buf *out)
+{
+	int64_t	 part = d->size - DISK_PART_START;
+	int	 fd, rc;
+
+	fd = open(d->img, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd == -1 || ftruncate(fd, d->size) == -1) {
+		out_printf(out, "%s: %s", d->img, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	if (write_mbr(fd, d->size, out) == -1) {
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	if (make_fs(d, part, out) == -1)
+		return -1;
+	if (d->conf == NULL)
+		return 0;
+	if ((rc = install_extlinux(d, part, out)) != 0)
+		return rc;
+	/* syslinux's boot code, before the disk signature. */
+	fd = open(d->img, O_WRONLY | O_CLOEXEC);
+	if (fd == -1 || pwrite(fd, d->mbr, 440, 0) != 440) {
+		out_printf(out, "boot record: %s", strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	if (close(fd) == -1) {
+		out_printf(out, "%s: %s", d->img, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
