@@ -58,7 +58,7 @@ DISTROS = {
 DISTROS["debian-12"]["bases"] = {
     "standard": ["systemd-sysv", "udev", "linux-image-amd64",
                  "initramfs-tools"],
-    "minimal": ["sysvinit-core", "linux-image-cloud-amd64",
+    "minimal": ["sysvinit-core", "linux-image-cloud-amd64", "usr-is-merged",
                 "initramfs-tools"],
 }
 
@@ -138,6 +138,10 @@ def plan(req, mirror):
     mirror = req.get("mirror", mirror).rstrip("/")
     _check(re.match(r"^https?://[^\s?#]+$", mirror) is not None,
            "mirror must be an http(s) URL")
+    gpgkeys = req.get("gpgkeys", [])
+    _check(isinstance(gpgkeys, list) and len(gpgkeys) <= 8 and
+           all(isinstance(k, str) and 0 < len(k) <= 65536 for k in gpgkeys),
+           "gpgkeys must be a list of at most 8 keys (armored or URLs)")
     targets = req.get("targets") or [{"type": "org.osbuild.worker.server"}]
     _check(isinstance(targets, list) and 0 < len(targets) <= 8,
            "targets must be a list of at most 8 targets")
@@ -149,6 +153,9 @@ def plan(req, mirror):
             mirror, d["suite"], d["components"])],
         "check_gpg": False,
     }
+    if gpgkeys:
+        # Who signs the mirror's InRelease, when not Debian's archive keys.
+        repo["gpgkeys"] = gpgkeys
     depsolve = {
         "grouped_package_sets": {"os": [{
             "Include": sorted(set(d["required"] + d["bases"][base] +

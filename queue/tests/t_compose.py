@@ -95,7 +95,14 @@ def test_minimal_base():
     inc = S.show(std["depsolve"])["args"]["grouped_package_sets"]["os"][0][
         "Include"]
     assert "systemd-sysv" in inc and "sysvinit-core" not in inc, inc
-    for i in (ids, std):
+    keyed = compose(S, {"gpgkeys": ["-----BEGIN PGP PUBLIC KEY BLOCK-----"
+                                    "\n...", "http://mirror.example/k.asc"]})
+    repo = S.show(keyed["depsolve"])["args"]["grouped_package_sets"]["os"][
+        0]["Repositories"][0]
+    assert repo["gpgkeys"][1] == "http://mirror.example/k.asc", repo
+    assert "gpgkeys" not in S.show(std["depsolve"])["args"][
+        "grouped_package_sets"]["os"][0]["Repositories"][0]
+    for i in (ids, std, keyed):
         S.admin("POST", "/jobs/%s/cancel" % i["depsolve"], {})
 
 
@@ -132,6 +139,7 @@ def test_bad_requests():
                 {"image_name": "../../etc/passwd"}, {"mirror": "ftp://x"},
                 {"base": "tiny"}, {"base": ["minimal"]},
                 {"distribution": ["debian-12"]}, {"image_type": {}},
+                {"gpgkeys": "k"}, {"gpgkeys": [1]}, {"gpgkeys": [""]},
                 ["not", "an", "object"]):
         compose(S, bad, expect=400)
 
