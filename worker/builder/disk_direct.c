@@ -13,7 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
+#include <fts.h>
 #include <sched.h>
 #include <search.h>
 #include <stdio.h>
@@ -41,17 +41,10 @@ disk_direct_usable(int need_loop)
 
 /* ---- the size of a tree, as tar counts it ---- */
 
-struct walk {
-	int64_t	 bytes;
-	void	*seen;		/* tsearch tree of dev/ino of hard links */
-};
-
 struct inode_key {
 	dev_t	 dev;
 	ino_t	 ino;
 };
-
-static struct walk	*walk_ctx;	/* nftw has no user pointer */
 
 static int
 inode_cmp(const void *a, const void *b)
@@ -65,44 +58,69 @@ inode_cmp(const void *a, const void *b)
 	return 0;
 }
 
+/* Whether st is a hard link to data counted already (seen: tsearch). */
 static int
-walk_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+seen_before(void **seen, const struct stat *st)
 {
 	struct inode_key	*k, **found;
-	int64_t			 data;
 
-	walk_ctx->bytes += SECTOR;		/* a header per entry */
-	if (flag != FTW_F || !S_ISREG(sb->st_mode))
+	if (st->st_nlink < 2)
 		return 0;
-	if (sb->st_nlink > 1) {
-		k = xmalloc(sizeof(*k));
-		k->dev = sb->st_dev;
-		k->ino = sb->st_ino;
-		found = tsearch(k, &walk_ctx->seen, inode_cmp);
-		if (found == NULL || *found != k) {
-			free(k);
-			return 0;	/* a link to data counted already */
-		}
-	}
-	/* Sparse files count what they hold, as tar --sparse stores. */
-	data = sb->st_size;
-	if ((int64_t)sb->st_blocks * 512 < data)
-		data = (int64_t)sb->st_blocks * 512;
-	walk_ctx->bytes += (data + SECTOR - 1) / SECTOR * SECTOR;
-	return 0;
+	k = xmalloc(sizeof(*k));
+	k->dev = st->st_dev;
+	k->ino = st->st_ino;
+	found = tsearch(k, seen, inode_cmp);
+	if (found != NULL && *found == k)
+		return 0;
+	free(k);
+	return 1;
 }
 
 int64_t
 disk_tree_bytes(const char *tree)
 {
-	struct walk	 w = { 0, NULL };
-	int		 rc;
+	char		*paths[] = { (char *)tree, NULL };
+	void		*seen = NULL;
+	FTS		*fts;
+	FTSENT		*e;
+	int64_t		 bytes = 0, data;
+	int		 err = 0;	/* errno of the first failure */
 
-	walk_ctx = &w;
-	rc = nftw(tree, walk_one, 64, FTW_PHYS);
-	walk_ctx = NULL;
-	tdestroy(w.seen, free);
-	return rc == 0 ? w.bytes : -1;
+	if ((fts = fts_open(paths, FTS_PHYSICAL | FTS_NOCHDIR, NULL)) == NULL)
+		return -1;
+	for (;;) {
+		errno = 0;
+		if ((e = fts_read(fts)) == NULL) {
+			if (err == 0)
+				err = errno;
+			break;
+		}
+		switch (e->fts_info) {
+		case FTS_DP:
+			continue;		/* a directory, after its files */
+		case FTS_DNR:
+		case FTS_ERR:
+		case FTS_NS:
+			if (err == 0)
+				err = e->fts_errno ? e->fts_errno : EIO;
+			continue;
+		}
+		bytes += SECTOR;		/* a header per entry */
+		if (e->fts_info != FTS_F || seen_before(&seen, e->fts_statp))
+			continue;
+		/* Sparse files count what they hold, as tar --sparse does. */
+		data = e->fts_statp->st_size;
+		if ((int64_t)e->fts_statp->st_blocks * 512 < data)
+			data = (int64_t)e->fts_statp->st_blocks * 512;
+		bytes += (data + SECTOR - 1) / SECTOR * SECTOR;
+	}
+	fts_close(fts);
+	tdestroy(seen, free);
+	if (err != 0) {
+		errno = err;
+		return -1;
+	}
+	return bytes;
 }
 
 /* ---- the partition table ---- */
