@@ -11,6 +11,7 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fts.h>
@@ -256,6 +257,10 @@ make_fs(const struct disk_spec *d, int64_t part, struct buf *out)
 	argv[ac++] = "ext4";
 	argv[ac++] = "-F";
 	argv[ac++] = "-q";
+	/* 4 KiB blocks whatever the size (mke2fs takes 1 KiB below 512 MiB):
+	 * fewer extents per file for the boot loader to walk. */
+	argv[ac++] = "-b";
+	argv[ac++] = "4096";
 	argv[ac++] = "-L";
 	argv[ac++] = d->label;
 	if (d->uuid != NULL) {
@@ -299,6 +304,88 @@ dir_or_absent(const char *path)
 	if (lstat(path, &sb) == -1)
 		return errno == ENOENT;
 	return S_ISDIR(sb.st_mode);
+}
+
+/* Copies the open file in to out, every byte, zeros included. */
+static int
+copy_dense(int in, int out)
+{
+	char	 b[65536];
+	ssize_t	 n, off, w;
+
+	while ((n = read(in, b, sizeof(b))) != 0) {
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		for (off = 0; off < n; off += w)
+			if ((w = write(out, b + off, (size_t)(n - off))) <= 0 &&
+			    !(w == -1 && errno == EINTR))
+				return -1;
+			else if (w == -1)
+				w = 0;
+	}
+	return fsync(out);
+}
+
+/*
+ * mke2fs -d leaves runs of zero blocks out of the files it copies, and
+ * extlinux cannot read a kernel with holes or with more extents than fit
+ * in its inode ("Loading /boot/vmlinuz-...: failed: I/O error"). The
+ * regular files directly in /boot (kernels, initrds) are written again,
+ * densely, in one go, with their owner, mode and times. /boot is a real
+ * directory of the mount (checked by the caller); nothing is followed.
+ */
+static int
+densify_boot(const char *boot, struct buf *out)
+{
+	DIR		*dp;
+	struct dirent	*de;
+	int		 bfd, rc = -1;
+
+	if ((bfd = open(boot, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1 || (dp = fdopendir(bfd)) == NULL) {
+		out_printf(out, "%s: %s", boot, strerror(errno));
+		if (bfd != -1)
+			close(bfd);
+		return -1;
+	}
+	while ((de = readdir(dp)) != NULL) {
+		struct stat	 sb;
+		struct timespec	 ts[2];
+		char		 tmp[NAME_MAX + 16];
+		int		 in, o, ok;
+
+		if (fstatat(bfd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == -1 ||
+		    !S_ISREG(sb.st_mode) || de->d_name[0] == '.')
+			continue;
+		snprintf(tmp, sizeof(tmp), ".%.*s.dense", NAME_MAX,
+		    de->d_name);
+		in = openat(bfd, de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		o = openat(bfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+		    O_CLOEXEC, 0600);
+		ts[0] = sb.st_atim;
+		ts[1] = sb.st_mtim;
+		ok = in != -1 && o != -1 && copy_dense(in, o) == 0 &&
+		    fchown(o, sb.st_uid, sb.st_gid) == 0 &&
+		    fchmod(o, sb.st_mode & 07777) == 0 &&
+		    futimens(o, ts) == 0;
+		if (in != -1)
+			close(in);
+		if (o != -1 && close(o) == -1)
+			ok = 0;
+		if (!ok || renameat(bfd, tmp, bfd, de->d_name) == -1) {
+			out_printf(out, "rewriting /boot/%s: %s", de->d_name,
+			    strerror(errno));
+			unlinkat(bfd, tmp, 0);
+			goto done;
+		}
+	}
+	rc = 0;
+done:
+	closedir(dp);
+	return rc;
 }
 
 /* Runs in the child; returns its exit code. */
@@ -345,6 +432,8 @@ extlinux_child(const struct disk_spec *d, const char *mnt, int64_t part,
 		    "directory");
 		goto umount;
 	}
+	if (densify_boot(boot, out) == -1)
+		goto umount;
 	{
 		const char *argv[] = { "extlinux", "--install", dir, NULL };
 

@@ -14,6 +14,7 @@
 import hashlib
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -122,6 +123,27 @@ def enrich(t):
     os.chown(os.path.join(t, "srv/blob"), 4321, 8765)
     os.utime(os.path.join(t, "srv/blob"), (981173106, 981173106))
     os.chown(os.path.join(t, "srv/abs.sl"), 7, 8, follow_symlinks=False)
+    # A kernel with runs of zeros, as real ones have: mke2fs -d leaves
+    # them out as holes, which extlinux cannot read.
+    with open(os.path.join(t, "boot/vmlinuz-" + KVER), "wb") as f:
+        for i in range(256):
+            f.write((b"k%07d" % i) * 1024 + bytes(8192))
+
+
+def boot_file_extents(img, path):
+    """debugfs's extent list of a file of the image: [(first, last)]
+    logical blocks, whether an index block (depth > 0) is used, and the
+    file system's block size."""
+    dev = "%s?offset=%d" % (img, OFF)
+    p = subprocess.run(["debugfs", "-R", "stat " + path, dev],
+                       capture_output=True, text=True)
+    ext = p.stdout.split("EXTENTS:", 1)[-1]
+    runs = [(int(a), int(b or a)) for a, b in
+            re.findall(r"\((\d+)(?:-(\d+))?\):\d+", ext)]
+    p = subprocess.run(["dumpe2fs", "-h", dev], capture_output=True,
+                       text=True)
+    m = re.search(r"^Block size:\s+(\d+)", p.stdout, re.M)
+    return runs, "ETB" in ext, int(m.group(1)) if m else 4096
 
 
 def describe(root, skip=()):
@@ -215,6 +237,15 @@ def check_image(tmp, img, tree, want, name):
     p = subprocess.run(["blkid", "-p", "-O", str(OFF), "-o", "export", img],
                        capture_output=True, text=True)
     tags = dict(x.split("=", 1) for x in p.stdout.split() if "=" in x)
+    runs, index, bsize = boot_file_extents(img, "/boot/vmlinuz-" + KVER)
+    blocks = -(-os.path.getsize(os.path.join(tree, "boot/vmlinuz-" + KVER))
+               // bsize)
+    check(not index and runs and runs[0][0] == 0 and
+          runs[-1][1] == blocks - 1 and
+          all(b[0] == a[1] + 1 for a, b in zip(runs, runs[1:])),
+          "%s: the kernel has no holes and its extents fit in the inode, "
+          "as extlinux needs (%s%s)" % (name, runs[:6],
+                                        " + index" if index else ""))
     check(tags.get("TYPE") == "ext4" and tags.get("LABEL") == "ibroot" and
           tags.get("UUID") == UUID, "%s: ext4, label and UUID (%s)" % (
               name, tags))
