@@ -40,24 +40,30 @@ guest_unit_name(const char *address)
 	return buf_release(&b);
 }
 
-/* What the guests run with: the test doubles as builder and depsolver
- * (osbuild and dnf cannot run here; see README), heartbeats every 5 s so
- * the host queue notices a dead VM within its short heartbeat timeout,
- * and a quick reconnect after the queue restarts. */
+/* What the guests run with: the image's own builder and depsolver
+ * (ib-build, ib-depsolve), heartbeats every 5 s so the host queue notices
+ * a dead VM within its short heartbeat timeout, and a quick reconnect
+ * after the queue restarts. */
 static char *
 worker_toml(void)
 {
-	return xasprintf(
+	return xstrdup(
 	    "# Written by test-vm/ib-vmtest for the local VM tests.\n"
-	    "dnf-json = \"%s/doubles/depsolver\"\n"
+	    "dnf-json = \"/usr/bin/ib-depsolve\"\n"
 	    "\n"
 	    "[worker]\n"
-	    "osbuild = \"%s/doubles/osbuild\"\n"
+	    "osbuild = \"/usr/bin/ib-build\"\n"
 	    "heartbeat_interval = 5\n"
 	    "status_interval = 30\n"
 	    "backoff_max = 3\n"
-	    "drain_timeout = 900\n", VT_GUEST_LIB, VT_GUEST_LIB);
+	    "drain_timeout = 900\n");
 }
+
+/* The cache volume (the VM's second disk, made blank by the harness) on
+ * the worker's cache directory, as first boot mounts a cloud worker's. */
+static const char cache_fstab[] =
+    "LABEL=ib-cache /var/cache/osbuild-worker ext4 "
+    "defaults,noatime,x-systemd.device-timeout=60s 0 2\n";
 
 /* The journal goes to the serial console too: the harness reads the
  * worker's and ib-vmcheck's lines there. */
@@ -83,7 +89,7 @@ guest_prepare(struct vt *vt, char *err)
 	char *wants = xasprintf("/etc/systemd/system/multi-user.target.wants/%s",
 	    unit);
 	char *toml = worker_toml();
-	char *src = NULL, *dst = NULL, *pinned = NULL;
+	char *pinned = NULL;
 	const struct gfile files[] = {
 		{ "/etc/osbuild-worker/osbuild-worker.toml", toml, 0600 },
 		{ "/var/lib/ib-worker/firstboot.done", "local VM test\n", 0600 },
@@ -97,11 +103,6 @@ guest_prepare(struct vt *vt, char *err)
 	const char *masked[] = { "ib-vmcheck.timer", "apt-daily.timer",
 	    "apt-daily-upgrade.timer", "e2scrub_all.timer",
 	    "e2scrub_reap.service", "ssh.service" };
-	/* The osbuild double answers from these fixtures. */
-	const char *doubles[] = { "doubles/osbuild", "doubles/depsolver",
-	    "fixtures/osbuild-validation-failure.json",
-	    "fixtures/osbuild-v2-result-success.json",
-	    "fixtures/osbuild-v2-result-failure.json" };
 	size_t i;
 	int rc = -1;
 
@@ -148,9 +149,12 @@ guest_prepare(struct vt *vt, char *err)
 		snprintf(err, ERRLEN, "%s has no ib-worker package", vt->image);
 		goto cleanup;
 	}
-	if (guestfs_exists(g, "/usr/bin/python3") != 1) {
-		snprintf(err, ERRLEN, "%s has no /usr/bin/python3 for the test "
-		    "doubles", vt->image);
+	if (guestfs_exists(g, "/usr/bin/ib-build") != 1 ||
+	    guestfs_exists(g, "/usr/bin/ib-depsolve") != 1 ||
+	    guestfs_exists(g, "/usr/bin/mmdebstrap") != 1) {
+		snprintf(err, ERRLEN, "%s has no ib-build, ib-depsolve or "
+		    "mmdebstrap (an image older than the package's Depends)",
+		    vt->image);
 		goto cleanup;
 	}
 	for (i = 0; i < nitems(files); i++) {
@@ -178,26 +182,27 @@ guest_prepare(struct vt *vt, char *err)
 		free(p);
 		GF(r, masked[i]);
 	}
-	GF(guestfs_mkdir_p(g, VT_GUEST_LIB "/doubles"), "doubles directory");
-	GF(guestfs_mkdir_p(g, VT_GUEST_LIB "/fixtures"), "fixtures directory");
-	for (i = 0; i < nitems(doubles); i++) {
-		free(src);
-		free(dst);
-		src = xasprintf("%s/worker/tests/%s", vt->top, doubles[i]);
-		dst = xasprintf("%s/%s", VT_GUEST_LIB, doubles[i]);
-		GF(guestfs_upload(g, src, dst), doubles[i]);
-		GF(guestfs_chmod(g, strncmp(doubles[i], "doubles/", 8) == 0 ?
-		    0755 : 0644, dst), doubles[i]);
+	{
+		size_t len = 0;
+		char *fstab = guestfs_read_file(g, "/etc/fstab", &len);
+		char *all;
+
+		if (fstab == NULL)
+			GF(-1, "/etc/fstab");
+		all = xasprintf("%.*s%s", (int)len, fstab, cache_fstab);
+		free(fstab);
+		if (guestfs_write(g, "/etc/fstab", all, strlen(all)) == -1) {
+			free(all);
+			GF(-1, "/etc/fstab");
+		}
+		free(all);
 	}
-	/* Also `osbuild` on PATH: the pre-start gate of older images checks
-	 * the builder by that name only. */
-	GF(guestfs_ln_sf(g, VT_GUEST_LIB "/doubles/osbuild",
-	    "/usr/local/bin/osbuild"), "osbuild on PATH");
+	GF(guestfs_mkdir_p(g, "/var/cache/osbuild-worker"), "cache directory");
 	GF(guestfs_umount_all(g), "umount");
 	GF(guestfs_shutdown(g), "shutdown");
 #undef GF
-	log_info("base overlay ready: worker unit %s, builder and depsolver "
-	    "are the test doubles", unit);
+	log_info("base overlay ready: worker unit %s, ib-build and "
+	    "ib-depsolve, cache volume on /var/cache/osbuild-worker", unit);
 	rc = 0;
 cleanup:
 	if (g != NULL)
@@ -207,8 +212,6 @@ cleanup:
 	free(unit);
 	free(wants);
 	free(toml);
-	free(src);
-	free(dst);
 	free(pinned);
 	return rc;
 }

@@ -68,6 +68,11 @@ setup(struct vt *vt, char *err)
 		snprintf(err, ERRLEN, "s3rver did not start");
 		return -1;
 	}
+	if (repo_start(vt) == -1) {
+		snprintf(err, ERRLEN, "the Debian repository server did not "
+		    "start");
+		return -1;
+	}
 	return guest_prepare(vt, err);
 }
 
@@ -77,6 +82,7 @@ teardown(struct vt *vt)
 	tests_teardown(vt);
 	virt_sweep(vt);
 	s3_stop(vt);
+	repo_stop(vt);
 	queue_stop(vt, SIGTERM);
 	virt_close(vt);
 	if (vt->base != NULL && !vt->keep)
@@ -133,7 +139,8 @@ main(int argc, char **argv)
 	vt.work = xasprintf("%s/test-vm/run", vt.build);
 	vt.image = xasprintf("%s/images/worker.qcow2", vt.build);
 	vt.queue_state = xasprintf("%s/queue-state", vt.work);
-	vt.vm_mem_mib = 1024;
+	vt.repo_dir = xasprintf("%s/test-vm/repo", vt.build);
+	vt.vm_mem_mib = 1536;
 	/* Leftovers of an earlier run go first (domains: virt_sweep). */
 	remove_tree(vt.work);
 	if (mkdir_p(vt.work, 0755) == -1)
@@ -146,8 +153,9 @@ main(int argc, char **argv)
 		goto done;
 	}
 	printf("setup done in %.0f s (queue http://127.0.0.1:%d, s3rver "
-	    "port %d, guests reach them at %s)\n", (now_ms() - t0) / 1000.0,
-	    vt.queue_port, vt.s3_port, VT_HOST_IP);
+	    "port %d, Debian repository port %d, guests reach them at %s)\n",
+	    (now_ms() - t0) / 1000.0, vt.queue_port, vt.s3_port, vt.repo_port,
+	    VT_HOST_IP);
 	for (t = vt_tests; t->name != NULL; t++) {
 		int64_t start = now_ms();
 		int rc;
@@ -186,5 +194,6 @@ done:
 	free(vt.queue_state);
 	free(vt.queue_url);
 	free(vt.s3_dir);
+	free(vt.repo_dir);
 	return failed == 0 ? 0 : 1;
 }

@@ -112,29 +112,39 @@ cleanup:
 	return o;
 }
 
-char *
-queue_enqueue(struct vt *vt, const char *type, json_object *args, char *err)
+/* Writes body to a file and runs `ib-queue ARGS... @FILE`, which prints a
+ * job id; returns it (caller frees) or NULL with err set. */
+static char *
+submit(struct vt *vt, const char *what, char *const args[],
+    json_object *body, char *err)
 {
 	static int seq;
-	char *path = xasprintf("%s/args-%d.json", vt->work, ++seq);
+	char *path = xasprintf("%s/%s-%d.json", vt->work, what, ++seq);
 	char *at = xasprintf("@%s", path);
-	const char *s = json_object_to_json_string_ext(args, JSON_C_TO_STRING_PLAIN);
-	char *argv[] = { "enqueue", "--type", (char *)type, "--args", at, NULL };
+	const char *s = json_object_to_json_string_ext(body,
+	    JSON_C_TO_STRING_PLAIN);
+	char *argv[8];
 	char *id = NULL;
 	struct buf out;
+	int n = 0;
 
 	buf_init(&out);
+	while (*args != NULL && n < 6)
+		argv[n++] = *args++;
+	argv[n++] = at;
+	argv[n] = NULL;
 	if (write_file_atomic(path, s, strlen(s), 0644) == -1) {
 		snprintf(err, ERRLEN, "cannot write %s", path);
 		goto cleanup;
 	}
 	if (cli(vt, &out, 60, argv) != 0 || out.data == NULL) {
-		snprintf(err, ERRLEN, "ib-queue enqueue %s failed", type);
+		snprintf(err, ERRLEN, "ib-queue %s failed (see queue-cli.log)",
+		    what);
 		goto cleanup;
 	}
 	id = xstrdup(rtrim(out.data));
 	if (!name_is_safe(id) || strlen(id) > 64) {
-		snprintf(err, ERRLEN, "ib-queue enqueue printed an odd id");
+		snprintf(err, ERRLEN, "ib-queue %s printed an odd id", what);
 		free(id);
 		id = NULL;
 	}
@@ -143,6 +153,22 @@ cleanup:
 	free(path);
 	free(at);
 	return id;
+}
+
+char *
+queue_enqueue(struct vt *vt, const char *type, json_object *args, char *err)
+{
+	char *argv[] = { "enqueue", "--type", (char *)type, "--args", NULL };
+
+	return submit(vt, "args", argv, args, err);
+}
+
+char *
+queue_compose(struct vt *vt, json_object *request, char *err)
+{
+	char *argv[] = { "compose", NULL };
+
+	return submit(vt, "compose", argv, request, err);
 }
 
 json_object *

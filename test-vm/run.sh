@@ -2,7 +2,8 @@
 # The end-to-end tests in local libvirt VMs (`make check-vm`): builds the
 # harness (test-vm/*.c, on the libvirt API) into $B/test-vm/, makes sure the
 # local worker image $B/images/worker.qcow2 is newer than what goes into it
-# (else `packer/build.sh` with PLATFORM=local rebuilds it) and that s3rver
+# (else `packer/build.sh` with PLATFORM=local rebuilds it), that the
+# composes' Debian repository is there (test-vm/mkrepo.sh) and that s3rver
 # is installed, then runs the harness. Arguments are test names (default:
 # all) and -k (keep the work directory: overlays, consoles, logs).
 # Env: B (build directory), IB_VMTEST_TIMEOUT (s, default 2400),
@@ -42,7 +43,8 @@ if [ ! -f "$img" ]; then
 	stale="it does not exist"
 elif [ "${IB_VMTEST_REBUILD:-yes}" != no ]; then
 	newer=$(find ami packer/build.sh packer/local "$babs/ib-worker" \
-	    "$babs/ib-vmcheck" -path ami/tests -prune -o -type f \
+	    "$babs/ib-vmcheck" "$babs/ib-build" "$babs/ib-depsolve" \
+	    -path ami/tests -prune -o -type f \
 	    -newer "$img" -print 2>/dev/null | head -n 1)
 	[ -z "$newer" ] || stale="$newer is newer"
 fi
@@ -50,6 +52,11 @@ if [ -n "$stale" ]; then
 	log "building $img ($stale)"
 	B="$B" PLATFORM=local ./packer/build.sh
 fi
+
+# The Debian repository the composes install from (downloaded once into
+# $B/test-vm/repo, through this machine's apt).
+log "the Debian repository for the composes"
+./test-vm/mkrepo.sh "$babs/test-vm/repo" >&2
 
 # s3rver, from the lock file the worker's tests use.
 if [ ! -f worker/tests/node/node_modules/s3rver/bin/s3rver.js ]; then

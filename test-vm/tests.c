@@ -17,6 +17,10 @@
 /* Boot to a registered worker: ~25 s alone under TCG; two VMs share the
  * two cores, and the first boot of an overlay also grows nothing. */
 #define BOOT_TIMEOUT	420
+/* A minimal Debian built from scratch in a TCG guest; and that image's
+ * boot to its marker in a third domain. */
+#define VT_BUILD_TIMEOUT	1800
+#define VT_IMAGE_BOOT_TIMEOUT	300
 #define BUCKET		"images"
 #define S3_SECRET	"S3RVER"	/* s3rver's built-in key pair */
 
@@ -48,18 +52,6 @@ show_consoles(struct vm *const *vms, size_t n)
 
 	for (i = 0; i < n; i++)
 		console_tail(vms[i], 40);
-}
-
-static json_object *
-fixture(struct vt *vt, const char *name, char *err)
-{
-	char *p = xasprintf("%s/worker/tests/fixtures/%s", vt->top, name);
-	json_object *o = json_object_from_file(p);
-
-	if (o == NULL)
-		snprintf(err, ERRLEN, "cannot read %s", p);
-	free(p);
-	return o;
 }
 
 static const char *
@@ -147,75 +139,159 @@ ensure_fleet(struct vt *vt, int want, char *err)
 	return 0;
 }
 
-/*
- * The captured composer osbuild job: its manifest, a worker.server target
- * (the image goes back to the composer), and when s3_key is set an
- * org.osbuild.aws.s3 target to s3rver on the host. double_: what the
- * osbuild test double should do (size of the export, seconds per stage).
- */
+/* An org.osbuild.aws.s3 target to s3rver on the host. */
 static json_object *
-build_args(struct vt *vt, long size, double stage_s, const char *s3_key,
+s3_target_options(struct vt *vt, const char *key)
+{
+	json_object *o = json_object_new_object();
+	char *ep = xasprintf("http://%s:%d", VT_HOST_IP, vt->s3_port);
+
+	json_object_object_add(o, "region", json_object_new_string("us-east-1"));
+	json_object_object_add(o, "bucket", json_object_new_string(BUCKET));
+	json_object_object_add(o, "key", json_object_new_string(key));
+	json_object_object_add(o, "endpoint", json_object_new_string(ep));
+	json_object_object_add(o, "accessKeyID",
+	    json_object_new_string(S3_SECRET));
+	json_object_object_add(o, "secretAccessKey",
+	    json_object_new_string(S3_SECRET));
+	free(ep);
+	return o;
+}
+
+static json_object *
+target(const char *type, json_object *options)
+{
+	json_object *t = json_object_new_object();
+
+	json_object_object_add(t, "type", json_object_new_string(type));
+	json_object_object_add(t, "options",
+	    options ? options : json_object_new_object());
+	return t;
+}
+
+/*
+ * The compose: a minimal Debian 12 (the queue's "minimal" base: sysvinit
+ * and the cloud kernel, to keep a build under TCG short) from the host's
+ * repository, signed by its own key, as a qcow2 named IMAGE_NAME, uploaded
+ * to the composer and to S3 (key s3_key), with /etc/rc.local printing
+ * MARKER and the hostname on the serial console when it boots.
+ */
+#define IMAGE_NAME	"disk.qcow2"
+#define MARKER		"IB-VMTEST-MARKER"
+
+static json_object *
+compose_request(struct vt *vt, const char *hostname, const char *s3_key,
     char *err)
 {
-	json_object *job, *args, *manifest, *targets, *t0, *d, *o;
+	json_object *req, *c, *f, *files, *keys, *targets;
+	char *keypath = xasprintf("%s/key.asc", vt->repo_dir);
+	char *mirror = xasprintf("http://%s:%d", VT_HOST_IP, vt->repo_port);
+	size_t keylen = 0;
+	char *key;
 
-	if ((job = fixture(vt, "composer-v105-requestjob-osbuild-response.json",
-	    err)) == NULL)
-		return NULL;
-	args = json_object_get(jget(job, "args"));
-	manifest = jget(json_object_array_get_idx(jget(job, "dynamic_args"), 0),
-	    "data");
-	if (args == NULL || manifest == NULL) {
-		snprintf(err, ERRLEN, "the osbuild fixture has no args/manifest");
-		json_object_put(args);
-		json_object_put(job);
+	if ((key = read_file(keypath, 65536, &keylen)) == NULL) {
+		snprintf(err, ERRLEN, "cannot read %s", keypath);
+		free(keypath);
+		free(mirror);
 		return NULL;
 	}
-	d = json_object_new_object();
-	json_object_object_add(d, "size", json_object_new_int64(size));
-	json_object_object_add(d, "sleep", json_object_new_double(stage_s));
-	json_object_object_add(manifest, "__double__", d);
-	json_object_object_add(args, "manifest", json_object_get(manifest));
-	targets = jget(args, "targets");
-	t0 = json_object_array_get_idx(targets, 0);
-	if (s3_key != NULL) {
-		json_object *t1 = NULL;
+	req = json_object_new_object();
+	json_object_object_add(req, "distribution",
+	    json_object_new_string("debian-12"));
+	json_object_object_add(req, "base", json_object_new_string("minimal"));
+	json_object_object_add(req, "image_type",
+	    json_object_new_string("qcow2"));
+	json_object_object_add(req, "image_name",
+	    json_object_new_string(IMAGE_NAME));
+	json_object_object_add(req, "mirror", json_object_new_string(mirror));
+	keys = json_object_new_array();
+	json_object_array_add(keys, json_object_new_string_len(key,
+	    (int)keylen));
+	json_object_object_add(req, "gpgkeys", keys);
+	c = json_object_new_object();
+	json_object_object_add(c, "hostname", json_object_new_string(hostname));
+	f = json_object_new_object();
+	json_object_object_add(f, "append",
+	    json_object_new_string("console=ttyS0,115200n8"));
+	json_object_object_add(c, "kernel", f);
+	files = json_object_new_array();
+	f = json_object_new_object();
+	json_object_object_add(f, "path", json_object_new_string("/etc/rc.local"));
+	json_object_object_add(f, "data", json_object_new_string(
+	    "#!/bin/sh\necho " MARKER " $(cat /etc/hostname) >/dev/ttyS0\n"));
+	json_object_object_add(f, "mode", json_object_new_string("0755"));
+	json_object_array_add(files, f);
+	json_object_object_add(c, "files", files);
+	json_object_object_add(req, "customizations", c);
+	targets = json_object_new_array();
+	json_object_array_add(targets, target("org.osbuild.worker.server",
+	    NULL));
+	json_object_array_add(targets, target("org.osbuild.aws.s3",
+	    s3_target_options(vt, s3_key)));
+	json_object_object_add(req, "targets", targets);
+	free(key);
+	free(keypath);
+	free(mirror);
+	return req;
+}
 
-		json_object_deep_copy(t0, &t1, NULL);
-		json_object_object_add(t1, "image_name",
-		    json_object_new_string("disk.qcow2"));
-		o = json_object_new_object();
-		json_object_object_add(o, "region",
-		    json_object_new_string("us-east-1"));
-		json_object_object_add(o, "bucket", json_object_new_string(BUCKET));
-		json_object_object_add(o, "key", json_object_new_string(s3_key));
-		{
-			char *ep = xasprintf("http://%s:%d", VT_HOST_IP,
-			    vt->s3_port);
-			json_object_object_add(o, "endpoint",
-			    json_object_new_string(ep));
-			free(ep);
-		}
-		json_object_object_add(o, "accessKeyID",
-		    json_object_new_string(S3_SECRET));
-		json_object_object_add(o, "secretAccessKey",
-		    json_object_new_string(S3_SECRET));
-		json_object_object_add(o, "sessionToken",
-		    json_object_new_string(""));
-		json_object_object_add(o, "ca_bundle", json_object_new_string(""));
-		json_object_object_add(o, "skip_ssl_verification",
-		    json_object_new_boolean(0));
-		json_object_object_add(t1, "name",
-		    json_object_new_string("org.osbuild.aws.s3"));
-		json_object_object_add(t1, "options", o);
-		json_object_array_add(targets, t1);
+/*
+ * The fault tests' build: a composer osbuild job whose manifest
+ * (test-vm/fault-manifest.json) makes a small tree, an unbootable 1 GiB
+ * disk of it and that disk xz-compressed: real ib-build stages, no
+ * download, about a minute under TCG, so a fault lands mid-build. The
+ * hostname differs per test, so no VM finds the result in its store.
+ */
+#define FAULT_ARTIFACT	"disk.raw.xz"
+
+static json_object *
+fault_args(struct vt *vt, const char *hostname, char *err)
+{
+	char *p = xasprintf("%s/test-vm/fault-manifest.json", vt->top);
+	json_object *m = json_object_from_file(p), *args, *t, *o, *pn, *a;
+	json_object *st;
+
+	free(p);
+	st = jget(json_object_array_get_idx(jget(json_object_array_get_idx(
+	    jget(m, "pipelines"), 0), "stages"), 0), "options");
+	if (st == NULL || jstr(st, "hostname") == NULL) {
+		snprintf(err, ERRLEN, "test-vm/fault-manifest.json: no "
+		    "hostname stage first");
+		json_object_put(m);
+		return NULL;
 	}
-	json_object_object_add(t0, "name",
+	json_object_object_add(st, "hostname", json_object_new_string(hostname));
+	t = json_object_new_object();
+	json_object_object_add(t, "uuid", json_object_new_string(hostname));
+	json_object_object_add(t, "image_name",
+	    json_object_new_string(FAULT_ARTIFACT));
+	json_object_object_add(t, "name",
 	    json_object_new_string("org.osbuild.worker.server"));
-	json_object_object_add(t0, "image_name",
-	    json_object_new_string("disk.qcow2"));
-	json_object_object_add(t0, "options", json_object_new_object());
-	json_object_put(job);
+	json_object_object_add(t, "created",
+	    json_object_new_string("2026-11-29T00:00:00Z"));
+	json_object_object_add(t, "status", json_object_new_string("WAITING"));
+	json_object_object_add(t, "options", json_object_new_object());
+	o = json_object_new_object();
+	json_object_object_add(o, "export_filename",
+	    json_object_new_string(FAULT_ARTIFACT));
+	json_object_object_add(o, "export_name", json_object_new_string("xz"));
+	json_object_object_add(t, "osbuild_artifact", o);
+	args = json_object_new_object();
+	json_object_object_add(args, "manifest", m);
+	a = json_object_new_array();
+	json_object_array_add(a, t);
+	json_object_object_add(args, "targets", a);
+	pn = json_object_new_object();
+	json_object_object_add(pn, "build", json_object_new_array());
+	a = json_object_new_array();
+	json_object_array_add(a, json_object_new_string("tree"));
+	json_object_array_add(a, json_object_new_string("image"));
+	json_object_array_add(a, json_object_new_string("xz"));
+	json_object_object_add(pn, "payload", a);
+	json_object_object_add(args, "pipeline_names", pn);
+	a = json_object_new_array();
+	json_object_array_add(a, json_object_new_string("xz"));
+	json_object_object_add(args, "export_stages", a);
 	return args;
 }
 
@@ -379,53 +455,82 @@ cleanup:
 	return rc;
 }
 
+/* The one dependency of a job, as the queue shows it (caller frees). */
+static char *
+dependency(struct vt *vt, const char *id, char *err)
+{
+	json_object *show = queue_show(vt, id, err), *deps;
+	char *dep = NULL;
+
+	if (show == NULL)
+		return NULL;
+	deps = jget(show, "dependencies");
+	if (deps == NULL || json_object_array_length(deps) != 1 ||
+	    !json_object_is_type(json_object_array_get_idx(deps, 0),
+	    json_type_string))
+		snprintf(err, ERRLEN, "job %s should have one dependency: %.400s",
+		    id, json_object_to_json_string(show));
+	else
+		dep = xstrdup(json_object_get_string(
+		    json_object_array_get_idx(deps, 0)));
+	json_object_put(show);
+	return dep;
+}
+
 /*
- * 2. A compose over two worker VMs: depsolve, then the build with two
- * targets, the composer (worker.server: the artifact lands in the queue)
- * and S3 (s3rver on the host); both copies must be the same bytes.
+ * 2. A compose over two worker VMs: depsolve by ib-depsolve in one VM
+ * against the host's signed repository, the manifest by the queue, the
+ * build by ib-build in a VM, uploads to the composer (worker.server) and
+ * to S3; both copies must be the same qcow2, which then boots in a third
+ * domain to the marker its customizations put in.
  */
 static int
 t_compose(struct vt *vt, char *err)
 {
-	json_object *dargs = NULL, *res = NULL, *args = NULL, *tr;
-	char *did = NULL, *bid = NULL, *art = NULL, *obj = NULL;
-	const long size = (3L << 20) + 4321;
+	json_object *req = NULL, *res = NULL, *tr;
+	char *bid = NULL, *mid = NULL, *did = NULL, *art = NULL, *obj = NULL;
+	char *state = NULL, host[64];
+	struct vm *img = NULL;
 	long got = 0;
 	int rc = -1, who;
 	size_t i;
+	int64_t t0;
 
 	if (ensure_fleet(vt, 2, err) == -1)
 		goto cleanup;
-	/* Depsolve. */
-	if ((dargs = fixture(vt, "composer-v105-requestjob-depsolve-response"
-	    ".json", err)) == NULL)
+	if ((req = compose_request(vt, "ibvt-image", "vmtest", err)) == NULL)
 		goto cleanup;
-	if ((did = queue_enqueue(vt, "depsolve", jget(dargs, "args"),
-	    err)) == NULL)
+	if ((bid = queue_compose(vt, req, err)) == NULL)
 		goto cleanup;
+	if ((mid = dependency(vt, bid, err)) == NULL ||
+	    (did = dependency(vt, mid, err)) == NULL)
+		goto cleanup;
+
+	/* Depsolve, in a VM, against the host's repository. */
+	t0 = now_ms();
 	if ((who = wait_accept(fleet, 2, did, 120, err)) == -1)
 		goto cleanup;
-	if ((res = finished_result(vt, did, 300, err)) == NULL)
+	if ((res = finished_result(vt, did, 900, err)) == NULL)
 		goto cleanup;
-	if (jget(res, "job_error") != NULL)
-		FAIL("depsolve failed: %.500s", json_object_to_json_string(res));
 	tr = jget(jget(res, "package_specs"), "os");
-	if (tr == NULL || json_object_array_length(tr) == 0)
-		FAIL("depsolve returned no packages: %.500s",
-		    json_object_to_json_string(res));
-	printf("  depsolve on %s: %zu packages\n", fleet[who]->name,
-	    json_object_array_length(tr));
+	if (jget(res, "job_error") != NULL || tr == NULL ||
+	    json_object_array_length(tr) == 0)
+		FAIL("depsolve failed: %.600s", json_object_to_json_string(res));
+	printf("  depsolve on %s (ib-depsolve, signed repository on the host):"
+	    " %zu packages in %.0f s\n", fleet[who]->name,
+	    json_object_array_length(tr), (now_ms() - t0) / 1000.0);
 	json_object_put(res);
 	res = NULL;
+	if ((state = queue_wait(vt, mid, 120, err)) == NULL)
+		goto cleanup;
+	if (strcmp(state, "success") != 0)
+		FAIL("the queue's manifest job ended %s", state);
 
-	/* Build and upload. */
-	if ((args = build_args(vt, size, 0, "vmtest", err)) == NULL)
-		goto cleanup;
-	if ((bid = queue_enqueue(vt, "osbuild", args, err)) == NULL)
-		goto cleanup;
+	/* The build, in a VM, with its two uploads. */
+	t0 = now_ms();
 	if ((who = wait_accept(fleet, 2, bid, 120, err)) == -1)
 		goto cleanup;
-	if ((res = finished_result(vt, bid, 600, err)) == NULL)
+	if ((res = finished_result(vt, bid, VT_BUILD_TIMEOUT, err)) == NULL)
 		goto cleanup;
 	tr = jget(res, "target_results");
 	if (tr == NULL || json_object_array_length(tr) != 2)
@@ -438,42 +543,53 @@ t_compose(struct vt *vt, char *err)
 			FAIL("target %s failed: %.500s", jstr(t, "name"),
 			    json_object_to_json_string(t));
 	}
-	art = xasprintf("%s/compose-artifact.img", vt->work);
-	if (queue_artifact(vt, bid, "disk.qcow2", art, err) == -1)
+	art = xasprintf("%s/compose-%s", vt->work, IMAGE_NAME);
+	if (queue_artifact(vt, bid, IMAGE_NAME, art, err) == -1)
 		goto cleanup;
-	if ((obj = s3_object_path(vt, BUCKET, "vmtest-disk.qcow2")) == NULL)
-		FAIL("s3rver has no object %s/vmtest-disk.qcow2", BUCKET);
+	if ((obj = s3_object_path(vt, BUCKET, "vmtest-" IMAGE_NAME)) == NULL)
+		FAIL("s3rver has no object %s/vmtest-%s", BUCKET, IMAGE_NAME);
 	if (same_file(art, obj, &got) == -1)
 		FAIL("the composer's artifact and the S3 object differ");
-	if (got != size)
-		FAIL("the image is %ld bytes, the build made %ld", got, size);
 	{
-		char head[16] = "";
+		unsigned char head[4] = { 0 };
 		FILE *f = fopen(art, "rb");
 
-		if (f == NULL || fread(head, 1, 15, f) != 15 ||
-		    memcmp(head, "osbuild-double\n", 15) != 0) {
+		if (f == NULL || fread(head, 1, 4, f) != 4 ||
+		    memcmp(head, "QFI\xfb", 4) != 0) {
 			if (f != NULL)
 				fclose(f);
-			FAIL("the artifact is not the build's export");
+			FAIL("the artifact is not a qcow2 image");
 		}
 		fclose(f);
 	}
-	printf("  build on %s: %ld bytes to the composer and to S3, "
-	    "identical\n", fleet[who]->name, got);
-	/* A real image would boot in a third domain to a marker here; the
-	 * export of the osbuild test double is not a disk. */
-	printf("  not booted: the export comes from the osbuild test double "
-	    "(no real builder in the image yet)\n");
+	printf("  build on %s (ib-build): %.0f s; %ld bytes of qcow2 to the "
+	    "composer and to S3, identical\n", fleet[who]->name,
+	    (now_ms() - t0) / 1000.0, got);
+
+	/* The image boots, in a domain of its own. */
+	t0 = now_ms();
+	if ((img = vm_start_image(vt, "image", art, err)) == NULL)
+		goto cleanup;
+	if (console_wait(img, MARKER " ([A-Za-z0-9.-]+)", VT_IMAGE_BOOT_TIMEOUT,
+	    host, sizeof(host), 0, err) == -1) {
+		console_tail(img, 40);
+		goto cleanup;
+	}
+	if (strcmp(host, "ibvt-image") != 0)
+		FAIL("the image booted as %s, not ibvt-image", host);
+	printf("  the image booted in %s to its marker (%s) in %.0f s\n",
+	    img->name, host, (now_ms() - t0) / 1000.0);
 	rc = 0;
 cleanup:
 	if (rc == -1)
 		show_consoles(fleet, nitems(fleet));
-	json_object_put(dargs);
+	vm_free(vt, img);
+	json_object_put(req);
 	json_object_put(res);
-	json_object_put(args);
-	free(did);
 	free(bid);
+	free(mid);
+	free(did);
+	free(state);
 	if (art != NULL && !vt->keep)
 		unlink(art);
 	free(art);
@@ -481,15 +597,15 @@ cleanup:
 	return rc;
 }
 
-/* Enqueues a build of about stage_s * 20 seconds and returns the index of
- * the fleet VM that took it. */
+/* Enqueues the fault build (hostname tag) and returns the index of the
+ * fleet VM that took it. */
 static int
-start_build(struct vt *vt, double stage_s, char **idp, char *err)
+start_build(struct vt *vt, const char *tag, char **idp, char *err)
 {
 	json_object *args;
 	int who = -1;
 
-	if ((args = build_args(vt, 1L << 20, stage_s, NULL, err)) == NULL)
+	if ((args = fault_args(vt, tag, err)) == NULL)
 		return -1;
 	if ((*idp = queue_enqueue(vt, "osbuild", args, err)) != NULL)
 		who = wait_accept(fleet, nitems(fleet), *idp, 120, err);
@@ -510,7 +626,7 @@ t_queue_restart(struct vt *vt, char *err)
 
 	if (ensure_fleet(vt, 2, err) == -1)
 		goto cleanup;
-	if ((who = start_build(vt, 1.5, &id, err)) == -1)
+	if ((who = start_build(vt, "ibvt-restart", &id, err)) == -1)
 		goto cleanup;
 	host_sleep_ms(3000);
 	queue_stop(vt, SIGKILL);
@@ -525,8 +641,8 @@ t_queue_restart(struct vt *vt, char *err)
 	if (requeues != 0 || json_object_array_length(jget(show, "tokens")) != 1)
 		FAIL("the restart cost a requeue (requeues %lld): %.600s",
 		    (long long)requeues, json_object_to_json_string(show));
-	art = xasprintf("%s/restart-artifact.img", vt->work);
-	if (queue_artifact(vt, id, "disk.qcow2", art, scratch) == -1)
+	art = xasprintf("%s/restart-%s", vt->work, FAULT_ARTIFACT);
+	if (queue_artifact(vt, id, FAULT_ARTIFACT, art, scratch) == -1)
 		FAIL("the artifact did not survive the restart: %.900s", scratch);
 	printf("  build on %s survived a queue restart: same token, "
 	    "no requeue, artifact kept\n", fleet[who]->name);
@@ -558,7 +674,7 @@ t_vm_destroyed(struct vt *vt, char *err)
 
 	if (ensure_fleet(vt, 2, err) == -1)
 		goto cleanup;
-	if ((who = start_build(vt, 2.0, &id, err)) == -1)
+	if ((who = start_build(vt, "ibvt-destroyed", &id, err)) == -1)
 		goto cleanup;
 	other = 1 - who;
 	host_sleep_ms(4000);
@@ -618,7 +734,7 @@ t_vm_shutdown(struct vt *vt, char *err)
 	    (fleet[1] == NULL || !vm_is_running(fleet[1])) &&
 	    ensure_fleet(vt, 1, err) == -1)
 		goto cleanup;
-	if ((who = start_build(vt, 1.0, &id, err)) == -1)
+	if ((who = start_build(vt, "ibvt-shutdown", &id, err)) == -1)
 		goto cleanup;
 	host_sleep_ms(3000);
 	t0 = now_ms();

@@ -148,21 +148,28 @@ virt_sweep(struct vt *vt)
 }
 
 /*
- * TCG (type='qemu'), one vCPU without SVM (qemu64 has it and TCG emulates
- * it, so the guest's KVM would work, at a crawl; a cloud worker without
- * nested virtualisation has none), the overlay on virtio, user-mode networking
- * (the host's 127.0.0.1 is VT_HOST_IP inside), the serial console into a
- * file. qemu runs as root without relabelling: the shared backing image
- * must not have its owner changed under the other VMs.
+ * TCG (type='qemu') without SVM (qemu64 has it and TCG emulates it, so the
+ * guest's KVM would work, at a crawl; a cloud worker without nested
+ * virtualisation has none), the overlay on virtio, for a worker its cache
+ * volume as a second disk, user-mode networking (the host's 127.0.0.1 is
+ * VT_HOST_IP inside), the serial console into a file. qemu runs as root
+ * without relabelling: the shared backing image must not have its owner
+ * changed under the other VMs.
  */
 static char *
-domain_xml(struct vt *vt, struct vm *vm)
+domain_xml(struct vm *vm, int mem_mib, int vcpus)
 {
-	return xasprintf(
+	char *cache = vm->cache == NULL ? xstrdup("") : xasprintf(
+	    "    <disk type='file' device='disk'>\n"
+	    "      <driver name='qemu' type='raw' cache='unsafe'/>\n"
+	    "      <source file='%s'/>\n"
+	    "      <target dev='vdb' bus='virtio'/>\n"
+	    "    </disk>\n", vm->cache);
+	char *xml = xasprintf(
 	    "<domain type='qemu'>\n"
 	    "  <name>%s</name>\n"
 	    "  <memory unit='MiB'>%d</memory>\n"
-	    "  <vcpu>1</vcpu>\n"
+	    "  <vcpu>%d</vcpu>\n"
 	    "  <os><type arch='x86_64' machine='pc'>hvm</type>"
 	    "<boot dev='hd'/></os>\n"
 	    "  <features><acpi/></features>\n"
@@ -179,6 +186,7 @@ domain_xml(struct vt *vt, struct vm *vm)
 	    "      <source file='%s'/>\n"
 	    "      <target dev='vda' bus='virtio'/>\n"
 	    "    </disk>\n"
+	    "%s"
 	    "    <interface type='user'><model type='virtio'/></interface>\n"
 	    "    <serial type='file'><source path='%s'/>"
 	    "<target port='0'/></serial>\n"
@@ -186,11 +194,39 @@ domain_xml(struct vt *vt, struct vm *vm)
 	    "  </devices>\n"
 	    "  <seclabel type='static' model='dac' relabel='no'>"
 	    "<label>+0:+0</label></seclabel>\n"
-	    "</domain>\n", vm->name, vt->vm_mem_mib, vm->overlay, vm->serial);
+	    "</domain>\n", vm->name, mem_mib, vcpus, vm->overlay, cache,
+	    vm->serial);
+
+	free(cache);
+	return xml;
 }
 
-struct vm *
-vm_start(struct vt *vt, const char *suffix, char *err)
+/* A blank ext4 volume labelled ib-cache for the worker's cache directory
+ * (the guest mounts it by label), as a cloud worker gets its cache volume:
+ * sparse, so it costs only what the builds write. */
+static int
+cache_volume(struct vt *vt, const char *path, char *err)
+{
+	char *log = xasprintf("%s/mkfs.log", vt->work);
+	char *argv[] = { "mkfs.ext4", "-q", "-F", "-L", "ib-cache",
+	    "-E", "lazy_itable_init=1,lazy_journal_init=1", (char *)path,
+	    VT_CACHE_SIZE, NULL };
+	int rc = 0;
+
+	unlink(path);
+	if (host_run(argv, NULL, log, 120) != 0) {
+		snprintf(err, ERRLEN, "mkfs.ext4 %s failed (see %s)", path, log);
+		rc = -1;
+	}
+	free(log);
+	return rc;
+}
+
+/* Defines and starts a domain booting from a new overlay of backing
+ * (qcow2), with a cache volume when with_cache is set. */
+static struct vm *
+start(struct vt *vt, const char *suffix, const char *backing, int with_cache,
+    int mem_mib, int vcpus, char *err)
 {
 	struct vm *vm = xcalloc(1, sizeof(*vm));
 	char *xml = NULL;
@@ -204,7 +240,7 @@ vm_start(struct vt *vt, const char *suffix, char *err)
 	unlink(vm->serial);
 	{
 		char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2",
-		    "-b", vt->base, "-F", "qcow2", vm->overlay, NULL };
+		    "-b", (char *)backing, "-F", "qcow2", vm->overlay, NULL };
 
 		if (host_run(argv, NULL, log, 60) != 0) {
 			snprintf(err, ERRLEN, "qemu-img create %s failed",
@@ -212,7 +248,12 @@ vm_start(struct vt *vt, const char *suffix, char *err)
 			goto fail;
 		}
 	}
-	xml = domain_xml(vt, vm);
+	if (with_cache) {
+		vm->cache = xasprintf("%s/%s-cache.raw", vt->work, vm->name);
+		if (cache_volume(vt, vm->cache, err) == -1)
+			goto fail;
+	}
+	xml = domain_xml(vm, mem_mib, vcpus);
 	if ((vm->dom = virDomainDefineXML(vt->conn, xml)) == NULL) {
 		snprintf(err, ERRLEN, "define %s: %s", vm->name, lverr());
 		goto fail;
@@ -232,6 +273,20 @@ fail:
 	return NULL;
 }
 
+struct vm *
+vm_start(struct vt *vt, const char *suffix, char *err)
+{
+	return start(vt, suffix, vt->base, 1, vt->vm_mem_mib, VT_WORKER_VCPUS,
+	    err);
+}
+
+struct vm *
+vm_start_image(struct vt *vt, const char *suffix, const char *image,
+    char *err)
+{
+	return start(vt, suffix, image, 0, 512, 1, err);
+}
+
 void
 vm_free(struct vt *vt, struct vm *vm)
 {
@@ -244,8 +299,11 @@ vm_free(struct vt *vt, struct vm *vm)
 	if (!vt->keep) {
 		unlink(vm->overlay);
 		unlink(vm->serial);
+		if (vm->cache != NULL)
+			unlink(vm->cache);
 	}
 	free(vm->name);
+	free(vm->cache);
 	free(vm->overlay);
 	free(vm->serial);
 	free(vm->worker_id);

@@ -19,8 +19,10 @@
 #define VT_PREFIX	"ibvt-"
 /* The host's loopback as the guests see it (qemu's user-mode network). */
 #define VT_HOST_IP	"10.0.2.2"
-/* Where the harness installs the test doubles inside the guests. */
-#define VT_GUEST_LIB	"/usr/local/lib/ib-vmtest"
+/* A worker VM's cache volume (sparse) and its vCPUs: two, so that
+ * mmdebstrap, xz and qemu-img get both host cores under TCG. */
+#define VT_CACHE_SIZE	"6G"
+#define VT_WORKER_VCPUS	2
 
 /* Set by SIGINT/SIGTERM; every wait gives up when it is set. */
 extern volatile sig_atomic_t vt_interrupted;
@@ -29,6 +31,7 @@ extern volatile sig_atomic_t vt_interrupted;
 struct vm {
 	char		*name;		/* VT_PREFIX... */
 	char		*overlay;	/* its copy-on-write disk */
+	char		*cache;		/* its cache volume, or NULL */
 	char		*serial;	/* its serial console, a file */
 	virDomainPtr	 dom;
 	struct buf	 console;	/* what the console printed so far */
@@ -51,6 +54,9 @@ struct vt {
 	int		 s3_port;
 	pid_t		 s3_pid;
 	char		*s3_dir;
+	char		*repo_dir;	/* $B/test-vm/repo (test-vm/mkrepo.sh) */
+	int		 repo_port;
+	pid_t		 repo_pid;
 	virConnectPtr	 conn;
 	pid_t		 libvirtd_pid;	/* started by us, else 0 */
 	pid_t		 virtlogd_pid;
@@ -93,6 +99,14 @@ json_object *queue_workers(struct vt *, char *err);
 char	*queue_wait(struct vt *, const char *id, int timeout_s, char *err);
 int	 queue_artifact(struct vt *, const char *id, const char *name,
 	    const char *dest, char *err);
+/* Submits a compose request; the id of its osbuild job (caller frees) or
+ * NULL with err set. */
+char	*queue_compose(struct vt *, json_object *request, char *err);
+
+/* repo.c: the Debian repository of test-vm/mkrepo.sh, served over HTTP on
+ * the host; the composes' mirror. */
+int	 repo_start(struct vt *);
+void	 repo_stop(struct vt *);
 
 /* s3.c: s3rver (npm) on the host. */
 int	 s3_start(struct vt *, const char *bucket);
@@ -105,8 +119,12 @@ int	 virt_open(struct vt *);
 void	 virt_close(struct vt *);
 /* Destroys and undefines every VT_PREFIX domain and network. */
 void	 virt_sweep(struct vt *);
-/* Defines and starts a worker VM on a fresh overlay of vt->base. */
+/* Defines and starts a worker VM on a fresh overlay of vt->base, with a
+ * blank cache volume. */
 struct vm *vm_start(struct vt *, const char *suffix, char *err);
+/* Boots a built image (qcow2) on an overlay, so the image stays as built. */
+struct vm *vm_start_image(struct vt *, const char *suffix, const char *image,
+	    char *err);
 /* Destroys and undefines the VM, removes its files. Accepts NULL. */
 void	 vm_free(struct vt *, struct vm *);
 int	 vm_shutdown(struct vm *, char *err);
