@@ -74,8 +74,10 @@ emit(const char *message, json_object *result, double duration)
 	ssize_t		 n;
 	struct buf	 b;
 
-	if (mon_fd < 0)
+	if (mon_fd < 0) {
+		json_object_put(result);	/* ours to free, shown or not */
 		return;
+	}
 	rec = json_object_new_object();
 	json_object_object_add(rec, "message",
 	    json_object_new_string(message));
