@@ -441,6 +441,14 @@ ec2_image_state(struct ec2 *e, const char *ami, char **state, char **reason)
 }
 
 int
+ec2_deregister_image(struct ec2 *e, const char *ami)
+{
+	const char *const p[] = { "ImageId", ami, NULL };
+
+	return call_ok(e, "DeregisterImage", p);
+}
+
+int
 ec2_delete_snapshot(struct ec2 *e, const char *snapshot)
 {
 	const char *const p[] = { "SnapshotId", snapshot, NULL };

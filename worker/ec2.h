@@ -76,7 +76,11 @@ int		 ec2_copy_image(struct ec2 *, const char *src_region,
 /* DescribeImages: *state (pending, available, failed...) and reason. */
 int		 ec2_image_state(struct ec2 *, const char *ami, char **state,
 		    char **reason);
-/* Best-effort clean-up after a failure. */
+/*
+ * Best-effort clean-up after a failure. EC2 refuses to delete a snapshot
+ * that a registered image uses (InvalidSnapshot.InUse): deregister first.
+ */
+int		 ec2_deregister_image(struct ec2 *, const char *ami);
 int		 ec2_delete_snapshot(struct ec2 *, const char *snapshot);
 
 /* Checks: ids as AWS prints them, a 12-digit account. */

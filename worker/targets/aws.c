@@ -6,8 +6,10 @@
  * is registered as an AMI (hvm, /dev/sda1, ENA, the image's architecture
  * and boot mode), both are tagged with the image name and shared with the
  * target's accounts. Failures carry AWS's own message: 11 for the upload,
- * 12 for the rest. [aws] endpoint and s3_endpoint point the EC2 and S3
- * legs elsewhere (private endpoints, tests).
+ * 12 for the rest. A failure or a cancellation after the import leaves
+ * nothing behind: the AMI, when one was registered, is deregistered and
+ * the snapshot deleted. [aws] endpoint and s3_endpoint point the EC2 and
+ * S3 legs elsewhere (private endpoints, tests).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -207,6 +209,34 @@ canceled:
 	return -1;
 }
 
+/*
+ * After a failure, best effort: an AMI or a snapshot nobody gets is a cost
+ * and a half-made image in the account. The AMI goes first, since EC2
+ * refuses to delete a snapshot a registered image uses. ami may be NULL
+ * (registration failed). Runs without the abort flag, so a canceled job
+ * cleans up too; each failure is logged, the job's error stays the first.
+ */
+static void
+discard_image(struct ec2 *e, const char *ami, const char *snap)
+{
+	ec2_set_abort(e, NULL);
+	if (ami != NULL && !ec2_id_ok("ami", ami))
+		log_warnx("aws: RegisterImage answered an unusable image id, "
+		    "not deregistering it");
+	else if (ami != NULL) {
+		if (ec2_deregister_image(e, ami) == 0)
+			log_info("aws: deregistered %s", ami);
+		else
+			log_warnx("aws: could not deregister %s: %s", ami,
+			    ec2_error(e));
+	}
+	if (ec2_delete_snapshot(e, snap) == 0)
+		log_info("aws: deleted snapshot %s", snap);
+	else
+		log_warnx("aws: could not delete snapshot %s: %s", snap,
+		    ec2_error(e));
+}
+
 int
 target_aws_run(const struct target_ctx *ctx, json_object *target,
     const char *export_path, json_object **options, struct target_err *err)
@@ -378,12 +408,8 @@ cleanup:
 			log_warnx("aws: could not delete s3://%s/%s: %s", bucket,
 			    key, s3_error(s3));
 	}
-	/* A snapshot without its AMI is only a cost. */
-	if (rv == -1 && snap != NULL && ami == NULL) {
-		ec2_set_abort(e, NULL);
-		if (ec2_delete_snapshot(e, snap) == 0)
-			log_info("aws: deleted snapshot %s", snap);
-	}
+	if (rv == -1 && snap != NULL)
+		discard_image(e, ami, snap);
 	free(acc);
 	free(key);
 	free(task);
