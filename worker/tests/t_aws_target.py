@@ -6,7 +6,11 @@ proxy. The AMI flow (upload, ImportSnapshot of exactly the exported bytes,
 polling, object deleted, tags, RegisterImage with arch/boot mode/ENA,
 sharing), instance-role credentials over IMDSv2 only, throttling and
 ResourceLimitExceeded retried, an import failure with EC2's StatusMessage,
-cancellation while polling, wrong credentials, no secret in the log."""
+cancellation while polling, wrong credentials, no secret in the log.
+Nothing left in the account after a failure: a failed registration deletes
+the snapshot; a failed tag or share step, or a cancellation, after
+RegisterImage deregisters the AMI then deletes the snapshot, and when that
+clean-up fails the job still reports the first error."""
 
 import json
 import os
@@ -174,6 +178,133 @@ class AWSTarget(harness.TestCase):
                            30, "the object to be deleted")
         self.assertTrue(w.alive())
         self.assertEqual(self.ec2.images, {})
+
+    def assert_discarded(self, w, ami, snap):
+        """ami deregistered, then snap deleted, both logged; none left."""
+        self.assertEqual(self.ec2.images, {})
+        self.assertEqual(self.ec2.snapshots, {})
+        self.assertIn(ami, self.ec2.deregistered)
+        order = [(a, p.get("ImageId") or p.get("SnapshotId"))
+                 for _, a, p in self.ec2.calls
+                 if a in ("DeregisterImage", "DeleteSnapshot")]
+        self.assertEqual(order, [("DeregisterImage", ami),
+                                 ("DeleteSnapshot", snap)])
+        self.assertIn("aws: deregistered %s" % ami, w.log())
+        self.assertIn("aws: deleted snapshot %s" % snap, w.log())
+
+    def registered(self):
+        """The (ami, snapshot) of the one image the worker registered."""
+        imgs = list(self.ec2.deregistered.items()) + \
+            list(self.ec2.images.items())
+        self.assertEqual(len(imgs), 1, imgs)
+        return imgs[0][0], imgs[0][1]["snapshot"]
+
+    def test_failure_after_register_leaves_nothing(self):
+        w = self.start()
+        # The AMI's tag fails (the snapshot's, before registration, works).
+        self.ec2.fail("CreateTags", "InvalidParameterValue", "Tag value "
+                      "exceeds the maximum length of 256 characters",
+                      when=lambda p: p["ResourceId.1"].startswith("ami-"),
+                      times=1)
+        res, _ = self.run_job(self.opts(), 1000)
+        self.assertEqual(res["job_error"]["id"], 28, res)
+        terr = res["target_results"][0]["target_error"]
+        self.assertEqual(terr["id"], 12)
+        self.assertIn("CreateTags: InvalidParameterValue: Tag value",
+                      terr["reason"])
+        ami, snap = self.registered()
+        self.assert_discarded(w, ami, snap)
+        self.assertEqual(self.proxy.count("DeleteObject", 204), 1)
+        # Sharing the AMI fails after the snapshot was shared.
+        self.ec2.calls.clear()
+        self.ec2.deregistered.clear()
+        self.ec2.fail("ModifyImageAttribute", "InvalidAMIAttributeItemValue",
+                      'Invalid attribute item value "210987654321" for '
+                      "userId item type.", times=1)
+        res, _ = self.run_job(self.opts(), 1000)
+        terr = res["target_results"][0]["target_error"]
+        self.assertEqual(terr["id"], 12)
+        self.assertIn("sharing: ModifyImageAttribute: "
+                      "InvalidAMIAttributeItemValue", terr["reason"])
+        self.assertEqual(len(self.ec2.actions("ModifySnapshotAttribute")), 1)
+        ami, snap = self.registered()
+        self.assert_discarded(w, ami, snap)
+        # The daemon goes on: the next job makes its image.
+        self.assertTrue(w.alive())
+        res, _ = self.run_job(self.opts(), 1000)
+        self.assertTrue(res.get("success"), json.dumps(res)[-2000:])
+        self.assertIn(res["target_results"][0]["options"]["ami"],
+                      self.ec2.images)
+        self.assertEqual(self.ec2.rejected, [])
+        self.assert_clean_log(w)
+
+    def test_failed_clean_up_keeps_the_first_error(self):
+        w = self.start()
+        self.ec2.fail("ModifyImageAttribute", "InvalidAMIAttributeItemValue",
+                      "Invalid attribute item value for userId item type.")
+        self.ec2.fail("DeregisterImage", "UnauthorizedOperation", "You are "
+                      "not authorized to perform this operation.",
+                      status=403)
+        res, _ = self.run_job(self.opts(), 1000)
+        terr = res["target_results"][0]["target_error"]
+        self.assertEqual(terr["id"], 12)
+        self.assertIn("ModifyImageAttribute: InvalidAMIAttributeItemValue",
+                      terr["reason"])
+        self.assertNotIn("UnauthorizedOperation", terr["reason"])
+        self.assertNotIn("InUse", terr["reason"])
+        ami, snap = self.registered()
+        # Tried once each (no retry on a refusal), both failures logged;
+        # EC2 keeps a snapshot that a registered image uses.
+        self.assertEqual(len(self.ec2.actions("DeregisterImage")), 1)
+        self.assertEqual(len(self.ec2.actions("DeleteSnapshot")), 1)
+        log = w.log()
+        self.assertIn("could not deregister %s: DeregisterImage: "
+                      "UnauthorizedOperation" % ami, log)
+        self.assertIn("could not delete snapshot %s: DeleteSnapshot: "
+                      "InvalidSnapshot.InUse" % snap, log)
+        self.assertNotIn("aws: deregistered", log)
+        self.assertIn(ami, self.ec2.images)
+        self.assertIn(snap, self.ec2.snapshots)
+        self.assertTrue(w.alive())
+
+    def test_failed_registration_deletes_only_its_snapshot(self):
+        w = self.start()
+        res, _ = self.run_job(self.opts(shareWithAccounts=[]), 1000,
+                              image_name="same-name")
+        self.assertTrue(res.get("success"), json.dumps(res)[-2000:])
+        first = res["target_results"][0]["options"]["ami"]
+        first_snap = self.ec2.images[first]["snapshot"]
+        # EC2 refuses a second image of the same name in the region.
+        res, _ = self.run_job(self.opts(shareWithAccounts=[]), 1000,
+                              image_name="same-name")
+        terr = res["target_results"][0]["target_error"]
+        self.assertEqual(terr["id"], 12)
+        self.assertIn("RegisterImage: InvalidAMIName.Duplicate",
+                      terr["reason"])
+        deleted = [p["SnapshotId"] for p in self.ec2.actions("DeleteSnapshot")]
+        self.assertEqual(len(deleted), 1)
+        self.assertNotEqual(deleted[0], first_snap)
+        self.assertEqual(list(self.ec2.snapshots), [first_snap])
+        self.assertEqual(list(self.ec2.images), [first])
+        self.assertEqual(self.ec2.actions("DeregisterImage"), [])
+        self.assertIn("aws: deleted snapshot %s" % deleted[0], w.log())
+        self.assertTrue(w.alive())
+
+    def test_cancel_after_register(self):
+        release = self.ec2.hold("ModifyImageAttribute")
+        self.addCleanup(release.set)
+        w = self.start()
+        args, _ = build_args(self.opts(), 1000)
+        jid = self.q.enqueue("osbuild", args)
+        harness.wait_until(lambda: self.ec2.actions("ModifyImageAttribute"),
+                           60, "the AMI to be shared")
+        self.q.cancel(jid)
+        harness.wait_until(lambda: self.ec2.actions("DeleteSnapshot"), 60,
+                           "the clean-up after the cancellation")
+        w.wait_log("aws: deleted snapshot", 10)
+        ami, snap = self.registered()
+        self.assert_discarded(w, ami, snap)
+        self.assertTrue(w.alive())
 
     def test_bad_input(self):
         w = self.start()

@@ -5,7 +5,11 @@ EC2's XML shapes. Import tasks follow EC2's state machine (active with
 status messages, then completed with a snapshot, or deleted with a
 StatusMessage); ImportSnapshot reads the object from the S3 server as EC2
 would, and answers ResourceLimitExceeded past the concurrent-import limit.
-Tests can ask for throttling (RequestLimitExceeded) and import failures.
+Images are deregistered as EC2 does (a deregistered id answers
+InvalidAMIID.Unavailable) and a snapshot in use by a registered image cannot
+be deleted (InvalidSnapshot.InUse). Tests can ask for throttling
+(RequestLimitExceeded), import failures, any action failing with a given
+EC2 error (fail()) and any action's answer held back (hold()).
 IMDS answers only IMDSv2 (PUT for a token first) and counts v1 attempts."""
 
 import hashlib
@@ -60,9 +64,12 @@ class EC2Double:
         self.fail_message = ("ClientError: Disk validation failed "
                              "[Unsupported specified file format]")
         self.steps = 2              # describes before an import ends
+        self.faults = []            # see fail()
+        self.holds = {}             # action -> threading.Event, see hold()
         self.tasks = {}
         self.snapshots = {}
-        self.images = {}
+        self.images = {}            # registered (and pending/available)
+        self.deregistered = {}
         self.seq = itertools.count(1)
         outer = self
 
@@ -83,11 +90,14 @@ class EC2Double:
     # -- plumbing
     def _reply(self, h, status, body):
         b = body.encode()
-        h.send_response(status)
-        h.send_header("Content-Type", "text/xml;charset=UTF-8")
-        h.send_header("Content-Length", str(len(b)))
-        h.end_headers()
-        h.wfile.write(b)
+        try:
+            h.send_response(status)
+            h.send_header("Content-Type", "text/xml;charset=UTF-8")
+            h.send_header("Content-Length", str(len(b)))
+            h.end_headers()
+            h.wfile.write(b)
+        except OSError:
+            pass    # the client gave up (a canceled job): nothing to say
 
     def _error(self, h, e):
         self._reply(h, e.status, '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -128,9 +138,15 @@ class EC2Double:
             throttled = self.throttle > 0
             if throttled:
                 self.throttle -= 1
+            fault = self._fault(action, params)
+            held = self.holds.get(action)
+        if held is not None:
+            held.wait(60)
         if throttled:
             return self._error(h, EC2Error(503, self.throttle_code,
                                            "Request limit exceeded."))
+        if fault is not None:
+            return self._error(h, fault)
         fn = getattr(self, "a_" + action, None)
         if fn is None:
             return self._error(h, EC2Error(400, "InvalidAction",
@@ -145,6 +161,36 @@ class EC2Double:
                     '<%sResponse xmlns="%s"><requestId>%s</requestId>%s'
                     '</%sResponse>' % (action, NS, uuid.uuid4(), inner,
                                        action))
+
+    # -- fault injection
+    def fail(self, action, code, message, status=400, when=None,
+             times=None):
+        """Answer action with this EC2 error instead of doing it, when
+        when(params) is true (always if None), times times (always if
+        None)."""
+        with self.lock:
+            self.faults.append({"action": action, "when": when,
+                                "times": times,
+                                "error": EC2Error(status, code, message)})
+
+    def _fault(self, action, params):
+        for f in self.faults:
+            if f["action"] != action or f["times"] == 0:
+                continue
+            if f["when"] is not None and not f["when"](params):
+                continue
+            if f["times"] is not None:
+                f["times"] -= 1
+            return f["error"]
+        return None
+
+    def hold(self, action):
+        """Hold back the answers to action (at most 60 s each) until the
+        returned event is set."""
+        ev = threading.Event()
+        with self.lock:
+            self.holds[action] = ev
+        return ev
 
     def actions(self, name):
         with self.lock:
@@ -309,8 +355,37 @@ class EC2Double:
         i["shared"] += self._list(p, "LaunchPermission.Add.%d.UserId")
         return "<return>true</return>"
 
+    def a_DeregisterImage(self, region, p):
+        self._need(p, "ImageId")
+        ami = p["ImageId"]
+        if not ami.startswith("ami-"):
+            raise EC2Error(400, "InvalidAMIID.Malformed", "Invalid id: "
+                           "\"%s\" (expecting \"ami-...\")" % ami)
+        gone = self.deregistered.get(ami)
+        if gone is not None and gone["region"] == region:
+            raise EC2Error(400, "InvalidAMIID.Unavailable", "The image id "
+                           "'[%s]' is no longer available" % ami)
+        i = self.images.get(ami)
+        if i is None or i["region"] != region:
+            raise EC2Error(400, "InvalidAMIID.NotFound", "The image id "
+                           "'[%s]' does not exist" % ami)
+        i["state"] = "deregistered"
+        self.deregistered[ami] = self.images.pop(ami)
+        return "<return>true</return>"
+
     def a_DeleteSnapshot(self, region, p):
-        self.snapshots.pop(p.get("SnapshotId"), None)
+        self._need(p, "SnapshotId")
+        sid = p["SnapshotId"]
+        s = self.snapshots.get(sid)
+        if s is None or s["region"] != region:
+            raise EC2Error(400, "InvalidSnapshot.NotFound", "The snapshot "
+                           "'%s' does not exist." % sid)
+        users = sorted(a for a, i in self.images.items()
+                       if i["snapshot"] == sid)
+        if users:
+            raise EC2Error(400, "InvalidSnapshot.InUse", "The snapshot %s "
+                           "is currently in use by %s" % (sid, users[0]))
+        del self.snapshots[sid]
         return "<return>true</return>"
 
     def a_CopyImage(self, region, p):
