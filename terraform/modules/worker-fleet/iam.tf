@@ -159,8 +159,17 @@ data "aws_iam_policy_document" "worker" {
     resources = concat(local.image_arns, local.snapshot_arns)
   }
 
-  # A snapshot whose AMI could not be registered is deleted by the worker
-  # that imported it (images and snapshots in the image regions).
+  # What a failed upload made is removed by the worker that made it: the
+  # AMI registered before a later step (tag, share) failed or the job was
+  # canceled, then its snapshot (EC2 keeps a snapshot an image uses), or
+  # the snapshot alone when registration failed. Images and snapshots in
+  # the image regions.
+  statement {
+    sid       = "DeregisterFailedImages"
+    actions   = ["ec2:DeregisterImage"]
+    resources = local.image_arns
+  }
+
   statement {
     sid       = "DeleteFailedImports"
     actions   = ["ec2:DeleteSnapshot"]
