@@ -37,10 +37,11 @@ struct asg {
 	int		 job_running;	/* mtx */
 	atomic_int	 leaving;
 
-	/* Settings, copied from the configuration. */
+	/* Settings, copied from the configuration; group may be resolved. */
 	int		 protect;
 	char		*hook;		/* NULL: no lifecycle polling */
 	char		*group;		/* NULL: from the instance's tags */
+	char		*conf_group;	/* as configured; never changes */
 	char		*endpoint;	/* NULL: the region's */
 	int64_t		 poll_ms;
 	int64_t		 hb_ms;
@@ -426,8 +427,10 @@ asg_start(const struct config *conf)
 	a->protect = conf->worker.scale_in_protection;
 	if (conf->worker.lifecycle_hook != NULL)
 		a->hook = xstrdup(conf->worker.lifecycle_hook);
-	if (conf->worker.autoscaling_group != NULL)
+	if (conf->worker.autoscaling_group != NULL) {
 		a->group = xstrdup(conf->worker.autoscaling_group);
+		a->conf_group = xstrdup(conf->worker.autoscaling_group);
+	}
 	if (conf->worker.autoscaling_endpoint != NULL)
 		a->endpoint = xstrdup(conf->worker.autoscaling_endpoint);
 	a->poll_ms = conf->worker.lifecycle_poll_interval * 1000;
@@ -470,6 +473,60 @@ asg_job_end(struct asg *a)
 	pthread_mutex_unlock(&a->mtx);
 }
 
+static int
+str_differ(const char *x, const char *y)
+{
+	if (x == NULL || y == NULL)
+		return x != y;
+	return strcmp(x, y) != 0;
+}
+
+static void
+note(char *what, size_t len, const char *key)
+{
+	size_t	 n = strlen(what);
+
+	snprintf(what + n, len - n, "%s%s", n ? ", " : "", key);
+}
+
+/*
+ * Only the configuration side of a is read: those fields are written once
+ * by asg_start, before its thread exists, so no lock is needed.
+ */
+int
+asg_settings_differ(const struct asg *a, const struct config *conf,
+    char *what, size_t len)
+{
+	const char	*hook = conf->worker.lifecycle_hook;
+	int		 protect = conf->worker.scale_in_protection;
+
+	what[0] = '\0';
+	if (a == NULL) {
+		/* Off; the other keys only matter once one of these is on. */
+		if (protect)
+			note(what, len, "scale_in_protection on");
+		if (hook != NULL)
+			note(what, len, "lifecycle_hook set");
+		return what[0] != '\0';
+	}
+	if (a->protect != protect)
+		note(what, len, protect ? "scale_in_protection on" :
+		    "scale_in_protection off");
+	if (str_differ(a->hook, hook))
+		note(what, len, hook == NULL ? "lifecycle_hook unset" :
+		    a->hook == NULL ? "lifecycle_hook set" :
+		    "lifecycle_hook changed");
+	if (str_differ(a->conf_group, conf->worker.autoscaling_group))
+		note(what, len, "autoscaling_group");
+	if (str_differ(a->endpoint, conf->worker.autoscaling_endpoint))
+		note(what, len, "autoscaling_endpoint");
+	if (a->poll_ms != conf->worker.lifecycle_poll_interval * 1000)
+		note(what, len, "lifecycle_poll_interval");
+	if (a->hb_ms != conf->worker.lifecycle_heartbeat_interval * 1000)
+		note(what, len, "lifecycle_heartbeat_interval");
+	return what[0] != '\0';
+}
+
 int
 asg_leaving(struct asg *a)
 {
@@ -500,18 +557,20 @@ unprotect(struct asg *a)
 	return set_protection(a, 0);
 }
 
-void
+int
 asg_stop(struct asg *a)
 {
+	int	 leaving;
+
 	if (a == NULL)
-		return;
+		return 0;
 	pthread_mutex_lock(&a->mtx);
 	a->quit = 1;
 	pthread_cond_signal(&a->cond);
 	pthread_mutex_unlock(&a->mtx);
 	pthread_join(a->thread, NULL);
 
-	if (atomic_load(&a->leaving) && a->identified)
+	if ((leaving = atomic_load(&a->leaving)) && a->identified)
 		last_call(a, complete, "completing the lifecycle action (the "
 		    "hook's timeout will end the wait)");
 	else if (a->protected_now && a->identified)
@@ -523,10 +582,12 @@ asg_stop(struct asg *a)
 	drop_token(a);
 	free(a->hook);
 	free(a->group);
+	free(a->conf_group);
 	free(a->endpoint);
 	free(a->instance_id);
 	free(a->region);
 	free(a->url);
 	free(a->sigv4);
 	free(a);
+	return leaving;
 }

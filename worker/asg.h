@@ -9,6 +9,8 @@
 #ifndef IB_ASG_H
 #define IB_ASG_H
 
+#include <stddef.h>
+
 struct config;
 struct job_kind;
 
@@ -17,9 +19,14 @@ struct asg;
 /*
  * Starts the thread when [worker] scale_in_protection is on or
  * lifecycle_hook is set; NULL otherwise (every call below accepts NULL).
- * The settings are copied: a reload does not change them.
+ * The settings are copied. A reload that changes them stops the thread
+ * between jobs and starts a new one (see asg_settings_differ).
  */
 struct asg	*asg_start(const struct config *);
+
+/* 1 when conf's Auto Scaling settings are not a's, naming them in what. */
+int		 asg_settings_differ(const struct asg *, const struct config *,
+		    char *what, size_t);
 
 /*
  * Around one job. A job that is not light gets the instance protected
@@ -38,8 +45,9 @@ int		 asg_leaving(struct asg *);
 
 /*
  * Stops the thread. When the instance is leaving: CompleteLifecycleAction
- * CONTINUE; otherwise a protection still set is lifted. Frees.
+ * CONTINUE; otherwise a protection still set is lifted. Frees. Returns 1
+ * when the instance was leaving (the thread has set runflags.drain), else 0.
  */
-void		 asg_stop(struct asg *);
+int		 asg_stop(struct asg *);
 
 #endif

@@ -181,6 +181,35 @@ detect_partial(struct loop *l)
 	}
 }
 
+/*
+ * Between jobs no protection is wanted, so stopping the thread calls AWS
+ * only to lift one it has not lifted yet. A leaving instance keeps its
+ * thread: that one completes the lifecycle action when the loop ends.
+ */
+static void
+reload_asg(struct loop *l)
+{
+	char	 what[256];
+
+	if (!asg_settings_differ(l->asg, l->conf, what, sizeof(what)))
+		return;
+	if (asg_leaving(l->asg)) {
+		log_info("Auto Scaling settings changed (%s) but the instance "
+		    "is leaving the group: not applied", what);
+		return;
+	}
+	log_info("Auto Scaling settings changed (%s): %s", what,
+	    l->conf->worker.scale_in_protection ||
+	    l->conf->worker.lifecycle_hook != NULL ?
+	    "restarting its thread with them" : "stopping its thread");
+	if (asg_stop(l->asg)) {
+		/* It learnt of the termination as it stopped: we drain. */
+		l->asg = NULL;
+		return;
+	}
+	l->asg = asg_start(l->conf);
+}
+
 /* SIGHUP: a valid new configuration replaces the old one between jobs. */
 static void
 reload(struct loop *l)
@@ -212,6 +241,7 @@ reload(struct loop *l)
 	free(l->types);
 	l->types = job_types(l->conf);
 	detect_partial(l);
+	reload_asg(l);
 	log_info("configuration reloaded from %s", l->opts->config_path);
 }
 

@@ -1,7 +1,7 @@
 /*
- * The Auto Scaling settings: their defaults, their bounds, and that the
- * module stays off (no thread, every call a no-op) unless protection or a
- * lifecycle hook is configured. The calls themselves are tested end to end
+ * The Auto Scaling settings: their defaults, their bounds, that the module
+ * stays off (no thread, every call a no-op) unless protection or a
+ * lifecycle hook is configured, and which changes a reload must apply. The calls themselves are tested end to end
  * by worker/tests/t_asg.py against the IMDSv2 and Auto Scaling doubles.
  */
 #include <setjmp.h>
@@ -115,6 +115,79 @@ test_off_by_default(void **state)
 	config_free(c);
 }
 
+static void
+assert_differ(const struct asg *a, const char *text, const char *want)
+{
+	struct config	*c;
+	char		 err[512], what[256];
+	int		 d;
+
+	if ((c = load(text, err, sizeof(err))) == NULL)
+		fail_msg("%s: %s", text, err);
+	d = asg_settings_differ(a, c, what, sizeof(what));
+	config_free(c);
+	if (want == NULL && d)
+		fail_msg("%s: differs (%s)", text, what);
+	if (want != NULL && (!d || strcmp(what, want) != 0))
+		fail_msg("%s: got %d \"%s\", want \"%s\"", text, d, what,
+		    want);
+}
+
+static void
+test_differ_when_off(void **state)
+{
+	assert_differ(NULL, "", NULL);
+	/* Without protection or a hook the other keys start nothing. */
+	assert_differ(NULL, "[worker]\nautoscaling_group = \"g\"\n"
+	    "lifecycle_poll_interval = 9\n", NULL);
+	assert_differ(NULL, "[worker]\nscale_in_protection = true\n",
+	    "scale_in_protection on");
+	assert_differ(NULL, "[worker]\nlifecycle_hook = \"h\"\n"
+	    "scale_in_protection = true\n",
+	    "scale_in_protection on, lifecycle_hook set");
+}
+
+static void
+test_differ_when_on(void **state)
+{
+	static const char	 base[] = "[worker]\nscale_in_protection = true\n"
+	    "lifecycle_hook = \"h\"\nautoscaling_group = \"g\"\n";
+	struct config		*c;
+	struct asg		*a;
+	char			 err[512], text[512];
+
+	/* Nothing answers there: the thread only fails to identify. */
+	setenv("IB_IMDS_ENDPOINT", "http://127.0.0.1:1", 1);
+	if ((c = load(base, err, sizeof(err))) == NULL)
+		fail_msg("%s", err);
+	a = asg_start(c);
+	config_free(c);
+	assert_non_null(a);
+
+	assert_differ(a, base, NULL);
+	assert_differ(a, "[worker]\nscale_in_protection = true\n"
+	    "lifecycle_hook = \"h2\"\nautoscaling_group = \"g\"\n",
+	    "lifecycle_hook changed");
+	assert_differ(a, "[worker]\nscale_in_protection = true\n"
+	    "autoscaling_group = \"g\"\n", "lifecycle_hook unset");
+	assert_differ(a, "[worker]\nlifecycle_hook = \"h\"\n"
+	    "autoscaling_group = \"g\"\n", "scale_in_protection off");
+	assert_differ(a, "[worker]\nautoscaling_group = \"g\"\n",
+	    "scale_in_protection off, lifecycle_hook unset");
+	assert_differ(a, "[worker]\nscale_in_protection = true\n"
+	    "lifecycle_hook = \"h\"\n", "autoscaling_group");
+	snprintf(text, sizeof(text), "%sautoscaling_endpoint = \"http://x/\"\n"
+	    "lifecycle_poll_interval = 6\nlifecycle_heartbeat_interval = 60\n",
+	    base);
+	assert_differ(a, text, "autoscaling_endpoint, lifecycle_poll_interval, "
+	    "lifecycle_heartbeat_interval");
+
+	/* Not leaving: nothing to complete. */
+	assert_int_equal(asg_stop(a), 0);
+	assert_int_equal(asg_stop(NULL), 0);
+	unsetenv("IB_IMDS_ENDPOINT");
+}
+
 static int
 setup(void **state)
 {
@@ -140,6 +213,8 @@ main(void)
 		cmocka_unit_test(test_keys),
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_off_by_default),
+		cmocka_unit_test(test_differ_when_off),
+		cmocka_unit_test(test_differ_when_on),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
