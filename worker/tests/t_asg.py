@@ -3,10 +3,13 @@
 runs (not for light jobs), and the termination lifecycle hook: a worker
 told its instance is leaving stops taking jobs, heartbeats while its build
 finishes, delivers the result, completes the action with CONTINUE and exits
-0. Against the project's queue, the osbuild test double and the IMDSv2 and
-Auto Scaling API test doubles (which check every SigV4 signature)."""
+0. A SIGHUP reload that changes these settings applies them between jobs; a
+refused or unrelated reload keeps the running thread. Against the project's
+queue, the osbuild test double and the IMDSv2 and Auto Scaling API test
+doubles (which check every SigV4 signature)."""
 
 import os
+import re
 import signal
 import sys
 import time
@@ -28,20 +31,57 @@ class Fleet(harness.TestCase):
     def fleet(self, **kw):
         return self.keep(autoscaling.Fleet(**kw))
 
-    def start(self, q, fleet, extra="", protect=True, hook=True):
-        conf = ('dnf-json = "%s/depsolver"\n[worker]\nosbuild = "%s/osbuild"\n'
+    def conf(self, fleet, extra="", protect=True, hook=True):
+        return ('dnf-json = "%s/depsolver"\n[worker]\nosbuild = "%s/osbuild"\n'
                 'autoscaling_endpoint = "%s"\nlifecycle_poll_interval = 1\n'
                 'lifecycle_heartbeat_interval = 1\n%s%s%s' % (
                     DOUBLES, DOUBLES, fleet.api_url,
                     "scale_in_protection = true\n" if protect else "",
                     'lifecycle_hook = "%s"\n' % fleet.hook if hook else "",
                     extra))
-        w = self.worker("http://" + q.address, conf,
+
+    def start(self, q, fleet, extra="", protect=True, hook=True):
+        w = self.worker("http://" + q.address,
+                        self.conf(fleet, extra, protect, hook),
                         env={"IB_IMDS_ENDPOINT": fleet.imds_url})
-        w.wait_log(r"Auto Scaling: instance %s in group %s" % (
-            fleet.instance_id, fleet.group), 20)
+        if protect or hook:
+            self.wait_identified(w, fleet)
         w.wait_log(r"registered as worker", 20)
         return w
+
+    def wait_identified(self, w, fleet, count=1):
+        rx = re.compile(r"Auto Scaling: instance %s in group %s" % (
+            fleet.instance_id, fleet.group))
+        harness.wait_until(lambda: len(rx.findall(w.log())) >= count, 20,
+                           "the Auto Scaling thread to identify the instance")
+
+    def reload(self, w, text, expect):
+        """Rewrites the worker's configuration, sends SIGHUP and waits for
+        the log line matching expect."""
+        text = text.replace("[worker]", '[worker]\ncache_directory = "%s"' %
+                            w.cache, 1)
+        with open(w.conf, "w") as f:
+            f.write(text)
+        before = w.log().count("configuration reloaded") + \
+            w.log().count("reload refused")
+        w.signal(signal.SIGHUP)
+        harness.wait_until(
+            lambda: w.log().count("configuration reloaded") +
+            w.log().count("reload refused") > before, 15, "the reload")
+        self.assertRegex(w.log(), expect)
+
+    def build(self, q, fleet, protected):
+        """Runs one build to success; with protected, checks that the
+        instance was protected while it ran."""
+        jid = q.enqueue("osbuild", build_args(double={"sleep": 0.1}))
+        if protected:
+            harness.wait_until(lambda: fleet.protected, 20, "protection")
+            self.assertEqual(q.show(jid)["state"], "running")
+        job = q.wait(jid, 60)
+        self.assertEqual(job["state"], "success", job.get("result"))
+        if protected:
+            harness.wait_until(lambda: not fleet.protected, 10,
+                               "the protection to be lifted")
 
     def protection_calls(self, fleet):
         return [p["ProtectedFromScaleIn"]
@@ -171,6 +211,88 @@ class Fleet(harness.TestCase):
         # No hook configured: the lifecycle state is never read.
         self.assertNotIn("/latest/meta-data/autoscaling/"
                          "target-lifecycle-state", fleet.imds_gets)
+        self.assert_clean(fleet)
+
+
+    def test_reload_turns_protection_on(self):
+        q = self.queue()
+        fleet = self.fleet()
+        w = self.start(q, fleet, protect=False, hook=False)
+        self.build(q, fleet, protected=False)
+        # Off: no thread, so not even the instance metadata is read.
+        self.assertEqual(fleet.calls, [])
+        self.assertEqual(fleet.imds_gets, [])
+
+        self.reload(w, self.conf(fleet, protect=True, hook=False),
+                    r"Auto Scaling settings changed \(scale_in_protection "
+                    r"on\): restarting its thread with them")
+        self.wait_identified(w, fleet)
+        self.build(q, fleet, protected=True)
+        self.assertEqual(self.protection_calls(fleet), ["true", "false"])
+        self.assertTrue(w.alive())
+        self.assert_clean(fleet)
+
+    def test_reload_turns_protection_off(self):
+        q = self.queue()
+        fleet = self.fleet()
+        w = self.start(q, fleet, hook=False)
+        self.build(q, fleet, protected=True)
+        self.assertEqual(self.protection_calls(fleet), ["true", "false"])
+
+        self.reload(w, self.conf(fleet, protect=False, hook=False),
+                    r"Auto Scaling settings changed \(scale_in_protection "
+                    r"off\): stopping its thread")
+        # The old thread is joined before the reload is logged.
+        calls, gets = len(fleet.calls), len(fleet.imds_gets)
+        self.build(q, fleet, protected=False)
+        time.sleep(1)       # five ticks of a thread that should not be
+        self.assertEqual(len(fleet.calls), calls, fleet.calls)
+        self.assertEqual(len(fleet.imds_gets), gets, fleet.imds_gets)
+        self.assertEqual(self.protection_calls(fleet), ["true", "false"])
+        self.assertFalse(fleet.protected)
+        self.assertTrue(w.alive())
+        self.assert_clean(fleet)
+
+    def test_reload_sets_the_lifecycle_hook(self):
+        q = self.queue()
+        fleet = self.fleet()
+        w = self.start(q, fleet, hook=False)
+        time.sleep(1)
+        self.assertNotIn("/latest/meta-data/autoscaling/"
+                         "target-lifecycle-state", fleet.imds_gets)
+        self.reload(w, self.conf(fleet, protect=True, hook=True),
+                    r"Auto Scaling settings changed \(lifecycle_hook set\): "
+                    r"restarting its thread with them")
+        self.wait_identified(w, fleet, 2)
+        self.build(q, fleet, protected=True)
+        fleet.terminate()
+        self.assertEqual(w.wait_exit(15), 0)
+        done = fleet.actions("CompleteLifecycleAction")
+        self.assertEqual(len(done), 1, fleet.calls)
+        self.assertEqual(done[0][2]["LifecycleHookName"], fleet.hook)
+        self.assertEqual(fleet.state, "Terminating:Proceed")
+        self.assertEqual(self.protection_calls(fleet), ["true", "false"])
+        self.assert_clean(fleet)
+
+    def test_reload_refused_or_unchanged_keeps_the_thread(self):
+        q = self.queue()
+        fleet = self.fleet()
+        w = self.start(q, fleet, hook=False)
+        # Would turn protection off, but the hook's name is invalid.
+        self.reload(w, self.conf(fleet, 'lifecycle_hook = ""\n',
+                                 protect=False, hook=False),
+                    r"reload refused, keeping the running configuration: "
+                    r".*lifecycle_hook.*must not be empty")
+        # Another key changes, the Auto Scaling ones do not.
+        self.reload(w, self.conf(fleet, "poll_interval = 0\n", hook=False),
+                    r"configuration reloaded")
+        self.assertNotIn("Auto Scaling settings changed", w.log())
+        self.build(q, fleet, protected=True)
+        self.assertEqual(self.protection_calls(fleet), ["true", "false"])
+        # Still the first thread: the instance was identified once.
+        self.assertEqual(len(re.findall(r"Auto Scaling: instance ",
+                                        w.log())), 1)
+        self.assertTrue(w.alive())
         self.assert_clean(fleet)
 
 
