@@ -1,8 +1,9 @@
 /*
  * The Auto Scaling settings: their defaults, their bounds, that the module
  * stays off (no thread, every call a no-op) unless protection or a
- * lifecycle hook is configured, and which changes a reload must apply. The calls themselves are tested end to end
- * by worker/tests/t_asg.py against the IMDSv2 and Auto Scaling doubles.
+ * lifecycle hook is configured, and which changes a reload must apply.
+ * The calls themselves are tested end to end by worker/tests/t_asg.py
+ * against the IMDSv2 and Auto Scaling doubles.
  */
 #include <setjmp.h>
 #include <stdarg.h>
