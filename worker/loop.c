@@ -204,6 +204,8 @@ reload_asg(struct loop *l)
 	    "restarting its thread with them" : "stopping its thread");
 	if (asg_stop(l->asg)) {
 		/* It learnt of the termination as it stopped: we drain. */
+		log_info("Auto Scaling: the instance is leaving the group; "
+		    "not restarted");
 		l->asg = NULL;
 		return;
 	}
@@ -399,6 +401,12 @@ loop_run(const struct loop_opts *opts, struct config *conf)
 		if (runflags.reload)
 			reload(&l);
 		runflags.wake = 0;
+		/*
+		 * A drain begun during the reload (asg_stop saw the instance
+		 * leaving and completed its action, or a signal) takes no job.
+		 */
+		if (runflags.drain)
+			break;
 		if (watch_forgotten(l.watch) && do_register(&l) == -1)
 			break;
 		sd_notifyf("STATUS=waiting for a job");
