@@ -39,17 +39,29 @@ console_poll(struct vm *vm)
 	close(fd);
 }
 
+/*
+ * Searches the complete lines after the mark: a line still being written
+ * would let a pattern match its first half ("registered as worker f0").
+ */
 static int
 search(struct vm *vm, regex_t *re, char *out, size_t outlen, int advance)
 {
 	regmatch_t m[2];
 	const char *from;
+	char *end, saved;
 	size_t i;
+	int rc;
 
 	if (vm->console.data == NULL || vm->mark > vm->console.len)
 		return -1;
 	from = vm->console.data + vm->mark;
-	if (regexec(re, from, 2, m, 0) != 0)
+	if ((end = memrchr(from, '\n', vm->console.len - vm->mark)) == NULL)
+		return -1;
+	saved = end[1];
+	end[1] = '\0';
+	rc = regexec(re, from, 2, m, 0);
+	end[1] = saved;
+	if (rc != 0)
 		return -1;
 	i = m[1].rm_so != -1 ? 1 : 0;
 	if (out != NULL && outlen > 0) {
