@@ -251,11 +251,29 @@ fail:
 }
 
 int
+write_all(int fd, const void *data, size_t len)
+{
+	size_t	 off = 0;
+	ssize_t	 n;
+
+	while (off < len) {
+		n = write(fd, (const char *)data + off, len - off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
+			return -1;
+		}
+		off += (size_t)n;
+	}
+	return 0;
+}
+
+int
 write_file_atomic(const char *path, const void *data, size_t len, int mode)
 {
 	char	*tmp;
-	size_t	 off = 0;
-	ssize_t	 n;
 	int	 fd, rv = -1, saved;
 
 	tmp = xasprintf("%s.tmp.XXXXXX", path);
@@ -263,15 +281,8 @@ write_file_atomic(const char *path, const void *data, size_t len, int mode)
 		goto cleanup;
 	if (fchmod(fd, mode) == -1)
 		goto fail;
-	while (off < len) {
-		n = write(fd, (const char *)data + off, len - off);
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			goto fail;
-		}
-		off += n;
-	}
+	if (write_all(fd, data, len) == -1)
+		goto fail;
 	if (fsync(fd) == -1 || close(fd) == -1) {
 		fd = -1;
 		goto fail;

@@ -58,6 +58,8 @@ int	 url_under(const char *url, const char *base);
 
 /* Reads a whole small file (at most max bytes); caller frees. NULL + errno. */
 char	*read_file(const char *, size_t max, size_t *lenp);
+/* Writes all of data to fd (retrying short writes and EINTR); 0 or -1. */
+int	 write_all(int fd, const void *, size_t);
 /* Writes data to path atomically (temp file, fsync, rename) with mode. */
 int	 write_file_atomic(const char *, const void *, size_t, int mode);
 /* rm -rf; returns 0 when path is gone (or was never there). */

@@ -311,7 +311,7 @@ static int
 copy_dense(int in, int out)
 {
 	char	 b[65536];
-	ssize_t	 n, off, w;
+	ssize_t	 n;
 
 	while ((n = read(in, b, sizeof(b))) != 0) {
 		if (n == -1) {
@@ -319,12 +319,8 @@ copy_dense(int in, int out)
 				continue;
 			return -1;
 		}
-		for (off = 0; off < n; off += w)
-			if ((w = write(out, b + off, (size_t)(n - off))) <= 0 &&
-			    !(w == -1 && errno == EINTR))
-				return -1;
-			else if (w == -1)
-				w = 0;
+		if (write_all(out, b, (size_t)n) == -1)
+			return -1;
 	}
 	return fsync(out);
 }
@@ -486,18 +482,11 @@ install_extlinux(const struct disk_spec *d, int64_t part, struct buf *out)
 	if (pid == 0) {
 		struct buf	 o;
 		int		 code;
-		size_t		 off = 0;
 
 		close(p[0]);
 		buf_init(&o);
 		code = extlinux_child(d, mnt, part, &o);
-		while (off < o.len) {
-			n = write(p[1], o.data + off, o.len - off);
-			if (n <= 0 && errno != EINTR)
-				break;
-			if (n > 0)
-				off += (size_t)n;
-		}
+		(void)write_all(p[1], o.data, o.len);
 		_exit(code);
 	}
 	close(p[1]);

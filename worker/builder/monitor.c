@@ -70,8 +70,6 @@ emit(const char *message, json_object *result, double duration)
 {
 	json_object	*rec, *ctx, *pipe, *stage, *prog, *sub;
 	const char	*text;
-	size_t		 len, off = 0;
-	ssize_t		 n;
 	struct buf	 b;
 
 	if (mon_fd < 0) {
@@ -130,13 +128,7 @@ emit(const char *message, json_object *result, double duration)
 	buf_addstr(&b, "\x1e");
 	buf_addstr(&b, text);
 	buf_addstr(&b, "\n");
-	len = b.len;
-	while (off < len) {
-		n = write(mon_fd, b.data + off, len - off);
-		if (n <= 0)
-			break;
-		off += (size_t)n;
-	}
+	(void)write_all(mon_fd, b.data, b.len);	/* a gone reader is no error */
 	buf_free(&b);
 	json_object_put(rec);
 }

@@ -146,8 +146,6 @@ tree_child(const struct tree_op *op, int errfd)
 {
 	char	*p = xstrdup(op->path);
 	int	 fd;
-	size_t	 off = 0;
-	ssize_t	 n;
 
 	if (mkparents(p) == -1) {
 		dprintf(errfd, "mkdir %s: %s", op->path, strerror(errno));
@@ -174,16 +172,9 @@ tree_child(const struct tree_op *op, int errfd)
 		dprintf(errfd, "%s: %s", op->path, strerror(errno));
 		return 1;
 	}
-	while (off < op->len) {
-		n = write(fd, (const char *)op->data + off, op->len - off);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			dprintf(errfd, "write %s: %s", op->path,
-			    strerror(errno));
-			return 1;
-		}
-		off += (size_t)n;
+	if (write_all(fd, op->data, op->len) == -1) {
+		dprintf(errfd, "write %s: %s", op->path, strerror(errno));
+		return 1;
 	}
 	if ((op->mode >= 0 && fchmod(fd, op->mode) == -1) ||
 	    ((op->uid >= 0 || op->gid >= 0) &&

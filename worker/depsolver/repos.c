@@ -126,21 +126,13 @@ static int
 add_list(Repo *repo, const char *name, struct buf *data, int deb)
 {
 	FILE	*fp;
-	size_t	 off = 0;
-	ssize_t	 n;
 	int	 fd, rc;
 
 	if ((fd = memfd_create("ib-depsolve-list", MFD_CLOEXEC)) == -1)
 		return -1;
-	while (off < data->len) {
-		n = write(fd, data->data + off, data->len - off);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			close(fd);
-			return -1;
-		}
-		off += (size_t)n;
+	if (write_all(fd, data->data, data->len) == -1) {
+		close(fd);
+		return -1;
 	}
 	if (lseek(fd, 0, SEEK_SET) == -1 ||
 	    (fp = solv_xfopen_fd(name, fd, "r")) == NULL) {
