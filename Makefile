@@ -36,11 +36,13 @@ VMCHECK_SRCS = $(wildcard worker/vmcheck/*.c)
 BUILDER_SRCS = $(wildcard worker/builder/*.c)
 DEPSOLVER_SRCS = $(wildcard worker/depsolver/*.c)
 BACKLOG_SRCS = $(wildcard worker/backlog/*.c)
+LOGSHIP_SRCS = $(wildcard worker/logship/*.c)
 
 PROGS	 = $(B)/ib-worker $(if $(VMCHECK_SRCS),$(B)/ib-vmcheck) \
 	   $(if $(BUILDER_SRCS),$(B)/ib-build) \
 	   $(if $(DEPSOLVER_SRCS),$(B)/ib-depsolve) \
-	   $(if $(BACKLOG_SRCS),$(B)/ib-backlog)
+	   $(if $(BACKLOG_SRCS),$(B)/ib-backlog) \
+	   $(if $(LOGSHIP_SRCS),$(B)/ib-logship)
 
 all: deps-build $(PROGS)
 
@@ -69,6 +71,11 @@ $(B)/ib-depsolve: $(DEPSOLVER_SRCS:%.c=$(B)/%.o) $(COMMON_OBJS)
 
 $(B)/ib-backlog: $(BACKLOG_SRCS:%.c=$(B)/%.o) $(COMMON_OBJS) $(B)/worker/http.o $(B)/worker/aws.o
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The log shipper: SigV4 and IMDSv2 from the worker's aws.c and http.c.
+$(B)/worker/logship/%.o: CFLAGS += $(shell pkg-config --cflags libsystemd 2>/dev/null)
+$(B)/ib-logship: $(LOGSHIP_SRCS:%.c=$(B)/%.o) $(COMMON_OBJS) $(B)/worker/http.o $(B)/worker/aws.o
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs libsystemd 2>/dev/null)
 
 $(B)/tests/%: worker/tests/unit/%.c $(WORKER_LIB)
 	@mkdir -p $(@D)

@@ -7,7 +7,7 @@ set -eu
 want=${1:-all}
 
 build_pkgs="gcc make pkg-config libc6-dev clang libclang-rt-14-dev
-libcurl4-openssl-dev libjson-c-dev libssl-dev libxml2-dev libcmocka-dev
+libcurl4-openssl-dev libjson-c-dev libssl-dev libxml2-dev libcmocka-dev libsystemd-dev
 libguestfs-dev libvirt-dev libsolv-dev libsolvext-dev zlib1g-dev"
 
 test_pkgs="python3 openssl curl ca-certificates procps iproute2 util-linux
@@ -15,7 +15,7 @@ e2fsprogs xz-utils zstd shellcheck jq file dpkg-dev rpm
 qemu-system-x86 qemu-utils linux-image-amd64 libguestfs-tools
 libvirt-daemon-system libvirt-clients mmdebstrap cloud-image-utils extlinux
 packer awscli docker-registry skopeo ostree createrepo-c valgrind syslinux-common
-apt-utils gpgv gnupg debian-archive-keyring"
+apt-utils gpgv gnupg debian-archive-keyring systemd-journal-remote"
 
 pkgs=$build_pkgs
 [ "$want" = build ] || pkgs="$pkgs $test_pkgs"
