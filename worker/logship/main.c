@@ -137,7 +137,7 @@ save_cursor(struct ship *s, const char *cursor)
 	if (cursor == NULL || (s->saved && strcmp(s->saved, cursor) == 0))
 		return;
 	line = xasprintf("%s\n", cursor);
-	if (write_file_atomic(s->state, line, strlen(line), 0644) == -1)
+	if (write_file_atomic(s->state, line, strlen(line), 0600) == -1)
 		log_warn("cannot save the journal cursor to %s", s->state);
 	else {
 		free(s->saved);
