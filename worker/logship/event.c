@@ -134,6 +134,8 @@ batch_drop(struct batch *b, size_t n)
 
 	if (n > b->n)
 		n = b->n;
+	if (n == 0)
+		return;
 	for (i = 0; i < n; i++) {
 		b->bytes -= b->ev[i].len + EV_OVERHEAD;
 		event_clear(&b->ev[i]);
