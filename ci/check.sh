@@ -1,10 +1,17 @@
 #!/bin/sh
 # Runs every test that needs no VM: the cmocka unit binaries given as
-# arguments, then every executable named t_* under a tests/ folder of the
+# arguments and every executable named t_* under a tests/ folder of the
 # project (exit 0 pass, 77 skipped, anything else fail). Ends with the line
 # "N passed, M failed, K skipped".
+# Tests run CHECK_JOBS at a time (default 4: most wait on sockets, child
+# processes and timers rather than on the 2 cores CI has). A t_* script
+# with a line "# check: serial" (the builder's boot and loop-device tests,
+# libguestfs appliances: heavy on CPU or on global resources) runs after
+# the others, alone. Each test's output goes to $B/test-logs/NAME.log; a
+# PASS, FAIL or SKIP line is printed as each one ends.
 # TESTS=pattern limits the t_* scripts to names matching the pattern;
-# TEST_SKIP="pattern ..." leaves out those matching any of the patterns.
+# TEST_SKIP="pattern ..." leaves out those matching any of the patterns;
+# TEST_TIMEOUT=seconds bounds each test (default 900).
 set -u
 # Patterns below are for case, never file names.
 set -f
@@ -15,47 +22,129 @@ export B="${B:-build}"
 export IB_TOP="$top"
 logdir="$top/$B/test-logs"
 mkdir -p "$logdir"
+jobs=${CHECK_JOBS:-4}
+case $jobs in
+'' | *[!0-9]* | 0) echo "CHECK_JOBS must be a positive number" >&2; exit 2 ;;
+esac
+timeout_s=${TEST_TIMEOUT:-900}
+# One status file per running test: "rc seconds" when it has ended.
+state=$(mktemp -d "$logdir/.run.XXXXXX") || exit 2
 
 pass=0 fail=0 skip=0 failed=""
+running=""	# "index:name" of the tests under way
+n=0
 
-run_one() {
+stop_all() {
+	for r in $running; do
+		[ -s "$state/${r%%:*}.pid" ] && kill "$(cat "$state/${r%%:*}.pid")" \
+		    2>/dev/null
+	done
+	wait
+	rm -rf "$state"
+	exit 2
+}
+trap stop_all INT TERM HUP
+
+logname() {
+	echo "$logdir/$(echo "$1" | tr '/' '_').log"
+}
+
+# start NAME COMMAND...: runs it in the background under timeout.
+start() {
 	name=$1
 	shift
-	start=$(date +%s)
-	log="$logdir/$(echo "$name" | tr '/' '_').log"
-	"$@" >"$log" 2>&1
-	rc=$?
-	secs=$(($(date +%s) - start))
-	case $rc in
-	0) pass=$((pass + 1)); echo "PASS $name (${secs}s)" ;;
-	77) skip=$((skip + 1)); echo "SKIP $name (${secs}s): $(tail -n 1 "$log")" ;;
-	*) fail=$((fail + 1)); failed="$failed $name"
-	   echo "FAIL $name (${secs}s, exit $rc); last lines of $log:"
+	n=$((n + 1))
+	(
+		t0=$(date +%s)
+		timeout "$timeout_s" "$@" >"$(logname "$name")" 2>&1 </dev/null &
+		echo $! >"$state/$n.pid"
+		wait $!
+		rc=$?
+		echo "$rc $(($(date +%s) - t0))" >"$state/$n.tmp"
+		mv "$state/$n.tmp" "$state/$n.done"
+	) &
+	running="$running $n:$name"
+}
+
+# report NAME RC SECONDS: the test's line, and its log's tail on failure.
+report() {
+	log=$(logname "$1")
+	case $2 in
+	0) pass=$((pass + 1)); echo "PASS $1 (${3}s)" ;;
+	77) skip=$((skip + 1)); echo "SKIP $1 (${3}s): $(tail -n 1 "$log")" ;;
+	*) fail=$((fail + 1)); failed="$failed $1"
+	   echo "FAIL $1 (${3}s, exit $2); last lines of $log:"
 	   tail -n 30 "$log" | sed 's/^/    /' ;;
 	esac
 }
 
-for bin in "$@"; do
-	run_one "unit/$(basename "$bin")" "$bin"
-done
+# reap: reports the tests that have ended; prints how many still run.
+reap() {
+	still=""
+	for r in $running; do
+		i=${r%%:*}
+		if [ -f "$state/$i.done" ]; then
+			read -r rc secs <"$state/$i.done"
+			report "${r#*:}" "$rc" "$secs"
+		else
+			still="$still $r"
+		fi
+	done
+	running=$still
+}
 
-for t in $(find worker queue ami packer terraform ci -path '*/tests/t_*' \
-    -type f -perm -u+x 2>/dev/null | sort); do
+count() {
+	# shellcheck disable=SC2086  # one word per test
+	set -- $running
+	echo $#
+}
+
+# wait_below LIMIT: returns once fewer than LIMIT tests run.
+wait_below() {
+	while :; do
+		reap
+		[ "$(count)" -ge "$1" ] || return 0
+		sleep 0.2
+	done
+}
+
+selected() {
 	# shellcheck disable=SC2254  # the pattern is meant to match
-	case "$(basename "$t")" in
+	case "$(basename "$1")" in
 	${TESTS:-*}) ;;
-	*) continue ;;
+	*) return 1 ;;
 	esac
-	skipped_by_name=0
 	for pat in ${TEST_SKIP:-}; do
 		# shellcheck disable=SC2254  # the pattern is meant to match
-		case "$(basename "$t")" in
-		$pat) skipped_by_name=1 ;;
+		case "$(basename "$1")" in
+		$pat) return 1 ;;
 		esac
 	done
-	[ "$skipped_by_name" -eq 0 ] || continue
-	run_one "$t" timeout "${TEST_TIMEOUT:-900}" "$t"
+	return 0
+}
+
+scripts=$(find worker queue ami packer terraform ci -path '*/tests/t_*' \
+    -type f -perm -u+x 2>/dev/null | sort)
+serial=""
+for t in $scripts; do
+	selected "$t" || continue
+	if grep -q '^# check: serial' "$t"; then
+		serial="$serial $t"
+		continue
+	fi
+	wait_below "$jobs"
+	start "$t" "$t"
 done
+for bin in "$@"; do
+	wait_below "$jobs"
+	start "unit/$(basename "$bin")" "$bin"
+done
+wait_below 1
+for t in $serial; do
+	start "$t" "$t"
+	wait_below 1
+done
+rm -rf "$state"
 
 [ -z "$failed" ] || echo "failed:$failed"
 echo "$pass passed, $fail failed, $skip skipped"

@@ -77,6 +77,7 @@ api_new(const struct config *conf, const char *address, int unix_socket,
 	sh->opts.proxy = conf->composer_proxy;
 	sh->opts.connect_timeout = conf->worker.connect_timeout;
 	sh->opts.transfer_timeout = conf->worker.transfer_timeout;
+	sh->opts.low_speed_time = conf->worker.low_speed_time;
 	sh->opts.max_body = conf->worker.max_body;
 
 	if (unix_socket) {

@@ -139,6 +139,7 @@ static const struct keydef worker_keys[] = {
 	INT("cancel_grace", worker.cancel_grace, 0, 3600),
 	INT("connect_timeout", worker.connect_timeout, 1, 3600),
 	INT("transfer_timeout", worker.transfer_timeout, 1, 86400),
+	INT("low_speed_time", worker.low_speed_time, 1, 3600),
 	INT("max_body", worker.max_body, 1024, INT64_C(1) << 30),
 	INT("backoff_max", worker.backoff_max, 1, 3600),
 	FN("log_format", worker.log_format, set_log_format),
@@ -569,6 +570,7 @@ config_defaults(void)
 	c->worker.cancel_grace = 10;
 	c->worker.connect_timeout = 30;
 	c->worker.transfer_timeout = 300;
+	c->worker.low_speed_time = 60;
 	c->worker.max_body = INT64_C(64) << 20;
 	c->worker.backoff_max = 60;
 	c->worker.log_format = LOG_TEXT;

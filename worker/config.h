@@ -111,6 +111,7 @@ struct config {
 		int64_t	 cancel_grace;		/* s between SIGTERM and SIGKILL, default 10 */
 		int64_t	 connect_timeout;	/* s, default 30 */
 		int64_t	 transfer_timeout;	/* s for one non-streaming call, default 300 */
+		int64_t	 low_speed_time;	/* s a composer call may stall, default 60 */
 		int64_t	 max_body;		/* bytes of a JSON answer, default 64 MiB */
 		int64_t	 backoff_max;		/* s cap of the retry backoff, default 60 */
 		enum log_format log_format;	/* "text" (default) or "json" */

@@ -28,6 +28,7 @@ struct http {
 	char		*unix_socket;
 	long		 connect_timeout;
 	long		 transfer_timeout;
+	long		 low_speed_time;
 	size_t		 max_body;
 };
 
@@ -65,6 +66,7 @@ http_new(const struct http_opts *o)
 	h->unix_socket = dup_or_null(o->unix_socket);
 	h->connect_timeout = o->connect_timeout > 0 ? o->connect_timeout : 30;
 	h->transfer_timeout = o->transfer_timeout;
+	h->low_speed_time = o->low_speed_time > 0 ? o->low_speed_time : 60;
 	h->max_body = o->max_body > 0 ? o->max_body : HTTP_DEFAULT_MAX_BODY;
 	return h;
 }
@@ -103,7 +105,7 @@ http_apply(struct http *h, CURL *c)
 		curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, h->unix_socket);
 	/* A transfer that stalls for a minute is dead, even a long one. */
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, h->low_speed_time);
 	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
 }
 

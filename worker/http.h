@@ -26,6 +26,7 @@ struct http_opts {
 	const char	*unix_socket;	/* plain HTTP over this socket */
 	long		 connect_timeout;	/* s, 0: 30 */
 	long		 transfer_timeout;	/* s for in-memory calls, 0: none */
+	long		 low_speed_time;	/* s without a byte that fail a call, 0: 60 */
 	size_t		 max_body;	/* answers larger fail, 0: 64 MiB */
 };
 

@@ -67,6 +67,21 @@ class Faults(harness.TestCase):
             self.assertTrue(q.result(j)["success"])
         self.assertTrue(w.alive())
 
+    def test_stalled_call_fails_after_low_speed_time(self):
+        # A composer that says nothing for longer than low_speed_time
+        # loses the call; the worker retries and gets through once it
+        # answers again. (libcurl averages the speed over about 5 s, so a
+        # stall shows after 6 s or so.)
+        q = self.queue()
+        p = self.keep(harness.FaultProxy(q.port))
+        p.set(delay=12)
+        w = self.worker("http://" + p.address,
+                        FAST + "low_speed_time = 1\n")
+        w.wait_log(r"(?i)too slow", 15)
+        self.assertNotIn("registered as worker", w.log())
+        p.set()
+        w.wait_log(r"registered as worker", 30)
+
     def test_hostile_server(self):
         """A server sending malformed, mistyped and oversized jobs."""
         answers = [

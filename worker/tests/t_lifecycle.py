@@ -35,14 +35,16 @@ class Lifecycle(harness.TestCase):
         self.assertLessEqual(max(gaps), 16.5, gaps)
         self.assertTrue(w.alive())
 
-    def test_long_poll_held_longer_than_a_minute(self):
+    def test_long_poll_held_longer_than_low_speed_time(self):
         # A real composer holds POST /jobs until a job exists; the worker
-        # must wait quietly, not take the silence for a stalled transfer.
+        # must wait quietly, not take the silence for a stalled transfer
+        # (which t_faults shows fails after low_speed_time plus about 6 s).
         q = self.queue()
         files = self.keep(harness.FileServer({"/a": b"a"}))
-        w = self.worker("http://" + q.address, "[worker]\nrequest_timeout = 120\n")
+        w = self.worker("http://" + q.address, "[worker]\nrequest_timeout = 120\n"
+                        "low_speed_time = 1\n")
         w.wait_log(r"registered as worker")
-        time.sleep(75)
+        time.sleep(12)
         t0 = time.monotonic()
         jid = q.enqueue("file-resolve", {"urls": [files.url + "/a"]})
         w.wait_log(r"job accepted", 5)

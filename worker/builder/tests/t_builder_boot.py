@@ -10,6 +10,7 @@
 # fetched behind the manifest's back).
 # Slow parts: the cold build (mmdebstrap, libguestfs under TCG: ~4 min) and
 # the boot (~1-2 min).
+# check: serial (a whole build and a TCG boot: both cores, for minutes)
 import json
 import os
 import re

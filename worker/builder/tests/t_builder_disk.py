@@ -11,6 +11,7 @@
 # with more files than the file system has inodes, /boot/extlinux a
 # symlink. Fallback: with loop devices that do not work, auto falls back to
 # libguestfs and says so.
+# check: serial (loop devices, mounts, libguestfs appliances under TCG)
 import hashlib
 import json
 import os

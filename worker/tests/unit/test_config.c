@@ -188,6 +188,7 @@ check_defaults(const struct config *c)
 	assert_int_equal(c->worker.cancel_grace, 10);
 	assert_int_equal(c->worker.connect_timeout, 30);
 	assert_int_equal(c->worker.transfer_timeout, 300);
+	assert_int_equal(c->worker.low_speed_time, 60);
 	assert_int_equal(c->worker.max_body, 64 << 20);
 	assert_int_equal(c->worker.backoff_max, 60);
 	assert_int_equal(c->worker.log_format, LOG_TEXT);
@@ -370,7 +371,7 @@ test_worker(void **state)
 	    "job_types = [\"osbuild\", \"depsolve\",\n  \"file-resolve\",]\n"
 	    "partial = false\nosbuild = \"/usr/local/bin/osbuild\"\n"
 	    "arch = \"aarch64\"\nfile_resolve_max = 1024\n"
-	    "scale_in_protection = true\n"
+	    "scale_in_protection = true\nlow_speed_time = 7\n"
 	    "tls_ca = \"/etc/ib/ca.pem\"\ntls_cert = \"/etc/ib/crt.pem\"\n"
 	    "tls_key = \"/etc/ib/key.pem\"\n");
 	assert_int_equal(c->worker.poll_interval, 5);
@@ -381,6 +382,7 @@ test_worker(void **state)
 	assert_int_equal(c->worker.cancel_grace, 0);
 	assert_int_equal(c->worker.connect_timeout, 5);
 	assert_int_equal(c->worker.transfer_timeout, 900);
+	assert_int_equal(c->worker.low_speed_time, 7);
 	assert_int_equal(c->worker.max_body, 1 << 20);
 	assert_int_equal(c->worker.backoff_max, 120);
 	assert_int_equal(c->worker.log_format, LOG_JSON);
