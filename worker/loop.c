@@ -328,6 +328,7 @@ run_job(struct loop *l, json_object *doc)
 		result = kind->run(job, &ctx);
 	}
 	atomic_store(&job->done, 1);
+	watch_job_ended(l->watch);	/* no heartbeat after the result */
 
 	metrics_job_finished(l->metrics, job->type, job_canceled(job) ?
 	    "stopped" : job_result_error(result) ? "failure" : "success",

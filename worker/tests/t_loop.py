@@ -92,6 +92,62 @@ class Loop(harness.TestCase):
         q.wait(jid, 10)
         self.assertTrue(q.result(jid)["success"])
 
+    def test_reregisters_at_once_after_a_composer_restart(self):
+        # A composer restart: the same port, an empty state. The long poll
+        # (request_job_timeout 0: held forever, as the composer does) must
+        # not delay the registration; the status call learns of it.
+        q = self.queue()
+        w = self.worker("http://" + q.address,
+                        "[worker]\nstatus_interval = 1\n")
+        w.wait_log(r"registered as worker")
+        q.stop(signal.SIGKILL)
+        q.state = os.path.join(self.tmp, "queue-state-2")
+        q.start()
+        harness.wait_until(lambda: "no longer knows this worker" in w.log(),
+                           15, "the status call to find the worker unknown")
+        seen = time.monotonic()
+        harness.wait_until(lambda: len(q.workers()) == 1, 10,
+                           "the worker to register with the new queue")
+        self.assertLess(time.monotonic() - seen, 3, w.log()[-2000:])
+        files = self.keep(harness.FileServer({"/a": b"a"}))
+        jid = q.enqueue("file-resolve", {"urls": [files.url + "/a"]})
+        q.wait(jid, 10)
+        self.assertTrue(q.result(jid)["success"])
+
+    def test_no_heartbeat_after_the_result(self):
+        # Heartbeats reach the queue late (0.4 s on the way): a fast job's
+        # result must still be the last thing the queue hears of the job.
+        q = self.queue()
+
+        class SlowHeartbeats(harness.FaultProxy):
+            def _read_request(self, c):
+                req = harness.FaultProxy._read_request(c)
+                if req is not None and req.startswith(b"GET ") and \
+                        b"/jobs/" in req.split(b"\r\n", 1)[0]:
+                    time.sleep(0.4)
+                return req
+
+        proxy = self.keep(SlowHeartbeats(q.port))
+        files = self.keep(harness.FileServer({"/a": b"a"}))
+        w = self.worker("http://" + proxy.address,
+                        "[worker]\nheartbeat_interval = 1\n")
+        w.wait_log(r"registered as worker")
+        for _ in range(4):
+            jid = q.enqueue("file-resolve", {"urls": [files.url + "/a"]})
+            q.wait(jid, 20)
+            self.assertTrue(q.result(jid)["success"])
+        time.sleep(1)
+        qlog = open(os.path.join(self.tmp, "queue.log"),
+                    errors="replace").read()
+        self.assertRegex(qlog, r"GET /api/worker/v1/jobs/\S+ 200")
+        self.assertNotRegex(qlog, r"GET /api/worker/v1/jobs/\S+ 404")
+        self.assertNotIn("took it back", w.log())
+        # Every heartbeat line names its job.
+        hb = [l for l in w.log().splitlines() if "heartbeat" in l]
+        self.assertTrue(hb)
+        for line in hb:
+            self.assertIn("job_id=", line)
+
     def test_drain_when_idle_exits_zero(self):
         q = self.queue()
         w = self.worker("http://" + q.address)
