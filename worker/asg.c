@@ -597,7 +597,7 @@ static int
 set_unhealthy(struct asg *a)
 {
 	const char	*params[] = {
-		"InstanceId", a->instance_id,
+		"InstanceId", NULL,
 		"HealthStatus", "Unhealthy",
 		"ShouldRespectGracePeriod", "false",
 		NULL
@@ -605,6 +605,7 @@ set_unhealthy(struct asg *a)
 
 	if (!a->identified && identify(a) == -1)
 		return -1;
+	params[1] = a->instance_id;	/* known once identified */
 	if (asg_call(a, "SetInstanceHealth", params) == -1)
 		return -1;
 	log_info("Auto Scaling: instance %s marked Unhealthy; the group "

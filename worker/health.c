@@ -144,9 +144,15 @@ health_machine_fault(const struct job_kind *kind, const struct config *conf,
 	id = json_object_get_int(json_object_object_get(e, "id"));
 	if (id != JOB_ERR_BUILD && id != JOB_ERR_RPMMD)
 		return 0;
-	/* osbuild ran and reported: a stage failed, the job's own doing. */
-	if (json_object_object_get_ex(result, "osbuild_output", NULL))
-		return 0;
+	/*
+	 * osbuild ran and reported (more than the {"success":false} every
+	 * osbuild result starts with): a stage failed, the job's own doing,
+	 * unless the checks below fail now.
+	 */
+	if (json_object_object_get_ex(result, "osbuild_output", &v) &&
+	    json_object_is_type(v, json_type_object) &&
+	    json_object_object_length(v) > 1)
+		return !kind->available(conf, why, len);
 	if (json_object_object_get_ex(e, "reason", &v))
 		reason = json_object_get_string(v);
 	if (json_object_object_get_ex(e, "details", &v) &&
