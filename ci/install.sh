@@ -38,8 +38,9 @@ for prog in "$B"/ib-*; do
 done
 
 install -m 0755 "$top/ami/firstboot/ib-worker-firstboot" "$DESTDIR$libexecdir/"
-sed "s|/usr/bin/|$bindir/|g" "$top/ami/libexec/ib-vmcheck-gate" \
-    >"$DESTDIR$libexecdir/ib-vmcheck-gate"
+sed -e "s|/usr/bin/|$bindir/|g" \
+    -e "s|/usr/libexec/ib-worker/|$libexecdir/|g" \
+    "$top/ami/libexec/ib-vmcheck-gate" >"$DESTDIR$libexecdir/ib-vmcheck-gate"
 chmod 0755 "$DESTDIR$libexecdir/ib-vmcheck-gate"
 
 for unit in "$top"/ami/systemd/*.service "$top"/ami/systemd/*.timer; do

@@ -57,6 +57,7 @@ struct asg {
 	char		*sigv4;
 	int		 protected_now;
 	int		 imds_failing;
+	int		 no_group;	/* the calls need no group name */
 	char		 err[512];
 };
 
@@ -171,7 +172,7 @@ identify(struct asg *a)
 			    "has no usable region");
 		goto cleanup;
 	}
-	if (a->group == NULL) {
+	if (a->group == NULL && !a->no_group) {
 		rc = imds_get(a, "tags/instance/aws:autoscaling:groupName",
 		    &group);
 		if (rc == 1) {
@@ -199,7 +200,7 @@ identify(struct asg *a)
 	a->sigv4 = xasprintf("aws:amz:%s:autoscaling", a->region);
 	a->identified = 1;
 	log_info("Auto Scaling: instance %s in group %s (%s)%s%s",
-	    a->instance_id, a->group, a->region,
+	    a->instance_id, a->group ? a->group : "(not needed)", a->region,
 	    a->hook ? ", lifecycle hook " : "", a->hook ? a->hook : "");
 	rv = 0;
 cleanup:
@@ -590,4 +591,73 @@ asg_stop(struct asg *a)
 	free(a->sigv4);
 	free(a);
 	return leaving;
+}
+
+static int
+set_unhealthy(struct asg *a)
+{
+	const char	*params[] = {
+		"InstanceId", NULL,
+		"HealthStatus", "Unhealthy",
+		"ShouldRespectGracePeriod", "false",
+		NULL
+	};
+
+	if (!a->identified && identify(a) == -1)
+		return -1;
+	params[1] = a->instance_id;	/* known once identified */
+	if (asg_call(a, "SetInstanceHealth", params) == -1)
+		return -1;
+	log_info("Auto Scaling: instance %s marked Unhealthy; the group "
+	    "replaces it", a->instance_id);
+	return 0;
+}
+
+int
+asg_mark_unhealthy(const struct config *conf)
+{
+	struct asg		 a;
+	struct http_opts	 ho;
+	struct backoff		 b;
+	int			 i, rv = -1;
+
+	if (conf->worker.autoscaling_group == NULL &&
+	    !conf->worker.scale_in_protection &&
+	    conf->worker.lifecycle_hook == NULL) {
+		log_info("no Auto Scaling group configured: the instance is "
+		    "not marked Unhealthy");
+		return -1;
+	}
+	memset(&a, 0, sizeof(a));
+	a.no_group = 1;		/* SetInstanceHealth names the instance only */
+	if (conf->worker.autoscaling_group != NULL)
+		a.group = xstrdup(conf->worker.autoscaling_group);
+	if (conf->worker.autoscaling_endpoint != NULL)
+		a.endpoint = xstrdup(conf->worker.autoscaling_endpoint);
+	memset(&ho, 0, sizeof(ho));
+	ho.connect_timeout = 10;
+	ho.transfer_timeout = 30;
+	ho.max_body = 1024 * 1024;
+	a.http = http_new(&ho);
+	backoff_init(&b, 1000, 8000);
+	for (i = 0; i < ASG_STOP_TRIES && rv == -1; i++) {
+		if ((rv = set_unhealthy(&a)) == 0)
+			break;
+		log_warnx("Auto Scaling: %s", a.err);
+		if (i + 1 < ASG_STOP_TRIES && !runflags.stop_now)
+			sleep_abortable(backoff_next(&b), NULL);
+		else
+			break;
+	}
+	if (rv == -1)
+		log_warnx("Auto Scaling: giving up on SetInstanceHealth");
+	http_free(a.http);
+	drop_token(&a);
+	free(a.group);
+	free(a.endpoint);
+	free(a.instance_id);
+	free(a.region);
+	free(a.url);
+	free(a.sigv4);
+	return rv;
 }

@@ -50,4 +50,13 @@ int		 asg_leaving(struct asg *);
  */
 int		 asg_stop(struct asg *);
 
+/*
+ * The worker leaves the fleet: SetInstanceHealth Unhealthy for this
+ * instance (IMDS id and region, signed with the instance role), so that
+ * the group replaces it. Only when conf places the worker in a group
+ * (autoscaling_group, scale_in_protection or lifecycle_hook set); logs
+ * and returns -1 otherwise or when AWS refused after a few tries.
+ */
+int		 asg_mark_unhealthy(const struct config *);
+
 #endif

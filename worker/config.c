@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "log.h"
@@ -26,6 +27,7 @@ struct loader {
 	const char	*path;
 	char		*err;
 	size_t		 errlen;
+	struct config	*conf;		/* records where keys were set */
 };
 
 enum ktype { K_STR, K_BOOL, K_INT, K_FN };
@@ -162,6 +164,7 @@ static const struct keydef worker_keys[] = {
 	FN("tls_cert", worker.tls_cert, set_abspath),
 	FN("tls_key", worker.tls_key, set_abspath),
 	FN("metrics_listen", worker.metrics_listen, set_nonempty),
+	INT("machine_fault_limit", worker.machine_fault_limit, 1, 1000),
 };
 
 #define TABLE(n, present) { #n, n##_keys, nitems(n##_keys), present }
@@ -434,6 +437,16 @@ apply_one(struct loader *ld, const char *prefix, const struct toml_value *v,
 	}
 	name = prefix ? xasprintf("%s.%s", prefix, v->key) : xstrdup(v->key);
 	rc = set_key(ld, name, v, base, &keys[k]);
+	if (rc == 0 && ld->conf != NULL) {
+		struct config	*c = ld->conf;
+
+		c->pos = xrealloc(c->pos, (c->npos + 1) * sizeof(*c->pos));
+		c->pos[c->npos].key = name;
+		c->pos[c->npos].line = v->line;
+		c->pos[c->npos].col = v->col;
+		c->npos++;
+		name = NULL;
+	}
 	free(name);
 	return rc;
 }
@@ -578,19 +591,104 @@ config_defaults(void)
 	c->worker.cache_min_free = INT64_C(2) << 30;
 	c->worker.cache_directory = default_cache_dir();
 	c->worker.partial = PARTIAL_AUTO;
-	c->worker.osbuild = xstrdup("osbuild");
+	c->worker.osbuild = xstrdup(CONFIG_DEFAULT_OSBUILD);
 	c->worker.arch = xstrdup(uname(&u) == 0 ? u.machine : "unknown");
 	c->worker.file_resolve_max = INT64_C(64) << 20;
 	c->worker.scale_in_protection = 0;
 	c->worker.lifecycle_poll_interval = 5;
 	c->worker.lifecycle_heartbeat_interval = 300;
+	c->worker.machine_fault_limit = 3;
 	return c;
+}
+
+/* name as an executable: a path, or found in PATH. */
+static int
+runnable(const char *name)
+{
+	const char	*path;
+	char		*dirs, *dir, *save = NULL, *cand;
+	int		 ok = 0;
+
+	if (strchr(name, '/') != NULL)
+		return access(name, X_OK) == 0;
+	if ((path = getenv("PATH")) == NULL)
+		path = "/usr/bin:/bin";
+	dirs = xstrdup(path);
+	for (dir = strtok_r(dirs, ":", &save); dir != NULL && !ok;
+	    dir = strtok_r(NULL, ":", &save)) {
+		cand = xasprintf("%s/%s", dir, name);
+		ok = access(cand, X_OK) == 0;
+		free(cand);
+	}
+	free(dirs);
+	return ok;
+}
+
+/*
+ * A default builder or depsolver that is absent gives way to the native
+ * one when that exists, so that a configuration naming neither works on
+ * the Debian image. A value the file sets is left alone.
+ */
+static void
+fallback(struct config *c, char **val, const char *key, const char *dflt,
+    const char *native)
+{
+	const char	*bindir = getenv("IB_FALLBACK_BINDIR");
+	char		*cand, *note;
+	int		 i;
+
+	for (i = 0; i < c->npos; i++)
+		if (strcmp(c->pos[i].key, key) == 0)
+			return;
+	if (strcmp(*val, dflt) != 0 || runnable(dflt))
+		return;
+	if (bindir == NULL || bindir[0] != '/')
+		bindir = CONFIG_FALLBACK_BINDIR;
+	cand = xasprintf("%s/%s", bindir, native);
+	if (access(cand, X_OK) != 0) {
+		free(cand);
+		return;
+	}
+	note = xasprintf("%s%s%s: the default %s is absent, using %s",
+	    c->fallback_note ? c->fallback_note : "",
+	    c->fallback_note ? "; " : "", key, dflt, cand);
+	free(c->fallback_note);
+	c->fallback_note = note;
+	free(*val);
+	*val = cand;
+}
+
+static void
+fallbacks(struct config *c)
+{
+	fallback(c, &c->worker.osbuild, "worker.osbuild",
+	    CONFIG_DEFAULT_OSBUILD, CONFIG_FALLBACK_OSBUILD);
+	fallback(c, &c->dnf_json, "dnf-json", CONFIG_DEFAULT_DNFJSON,
+	    CONFIG_FALLBACK_DNFJSON);
+	if (c->fallback_note != NULL)
+		log_info("configuration: %s", c->fallback_note);
+}
+
+const char *
+config_where(const struct config *c, const char *key, char *buf, size_t len)
+{
+	const char	*path = c->path ? c->path : "(defaults)";
+	int		 i;
+
+	for (i = 0; i < c->npos; i++)
+		if (strcmp(c->pos[i].key, key) == 0) {
+			snprintf(buf, len, "%s:%d:%d: %s", path,
+			    c->pos[i].line, c->pos[i].col, key);
+			return buf;
+		}
+	snprintf(buf, len, "%s: %s (default)", path, key);
+	return buf;
 }
 
 struct config *
 config_load(const char *path, int missing_ok, char *err, size_t errlen)
 {
-	struct loader		 ld = { path, err, errlen };
+	struct loader		 ld = { path, err, errlen, NULL };
 	struct toml_error	 te;
 	struct toml_value	*root = NULL;
 	struct config		*c = NULL;
@@ -600,8 +698,12 @@ config_load(const char *path, int missing_ok, char *err, size_t errlen)
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
 	if ((data = read_file(path, TOML_MAX_INPUT, &len)) == NULL) {
-		if (errno == ENOENT && missing_ok)
-			return config_defaults();
+		if (errno == ENOENT && missing_ok) {
+			c = config_defaults();
+			c->path = xstrdup(path);
+			fallbacks(c);
+			return c;
+		}
 		if (err != NULL && errlen > 0)
 			snprintf(err, errlen, "%s: %s", path, errno == EFBIG ?
 			    "larger than 1 MiB" : strerror(errno));
@@ -614,10 +716,13 @@ config_load(const char *path, int missing_ok, char *err, size_t errlen)
 		goto cleanup;
 	}
 	c = config_defaults();
+	c->path = xstrdup(path);
+	ld.conf = c;
 	if (apply_root(&ld, c, root) == -1) {
 		config_free(c);
 		c = NULL;
-	}
+	} else
+		fallbacks(c);
 cleanup:
 	toml_free(root);
 	free(data);
@@ -684,5 +789,10 @@ config_free(struct config *c)
 	free(c->worker.tls_cert);
 	free(c->worker.tls_key);
 	free(c->worker.metrics_listen);
+	for (i = 0; i < c->npos; i++)
+		free(c->pos[i].key);
+	free(c->pos);
+	free(c->path);
+	free(c->fallback_note);
 	free(c);
 }

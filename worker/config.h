@@ -13,6 +13,15 @@
 #define CONFIG_DEFAULT_PATH	"/etc/osbuild-worker/osbuild-worker.toml"
 #define CONFIG_DEFAULT_BASE	"/api/worker/v1"
 #define CONFIG_DEFAULT_DNFJSON	"/usr/libexec/osbuild-depsolve-dnf"
+#define CONFIG_DEFAULT_OSBUILD	"osbuild"
+/*
+ * The native builder and depsolver (Debian images): used when the default
+ * above is absent and these exist. IB_FALLBACK_BINDIR replaces /usr/bin
+ * (tests).
+ */
+#define CONFIG_FALLBACK_BINDIR	"/usr/bin"
+#define CONFIG_FALLBACK_OSBUILD	"ib-build"
+#define CONFIG_FALLBACK_DNFJSON	"ib-depsolve"
 #define CONFIG_CERT_DIR		"/etc/osbuild-composer"
 /* S3's own bounds on a multipart upload's parts. */
 #define CONFIG_S3_MIN_PART	(INT64_C(5) << 20)
@@ -20,6 +29,13 @@
 #define CONFIG_S3_MAX_PARALLEL	64
 
 enum partial_mode { PARTIAL_AUTO, PARTIAL_ON, PARTIAL_OFF };
+
+/* Where a key was set: "table.key" (top level: "key"). */
+struct config_pos {
+	char	*key;
+	int	 line;
+	int	 col;
+};
 
 struct config_koji {
 	char	*host;			/* the table's key */
@@ -136,7 +152,15 @@ struct config {
 		char	*tls_cert;
 		char	*tls_key;
 		char	*metrics_listen;	/* HOST:PORT of /metrics, NULL: off */
+		/* machine-fault failures in a row before leaving, default 3 */
+		int64_t	 machine_fault_limit;
 	} worker;
+
+	/* The loader's record, for messages about a key (config_where). */
+	char			*path;		/* NULL: the defaults alone */
+	struct config_pos	*pos;
+	int			 npos;
+	char			*fallback_note;	/* a default replaced, or NULL */
 };
 
 /*
@@ -150,5 +174,12 @@ struct config	*config_load(const char *path, int missing_ok, char *err,
 /* The defaults alone; caller frees. */
 struct config	*config_defaults(void);
 void		 config_free(struct config *);
+/*
+ * "FILE:LINE:COL: key" when key ("worker.osbuild", "dnf-json") was set in
+ * the file, else "FILE: key (default)"; written into buf, which is
+ * returned.
+ */
+const char	*config_where(const struct config *, const char *key,
+		    char *buf, size_t);
 
 #endif

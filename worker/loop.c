@@ -16,6 +16,7 @@
 #include "asg.h"
 #include "backoff.h"
 #include "cache.h"
+#include "health.h"
 #include "job.h"
 #include "log.h"
 #include "metrics.h"
@@ -26,6 +27,8 @@
 
 /* 4xx answers to a result are retried this often before it is dropped. */
 #define LOOP_RESULT_REFUSED_MAX	5
+/* Between checks of what can run here when nothing can. */
+#define LOOP_RECHECK_MS		10000
 
 struct loop {
 	const struct loop_opts	*opts;
@@ -36,6 +39,9 @@ struct loop {
 	const char		**types;	/* NULL-terminated */
 	int			 partial;
 	int			 unhealthy;	/* take no more jobs */
+	char			*types_said;	/* what was last logged of them */
+	int			 faults;	/* machine faults in a row */
+	int			 leave;		/* too many: leave the fleet */
 	struct metrics		*metrics;
 	struct backoff		 backoff;
 	struct asg		*asg;		/* Auto Scaling, or NULL */
@@ -68,13 +74,16 @@ kind_wanted(const struct config *conf, const char *name)
 	return 0;
 }
 
-/* The job types to ask for: known, available here, and configured. */
+/*
+ * The job types to ask for: known, configured, and available here now.
+ * Called between jobs; says what it takes only when that changed.
+ */
 static const char **
-job_types(const struct config *conf)
+job_types(const struct config *conf, char **said)
 {
 	const struct job_kind	*k;
 	const char		**types;
-	struct buf		 names;
+	struct buf		 names, text;
 	char			 why[256];
 	size_t			 n = 0;
 
@@ -83,19 +92,34 @@ job_types(const struct config *conf)
 	types = xcalloc(n + 1, sizeof(*types));
 	n = 0;
 	buf_init(&names);
+	buf_init(&text);
 	for (k = job_kinds; k->name != NULL; k++) {
 		if (!kind_wanted(conf, k->name))
 			continue;
 		why[0] = '\0';
 		if (k->available != NULL &&
 		    !k->available(conf, why, sizeof(why))) {
-			log_info("not taking %s jobs: %s", k->name, why);
+			buf_printf(&text, "not taking %s jobs: %s\n", k->name,
+			    why);
 			continue;
 		}
 		types[n++] = k->name;
 		buf_printf(&names, "%s%s", names.len ? " " : "", k->name);
 	}
-	log_info("taking job types: %s", names.data ? names.data : "(none)");
+	buf_printf(&text, "taking job types: %s",
+	    names.data ? names.data : "(none)");
+	if (*said == NULL || strcmp(*said, text.data) != 0) {
+		char	*copy, *line, *save = NULL;
+
+		free(*said);
+		*said = xstrdup(text.data);
+		copy = xstrdup(text.data);
+		for (line = strtok_r(copy, "\n", &save); line != NULL;
+		    line = strtok_r(NULL, "\n", &save))
+			log_info("%s", line);
+		free(copy);
+	}
+	buf_free(&text);
 	buf_free(&names);
 	return types;
 }
@@ -241,7 +265,7 @@ reload(struct loop *l)
 	config_free(old);
 	log_setformat(l->conf->worker.log_format);
 	free(l->types);
-	l->types = job_types(l->conf);
+	l->types = job_types(l->conf, &l->types_said);
 	detect_partial(l);
 	reload_asg(l);
 	log_info("configuration reloaded from %s", l->opts->config_path);
@@ -283,6 +307,43 @@ deliver(struct loop *l, struct job *job, json_object *result)
 			return -1;
 		nap(backoff_next(&b));
 		runflags.wake = runflags.stop_now;
+	}
+}
+
+/* Short of space between jobs: evict first, then judge the space left. */
+static void
+make_room(const struct config *conf)
+{
+	int64_t	 avail = cache_free_bytes(conf->worker.cache_directory);
+
+	if (avail >= 0 && avail < conf->worker.cache_min_free)
+		(void)cache_prepare(conf, conf->worker.cache_directory);
+}
+
+/*
+ * A run of failures that are the machine's fault (health.c says which)
+ * makes the worker leave the fleet; a job of a kind that needs the
+ * machine and did not fail through it ends the run.
+ */
+static void
+count_fault(struct loop *l, const struct job_kind *kind, json_object *result)
+{
+	char	 why[512];
+
+	if (kind == NULL || kind->available == NULL)
+		return;
+	if (!health_machine_fault(kind, l->conf, result, why, sizeof(why))) {
+		l->faults = 0;
+		return;
+	}
+	l->faults++;
+	log_warnx("the machine's fault (%d of %lld in a row before leaving): "
+	    "%s", l->faults, (long long)l->conf->worker.machine_fault_limit,
+	    why);
+	if (l->faults >= l->conf->worker.machine_fault_limit) {
+		log_warnx("%d failures in a row were this machine's fault: "
+		    "taking no more jobs, leaving the fleet", l->faults);
+		l->leave = 1;
 	}
 }
 
@@ -328,6 +389,7 @@ run_job(struct loop *l, json_object *doc)
 		result = kind->run(job, &ctx);
 	}
 	atomic_store(&job->done, 1);
+	watch_job_ended(l->watch);	/* no heartbeat after the result */
 
 	metrics_job_finished(l->metrics, job->type, job_canceled(job) ?
 	    "stopped" : job_result_error(result) ? "failure" : "success",
@@ -348,6 +410,7 @@ run_job(struct loop *l, json_object *doc)
 		if (deliver(l, job, result) == -1)
 			log_warnx("stopping before the result was delivered; "
 			    "the composer will requeue the job");
+		count_fault(l, kind, result);
 	}
 	watch_set_job(l->watch, NULL);
 	if (kind != NULL && !kind->light &&
@@ -387,19 +450,31 @@ loop_run(const struct loop_opts *opts, struct config *conf)
 		config_free(conf);
 		return 2;
 	}
-	l.types = job_types(conf);
 	l.asg = asg_start(conf);	/* its thread drains us on termination */
 	if (cache_init(conf->worker.cache_directory) == -1)
 		log_warnx("the cache directory %s cannot be set up; builds "
 		    "will fail until it can", conf->worker.cache_directory);
+	l.types = job_types(conf, &l.types_said);
 	sd_notifyf("READY=1");
 	if (do_register(&l) == -1)
 		goto done;
 	detect_partial(&l);
 
-	while (!runflags.drain && !l.unhealthy) {
+	while (!runflags.drain && !l.unhealthy && !l.leave) {
 		if (runflags.reload)
 			reload(&l);
+		/* What this machine can run may have changed since. */
+		make_room(l.conf);
+		free(l.types);
+		l.types = job_types(l.conf, &l.types_said);
+		if (l.types[0] == NULL) {
+			sd_notifyf("STATUS=no job type can run here");
+			nap(LOOP_RECHECK_MS);
+			runflags.wake = 0;
+			if (watch_forgotten(l.watch) && do_register(&l) == -1)
+				break;
+			continue;
+		}
 		runflags.wake = 0;
 		/*
 		 * A drain begun during the reload (asg_stop saw the instance
@@ -444,13 +519,22 @@ done:
 		sd_notifyf("STATUS=unhealthy: the cache cannot be cleaned");
 		status = 3;
 	}
-	log_info("%s", runflags.stop_now ? "stopped" : l.unhealthy ?
+	if (l.leave) {
+		sd_notifyf("STATUS=leaving the fleet: this machine cannot work");
+		status = 4;
+	}
+	log_info("%s", runflags.stop_now ? "stopped" : l.leave ?
+	    "this machine cannot work: exiting with status 4 (not restarted)" :
+	    l.unhealthy ?
 	    "unhealthy, exiting so that the service manager restarts us" :
 	    "drained, exiting");
 	asg_stop(l.asg);	/* completes the lifecycle action if leaving */
+	if (l.leave)
+		asg_mark_unhealthy(l.conf);
 	free_apis(&l);
 	metrics_stop(l.metrics);
 	free(l.types);
+	free(l.types_said);
 	free(l.worker_id);
 	config_free(l.conf);
 	return status;

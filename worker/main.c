@@ -12,6 +12,7 @@
 #include <curl/curl.h>
 
 #include "config.h"
+#include "health.h"
 #include "log.h"
 #include "loop.h"
 #include "watch.h"
@@ -29,7 +30,9 @@ usage(FILE *f)
 	    "\n"
 	    "  -c FILE     configuration (default %s;\n"
 	    "              a missing file means the defaults)\n"
-	    "  -n          check the configuration and exit (0 ok, 2 not)\n"
+	    "  -n          check the configuration and what it refers to (files,\n"
+	    "              executables, metrics_listen, job types) and exit\n"
+	    "              (0 ok, 2 not)\n"
 	    "  -d          debug log (the worker always stays in the foreground)\n"
 	    "  -unix       ADDRESS is the path of a unix socket (plain HTTP)\n"
 	    "  --version   print the version\n"
@@ -141,9 +144,15 @@ main(int argc, char *argv[])
 		return 2;
 	}
 	if (check) {
-		printf("configuration OK\n");
+		/* What the file refers to must exist and work, too. */
+		if (conf->fallback_note != NULL)
+			printf("%s: %s\n", opts.config_path,
+			    conf->fallback_note);
+		rv = health_check_config(conf, stdout);
+		if (rv == 0)
+			printf("configuration OK\n");
 		config_free(conf);
-		return 0;
+		return rv == 0 ? 0 : 2;
 	}
 	log_setformat(conf->worker.log_format);
 	if (address == NULL) {

@@ -35,6 +35,9 @@ struct watch {
 	struct metrics		*metrics;
 	struct job		*job;		/* watched now, or NULL */
 	int			 job_changed;
+	int			 job_ended;	/* no more heartbeats for it */
+	int			 hb_inflight;	/* a heartbeat is on the wire */
+	pthread_cond_t		 hb_idle;	/* signalled when it is back */
 };
 
 static void
@@ -110,7 +113,12 @@ watch_main(void *arg)
 			else if (drain_deadline > 0 && now >= drain_deadline)
 				cancel_job(job, "drain_timeout reached");
 		}
-		hb_due = job != NULL && now >= next_hb;
+		/*
+		 * Once the job ran to its end its result is about to go out;
+		 * a heartbeat landing after it would hit a finished job.
+		 */
+		hb_due = job != NULL && !w->job_ended && now >= next_hb;
+		w->hb_inflight = hb_due;
 		free(wid);
 		wid = w->worker_id ? xstrdup(w->worker_id) : NULL;
 		status_due = wid != NULL && now >= next_status;
@@ -135,7 +143,7 @@ watch_main(void *arg)
 			    1000;
 			if (st_rc == API_FORGOTTEN)
 				log_warnx("the server no longer knows this "
-				    "worker: registering again");
+				    "worker: registering again now");
 			else if (st_rc != API_OK) {
 				log_warnx("%s", api_error(w->api));
 				next_status = now + WATCH_RETRY_MS;
@@ -148,8 +156,20 @@ watch_main(void *arg)
 		}
 
 		pthread_mutex_lock(&w->mtx);
-		if (status_due && st_rc == API_FORGOTTEN)
+		if (hb_due) {
+			w->hb_inflight = 0;
+			pthread_cond_broadcast(&w->hb_idle);
+		}
+		if (status_due && st_rc == API_FORGOTTEN) {
 			w->forgotten = 1;
+			/*
+			 * Ends the long poll at once (it aborts on wake), so
+			 * that the loop registers now, not when the poll
+			 * returns. While a job runs the loop looks after it.
+			 */
+			if (job == NULL)
+				runflags.wake = 1;
+		}
 		if (job == NULL || w->job_changed)
 			continue;
 		if (hb_due && hb_rc == API_OK && canceled)
@@ -185,6 +205,7 @@ watch_start(struct api *api, const struct config *conf, const char *worker_id,
 	w = xcalloc(1, sizeof(*w));
 	pthread_mutex_init(&w->mtx, NULL);
 	pthread_cond_init(&w->cond, NULL);
+	pthread_cond_init(&w->hb_idle, NULL);
 	w->api = api;
 	w->conf = conf;
 	w->metrics = metrics;
@@ -210,6 +231,7 @@ watch_stop(struct watch *w)
 	pthread_join(w->thread, NULL);
 	pthread_mutex_destroy(&w->mtx);
 	pthread_cond_destroy(&w->cond);
+	pthread_cond_destroy(&w->hb_idle);
 	api_free(w->api);
 	free(w->worker_id);
 	free(w);
@@ -221,7 +243,18 @@ watch_set_job(struct watch *w, struct job *job)
 	pthread_mutex_lock(&w->mtx);
 	w->job = job;
 	w->job_changed = 1;
+	w->job_ended = 0;
 	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->mtx);
+}
+
+void
+watch_job_ended(struct watch *w)
+{
+	pthread_mutex_lock(&w->mtx);
+	w->job_ended = 1;
+	while (w->hb_inflight)
+		pthread_cond_wait(&w->hb_idle, &w->mtx);
 	pthread_mutex_unlock(&w->mtx);
 }
 

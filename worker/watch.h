@@ -33,6 +33,12 @@ struct watch	*watch_start(struct api *, const struct config *,
 void		 watch_stop(struct watch *);
 /* The job to watch, or NULL; the job must outlive the next call. */
 void		 watch_set_job(struct watch *, struct job *);
+/*
+ * The watched job ran to its end: no heartbeat is sent for it from now on,
+ * and one on the wire is waited for, so none reaches the server after the
+ * result the caller is about to send.
+ */
+void		 watch_job_ended(struct watch *);
 void		 watch_set_worker(struct watch *, const char *worker_id);
 /* 1 once the server said it no longer knows this worker (then reset). */
 int		 watch_forgotten(struct watch *);

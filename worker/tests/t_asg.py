@@ -296,5 +296,115 @@ class Fleet(harness.TestCase):
         self.assert_clean(fleet)
 
 
+# A builder that is there but whose machine cannot build: it answers
+# --version, then fails as osbuild does on a full disk.
+FULL_DISK_BUILDER = """#!/bin/sh
+if [ "${1-}" = "--version" ]; then echo "osbuild 131"; exit 0; fi
+cat >/dev/null
+echo "OSError: [Errno 28] No space left on device: '/store/tmp'" >&2
+exit 1
+"""
+
+
+class LeavesTheFleet(harness.TestCase):
+    """A worker that cannot work: it asks only for what it can run, and
+    after machine_fault_limit failures that are the machine's fault it
+    marks its instance Unhealthy and exits 4."""
+
+    def builder(self, text, path=None):
+        path = path or os.path.join(self.tmp, "builder")
+        with open(path, "w") as f:
+            f.write(text)
+        os.chmod(path, 0o755)
+        return path
+
+    def conf(self, osbuild, extra=""):
+        return ('dnf-json = "%s/depsolver"\n[worker]\nosbuild = "%s"\n'
+                'cache_min_free = 0\n%s' % (DOUBLES, osbuild, extra))
+
+    def test_missing_builder_takes_no_build(self):
+        q = self.queue()
+        osbuild = os.path.join(self.tmp, "osbuild")
+        w = self.worker("http://" + q.address, self.conf(osbuild) +
+                        'job_types = ["osbuild", "file-resolve"]\n')
+        w.wait_log(r"registered as worker")
+        self.assertRegex(w.log(), r"not taking osbuild jobs: the builder "
+                         r"%s cannot be run" % osbuild)
+        self.assertRegex(w.log(), r"taking job types: file-resolve\n")
+        jid = q.enqueue("osbuild", build_args())
+        time.sleep(2)
+        self.assertEqual(q.show(jid)["state"], "pending")
+        self.assertTrue(w.alive())
+        # The builder appears: checked again between jobs, builds are
+        # asked for from the next request on.
+        self.builder('#!/bin/sh\nexec "%s/osbuild" "$@"\n' % DOUBLES,
+                     osbuild)
+        files = self.keep(harness.FileServer({"/a": b"a"}))
+        q.wait(q.enqueue("file-resolve", {"urls": [files.url + "/a"]}), 20)
+        q.wait(jid, 60)
+        self.assertNotIn("job_error", q.result(jid))
+        self.assertRegex(w.log(), r"taking job types: file-resolve osbuild")
+
+    def test_depsolver_missing_means_neither_depsolve_nor_search(self):
+        q = self.queue()
+        w = self.worker("http://" + q.address,
+                        'dnf-json = "/nonexistent/depsolver"\n')
+        w.wait_log(r"taking job types")
+        log = w.log()
+        self.assertIn("not taking depsolve jobs", log)
+        self.assertIn("not taking search-packages jobs", log)
+        self.assertNotRegex(log, r"taking job types: .*\bdepsolve\b")
+
+    def run_full_disk(self, fleet, extra):
+        q = self.queue()
+        env = {"IB_IMDS_ENDPOINT": fleet.imds_url} if fleet else {}
+        w = self.worker("http://" + q.address, self.conf(
+            self.builder(FULL_DISK_BUILDER), extra), env=env)
+        jobs = [q.enqueue("osbuild", build_args()) for _ in range(5)]
+        self.assertEqual(w.wait_exit(60), 4, w.log()[-3000:])
+        states = [q.show(j)["state"] for j in jobs]
+        failed = [j for j in jobs if q.show(j)["state"] not in
+                  ("pending", "running")]
+        self.assertEqual(len(failed), 2, states)
+        for j in failed:
+            self.assertIn("ENOSPC", q.result(j)["job_error"]["reason"])
+        self.assertIn("2 failures in a row were this machine's fault",
+                      w.log())
+        return w
+
+    def test_full_disk_leaves_the_group(self):
+        fleet = self.keep(autoscaling.Fleet())
+        w = self.run_full_disk(fleet, 'machine_fault_limit = 2\n'
+                               'autoscaling_group = "%s"\n'
+                               'autoscaling_endpoint = "%s"\n' % (
+                                   fleet.group, fleet.api_url))
+        calls = fleet.actions("SetInstanceHealth")
+        self.assertEqual(len(calls), 1, fleet.rejected)
+        self.assertEqual(fleet.rejected, [])
+        self.assertEqual(calls[0][2]["InstanceId"], fleet.instance_id)
+        self.assertEqual(fleet.health, "Unhealthy")
+        self.assertIn("marked Unhealthy", w.log())
+
+    def test_full_disk_without_a_group_just_exits(self):
+        w = self.run_full_disk(None, "machine_fault_limit = 2\n")
+        self.assertIn("no Auto Scaling group configured", w.log())
+
+    def test_job_failures_do_not_count(self):
+        # A manifest the builder rejects and an unusable job: the job's
+        # fault, however many in a row.
+        q = self.queue()
+        w = self.worker("http://" + q.address, self.conf(
+            os.path.join(DOUBLES, "osbuild"), "machine_fault_limit = 1\n"))
+        jobs = [q.enqueue("osbuild", build_args(double={"mode": "fail"})),
+                q.enqueue("osbuild", {}),
+                q.enqueue("osbuild", build_args(double={"mode": "validation"}))]
+        for j in jobs:
+            q.wait(j, 60)
+            self.assertIn("job_error", q.result(j))
+        time.sleep(0.5)
+        self.assertTrue(w.alive(), w.log()[-2000:])
+        self.assertNotIn("machine's fault", w.log())
+
+
 if __name__ == "__main__":
     harness.main()

@@ -5,11 +5,14 @@ file-resolve job end to end, unknown job kinds, bad job documents."""
 import base64
 import os
 import signal
+import socket
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+
+DOUBLES = os.path.join(harness.TOP, "worker", "tests", "doubles")
 
 
 class Loop(harness.TestCase):
@@ -92,6 +95,62 @@ class Loop(harness.TestCase):
         q.wait(jid, 10)
         self.assertTrue(q.result(jid)["success"])
 
+    def test_reregisters_at_once_after_a_composer_restart(self):
+        # A composer restart: the same port, an empty state. The long poll
+        # (request_job_timeout 0: held forever, as the composer does) must
+        # not delay the registration; the status call learns of it.
+        q = self.queue()
+        w = self.worker("http://" + q.address,
+                        "[worker]\nstatus_interval = 1\n")
+        w.wait_log(r"registered as worker")
+        q.stop(signal.SIGKILL)
+        q.state = os.path.join(self.tmp, "queue-state-2")
+        q.start()
+        harness.wait_until(lambda: "no longer knows this worker" in w.log(),
+                           15, "the status call to find the worker unknown")
+        seen = time.monotonic()
+        harness.wait_until(lambda: len(q.workers()) == 1, 10,
+                           "the worker to register with the new queue")
+        self.assertLess(time.monotonic() - seen, 3, w.log()[-2000:])
+        files = self.keep(harness.FileServer({"/a": b"a"}))
+        jid = q.enqueue("file-resolve", {"urls": [files.url + "/a"]})
+        q.wait(jid, 10)
+        self.assertTrue(q.result(jid)["success"])
+
+    def test_no_heartbeat_after_the_result(self):
+        # Heartbeats reach the queue late (0.4 s on the way): a fast job's
+        # result must still be the last thing the queue hears of the job.
+        q = self.queue()
+
+        class SlowHeartbeats(harness.FaultProxy):
+            def _read_request(self, c):
+                req = harness.FaultProxy._read_request(c)
+                if req is not None and req.startswith(b"GET ") and \
+                        b"/jobs/" in req.split(b"\r\n", 1)[0]:
+                    time.sleep(0.4)
+                return req
+
+        proxy = self.keep(SlowHeartbeats(q.port))
+        files = self.keep(harness.FileServer({"/a": b"a"}))
+        w = self.worker("http://" + proxy.address,
+                        "[worker]\nheartbeat_interval = 1\n")
+        w.wait_log(r"registered as worker")
+        for _ in range(4):
+            jid = q.enqueue("file-resolve", {"urls": [files.url + "/a"]})
+            q.wait(jid, 20)
+            self.assertTrue(q.result(jid)["success"])
+        time.sleep(1)
+        qlog = open(os.path.join(self.tmp, "queue.log"),
+                    errors="replace").read()
+        self.assertRegex(qlog, r"GET /api/worker/v1/jobs/\S+ 200")
+        self.assertNotRegex(qlog, r"GET /api/worker/v1/jobs/\S+ 404")
+        self.assertNotIn("took it back", w.log())
+        # Every heartbeat line names its job.
+        hb = [l for l in w.log().splitlines() if "heartbeat" in l]
+        self.assertTrue(hb)
+        for line in hb:
+            self.assertIn("job_id=", line)
+
     def test_drain_when_idle_exits_zero(self):
         q = self.queue()
         w = self.worker("http://" + q.address)
@@ -130,8 +189,11 @@ class Loop(harness.TestCase):
         import subprocess
         good = os.path.join(self.tmp, "good.toml")
         with open(good, "w") as f:
-            f.write('base_path = "/api/image-builder-worker/v1"\n[worker]\n'
-                    'heartbeat_interval = 10\nsome_new_key = 1\n')
+            f.write('base_path = "/api/image-builder-worker/v1"\n'
+                    'dnf-json = "%s/depsolver"\n[worker]\n'
+                    'osbuild = "%s/osbuild"\ncache_directory = "%s"\n'
+                    'heartbeat_interval = 10\nsome_new_key = 1\n' % (
+                        DOUBLES, DOUBLES, self.tmp))
         r = subprocess.run([harness.WORKER, "-n", "-c", good],
                            capture_output=True, text=True)
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -148,10 +210,66 @@ class Loop(harness.TestCase):
                            capture_output=True, text=True)
         self.assertEqual(r.returncode, 2)
         self.assertIn(bad + ":2:", r.stderr)
-        r = subprocess.run([harness.WORKER, "-n", "-c",
-                            os.path.join(self.tmp, "missing.toml")],
+        # A missing file means the defaults; where the default builder and
+        # depsolver are absent, the native ones are used when present.
+        bindir = os.path.join(self.tmp, "bin")
+        os.makedirs(bindir)
+        for name, double in (("ib-build", "osbuild"),
+                             ("ib-depsolve", "depsolver")):
+            os.symlink(os.path.join(DOUBLES, double),
+                       os.path.join(bindir, name))
+        missing = os.path.join(self.tmp, "missing.toml")
+        env = dict(os.environ, IB_FALLBACK_BINDIR=bindir,
+                   CACHE_DIRECTORY=self.tmp, PATH="/usr/bin:/bin")
+        r = subprocess.run([harness.WORKER, "-n", "-c", missing],
+                           capture_output=True, text=True, env=env)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("worker.osbuild: the default osbuild is absent, "
+                      "using %s/ib-build" % bindir, r.stdout)
+        self.assertIn("dnf-json: the default /usr/libexec/osbuild-depsolve-dnf"
+                      " is absent, using %s/ib-depsolve" % bindir, r.stdout)
+        env["IB_FALLBACK_BINDIR"] = os.path.join(self.tmp, "empty")
+        r = subprocess.run([harness.WORKER, "-n", "-c", missing],
+                           capture_output=True, text=True, env=env)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn(missing + ": worker.osbuild (default): osbuild: the "
+                      "builder cannot be run", r.stdout)
+        # What the file refers to, each problem at its key.
+        refs = os.path.join(self.tmp, "refs.toml")
+        with open(refs, "w") as f:
+            f.write('dnf-json = "%s/depsolver"\n[worker]\n'
+                    'osbuild = "/nonexistent/osbuild"\n'
+                    'metrics_listen = "no-port"\n'
+                    'job_types = ["osbuild", "frobnicate"]\n'
+                    'tls_ca = "/nonexistent/ca.pem"\n'
+                    '[osbuild_executor]\ntype = "aws.ec2"\n'
+                    '[aws]\ncredentials = "/nonexistent/creds"\n' % DOUBLES)
+        r = subprocess.run([harness.WORKER, "-n", "-c", refs],
                            capture_output=True, text=True)
-        self.assertEqual(r.returncode, 0)   # a missing file means defaults
+        self.assertEqual(r.returncode, 2)
+        for want in (":3:1: worker.osbuild: /nonexistent/osbuild: the "
+                     "builder cannot be run",
+                     ":4:1: worker.metrics_listen: ",
+                     ':5:1: worker.job_types: "frobnicate": not a job type',
+                     ":6:1: worker.tls_ca: /nonexistent/ca.pem: No such",
+                     ':8:1: osbuild_executor.type: "aws.ec2" is not '
+                     'implemented',
+                     ":10:1: aws.credentials: /nonexistent/creds: No such"):
+            self.assertIn(refs + want, r.stdout)
+        self.assertNotIn("configuration OK", r.stdout)
+        busy = harness.free_port()
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", busy))
+            s.listen(1)
+            with open(refs, "w") as f:
+                f.write('dnf-json = "%s/depsolver"\n[worker]\n'
+                        'osbuild = "%s/osbuild"\ncache_directory = "%s"\n'
+                        'metrics_listen = "127.0.0.1:%d"\n' % (
+                            DOUBLES, DOUBLES, self.tmp, busy))
+            r = subprocess.run([harness.WORKER, "-n", "-c", refs],
+                               capture_output=True, text=True)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn(refs + ":5:1: worker.metrics_listen: ", r.stdout)
         for args, code in (([], 2), (["--version"], 0), (["--help"], 0),
                            (["-x"], 2), (["a", "b"], 2)):
             r = subprocess.run([harness.WORKER] + args, capture_output=True,

@@ -66,6 +66,7 @@ class Fleet:
         self.state = "InService"            # the group's view
         self.target = "InService"           # target-lifecycle-state
         self.protected = False
+        self.health = "Healthy"             # SetInstanceHealth's last word
         self.calls = []                     # (monotonic, action, params)
         self.rejected = []                  # (action, why)
         self.tokens = set()
@@ -255,6 +256,20 @@ class Fleet:
                            "in InService or EnteringStandby or Standby." %
                            self.instance_id)
         self.protected = v == "true"
+
+    def _a_SetInstanceHealth(self, p):
+        # AWS takes any instance id of the account; this one only knows its
+        # own, and answers as AWS does for others.
+        if p.get("InstanceId") != self.instance_id:
+            raise _Refused(400, "ValidationError", "Instance Id not found "
+                           "- No managed instance found for instance ID: "
+                           "%s" % p.get("InstanceId"))
+        if p.get("HealthStatus") not in ("Healthy", "Unhealthy"):
+            raise _Refused(400, "ValidationError", "HealthStatus")
+        if p.get("ShouldRespectGracePeriod", "true") not in ("true",
+                                                             "false"):
+            raise _Refused(400, "ValidationError", "ShouldRespectGracePeriod")
+        self.health = p["HealthStatus"]
 
     def _a_RecordLifecycleActionHeartbeat(self, p):
         self._waiting(p)

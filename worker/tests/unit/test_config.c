@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -674,6 +675,81 @@ test_too_large(void **state)
 	assert_string_equal(err, want);
 }
 
+/* Where each key was set, for -n's messages; the limit's bounds. */
+static void
+test_where_and_fault_limit(void **state)
+{
+	struct config	*c;
+	char		 buf[256], want[256];
+
+	(void)state;
+	c = load("\n[worker]\n  machine_fault_limit = 5\nosbuild = \"/x/b\"\n");
+	assert_int_equal(c->worker.machine_fault_limit, 5);
+	snprintf(want, sizeof(want), "%s:3:3: worker.machine_fault_limit", path);
+	assert_string_equal(config_where(c, "worker.machine_fault_limit", buf,
+	    sizeof(buf)), want);
+	snprintf(want, sizeof(want), "%s:4:1: worker.osbuild", path);
+	assert_string_equal(config_where(c, "worker.osbuild", buf,
+	    sizeof(buf)), want);
+	snprintf(want, sizeof(want), "%s: dnf-json (default)", path);
+	assert_string_equal(config_where(c, "dnf-json", buf, sizeof(buf)),
+	    want);
+	config_free(c);
+	c = load("");
+	assert_int_equal(c->worker.machine_fault_limit, 3);
+	config_free(c);
+	refuse("[worker]\nmachine_fault_limit = 0\n",
+	    "2:1: worker.machine_fault_limit: must be between 1 and 1000");
+}
+
+/* A default builder or depsolver that is absent gives way to ib-*. */
+static void
+test_native_fallbacks(void **state)
+{
+	struct config	*c;
+	char		 bin[96], f[128], *oldpath;
+	int		 fd;
+
+	(void)state;
+	snprintf(bin, sizeof(bin), "%s/bin", dir);
+	assert_int_equal(mkdir(bin, 0755), 0);
+	snprintf(f, sizeof(f), "%s/ib-build", bin);
+	assert_true((fd = open(f, O_CREAT | O_WRONLY, 0755)) >= 0);
+	close(fd);
+	setenv("IB_FALLBACK_BINDIR", bin, 1);
+	oldpath = getenv("PATH") ? xstrdup(getenv("PATH")) : NULL;
+	setenv("PATH", "/nonexistent", 1);
+
+	c = load("");
+	assert_string_equal(c->worker.osbuild, f);
+	/* No ib-depsolve there: the default stays, -n will say so. */
+	assert_string_equal(c->dnf_json, CONFIG_DEFAULT_DNFJSON);
+	assert_non_null(strstr(c->fallback_note, "worker.osbuild: the "
+	    "default osbuild is absent"));
+	config_free(c);
+	/* A value the file sets is kept, even when absent. */
+	c = load("[worker]\nosbuild = \"osbuild\"\n");
+	assert_string_equal(c->worker.osbuild, "osbuild");
+	assert_null(c->fallback_note);
+	config_free(c);
+
+	snprintf(f, sizeof(f), "%s/ib-depsolve", bin);
+	assert_true((fd = open(f, O_CREAT | O_WRONLY, 0755)) >= 0);
+	close(fd);
+	c = load("");
+	assert_string_equal(c->dnf_json, f);
+	config_free(c);
+
+	unsetenv("IB_FALLBACK_BINDIR");
+	if (oldpath != NULL)
+		setenv("PATH", oldpath, 1);
+	free(oldpath);
+	unlink(f);
+	snprintf(f, sizeof(f), "%s/ib-build", bin);
+	unlink(f);
+	rmdir(bin);
+}
+
 int
 main(void)
 {
@@ -688,6 +764,8 @@ main(void)
 		cmocka_unit_test(test_unknown_keys),
 		cmocka_unit_test(test_missing_and_unreadable),
 		cmocka_unit_test(test_too_large),
+		cmocka_unit_test(test_where_and_fault_limit),
+		cmocka_unit_test(test_native_fallbacks),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
