@@ -90,6 +90,11 @@ class Build(harness.TestCase):
             self.assertEqual(f.read(15), b"osbuild-double\n")
         # Progress went out while it built (4 pipelines x 2.5 s per stage).
         self.assertIsNotNone(q.show(jid).get("partial"), q.show(jid))
+        # The stage step within its pipeline, as the 2026 composer reads
+        # the partial back (its JobProgress keeps only "sub_progress").
+        prog = q.show(jid)["progress"]
+        self.assertRegex(prog["sub_progress"]["message"], r"^pipeline: ")
+        self.assertGreater(prog["sub_progress"]["total"], 0)
         log = w.log()
         # Stages are debug; info hears of it per pipeline.
         self.assertRegex(log, r"osbuild: pipeline \S+")
