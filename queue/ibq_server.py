@@ -51,7 +51,8 @@ class App:
     def __init__(self, args, store):
         self.store = store
         self.base = args.base_path.rstrip("/")
-        self.partial = not args.no_partial
+        self.generation = args.generation
+        self.partial = not args.no_partial and self.generation >= 2026
         self.request_job_timeout = args.request_job_timeout
         self.jwt_secret = None
         if args.jwt_secret:
@@ -436,8 +437,9 @@ def serve(args):
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
-    log("serving the worker API on %s%s (partial updates %s), state in %s" %
-        (where, app.base, "on" if app.partial else "off", args.state_dir))
+    log("serving the worker API on %s%s (generation %d, partial updates "
+        "%s), state in %s" % (where, app.base, app.generation,
+                              "on" if app.partial else "off", args.state_dir))
     try:
         server.serve_forever(poll_interval=0.5)
     finally:

@@ -64,6 +64,27 @@ CREATE TABLE IF NOT EXISTS events (
 """
 
 
+def _progress(p):
+    """A JobProgress as the composer decodes it: known fields only."""
+    if not isinstance(p, dict):
+        return None
+    out = {"message": p.get("message") if isinstance(p.get("message"), str)
+           else "",
+           "done": p.get("done") if isinstance(p.get("done"), int) else 0,
+           "total": p.get("total") if isinstance(p.get("total"), int) else 0}
+    sub = _progress(p.get("sub_progress"))
+    if sub is not None:
+        out["sub_progress"] = sub
+    return out
+
+
+def read_progress(partial):
+    """The progress of a partial update as the 2026 composer reads it back
+    (its JobResult struct: unknown keys such as "subprogress" are lost)."""
+    return _progress(partial.get("progress")) \
+        if isinstance(partial, dict) else None
+
+
 class StoreError(Exception):
     """A refused operation; `what` names the reason for the caller's mapping."""
 
@@ -239,6 +260,8 @@ class Store:
             dependencies=deps, dependents=dependents, tokens=tokens,
             heartbeats=beats, last_heartbeat=iso(j["last_seen"]),
             partial=None if j["partial"] is None else json.loads(j["partial"]),
+            progress=None if j["partial"] is None else
+            read_progress(json.loads(j["partial"])),
             partial_at=iso(j["partial_ts"]),
             result=None if j["result"] is None else json.loads(j["result"]),
             artifacts=arts)
@@ -447,7 +470,8 @@ class Store:
             return j["state"] == CANCELED
 
     def update(self, token, body, partial_ok):
-        """PATCH /jobs/{token}. Raises StoreError('no-token'|'not-running')."""
+        """PATCH /jobs/{token}; returns the job's type. Raises
+        StoreError('no-token'|'not-running')."""
         with self.cv:
             j = self.live_token(token)
             if j is None:
@@ -462,11 +486,12 @@ class Store:
                                      j["id"]))
                     self._event(j["id"], "partial")
                 self.cv.notify_all()
-                return
+                return j["type"]
             # An old server decodes only "result": anything else is a null
             # final result.
             self._finish(j, token, body.get("result"), "finished")
             self.cv.notify_all()
+            return j["type"]
 
     def _finish(self, j, token, result, why):
         state = FAILURE if result_failed(result) else SUCCESS

@@ -31,7 +31,8 @@ ERRORS = {
     18: (400, "Given worker id doesn't exist"),
     1000: (500, "Error discarding artifact"),
     1002: (500, "Error writing artifact"),
-    10000: (500, "Unspecified internal error"),
+    1004: (500, "Error finishing job"),
+    10000: (500, "Unspecified internal error "),
 }
 
 SERVER_SIDE_TYPES = ("manifest-id-only", "bootc-pre-manifest")
@@ -115,7 +116,12 @@ def post_workers(h, app):
 
 
 def post_worker_status(h, app, wid):
-    wid = _uuid(wid, 17, app)
+    if app.generation >= 2026:
+        # Its generated wrapper parses the path's uuid and fails with a
+        # plain echo error, which the error handler makes a 500.
+        wid = _uuid(wid, 10000, app)
+    else:
+        wid = _uuid(wid, 17, app)
     if not app.store.worker_status(wid):
         raise error(app, 18)
     h.send_empty(200)
@@ -191,10 +197,44 @@ def update_job(h, app, token):
     token = _uuid(token, 7, app)
     body = _json_body(h, app)
     try:
-        app.store.update(token, body, app.partial)
+        jtype = app.store.update(token, body, app.partial)
     except ibq_store.StoreError as e:
         raise error(app, 5 if e.what == "no-token" else 6)
+    if jtype == "osbuild" and "result" in body:
+        why = unreadable_result(body["result"], app.generation)
+        if why:
+            # As composer: the job is finished with the result, then
+            # reading it back fails.
+            raise error(app, 1004)
     h.send_json(200, _ref(app, "/jobs/" + token, token, "UpdateJobResponse"))
+
+
+# Target names whose results may carry options, per generation
+# (the composer's UnmarshalTargetResultOptions).
+_OPTIONS_2024 = {"org.osbuild.aws", "org.osbuild.aws.s3", "org.osbuild.gcp",
+                 "org.osbuild.azure.image", "org.osbuild.koji",
+                 "org.osbuild.oci", "org.osbuild.oci.objectstorage",
+                 "org.osbuild.container", "org.osbuild.pulp.ostree"}
+TARGET_RESULT_OPTIONS = {
+    2024: _OPTIONS_2024,
+    2026: (_OPTIONS_2024 - {"org.osbuild.pulp.ostree"}) |
+    {"org.osbuild.worker.server"},
+}
+
+
+def unreadable_result(result, generation):
+    """Why that generation cannot read an osbuild result, or None. Its
+    target results decode options only for the names it knows (any
+    present options, even null, are decoded)."""
+    if not isinstance(result, dict):
+        return None
+    for tr in result.get("target_results") or []:
+        if not isinstance(tr, dict) or "options" not in tr:
+            continue
+        name = tr.get("name")
+        if name not in TARGET_RESULT_OPTIONS[generation]:
+            return "unexpected target result name: %s" % name
+    return None
 
 
 def name_ok(name):

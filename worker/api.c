@@ -35,6 +35,7 @@ struct api {
 	struct api_shared	*sh;
 	struct http		*http;
 	char			 error[512];
+	long			 status;	/* of the last answer, 0: none */
 };
 
 static void
@@ -162,6 +163,12 @@ api_free(struct api *a)
 	free(a);
 }
 
+long
+api_status(const struct api *a)
+{
+	return a->status;
+}
+
 const char *
 api_error(const struct api *a)
 {
@@ -235,12 +242,14 @@ again:
 		}
 		req.bearer = token;
 	}
+	a->status = 0;
 	if (http_do(a->http, &req, resp) == -1) {
 		snprintf(a->error, sizeof(a->error), "%s: %s", what,
 		    resp->error);
 		rc = resp->aborted ? API_ABORTED : API_RETRY;
 		goto cleanup;
 	}
+	a->status = resp->status;
 	if (resp->status == 401 && a->sh->auth != NULL && tries++ == 0) {
 		log_debug("%s: 401, refreshing the access token", what);
 		auth_invalidate(a->sh->auth, token);

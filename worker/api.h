@@ -36,6 +36,8 @@ struct api	*api_clone(struct api *);
 void		 api_free(struct api *);
 /* The reason of the last failure (no secret in it). */
 const char	*api_error(const struct api *);
+/* The HTTP status of the last answer; 0 when none came (transport). */
+long		 api_status(const struct api *);
 
 /* POST /workers; *worker_id newly allocated. */
 enum api_rc	 api_register(struct api *, const char *arch, char **worker_id);

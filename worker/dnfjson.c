@@ -190,6 +190,12 @@ copy_bool(json_object *to, const char *tokey, json_object *from,
 json_object *
 dnfjson_repo(json_object *repo, const char *id)
 {
+	return dnfjson_repo_api(repo, id, 1);
+}
+
+json_object *
+dnfjson_repo_api(json_object *repo, const char *id, int api)
+{
 	json_object	*r = json_object_new_object();
 
 	json_object_object_add(r, "id", json_object_new_string(id));
@@ -197,7 +203,9 @@ dnfjson_repo(json_object *repo, const char *id)
 	copy_list(r, "baseurl", repo, "baseurls", "baseurl");
 	json_copy_str(r, "metalink", repo, "metalink");
 	json_copy_str(r, "mirrorlist", repo, "mirrorlist");
-	copy_list(r, "gpgkeys", repo, "gpgkeys", "gpgkey");
+	/* v1 merges gpgkey (one string) into gpgkeys; v2 takes a list. */
+	copy_list(r, api >= 2 ? "gpgkey" : "gpgkeys", repo, "gpgkeys",
+	    "gpgkey");
 	json_object_object_add(r, "gpgcheck", json_object_new_boolean(0));
 	json_object_object_add(r, "repo_gpgcheck", json_object_new_boolean(0));
 	copy_bool(r, "gpgcheck", repo, "check_gpg", 0);

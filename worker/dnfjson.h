@@ -37,6 +37,11 @@ json_object	*dnfjson_run(const struct config *, json_object *request,
  * words, with the given id; a new object.
  */
 json_object	*dnfjson_repo(json_object *repo, const char *id);
+/*
+ * The same for a request of the given API version: v1 lists the keys as
+ * "gpgkeys" (its "gpgkey" is one string), v2 as "gpgkey" (a list only).
+ */
+json_object	*dnfjson_repo_api(json_object *repo, const char *id, int api);
 /* A stable id for a repository: sha256 of its JSON; caller frees. */
 char		*dnfjson_repo_id(json_object *repo);
 

@@ -29,6 +29,8 @@
 #define LOOP_RESULT_REFUSED_MAX	5
 /* Between checks of what can run here when nothing can. */
 #define LOOP_RECHECK_MS		10000
+/* 5xx answers to a result are retried this often before it is dropped. */
+#define LOOP_RESULT_FAILED_MAX	10
 
 struct loop {
 	const struct loop_opts	*opts;
@@ -38,6 +40,7 @@ struct loop {
 	char			*worker_id;
 	const char		**types;	/* NULL-terminated */
 	int			 partial;
+	int			 generation;	/* SERVER_GEN_* */
 	int			 unhealthy;	/* take no more jobs */
 	char			*types_said;	/* what was last logged of them */
 	int			 faults;	/* machine faults in a row */
@@ -184,11 +187,18 @@ free_apis(struct loop *l)
 	l->api = NULL;
 }
 
+/*
+ * The server's /openapi tells its generation (what its results parse),
+ * whatever the partial setting says; an unreadable one counts as the
+ * newest.
+ */
 static void
 detect_partial(struct loop *l)
 {
 	int	 has;
 
+	has = api_server_has_partial(l->api);
+	l->generation = has == 0 ? SERVER_GEN_2024 : SERVER_GEN_2026;
 	switch (l->conf->worker.partial) {
 	case PARTIAL_ON:
 		l->partial = 1;
@@ -197,12 +207,12 @@ detect_partial(struct loop *l)
 		l->partial = 0;
 		break;
 	default:
-		has = api_server_has_partial(l->api);
 		l->partial = has == 1;
-		log_info("the server %s partial job updates%s",
-		    l->partial ? "takes" : "does not take",
-		    has == -1 ? " (its /openapi could not be read)" : "");
 	}
+	log_info("the server %s partial job updates%s; its results are "
+	    "those of the %d generation", l->partial ? "takes" : "does not take",
+	    has == -1 ? " (its /openapi could not be read)" : "",
+	    l->generation);
 }
 
 /*
@@ -273,14 +283,19 @@ reload(struct loop *l)
 
 /*
  * Delivers a result until the server has it. Returns 0 when delivered or
- * dropped for good, -1 when the worker had to stop first.
+ * dropped for good, -1 when the worker had to stop first. A server error
+ * (5xx) is retried as such, at most LOOP_RESULT_FAILED_MAX times; a job
+ * the server no longer knows after it failed on the result was not
+ * requeued or canceled: the server failed on that result (a composer may
+ * even have kept it without being able to read it).
  */
 static int
 deliver(struct loop *l, struct job *job, json_object *result)
 {
 	struct backoff	 b;
 	enum api_rc	 rc;
-	int		 refused = 0;
+	int		 refused = 0, failed = 0;
+	char		 failure[512] = "";
 
 	backoff_init(&b, 1000, l->conf->worker.backoff_max * 1000);
 	for (;;) {
@@ -290,18 +305,38 @@ deliver(struct loop *l, struct job *job, json_object *result)
 			log_info("result delivered");
 			return 0;
 		case API_GONE:
-			log_warnx("result dropped: %s (the job was requeued "
-			    "or canceled)", api_error(l->api));
+			if (failure[0] != '\0')
+				log_warnx("result not taken: the server failed "
+				    "on it (%s), then no longer knew the job "
+				    "(%s)", failure, api_error(l->api));
+			else
+				log_warnx("result dropped: %s (the job was "
+				    "requeued or canceled)", api_error(l->api));
 			return 0;
 		case API_ERROR:
 			if (++refused >= LOOP_RESULT_REFUSED_MAX) {
-				log_warnx("result dropped after %d refusals: "
-				    "%s", refused, api_error(l->api));
+				log_warnx("result dropped: the server refused "
+				    "it %d times: %s", refused,
+				    api_error(l->api));
 				return 0;
 			}
-			/* FALLTHROUGH */
+			log_warnx("the server refused the result: %s; "
+			    "retrying", api_error(l->api));
+			break;
 		default:
-			log_warnx("%s; retrying", api_error(l->api));
+			if (api_status(l->api) >= 500) {
+				snprintf(failure, sizeof(failure), "%s",
+				    api_error(l->api));
+				if (++failed >= LOOP_RESULT_FAILED_MAX) {
+					log_warnx("result dropped: the server "
+					    "failed on it %d times: %s",
+					    failed, failure);
+					return 0;
+				}
+				log_warnx("the server failed on the result: "
+				    "%s; retrying", failure);
+			} else
+				log_warnx("%s; retrying", api_error(l->api));
 		}
 		if (runflags.stop_now)
 			return -1;
@@ -385,6 +420,7 @@ run_job(struct loop *l, json_object *doc)
 		ctx.api = l->api;
 		ctx.cache_dir = l->conf->worker.cache_directory;
 		ctx.partial = l->partial;
+		ctx.generation = l->generation;
 		asg_job_start(l->asg, kind);	/* protect a build from scale-in */
 		result = kind->run(job, &ctx);
 	}

@@ -47,5 +47,11 @@ struct target_kind {
 /* The table, ending with a NULL name (targets/targets.c). */
 extern const struct target_kind target_kinds[];
 const struct target_kind *target_kind_find(const char *);
+/*
+ * 1 when a server of that generation (SERVER_GEN_*) parses options in a
+ * successful result of the named target; sending them otherwise makes the
+ * composer fail on the whole result.
+ */
+int		 target_result_takes_options(const char *name, int generation);
 
 #endif

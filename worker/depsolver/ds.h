@@ -78,6 +78,7 @@ enum ds_cmd { DS_CMD_DEPSOLVE, DS_CMD_SEARCH, DS_CMD_DUMP };
 
 struct ds_request {
 	enum ds_cmd	 cmd;
+	int		 api;		/* api_version: 1 (none given) or 2 */
 	char		*arch;
 	char		*releasever;
 	char		*cachedir;

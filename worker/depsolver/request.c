@@ -288,7 +288,18 @@ parse_repo(json_object *o, const char *arch, struct ds_repo *r,
 	r->mirrorlist = get_str(o, "mirrorlist", &bad);
 	r->metalink = get_str(o, "metalink", &bad);
 	r->gpgkeys = strv_from_json(get(o, "gpgkeys"), MAX_URLS, &bad);
-	if ((one = get_str(o, "gpgkey", &bad)) != NULL) {
+	/* "gpgkey": one key (API v1) or a list of them (v2): either. */
+	if (get(o, "gpgkey") != NULL &&
+	    json_object_is_type(get(o, "gpgkey"), json_type_array)) {
+		char **more = strv_from_json(get(o, "gpgkey"), MAX_URLS, &bad);
+		size_t n = strv_len(r->gpgkeys), m = strv_len(more), k;
+
+		r->gpgkeys = xrealloc(r->gpgkeys, (n + m + 1) *
+		    sizeof(char *));
+		for (k = 0; k <= m; k++)
+			r->gpgkeys[n + k] = more[k];
+		free(more);
+	} else if ((one = get_str(o, "gpgkey", &bad)) != NULL) {
 		size_t n = strv_len(r->gpgkeys);
 
 		r->gpgkeys = xrealloc(r->gpgkeys, (n + 2) * sizeof(char *));
@@ -426,13 +437,16 @@ request_parse(json_object *req, struct ds_request *r, struct ds_err *err)
 		ds_seterr(err, DS_INVALID, "the request is not a JSON object");
 		return -1;
 	}
+	r->api = 1;
 	if ((v = get(req, "api_version")) != NULL &&
 	    (!json_object_is_type(v, json_type_int) ||
-	    json_object_get_int(v) != 1)) {
+	    (json_object_get_int(v) != 1 && json_object_get_int(v) != 2))) {
 		ds_seterr(err, DS_INVALID, "Invalid API version: %s",
 		    json_object_to_json_string(v));
 		return -1;
 	}
+	if (v != NULL)
+		r->api = json_object_get_int(v);
 	if ((v = get(req, "command")) == NULL ||
 	    !json_object_is_type(v, json_type_string)) {
 		ds_seterr(err, DS_INVALID, "Missing required field 'command'");

@@ -89,9 +89,13 @@ add_nevra(Pool *pool, Solvable *s, json_object *o)
 	free(rel);
 }
 
-/* A package of the depsolve answer; NULL when it has no location. */
+/*
+ * A package of the depsolve answer in API api's words (v1: path,
+ * remote_location, "alg:hex"; v2: location, remote_locations[],
+ * {algorithm, value}); NULL when it has no location.
+ */
 static json_object *
-package_json(Pool *pool, Id p)
+package_json(Pool *pool, Id p, int api)
 {
 	Solvable	*s = pool_id2solvable(pool, p);
 	struct ds_repo	*r = s->repo->appdata;
@@ -107,14 +111,30 @@ package_json(Pool *pool, Id p)
 		return NULL;
 	o = json_object_new_object();
 	add_nevra(pool, s, o);
-	json_object_object_add(o, "path", jstr(loc));
 	n = strlen(r->baseurl);
 	while (n > 0 && r->baseurl[n - 1] == '/')
 		n--;
 	url = xasprintf("%.*s/%s", (int)n, r->baseurl, loc);
+	sum = solvable_lookup_checksum(s, SOLVABLE_CHECKSUM, &type);
+	if (api >= 2) {
+		json_object *l = json_object_new_array(), *c = NULL;
+
+		json_object_object_add(o, "location", jstr(loc));
+		json_object_array_add(l, jstr(url));
+		json_object_object_add(o, "remote_locations", l);
+		free(url);
+		if (sum != NULL) {
+			c = json_object_new_object();
+			json_object_object_add(c, "algorithm",
+			    jstr(solv_chksum_type2str(type)));
+			json_object_object_add(c, "value", jstr(sum));
+		}
+		json_object_object_add(o, "checksum", c);
+		return o;
+	}
+	json_object_object_add(o, "path", jstr(loc));
 	json_object_object_add(o, "remote_location", jstr(url));
 	free(url);
-	sum = solvable_lookup_checksum(s, SOLVABLE_CHECKSUM, &type);
 	if (sum != NULL) {
 		char *c = xasprintf("%s:%s", solv_chksum_type2str(type), sum);
 
@@ -126,7 +146,7 @@ package_json(Pool *pool, Id p)
 }
 
 static json_object *
-repo_json(const struct ds_repo *r)
+repo_json(const struct ds_repo *r, int api)
 {
 	json_object	*o = json_object_new_object(), *a;
 	size_t		 i;
@@ -148,7 +168,7 @@ repo_json(const struct ds_repo *r)
 	a = json_object_new_array();
 	for (i = 0; r->gpgkeys[i] != NULL; i++)
 		json_object_array_add(a, jstr(r->gpgkeys[i]));
-	json_object_object_add(o, "gpgkeys", a);
+	json_object_object_add(o, api >= 2 ? "gpgkey" : "gpgkeys", a);
 	json_object_object_add(o, "sslverify",
 	    json_object_new_boolean(r->sslverify));
 	json_object_object_add(o, "sslcacert", r->sslcacert ?
@@ -458,38 +478,80 @@ sort_ids(Pool *pool, Queue *q)
 	qsort_r(q->elements, (size_t)q->count, sizeof(Id), cmp_solvable, pool);
 }
 
-json_object *
-solve_depsolve(Pool *pool, const struct ds_request *req, struct ds_err *err)
+/*
+ * The packages of q in the answer's words, sorted, each repository of
+ * them added to repos.
+ */
+static json_object *
+package_list(Pool *pool, Queue *q, int api, json_object *repos)
 {
-	json_object	*ans = NULL, *pkgs, *repos;
-	Queue		 prev;
-	size_t		 i;
+	json_object	*pkgs = json_object_new_array();
 	int		 j;
 
-	queue_init(&prev);
-	for (i = 0; i < req->ntrans; i++)
-		if (solve_one(pool, req, &req->trans[i], &prev, err) == -1)
-			goto cleanup;
-	sort_ids(pool, &prev);
-	pkgs = json_object_new_array();
-	repos = json_object_new_object();
-	for (j = 0; j < prev.count; j++) {
-		json_object *o = package_json(pool, prev.elements[j]);
-		Solvable *s = pool_id2solvable(pool, prev.elements[j]);
+	sort_ids(pool, q);
+	for (j = 0; j < q->count; j++) {
+		json_object *o = package_json(pool, q->elements[j], api);
+		Solvable *s = pool_id2solvable(pool, q->elements[j]);
 
 		if (o == NULL)
 			continue;	/* a comps group */
 		json_object_array_add(pkgs, o);
 		if (!json_object_object_get_ex(repos, repo_id_of(s), NULL))
 			json_object_object_add(repos, repo_id_of(s),
-			    repo_json(s->repo->appdata));
+			    repo_json(s->repo->appdata, api));
+	}
+	return pkgs;
+}
+
+/*
+ * API v1 answers the chain's final set as "packages"; v2 one disjoint set
+ * per transaction (what it added to the previous ones) as "transactions".
+ */
+json_object *
+solve_depsolve(Pool *pool, const struct ds_request *req, struct ds_err *err)
+{
+	json_object	*ans = NULL, *trans = NULL, *repos;
+	Queue		 prev, added;
+	Map		 before;
+	size_t		 i;
+	int		 j;
+
+	queue_init(&prev);
+	queue_init(&added);
+	map_init(&before, pool->nsolvables);
+	repos = json_object_new_object();
+	if (req->api >= 2)
+		trans = json_object_new_array();
+	for (i = 0; i < req->ntrans; i++) {
+		map_empty(&before);
+		for (j = 0; j < prev.count; j++)
+			MAPSET(&before, prev.elements[j]);
+		if (solve_one(pool, req, &req->trans[i], &prev, err) == -1) {
+			json_object_put(trans);
+			json_object_put(repos);
+			goto cleanup;
+		}
+		if (trans == NULL)
+			continue;
+		queue_empty(&added);
+		for (j = 0; j < prev.count; j++)
+			if (!MAPTST(&before, prev.elements[j]))
+				queue_push(&added, prev.elements[j]);
+		json_object_array_add(trans, package_list(pool, &added,
+		    req->api, repos));
 	}
 	ans = json_object_new_object();
 	json_object_object_add(ans, "solver", jstr("ib-depsolve"));
-	json_object_object_add(ans, "packages", pkgs);
+	if (trans != NULL)
+		json_object_object_add(ans, "transactions", trans);
+	else
+		json_object_object_add(ans, "packages", package_list(pool,
+		    &prev, req->api, repos));
 	json_object_object_add(ans, "repos", repos);
 	json_object_object_add(ans, "modules", json_object_new_object());
 cleanup:
+	map_free(&before);
+	queue_free(&added);
 	queue_free(&prev);
 	return ans;
 }

@@ -35,6 +35,19 @@ ca_bundle(const struct config *conf)
 	return NULL;
 }
 
+/* 1 when the reference names a tag (in its last part, before any @). */
+static int
+tag_written(const char *source)
+{
+	const char	*at = strchr(source, '@'), *end, *p, *last = source;
+
+	end = at != NULL ? at : source + strlen(source);
+	for (p = source; p < end; p++)
+		if (*p == '/')
+			last = p + 1;
+	return memchr(last, ':', (size_t)(end - last)) != NULL;
+}
+
 /*
  * Resolves one spec into a result spec. NULL with the reason in err.
  */
@@ -44,8 +57,10 @@ resolve(struct job *job, const struct job_ctx *ctx, json_object *spec,
 {
 	struct registry_opts	 o;
 	struct registry_image	 img;
+	struct registry_ref	 ref;
 	json_object		*out, *tv = NULL;
 	const char		*source, *name;
+	char			*norm;
 
 	if (!json_object_is_type(spec, json_type_object) ||
 	    (source = json_get_str(spec, "source")) == NULL) {
@@ -63,12 +78,35 @@ resolve(struct job *job, const struct job_ctx *ctx, json_object *spec,
 	o.connect_timeout = ctx->conf->worker.connect_timeout;
 	o.transfer_timeout = ctx->conf->worker.transfer_timeout;
 	o.abort = (volatile sig_atomic_t *)&job->canceled;
-	if (registry_resolve(&o, source, arch, &img, err, errlen) == -1)
+	if (registry_parse_ref(source, &ref, err, errlen) == -1)
 		return NULL;
+	if (registry_resolve(&o, source, arch, &img, err, errlen) == -1) {
+		registry_ref_free(&ref);
+		return NULL;
+	}
+	/*
+	 * As the reference: "source" is the normalized repository name (no
+	 * tag or digest: the composer writes the digest beside it), "name"
+	 * the normalized reference as written when the spec has none.
+	 */
+	norm = xasprintf("%s/%s", ref.host, ref.repo);
 	out = json_object_new_object();
-	json_object_object_add(out, "source", json_object_new_string(source));
-	json_object_object_add(out, "name", json_object_new_string(
-	    name != NULL && *name != '\0' ? name : source));
+	json_object_object_add(out, "source", json_object_new_string(norm));
+	if (name != NULL && *name != '\0')
+		json_object_object_add(out, "name",
+		    json_object_new_string(name));
+	else {
+		char *full = xasprintf("%s%s%s%s%s", norm,
+		    tag_written(source) ? ":" : "",
+		    tag_written(source) ? ref.tag : "", ref.digest ? "@" : "",
+		    ref.digest ? ref.digest : "");
+
+		json_object_object_add(out, "name",
+		    json_object_new_string(full));
+		free(full);
+	}
+	free(norm);
+	registry_ref_free(&ref);
 	if (tv != NULL)
 		json_object_object_add(out, "tls-verify",
 		    json_object_new_boolean(json_object_get_boolean(tv)));

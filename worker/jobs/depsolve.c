@@ -1,10 +1,19 @@
 /*
  * depsolve: resolve the package sets of each pipeline with the configured
- * depsolver (osbuild-depsolve-dnf, request API version 1: one call per
- * pipeline, its package sets as chained transactions) and answer in a
- * shape both server generations read: the 2024 keys (package_specs, error,
- * error_type) and the 2026 ones (transactions, repo_configs, solver).
+ * depsolver (osbuild-depsolve-dnf: one call per pipeline, its package sets
+ * as chained transactions) and answer in a shape both server generations
+ * read: the 2024 keys (package_specs, error, error_type) and the 2026 ones
+ * (transactions, repo_configs, solver).
+ *
+ * The request is API version 2 (osbuild >= v166), whose answer keeps the
+ * chained transactions apart as disjoint sets, as the reference worker
+ * sends them. Older depsolvers do not look at "api_version" and answer
+ * API v1: an object with the final set as "packages" (v116..v165) or that
+ * list alone (<= v115), one transaction then. Their "gpgkey" is one string,
+ * so a request with keys is asked again in v1 once an old one is seen; the
+ * process remembers which API the depsolver spoke.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +26,9 @@
 #include "util.h"
 
 #define DS_MAX_PIPELINES 64
+
+/* The API the depsolver answered last: 0 not known yet, 1 or 2. */
+static atomic_int	ds_api;
 
 static json_object *
 str_list(json_object *v)
@@ -37,19 +49,24 @@ str_list(json_object *v)
 }
 
 struct pipeline {
+	json_object	*args;		/* the job's, borrowed */
+	json_object	*sets;		/* its package sets, borrowed */
+	const char	*cachedir;
 	json_object	*request;	/* to the depsolver */
 	json_object	*repos;		/* id -> the job's repository */
+	int		 has_keys;	/* a repository lists gpg keys */
 };
 
 /*
- * One request for the chained package sets of a pipeline. Returns -1 with
- * why when the sets are malformed.
+ * The request (API version api) for the chained package sets of a
+ * pipeline, replacing p->request. Returns -1 with why when the sets are
+ * malformed.
  */
 static int
-build_request(json_object *args, json_object *sets, const char *cachedir,
-    struct pipeline *p, char *why, size_t whylen)
+build_request(struct pipeline *p, int api, char *why, size_t whylen)
 {
-	json_object	*req, *arguments, *repos, *trans;
+	json_object	*req, *arguments, *repos, *trans, *sets = p->sets;
+	json_object	*args = p->args;
 	size_t		 i, j, n, nr;
 
 	if (!json_object_is_type(sets, json_type_array) ||
@@ -57,6 +74,9 @@ build_request(json_object *args, json_object *sets, const char *cachedir,
 		snprintf(why, whylen, "a pipeline has no package sets");
 		return -1;
 	}
+	json_object_put(p->request);
+	p->request = NULL;
+	json_object_put(p->repos);
 	p->repos = json_object_new_object();
 	repos = json_object_new_array();
 	trans = json_object_new_array();
@@ -85,10 +105,15 @@ build_request(json_object *args, json_object *sets, const char *cachedir,
 			char *id = dnfjson_repo_id(repo);
 
 			if (json_object_object_get(p->repos, id) == NULL) {
+				json_object *r = dnfjson_repo_api(repo, id,
+				    api);
+
 				json_object_object_add(p->repos, id,
 				    json_object_get(repo));
-				json_object_array_add(repos,
-				    dnfjson_repo(repo, id));
+				if (json_object_object_get(r, api >= 2 ?
+				    "gpgkey" : "gpgkeys") != NULL)
+					p->has_keys = 1;
+				json_object_array_add(repos, r);
 			}
 			json_object_array_add(ids, json_object_new_string(id));
 			free(id);
@@ -104,6 +129,9 @@ build_request(json_object *args, json_object *sets, const char *cachedir,
 	json_object_object_add(arguments, "repos", repos);
 	json_object_object_add(arguments, "transactions", trans);
 	req = json_object_new_object();
+	if (api >= 2)
+		json_object_object_add(req, "api_version",
+		    json_object_new_int(api));
 	json_object_object_add(req, "command",
 	    json_object_new_string("depsolve"));
 	json_object_object_add(req, "arch", json_object_new_string(
@@ -116,7 +144,7 @@ build_request(json_object *args, json_object *sets, const char *cachedir,
 		    json_object_new_string(json_get_str(args,
 		    "module_platform_id")));
 	json_object_object_add(req, "cachedir",
-	    json_object_new_string(cachedir));
+	    json_object_new_string(p->cachedir));
 	json_object_object_add(req, "arguments", arguments);
 	p->request = req;
 	return 0;
@@ -127,8 +155,11 @@ static json_object *
 package_spec(json_object *pkg, json_object *repos)
 {
 	json_object	*s = json_object_new_object(), *v, *repo;
-	const char	*rid = json_get_str(pkg, "repo_id"), *loc;
+	const char	*rid = json_get_str(pkg, "repo_id"), *loc, *path;
 	int		 b;
+
+	if (!json_object_is_type(pkg, json_type_object))
+		return NULL;
 
 	json_object_object_add(s, "name", json_object_new_string(
 	    json_get_str(pkg, "name") ? json_get_str(pkg, "name") : ""));
@@ -138,7 +169,16 @@ package_spec(json_object *pkg, json_object *repos)
 	json_copy_str(s, "version", pkg, "version");
 	json_copy_str(s, "release", pkg, "release");
 	json_copy_str(s, "arch", pkg, "arch");
+	/* v1: remote_location, path, "alg:hex"; v2: remote_locations[],
+	 * location, {algorithm, value}. */
 	loc = json_get_str(pkg, "remote_location");
+	if (loc == NULL &&
+	    (v = json_object_object_get(pkg, "remote_locations")) != NULL &&
+	    json_object_is_type(v, json_type_array) &&
+	    json_object_array_length(v) > 0 &&
+	    json_object_is_type(json_object_array_get_idx(v, 0),
+	    json_type_string))
+		loc = json_object_get_string(json_object_array_get_idx(v, 0));
 	if (loc != NULL) {
 		json_object *l = json_object_new_array();
 
@@ -147,9 +187,24 @@ package_spec(json_object *pkg, json_object *repos)
 		json_object_array_add(l, json_object_new_string(loc));
 		json_object_object_add(s, "remote_locations", l);
 	}
-	json_copy_str(s, "checksum", pkg, "checksum");
-	json_copy_str(s, "path", pkg, "path");
-	json_copy_str(s, "location", pkg, "path");
+	v = json_object_object_get(pkg, "checksum");
+	if (v != NULL && json_object_is_type(v, json_type_object) &&
+	    json_get_str(v, "algorithm") != NULL &&
+	    json_get_str(v, "value") != NULL) {
+		char *c = xasprintf("%s:%s", json_get_str(v, "algorithm"),
+		    json_get_str(v, "value"));
+
+		json_object_object_add(s, "checksum", json_object_new_string(c));
+		free(c);
+	} else
+		json_copy_str(s, "checksum", pkg, "checksum");
+	path = json_get_str(pkg, "location") ? json_get_str(pkg, "location") :
+	    json_get_str(pkg, "path");
+	if (path != NULL) {
+		json_object_object_add(s, "path", json_object_new_string(path));
+		json_object_object_add(s, "location",
+		    json_object_new_string(path));
+	}
 	if (rid != NULL)
 		json_object_object_add(s, "repo_id",
 		    json_object_new_string(rid));
@@ -196,6 +251,104 @@ fail(json_object *result, int id, const char *reason, const char *details)
 	legacy_error(result);
 }
 
+/* The specs of a list of the depsolver's packages; NULL when malformed. */
+static json_object *
+spec_list(json_object *pkgs, json_object *repos)
+{
+	json_object	*specs, *s;
+	size_t		 i, n;
+
+	if (pkgs == NULL || !json_object_is_type(pkgs, json_type_array))
+		return NULL;
+	specs = json_object_new_array();
+	n = json_object_array_length(pkgs);
+	for (i = 0; i < n; i++) {
+		if ((s = package_spec(json_object_array_get_idx(pkgs, i),
+		    repos)) == NULL) {
+			json_object_put(specs);
+			return NULL;
+		}
+		json_object_array_add(specs, s);
+	}
+	return specs;
+}
+
+/* The API of an answer: 2 with transactions, 1 with packages, else 0. */
+static int
+answer_api(json_object *ans)
+{
+	json_object	*v;
+
+	if (json_object_is_type(ans, json_type_array))
+		return 1;		/* <= v115: the package list alone */
+	if (!json_object_is_type(ans, json_type_object))
+		return 0;
+	if ((v = json_object_object_get(ans, "transactions")) != NULL &&
+	    json_object_is_type(v, json_type_array))
+		return 2;
+	if ((v = json_object_object_get(ans, "packages")) != NULL &&
+	    json_object_is_type(v, json_type_array))
+		return 1;
+	return 0;
+}
+
+/*
+ * The transactions of an answer of that API (one list of specs per
+ * transaction) and all their specs in *all; NULL when malformed.
+ */
+static json_object *
+answer_transactions(json_object *ans, int api, json_object *repos,
+    json_object **all)
+{
+	json_object	*tx = json_object_new_array(), *t, *specs;
+	size_t		 i, j, n;
+
+	*all = json_object_new_array();
+	if (api == 1) {
+		/* v1 gives the chain's final set only: one transaction. */
+		specs = spec_list(json_object_is_type(ans, json_type_array) ?
+		    ans : json_object_object_get(ans, "packages"), repos);
+		if (specs == NULL)
+			goto bad;
+		json_object_array_add(tx, specs);
+	} else {
+		t = json_object_object_get(ans, "transactions");
+		n = json_object_array_length(t);
+		for (i = 0; i < n; i++) {
+			if ((specs = spec_list(json_object_array_get_idx(t, i),
+			    repos)) == NULL)
+				goto bad;
+			json_object_array_add(tx, specs);
+		}
+	}
+	n = json_object_array_length(tx);
+	for (i = 0; i < n; i++) {
+		specs = json_object_array_get_idx(tx, i);
+		for (j = 0; j < json_object_array_length(specs); j++)
+			json_object_array_add(*all, json_object_get(
+			    json_object_array_get_idx(specs, j)));
+	}
+	return tx;
+bad:
+	json_object_put(tx);
+	json_object_put(*all);
+	*all = NULL;
+	return NULL;
+}
+
+/* 1 when the depsolver's error is about the packages asked for. */
+static int
+solver_said_no(json_object *scratch)
+{
+	json_object	*e = job_result_error(scratch), *v;
+	int		 id;
+
+	if (e == NULL || !json_object_object_get_ex(e, "id", &v))
+		return 0;
+	id = json_object_get_int(v);
+	return id == JOB_ERR_DNF_DEPSOLVE || id == JOB_ERR_DNF_MARKING;
+}
+
 /*
  * Runs the depsolver for one pipeline. On success adds its answer to the
  * result maps and returns 0; else sets the job error and returns -1.
@@ -204,30 +357,58 @@ static int
 solve(struct job *job, const struct job_ctx *ctx, const char *name,
     struct pipeline *p, json_object *result)
 {
-	json_object	*ans, *pkgs, *specs, *tx, *rc, *v;
-	size_t		 i, n;
-	int		 rv = -1;
+	json_object	*ans = NULL, *scratch = NULL, *specs, *tx, *rc, *v;
+	int		 known = atomic_load(&ds_api), api, got, rv = -1;
+	char		 why[256];
 
-	log_info("depsolve: pipeline %s", name);
-	if ((ans = dnfjson_run(ctx->conf, p->request, "depsolve",
-	    &job->canceled, &job->pgid, result)) == NULL) {
-		legacy_error(result);
-		return -1;
+	/* Known to speak v1 only, a request with keys goes in v1 at once. */
+	api = 2;
+	if (build_request(p, api, why, sizeof(why)) == 0 && known == 1 &&
+	    p->has_keys) {
+		api = 1;
+		build_request(p, api, why, sizeof(why));
 	}
-	pkgs = json_object_object_get(ans, "packages");
-	if (pkgs == NULL || !json_object_is_type(pkgs, json_type_array)) {
+	for (;;) {
+		if (p->request == NULL) {
+			fail(result, JOB_ERR_PARSING_ARGS, why, NULL);
+			goto cleanup;
+		}
+		json_object_put(scratch);
+		scratch = json_object_new_object();
+		ans = dnfjson_run(ctx->conf, p->request, "depsolve",
+		    &job->canceled, &job->pgid, scratch);
+		got = ans != NULL ? answer_api(ans) : 0;
+		/*
+		 * A depsolver before v166 reads a key list as one key: when
+		 * it answered v1, or failed otherwise than on the packages,
+		 * ask again in its words.
+		 */
+		if (api == 2 && p->has_keys && !atomic_load(&job->canceled) &&
+		    (ans != NULL ? got == 1 : !solver_said_no(scratch))) {
+			log_info("depsolve: the depsolver %s; asking in API "
+			    "version 1", ans != NULL ? "answers API version 1" :
+			    "failed on an API version 2 request with keys");
+			json_object_put(ans);
+			ans = NULL;
+			api = 1;
+			build_request(p, api, why, sizeof(why));
+			continue;
+		}
+		break;
+	}
+	if (ans == NULL) {
+		json_object_object_add(result, "job_error", json_object_get(
+		    job_result_error(scratch)));
+		legacy_error(result);
+		goto cleanup;
+	}
+	if (got == 0 || (tx = answer_transactions(ans, got, p->repos,
+	    &specs)) == NULL) {
 		fail(result, JOB_ERR_RPMMD, "rpmmd error in depsolve job",
 		    "the depsolver answered without packages");
 		goto cleanup;
 	}
-	specs = json_object_new_array();
-	n = json_object_array_length(pkgs);
-	for (i = 0; i < n; i++)
-		json_object_array_add(specs, package_spec(
-		    json_object_array_get_idx(pkgs, i), p->repos));
-	/* API version 1 gives the chain's final set only: one transaction. */
-	tx = json_object_new_array();
-	json_object_array_add(tx, json_object_get(specs));
+	atomic_store(&ds_api, got);
 	json_object_object_add(json_object_object_get(result, "package_specs"),
 	    name, specs);
 	json_object_object_add(json_object_object_get(result, "transactions"),
@@ -255,9 +436,13 @@ solve(struct job *job, const struct job_ctx *ctx, const char *name,
 		    "modules"), name,
 		    json_object_get(v));
 	}
-	log_info("depsolve: pipeline %s: %zu packages", name, n);
+	log_info("depsolve: pipeline %s: %zu packages in %zu transactions "
+	    "(depsolver API version %d)", name,
+	    json_object_array_length(specs), json_object_array_length(tx),
+	    got);
 	rv = 0;
 cleanup:
+	json_object_put(scratch);
 	json_object_put(ans);
 	return rv;
 }
@@ -267,7 +452,7 @@ job_depsolve_run(struct job *job, const struct job_ctx *ctx)
 {
 	json_object	*result, *sets;
 	struct pipeline	 p;
-	char		*cachedir, why[256];
+	char		*cachedir;
 	int		 count = 0;
 
 	result = json_object_new_object();
@@ -290,12 +475,9 @@ job_depsolve_run(struct job *job, const struct job_ctx *ctx)
 	cachedir = cache_path(ctx->cache_dir, CACHE_RPMMD);
 	json_object_object_foreach(sets, name, psets) {
 		memset(&p, 0, sizeof(p));
-		if (build_request(job->args, psets, cachedir, &p, why,
-		    sizeof(why)) == -1) {
-			fail(result, JOB_ERR_PARSING_ARGS, why, NULL);
-			json_object_put(p.repos);
-			break;
-		}
+		p.args = job->args;
+		p.sets = psets;
+		p.cachedir = cachedir;
 		if (solve(job, ctx, name, &p, result) == -1) {
 			json_object_put(p.request);
 			json_object_put(p.repos);

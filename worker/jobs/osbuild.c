@@ -22,6 +22,7 @@
 
 #define OSB_MONITOR_MAX		(1 << 20)	/* one monitor record */
 #define OSB_PARTIAL_MS		5000		/* between progress updates */
+#define OSB_INFO_MS		30000		/* between coarse progress lines */
 #define OSB_DETAIL_MAX		(64 << 10)	/* per string in job_error */
 #define OSB_MAX_TARGETS		64
 #define OSB_VERSION_TIMEOUT_MS	60000
@@ -34,6 +35,7 @@ struct monitor {
 	char			*stage;
 	int64_t			 done, total;
 	int64_t			 last_partial;
+	int64_t			 last_info;	/* the coarse progress line */
 	int			 overflowed;
 };
 
@@ -164,7 +166,7 @@ send_partial(struct monitor *m, const char *message, json_object *progress)
 			if ((v = json_object_object_get(sub, "total")) != NULL)
 				json_object_object_add(s, "total",
 				    json_object_get(v));
-			json_object_object_add(p, "subprogress", s);
+			json_object_object_add(p, "sub_progress", s);
 		}
 	}
 	partial = json_object_new_object();
@@ -208,7 +210,7 @@ monitor_record(struct monitor *m, const char *text, size_t len)
 	    strcmp(sname, m->stage) != 0)) {
 		free(m->stage);
 		m->stage = xstrdup(sname);
-		log_info("osbuild: stage %s (pipeline %s)", sname,
+		log_debug("osbuild: stage %s (pipeline %s)", sname,
 		    m->pipeline ? m->pipeline : "?");
 	}
 	prog = NULL;
@@ -222,11 +224,18 @@ monitor_record(struct monitor *m, const char *text, size_t len)
 		if (d != m->done || t != m->total) {
 			m->done = d;
 			m->total = t;
-			log_info("osbuild: progress %lld/%lld",
+			log_debug("osbuild: progress %lld/%lld",
 			    (long long)d, (long long)t);
 		}
 	} else
 		prog = NULL;
+	/* Per stage is debug; info hears of it every OSB_INFO_MS. */
+	if (m->stage != NULL && now_ms() - m->last_info >= OSB_INFO_MS) {
+		m->last_info = now_ms();
+		log_info("osbuild: pipeline %s, stage %s, %lld/%lld",
+		    m->pipeline ? m->pipeline : "?", m->stage,
+		    (long long)m->done, (long long)m->total);
+	}
 	if ((msg = get_str(rec, "message")) != NULL && *msg != '\0') {
 		snprintf(line, sizeof(line), "%s", msg);
 		rtrim(line);
@@ -560,15 +569,17 @@ run_targets(json_object *result, struct job *job, const struct job_ctx *ctx,
 		}
 		free(path);
 		if (terr.id == 0) {
-			json_object_object_add(tr, "options", opts ? opts :
-			    json_object_new_object());
+			if (opts != NULL && target_result_takes_options(
+			    k->name, ctx->generation))
+				json_object_object_add(tr, "options", opts);
+			else
+				json_object_put(opts);
 		} else {
-			json_object *e = json_object_new_object();
+			json_object *e = json_object_new_object(), *je;
 
 			log_warnx("target %zu (%s) failed: %s", i, k->name,
 			    terr.reason);
 			json_object_put(opts);
-			json_object_object_add(tr, "options", NULL);
 			json_object_object_add(e, "id",
 			    json_object_new_int(terr.id));
 			json_object_object_add(e, "reason",
@@ -577,7 +588,15 @@ run_targets(json_object *result, struct job *job, const struct job_ctx *ctx,
 				json_object_object_add(e, "details",
 				    terr.details);
 			json_object_object_add(tr, "target_error", e);
-			json_object_array_add(errors, json_object_get(e));
+			/* The job error names the target, as the reference's. */
+			je = json_object_new_object();
+			json_object_object_add(je, "id",
+			    json_object_new_int(terr.id));
+			json_object_object_add(je, "reason",
+			    json_object_new_string(terr.reason));
+			json_object_object_add(je, "details",
+			    json_object_new_string(k->name));
+			json_object_array_add(errors, je);
 		}
 		json_object_array_add(results, tr);
 	}
@@ -745,6 +764,7 @@ job_osbuild_run(struct job *job, const struct job_ctx *ctx)
 	mon.job = job;
 	mon.ctx = ctx;
 	mon.last_partial = 0;
+	mon.last_info = now_ms();
 	memset(&o, 0, sizeof(o));
 	o.argv = (const char *const *)av.v;
 	o.env_add = (const char *const *)env.v;

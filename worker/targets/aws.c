@@ -108,7 +108,7 @@ accounts_get(json_object *o, const char ***out, struct target_err *err)
 		return 0;
 	if (!json_object_is_type(a, json_type_array) ||
 	    (n = json_object_array_length(a)) > MAX_ACCOUNTS) {
-		target_fail(err, JOB_ERR_INVALID_TARGET, "AWS target: "
+		target_fail(err, JOB_ERR_INVALID_TARGET_CONFIG, "AWS target: "
 		    "shareWithAccounts must be a list of at most %d accounts",
 		    MAX_ACCOUNTS);
 		return -1;
@@ -118,7 +118,7 @@ accounts_get(json_object *o, const char ***out, struct target_err *err)
 		v = json_object_array_get_idx(a, i);
 		if (!json_object_is_type(v, json_type_string) ||
 		    !ec2_account_ok(json_object_get_string(v))) {
-			target_fail(err, JOB_ERR_INVALID_TARGET, "AWS target: "
+			target_fail(err, JOB_ERR_INVALID_TARGET_CONFIG, "AWS target: "
 			    "shareWithAccounts[%zu] is not a 12-digit account", i);
 			free(list);
 			return -1;
@@ -259,7 +259,7 @@ target_aws_run(const struct target_ctx *ctx, json_object *target,
 	memset(&creds, 0, sizeof(creds));
 	json_object_object_get_ex(target, "options", &o);
 	if (o == NULL || !json_object_is_type(o, json_type_object)) {
-		target_fail(err, JOB_ERR_INVALID_TARGET,
+		target_fail(err, JOB_ERR_INVALID_TARGET_CONFIG,
 		    "AWS target: no options");
 		return -1;
 	}
@@ -269,31 +269,31 @@ target_aws_run(const struct target_ctx *ctx, json_object *target,
 		bucket = conf->aws.bucket;
 	name = json_get_str(target, "image_name");
 	if (!aws_region_ok(region)) {
-		target_fail(err, JOB_ERR_INVALID_TARGET,
+		target_fail(err, JOB_ERR_INVALID_TARGET_CONFIG,
 		    "AWS target: missing or "
 		    "invalid region");
 		return -1;
 	}
 	if (bucket == NULL || *bucket == '\0') {
-		target_fail(err, JOB_ERR_INVALID_TARGET,
+		target_fail(err, JOB_ERR_INVALID_TARGET_CONFIG,
 		    "AWS target: no bucket in the "
 		    "target nor in [aws] bucket");
 		return -1;
 	}
 	if (name == NULL || !ami_name_ok(name)) {
-		target_fail(err, JOB_ERR_INVALID_TARGET,
+		target_fail(err, JOB_ERR_INVALID_TARGET_CONFIG,
 		    "AWS target: the image name "
 		    "must be 3 to 128 letters, digits or ()[] ./-'@_");
 		return -1;
 	}
 	if ((arch = ec2_arch(conf->worker.arch)) == NULL) {
-		target_fail(err, JOB_ERR_INVALID_TARGET,
+		target_fail(err, JOB_ERR_INVALID_TARGET_CONFIG,
 		    "AWS target: EC2 has no "
 		    "images for architecture %s", conf->worker.arch);
 		return -1;
 	}
 	if (boot_mode(ctx, o, &bmode) == -1) {
-		target_fail(err, JOB_ERR_INVALID_TARGET,
+		target_fail(err, JOB_ERR_INVALID_TARGET_CONFIG,
 		    "AWS target: unknown boot "
 		    "mode");
 		return -1;
@@ -309,7 +309,7 @@ target_aws_run(const struct target_ctx *ctx, json_object *target,
 	    json_get_str(o, "secretAccessKey"),
 	    json_get_str(o, "sessionToken"), conf->aws.credentials, &creds,
 	    why, sizeof(why)) == -1) {
-		target_fail(err, JOB_ERR_UPLOAD, "AWS target: %s", why);
+		target_fail(err, JOB_ERR_INVALID_CONFIG, "AWS target: %s", why);
 		goto cleanup;
 	}
 	cap_ms = conf->worker.backoff_max * 1000;
@@ -324,7 +324,7 @@ target_aws_run(const struct target_ctx *ctx, json_object *target,
 	sc.abort = ctx->abort;
 	target_s3_tuning(&sc, conf);
 	if ((s3 = s3_new(&sc, why, sizeof(why))) == NULL) {
-		target_fail(err, JOB_ERR_INVALID_TARGET, "AWS target: %s", why);
+		target_fail(err, JOB_ERR_INVALID_CONFIG, "AWS target: %s", why);
 		goto cleanup;
 	}
 	memset(&ec, 0, sizeof(ec));
@@ -334,7 +334,7 @@ target_aws_run(const struct target_ctx *ctx, json_object *target,
 	ec.backoff_cap = cap_ms;
 	ec.abort = ctx->abort;
 	if ((e = ec2_new(&ec, why, sizeof(why))) == NULL) {
-		target_fail(err, JOB_ERR_INVALID_TARGET, "AWS target: %s", why);
+		target_fail(err, JOB_ERR_INVALID_CONFIG, "AWS target: %s", why);
 		goto cleanup;
 	}
 

@@ -98,7 +98,7 @@ target_azure_image_run(const struct target_ctx *ctx, json_object *target,
 	memset(&creds, 0, sizeof(creds));
 	json_object_object_get_ex(target, "options", &o);
 	if (o == NULL || !json_object_is_type(o, json_type_object))
-		return target_fail(err, JOB_ERR_INVALID_TARGET,
+		return target_fail(err, JOB_ERR_INVALID_TARGET_CONFIG,
 		    "Azure target: no "
 		    "options");
 	tenant = json_get_str(o, "tenant_id");
@@ -106,35 +106,35 @@ target_azure_image_run(const struct target_ctx *ctx, json_object *target,
 	rg = json_get_str(o, "resource_group");
 	if (!azure_arm_name_ok(tenant) || !azure_arm_name_ok(sub) ||
 	    !azure_arm_name_ok(rg))
-		return target_fail(err, JOB_ERR_INVALID_TARGET, "Azure target: "
+		return target_fail(err, JOB_ERR_INVALID_TARGET_CONFIG, "Azure target: "
 		    "tenant_id, subscription_id and resource_group must be "
 		    "non-empty names without '/', '?', '#', '%%', spaces or "
 		    "control characters");
 	image = json_object_object_get_ex(target, "image_name", &v) ?
 	    json_object_get_string(v) : NULL;
 	if (!image_name_ok(image))
-		return target_fail(err, JOB_ERR_INVALID_TARGET,
+		return target_fail(err, JOB_ERR_INVALID_TARGET_CONFIG,
 		    "Azure target: the "
 		    "image name must be 1-80 characters of A-Z, a-z, 0-9, '.', "
 		    "'_' and '-', start with a letter or digit and not end "
 		    "with '.' or '-'");
 	gen = hyperv(o, ctx);
 	if (strcmp(gen, "V1") != 0 && strcmp(gen, "V2") != 0)
-		return target_fail(err, JOB_ERR_INVALID_TARGET, "Azure target: "
+		return target_fail(err, JOB_ERR_INVALID_TARGET_CONFIG, "Azure target: "
 		    "hyperv_generation must be V1 or V2");
 	if ((e = json_get_str(o, "location")) != NULL && *e &&
 	    !azure_arm_name_ok(e))
-		return target_fail(err, JOB_ERR_INVALID_TARGET,
+		return target_fail(err, JOB_ERR_INVALID_TARGET_CONFIG,
 		    "Azure target: invalid "
 		    "location");
 	if (conf->azure.credentials == NULL)
-		return target_fail(err, JOB_ERR_INVALID_TARGET,
+		return target_fail(err, JOB_ERR_SHARING_TARGET,
 		    "osbuild job has "
 		    "org.osbuild.azure.image target but this worker doesn't "
 		    "have azure credentials ([azure] credentials)");
 	if (azure_creds_from_file(conf->azure.credentials, &creds, why,
 	    sizeof(why)) == -1)
-		return target_fail(err, JOB_ERR_INVALID_TARGET, "%s", why);
+		return target_fail(err, JOB_ERR_INVALID_CONFIG, "%s", why);
 
 	memset(&ac, 0, sizeof(ac));
 	ac.tenant = tenant;
@@ -151,21 +151,21 @@ target_azure_image_run(const struct target_ctx *ctx, json_object *target,
 	az = azure_new(&ac);
 
 	if (azure_login(az) == -1) {
-		target_fail(err, JOB_ERR_INVALID_TARGET, "%s", azure_error(az));
+		target_fail(err, JOB_ERR_INVALID_TARGET_CONFIG, "%s", azure_error(az));
 		goto cleanup;
 	}
 	log_info("azure: logged in to tenant %s", tenant);
 	if ((e = json_get_str(o, "location")) != NULL && *e)
 		location = xstrdup(e);
 	else if (azure_rg_location(az, rg, &location) == -1) {
-		target_fail(err, JOB_ERR_INVALID_TARGET,
+		target_fail(err, JOB_ERR_INVALID_TARGET_CONFIG,
 		    "retrieving resource group "
 		    "location failed: %s", azure_error(az));
 		goto cleanup;
 	}
 	tagval = xasprintf("location=%s", location);
 	if (azure_find_account(az, rg, ACCOUNT_TAG, tagval, &account) == -1) {
-		target_fail(err, JOB_ERR_INVALID_TARGET,
+		target_fail(err, JOB_ERR_INVALID_TARGET_CONFIG,
 		    "searching for a storage "
 		    "account failed: %s", azure_error(az));
 		goto cleanup;
@@ -176,7 +176,7 @@ target_azure_image_run(const struct target_ctx *ctx, json_object *target,
 		    location);
 		if (azure_create_account(az, rg, account, location, ACCOUNT_TAG,
 		    tagval) == -1) {
-			target_fail(err, JOB_ERR_INVALID_TARGET,
+			target_fail(err, JOB_ERR_INVALID_TARGET_CONFIG,
 			    "creating a new "
 			    "storage account failed: %s", azure_error(az));
 			goto cleanup;
@@ -184,7 +184,7 @@ target_azure_image_run(const struct target_ctx *ctx, json_object *target,
 	}
 	if (azure_use_account(az, rg, account) == -1 ||
 	    azure_container(az, CONTAINER) == -1) {
-		target_fail(err, JOB_ERR_INVALID_TARGET,
+		target_fail(err, JOB_ERR_INVALID_TARGET_CONFIG,
 		    "preparing storage account "
 		    "%s failed: %s", account, azure_error(az));
 		goto cleanup;

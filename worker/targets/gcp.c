@@ -40,18 +40,18 @@ load_key(const struct config *conf, json_object *o, struct gcp_key *key,
 		/* Go marshals []byte as standard base64. */
 		if (strlen(b64) > GCP_KEY_MAX * 2 ||
 		    (data = base64_decode(b64, &len)) == NULL)
-			return target_fail(err, JOB_ERR_INVALID_TARGET,
+			return target_fail(err, JOB_ERR_INVALID_CONFIG,
 			    "GCP target: "
 			    "the credentials are not base64");
 	} else if (conf->gcp.credentials != NULL) {
 		if ((data = read_file(conf->gcp.credentials, GCP_KEY_MAX,
 		    &len)) == NULL)
-			return target_fail(err, JOB_ERR_INVALID_TARGET,
+			return target_fail(err, JOB_ERR_INVALID_CONFIG,
 			    "GCP target: "
 			    "cannot read the credentials file %s: %s",
 			    conf->gcp.credentials, strerror(errno));
 	} else
-		return target_fail(err, JOB_ERR_INVALID_TARGET,
+		return target_fail(err, JOB_ERR_INVALID_CONFIG,
 		    "GCP target: no "
 		    "credentials in the target and no [gcp] credentials in "
 		    "the worker's configuration");
@@ -59,7 +59,7 @@ load_key(const struct config *conf, json_object *o, struct gcp_key *key,
 	explicit_bzero(data, len);
 	free(data);
 	if (rv == -1)
-		return target_fail(err, JOB_ERR_INVALID_TARGET,
+		return target_fail(err, JOB_ERR_INVALID_CONFIG,
 		    "GCP target: %s", why);
 	return 0;
 }
@@ -93,23 +93,23 @@ target_gcp_run(const struct target_ctx *ctx, json_object *target,
 	memset(&key, 0, sizeof(key));
 	json_object_object_get_ex(target, "options", &o);
 	if (o == NULL || !json_object_is_type(o, json_type_object))
-		return target_fail(err, JOB_ERR_INVALID_TARGET,
+		return target_fail(err, JOB_ERR_INVALID_TARGET_CONFIG,
 		    "GCP target: no "
 		    "options");
 	image = json_object_object_get_ex(target, "image_name", &v) ?
 	    json_object_get_string(v) : NULL;
 	if (!gcp_image_name_ok(image))
-		return target_fail(err, JOB_ERR_INVALID_TARGET,
+		return target_fail(err, JOB_ERR_INVALID_TARGET_CONFIG,
 		    "GCP target: the "
 		    "image name must be 1-63 characters of a-z, 0-9 and '-', "
 		    "start with a letter and not end with '-'");
 	object = json_get_str(o, "object");
 	if (object == NULL || *object == '\0')
-		return target_fail(err, JOB_ERR_INVALID_TARGET,
+		return target_fail(err, JOB_ERR_INVALID_TARGET_CONFIG,
 		    "No GCP object key "
 		    "provided");
 	if (!gcp_object_ok(object))
-		return target_fail(err, JOB_ERR_INVALID_TARGET,
+		return target_fail(err, JOB_ERR_INVALID_TARGET_CONFIG,
 		    "GCP target: invalid "
 		    "object name: control characters, a '.' or '..' segment, "
 		    "or more than 1024 bytes");
@@ -117,23 +117,23 @@ target_gcp_run(const struct target_ctx *ctx, json_object *target,
 	if (bucket == NULL || *bucket == '\0')
 		bucket = conf->gcp.bucket;
 	if (bucket == NULL || *bucket == '\0')
-		return target_fail(err, JOB_ERR_INVALID_TARGET, "No GCP bucket "
+		return target_fail(err, JOB_ERR_INVALID_TARGET_CONFIG, "No GCP bucket "
 		    "provided");
 	if (!gcp_bucket_ok(bucket))
-		return target_fail(err, JOB_ERR_INVALID_TARGET,
+		return target_fail(err, JOB_ERR_INVALID_TARGET_CONFIG,
 		    "GCP target: invalid "
 		    "bucket name");
 	region = json_get_str(o, "region");
 	if (region != NULL && strspn(region, "abcdefghijklmnopqrstuvwxyz"
 	    "0123456789-") != strlen(region))
-		return target_fail(err, JOB_ERR_INVALID_TARGET,
+		return target_fail(err, JOB_ERR_INVALID_TARGET_CONFIG,
 		    "GCP target: invalid "
 		    "region");
 	if (json_object_object_get_ex(o, "shareWithAccounts", &share) &&
 	    share != NULL) {
 		if (!json_object_is_type(share, json_type_array) ||
 		    (n = json_object_array_length(share)) > GCP_MAX_MEMBERS)
-			return target_fail(err, JOB_ERR_INVALID_TARGET,
+			return target_fail(err, JOB_ERR_INVALID_TARGET_CONFIG,
 			    "GCP target: "
 			    "shareWithAccounts must be a list of at most %d "
 			    "accounts", GCP_MAX_MEMBERS);
@@ -143,7 +143,7 @@ target_gcp_run(const struct target_ctx *ctx, json_object *target,
 			members[i] = json_object_get_string(v);
 			if (!json_object_is_type(v, json_type_string) ||
 			    !gcp_member_ok(members[i])) {
-				target_fail(err, JOB_ERR_INVALID_TARGET,
+				target_fail(err, JOB_ERR_INVALID_TARGET_CONFIG,
 				    "GCP target: "
 				    "account %zu to share with is not "
 				    "user:, serviceAccount:, group: or domain: "

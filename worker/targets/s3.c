@@ -43,7 +43,7 @@ target_s3_key(json_object *target, const char *key, char **out,
 	if (json_object_object_get_ex(target, "osbuild_artifact", &art))
 		fn = json_get_str(art, "export_filename");
 	if (fn == NULL || !name_is_safe(fn)) {
-		err->id = JOB_ERR_INVALID_TARGET;
+		err->id = JOB_ERR_INVALID_TARGET_CONFIG;
 		snprintf(err->reason, sizeof(err->reason),
 		    "missing or unsafe export filename");
 		return -1;
@@ -58,7 +58,7 @@ target_s3_key(json_object *target, const char *key, char **out,
 	} else
 		*out = xasprintf("%s-%s", key, fn);
 	if (!s3_key_ok(*out)) {
-		err->id = JOB_ERR_INVALID_TARGET;
+		err->id = JOB_ERR_INVALID_TARGET_CONFIG;
 		snprintf(err->reason, sizeof(err->reason), "invalid object key: "
 		    "control characters, a '.' or '..' segment, a leading '/' "
 		    "or more than 1024 bytes");
@@ -97,7 +97,7 @@ target_s3_run(const struct target_ctx *ctx, json_object *target,
 	memset(&creds, 0, sizeof(creds));
 	json_object_object_get_ex(target, "options", &o);
 	if (o == NULL || !json_object_is_type(o, json_type_object)) {
-		err->id = JOB_ERR_INVALID_TARGET;
+		err->id = JOB_ERR_INVALID_TARGET_CONFIG;
 		snprintf(err->reason, sizeof(err->reason),
 		    "S3 target: no options");
 		return -1;
@@ -119,7 +119,7 @@ target_s3_run(const struct target_ctx *ctx, json_object *target,
 	    conf->aws.credentials;
 
 	if (bucket == NULL || *bucket == '\0') {
-		err->id = JOB_ERR_INVALID_TARGET;
+		err->id = JOB_ERR_INVALID_TARGET_CONFIG;
 		snprintf(err->reason, sizeof(err->reason),
 		    "S3 target: no bucket in the target nor the configuration");
 		return -1;
@@ -133,7 +133,7 @@ target_s3_run(const struct target_ctx *ctx, json_object *target,
 	    json_get_str(o, "secretAccessKey"),
 	    json_get_str(o, "sessionToken"), credfile, &creds, why,
 	    sizeof(why)) == -1) {
-		err->id = JOB_ERR_UPLOAD;
+		err->id = JOB_ERR_INVALID_CONFIG;
 		snprintf(err->reason, sizeof(err->reason), "S3 target: %s", why);
 		goto cleanup;
 	}
@@ -154,7 +154,7 @@ target_s3_run(const struct target_ctx *ctx, json_object *target,
 	sc.abort = ctx->abort;
 	target_s3_tuning(&sc, conf);
 	if ((s3 = s3_new(&sc, why, sizeof(why))) == NULL) {
-		err->id = JOB_ERR_INVALID_TARGET;
+		err->id = JOB_ERR_INVALID_CONFIG;
 		snprintf(err->reason, sizeof(err->reason), "%s", why);
 		goto cleanup;
 	}

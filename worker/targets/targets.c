@@ -4,6 +4,7 @@
  */
 #include <string.h>
 
+#include "job.h"
 #include "targets.h"
 
 int	target_worker_server_run(const struct target_ctx *, json_object *,
@@ -37,4 +38,13 @@ target_kind_find(const char *name)
 		if (strcmp(k->name, name) == 0)
 			return k;
 	return NULL;
+}
+
+int
+target_result_takes_options(const char *name, int generation)
+{
+	/* The 2024 composer knows no options of worker.server results. */
+	if (strcmp(name, "org.osbuild.worker.server") == 0)
+		return generation >= SERVER_GEN_2026;
+	return target_kind_find(name) != NULL;
 }

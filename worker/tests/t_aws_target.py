@@ -315,15 +315,20 @@ class AWSTarget(harness.TestCase):
         self.assertEqual(terr["id"], 11)
         self.assertIn("SignatureDoesNotMatch", terr["reason"])
         self.assertEqual(self.ec2.actions("ImportSnapshot"), [])
+        # The reference's ids: 2 for the target's options, 17 for the
+        # worker's configuration and credentials.
         res, _ = self.run_job(self.opts(shareWithAccounts=["12345"]), 1000)
-        self.assertEqual(res["target_results"][0]["target_error"]["id"], 4)
+        self.assertEqual(res["target_results"][0]["target_error"]["id"], 2)
+        self.assertEqual(res["job_error"]["details"], [{
+            "id": 2, "reason": res["target_results"][0]["target_error"][
+                "reason"], "details": "org.osbuild.aws"}])
         # Refused before the build by the osbuild kind, by the target after.
         res, _ = self.run_job(self.opts(), 1000, image_name="bad\x01name")
         self.assertEqual(res["job_error"]["id"], 4)
         res, _ = self.run_job(self.opts(), 1000, image_name="no*stars")
-        self.assertEqual(res["target_results"][0]["target_error"]["id"], 4)
+        self.assertEqual(res["target_results"][0]["target_error"]["id"], 2)
         res, _ = self.run_job(self.opts(region=""), 1000)
-        self.assertEqual(res["target_results"][0]["target_error"]["id"], 4)
+        self.assertEqual(res["target_results"][0]["target_error"]["id"], 2)
         self.assertNotIn("NotTheSecret7", w.log())
         self.assertTrue(w.alive())
 

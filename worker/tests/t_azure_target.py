@@ -169,12 +169,31 @@ class AzureTarget(harness.TestCase):
             target(self.opts(hyperv_generation="V3")),
         ], 1024)
         errs = [t["target_error"] for t in res["target_results"]]
-        self.assertEqual(errs[0]["id"], 4)
+        # The reference's ids: 2 for what the target names (its resource
+        # group lookup fails first on bad credentials).
+        self.assertEqual(errs[0]["id"], 2)
         self.assertIn("AADSTS7000215", errs[0]["reason"])
-        self.assertEqual([e["id"] for e in errs[1:]], [4] * 4)
+        self.assertEqual([e["id"] for e in errs[1:]], [2] * 4)
         self.assertNotIn("Wr0ngS3cret", w.log())
         self.assertNotIn("Wr0ngS3cret", json.dumps(res))
         self.assertTrue(w.alive())
+
+    def test_no_credentials_is_sharing_error(self):
+        """A worker without [azure] credentials: the reference's id 3,
+        the target's name in the job error's details."""
+        env = {"IB_AZURE_LOGIN_URL": self.az.url,
+               "IB_AZURE_ARM_URL": self.az.url}
+        self.worker("http://" + self.q.address,
+                    '[worker]\nosbuild = "%s/osbuild"\nbackoff_max = 1\n'
+                    % DOUBLES, env=env)
+        res = self.run_job([target(self.opts())], 1024)
+        terr = res["target_results"][0]["target_error"]
+        self.assertEqual(terr["id"], 3)
+        self.assertIn("doesn't have azure credentials", terr["reason"])
+        self.assertEqual(res["job_error"]["id"], 28)
+        self.assertEqual(res["job_error"]["details"], [{
+            "id": 3, "reason": terr["reason"],
+            "details": "org.osbuild.azure.image"}])
 
     def test_size_not_multiple_of_512_and_missing_group(self):
         self.az.add_account("ibexisting03", {TAG: "location=eastus"})
@@ -185,7 +204,7 @@ class AzureTarget(harness.TestCase):
         errs = [t["target_error"] for t in res["target_results"]]
         self.assertEqual(errs[0]["id"], 11)
         self.assertIn("not a positive multiple of 512", errs[0]["reason"])
-        self.assertEqual(errs[1]["id"], 4)
+        self.assertEqual(errs[1]["id"], 2)
         self.assertIn("ResourceGroupNotFound", errs[1]["reason"])
         self.assertEqual(self.az.images, {})
         self.assertTrue(w.alive())

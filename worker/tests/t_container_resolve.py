@@ -189,11 +189,16 @@ class ContainerResolve(harness.TestCase):
             "source": h + "/test/multi", "name": "local/multi",
             "tls-verify": False, "image_id": self.amd["config"],
             "digest": self.amd["digest"], "list-digest": self.idx["digest"]})
+        # "source" without tag or digest, as the reference (the composer
+        # writes the digest beside it; skopeo refuses both).
         self.assertEqual(single, {
-            "source": h + "/test/single:v1", "name": h + "/test/single:v1",
+            "source": h + "/test/single", "name": h + "/test/single:v1",
             "tls-verify": False, "image_id": self.amd["config"],
             "digest": self.amd["digest"]})
         self.assertEqual(bydigest["digest"], self.amd["digest"])
+        self.assertEqual(bydigest["source"], h + "/test/multi")
+        self.assertEqual(bydigest["name"],
+                         "%s/test/multi@%s" % (h, self.idx["digest"]))
         self.assertEqual(res["pipeline_specs"], {"": res["specs"]})
 
         # aarch64 picks the other entry of the index.

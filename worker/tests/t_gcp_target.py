@@ -215,7 +215,9 @@ class GcpTarget(harness.TestCase):
         errs = [t.get("target_error") for t in res["target_results"]]
         self.assertEqual(errs[0]["id"], 11)
         self.assertIn("The specified bucket does not exist", errs[0]["reason"])
-        self.assertEqual([e["id"] for e in errs[1:7]], [4] * 6)
+        # The reference's ids: 2 for the target's options, 17 for the
+        # credentials.
+        self.assertEqual([e["id"] for e in errs[1:7]], [2, 2, 2, 17, 2, 17])
         self.assertIn("no credentials", errs[4]["reason"])
         self.assertIn("not a JSON object", errs[6]["reason"])
         self.assertIsNone(errs[7])

@@ -90,10 +90,31 @@ class Build(harness.TestCase):
             self.assertEqual(f.read(15), b"osbuild-double\n")
         # Progress went out while it built (4 pipelines x 2.5 s per stage).
         self.assertIsNotNone(q.show(jid).get("partial"), q.show(jid))
+        # The stage step within its pipeline, as the 2026 composer reads
+        # the partial back (its JobProgress keeps only "sub_progress").
+        prog = q.show(jid)["progress"]
+        self.assertRegex(prog["sub_progress"]["message"], r"^pipeline: ")
+        self.assertGreater(prog["sub_progress"]["total"], 0)
         log = w.log()
-        self.assertRegex(log, r"osbuild: stage org\.osbuild\.\S+ \(pipeline")
+        # Stages are debug; info hears of it per pipeline.
+        self.assertRegex(log, r"osbuild: pipeline \S+")
+        self.assertNotRegex(log, r" info osbuild: stage org\.osbuild")
         self.assertIn("job_id=" + jid, log)
         self.assertTrue(self.output_empty(w))
+
+    def test_2024_server_reads_the_result(self):
+        """A 2024 composer cannot decode worker.server options: the result
+        must come without them and be taken (no 500, no lost build)."""
+        q = self.queue("--generation", "2024")
+        w = self.worker("http://" + q.address, self.config())
+        jid = q.enqueue("osbuild", build_args(double={"size": 1000}))
+        q.wait(jid, 60)
+        res = q.result(jid)
+        self.assertTrue(res["success"], json.dumps(res)[:2000])
+        tr = res["target_results"][0]
+        self.assertNotIn("options", tr)
+        w.wait_log(r"result delivered", 10)
+        self.assertNotIn("1004", w.log())
 
     def test_failed_build(self):
         q = self.queue()

@@ -142,7 +142,7 @@ class S3Target(harness.TestCase):
         self.assertIn("NoSuchBucket", terr["reason"])
         res, _ = self.run_job(self.opts(key="../../etc"), 1000)
         terr = res["target_results"][0]["target_error"]
-        self.assertEqual(terr["id"], 4)
+        self.assertEqual(terr["id"], 2)     # the reference's: target config
 
     def test_generic_s3_fallbacks_and_session_token(self):
         self.proxy.secrets = {"S3RVER": (SECRET, "SessTok123")}

@@ -121,6 +121,37 @@ class RpmMd(unittest.TestCase):
                                               (["c2"], False)))
         self.assertEqual((rc, ans["kind"]), (1, "DepsolveError"))
 
+    def test_api_v2_disjoint_transactions(self):
+        """api_version 2: one disjoint set per chained transaction, v2
+        package fields, and "gpgkey" as a list (v1: one string)."""
+        req = self.request((["libfoo"], False), (["app"], False))
+        req["api_version"] = 2
+        req["arguments"]["repos"][0]["gpgkey"] = ["file:///nonexistent"]
+        rc, ans, err = dsrepos.run(req)
+        self.assertEqual(rc, 0, err)
+        self.assertNotIn("packages", ans)
+        self.assertEqual([[p["name"] for p in t]
+                          for t in ans["transactions"]],
+                         [["libfoo"], ["app"]])
+        p = ans["transactions"][1][0]
+        local = os.path.join(REPO, p["location"])
+        self.assertEqual(p["checksum"], {"algorithm": "sha256",
+                                         "value": dsrepos.sha256(local)})
+        self.assertEqual(p["remote_locations"],
+                         [SERVER.url + "/" + p["location"]])
+        self.assertEqual(ans["repos"]["test"]["gpgkey"],
+                         ["file:///nonexistent"])
+        # v1 takes one key as a string.
+        req = self.request((["libfoo"], False))
+        req["arguments"]["repos"][0]["gpgkey"] = "file:///nonexistent"
+        rc, ans, err = dsrepos.run(req)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(ans["repos"]["test"]["gpgkeys"],
+                         ["file:///nonexistent"])
+        req["api_version"] = 3
+        rc, ans, _ = dsrepos.run(req)
+        self.assertEqual((rc, ans["kind"]), (1, "InvalidRequest"))
+
     def test_missing_package(self):
         rc, ans, _ = dsrepos.run(self.request((["app", "no-such"], True)))
         self.assertEqual(rc, 1)

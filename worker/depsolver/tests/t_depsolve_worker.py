@@ -85,6 +85,27 @@ class WorkerDepsolve(harness.TestCase):
         self.assertEqual(build, ["libtool", "tool"])
         self.assertEqual(len(res["transactions"]["os"][0]), 2)
 
+    def test_chained_transactions_stay_apart(self):
+        """Two chained package sets (the second as selinux-policy-targeted
+        in an image) come back as two disjoint transactions, as the
+        reference's result; package_specs keeps all of them for 2024."""
+        q = self.start()
+        rpm = {"baseurls": [RPMSRV.url], "check_gpg": False}
+        sets = {"os": [
+            {"Include": ["libtool"], "Repositories": [rpm]},
+            {"Include": ["tool"], "Repositories": [rpm]}]}
+        res = self.run_job(q, {"grouped_package_sets": sets,
+                               "arch": "x86_64", "releasever": "39"})
+        self.assertNotIn("job_error", res)
+        tx = [[p["name"] for p in t] for t in res["transactions"]["os"]]
+        self.assertEqual(tx, [["libtool"], ["tool"]])
+        self.assertEqual(sorted(p["name"] for p in
+                                res["package_specs"]["os"]),
+                         ["libtool", "tool"])
+        p = res["transactions"]["os"][1][0]
+        self.assertTrue(p["checksum"].startswith("sha256:"))
+        self.assertEqual(p["remote_location"], RPMSRV.url + "/" + p["path"])
+
     def test_error_ids(self):
         q = self.start()
         cases = [(["app", "missing"], deb_repo(GPG), 21),

@@ -269,6 +269,127 @@ test_errors(void **state)
 	}
 }
 
+/* Two chained package sets, the second selinux-policy-targeted. */
+static struct job *
+chained_job(int keys)
+{
+	char		*s, *repo, err[256];
+	struct job	*j;
+
+	repo = xasprintf("{\"baseurls\":[\"http://127.0.0.1:9/r/\"],"
+	    "\"check_gpg\":%s%s}", keys ? "true" : "false", keys ?
+	    ",\"gpgkeys\":[\"-----BEGIN PGP PUBLIC KEY BLOCK-----\"]" : "");
+	s = xasprintf("{\"id\":\"d2\",\"type\":\"depsolve\",\"location\":"
+	    "\"/api/worker/v1/jobs/t\",\"args\":{\"grouped_package_sets\":{"
+	    "\"os\":[{\"Include\":[\"bash\"],\"Repositories\":[%s]},"
+	    "{\"Include\":[\"selinux-policy-targeted\"],\"Repositories\":"
+	    "[%s]}]},\"arch\":\"x86_64\",\"releasever\":\"39\"}}", repo,
+	    repo);
+	j = job_parse(json_tokener_parse(s), err, sizeof(err));
+	assert_non_null(j);
+	free(s);
+	free(repo);
+	return j;
+}
+
+/* The requests the double was sent since the log was emptied. */
+static int
+requests_sent(int *last_api)
+{
+	char	*text = read_file(reqlog, 1 << 20, NULL), *line, *save = NULL;
+	int	 n = 0;
+
+	*last_api = 0;
+	for (line = text ? strtok_r(text, "\n", &save) : NULL; line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		json_object *req = json_tokener_parse(line), *v;
+
+		assert_non_null(req);
+		*last_api = json_object_object_get_ex(req, "api_version", &v) ?
+		    json_object_get_int(v) : 1;
+		json_object_put(req);
+		n++;
+	}
+	free(text);
+	unlink(reqlog);
+	return n;
+}
+
+struct version_case {
+	const char	*version;	/* osbuild release the double plays */
+	int		 keys;
+	int		 transactions;	/* in the result */
+	int		 requests;	/* sent */
+	int		 last_api;	/* of the last request */
+};
+
+static void
+test_chained_transactions(void **state)
+{
+	/* In this order: the process remembers what the depsolver spoke. */
+	static const struct version_case cases[] = {
+	    { "190", 1, 2, 1, 2 },	/* v2: kept apart */
+	    { "130", 1, 1, 2, 1 },	/* failed on the key list: again v1 */
+	    { "166", 0, 2, 1, 2 },
+	    { "115", 1, 1, 2, 1 },	/* a list of packages, after a retry */
+	    { "130", 0, 1, 1, 2 },	/* an object, api_version ignored */
+	    { "130", 1, 1, 1, 1 },	/* known v1: keys go in v1 at once */
+	};
+	size_t		 i;
+
+	for (i = 0; i < nitems(cases); i++) {
+		struct job *j = chained_job(cases[i].keys);
+		json_object *r, *tx, *os, *second, *pkg;
+		int api, sent;
+
+		setenv("IB_DEPSOLVER_DOUBLE_VERSION", cases[i].version, 1);
+		unlink(reqlog);
+		r = job_depsolve_run(j, &ctx);
+		print_message("case %zu (v%s, keys %d): %.300s\n", i,
+		    cases[i].version, cases[i].keys,
+		    json_object_to_json_string(job_result_error(r)));
+		assert_int_equal(err_id(r), 0);
+		sent = requests_sent(&api);
+		assert_int_equal(sent, cases[i].requests);
+		assert_int_equal(api, cases[i].last_api);
+		os = json_object_object_get(json_object_object_get(r,
+		    "package_specs"), "os");
+		/* bash, filesystem, glibc, glibc-common, ncurses-libs, then
+		 * policycoreutils, selinux-policy-targeted. */
+		assert_int_equal(json_object_array_length(os), 7);
+		assert_true(has_package(os, "selinux-policy-targeted"));
+		tx = json_object_object_get(json_object_object_get(r,
+		    "transactions"), "os");
+		assert_int_equal(json_object_array_length(tx),
+		    cases[i].transactions);
+		if (cases[i].transactions == 2) {
+			second = json_object_array_get_idx(tx, 1);
+			assert_int_equal(json_object_array_length(second), 2);
+			assert_true(has_package(second,
+			    "selinux-policy-targeted"));
+			assert_false(has_package(second, "bash"));
+			assert_true(has_package(json_object_array_get_idx(tx,
+			    0), "bash"));
+		}
+		/* Either shape becomes the same package spec. */
+		pkg = json_object_array_get_idx(os, 0);
+		assert_string_equal(json_object_get_string(
+		    json_object_object_get(pkg, "name")), "bash");
+		assert_string_equal(json_object_get_string(
+		    json_object_object_get(pkg, "checksum")), "sha256:"
+		    "37d2b12d5d9abc2a364ef9448767ee03938e383c0284193477dc7618f4b7c6c2");
+		assert_string_equal(json_object_get_string(
+		    json_object_object_get(pkg, "remote_location")),
+		    "http://127.0.0.1:9/r/Packages/b/bash-1.0-1.fc39.x86_64.rpm");
+		assert_string_equal(json_object_get_string(
+		    json_object_object_get(pkg, "path")),
+		    "Packages/b/bash-1.0-1.fc39.x86_64.rpm");
+		json_object_put(r);
+		job_free(j);
+	}
+	unsetenv("IB_DEPSOLVER_DOUBLE_VERSION");
+}
+
 static void
 test_missing_depsolver(void **state)
 {
@@ -292,6 +413,7 @@ main(void)
 		T(test_request_format),
 		T(test_errors),
 		T(test_missing_depsolver),
+		T(test_chained_transactions),
 #undef T
 	};
 	const char	*t = getenv("IB_TOP");

@@ -379,22 +379,22 @@ test_failures(void **state)
 	assert_null(strstr(e.reason, "TOPSECRET9"));
 	free(js);
 
-	/* Keys with ".." segments or control characters: error 4. */
+	/* Keys with ".." segments or control characters: error 2. */
 	js = opts(NULL);
 	assert_int_equal(run_target(js, "..", p, &o, &e, NULL), -1);
-	assert_int_equal(e.id, JOB_ERR_INVALID_TARGET);
+	assert_int_equal(e.id, JOB_ERR_INVALID_TARGET_CONFIG);
 	free(js);
 	js = xasprintf("{\"endpoint\":\"%s\",\"bucket\":\"%s\",\"key\":"
 	    "\"a/../b\",\"accessKeyID\":\"S3RVER\",\"secretAccessKey\":"
 	    "\"S3RVER\"}", endpoint(), bucket());
 	assert_int_equal(run_target(js, "f.raw", p, &o, &e, NULL), -1);
-	assert_int_equal(e.id, JOB_ERR_INVALID_TARGET);
+	assert_int_equal(e.id, JOB_ERR_INVALID_TARGET_CONFIG);
 	free(js);
 	js = xasprintf("{\"endpoint\":\"%s\",\"bucket\":\"%s\",\"key\":"
 	    "\"a\\u0001b\",\"accessKeyID\":\"S3RVER\",\"secretAccessKey\":"
 	    "\"S3RVER\"}", endpoint(), bucket());
 	assert_int_equal(run_target(js, "f.raw", p, &o, &e, NULL), -1);
-	assert_int_equal(e.id, JOB_ERR_INVALID_TARGET);
+	assert_int_equal(e.id, JOB_ERR_INVALID_TARGET_CONFIG);
 	free(js);
 
 	/* Only one half of a key pair. */

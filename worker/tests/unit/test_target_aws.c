@@ -70,15 +70,17 @@ test_boot_mode_from_ctx(void **state)
 	size_t		 i;
 
 	assert_int_equal(run("bios-or-so", NULL, why, sizeof(why)),
-	    JOB_ERR_INVALID_TARGET);
+	    JOB_ERR_INVALID_TARGET_CONFIG);
 	assert_string_equal(why, "AWS target: unknown boot mode");
-	/* Known modes (and none) pass on to the credentials. */
+	/* Known modes (and none) pass on to the credentials (unreadable
+	 * here: the reference's 17, invalid configuration). */
 	for (i = 0; ok[i] != NULL; i++) {
 		assert_int_equal(run(ok[i], NULL, why, sizeof(why)),
-		    JOB_ERR_UPLOAD);
+		    JOB_ERR_INVALID_CONFIG);
 		assert_non_null(strstr(why, "aws-creds"));
 	}
-	assert_int_equal(run(NULL, NULL, why, sizeof(why)), JOB_ERR_UPLOAD);
+	assert_int_equal(run(NULL, NULL, why, sizeof(why)),
+	    JOB_ERR_INVALID_CONFIG);
 }
 
 static void
@@ -91,7 +93,8 @@ test_job_args_not_read(void **state)
 	memset(&job, 0, sizeof(job));
 	job.args = json_tokener_parse("{\"image_boot_mode\": \"bios-or-so\"}");
 	assert_non_null(job.args);
-	assert_int_equal(run(NULL, &job, why, sizeof(why)), JOB_ERR_UPLOAD);
+	assert_int_equal(run(NULL, &job, why, sizeof(why)),
+	    JOB_ERR_INVALID_CONFIG);
 	assert_null(strstr(why, "boot mode"));
 	json_object_put(job.args);
 }

@@ -1,0 +1,102 @@
+#!/usr/bin/python3
+"""--generation 2024|2026: where the two composer generations differ.
+2024 (upstream 41a532291cb7): no UpdateJobPartial, and an osbuild result
+whose worker.server target result carries options is stored and then
+fails to decode (500 code 1004, the retry is 404 code 5). 2026 (upstream
+0f4e3becc121): partial updates read back with the JobResult struct
+(sub_progress kept, subprogress lost), worker.server options decoded,
+and a malformed worker id on the status call is a 500 code 10000."""
+
+import os
+import sys
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
+from qtestlib import Server, assert_error, run  # noqa: E402
+
+G2024 = Server("--generation", "2024", "--request-job-timeout", "1")
+G2026 = Server("--request-job-timeout", "1")
+
+WS_OK = {"success": True, "target_results": [{
+    "name": "org.osbuild.worker.server",
+    "options": {"artifact_relative_path": "disk.qcow2"}}]}
+WS_BARE = {"success": True, "target_results": [{
+    "name": "org.osbuild.worker.server"}]}
+
+
+def test_openapi():
+    for s, has in ((G2024, False), (G2026, True)):
+        st, spec, _ = s.w("GET", "/openapi")
+        assert st == 200
+        assert ("UpdateJobPartial" in spec["components"]["schemas"]) == has
+
+
+def test_2024_refuses_worker_server_options():
+    j = G2024.enqueue("osbuild", {"a": 1})
+    _, tok = G2024.take(["osbuild"])
+    st, body, _ = G2024.w("PATCH", "/jobs/" + tok, {"result": WS_OK})
+    assert_error(st, body, 500, 1004)
+    assert body["reason"] == "Error finishing job", body
+    # Stored all the same: the retry finds the job finished.
+    assert G2024.show(j)["state"] == "success"
+    st, body, _ = G2024.w("PATCH", "/jobs/" + tok, {"result": WS_OK})
+    assert_error(st, body, 404, 5)
+    # A null options is decoded too.
+    G2024.enqueue("osbuild", {"a": 2})
+    _, tok = G2024.take(["osbuild"])
+    bad = {"target_results": [{"name": "org.osbuild.worker.server",
+                               "options": None}]}
+    st, body, _ = G2024.w("PATCH", "/jobs/" + tok, {"result": bad})
+    assert_error(st, body, 500, 1004)
+    # Without options it is read.
+    G2024.enqueue("osbuild", {"a": 3})
+    _, tok = G2024.take(["osbuild"])
+    st, _, _ = G2024.w("PATCH", "/jobs/" + tok, {"result": WS_BARE})
+    assert st == 200
+
+
+def test_2026_takes_worker_server_options():
+    G2026.enqueue("osbuild", {"a": 1})
+    _, tok = G2026.take(["osbuild"])
+    st, _, _ = G2026.w("PATCH", "/jobs/" + tok, {"result": WS_OK})
+    assert st == 200
+    G2026.enqueue("osbuild", {"a": 2})
+    _, tok = G2026.take(["osbuild"])
+    pulp = {"target_results": [{"name": "org.osbuild.pulp.ostree",
+                                "options": {}}]}
+    st, body, _ = G2026.w("PATCH", "/jobs/" + tok, {"result": pulp})
+    assert_error(st, body, 500, 1004)
+
+
+def test_2026_progress_as_read_back():
+    j = G2026.enqueue("osbuild", {"b": 1})
+    _, tok = G2026.take(["osbuild"])
+    p = {"progress": {"message": "m", "done": 1, "total": 4,
+                      "sub_progress": {"message": "s", "done": 2,
+                                       "total": 9}}}
+    st, _, _ = G2026.w("PATCH", "/jobs/" + tok, {"partial": p})
+    assert st == 200
+    assert G2026.show(j)["progress"] == p["progress"]
+    p = {"progress": {"message": "m", "done": 1, "total": 4,
+                      "subprogress": {"message": "s", "done": 2,
+                                      "total": 9}}}
+    st, _, _ = G2026.w("PATCH", "/jobs/" + tok, {"partial": p})
+    assert st == 200
+    assert G2026.show(j)["progress"] == {"message": "m", "done": 1,
+                                         "total": 4}
+
+
+def test_unknown_worker_answers():
+    for s in (G2024, G2026):
+        st, body, _ = s.w("POST", "/workers/%s/status" % uuid.uuid4())
+        assert_error(st, body, 400, 18)
+    st, body, _ = G2024.w("POST", "/workers/not-a-uuid/status")
+    assert_error(st, body, 400, 17)
+    st, body, _ = G2026.w("POST", "/workers/not-a-uuid/status")
+    assert_error(st, body, 500, 10000)
+
+
+if __name__ == "__main__":
+    run([test_openapi, test_2024_refuses_worker_server_options,
+         test_2026_takes_worker_server_options,
+         test_2026_progress_as_read_back, test_unknown_worker_answers])
