@@ -1,7 +1,9 @@
 #!/bin/sh
 # Builds the worker image (called by `make ami`; env PLATFORM, B).
 #   PLATFORM=aws (default): the AMI, with Packer (packer/worker.pkr.hcl),
-#     when AWS credentials are in the environment.
+#     when AWS credentials are in the environment. CHANNEL (dev, the
+#     default, stage or prod) is tagged on it as Channel, with
+#     Project=ib-worker: what the fleet module's ami_filter looks for.
 #   PLATFORM=local: $B/images/worker.qcow2 offline, without Packer's qemu
 #     builder (which boots an installer and waits for ssh, slow under TCG):
 #     mmdebstrap makes a Debian 12 root file system with the ib-worker .deb
@@ -49,6 +51,11 @@ package() {
 }
 
 build_aws() {
+	channel=${CHANNEL:-dev}
+	case $channel in
+	dev | stage | prod) ;;
+	*) die "CHANNEL must be dev, stage or prod (the AMI's Channel tag)" ;;
+	esac
 	missing=""
 	if [ -z "${AWS_PROFILE:-}" ]; then
 		[ -n "${AWS_ACCESS_KEY_ID:-}" ] ||
@@ -76,6 +83,7 @@ build_aws() {
 	start=$(date +%s)
 	packer build -only=amazon-ebs.worker \
 	    -var "git_commit=$commit" -var "package_dir=$dir" \
+	    -var "channel=$channel" \
 	    -var "aws_region=${AWS_REGION:-${AWS_DEFAULT_REGION:-us-east-1}}" \
 	    packer/worker.pkr.hcl
 	log "AMI built in $(($(date +%s) - start)) s; see build/packer-manifest.json"

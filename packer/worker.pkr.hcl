@@ -15,6 +15,17 @@ variable "git_commit" {
   default     = "unknown"
 }
 
+variable "channel" {
+  type        = string
+  description = "Release channel tagged on the AMI (Channel): dev, stage or prod, the stages of terraform/examples/complete, whose ami_filter asks for Channel = its environment."
+  default     = "dev"
+
+  validation {
+    condition     = contains(["dev", "stage", "prod"], var.channel)
+    error_message = "The channel must be dev, stage or prod."
+  }
+}
+
 variable "package_dir" {
   type        = string
   description = "Folder holding the built ib-worker .deb (make deb) or .rpm (make rpm)."
@@ -89,8 +100,12 @@ variable "output_dir" {
 
 locals {
   stamp = formatdate("YYYYMMDDhhmmss", timestamp())
+  # Project and Channel are what the fleet module's ami_filter looks for
+  # (terraform/tests/t_chain checks they agree).
   tags = {
     Name       = "ib-worker"
+    Project    = "ib-worker"
+    Channel    = var.channel
     GitCommit  = var.git_commit
     BuiltBy    = "packer"
     SourceName = var.source_ami_name

@@ -29,6 +29,8 @@ locals {
     aws = {
       bucket = var.image_bucket_name
     }
+    # service => endpoint URL (VPC endpoints); {} for the public ones
+    endpoints = var.service_endpoints
   }
 
   user_data = jsonencode(local.user_data_document)

@@ -398,6 +398,21 @@ variable "secrets_kms_key_arns" {
   }
 }
 
+variable "service_endpoints" {
+  type        = map(string)
+  description = "AWS endpoints the workers call instead of the region's public ones, by service: secretsmanager, autoscaling, logs, ec2, s3, sts (e.g. VPC interface endpoints). Each an https://host[:port][/path] URL without user info, query or fragment (http:// only for tests). Written into the user data; first boot uses secretsmanager and autoscaling itself and passes the others to the worker and the log shipper."
+  default     = {}
+
+  validation {
+    condition = alltrue([
+      for k, v in var.service_endpoints :
+      contains(["secretsmanager", "autoscaling", "logs", "ec2", "s3", "sts"], k) &&
+      can(regex("^https?://[A-Za-z0-9]([A-Za-z0-9.-]{0,252})(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]{0,200})?$", v))
+    ])
+    error_message = "service_endpoints keys must be secretsmanager, autoscaling, logs, ec2, s3 or sts, and values http(s)://host[:port][/path] URLs without user info, query or fragment."
+  }
+}
+
 # --- Image upload and import ------------------------------------------------
 
 variable "image_bucket_name" {
