@@ -212,6 +212,94 @@ url_under(const char *url, const char *base)
 	return strncmp(url + n, base + n, strlen(base + n)) == 0;
 }
 
+/* Appends url[0..n) redacted to b (see url_redact). */
+static void
+url_redact_into(struct buf *b, const char *url, size_t n)
+{
+	const char	*sep, *auth, *end, *at = NULL, *p;
+	size_t		 kept = 0;
+
+	sep = memmem(url, n, "://", 3);
+	auth = sep != NULL ? sep + 3 : url;
+	/* The authority ends at the first '/', '?' or '#'. */
+	for (end = auth; end < url + n && *end != '/' && *end != '?' &&
+	    *end != '#'; end++)
+		if (*end == '@')
+			at = end;
+	for (p = url; p < url + n; p++) {
+		if (at != NULL && p == auth) {
+			buf_addstr(b, "<redacted>@");
+			p = at;
+			continue;
+		}
+		if (*p == '?' || *p == '#') {
+			buf_printf(b, "%c<redacted>", *p);
+			break;
+		}
+		if (kept++ == URL_REDACT_MAX) {
+			buf_addstr(b, "...");
+			/* Still say that a query string was there. */
+			if ((p = memchr(p, '?', (size_t)(url + n - p))) !=
+			    NULL || (p = memchr(url, '#', n)) != NULL)
+				buf_printf(b, "%c<redacted>", *p);
+			break;
+		}
+		buf_add(b, (unsigned char)*p < 0x20 ||
+		    (unsigned char)*p >= 0x7f ? "?" : p, 1);
+	}
+}
+
+char *
+url_redact(const char *url)
+{
+	struct buf	 b;
+
+	if (url == NULL)
+		return xstrdup("(none)");
+	buf_init(&b);
+	url_redact_into(&b, url, strlen(url));
+	return buf_release(&b);
+}
+
+static int
+url_scheme_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.';
+}
+
+static int
+url_end_char(char c)
+{
+	return (unsigned char)c <= ' ' || c == '"' || c == '\'' ||
+	    c == '<' || c == '>' || c == 0x7f;
+}
+
+char *
+text_redact_urls(const char *text)
+{
+	struct buf	 b;
+	const char	*p, *start, *sep, *end;
+
+	if (text == NULL)
+		return xstrdup("");
+	buf_init(&b);
+	p = text;
+	while ((sep = strstr(p, "://")) != NULL) {
+		for (start = sep; start > p && url_scheme_char(start[-1]);
+		    start--)
+			;
+		for (end = sep + 3; *end != '\0' && !url_end_char(*end);
+		    end++)
+			;
+		buf_add(&b, p, (size_t)(start - p));
+		url_redact_into(&b, start, (size_t)(end - start));
+		p = end;
+	}
+	buf_addstr(&b, p);
+	return buf_release(&b);
+}
+
 char *
 read_file(const char *path, size_t max, size_t *lenp)
 {
