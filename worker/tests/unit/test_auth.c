@@ -3,6 +3,7 @@
  * near INT64_MAX, negative or fractional must neither overflow (UBSan
  * aborts this binary under SANITIZE=1) nor make every call fetch a new
  * token. A loopback server answers the token requests and counts them.
+ * The cloud targets' token answers (cloud_token_take) likewise.
  */
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -21,6 +22,8 @@
 #include <cmocka.h>
 
 #include "auth.h"
+#include "cloud.h"
+#include "http.h"
 #include "config.h"
 #include "util.h"
 
@@ -158,12 +161,36 @@ test_expires_in(void **state)
 	assert_int_equal(fetches(s, "null"), 1);
 }
 
+static void
+test_cloud_expires_in(void **state)
+{
+	static const char *const huge[] = { "9223372036854775807",
+	    "9223372036854775806", "1e300", "99999999999999999999" };
+	struct cloud_token	 t = { NULL, 0 };
+	struct http_resp	 r;
+	int64_t			 now;
+	size_t			 i;
+
+	for (i = 0; i < nitems(huge); i++) {
+		http_resp_init(&r);
+		buf_printf(&r.body, "{\"access_token\":\"tok\",\"expires_in\""
+		    ":%s}", huge[i]);
+		now = now_ms() / 1000;
+		assert_int_equal(cloud_token_take(&t, &r), 0);
+		assert_true(t.exp > now && t.exp <= now + 86400 + 1);
+		assert_true(cloud_token_fresh(&t));
+		cloud_token_clear(&t);
+		http_resp_free(&r);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_expires_in, setup,
 		    teardown),
+		cmocka_unit_test(test_cloud_expires_in),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
