@@ -101,8 +101,22 @@ def result(h, app, job_id):
     h.send_json(200, show["result"])
 
 
+def _authorize(h, app):
+    """With --jwt-secret the admin API needs an admin bearer token too."""
+    if app.jwt_secret is None:
+        return
+    why = ibq_server.jwt_problem(app.jwt_secret,
+                                 h.headers.get("Authorization", ""),
+                                 admin=True)
+    if why is not None:
+        raise ibq_server.HttpError(
+            401, {"kind": "Error", "reason": why},
+            [("WWW-Authenticate", 'Bearer realm="ib-queue admin"')])
+
+
 def handle(h, app, segs):
     store, m = app.store, h.command
+    _authorize(h, app)
     if None in segs:
         raise fail(404, "no such resource")
     if segs == ["jobs"] and m == "GET":

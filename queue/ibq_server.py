@@ -64,8 +64,12 @@ def _b64url(s):
     return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
 
 
-def jwt_problem(secret, header):
-    """Why an Authorization header is not acceptable, or None."""
+ADMIN_CLAIM = "ib_queue_admin"   # true in tokens for the admin API
+
+
+def jwt_problem(secret, header, admin=False):
+    """Why an Authorization header is not acceptable, or None. admin: the
+    token must also carry the ADMIN_CLAIM (workers' tokens do not)."""
     if not header.startswith("Bearer "):
         return "no bearer token in the request"
     parts = header[7:].strip().split(".")
@@ -92,6 +96,8 @@ def jwt_problem(secret, header):
         return "bearer token expired"
     if isinstance(nbf, (int, float)) and nbf > now + 60:
         return "bearer token not valid yet"
+    if admin and claims.get(ADMIN_CLAIM) is not True:
+        return "bearer token is not an admin token"
     return None
 
 
