@@ -212,23 +212,37 @@ url_under(const char *url, const char *base)
 	return strncmp(url + n, base + n, strlen(base + n)) == 0;
 }
 
-/* Appends url[0..n) redacted to b (see url_redact). */
+/* The last '@' of the authority starting at auth, or NULL. */
+static const char *
+userinfo_at(const char *auth, const char *lim)
+{
+	const char	*p, *at = NULL;
+
+	for (p = auth; p < lim && *p != '/' && *p != '?' && *p != '#'; p++)
+		if (*p == '@')
+			at = p;
+	return at;
+}
+
+/*
+ * Appends url[0..n) redacted to b (see url_redact). A URL nested in the
+ * path ("https://proxy/https://u:p@host/") has its userinfo redacted too.
+ */
 static void
 url_redact_into(struct buf *b, const char *url, size_t n)
 {
-	const char	*sep, *auth, *end, *at = NULL, *p;
+	const char	*lim = url + n, *sep, *auth, *at, *p;
 	size_t		 kept = 0;
 
+	/* A "://" after the path, query or fragment began is no scheme's. */
 	sep = memmem(url, n, "://", 3);
+	if (sep != NULL && strcspn(url, "/?#") < (size_t)(sep - url))
+		sep = NULL;
 	auth = sep != NULL ? sep + 3 : url;
-	/* The authority ends at the first '/', '?' or '#'. */
-	for (end = auth; end < url + n && *end != '/' && *end != '?' &&
-	    *end != '#'; end++)
-		if (*end == '@')
-			at = end;
-	for (p = url; p < url + n; p++) {
-		if (at != NULL && p == auth) {
+	for (p = url; p < lim; p++) {
+		if (p == auth && (at = userinfo_at(auth, lim)) != NULL) {
 			buf_addstr(b, "<redacted>@");
+			kept += 11;
 			p = at;
 			continue;
 		}
@@ -236,16 +250,23 @@ url_redact_into(struct buf *b, const char *url, size_t n)
 			buf_printf(b, "%c<redacted>", *p);
 			break;
 		}
-		if (kept++ == URL_REDACT_MAX) {
+		if (kept++ >= URL_REDACT_MAX) {
 			buf_addstr(b, "...");
 			/* Still say that a query string was there. */
-			if ((p = memchr(p, '?', (size_t)(url + n - p))) !=
-			    NULL || (p = memchr(url, '#', n)) != NULL)
+			if ((p = memchr(p, '?', (size_t)(lim - p))) != NULL ||
+			    (p = memchr(url, '#', n)) != NULL)
 				buf_printf(b, "%c<redacted>", *p);
 			break;
 		}
+		if (p >= auth && lim - p >= 3 && memcmp(p, "://", 3) == 0) {
+			buf_addstr(b, "://");
+			kept += 2;
+			p += 2;
+			auth = p + 1;
+			continue;
+		}
 		buf_add(b, (unsigned char)*p < 0x20 ||
-		    (unsigned char)*p >= 0x7f ? "?" : p, 1);
+		    (unsigned char)*p >= 0x7f ? "_" : p, 1);
 	}
 }
 

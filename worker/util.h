@@ -59,10 +59,12 @@ int	 url_under(const char *url, const char *base);
 /*
  * A copy of url fit for a log line or an error message: the userinfo
  * ("user:password@") becomes "<redacted>@", a query string "?<redacted>",
- * a fragment "#<redacted>"; control characters and bytes >= 0x7f become
- * '?'; at most URL_REDACT_MAX bytes of the rest are kept ("..." marks a
- * cut). Without "://" anything up to an '@' before the first '/' counts
- * as userinfo. NULL gives "(none)". Caller frees.
+ * a fragment "#<redacted>", also for a URL nested in the path; control
+ * characters and bytes >= 0x7f become '_' (so the first '?' or '#' always
+ * starts the redacted part); about URL_REDACT_MAX bytes are kept ("..."
+ * marks a cut). Without "://" before the path, anything up to an '@'
+ * before the first '/' counts as userinfo. NULL gives "(none)". Caller
+ * frees.
  */
 #define URL_REDACT_MAX	1024
 char	*url_redact(const char *url);

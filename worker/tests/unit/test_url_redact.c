@@ -48,8 +48,14 @@ test_url(void **state)
 	check("@", "<redacted>@");
 	check("https://@", "https://<redacted>@");
 	check(NULL, "(none)");
+	/* A "://" in the query or path does not move the authority. */
+	check("u:p@h?x=https://a", "<redacted>@h?<redacted>");
+	check("u:p@h/https://v:q@a", "<redacted>@h/https://<redacted>@a");
+	/* A URL nested in the path loses its userinfo too. */
+	check("https://proxy/get/https://u:pw@h/x?s", "https://proxy/get/"
+	    "https://<redacted>@h/x?<redacted>");
 	/* Control characters cannot end the log line. */
-	check("https://host/a\nb\rc\x1b", "https://host/a?b?c?");
+	check("https://host/a\nb\rc\x1b\xc3\xa9", "https://host/a_b_c___");
 }
 
 static void
