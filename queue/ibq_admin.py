@@ -5,6 +5,7 @@ the Prometheus text format for the fleet autoscaler.
 """
 
 import json
+import math
 import os
 import re
 import urllib.parse
@@ -34,9 +35,12 @@ def _job_id(s):
 def _query(h, name, default):
     q = urllib.parse.parse_qs(urllib.parse.urlsplit(h.path).query)
     try:
-        return float(q[name][0]) if name in q else default
+        v = float(q[name][0]) if name in q else default
     except ValueError:
         raise fail(400, "bad %s" % name)
+    if not math.isfinite(v):
+        raise fail(400, "bad %s" % name)
+    return v
 
 
 def _store_call(fn, *args):
@@ -50,7 +54,8 @@ def _store_call(fn, *args):
 
 def enqueue(h, app):
     try:
-        body = json.loads(h.read_body().decode("utf-8"))
+        body = ibq_server.decode_json(json.loads,
+                                      h.read_body().decode("utf-8"))
     except (ValueError, UnicodeDecodeError):
         raise fail(400, "body is not JSON")
     if not isinstance(body, dict):
@@ -72,7 +77,8 @@ def enqueue(h, app):
 
 def compose(h, app):
     try:
-        body = json.loads(h.read_body().decode("utf-8"))
+        body = ibq_server.decode_json(json.loads,
+                                      h.read_body().decode("utf-8"))
     except (ValueError, UnicodeDecodeError):
         raise fail(400, "body is not JSON")
     try:
@@ -101,8 +107,22 @@ def result(h, app, job_id):
     h.send_json(200, show["result"])
 
 
+def _authorize(h, app):
+    """With --jwt-secret the admin API needs an admin bearer token too."""
+    if app.jwt_secret is None:
+        return
+    why = ibq_server.jwt_problem(app.jwt_secret,
+                                 h.headers.get("Authorization", ""),
+                                 admin=True)
+    if why is not None:
+        raise ibq_server.HttpError(
+            401, {"kind": "Error", "reason": why},
+            [("WWW-Authenticate", 'Bearer realm="ib-queue admin"')])
+
+
 def handle(h, app, segs):
     store, m = app.store, h.command
+    _authorize(h, app)
     if None in segs:
         raise fail(404, "no such resource")
     if segs == ["jobs"] and m == "GET":
@@ -129,7 +149,8 @@ def handle(h, app, segs):
     if segs == ["composes"] and m == "POST":
         return compose(h, app)
     if segs == ["events"] and m == "GET":
-        since = int(_query(h, "since", 0))
+        # SQLite integers end at 2**63: sequence numbers never get there.
+        since = int(min(max(_query(h, "since", 0), 0), 2 ** 62))
         timeout = min(max(_query(h, "timeout", 0), 0), 600)
         return h.send_json(200, store.events(since, timeout))
     if segs == ["workers"] and m == "GET":

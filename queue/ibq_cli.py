@@ -4,6 +4,9 @@ or a unix socket. Exit codes: 0 done, 1 the job failed or was canceled
 (wait), 2 timeout (wait), 3 the queue refused or could not be reached.
 """
 
+import base64
+import hashlib
+import hmac
 import http.client
 import json
 import socket
@@ -13,6 +16,25 @@ import time
 import urllib.parse
 
 API = "/api/queue/v1"
+ADMIN_TOKEN_TTL = 300
+
+
+def admin_token(secret_path, ttl=ADMIN_TOKEN_TTL):
+    """A short-lived HS256 admin token signed with the server's
+    --jwt-secret file (a trailing newline is not part of the secret)."""
+    with open(secret_path, "rb") as f:
+        secret = f.read().rstrip(b"\r\n")
+
+    def b64(data):
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    claims = b64(json.dumps({"exp": int(time.time()) + ttl,
+                             "sub": "ib-queue-cli",
+                             "ib_queue_admin": True}).encode())
+    sig = hmac.new(secret, ("%s.%s" % (head, claims)).encode(),
+                   hashlib.sha256).digest()
+    return "%s.%s.%s" % (head, claims, b64(sig))
 
 
 class UnixConnection(http.client.HTTPConnection):
@@ -56,6 +78,9 @@ class Client:
         try:
             conn = self._conn(timeout)
             headers = {}
+            if getattr(self.args, "client_jwt_secret", None):
+                headers["Authorization"] = "Bearer " + admin_token(
+                    self.args.client_jwt_secret)
             data = None
             if body is not None:
                 data = json.dumps(body).encode()

@@ -11,6 +11,7 @@ import hmac
 import http.server
 import json
 import os
+import re
 import select
 import signal
 import socket
@@ -29,6 +30,24 @@ import ibq_worker
 
 JSON_LIMIT = 64 << 20      # largest JSON body accepted
 DRAIN_LIMIT = 1 << 20      # unread bodies up to this size are drained
+
+
+_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def decode_json(parse, raw):
+    """parse(raw) for a request body, where anything wrong is a ValueError:
+    nesting too deep for the parser, and strings with lone surrogates
+    (valid JSON escapes that SQLite and UTF-8 cannot store)."""
+    try:
+        value = parse(raw)
+        if _SURROGATE.search(raw):
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except RecursionError:
+        raise ValueError("JSON nested too deeply")
+    except UnicodeEncodeError:
+        raise ValueError("lone surrogate in a JSON string")
+    return value
 
 
 class HttpError(Exception):
@@ -65,8 +84,12 @@ def _b64url(s):
     return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
 
 
-def jwt_problem(secret, header):
-    """Why an Authorization header is not acceptable, or None."""
+ADMIN_CLAIM = "ib_queue_admin"   # true in tokens for the admin API
+
+
+def jwt_problem(secret, header, admin=False):
+    """Why an Authorization header is not acceptable, or None. admin: the
+    token must also carry the ADMIN_CLAIM (workers' tokens do not)."""
     if not header.startswith("Bearer "):
         return "no bearer token in the request"
     parts = header[7:].strip().split(".")
@@ -93,6 +116,8 @@ def jwt_problem(secret, header):
         return "bearer token expired"
     if isinstance(nbf, (int, float)) and nbf > now + 60:
         return "bearer token not valid yet"
+    if admin and claims.get(ADMIN_CLAIM) is not True:
+        return "bearer token is not an admin token"
     return None
 
 

@@ -64,7 +64,8 @@ def _json_body(h, app):
         raise error(app, 3)
     try:
         raw = h.read_body().decode("utf-8")
-        value, _ = json.JSONDecoder(parse_constant=_no_constant).raw_decode(
+        value, _ = ibq_server.decode_json(
+            json.JSONDecoder(parse_constant=_no_constant).raw_decode,
             raw.lstrip(" \t\r\n"))
     except ibq_server.HttpError as e:
         if e.status == 413:

@@ -19,10 +19,13 @@
 /* Refresh this long before the server would refuse the token. */
 #define AUTH_EARLY_S	60
 #define AUTH_SECRET_MAX	(64 * 1024)
+/* A token is kept at most this long, whatever expires_in says. */
+#define AUTH_LIFETIME_MAX	(30 * 86400)
 
 struct auth {
 	pthread_mutex_t	 mtx;
 	char		*url;
+	char		*shown_url;	/* url redacted, for errors and logs */
 	char		*client_id;
 	char		*secret_path;	/* client_secret file */
 	char		*offline_path;	/* offline_token file */
@@ -30,6 +33,32 @@ struct auth {
 	char		*token;		/* secret */
 	time_t		 expires;	/* 0: unknown, use until refused */
 };
+
+/*
+ * The token's lifetime in seconds from the endpoint's expires_in, clamped
+ * to 1..AUTH_LIFETIME_MAX before any arithmetic; 0 when it is not a
+ * positive number (the token is then used until refused).
+ */
+static int64_t
+expires_in(json_object *v)
+{
+	double	 d;
+	int64_t	 n;
+
+	if (json_object_is_type(v, json_type_double)) {
+		d = json_object_get_double(v);
+		if (!(d >= 1))		/* also NaN */
+			return 0;
+		return d > AUTH_LIFETIME_MAX ? AUTH_LIFETIME_MAX : (int64_t)d;
+	}
+	if (!json_object_is_type(v, json_type_int))
+		return 0;
+	/* json-c saturates integers beyond the int64 range. */
+	n = json_object_get_int64(v);
+	if (n <= 0)
+		return 0;
+	return n > AUTH_LIFETIME_MAX ? AUTH_LIFETIME_MAX : n;
+}
 
 struct auth *
 auth_new(const struct config *conf)
@@ -42,6 +71,7 @@ auth_new(const struct config *conf)
 	pthread_mutex_init(&a->mtx, NULL);
 	a->url = xstrdup(conf->authentication.oauth_url ?
 	    conf->authentication.oauth_url : "");
+	a->shown_url = url_redact(a->url);
 	a->client_id = xstrdup(conf->authentication.client_id ?
 	    conf->authentication.client_id : "");
 	if (conf->authentication.client_secret != NULL)
@@ -60,6 +90,7 @@ auth_free(struct auth *a)
 		return;
 	pthread_mutex_destroy(&a->mtx);
 	free(a->url);
+	free(a->shown_url);
 	free(a->client_id);
 	free(a->secret_path);
 	free(a->offline_path);
@@ -112,6 +143,7 @@ fetch_token(struct auth *a, char *err, size_t errlen)
 	struct http		*h;
 	struct buf		 form;
 	json_object		*doc = NULL, *v;
+	int64_t			 life;
 	char			*secret = NULL;
 	int			 rv = -1;
 
@@ -150,13 +182,14 @@ fetch_token(struct auth *a, char *err, size_t errlen)
 	req.body_len = form.len;
 	http_resp_init(&resp);
 	if (http_do(h, &req, &resp) == -1) {
-		snprintf(err, errlen, "token endpoint %s: %s", a->url,
+		snprintf(err, errlen, "token endpoint %s: %s", a->shown_url,
 		    resp.error);
 		goto cleanup;
 	}
 	if (resp.status != 200) {
 		/* The endpoint's error names no secret of ours. */
-		snprintf(err, errlen, "token endpoint %s answered %ld", a->url,
+		snprintf(err, errlen, "token endpoint %s answered %ld",
+		    a->shown_url,
 		    resp.status);
 		doc = json_tokener_parse(resp.body.data ? resp.body.data : "");
 		if (doc != NULL && json_object_object_get_ex(doc, "error", &v))
@@ -169,16 +202,17 @@ fetch_token(struct auth *a, char *err, size_t errlen)
 	    || !json_object_is_type(v, json_type_string) ||
 	    json_object_get_string_len(v) == 0) {
 		snprintf(err, errlen, "token endpoint %s: no access_token in "
-		    "the answer", a->url);
+		    "the answer", a->shown_url);
 		goto cleanup;
 	}
 	freezero_str(a->token);
 	a->token = xstrdup(json_object_get_string(v));
 	a->expires = 0;
 	if (json_object_object_get_ex(doc, "expires_in", &v) &&
-	    json_object_get_int64(v) > 0)
-		a->expires = time(NULL) + json_object_get_int64(v);
-	log_debug("oauth: new access token from %s, expires in %lds", a->url,
+	    (life = expires_in(v)) > 0)
+		a->expires = time(NULL) + life;
+	log_debug("oauth: new access token from %s, expires in %lds",
+	    a->shown_url,
 	    a->expires ? (long)(a->expires - time(NULL)) : -1L);
 	rv = 0;
 cleanup:

@@ -48,9 +48,12 @@ cloud_token_take(struct cloud_token *t, struct http_resp *resp)
 			goto cleanup;
 	t->value = xstrdup(s);
 	t->exp = now_ms() / 1000 + 3600;
+	/* From outside: clamped to a day before it meets the clock. */
 	if (json_object_object_get_ex(doc, "expires_in", &v) &&
+	    json_object_is_type(v, json_type_int) &&
 	    json_object_get_int64(v) > 0)
-		t->exp = now_ms() / 1000 + json_object_get_int64(v);
+		t->exp = now_ms() / 1000 + (json_object_get_int64(v) > 86400 ?
+		    86400 : json_object_get_int64(v));
 	rv = 0;
 cleanup:
 	if (doc != NULL && json_object_object_get_ex(doc, "access_token", &v) &&

@@ -75,7 +75,7 @@ dnfjson_run(const struct config *conf, json_object *request, const char *what,
 	struct exec_opts	 o;
 	struct exec_result	 res;
 	json_object		*ans = NULL;
-	char			 st[64], details[1024], reason[256];
+	char			 st[64], details[1024], reason[256], *shown;
 
 	argv[0] = dnfjson_path(conf);
 	argv[1] = NULL;
@@ -107,21 +107,23 @@ dnfjson_run(const struct config *conf, json_object *request, const char *what,
 	kind = json_get_str(ans, "kind");
 	if (kind != NULL && (!res.exited || res.code != 0 ||
 	    json_get_str(ans, "reason") != NULL)) {
+		/* A depsolver names mirror URLs whole in its reasons. */
+		shown = text_redact_urls(json_get_str(ans, "reason"));
 		snprintf(reason, sizeof(reason), "DNF error occurred: %s", kind);
-		log_info("%s: %s: %s", what, reason,
-		    json_get_str(ans, "reason") ?
-		    json_get_str(ans, "reason") : "");
+		log_info("%s: %s: %s", what, reason, shown);
 		job_set_error(result, dnfjson_error_id(kind), reason,
 		    json_get_str(ans, "reason") ? json_object_new_string(
-		    json_get_str(ans, "reason")) : NULL);
+		    shown) : NULL);
+		free(shown);
 		json_object_put(ans);
 		ans = NULL;
 		goto cleanup;
 	}
 	if (ans == NULL || !res.exited || res.code != 0) {
+		shown = text_redact_urls(res.err.data);
 		snprintf(details, sizeof(details), "the depsolver failed (%s) "
-		    "without an error document: %.600s", st,
-		    res.err.data ? res.err.data : "");
+		    "without an error document: %.600s", st, shown);
+		free(shown);
 		job_set_error(result, JOB_ERR_RPMMD, reason,
 		    json_object_new_string(details));
 		json_object_put(ans);

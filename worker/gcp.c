@@ -9,6 +9,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -596,11 +597,14 @@ persisted(const struct http_resp *r)
 {
 	char	*range, *dash;
 	off_t	 next = 0;
+	long long last;
 
 	if ((range = http_resp_header(r, "Range")) == NULL)
 		return 0;
-	if ((dash = strchr(range, '-')) != NULL)
-		next = strtoll(dash + 1, NULL, 10) + 1;
+	/* The server's last byte: a negative or saturated one is no answer. */
+	if ((dash = strchr(range, '-')) != NULL &&
+	    (last = strtoll(dash + 1, NULL, 10)) >= 0 && last < LLONG_MAX)
+		next = (off_t)last + 1;
 	free(range);
 	return next;
 }

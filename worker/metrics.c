@@ -1,12 +1,15 @@
 /*
  * The metrics endpoint. Counters live behind one mutex; the serving thread
  * answers GET /metrics with the text exposition format and anything else
- * with 404. Connections are handled one at a time with short timeouts: a
- * scraper is one client, and a slow one must not hold the worker.
+ * with 404. It polls up to METRICS_MAX_CONNS connections at once and gives
+ * each a whole-request deadline, so a client that trickles its request
+ * holds neither the worker nor other scrapers. Labels are only the
+ * worker's own job-kind names: job types come from the server.
  */
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
@@ -18,16 +21,29 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "job.h"
 #include "log.h"
 #include "metrics.h"
 #include "util.h"
 
+/* Every kind of job_kinds plus "other"; more is a bug in the table. */
 #define METRICS_MAX_KINDS	32
+#define METRICS_OTHER		"other"
+#define METRICS_MAX_CONNS	16
+/* From accept to the answer written, whatever the client does. */
+#define METRICS_DEADLINE_MS	2000
 
 struct kind_stats {
-	char		 name[48];
+	const char	*name;		/* static: a job_kinds name or "other" */
 	unsigned long	 ok, failed, stopped;
 	double		 seconds;
+};
+
+struct conn {
+	int		 fd;		/* -1: free */
+	int64_t		 deadline;	/* now_ms() */
+	size_t		 got;
+	char		 req[2048];
 };
 
 struct metrics {
@@ -38,23 +54,35 @@ struct metrics {
 	time_t			 started;
 	struct kind_stats	 kinds[METRICS_MAX_KINDS];
 	int			 nkinds;
-	char			 running[48];
+	const char		*running;	/* NULL or as kinds[].name */
 	unsigned long		 heartbeats_ok, heartbeats_failed;
 	unsigned long		 composer_errors;
+	struct conn		 conns[METRICS_MAX_CONNS];
 };
 
-static struct kind_stats *
-kind_of(struct metrics *m, const char *kind)
+/* The label for a job type from the server: our own name for it. */
+static const char *
+kind_label(const char *type)
 {
-	int	 i;
+	const struct job_kind	*k;
+
+	if (type == NULL || (k = job_kind_find(type)) == NULL)
+		return METRICS_OTHER;
+	return k->name;
+}
+
+static struct kind_stats *
+kind_of(struct metrics *m, const char *type)
+{
+	const char	*name = kind_label(type);
+	int		 i;
 
 	for (i = 0; i < m->nkinds; i++)
-		if (strcmp(m->kinds[i].name, kind) == 0)
+		if (strcmp(m->kinds[i].name, name) == 0)
 			return &m->kinds[i];
 	if (m->nkinds == METRICS_MAX_KINDS)
 		return NULL;
-	snprintf(m->kinds[m->nkinds].name, sizeof(m->kinds[0].name), "%s",
-	    kind);
+	m->kinds[m->nkinds].name = name;
 	return &m->kinds[m->nkinds++];
 }
 
@@ -73,8 +101,8 @@ render(struct metrics *m)
 	    "ib_worker_uptime_seconds %ld\n", (long)(time(NULL) - m->started));
 	buf_printf(&b, "# HELP ib_worker_busy 1 while a job runs.\n"
 	    "# TYPE ib_worker_busy gauge\nib_worker_busy%s%s%s %d\n",
-	    m->running[0] ? "{kind=\"" : "", m->running,
-	    m->running[0] ? "\"}" : "", m->running[0] ? 1 : 0);
+	    m->running ? "{kind=\"" : "", m->running ? m->running : "",
+	    m->running ? "\"}" : "", m->running ? 1 : 0);
 	buf_printf(&b, "# HELP ib_worker_jobs_total Jobs by kind and "
 	    "outcome.\n# TYPE ib_worker_jobs_total counter\n");
 	for (i = 0; i < m->nkinds; i++) {
@@ -103,26 +131,15 @@ render(struct metrics *m)
 	return buf_release(&b);
 }
 
+/* Answers the request read on c (blocking, with a send timeout). */
 static void
-serve_one(struct metrics *m, int c)
+answer(struct metrics *m, struct conn *c)
 {
-	struct timeval	 tv = { 2, 0 };
-	char		 req[2048], *body, *head;
-	ssize_t		 n;
-	size_t		 got = 0;
+	struct timeval	 tv = { 1, 0 };
+	char		*body, *head;
 
-	setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	while (got < sizeof(req) - 1) {
-		if ((n = read(c, req + got, sizeof(req) - 1 - got)) <= 0)
-			return;
-		got += n;
-		req[got] = '\0';
-		if (strstr(req, "\r\n\r\n") != NULL)
-			break;
-	}
-	if (strncmp(req, "GET /metrics ", 13) == 0 ||
-	    strncmp(req, "GET /metrics?", 13) == 0) {
+	if (strncmp(c->req, "GET /metrics ", 13) == 0 ||
+	    strncmp(c->req, "GET /metrics?", 13) == 0) {
 		body = render(m);
 		head = xasprintf("HTTP/1.1 200 OK\r\nContent-Type: text/plain; "
 		    "version=0.0.4\r\nContent-Length: %zu\r\nConnection: "
@@ -133,33 +150,116 @@ serve_one(struct metrics *m, int c)
 		    "text/plain\r\nContent-Length: %zu\r\nConnection: close"
 		    "\r\n\r\n", strlen(body));
 	}
-	if (write(c, head, strlen(head)) >= 0)
-		(void)!write(c, body, strlen(body));
+	/* A few KiB: the socket buffer takes them, a stuck reader waits 1 s. */
+	fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) & ~O_NONBLOCK);
+	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (write_all(c->fd, head, strlen(head)) == 0)
+		(void)write_all(c->fd, body, strlen(body));
 	free(head);
 	free(body);
+}
+
+static void
+conn_close(struct conn *c)
+{
+	close(c->fd);
+	c->fd = -1;
+}
+
+/* Reads what c has; answers and closes it once the request is whole. */
+static void
+conn_read(struct metrics *m, struct conn *c)
+{
+	ssize_t	 n;
+
+	n = read(c->fd, c->req + c->got, sizeof(c->req) - 1 - c->got);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		conn_close(c);
+		return;
+	}
+	c->got += (size_t)n;
+	c->req[c->got] = '\0';
+	if (strstr(c->req, "\r\n\r\n") != NULL ||
+	    c->got == sizeof(c->req) - 1) {
+		answer(m, c);
+		conn_close(c);
+	}
+}
+
+/* Takes a new connection; when all slots are busy the oldest goes. */
+static void
+conn_accept(struct metrics *m)
+{
+	struct conn	*slot = NULL;
+	int		 fd, i;
+
+	if ((fd = accept4(m->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) ==
+	    -1)
+		return;
+	for (i = 0; i < METRICS_MAX_CONNS; i++) {
+		if (m->conns[i].fd == -1) {
+			slot = &m->conns[i];
+			break;
+		}
+		if (slot == NULL || m->conns[i].deadline < slot->deadline)
+			slot = &m->conns[i];
+	}
+	if (slot->fd != -1)
+		conn_close(slot);
+	slot->fd = fd;
+	slot->got = 0;
+	slot->req[0] = '\0';
+	slot->deadline = now_ms() + METRICS_DEADLINE_MS;
 }
 
 static void *
 metrics_main(void *arg)
 {
 	struct metrics	*m = arg;
-	struct pollfd	 pfd[2];
-	int		 c;
+	struct pollfd	 pfd[2 + METRICS_MAX_CONNS];
+	struct conn	*map[METRICS_MAX_CONNS];
+	int64_t		 now, wait;
+	int		 i, n;
 
-	pfd[0].fd = m->fd;
-	pfd[0].events = POLLIN;
-	pfd[1].fd = m->quit_pipe[0];
-	pfd[1].events = POLLIN;
+	for (i = 0; i < METRICS_MAX_CONNS; i++)
+		m->conns[i].fd = -1;
 	for (;;) {
-		if (poll(pfd, 2, -1) == -1)
+		pfd[0].fd = m->fd;
+		pfd[0].events = POLLIN;
+		pfd[1].fd = m->quit_pipe[0];
+		pfd[1].events = POLLIN;
+		n = 2;
+		wait = -1;
+		now = now_ms();
+		for (i = 0; i < METRICS_MAX_CONNS; i++) {
+			if (m->conns[i].fd == -1)
+				continue;
+			if (m->conns[i].deadline <= now) {
+				conn_close(&m->conns[i]);
+				continue;
+			}
+			if (wait == -1 || m->conns[i].deadline - now < wait)
+				wait = m->conns[i].deadline - now;
+			map[n - 2] = &m->conns[i];
+			pfd[n].fd = m->conns[i].fd;
+			pfd[n].events = POLLIN;
+			n++;
+		}
+		if (poll(pfd, (nfds_t)n, (int)wait) == -1)
 			continue;
 		if (pfd[1].revents)
 			break;
-		if ((c = accept4(m->fd, NULL, NULL, SOCK_CLOEXEC)) == -1)
-			continue;
-		serve_one(m, c);
-		close(c);
+		for (i = 2; i < n; i++)
+			if (pfd[i].revents)
+				conn_read(m, map[i - 2]);
+		if (pfd[0].revents)
+			conn_accept(m);
 	}
+	for (i = 0; i < METRICS_MAX_CONNS; i++)
+		if (m->conns[i].fd != -1)
+			conn_close(&m->conns[i]);
 	return NULL;
 }
 
@@ -236,7 +336,7 @@ metrics_job_started(struct metrics *m, const char *kind)
 	if (m == NULL)
 		return;
 	pthread_mutex_lock(&m->mtx);
-	snprintf(m->running, sizeof(m->running), "%s", kind);
+	m->running = kind_label(kind);
 	pthread_mutex_unlock(&m->mtx);
 }
 
@@ -249,7 +349,7 @@ metrics_job_finished(struct metrics *m, const char *kind, const char *outcome,
 	if (m == NULL)
 		return;
 	pthread_mutex_lock(&m->mtx);
-	m->running[0] = '\0';
+	m->running = NULL;
 	if ((k = kind_of(m, kind)) != NULL) {
 		if (strcmp(outcome, "success") == 0)
 			k->ok++;

@@ -12,7 +12,11 @@ struct metrics;
 struct metrics	*metrics_start(const char *listen, char *err, size_t errlen);
 void		 metrics_stop(struct metrics *);
 
-/* All accept NULL (metrics off). */
+/*
+ * All accept NULL (metrics off). kind is the job type as the server gave
+ * it: a kind this worker knows is labelled with its own name, anything
+ * else as "other".
+ */
 void		 metrics_job_started(struct metrics *, const char *kind);
 void		 metrics_job_finished(struct metrics *, const char *kind,
 		    const char *outcome, double seconds);

@@ -212,6 +212,115 @@ url_under(const char *url, const char *base)
 	return strncmp(url + n, base + n, strlen(base + n)) == 0;
 }
 
+/* The last '@' of the authority starting at auth, or NULL. */
+static const char *
+userinfo_at(const char *auth, const char *lim)
+{
+	const char	*p, *at = NULL;
+
+	for (p = auth; p < lim && *p != '/' && *p != '?' && *p != '#'; p++)
+		if (*p == '@')
+			at = p;
+	return at;
+}
+
+/*
+ * Appends url[0..n) redacted to b (see url_redact). A URL nested in the
+ * path ("https://proxy/https://u:p@host/") has its userinfo redacted too.
+ */
+static void
+url_redact_into(struct buf *b, const char *url, size_t n)
+{
+	const char	*lim = url + n, *sep, *auth, *at, *p;
+	size_t		 kept = 0;
+
+	/* A "://" after the path, query or fragment began is no scheme's. */
+	sep = memmem(url, n, "://", 3);
+	if (sep != NULL && strcspn(url, "/?#") < (size_t)(sep - url))
+		sep = NULL;
+	auth = sep != NULL ? sep + 3 : url;
+	for (p = url; p < lim; p++) {
+		if (p == auth && (at = userinfo_at(auth, lim)) != NULL) {
+			buf_addstr(b, "<redacted>@");
+			kept += 11;
+			p = at;
+			continue;
+		}
+		if (*p == '?' || *p == '#') {
+			buf_printf(b, "%c<redacted>", *p);
+			break;
+		}
+		if (kept++ >= URL_REDACT_MAX) {
+			buf_addstr(b, "...");
+			/* Still say that a query string was there. */
+			if ((p = memchr(p, '?', (size_t)(lim - p))) != NULL ||
+			    (p = memchr(url, '#', n)) != NULL)
+				buf_printf(b, "%c<redacted>", *p);
+			break;
+		}
+		if (p >= auth && lim - p >= 3 && memcmp(p, "://", 3) == 0) {
+			buf_addstr(b, "://");
+			kept += 2;
+			p += 2;
+			auth = p + 1;
+			continue;
+		}
+		buf_add(b, (unsigned char)*p < 0x20 ||
+		    (unsigned char)*p >= 0x7f ? "_" : p, 1);
+	}
+}
+
+char *
+url_redact(const char *url)
+{
+	struct buf	 b;
+
+	if (url == NULL)
+		return xstrdup("(none)");
+	buf_init(&b);
+	url_redact_into(&b, url, strlen(url));
+	return buf_release(&b);
+}
+
+static int
+url_scheme_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.';
+}
+
+static int
+url_end_char(char c)
+{
+	return (unsigned char)c <= ' ' || c == '"' || c == '\'' ||
+	    c == '<' || c == '>' || c == 0x7f;
+}
+
+char *
+text_redact_urls(const char *text)
+{
+	struct buf	 b;
+	const char	*p, *start, *sep, *end;
+
+	if (text == NULL)
+		return xstrdup("");
+	buf_init(&b);
+	p = text;
+	while ((sep = strstr(p, "://")) != NULL) {
+		for (start = sep; start > p && url_scheme_char(start[-1]);
+		    start--)
+			;
+		for (end = sep + 3; *end != '\0' && !url_end_char(*end);
+		    end++)
+			;
+		buf_add(&b, p, (size_t)(start - p));
+		url_redact_into(&b, start, (size_t)(end - start));
+		p = end;
+	}
+	buf_addstr(&b, p);
+	return buf_release(&b);
+}
+
 char *
 read_file(const char *path, size_t max, size_t *lenp)
 {

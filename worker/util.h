@@ -56,6 +56,25 @@ size_t	 url_origin_len(const char *url);
  */
 int	 url_under(const char *url, const char *base);
 
+/*
+ * A copy of url fit for a log line or an error message: the userinfo
+ * ("user:password@") becomes "<redacted>@", a query string "?<redacted>",
+ * a fragment "#<redacted>", also for a URL nested in the path; control
+ * characters and bytes >= 0x7f become '_' (so the first '?' or '#' always
+ * starts the redacted part); about URL_REDACT_MAX bytes are kept ("..."
+ * marks a cut). Without "://" before the path, anything up to an '@'
+ * before the first '/' counts as userinfo. NULL gives "(none)". Caller
+ * frees.
+ */
+#define URL_REDACT_MAX	1024
+char	*url_redact(const char *url);
+/*
+ * A copy of free text (an error from a server or a helper program) with
+ * every scheme://... URL in it redacted as url_redact does; a URL ends at
+ * white space, a quote, '<', '>' or a control character. Caller frees.
+ */
+char	*text_redact_urls(const char *text);
+
 /* Reads a whole small file (at most max bytes); caller frees. NULL + errno. */
 char	*read_file(const char *, size_t max, size_t *lenp);
 /* Writes all of data to fd (retrying short writes and EINTR); 0 or -1. */

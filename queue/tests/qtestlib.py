@@ -116,7 +116,19 @@ class Server:
         except ValueError:
             return st, data, hd
 
+    def admin_headers(self, body=None):
+        """JSON type, and an admin token when the server wants JWTs."""
+        h = dict(JSON if isinstance(body, (dict, list)) else {})
+        if "--jwt-secret" in self.extra:
+            with open(self.extra[self.extra.index("--jwt-secret") + 1],
+                      "rb") as f:
+                secret = f.read().rstrip(b"\r\n")
+            h["Authorization"] = "Bearer " + make_jwt(secret, {
+                "exp": int(time.time()) + 300, "ib_queue_admin": True})
+        return h
+
     def admin(self, method, path, body=None, expect=200, **kw):
+        kw.setdefault("headers", self.admin_headers(body))
         st, _, data = self.call(method, "/api/queue/v1" + path, body, **kw)
         assert st == expect, (method, path, st, data)
         return json.loads(data) if data else None

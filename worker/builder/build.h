@@ -16,6 +16,9 @@
 #define IB_MANIFEST_MAX		(256 << 20)
 #define IB_OUTPUT_MAX		(1 << 20)	/* stage output kept, tail */
 #define IB_ID_LEN		64
+/* org.osbuild.users bounds: ids below (uid_t)-1, expiry by 9999-12-31. */
+#define USER_ID_MAX		4294967294.0
+#define USER_EXPIRE_MAX		2932896		/* days since 1970-01-01 */
 
 /* ---- manifest.c: loading, validation, ids ---- */
 

@@ -82,7 +82,7 @@ fetch_one(CURL *c, const char *url, const char *sum, const char *dst,
 	struct dl	 d;
 	unsigned char	 md[32];
 	unsigned int	 mdlen;
-	char		 hex[65], *tmp, err[CURL_ERROR_SIZE];
+	char		 hex[65], *tmp, *shown, err[CURL_ERROR_SIZE];
 	CURLcode	 rc;
 	long		 code = 0;
 	int		 fd, ret = -1;
@@ -111,13 +111,18 @@ fetch_one(CURL *c, const char *url, const char *sum, const char *dst,
 		snprintf(why, whylen, "%s: write failed", tmp);
 		goto cleanup;
 	}
+	/* Source URLs may be presigned or carry credentials. */
 	if (rc != CURLE_OK) {
-		snprintf(why, whylen, "%s: %s", url, err[0] ? err :
+		shown = url_redact(url);
+		snprintf(why, whylen, "%s: %s", shown, err[0] ? err :
 		    curl_easy_strerror(rc));
+		free(shown);
 		goto cleanup;
 	}
 	if (code >= 400) {
-		snprintf(why, whylen, "%s: HTTP %ld", url, code);
+		shown = url_redact(url);
+		snprintf(why, whylen, "%s: HTTP %ld", shown, code);
+		free(shown);
 		goto cleanup;
 	}
 	EVP_DigestFinal_ex(d.md, md, &mdlen);
@@ -148,6 +153,7 @@ sources_fetch(struct store *st, struct manifest *m, const char **sums,
 	struct stat	 sb;
 	size_t		 i, missing = 0, done = 0;
 	int		 tries, ret = -1;
+	char		*shown;
 
 	for (i = 0; i < n; i++) {
 		char *p = store_source_path(st, sums[i]);
@@ -203,7 +209,9 @@ sources_fetch(struct store *st, struct manifest *m, const char **sums,
 			goto cleanup;
 		done++;
 		monitor_subprogress("sources", (int)done, (int)missing);
-		monitor_log("Downloaded %s", url);
+		shown = url_redact(url);
+		monitor_log("Downloaded %s", shown);
+		free(shown);
 	}
 	ret = 0;
 cleanup:

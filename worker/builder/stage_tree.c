@@ -416,14 +416,16 @@ stage_users(struct stage_run *r)
 		if (!exists)
 			argv[ac++] = "-m";
 		if (json_object_object_get_ex(u, "uid", &g)) {
-			snprintf(num[0], sizeof(num[0]), "%d",
-			    json_object_get_int(g));
+			/* Validated to 0..USER_ID_MAX. */
+			snprintf(num[0], sizeof(num[0]), "%lld",
+			    (long long)json_object_get_int64(g));
 			argv[ac++] = "-u";
 			argv[ac++] = num[0];
 		}
 		if (json_object_object_get_ex(u, "gid", &g)) {
-			snprintf(num[1], sizeof(num[1]), "%d",
-			    json_object_get_int(g));
+			/* Validated to 0..USER_ID_MAX. */
+			snprintf(num[1], sizeof(num[1]), "%lld",
+			    (long long)json_object_get_int64(g));
 			argv[ac++] = "-g";
 			argv[ac++] = num[1];
 		}
@@ -457,8 +459,16 @@ stage_users(struct stage_run *r)
 			argv[ac++] = opt_str(u, "password");
 		}
 		if (json_object_object_get_ex(u, "expiredate", &g)) {
-			time_t t = (time_t)json_object_get_int64(g) * 86400;
+			int64_t days = json_object_get_int64(g);
+			time_t t;
 			struct tm tm;
+
+			/* Validated; clamped again before the product. */
+			if (days < 0)
+				days = 0;
+			if (days > USER_EXPIRE_MAX)
+				days = USER_EXPIRE_MAX;
+			t = (time_t)days * 86400;
 
 			gmtime_r(&t, &tm);
 			strftime(exp, sizeof(exp), "%Y-%m-%d", &tm);

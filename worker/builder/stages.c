@@ -5,6 +5,7 @@
  * to reach their inputs.
  */
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -360,12 +361,35 @@ user_name_ok(const char *s)
 	return 1;
 }
 
+/*
+ * A number of a user that must lie in lo..hi: checked before any
+ * arithmetic (expiredate becomes days * 86400, an id an argument).
+ */
+static void
+check_user_range(json_object *u, const char *key, double lo, double hi,
+    json_object *path, json_object *errors)
+{
+	json_object	*v;
+	double		 d;
+
+	if (!json_object_object_get_ex(u, key, &v) ||
+	    (!json_object_is_type(v, json_type_int) &&
+	    !json_object_is_type(v, json_type_double)))
+		return;		/* check_fields reports the type */
+	d = json_object_is_type(v, json_type_int) ?
+	    (double)json_object_get_int64(v) : json_object_get_double(v);
+	if (!(d >= lo && d <= hi) || (json_object_is_type(v, json_type_int) &&
+	    json_object_get_int64(v) == INT64_MAX))
+		verr_add(errors, path, "%s %s is not between %.0f and %.0f",
+		    key, json_object_get_string(v), lo, hi);
+}
+
 static void
 check_users(json_object *o, json_object *inputs, json_object *path,
     json_object *errors)
 {
 	static const char *const in[] = { NULL };
-	json_object	*users, *p;
+	json_object	*users, *p, *up;
 
 	check_fields(o, users_fields, path, errors);
 	check_inputs(inputs, in, path, errors);
@@ -379,6 +403,14 @@ check_users(json_object *o, json_object *inputs, json_object *path,
 			verr_add(errors, p, "'%s' does not match "
 			    "'^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,255}$'", name);
 		check_abs_path(opt_str(u, "home"), p, errors);
+		if (!json_object_is_type(u, json_type_object))
+			continue;
+		up = path_key(p, name);
+		check_user_range(u, "uid", 0, USER_ID_MAX, up, errors);
+		check_user_range(u, "gid", 0, USER_ID_MAX, up, errors);
+		check_user_range(u, "expiredate", 0, USER_EXPIRE_MAX, up,
+		    errors);
+		json_object_put(up);
 	}
 	json_object_put(p);
 }

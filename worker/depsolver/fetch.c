@@ -64,6 +64,8 @@ fetch_get(struct fetcher *f, const struct ds_repo *repo, const char *url,
 	char		 cerr[CURL_ERROR_SIZE] = "";
 	CURLcode	 rc;
 	CURL		*h = f->h;
+	char		*shown;
+	int		 rv = -1;
 
 	buf_reset(out);
 	*status = 0;
@@ -99,19 +101,24 @@ fetch_get(struct fetcher *f, const struct ds_repo *repo, const char *url,
 	}
 	rc = curl_easy_perform(h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+	/* Mirror URLs may carry credentials: only a redacted copy is shown. */
+	shown = url_redact(url);
 	if (s.over) {
-		snprintf(err, errlen, "%s: larger than %zu bytes", url, max);
-		return -1;
+		snprintf(err, errlen, "%s: larger than %zu bytes", shown, max);
+		goto cleanup;
 	}
 	if (rc != CURLE_OK) {
-		snprintf(err, errlen, "%s: %s", url, *cerr ? cerr :
+		snprintf(err, errlen, "%s: %s", shown, *cerr ? cerr :
 		    curl_easy_strerror(rc));
-		return -1;
+		goto cleanup;
 	}
 	if (strncmp(url, "file:", 5) != 0 && (*status < 200 || *status > 299)) {
-		snprintf(err, errlen, "%s: HTTP %ld", url, *status);
-		return -1;
+		snprintf(err, errlen, "%s: HTTP %ld", shown, *status);
+		goto cleanup;
 	}
-	log_debug("fetched %s (%zu bytes)", url, out->len);
-	return 0;
+	log_debug("fetched %s (%zu bytes)", shown, out->len);
+	rv = 0;
+cleanup:
+	free(shown);
+	return rv;
 }

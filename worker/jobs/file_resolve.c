@@ -15,13 +15,19 @@
 
 #define FILE_RESOLVE_MAX_URLS	256
 
+/*
+ * The item's "url" is the composer's own key, sent back as given; the
+ * reason and the log show a redacted copy (userinfo, query string).
+ */
 static json_object *
 item_error(const char *url, const char *fmt, const char *why)
 {
 	json_object	*item = json_object_new_object(), *e;
-	char		 reason[512];
+	char		 reason[512], *shown;
 
-	snprintf(reason, sizeof(reason), fmt, why);
+	shown = text_redact_urls(why);
+	snprintf(reason, sizeof(reason), fmt, shown);
+	free(shown);
 	e = json_object_new_object();
 	json_object_object_add(e, "id",
 	    json_object_new_int(JOB_ERR_REMOTE_FILE_RESOLUTION));
@@ -38,7 +44,7 @@ resolve_one(struct http *h, const char *url, const struct job *job)
 	struct http_req		 req;
 	struct http_resp	 resp;
 	json_object		*item;
-	char			*b64, status[32];
+	char			*b64, *shown, status[32];
 
 	if (strncasecmp(url, "http://", 7) != 0 &&
 	    strncasecmp(url, "https://", 8) != 0)
@@ -65,7 +71,9 @@ resolve_one(struct http *h, const char *url, const struct job *job)
 	json_object_object_add(item, "url", json_object_new_string(url));
 	json_object_object_add(item, "content", json_object_new_string(b64));
 	free(b64);
-	log_info("file-resolve: %s: %zu bytes", url, resp.body.len);
+	shown = url_redact(url);
+	log_info("file-resolve: %s: %zu bytes", shown, resp.body.len);
+	free(shown);
 cleanup:
 	http_resp_free(&resp);
 	return item;
@@ -77,6 +85,7 @@ job_file_resolve_run(struct job *job, const struct job_ctx *ctx)
 	struct http_opts	 o;
 	struct http		*h = NULL;
 	json_object		*result, *urls, *results, *errors, *item, *e;
+	char			*shown;
 	size_t			 i, n;
 
 	if (!json_object_object_get_ex(job->args, "urls", &urls) ||
@@ -108,10 +117,12 @@ job_file_resolve_run(struct job *job, const struct job_ctx *ctx)
 		item = resolve_one(h, json_object_get_string(
 		    json_object_array_get_idx(urls, i)), job);
 		if (json_object_object_get_ex(item, "target_error", &e)) {
-			log_warnx("file-resolve: %s: %s",
-			    json_object_get_string(json_object_object_get(item,
-			    "url")), json_object_get_string(
-			    json_object_object_get(e, "reason")));
+			shown = url_redact(json_object_get_string(
+			    json_object_object_get(item, "url")));
+			log_warnx("file-resolve: %s: %s", shown,
+			    json_object_get_string(json_object_object_get(e,
+			    "reason")));
+			free(shown);
 			json_object_array_add(errors, json_object_get(e));
 		}
 		json_object_array_add(results, item);

@@ -108,7 +108,8 @@ resolve(struct resolver *r, json_object *spec, json_object *result)
 	struct http_resp	 resp;
 	json_object		*out = NULL, *v;
 	const char		*url, *ref;
-	char			*full = NULL, details[1024], *body;
+	char			*full = NULL, details[1024], *body, *shown = NULL;
+	char			*why;
 	size_t			 n;
 	int			 rhsm = 0, mtls;
 
@@ -134,8 +135,10 @@ resolve(struct resolver *r, json_object *spec, json_object *result)
 	    (strncasecmp(url, "http://", 7) != 0 &&
 	    strncasecmp(url, "https://", 8) != 0) || url_origin_len(url) <= 8 ||
 	    strpbrk(url, " \t\r\n") != NULL) {
+		shown = url_redact(url);
 		snprintf(details, sizeof(details), "the repository URL %.512s "
-		    "is not an http or https URL", url ? url : "(none)");
+		    "is not an http or https URL", shown);
+		free(shown);
 		job_set_error(result, JOB_ERR_OSTREE_PARAMS_INVALID,
 		    "Invalid OSTree parameters or parameter combination",
 		    json_object_new_string(details));
@@ -151,22 +154,28 @@ resolve(struct resolver *r, json_object *spec, json_object *result)
 		    "[repository_mtls] client certificate configured"));
 		return NULL;
 	}
-	full = xasprintf("%s%srefs/heads/%s", url,
-	    url[strlen(url) - 1] == '/' ? "" : "/", ref);
+	/* The ref goes into the path, before a (presigned) query string. */
+	n = strcspn(url, "?#");
+	full = xasprintf("%.*s%srefs/heads/%s%s", (int)n, url,
+	    n > 0 && url[n - 1] == '/' ? "" : "/", ref, url + n);
+	/* Errors and logs name the repository without credentials. */
+	shown = url_redact(full);
 	memset(&req, 0, sizeof(req));
 	req.url = full;
 	req.abort = (volatile sig_atomic_t *)&r->job->canceled;
 	http_resp_init(&resp);
 	if (http_do(handle(r, mtls), &req, &resp) == -1) {
+		why = text_redact_urls(resp.error);
 		snprintf(details, sizeof(details), "ostree repository %s: %s",
-		    full, resp.error);
+		    shown, why);
+		free(why);
 		job_set_error(result, JOB_ERR_OSTREE_REF_RESOLUTION,
 		    "Error resolving OSTree ref", json_object_new_string(details));
 		goto cleanup;
 	}
 	if (resp.status != 200) {
 		snprintf(details, sizeof(details), "ostree repository %s "
-		    "returned status: %ld", full, resp.status);
+		    "returned status: %ld", shown, resp.status);
 		job_set_error(result, JOB_ERR_OSTREE_REF_RESOLUTION,
 		    "Error resolving OSTree ref", json_object_new_string(details));
 		goto cleanup;
@@ -178,7 +187,7 @@ resolve(struct resolver *r, json_object *spec, json_object *result)
 	n = strlen(body);
 	if (!checksum_valid(body, n)) {
 		snprintf(details, sizeof(details), "ostree repository %s "
-		    "returned invalid reference (bad checksum format)", full);
+		    "returned invalid reference (bad checksum format)", shown);
 		job_set_error(result, JOB_ERR_OSTREE_REF_RESOLUTION,
 		    "Error resolving OSTree ref", json_object_new_string(details));
 		goto cleanup;
@@ -191,10 +200,11 @@ resolve(struct resolver *r, json_object *spec, json_object *result)
 	json_object_object_add(out, "bool", json_object_new_boolean(rhsm));
 	json_object_object_add(out, "secrets", json_object_new_string(
 	    rhsm ? "org.osbuild.rhsm.consumer" : ""));
-	log_info("ostree-resolve: %s %s -> %s", url, ref, body);
+	log_info("ostree-resolve: %s -> %s", shown, body);
 cleanup:
 	http_resp_free(&resp);
 	free(full);
+	free(shown);
 	return out;
 }
 

@@ -96,9 +96,17 @@ class Queue:
 
     def admin(self, method, path, body=None, timeout=30):
         data = json.dumps(body).encode() if body is not None else None
+        headers = {"Content-Type": "application/json"}
+        if "--jwt-secret" in self.args:
+            # With JWTs the admin API wants a token with the admin claim.
+            with open(self.args[self.args.index("--jwt-secret") + 1],
+                      "rb") as f:
+                secret = f.read().rstrip(b"\r\n")
+            headers["Authorization"] = "Bearer " + jwt_hs256(secret, {
+                "exp": int(time.time()) + 300, "ib_queue_admin": True})
         req = urllib.request.Request(
             "%s/api/queue/v1/%s" % (self.url, path), data=data,
-            method=method, headers={"Content-Type": "application/json"})
+            method=method, headers=headers)
         ctx = None
         if self.scheme == "https":
             import ssl
