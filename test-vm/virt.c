@@ -288,7 +288,9 @@ vm_start(struct vt *vt, const char *suffix, char *err)
  * virtio-scsi controller (root sda, the cache volume sdb, as a launch
  * template attaches them) and the network given to qemu directly: libvirt's
  * user interface has no guest forwarding, which the metadata address needs.
- * The forward runs test-vm/doubles/relay.py for each connection.
+ * The forward runs test-vm/doubles/relay.py for each connection, which
+ * libvirt's default seccomp sandbox (spawn=deny) would refuse: the last
+ * -sandbox is merged over libvirt's and allows that one thing.
  */
 static char *
 deployed_xml(struct vt *vt, struct vm *vm, int imds_port)
@@ -339,6 +341,9 @@ deployed_xml(struct vt *vt, struct vm *vm, int imds_port)
 	    "    <qemu:arg value='%s'/>\n"
 	    "    <qemu:arg value='-device'/>\n"
 	    "    <qemu:arg value='virtio-net-pci,netdev=ibvtnet'/>\n"
+	    "    <qemu:arg value='-sandbox'/>\n"
+	    "    <qemu:arg value='on,obsolete=deny,elevateprivileges=deny,"
+	    "spawn=allow,resourcecontrol=deny'/>\n"
 	    "  </qemu:commandline>\n"
 	    "</domain>\n", vm->name, vt->vm_mem_mib, VT_WORKER_VCPUS,
 	    vm->overlay, vm->cache, vm->serial, netdev);
