@@ -79,6 +79,21 @@ struct gfile {
 	int		 mode;
 };
 
+void
+guest_pin(struct vt *vt)
+{
+	/* A hard link pins the image this run started with: a rebuild
+	 * renames a new worker.qcow2 into place, and an overlay whose backing
+	 * file changed under it would be garbage. */
+	free(vt->pinned);
+	vt->pinned = xasprintf("%s/%simage.qcow2", vt->work, VT_PREFIX);
+	unlink(vt->pinned);
+	if (link(vt->image, vt->pinned) == -1) {
+		free(vt->pinned);
+		vt->pinned = xstrdup(vt->image);
+	}
+}
+
 int
 guest_prepare(struct vt *vt, char *err)
 {
@@ -89,7 +104,6 @@ guest_prepare(struct vt *vt, char *err)
 	char *wants = xasprintf("/etc/systemd/system/multi-user.target.wants/%s",
 	    unit);
 	char *toml = worker_toml();
-	char *pinned = NULL;
 	const struct gfile files[] = {
 		{ "/etc/osbuild-worker/osbuild-worker.toml", toml, 0600 },
 		{ "/var/lib/ib-worker/firstboot.done", "local VM test\n", 0600 },
@@ -106,20 +120,13 @@ guest_prepare(struct vt *vt, char *err)
 	size_t i;
 	int rc = -1;
 
-	/* A hard link pins the image this run started with: a rebuild
-	 * renames a new worker.qcow2 into place, and an overlay whose backing
-	 * file changed under it would be garbage. */
-	pinned = xasprintf("%s/%simage.qcow2", vt->work, VT_PREFIX);
-	unlink(pinned);
-	if (link(vt->image, pinned) == -1) {
-		free(pinned);
-		pinned = xstrdup(vt->image);
-	}
+	if (vt->pinned == NULL)
+		guest_pin(vt);
 	vt->base = xasprintf("%s/%sbase.qcow2", vt->work, VT_PREFIX);
 	unlink(vt->base);
 	{
 		char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2",
-		    "-b", pinned, "-F", "qcow2", vt->base, NULL };
+		    "-b", vt->pinned, "-F", "qcow2", vt->base, NULL };
 
 		if (host_run(argv, NULL, log, 60) != 0) {
 			snprintf(err, ERRLEN, "qemu-img create %s failed",
@@ -212,6 +219,9 @@ cleanup:
 	free(unit);
 	free(wants);
 	free(toml);
-	free(pinned);
+	if (rc == -1) {
+		free(vt->base);
+		vt->base = NULL;
+	}
 	return rc;
 }

@@ -187,6 +187,14 @@ queue_result(struct vt *vt, const char *id, char *err)
 	return cli_json(vt, argv, err);
 }
 
+int
+queue_cancel(struct vt *vt, const char *id)
+{
+	char *argv[] = { "cancel", (char *)id, NULL };
+
+	return cli(vt, NULL, 60, argv) == 0 ? 0 : -1;
+}
+
 json_object *
 queue_workers(struct vt *vt, char *err)
 {

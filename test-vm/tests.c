@@ -32,11 +32,14 @@ static struct vm *fleet[2];
 	goto cleanup;							\
 } while (0)
 
+static void deploy_teardown(struct vt *);
+
 void
 tests_teardown(struct vt *vt)
 {
 	size_t i;
 
+	deploy_teardown(vt);
 	vm_free(vt, boot_vm);
 	boot_vm = NULL;
 	for (i = 0; i < nitems(fleet); i++) {
@@ -180,12 +183,12 @@ target(const char *type, json_object *options)
 #define MARKER		"IB-VMTEST-MARKER"
 
 static json_object *
-compose_request(struct vt *vt, const char *hostname, const char *s3_key,
-    char *err)
+compose_request(struct vt *vt, const char *host_ip, const char *hostname,
+    json_object *targets, char *err)
 {
-	json_object *req, *c, *f, *files, *keys, *targets;
+	json_object *req, *c, *f, *files, *keys;
 	char *keypath = xasprintf("%s/key.asc", vt->repo_dir);
-	char *mirror = xasprintf("http://%s:%d", VT_HOST_IP, vt->repo_port);
+	char *mirror = xasprintf("http://%s:%d", host_ip, vt->repo_port);
 	size_t keylen = 0;
 	char *key;
 
@@ -193,6 +196,7 @@ compose_request(struct vt *vt, const char *hostname, const char *s3_key,
 		snprintf(err, ERRLEN, "cannot read %s", keypath);
 		free(keypath);
 		free(mirror);
+		json_object_put(targets);
 		return NULL;
 	}
 	req = json_object_new_object();
@@ -223,11 +227,6 @@ compose_request(struct vt *vt, const char *hostname, const char *s3_key,
 	json_object_array_add(files, f);
 	json_object_object_add(c, "files", files);
 	json_object_object_add(req, "customizations", c);
-	targets = json_object_new_array();
-	json_object_array_add(targets, target("org.osbuild.worker.server",
-	    NULL));
-	json_object_array_add(targets, target("org.osbuild.aws.s3",
-	    s3_target_options(vt, s3_key)));
 	json_object_object_add(req, "targets", targets);
 	free(key);
 	free(keypath);
@@ -498,7 +497,12 @@ t_compose(struct vt *vt, char *err)
 
 	if (ensure_fleet(vt, 2, err) == -1)
 		goto cleanup;
-	if ((req = compose_request(vt, "ibvt-image", "vmtest", err)) == NULL)
+	tr = json_object_new_array();
+	json_object_array_add(tr, target("org.osbuild.worker.server", NULL));
+	json_object_array_add(tr, target("org.osbuild.aws.s3",
+	    s3_target_options(vt, "vmtest")));
+	if ((req = compose_request(vt, VT_HOST_IP, "ibvt-image", tr,
+	    err)) == NULL)
 		goto cleanup;
 	if ((bid = queue_compose(vt, req, err)) == NULL)
 		goto cleanup;
@@ -770,11 +774,530 @@ cleanup:
 	return rc;
 }
 
+/*
+ * The deployed instance: the image as `make ami PLATFORM=local` built it,
+ * unmodified, with the user data the worker-fleet module renders from its
+ * own template and its cloud on the host (test-vm/doubles/cloud.py).
+ */
+#define DEPLOY_REGION		"eu-test-1"
+#define DEPLOY_S3_SECRET	"ibvt/s3-credentials"
+/* The worker's default [worker] machine_fault_limit: after this many
+ * machine-fault failures in a row it marks its instance Unhealthy. */
+#define BREAKER_LIMIT		3
+#define BROKEN_JOBS		(BREAKER_LIMIT + 3)
+/* A cache volume too small for any build: first boot formats and mounts
+ * it, ib-vmcheck only warns, every build runs out of space. */
+#define BROKEN_CACHE_BYTES	(8LL << 20)
+#define DEPLOY_CACHE_BYTES	(6LL << 30)
+/* Boot, first boot (metadata, secrets, mkfs of the cache volume), the
+ * worker's start: longer than a configured worker's boot. */
+#define DEPLOY_BOOT_TIMEOUT	900
+
+static struct vm *deploy_vm;
+static struct cloud deploy_cloud;
+
+static void
+deploy_teardown(struct vt *vt)
+{
+	vm_free(vt, deploy_vm);
+	deploy_vm = NULL;
+	cloud_stop(&deploy_cloud);
+}
+
+/* The cloud double's configuration: the module's variables as an operator
+ * gives them, pointed at the host (the composer is the host's queue; the
+ * AWS endpoints, service_endpoints, are filled in by the double). */
+static json_object *
+deploy_config(struct vt *vt, const char *name, int with_secret)
+{
+	json_object *cfg = json_object_new_object();
+	json_object *tf = json_object_new_object(), *a, *sec;
+	char *composer = xasprintf("http://%s:%d", VT_DEPLOY_HOST_IP,
+	    vt->queue_port);
+	char *s3 = xasprintf("http://%s:%d", VT_DEPLOY_HOST_IP, vt->s3_port);
+	char *iid = xasprintf("i-0%016llx", (unsigned long long)now_ms());
+
+	json_object_object_add(tf, "name", json_object_new_string(name));
+	json_object_object_add(tf, "composer_address",
+	    json_object_new_string(composer));
+	json_object_object_add(tf, "composer_base_path",
+	    json_object_new_string("/api/worker/v1"));
+	a = json_object_new_array();
+	json_object_array_add(a,
+	    json_object_new_string("subnet-0123456789abcdef0"));
+	json_object_object_add(tf, "subnet_ids", a);
+	json_object_object_add(tf, "image_bucket_name",
+	    json_object_new_string(BUCKET));
+	json_object_object_add(tf, "cache_volume_device",
+	    json_object_new_string("/dev/sdb"));
+	sec = json_object_new_object();
+	if (with_secret)
+		json_object_object_add(sec, "aws_credentials",
+		    json_object_new_string(DEPLOY_S3_SECRET));
+	json_object_object_add(tf, "secrets", sec);
+	json_object_object_add(cfg, "tfvars", tf);
+	json_object_object_add(cfg, "host_ip",
+	    json_object_new_string(VT_DEPLOY_HOST_IP));
+	json_object_object_add(cfg, "region",
+	    json_object_new_string(DEPLOY_REGION));
+	json_object_object_add(cfg, "instance_id", json_object_new_string(iid));
+	json_object_object_add(cfg, "s3_endpoint", json_object_new_string(s3));
+	sec = json_object_new_object();
+	/* s3rver's built-in key pair, as Secrets Manager would hold it. */
+	json_object_object_add(sec, DEPLOY_S3_SECRET, json_object_new_string(
+	    "{\"access_key_id\":\"" S3_SECRET "\",\"secret_access_key\":\""
+	    S3_SECRET "\"}"));
+	json_object_object_add(cfg, "secrets", sec);
+	free(composer);
+	free(s3);
+	free(iid);
+	return cfg;
+}
+
+/* Starts the cloud double and the instance; the module must render the
+ * endpoints (interfaces.md point 1), else the instance would call AWS. */
+static int
+deploy_start(struct vt *vt, const char *name, int with_secret,
+    long long cache_bytes, char *err)
+{
+	json_object *cfg = deploy_config(vt, name, with_secret), *ep;
+	int rc = -1;
+
+	if (cloud_start(vt, name, cfg, &deploy_cloud, err) == -1)
+		goto cleanup;
+	if (!json_object_object_get_ex(deploy_cloud.user_data, "endpoints",
+	    &ep) || !json_object_is_type(ep, json_type_object))
+		FAIL("the module's user data has no endpoints (variables it "
+		    "does not declare: %s): the instance would call AWS itself",
+		    deploy_cloud.undeclared ? json_object_to_json_string(
+		    deploy_cloud.undeclared) : "none");
+	printf("  user data rendered by the module (terraform console): "
+	    "%.900s\n", json_object_to_json_string_ext(deploy_cloud.user_data,
+	    JSON_C_TO_STRING_PLAIN));
+	if ((deploy_vm = vm_start_deployed(vt, name + strlen(VT_PREFIX),
+	    deploy_cloud.imds_port, cache_bytes, err)) == NULL)
+		goto cleanup;
+	rc = 0;
+cleanup:
+	json_object_put(cfg);
+	return rc;
+}
+
+static int
+listed(json_object *workers, const char *id)
+{
+	size_t i, n = workers && json_object_is_type(workers, json_type_array) ?
+	    json_object_array_length(workers) : 0;
+
+	for (i = 0; i < n; i++) {
+		const char *w = jstr(json_object_array_get_idx(workers, i), "id");
+
+		if (w != NULL && strcmp(w, id) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* The deployed worker logs to the journal only (the image forwards nothing
+ * to the console): it has registered when the queue lists a worker that
+ * was not there before it booted. */
+static int
+wait_new_worker(struct vt *vt, struct vm *vm, json_object *before,
+    int timeout_s, char *err)
+{
+	int64_t end = now_ms() + (int64_t)timeout_s * 1000;
+	json_object *ws;
+	size_t i;
+
+	while (now_ms() < end && !vt_interrupted) {
+		console_poll(vm);
+		if (!vm_is_running(vm)) {
+			snprintf(err, ERRLEN, "%s stopped before its worker "
+			    "registered", vm->name);
+			return -1;
+		}
+		if ((ws = queue_workers(vt, err)) != NULL) {
+			for (i = 0; json_object_is_type(ws, json_type_array) &&
+			    i < json_object_array_length(ws); i++) {
+				const char *id = jstr(
+				    json_object_array_get_idx(ws, i), "id");
+
+				if (id != NULL && !listed(before, id)) {
+					vm->worker_id = xstrdup(id);
+					json_object_put(ws);
+					return 0;
+				}
+			}
+			json_object_put(ws);
+		}
+		host_sleep_ms(3000);
+	}
+	snprintf(err, ERRLEN, "no new worker registered with the queue within "
+	    "%d s of %s's start", timeout_s, vm->name);
+	return -1;
+}
+
+/* Waits for f(state) to hold; the last state in *stp (caller frees). */
+static int
+wait_cloud(int (*f)(json_object *), int timeout_s, json_object **stp)
+{
+	int64_t end = now_ms() + (int64_t)timeout_s * 1000;
+
+	for (;;) {
+		json_object_put(*stp);
+		*stp = cloud_state(&deploy_cloud);
+		if (*stp != NULL && f(*stp))
+			return 0;
+		if (now_ms() > end || vt_interrupted)
+			return -1;
+		if (deploy_vm != NULL)
+			console_poll(deploy_vm);
+		host_sleep_ms(1000);
+	}
+}
+
+static const char *want_log;
+
+static int
+has_log(json_object *st)
+{
+	return cloud_log_lines(st, want_log) > 0;
+}
+
+static int
+lifecycle_done(json_object *st)
+{
+	return cloud_calls(st, "CompleteLifecycleAction") > 0;
+}
+
+static int
+marked_unhealthy(json_object *st)
+{
+	json_object *h;
+	size_t i;
+
+	if (!json_object_object_get_ex(st, "health", &h))
+		return 0;
+	for (i = 0; i < json_object_array_length(h); i++)
+		if (strcmp(json_object_get_string(json_object_array_get_idx(h,
+		    i)), "Unhealthy") == 0)
+			return 1;
+	return 0;
+}
+
+/* Nothing was refused: no IMDSv1 try, no call with a bad signature or
+ * for another group, hook or log group. */
+static int
+cloud_clean(json_object *st, char *err)
+{
+	json_object *v;
+
+	if (json_object_object_get_ex(st, "imds_v1", &v) &&
+	    json_object_get_int(v) != 0) {
+		snprintf(err, ERRLEN, "%d IMDSv1 requests", json_object_get_int(v));
+		return -1;
+	}
+	if (json_object_object_get_ex(st, "rejected", &v) &&
+	    json_object_array_length(v) != 0) {
+		snprintf(err, ERRLEN, "Auto Scaling refused calls: %.600s",
+		    json_object_to_json_string(v));
+		return -1;
+	}
+	return 0;
+}
+
+/* The secret was read from Secrets Manager. */
+static int
+secret_read(json_object *st, const char *name)
+{
+	json_object *v;
+	size_t i;
+
+	if (!json_object_object_get_ex(st, "secrets_read", &v))
+		return 0;
+	for (i = 0; i < json_object_array_length(v); i++)
+		if (strcmp(json_object_get_string(json_object_array_get_idx(v,
+		    i)), name) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+free_others(struct vt *vt)
+{
+	size_t i;
+
+	/* Only the deployed instance may take the jobs. */
+	vm_free(vt, boot_vm);
+	boot_vm = NULL;
+	for (i = 0; i < nitems(fleet); i++) {
+		vm_free(vt, fleet[i]);
+		fleet[i] = NULL;
+	}
+	deploy_teardown(vt);
+}
+
+/*
+ * 4. The deployment as deployed: first boot configures the worker from the
+ * module's user data (its secret from Secrets Manager), the worker registers
+ * with the host's queue and builds a compose (depsolve, build, uploads to
+ * the composer and to S3 with the secret's keys and the bucket and endpoint
+ * the user data names), its log lines reach CloudWatch Logs, and a scale-in
+ * drains it: lifecycle action completed, then the domain goes off (as the
+ * group terminates it) and the worker's final lines are at CloudWatch Logs.
+ */
+static int
+t_deploy(struct vt *vt, char *err)
+{
+	json_object *before = NULL, *st = NULL, *req = NULL, *res = NULL;
+	json_object *show = NULL, *tr;
+	char *bid = NULL, *mid = NULL, *did = NULL, *state = NULL;
+	char *art = NULL, *obj = NULL, *re = NULL;
+	const char *who;
+	long got = 0;
+	int rc = -1;
+	int64_t t0;
+
+	free_others(vt);
+	if ((before = queue_workers(vt, err)) == NULL)
+		goto cleanup;
+	if (deploy_start(vt, "ibvt-deploy", 1, DEPLOY_CACHE_BYTES, err) == -1)
+		goto cleanup;
+	if (wait_new_worker(vt, deploy_vm, before, DEPLOY_BOOT_TIMEOUT,
+	    err) == -1)
+		goto cleanup;
+	printf("  %s: first boot configured it; worker %s registered %.0f s "
+	    "after start\n", deploy_vm->name, deploy_vm->worker_id,
+	    (now_ms() - deploy_vm->started_ms) / 1000.0);
+	st = cloud_state(&deploy_cloud);
+	if (st == NULL || !secret_read(st, DEPLOY_S3_SECRET))
+		FAIL("first boot did not read %s from Secrets Manager",
+		    DEPLOY_S3_SECRET);
+
+	/* A compose: the S3 target names only a region and a key; bucket,
+	 * endpoint and keys come from what first boot wrote. */
+	tr = json_object_new_array();
+	json_object_array_add(tr, target("org.osbuild.worker.server", NULL));
+	{
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "region",
+		    json_object_new_string("us-east-1"));
+		json_object_object_add(o, "key",
+		    json_object_new_string("deploy"));
+		json_object_array_add(tr, target("org.osbuild.aws.s3", o));
+	}
+	if ((req = compose_request(vt, VT_DEPLOY_HOST_IP, "ibvt-deployed", tr,
+	    err)) == NULL)
+		goto cleanup;
+	t0 = now_ms();
+	if ((bid = queue_compose(vt, req, err)) == NULL)
+		goto cleanup;
+	if ((mid = dependency(vt, bid, err)) == NULL ||
+	    (did = dependency(vt, mid, err)) == NULL)
+		goto cleanup;
+	if ((res = finished_result(vt, did, 900, err)) == NULL)
+		goto cleanup;
+	if (jget(res, "job_error") != NULL)
+		FAIL("depsolve failed: %.600s", json_object_to_json_string(res));
+	json_object_put(res);
+	res = NULL;
+	if ((state = queue_wait(vt, mid, 120, err)) == NULL)
+		goto cleanup;
+	if (strcmp(state, "success") != 0)
+		FAIL("the queue's manifest job ended %s", state);
+	if ((res = finished_result(vt, bid, VT_BUILD_TIMEOUT, err)) == NULL)
+		goto cleanup;
+	tr = jget(res, "target_results");
+	if (tr == NULL || json_object_array_length(tr) != 2 ||
+	    jget(json_object_array_get_idx(tr, 0), "target_error") != NULL ||
+	    jget(json_object_array_get_idx(tr, 1), "target_error") != NULL)
+		FAIL("the targets did not both succeed: %.800s",
+		    json_object_to_json_string(res));
+	if ((show = queue_show(vt, bid, err)) == NULL)
+		goto cleanup;
+	who = jstr(json_object_array_get_idx(jget(show, "tokens"), 0),
+	    "worker_id");
+	if (who == NULL || strcmp(who, deploy_vm->worker_id) != 0)
+		FAIL("the build ran on %s, not on the deployed worker %s",
+		    who ? who : "?", deploy_vm->worker_id);
+	art = xasprintf("%s/deploy-%s", vt->work, IMAGE_NAME);
+	if (queue_artifact(vt, bid, IMAGE_NAME, art, err) == -1)
+		goto cleanup;
+	if ((obj = s3_object_path(vt, BUCKET, "deploy-" IMAGE_NAME)) == NULL)
+		FAIL("s3rver has no object %s/deploy-%s", BUCKET, IMAGE_NAME);
+	if (same_file(art, obj, &got) == -1)
+		FAIL("the composer's artifact and the S3 object differ");
+	printf("  compose on the deployed worker: %.0f s; %ld bytes to the "
+	    "composer and to S3 (bucket and keys from first boot), "
+	    "identical\n", (now_ms() - t0) / 1000.0, got);
+
+	/* Its log lines reach CloudWatch Logs while it runs. */
+	re = xasprintf("job finished after.*job_id=%s", bid);
+	want_log = re;
+	if (wait_cloud(has_log, 60, &st) == -1)
+		FAIL("no \"job finished ... job_id=%s\" line at the CloudWatch "
+		    "Logs double within 60 s of the job's end", bid);
+
+	/* Scale-in: the group picks it (not protected: it is idle). */
+	t0 = now_ms();
+	if (cloud_terminate(&deploy_cloud) == -1)
+		FAIL("cannot ask the double for a scale-in");
+	if (wait_cloud(lifecycle_done, 300, &st) == -1)
+		FAIL("no CompleteLifecycleAction within 300 s of the scale-in");
+	printf("  scale-in: the worker drained and completed the lifecycle "
+	    "action in %.0f s\n", (now_ms() - t0) / 1000.0);
+	/* The group terminates the instance: an ACPI shutdown here. */
+	if (vm_shutdown(deploy_vm, err) == -1 ||
+	    vm_wait_off(deploy_vm, 300, err) == -1)
+		goto cleanup;
+	json_object_put(st);
+	st = cloud_state(&deploy_cloud);
+	if (st == NULL || cloud_log_lines(st, "lifecycle action completed") ==
+	    0)
+		FAIL("the worker's last lines (\"lifecycle action completed\") "
+		    "never reached CloudWatch Logs");
+	if (cloud_log_lines(st, "drained, exiting") == 0)
+		FAIL("\"drained, exiting\" never reached CloudWatch Logs");
+	if (cloud_clean(st, err) == -1)
+		goto cleanup;
+	printf("  %d log lines at CloudWatch Logs, the final ones included; "
+	    "the domain off %.0f s after the scale-in\n",
+	    cloud_log_lines(st, "."), (now_ms() - t0) / 1000.0);
+	rc = 0;
+cleanup:
+	if (rc == -1) {
+		if (deploy_vm != NULL)
+			console_tail(deploy_vm, 60);
+		cloud_show(&deploy_cloud);
+	}
+	deploy_teardown(vt);
+	json_object_put(before);
+	json_object_put(st);
+	json_object_put(req);
+	json_object_put(res);
+	json_object_put(show);
+	free(bid);
+	free(mid);
+	free(did);
+	free(state);
+	if (art != NULL && !vt->keep)
+		unlink(art);
+	free(art);
+	free(obj);
+	free(re);
+	return rc;
+}
+
+/*
+ * 5. An instance whose builder cannot work (its cache volume is far too
+ * small: every build runs out of space, a machine fault): the worker fails
+ * at most BREAKER_LIMIT jobs, marks its instance Unhealthy (SetInstanceHealth
+ * at the Auto Scaling double) and takes no more; the other jobs wait in the
+ * queue for a healthy worker.
+ */
+static int
+t_broken_builder(struct vt *vt, char *err)
+{
+	json_object *before = NULL, *st = NULL, *args = NULL, *show = NULL;
+	char *ids[BROKEN_JOBS] = { NULL };
+	char tag[64];
+	int rc = -1, i, taken = 0, failed = 0, pending = 0;
+	int64_t t0;
+
+	free_others(vt);
+	if ((before = queue_workers(vt, err)) == NULL)
+		goto cleanup;
+	if (deploy_start(vt, "ibvt-broken", 0, BROKEN_CACHE_BYTES, err) == -1)
+		goto cleanup;
+	if (wait_new_worker(vt, deploy_vm, before, DEPLOY_BOOT_TIMEOUT,
+	    err) == -1)
+		goto cleanup;
+	printf("  %s (cache volume %lld MiB): worker %s registered %.0f s "
+	    "after start\n", deploy_vm->name, BROKEN_CACHE_BYTES >> 20,
+	    deploy_vm->worker_id, (now_ms() - deploy_vm->started_ms) / 1000.0);
+	for (i = 0; i < BROKEN_JOBS; i++) {
+		snprintf(tag, sizeof(tag), "ibvt-broken-%d", i + 1);
+		if ((args = fault_args(vt, tag, err)) == NULL)
+			goto cleanup;
+		if ((ids[i] = queue_enqueue(vt, "osbuild", args, err)) == NULL)
+			goto cleanup;
+		json_object_put(args);
+		args = NULL;
+	}
+	t0 = now_ms();
+	if (wait_cloud(marked_unhealthy, 900, &st) == -1)
+		FAIL("the instance was not marked Unhealthy within 900 s of "
+		    "%d jobs", BROKEN_JOBS);
+	printf("  marked Unhealthy %.0f s after the jobs were queued\n",
+	    (now_ms() - t0) / 1000.0);
+	/* It must take nothing more: give it time to (wrongly) do so. */
+	host_sleep_ms(30000);
+	for (i = 0; i < BROKEN_JOBS; i++) {
+		json_object *toks;
+		const char *state;
+		size_t k;
+		int mine = 0;
+
+		json_object_put(show);
+		if ((show = queue_show(vt, ids[i], err)) == NULL)
+			goto cleanup;
+		toks = jget(show, "tokens");
+		for (k = 0; toks != NULL && k < json_object_array_length(toks);
+		    k++) {
+			const char *w = jstr(json_object_array_get_idx(toks, k),
+			    "worker_id");
+
+			if (w != NULL && strcmp(w, deploy_vm->worker_id) == 0)
+				mine = 1;
+		}
+		state = jstr(show, "state");
+		taken += mine;
+		if (state != NULL && strcmp(state, "failure") == 0)
+			failed++;
+		if (state != NULL && strcmp(state, "pending") == 0)
+			pending++;
+	}
+	if (failed == 0)
+		FAIL("no job failed, yet the instance was marked Unhealthy");
+	if (taken > BREAKER_LIMIT || failed > BREAKER_LIMIT)
+		FAIL("the broken worker took %d jobs and failed %d (limit %d)",
+		    taken, failed, BREAKER_LIMIT);
+	if (pending != BROKEN_JOBS - taken)
+		FAIL("%d jobs pending, expected the %d it did not take",
+		    pending, BROKEN_JOBS - taken);
+	if (cloud_clean(st, err) == -1)
+		goto cleanup;
+	printf("  it failed %d of %d jobs (limit %d), left %d in the queue, "
+	    "and took no more\n", failed, BROKEN_JOBS, BREAKER_LIMIT, pending);
+	rc = 0;
+cleanup:
+	if (rc == -1) {
+		if (deploy_vm != NULL)
+			console_tail(deploy_vm, 60);
+		cloud_show(&deploy_cloud);
+	}
+	/* Its jobs must not wait for the next test's workers. */
+	for (i = 0; i < BROKEN_JOBS; i++) {
+		if (ids[i] != NULL)
+			queue_cancel(vt, ids[i]);
+		free(ids[i]);
+	}
+	deploy_teardown(vt);
+	json_object_put(before);
+	json_object_put(st);
+	json_object_put(args);
+	json_object_put(show);
+	return rc;
+}
+
 const struct vt_test vt_tests[] = {
 	{ "boot", t_boot },
 	{ "compose", t_compose },
 	{ "queue-restart", t_queue_restart },
 	{ "vm-destroyed", t_vm_destroyed },
 	{ "vm-shutdown", t_vm_shutdown },
+	{ "deploy", t_deploy },
+	{ "broken-builder", t_broken_builder },
 	{ NULL, NULL },
 };

@@ -23,6 +23,12 @@
  * mmdebstrap, xz and qemu-img get both host cores under TCG. */
 #define VT_CACHE_SIZE	"6G"
 #define VT_WORKER_VCPUS	2
+/* The deployed instance's user network: it holds the instance metadata
+ * address (qemu forwards a guest address only inside its network), the
+ * host's loopback is VT_DEPLOY_HOST_IP there. */
+#define VT_DEPLOY_NET		"169.254.169.0/24"
+#define VT_DEPLOY_HOST_IP	"169.254.169.2"
+#define VT_IMDS_IP		"169.254.169.254"
 
 /* Set by SIGINT/SIGTERM; every wait gives up when it is set. */
 extern volatile sig_atomic_t vt_interrupted;
@@ -46,7 +52,9 @@ struct vt {
 	char		*build;		/* $B, absolute */
 	char		*work;		/* $B/test-vm/run */
 	char		*image;		/* $B/images/worker.qcow2 */
-	char		*base;		/* the run's prepared overlay of image */
+	char		*pinned;	/* a hard link to image, for this run */
+	char		*base;		/* the run's prepared overlay of image,
+					   made by the first vm_start */
 	char		*queue_state;
 	int		 queue_port;
 	pid_t		 queue_pid;
@@ -95,6 +103,8 @@ char	*queue_enqueue(struct vt *, const char *type, json_object *args,
 json_object *queue_show(struct vt *, const char *id, char *err);
 json_object *queue_result(struct vt *, const char *id, char *err);
 json_object *queue_workers(struct vt *, char *err);
+/* Cancels a job (pending or running); 0 or -1. */
+int	 queue_cancel(struct vt *, const char *id);
 /* Waits until the job is finished; its final state (caller frees) or NULL. */
 char	*queue_wait(struct vt *, const char *id, int timeout_s, char *err);
 int	 queue_artifact(struct vt *, const char *id, const char *name,
@@ -107,6 +117,30 @@ char	*queue_compose(struct vt *, json_object *request, char *err);
  * the host; the composes' mirror. */
 int	 repo_start(struct vt *);
 void	 repo_stop(struct vt *);
+
+/* cloud.c: test-vm/doubles/cloud.py, the AWS side of one deployed
+ * instance (IMDSv2, Auto Scaling, Secrets Manager, CloudWatch Logs). */
+struct cloud {
+	char		*dir;		/* its state directory */
+	pid_t		 pid;
+	int		 imds_port;	/* on 127.0.0.1 */
+	json_object	*user_data;	/* as the module rendered it */
+	json_object	*undeclared;	/* variables the module lacks */
+};
+/* Starts it with cfg (see cloud.py) and waits for the rendered user data. */
+int	 cloud_start(struct vt *, const char *name, json_object *cfg,
+	    struct cloud *, char *err);
+/* Its state now (new object) or NULL. */
+json_object *cloud_state(struct cloud *);
+/* Scale-in: the group waits on the termination hook for the instance. */
+int	 cloud_terminate(struct cloud *);
+void	 cloud_stop(struct cloud *);
+/* Auto Scaling calls named action in a state. */
+int	 cloud_calls(json_object *state, const char *action);
+/* Log events (any stream) whose message matches the extended regex. */
+int	 cloud_log_lines(json_object *state, const char *regex);
+/* What the double saw, to stderr, for a failed test. */
+void	 cloud_show(struct cloud *);
 
 /* s3.c: s3rver (npm) on the host. */
 int	 s3_start(struct vt *, const char *bucket);
@@ -122,6 +156,13 @@ void	 virt_sweep(struct vt *);
 /* Defines and starts a worker VM on a fresh overlay of vt->base, with a
  * blank cache volume. */
 struct vm *vm_start(struct vt *, const char *suffix, char *err);
+/* The deployed instance: a fresh overlay of the worker image as built
+ * (nothing written into it), root and a blank raw cache volume of
+ * cache_size bytes on SCSI (sda, sdb: the module's cache_volume_device is
+ * then /dev/sdb), a user network on VT_DEPLOY_NET whose 169.254.169.254:80
+ * is forwarded to the IMDS double on 127.0.0.1:imds_port. */
+struct vm *vm_start_deployed(struct vt *, const char *suffix, int imds_port,
+	    long long cache_size, char *err);
 /* Boots a built image (qcow2) on an overlay, so the image stays as built. */
 struct vm *vm_start_image(struct vt *, const char *suffix, const char *image,
 	    char *err);
@@ -148,6 +189,8 @@ int	 console_has(struct vm *, const char *regex);
 void	 console_tail(struct vm *, int lines);
 
 /* guest.c: the run's base overlay with the guest configuration. */
+/* Pins the image (vt->pinned) for the run; guest_prepare needs it. */
+void	 guest_pin(struct vt *);
 int	 guest_prepare(struct vt *, char *err);
 /* The unit name ib-worker@ADDRESS.service, escaped as systemd does. */
 char	*guest_unit_name(const char *address);
