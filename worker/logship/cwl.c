@@ -18,7 +18,6 @@
 #include "log.h"
 #include "util.h"
 
-#define TARGET_PREFIX	"Logs_20140328."
 #define CONTENT_TYPE	"application/x-amz-json-1.1"
 
 /* Printable ASCII of s into out (cut), for a log line. */
@@ -46,7 +45,7 @@ call(const struct cwl *c, const struct aws_creds *cr, const char *op,
 	char		*ht = NULL;
 	enum cwl_rc	 rc;
 
-	target = xasprintf("X-Amz-Target: %s%s", TARGET_PREFIX, op);
+	target = xasprintf("X-Amz-Target: %s", op);
 	hdr[0] = target;
 	if (cr->token != NULL && *cr->token != '\0') {
 		tok = xasprintf("x-amz-security-token: %s", cr->token);
@@ -149,7 +148,7 @@ cwl_create_stream(const struct cwl *c, const struct aws_creds *cr,
 	http_resp_init(&resp);
 	names(&b, c);
 	buf_addstr(&b, "}");
-	rc = call(c, cr, "CreateLogStream", &b, timeout, &resp, why, whylen);
+	rc = call(c, cr, "Logs_20140328.CreateLogStream", &b, timeout, &resp, why, whylen);
 	if (rc == CWL_REFUSED && strstr(why, "ResourceAlreadyExists"))
 		rc = CWL_OK;
 	/* Creating the stream cannot miss the stream. */
@@ -203,7 +202,7 @@ cwl_put(const struct cwl *c, const struct aws_creds *cr,
 		buf_addstr(&b, "}");
 	}
 	buf_addstr(&b, "]}");
-	rc = call(c, cr, "PutLogEvents", &b, timeout, &resp, why, whylen);
+	rc = call(c, cr, "Logs_20140328.PutLogEvents", &b, timeout, &resp, why, whylen);
 	if (rc == CWL_OK)
 		rejected(&resp, n);
 	http_resp_free(&resp);

@@ -401,7 +401,7 @@ test_failures(void **state)
 	js = xasprintf("{\"endpoint\":\"%s\",\"bucket\":\"%s\","
 	    "\"accessKeyID\":\"S3RVER\"}", endpoint(), bucket());
 	assert_int_equal(run_target(js, "f.raw", p, &o, &e, NULL), -1);
-	assert_int_equal(e.id, JOB_ERR_UPLOAD);
+	assert_int_equal(e.id, JOB_ERR_INVALID_CONFIG);
 	assert_non_null(strstr(e.reason, "only one"));
 	free(js);
 
