@@ -95,6 +95,14 @@ def test_unknown_worker_answers():
     assert_error(st, body, 400, 17)
     st, body, _ = G2026.w("POST", "/workers/not-a-uuid/status")
     assert_error(st, body, 500, 10000)
+    # The long poll gives no such signal: both composers' job queues
+    # dequeue without looking the worker up, so an idle poll from a
+    # forgotten worker ends as any other (204), and only the status call
+    # can tell the worker to register again.
+    for s in (G2024, G2026):
+        st, _, _ = s.request_job(["no-such-type-queued"],
+                                 worker_id=str(uuid.uuid4()))
+        assert st == 204, st
 
 
 def test_compose_status_needs_asserted_options():
