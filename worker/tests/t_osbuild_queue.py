@@ -155,6 +155,28 @@ class Build(harness.TestCase):
         q.admin("GET", "composes/%s/metadata" % jid)
         q.admin("GET", "composes/%s" % jid)
 
+    def test_failed_worker_server_result_per_generation(self):
+        """A failed worker.server target: 2026 reads its options in the
+        compose status (the reference sends them from the start), 2024
+        knows none (1004 if sent)."""
+        for gen in ("2024", "2026"):
+            d = os.path.join(self.tmp, gen)
+            os.mkdir(d)
+            q = self.keep(harness.Queue(d, "--generation", gen))
+            self.worker("http://" + q.address, self.config(), name="w" + gen)
+            jid = q.enqueue("osbuild", build_args(double={
+                "size": 100, "mode": "noexport"}))
+            q.wait(jid, 60)
+            res = q.result(jid)
+            tr = res["target_results"][0]
+            self.assertEqual(tr["target_error"]["id"], 2, tr)
+            if gen == "2026":
+                self.assertIn("artifact_relative_path", tr["options"])
+            else:
+                self.assertNotIn("options", tr)
+            self.assertEqual(q.admin("GET", "composes/" + jid)["state"],
+                             "failure")
+
     def test_failed_build(self):
         q = self.queue()
         w = self.worker("http://" + q.address, self.config())
