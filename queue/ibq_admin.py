@@ -82,10 +82,31 @@ def compose(h, app):
     except (ValueError, UnicodeDecodeError):
         raise fail(400, "body is not JSON")
     try:
-        ids = ibq_compose.enqueue(app.store, body, app.mirror)
+        ids = ibq_compose.enqueue(app.store, body, app.mirror,
+                                   app.generation)
     except ibq_compose.ComposeError as e:
         raise fail(400, str(e))
     h.send_json(201, ids)
+
+
+def compose_status(h, app, job_id, metadata):
+    """GET /composes/ID[/metadata] of a finished osbuild job, answered as
+    that generation's composer does: a 500 (10001, its panic recovered)
+    where it cannot read the result."""
+    show = _store_call(app.store.show, job_id)
+    if show["type"] != "osbuild":
+        raise fail(404, "not a compose")
+    res = show["result"]
+    why = None
+    if show["state"] in ibq_store.FINISHED:
+        why = ibq_worker.compose_metadata_panic(
+            show.get("args"), res, app.generation) if metadata else \
+            ibq_worker.compose_status_panic(res, app.generation)
+    if why:
+        raise ibq_server.HttpError(500, {
+            "kind": "Error", "code": "IMAGE-BUILDER-COMPOSER-10001",
+            "reason": why})
+    h.send_json(200, {"id": job_id, "state": show["state"]})
 
 
 def artifact(h, app, job_id, name):
@@ -148,6 +169,9 @@ def handle(h, app, segs):
         return artifact(h, app, segs[1], segs[3])
     if segs == ["composes"] and m == "POST":
         return compose(h, app)
+    if len(segs) in (2, 3) and segs[0] == "composes" and m == "GET" and \
+            segs[2:] in ([], ["metadata"]):
+        return compose_status(h, app, _job_id(segs[1]), len(segs) == 3)
     if segs == ["events"] and m == "GET":
         # SQLite integers end at 2**63: sequence numbers never get there.
         since = int(min(max(_query(h, "since", 0), 0), 2 ** 62))

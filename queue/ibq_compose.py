@@ -210,9 +210,14 @@ def plan(req, mirror):
     return depsolve, {"compose": manifest_request}, osbuild, arch
 
 
-def enqueue(store, req, mirror):
-    """Adds the three jobs; returns their ids."""
+def enqueue(store, req, mirror, generation=2026):
+    """Adds the three jobs; returns their ids. The 2026 composer's cloud
+    API puts the pipeline names in the manifest job's result
+    (info.pipeline_names) and not in the osbuild job's args; 2024 has
+    them in the args only."""
     depsolve, manifest, osbuild, arch = plan(req, mirror)
+    if generation >= 2026:
+        manifest["pipeline_names"] = osbuild.pop("pipeline_names")
     dep_id = store.enqueue("depsolve", depsolve, arch, [])
     man_id = store.enqueue(MANIFEST_JOB, manifest, arch, [dep_id])
     osb_id = store.enqueue("osbuild", osbuild, arch, [man_id])
@@ -238,11 +243,15 @@ def _generate(generator, dep_result, manifest_args, timeout=300):
                               "reason": "manifest generator failed: %s" %
                               p.stderr.decode(errors="replace").strip()[-500:]}}
     try:
-        return {"data": json.loads(p.stdout)}
+        out = {"data": json.loads(p.stdout)}
     except ValueError:
         return {"job_error": {"id": ERR_MANIFEST_GENERATION,
                               "reason": "the manifest generator printed no "
                                         "JSON"}}
+    if "pipeline_names" in manifest_args:
+        out["info"] = {"osbuild_composer_version": "ib-queue",
+                       "pipeline_names": manifest_args["pipeline_names"]}
+    return out
 
 
 def find_generator(top):

@@ -238,6 +238,51 @@ def unreadable_result(result, generation):
     return None
 
 
+# Target names whose options the composer's compose status type-asserts
+# (cloudapi v2 targetResultToUploadStatus): a result without the key
+# decodes to nil options and the assertion panics (500, 10001). A null
+# is decoded to empty options and passes.
+_ASSERTED = {"org.osbuild.aws": "AWSTargetResultOptions",
+             "org.osbuild.aws.s3": "AWSS3TargetResultOptions",
+             "org.osbuild.gcp": "GCPTargetResultOptions",
+             "org.osbuild.azure.image": "AzureImageTargetResultOptions",
+             "org.osbuild.container": "ContainerTargetResultOptions",
+             "org.osbuild.oci.objectstorage":
+             "OCIObjectStorageTargetResultOptions"}
+STATUS_ASSERTS = {
+    2024: dict(_ASSERTED, **{"org.osbuild.pulp.ostree":
+                             "PulpOSTreeTargetResultOptions"}),
+    2026: dict(_ASSERTED, **{"org.osbuild.worker.server":
+                             "WorkerServerTargetResultOptions"}),
+}
+
+
+def compose_status_panic(result, generation):
+    """The panic message of that generation's GET /composes/ID on this
+    osbuild result, or None."""
+    if not isinstance(result, dict):
+        return None
+    for tr in result.get("target_results") or []:
+        if not isinstance(tr, dict) or "options" in tr:
+            continue
+        want = STATUS_ASSERTS[generation].get(tr.get("name"))
+        if want:
+            return ("interface conversion: target.TargetResultOptions is "
+                    "nil, not *target.%s" % want)
+    return None
+
+
+def compose_metadata_panic(args, result, generation):
+    """Likewise for GET /composes/ID/metadata: 2026 reads the pipeline
+    names from the osbuild result, 2024 from the job's args."""
+    where = result if generation >= 2026 else args
+    pn = where.get("pipeline_names") if isinstance(where, dict) else None
+    if not isinstance(pn, dict):
+        return ("runtime error: invalid memory address or nil pointer "
+                "dereference")
+    return None
+
+
 def name_ok(name):
     return (0 < len(name.encode()) <= 255 and "/" not in name and
             ".." not in name and not name.startswith(".") and

@@ -53,5 +53,14 @@ const struct target_kind *target_kind_find(const char *);
  * composer fail on the whole result.
  */
 int		 target_result_takes_options(const char *name, int generation);
+/*
+ * What a FAILED result of the named target carries as "options" for a
+ * server of that generation, as the reference sends it: no key, null, or
+ * the object a success would carry.
+ */
+#define TARGET_OPTS_NONE	0
+#define TARGET_OPTS_NULL	1
+#define TARGET_OPTS_OBJECT	2
+int		 target_result_failed_options(const char *name, int generation);
 
 #endif

@@ -34,6 +34,8 @@ os.chmod(BROKEN, 0o755)
 S = Server("--request-job-timeout", "1", "--manifest-generator", GEN,
            "--debian-mirror", "http://mirror.example/debian")
 B = Server("--request-job-timeout", "1", "--manifest-generator", BROKEN)
+S24 = Server("--request-job-timeout", "1", "--manifest-generator", GEN,
+             "--generation", "2024")
 
 PKG = {"name": "hello", "epoch": 0, "version": "2.10-3", "release": "",
        "arch": "amd64",
@@ -82,6 +84,27 @@ def test_compose_makes_the_composer_chain():
     assert t["osbuild_artifact"] == {"export_filename": "disk.qcow2",
                                      "export_name": "qcow2"}
     S.w("PATCH", "/jobs/" + tok, {"result": {"success": True}})
+
+
+def test_pipeline_names_where_each_generation_puts_them():
+    """2026's cloud API: in the manifest job's result (info), not in the
+    osbuild args; 2024: in the osbuild args only."""
+    for s, gen in ((S, 2026), (S24, 2024)):
+        ids = compose(s, {"packages": ["hello"]})
+        _, tok = s.take(["depsolve"])
+        s.w("PATCH", "/jobs/" + tok, {"result": {
+            "package_specs": {"os": [PKG]}}})
+        wait_for(lambda: s.show(ids["manifest"])["state"] == "success",
+                 timeout=60, what="the manifest")
+        job, tok = s.take(["osbuild"])
+        info = job["dynamic_args"][0].get("info", {})
+        if gen == 2026:
+            assert "pipeline_names" not in job["args"], job["args"]
+            assert "os" in info["pipeline_names"]["payload"], info
+        else:
+            assert "os" in job["args"]["pipeline_names"]["payload"]
+            assert "pipeline_names" not in info, info
+        s.w("PATCH", "/jobs/" + tok, {"result": {"success": True}})
 
 
 def test_minimal_base():
@@ -152,6 +175,7 @@ def test_cli_compose():
 
 if __name__ == "__main__":
     run([test_compose_makes_the_composer_chain,
+         test_pipeline_names_where_each_generation_puts_them,
          test_failed_depsolve_fails_the_manifest_job,
          test_generator_failure_is_a_job_error, test_bad_requests,
          test_cli_compose])

@@ -7,6 +7,7 @@ fails to decode (500 code 1004, the retry is 404 code 5). 2026 (upstream
 (sub_progress kept, subprogress lost), worker.server options decoded,
 and a malformed worker id on the status call is a 500 code 10000."""
 
+import json
 import os
 import sys
 import uuid
@@ -94,9 +95,69 @@ def test_unknown_worker_answers():
     assert_error(st, body, 400, 17)
     st, body, _ = G2026.w("POST", "/workers/not-a-uuid/status")
     assert_error(st, body, 500, 10000)
+    # The long poll gives no such signal: both composers' job queues
+    # dequeue without looking the worker up, so an idle poll from a
+    # forgotten worker ends as any other (204), and only the status call
+    # can tell the worker to register again.
+    for s in (G2024, G2026):
+        st, _, _ = s.request_job(["no-such-type-queued"],
+                                 worker_id=str(uuid.uuid4()))
+        assert st == 204, st
+
+
+def test_compose_status_needs_asserted_options():
+    """GET /composes/ID type-asserts the options of cloud targets: a
+    failed result without the key is a 500 (10001) on both generations,
+    a null is read. worker.server is asserted by 2026 only."""
+    failed = {"id": 17, "reason": "no bucket"}
+    for s in (G2024, G2026):
+        for tr, want in (
+                ({"name": "org.osbuild.aws.s3", "target_error": failed},
+                 "AWSS3TargetResultOptions"),
+                ({"name": "org.osbuild.aws.s3", "options": None,
+                  "target_error": failed}, None),
+                ({"name": "org.osbuild.gcp", "target_error": failed},
+                 "GCPTargetResultOptions"),
+                ({"name": "org.osbuild.worker.server"},
+                 "WorkerServerTargetResultOptions"
+                 if s is G2026 else None)):
+            j = s.enqueue("osbuild", {"pipeline_names": {"payload": []}})
+            _, tok = s.take(["osbuild"])
+            st, _, _ = s.w("PATCH", "/jobs/" + tok, {"result": {
+                "target_results": [tr], "pipeline_names": {"payload": []}}})
+            assert st == 200
+            st, _, data = s.call("GET", "/api/queue/v1/composes/" + j,
+                                 headers=s.admin_headers())
+            if want is None:
+                assert st == 200, (tr, st, data)
+            else:
+                assert st == 500, (tr, st, data)
+                body = json.loads(data)
+                assert body["code"] == "IMAGE-BUILDER-COMPOSER-10001"
+                assert body["reason"].endswith("*target." + want), body
+
+
+def test_compose_metadata_needs_pipeline_names():
+    """2026 reads the pipeline names from the osbuild result, 2024 from
+    the job's args; missing, the metadata call is a 500 (10001)."""
+    names = {"build": ["build"], "payload": ["os", "image"]}
+    for s, args, res, want in (
+            (G2026, {"pipeline_names": names}, {}, 500),
+            (G2026, {}, {"pipeline_names": names}, 200),
+            (G2024, {}, {"pipeline_names": names}, 500),
+            (G2024, {"pipeline_names": names}, {}, 200)):
+        j = s.enqueue("osbuild", args)
+        _, tok = s.take(["osbuild"])
+        st, _, _ = s.w("PATCH", "/jobs/" + tok, {"result": res})
+        assert st == 200
+        st, _, data = s.call("GET", "/api/queue/v1/composes/%s/metadata" %
+                             j, headers=s.admin_headers())
+        assert st == want, (s.extra, args, res, st, data)
 
 
 if __name__ == "__main__":
     run([test_openapi, test_2024_refuses_worker_server_options,
+         test_compose_status_needs_asserted_options,
+         test_compose_metadata_needs_pipeline_names,
          test_2026_takes_worker_server_options,
          test_2026_progress_as_read_back, test_unknown_worker_answers])

@@ -312,14 +312,18 @@ base_result(const struct job *job, const struct job_ctx *ctx)
 }
 
 /*
- * The manifest: args.manifest, or the data of the manifest dependency.
- * Sets *err_id and returns NULL when there is none. Borrowed.
+ * The manifest: args.manifest, or the data of the manifest dependency
+ * (then *from is that dependency's result). Sets *err_id and returns NULL
+ * when there is none. Borrowed.
  */
 static json_object *
-find_manifest(const struct job *job, int *err_id, const char **reason)
+find_manifest(const struct job *job, json_object **from, int *err_id,
+    const char **reason)
 {
 	json_object	*m = NULL, *dyn, *v;
 	int		 idx = 0, n;
+
+	*from = NULL;
 
 	if (json_object_object_get_ex(job->args, "manifest", &m) && m != NULL &&
 	    json_object_is_type(m, json_type_object) &&
@@ -344,8 +348,10 @@ find_manifest(const struct job *job, int *err_id, const char **reason)
 		}
 		if (json_object_object_get_ex(dyn, "data", &m) && m != NULL &&
 		    json_object_is_type(m, json_type_object) &&
-		    json_object_object_length(m) > 0)
+		    json_object_object_length(m) > 0) {
+			*from = dyn;
 			return m;
+		}
 	}
 	*err_id = JOB_ERR_EMPTY_MANIFEST;
 	*reason = "Job has no manifest";
@@ -580,6 +586,21 @@ run_targets(json_object *result, struct job *job, const struct job_ctx *ctx,
 			log_warnx("target %zu (%s) failed: %s", i, k->name,
 			    terr.reason);
 			json_object_put(opts);
+			switch (target_result_failed_options(k->name,
+			    ctx->generation)) {
+			case TARGET_OPTS_NULL:
+				json_object_object_add(tr, "options", NULL);
+				break;
+			case TARGET_OPTS_OBJECT:
+				opts = json_object_new_object();
+				json_object_object_add(opts,
+				    "artifact_relative_path",
+				    json_object_new_string(get_str(t,
+				    "image_name") ? get_str(t, "image_name") :
+				    ""));
+				json_object_object_add(tr, "options", opts);
+				break;
+			}
 			json_object_object_add(e, "id",
 			    json_object_new_int(terr.id));
 			json_object_object_add(e, "reason",
@@ -685,6 +706,7 @@ job_osbuild_run(struct job *job, const struct job_ctx *ctx)
 	struct argv		 av = { NULL, 0, 0 }, env = { NULL, 0, 0 };
 	struct argv		 exports = { NULL, 0, 0 };
 	json_object		*result, *manifest, *targets = NULL, *out = NULL;
+	json_object		*from, *info, *pn;
 	const char		*osbuild, *reason = NULL, *mtext;
 	char			 why[512], *version = NULL, *outdir = NULL;
 	char			*store = NULL;
@@ -697,10 +719,22 @@ job_osbuild_run(struct job *job, const struct job_ctx *ctx)
 	result = base_result(job, ctx);
 	osbuild = conf->worker.osbuild ? conf->worker.osbuild : "osbuild";
 
-	if ((manifest = find_manifest(job, &err_id, &reason)) == NULL) {
+	if ((manifest = find_manifest(job, &from, &err_id, &reason)) == NULL) {
 		job_set_error(result, err_id, reason, NULL);
 		goto done;
 	}
+	/*
+	 * The 2026 composer's cloud API gives the pipeline names in the
+	 * manifest job's result (info.pipeline_names), not in the args; its
+	 * compose metadata needs them in our result.
+	 */
+	if (!json_object_object_get_ex(result, "pipeline_names", NULL) &&
+	    from != NULL && json_object_object_get_ex(from, "info", &info) &&
+	    json_object_is_type(info, json_type_object) &&
+	    json_object_object_get_ex(info, "pipeline_names", &pn) &&
+	    json_object_is_type(pn, json_type_object))
+		json_object_object_add(result, "pipeline_names",
+		    json_object_get(pn));
 	n = job->dynamic_args ? json_object_array_length(job->dynamic_args) : 0;
 	for (i = 0; i < n; i++)
 		if (job_result_error(json_object_array_get_idx(

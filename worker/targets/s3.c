@@ -118,8 +118,9 @@ target_s3_run(const struct target_ctx *ctx, json_object *target,
 	credfile = generic ? conf->generic_s3.credentials :
 	    conf->aws.credentials;
 
+	/* The worker's configuration is at fault: 17, as the reference. */
 	if (bucket == NULL || *bucket == '\0') {
-		err->id = JOB_ERR_INVALID_TARGET_CONFIG;
+		err->id = JOB_ERR_INVALID_CONFIG;
 		snprintf(err->reason, sizeof(err->reason),
 		    "S3 target: no bucket in the target nor the configuration");
 		return -1;

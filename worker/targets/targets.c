@@ -48,3 +48,20 @@ target_result_takes_options(const char *name, int generation)
 		return generation >= SERVER_GEN_2026;
 	return target_kind_find(name) != NULL;
 }
+
+int
+target_result_failed_options(const char *name, int generation)
+{
+	/*
+	 * The reference makes these results with a typed nil options, which
+	 * goes out as "options": null and is decoded to empty options; the
+	 * composer's compose status type-asserts them, and a result without
+	 * the key makes GET /composes/ID a 500 (10001). worker.server has its
+	 * options from the start on 2026 and none on 2024.
+	 */
+	if (strcmp(name, "org.osbuild.worker.server") == 0)
+		return generation >= SERVER_GEN_2026 ? TARGET_OPTS_OBJECT :
+		    TARGET_OPTS_NONE;
+	return target_kind_find(name) != NULL ? TARGET_OPTS_NULL :
+	    TARGET_OPTS_NONE;
+}

@@ -27,7 +27,8 @@ target_worker_server_run(const struct target_ctx *ctx, json_object *target,
 	if (json_object_object_get_ex(target, "image_name", &v))
 		image_name = json_object_get_string(v);
 	if (image_name == NULL || !name_is_safe(image_name)) {
-		err->id = JOB_ERR_INVALID_TARGET;
+		/* A target setting: 2, as the reference's target errors. */
+		err->id = JOB_ERR_INVALID_TARGET_CONFIG;
 		snprintf(err->reason, sizeof(err->reason),
 		    "worker.server target: missing or unsafe image_name");
 		return -1;

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
@@ -115,6 +116,66 @@ class Build(harness.TestCase):
         self.assertNotIn("options", tr)
         w.wait_log(r"result delivered", 10)
         self.assertNotIn("1004", w.log())
+
+    def finish_as_worker(self, q, jtype, result):
+        """Takes the one queued job of jtype over the worker API and
+        finishes it with result (a manifest job, as the composer would)."""
+        def call(method, path, body):
+            req = urllib.request.Request(
+                q.url + "/api/worker/v1" + path, method=method,
+                data=json.dumps(body).encode(),
+                headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return json.loads(r.read() or b"null")
+        wid = call("POST", "/workers", {"arch": "x86_64"})["worker_id"]
+        job = call("POST", "/jobs", {"types": [jtype], "arch": "x86_64",
+                                     "worker_id": wid})
+        call("PATCH", "/jobs/" + job["location"].rsplit("/", 1)[1],
+             {"result": result})
+
+    def test_2026_pipeline_names_from_the_manifest_result(self):
+        """The 2026 cloud API gives pipeline_names in the manifest job's
+        info, not in the args; the result must carry them, or its
+        /composes/ID/metadata is a 500 (10001)."""
+        q = self.queue()
+        args = build_args(double={"size": 1000})
+        manifest = args.pop("manifest")
+        names = args.pop("pipeline_names")
+        dep = q.enqueue("manifest-by-test", {})
+        jid = q.enqueue("osbuild", args, depends=[dep])
+        self.finish_as_worker(q, "manifest-by-test", {
+            "data": manifest, "error": "",
+            "info": {"osbuild_composer_version": "test",
+                     "pipeline_names": names}})
+        self.worker("http://" + q.address, self.config())
+        q.wait(jid, 60)
+        res = q.result(jid)
+        self.assertTrue(res["success"], json.dumps(res)[:2000])
+        self.assertEqual(res["pipeline_names"], names)
+        q.admin("GET", "composes/%s/metadata" % jid)
+        q.admin("GET", "composes/%s" % jid)
+
+    def test_failed_worker_server_result_per_generation(self):
+        """A failed worker.server target: 2026 reads its options in the
+        compose status (the reference sends them from the start), 2024
+        knows none (1004 if sent)."""
+        for gen in ("2024", "2026"):
+            d = os.path.join(self.tmp, gen)
+            os.mkdir(d)
+            q = self.keep(harness.Queue(d, "--generation", gen))
+            self.worker("http://" + q.address, self.config(), name="w" + gen)
+            jid = q.enqueue("osbuild", build_args(double={
+                "size": 100, "mode": "noexport"}))
+            q.wait(jid, 60)
+            res = q.result(jid)
+            tr = res["target_results"][0]
+            self.assertEqual(tr["target_error"]["id"], 2, tr)
+            if gen == "2026":
+                self.assertIn("artifact_relative_path", tr["options"])
+            else:
+                self.assertNotIn("options", tr)
+            self.assertEqual(q.admin("GET", "composes/" + jid)["state"],
+                             "failure")
 
     def test_failed_build(self):
         q = self.queue()

@@ -144,6 +144,32 @@ class S3Target(harness.TestCase):
         terr = res["target_results"][0]["target_error"]
         self.assertEqual(terr["id"], 2)     # the reference's: target config
 
+    def test_failed_result_as_the_composer_reads_it(self):
+        """A failed aws.s3 result carries "options": null as the
+        reference's: without the key the composer's GET /composes/ID is a
+        500 (10001, interface conversion) on both generations. No bucket
+        anywhere is the worker's configuration at fault: 17."""
+        for gen in ("2024", "2026"):
+            d = os.path.join(self.tmp, gen)
+            os.mkdir(d)
+            q = self.keep(harness.Queue(d, "--generation", gen))
+            self.worker("http://" + q.address,
+                        '[worker]\nosbuild = "%s/osbuild"\n' % DOUBLES,
+                        name="w" + gen)
+            args, _ = build_args(self.opts(bucket="", endpoint="",
+                                           region="us-east-1"), 1000)
+            jid = q.enqueue("osbuild", args)
+            q.wait(jid, 60)
+            res = q.result(jid)
+            tr = res["target_results"][0]
+            self.assertEqual(tr["target_error"]["id"], 17, tr)
+            self.assertIn("options", tr)
+            self.assertIsNone(tr["options"])
+            self.assertEqual(res["job_error"]["details"][0]["details"],
+                             "org.osbuild.aws.s3")
+            self.assertEqual(q.admin("GET", "composes/" + jid)["state"],
+                             "failure")
+
     def test_generic_s3_fallbacks_and_session_token(self):
         self.proxy.secrets = {"S3RVER": (SECRET, "SessTok123")}
         creds = os.path.join(self.tmp, "s3creds")
