@@ -601,29 +601,6 @@ config_defaults(void)
 	return c;
 }
 
-/* name as an executable: a path, or found in PATH. */
-static int
-runnable(const char *name)
-{
-	const char	*path;
-	char		*dirs, *dir, *save = NULL, *cand;
-	int		 ok = 0;
-
-	if (strchr(name, '/') != NULL)
-		return access(name, X_OK) == 0;
-	if ((path = getenv("PATH")) == NULL)
-		path = "/usr/bin:/bin";
-	dirs = xstrdup(path);
-	for (dir = strtok_r(dirs, ":", &save); dir != NULL && !ok;
-	    dir = strtok_r(NULL, ":", &save)) {
-		cand = xasprintf("%s/%s", dir, name);
-		ok = access(cand, X_OK) == 0;
-		free(cand);
-	}
-	free(dirs);
-	return ok;
-}
-
 /*
  * A default builder or depsolver that is absent gives way to the native
  * one when that exists, so that a configuration naming neither works on
@@ -640,7 +617,7 @@ fallback(struct config *c, char **val, const char *key, const char *dflt,
 	for (i = 0; i < c->npos; i++)
 		if (strcmp(c->pos[i].key, key) == 0)
 			return;
-	if (strcmp(*val, dflt) != 0 || runnable(dflt))
+	if (strcmp(*val, dflt) != 0 || exec_runnable(dflt))
 		return;
 	if (bindir == NULL || bindir[0] != '/')
 		bindir = CONFIG_FALLBACK_BINDIR;
@@ -795,4 +772,17 @@ config_free(struct config *c)
 	free(c->path);
 	free(c->fallback_note);
 	free(c);
+}
+
+int
+config_wants_kind(const struct config *conf, const char *name)
+{
+	int	 i;
+
+	if (conf->worker.job_types == NULL)
+		return 1;
+	for (i = 0; i < conf->worker.njob_types; i++)
+		if (strcmp(conf->worker.job_types[i], name) == 0)
+			return 1;
+	return 0;
 }

@@ -174,6 +174,8 @@ struct config	*config_load(const char *path, int missing_ok, char *err,
 /* The defaults alone; caller frees. */
 struct config	*config_defaults(void);
 void		 config_free(struct config *);
+/* Whether job_types lets the worker take kind name (no list: every kind). */
+int		 config_wants_kind(const struct config *, const char *name);
 /*
  * "FILE:LINE:COL: key" when key ("worker.osbuild", "dnf-json") was set in
  * the file, else "FILE: key (default)"; written into buf, which is

@@ -33,28 +33,6 @@ static const char *const machine_signs[] = {
 	NULL
 };
 
-static int
-find_exec(const char *name)
-{
-	const char	*path;
-	char		*dirs, *dir, *save = NULL, *cand;
-	int		 ok = 0;
-
-	if (strchr(name, '/') != NULL)
-		return access(name, X_OK) == 0;
-	if ((path = getenv("PATH")) == NULL)
-		path = "/usr/bin:/bin";
-	dirs = xstrdup(path);
-	for (dir = strtok_r(dirs, ":", &save); dir != NULL && !ok;
-	    dir = strtok_r(NULL, ":", &save)) {
-		cand = xasprintf("%s/%s", dir, name);
-		ok = access(cand, X_OK) == 0;
-		free(cand);
-	}
-	free(dirs);
-	return ok;
-}
-
 /* yet_ok: a directory not made yet is fine when its parent takes it. */
 static int
 cache_ok(const struct config *conf, int yet_ok, char *why, size_t len)
@@ -101,7 +79,7 @@ health_osbuild_available(const struct config *conf, char *why, size_t len)
 		    "implemented (only \"host\")", conf->osbuild_executor.type);
 		return 0;
 	}
-	if (!find_exec(b)) {
+	if (!exec_runnable(b)) {
 		snprintf(why, len, "the builder %s cannot be run", b);
 		return 0;
 	}
@@ -195,19 +173,6 @@ check_file(FILE *out, const struct config *conf, const char *key,
 	return 0;
 }
 
-static int
-wanted(const struct config *conf, const char *name)
-{
-	int	 i;
-
-	if (conf->worker.job_types == NULL)
-		return 1;
-	for (i = 0; i < conf->worker.njob_types; i++)
-		if (strcmp(conf->worker.job_types[i], name) == 0)
-			return 1;
-	return 0;
-}
-
 int
 health_check_config(const struct config *conf, FILE *out)
 {
@@ -250,10 +215,12 @@ health_check_config(const struct config *conf, FILE *out)
 		n += problem(out, conf, "osbuild_executor.type", "\"%s\" is "
 		    "not implemented by this worker%s (only \"host\")",
 		    conf->osbuild_executor.type, "");
-	if (wanted(conf, "osbuild") && !find_exec(conf->worker.osbuild))
+	if (config_wants_kind(conf, "osbuild") &&
+	    !exec_runnable(conf->worker.osbuild))
 		n += problem(out, conf, "worker.osbuild", "%s: the builder "
 		    "cannot be run%s", conf->worker.osbuild, "");
-	if ((wanted(conf, "depsolve") || wanted(conf, "search-packages")) &&
+	if ((config_wants_kind(conf, "depsolve") ||
+	    config_wants_kind(conf, "search-packages")) &&
 	    !dnfjson_available(conf, why, sizeof(why)))
 		n += problem(out, conf, "dnf-json", "%s%s", why, "");
 	for (i = 0; i < conf->worker.njob_types; i++) {
@@ -269,7 +236,8 @@ health_check_config(const struct config *conf, FILE *out)
 			n += problem(out, conf, "worker.job_types",
 			    "\"%s\" cannot run here: %s", k->name, why);
 	}
-	if (wanted(conf, "osbuild") && find_exec(conf->worker.osbuild) &&
+	if (config_wants_kind(conf, "osbuild") &&
+	    exec_runnable(conf->worker.osbuild) &&
 	    !cache_ok(conf, 1, why, sizeof(why)))
 		n += problem(out, conf, "worker.cache_directory", "%s%s", why,
 		    "");

@@ -64,19 +64,6 @@ nap(int64_t ms)
 	}
 }
 
-static int
-kind_wanted(const struct config *conf, const char *name)
-{
-	int	 i;
-
-	if (conf->worker.job_types == NULL)
-		return 1;
-	for (i = 0; i < conf->worker.njob_types; i++)
-		if (strcmp(conf->worker.job_types[i], name) == 0)
-			return 1;
-	return 0;
-}
-
 /*
  * The job types to ask for: known, configured, and available here now.
  * Called between jobs; says what it takes only when that changed.
@@ -97,7 +84,7 @@ job_types(const struct config *conf, char **said)
 	buf_init(&names);
 	buf_init(&text);
 	for (k = job_kinds; k->name != NULL; k++) {
-		if (!kind_wanted(conf, k->name))
+		if (!config_wants_kind(conf, k->name))
 			continue;
 		why[0] = '\0';
 		if (k->available != NULL &&

@@ -580,3 +580,25 @@ rtrim(char *s)
 		s[--n] = '\0';
 	return s;
 }
+
+int
+exec_runnable(const char *name)
+{
+	const char	*path;
+	char		*dirs, *dir, *save = NULL, *cand;
+	int		 ok = 0;
+
+	if (strchr(name, '/') != NULL)
+		return access(name, X_OK) == 0;
+	if ((path = getenv("PATH")) == NULL)
+		path = "/usr/bin:/bin";
+	dirs = xstrdup(path);
+	for (dir = strtok_r(dirs, ":", &save); dir != NULL && !ok;
+	    dir = strtok_r(NULL, ":", &save)) {
+		cand = xasprintf("%s/%s", dir, name);
+		ok = access(cand, X_OK) == 0;
+		free(cand);
+	}
+	free(dirs);
+	return ok;
+}

@@ -79,6 +79,8 @@ char	*text_redact_urls(const char *text);
 char	*read_file(const char *, size_t max, size_t *lenp);
 /* Writes all of data to fd (retrying short writes and EINTR); 0 or -1. */
 int	 write_all(int fd, const void *, size_t);
+/* Whether name runs: a path that is executable, or a name found in PATH. */
+int	 exec_runnable(const char *name);
 /* Writes data to path atomically (temp file, fsync, rename) with mode. */
 int	 write_file_atomic(const char *, const void *, size_t, int mode);
 /* rm -rf; returns 0 when path is gone (or was never there). */
