@@ -289,8 +289,13 @@ vm_start(struct vt *vt, const char *suffix, char *err)
  * template attaches them) and the network given to qemu directly: libvirt's
  * user interface has no guest forwarding, which the metadata address needs.
  * The forward runs test-vm/doubles/relay.py for each connection, which
- * libvirt's default seccomp sandbox (spawn=deny) would refuse: the last
- * -sandbox is merged over libvirt's and allows that one thing.
+ * libvirt's default seccomp sandbox (spawn=deny) would refuse, killing
+ * qemu at the first metadata request; libvirt's own -sandbox comes after
+ * any custom argument and would win, so its seccomp-sandbox capability is
+ * removed for this domain and ours stands: spawn=allow, and
+ * elevateprivileges=allow because libslirp's child calls setsid() before
+ * it runs the command (seccomp kills it with SIGSYS otherwise, and the
+ * guest's connection gets an empty reply).
  */
 static char *
 deployed_xml(struct vt *vt, struct vm *vm, int imds_port)
@@ -340,11 +345,15 @@ deployed_xml(struct vt *vt, struct vm *vm, int imds_port)
 	    "    <qemu:arg value='-netdev'/>\n"
 	    "    <qemu:arg value='%s'/>\n"
 	    "    <qemu:arg value='-device'/>\n"
-	    "    <qemu:arg value='virtio-net-pci,netdev=ibvtnet'/>\n"
+	    "    <qemu:arg value='virtio-net-pci,netdev=ibvtnet,bus=pci.0,"
+	    "addr=0x10'/>\n"
 	    "    <qemu:arg value='-sandbox'/>\n"
-	    "    <qemu:arg value='on,obsolete=deny,elevateprivileges=deny,"
+	    "    <qemu:arg value='on,obsolete=deny,elevateprivileges=allow,"
 	    "spawn=allow,resourcecontrol=deny'/>\n"
 	    "  </qemu:commandline>\n"
+	    "  <qemu:capabilities>\n"
+	    "    <qemu:del capability='seccomp-sandbox'/>\n"
+	    "  </qemu:capabilities>\n"
 	    "</domain>\n", vm->name, vt->vm_mem_mib, VT_WORKER_VCPUS,
 	    vm->overlay, vm->cache, vm->serial, netdev);
 

@@ -30,6 +30,7 @@ with worker/tests/doubles/sigv4.py against the instance role's keys.
 """
 
 import argparse
+import base64
 import json
 import os
 import shutil
@@ -129,6 +130,9 @@ def main():
                   hook="%s-drain" % tfvars.get("name", "ib-worker"),
                   region=region, tags_in_metadata=False)
     fleet.instance_id = cfg.get("instance_id", fleet.instance_id)
+    # STS session tokens are base64 (first boot refuses anything else);
+    # the group double's "session-HEX" is not.
+    fleet.session_token = base64.b64encode(os.urandom(96)).decode()
     fleet.health = []
     lock = fleet.lock
     secrets_read = []

@@ -341,11 +341,11 @@ variable "queue_name" {
 
 variable "composer_address" {
   type        = string
-  description = "Composer the workers poll, as host or host:port (no scheme); written into the user data."
+  description = "Composer the workers poll, as host or host:port, reached over https (mTLS or OAuth); an explicit http://host[:port] is for tests or a composer reached through a trusted private link. Written into the user data."
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})(:[0-9]{1,5})?$", var.composer_address))
-    error_message = "composer_address must be a host name or address, optionally with :port, without scheme or path."
+    condition     = can(regex("^(https?://)?[A-Za-z0-9]([A-Za-z0-9.-]{0,252})(:[0-9]{1,5})?$", var.composer_address))
+    error_message = "composer_address must be a host name or address, optionally with :port, optionally after http:// (tests, trusted private links) or https:// (the default), without path."
   }
 }
 
