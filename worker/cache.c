@@ -75,6 +75,16 @@ cache_free_bytes(const char *path)
 	return (int64_t)sv.f_bavail * (int64_t)sv.f_frsize;
 }
 
+int64_t
+cache_fs_bytes(const char *path)
+{
+	struct statvfs	 sv;
+
+	if (statvfs(path, &sv) == -1)
+		return -1;
+	return (int64_t)sv.f_blocks * (int64_t)sv.f_frsize;
+}
+
 /* Makes path a directory, replacing whatever non-directory is there. */
 static int
 ensure_dir(const char *path)

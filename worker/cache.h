@@ -50,5 +50,7 @@ char	*cache_output_new(const char *dir, const char *job_id, char *err,
 int64_t	 cache_usage(const char *path);
 /* Bytes available to us on the filesystem of path, -1 unknown. */
 int64_t	 cache_free_bytes(const char *path);
+/* Size of the file system holding path, in bytes; -1 when unknown. */
+int64_t	 cache_fs_bytes(const char *path);
 
 #endif

@@ -87,6 +87,28 @@ health_osbuild_available(const struct config *conf, char *why, size_t len)
 }
 
 int
+health_osbuild_impossible(const struct config *conf, char *why, size_t len)
+{
+	const char	*dir = conf->worker.cache_directory;
+	int64_t		 size;
+
+	if (access(dir, W_OK) == -1 && errno == EROFS) {
+		snprintf(why, len, "the cache %s is on a read-only file system",
+		    dir);
+		return 1;
+	}
+	size = cache_fs_bytes(dir);
+	if (size >= 0 && size < conf->worker.cache_min_free) {
+		snprintf(why, len, "the cache %s is on a file system of %lld "
+		    "MiB, smaller than cache_min_free (%lld MiB)", dir,
+		    (long long)(size >> 20),
+		    (long long)(conf->worker.cache_min_free >> 20));
+		return 1;
+	}
+	return 0;
+}
+
+int
 health_depsolver_available(const struct config *conf, char *why, size_t len)
 {
 	return dnfjson_available(conf, why, len);

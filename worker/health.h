@@ -18,6 +18,12 @@ struct job_kind;
 
 /* 1 when the builder can run and the cache takes a build; else 0, why. */
 int	 health_osbuild_available(const struct config *, char *why, size_t);
+/*
+ * 1 when the cache can never take a build, whatever is evicted: its file
+ * system is smaller than cache_min_free, or mounted read-only; with why.
+ * Such a machine leaves the fleet at once rather than idle in it.
+ */
+int	 health_osbuild_impossible(const struct config *, char *why, size_t);
 /* 1 when the depsolver can run; else 0 and why. */
 int	 health_depsolver_available(const struct config *, char *why, size_t);
 

@@ -114,6 +114,25 @@ job_types(const struct config *conf, char **said)
 	return types;
 }
 
+/*
+ * A worker meant to build whose cache can never take a build would stay
+ * in the fleet taking only light jobs (or none): it leaves instead, as
+ * after a run of machine faults.
+ */
+static int
+cannot_ever_build(struct loop *l)
+{
+	char	 why[256];
+
+	if (!config_wants_kind(l->conf, "osbuild") ||
+	    !health_osbuild_impossible(l->conf, why, sizeof(why)))
+		return 0;
+	log_warnx("this machine can never build: %s; taking no more jobs, "
+	    "leaving the fleet", why);
+	l->leave = 1;
+	return 1;
+}
+
 static const char *
 arch_of(const struct config *conf)
 {
@@ -490,6 +509,8 @@ loop_run(const struct loop_opts *opts, struct config *conf)
 		make_room(l.conf);
 		free(l.types);
 		l.types = job_types(l.conf, &l.types_said);
+		if (cannot_ever_build(&l))
+			break;
 		if (l.types[0] == NULL) {
 			sd_notifyf("STATUS=no job type can run here");
 			nap(LOOP_RECHECK_MS);

@@ -389,6 +389,28 @@ class LeavesTheFleet(harness.TestCase):
         w = self.run_full_disk(None, "machine_fault_limit = 2\n")
         self.assertIn("no Auto Scaling group configured", w.log())
 
+    def test_cache_that_can_never_take_a_build_leaves_at_once(self):
+        # A cache file system smaller than cache_min_free (here: a bound
+        # no disk meets) never takes a build, whatever is evicted: the
+        # worker leaves without waiting for builds to fail.
+        fleet = self.keep(autoscaling.Fleet())
+        q = self.queue()
+        jid = q.enqueue("osbuild", build_args())
+        w = self.worker(
+            "http://" + q.address,
+            'dnf-json = "%s/depsolver"\n[worker]\nosbuild = "%s/osbuild"\n'
+            'cache_min_free = %d\nautoscaling_group = "%s"\n'
+            'autoscaling_endpoint = "%s"\n' % (
+                DOUBLES, DOUBLES, 1 << 50, fleet.group, fleet.api_url),
+            env={"IB_IMDS_ENDPOINT": fleet.imds_url})
+        self.assertEqual(w.wait_exit(60), 4, w.log()[-3000:])
+        self.assertRegex(w.log(), r"this machine can never build: the cache "
+                         r".* smaller than cache_min_free")
+        self.assertEqual(q.show(jid)["state"], "pending")
+        self.assertEqual(len(fleet.actions("SetInstanceHealth")), 1,
+                         fleet.rejected)
+        self.assertEqual(fleet.health, "Unhealthy")
+
     def test_job_failures_do_not_count(self):
         # A manifest the builder rejects and an unusable job: the job's
         # fault, however many in a row.
