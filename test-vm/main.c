@@ -25,14 +25,14 @@ on_signal(int sig)
 }
 
 static int
-selected(int argc, char **argv, const char *name)
+selected(int argc, char **argv, const struct vt_test *t)
 {
 	int i;
 
 	if (argc == 0)
-		return 1;
+		return !t->by_name_only;
 	for (i = 0; i < argc; i++)
-		if (strcmp(argv[i], name) == 0)
+		if (strcmp(argv[i], t->name) == 0)
 			return 1;
 	return 0;
 }
@@ -163,7 +163,7 @@ main(int argc, char **argv)
 		int64_t start = now_ms();
 		int rc;
 
-		if (!selected(argc, argv, t->name))
+		if (!selected(argc, argv, t))
 			continue;
 		if (vt_interrupted) {
 			printf("FAIL %s (0 s): interrupted\n", t->name);

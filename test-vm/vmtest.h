@@ -199,6 +199,7 @@ char	*guest_unit_name(const char *address);
 struct vt_test {
 	const char	*name;
 	int		(*fn)(struct vt *, char *err);
+	int		 by_name_only;	/* not in a run that names no test */
 };
 extern const struct vt_test vt_tests[];
 void	 tests_teardown(struct vt *);
