@@ -74,7 +74,7 @@ data "aws_iam_policy_document" "worker" {
   # Its own log group and the streams in it.
   statement {
     sid     = "WriteOwnLogs"
-    actions = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
+    actions = ["logs:CreateLogStream", "logs:PutLogEvents"]
     resources = [
       aws_cloudwatch_log_group.worker.arn,
       "${aws_cloudwatch_log_group.worker.arn}:log-stream:*",
