@@ -353,7 +353,8 @@ cache_evict(const char *dir, int64_t max_bytes, int64_t min_free)
 		closedir(d);
 	}
 	free(sub);
-	qsort(vs.v, vs.n, sizeof(*vs.v), victim_cmp);
+	if (vs.n > 0)	/* qsort's first argument must not be NULL */
+		qsort(vs.v, vs.n, sizeof(*vs.v), victim_cmp);
 
 	for (i = 0; i < vs.n; i++) {
 		if ((max_bytes <= 0 || used <= max_bytes) &&

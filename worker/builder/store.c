@@ -274,7 +274,8 @@ store_evict(struct store *st, int64_t max)
 	free(p);
 	for (i = 0; i < n; i++)
 		total += es[i].size;
-	qsort(es, n, sizeof(*es), entry_cmp);
+	if (n > 0)	/* es is still NULL when nothing was collected */
+		qsort(es, n, sizeof(*es), entry_cmp);
 	for (i = 0; i < n && total > max; i++) {
 		log_info("store: evicting %s (%lld bytes, least recently used)",
 		    es[i].path, (long long)es[i].size);
