@@ -12,8 +12,9 @@ UNITDIR	?= $(PREFIX)/lib/systemd/system
 CC	?= gcc
 PKGS	 = libcurl json-c openssl libxml-2.0
 CFLAGS	?= -O2 -g
+CFLAGS	+= $(EXTRA_WARN)
 CFLAGS	+= -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
-	   -D_GNU_SOURCE -Iworker $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+	   -D_GNU_SOURCE -MMD -MP $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS	+= $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 ifeq ($(SANITIZE),1)
 CFLAGS	+= -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
@@ -23,26 +24,43 @@ endif
 
 B	 = build$(if $(filter 1,$(SANITIZE)),-san)
 
-# The daemon: every .c under worker/ except the other programs and tests.
-WORKER_SRCS = $(wildcard worker/*.c worker/jobs/*.c worker/targets/*.c)
-WORKER_OBJS = $(WORKER_SRCS:%.c=$(B)/%.o)
-WORKER_LIB  = $(filter-out $(B)/worker/main.o,$(WORKER_OBJS))
-UNIT_SRCS   = $(wildcard worker/tests/unit/test_*.c)
-UNIT_BINS   = $(UNIT_SRCS:worker/tests/unit/%.c=$(B)/tests/%)
+# worker/ holds the programs side by side, and two libraries they share:
+#   lib/     libc, curl and json-c helpers (util, log, http, exec, ...)
+#   cloud/   clients of cloud and registry APIs, on top of lib/
+# Each folder sees only its own headers and those of the layers below it.
+LIB_SRCS = $(addprefix worker/lib/,backoff.c exec.c http.c jsonutil.c log.c \
+	   toml.c util.c)
+CLOUD_SRCS = $(addprefix worker/cloud/,aws.c azure.c cloud.c ec2.c gcp.c \
+	   registry.c s3.c)
+DAEMON_SRCS = $(addprefix worker/daemon/,api.c asg.c auth.c cache.c \
+	   config.c dnfjson.c health.c job.c loop.c metrics.c sdnotify.c \
+	   watch.c) \
+	   $(addprefix worker/daemon/jobs/,aws_ec2.c container_resolve.c \
+	   depsolve.c file_resolve.c jobs.c osbuild.c ostree_resolve.c \
+	   search_packages.c) \
+	   $(addprefix worker/daemon/targets/,aws.c azure.c common.c gcp.c \
+	   s3.c targets.c worker_server.c)
+BUILDER_SRCS = $(addprefix worker/builder/,disk_direct.c gen.c main.c \
+	   manifest.c monitor.c run.c sources.c stage_image.c stage_tree.c \
+	   stages.c store.c)
+DEPSOLVER_SRCS = $(addprefix worker/depsolver/,fetch.c gpg.c main.c \
+	   release.c repos.c request.c solve.c)
+VMCHECK_SRCS = $(addprefix worker/vmcheck/,appliance.c host.c kvm.c main.c \
+	   proc.c report.c tools.c)
+BACKLOG_SRCS = $(addprefix worker/backlog/,cw.c main.c prom.c)
+LOGSHIP_SRCS = $(addprefix worker/logship/,cwl.c event.c journal.c main.c)
 
-# Other programs, one folder each; they share util.c and log.c.
-COMMON_OBJS = $(B)/worker/util.o $(B)/worker/log.o
-VMCHECK_SRCS = $(wildcard worker/vmcheck/*.c)
-BUILDER_SRCS = $(wildcard worker/builder/*.c)
-DEPSOLVER_SRCS = $(wildcard worker/depsolver/*.c)
-BACKLOG_SRCS = $(wildcard worker/backlog/*.c)
-LOGSHIP_SRCS = $(wildcard worker/logship/*.c)
+LIB_A	 = $(B)/libib.a
+CLOUD_A	 = $(B)/libibcloud.a
+DAEMON_A = $(B)/libibdaemon.a	# the daemon but main.c, for its unit tests
 
-PROGS	 = $(B)/ib-worker $(if $(VMCHECK_SRCS),$(B)/ib-vmcheck) \
-	   $(if $(BUILDER_SRCS),$(B)/ib-build) \
-	   $(if $(DEPSOLVER_SRCS),$(B)/ib-depsolve) \
-	   $(if $(BACKLOG_SRCS),$(B)/ib-backlog) \
-	   $(if $(LOGSHIP_SRCS),$(B)/ib-logship)
+# Unit tests live in each folder's tests/ as test_NAME.c.
+UNIT_SRCS = $(wildcard worker/lib/tests/test_*.c worker/cloud/tests/test_*.c \
+	   worker/daemon/tests/test_*.c worker/depsolver/tests/test_*.c)
+UNIT_BINS = $(addprefix $(B)/tests/,$(notdir $(UNIT_SRCS:.c=)))
+
+PROGS	 = $(B)/ib-worker $(B)/ib-vmcheck $(B)/ib-build $(B)/ib-depsolve \
+	   $(B)/ib-backlog $(B)/ib-logship
 
 all: deps-build $(PROGS)
 
@@ -53,33 +71,61 @@ deps-build:
 deps:
 	@[ -n "$(NO_DEPS)" ] || ./ci/deps.sh all
 
-$(B)/%.o: %.c $(wildcard worker/*.h worker/*/*.h)
-	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -c -o $@ $<
+# Header search paths: a folder's own, then the layers it stands on.
+$(B)/worker/lib/%.o:	   INC = -Iworker/lib
+$(B)/worker/cloud/%.o:	   INC = -Iworker/lib -Iworker/cloud
+$(B)/worker/daemon/%.o:	   INC = -Iworker/lib -Iworker/cloud -Iworker/daemon
+$(B)/worker/builder/%.o:   INC = -Iworker -Iworker/lib
+$(B)/worker/depsolver/%.o: INC = -Iworker -Iworker/lib
+$(B)/worker/vmcheck/%.o:   INC = -Iworker/vmcheck -Iworker/lib \
+	$(shell pkg-config --cflags libguestfs 2>/dev/null)
+$(B)/worker/backlog/%.o:   INC = -Iworker/lib -Iworker/cloud
+$(B)/worker/logship/%.o:   INC = -Iworker/lib -Iworker/cloud \
+	$(shell pkg-config --cflags libsystemd 2>/dev/null)
 
-$(B)/ib-worker: $(WORKER_OBJS)
+$(B)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(INC) -c -o $@ $<
+
+objs = $(patsubst %.c,$(B)/%.o,$(1))
+
+$(LIB_A): $(call objs,$(LIB_SRCS))
+$(CLOUD_A): $(call objs,$(CLOUD_SRCS))
+$(DAEMON_A): $(call objs,$(DAEMON_SRCS))
+$(LIB_A) $(CLOUD_A) $(DAEMON_A):
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(B)/ib-worker: $(B)/worker/daemon/main.o $(DAEMON_A) $(CLOUD_A) $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/ib-vmcheck: $(VMCHECK_SRCS:%.c=$(B)/%.o) $(COMMON_OBJS)
+$(B)/ib-vmcheck: $(call objs,$(VMCHECK_SRCS)) $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs libguestfs 2>/dev/null)
 
-$(B)/ib-build: $(BUILDER_SRCS:%.c=$(B)/%.o) $(COMMON_OBJS)
+$(B)/ib-build: $(call objs,$(BUILDER_SRCS)) $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs libguestfs 2>/dev/null)
 
-$(B)/ib-depsolve: $(DEPSOLVER_SRCS:%.c=$(B)/%.o) $(COMMON_OBJS)
+$(B)/ib-depsolve: $(call objs,$(DEPSOLVER_SRCS)) $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lsolvext -lsolv -lz
 
-$(B)/ib-backlog: $(BACKLOG_SRCS:%.c=$(B)/%.o) $(COMMON_OBJS) $(B)/worker/http.o $(B)/worker/aws.o
+$(B)/ib-backlog: $(call objs,$(BACKLOG_SRCS)) $(CLOUD_A) $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# The log shipper: SigV4 and IMDSv2 from the worker's aws.c and http.c.
-$(B)/worker/logship/%.o: CFLAGS += $(shell pkg-config --cflags libsystemd 2>/dev/null)
-$(B)/ib-logship: $(LOGSHIP_SRCS:%.c=$(B)/%.o) $(COMMON_OBJS) $(B)/worker/http.o $(B)/worker/aws.o
+$(B)/ib-logship: $(call objs,$(LOGSHIP_SRCS)) $(CLOUD_A) $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs libsystemd 2>/dev/null)
 
-$(B)/tests/%: worker/tests/unit/%.c $(WORKER_LIB)
-	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(WORKER_LIB) $(LDLIBS) -lcmocka
+# A unit test sees the headers of every layer; it links the libraries,
+# which bring in only the objects it uses.
+define unit_rule
+$(B)/tests/$(notdir $(1:.c=)): $(1) $(DAEMON_A) $(CLOUD_A) $(LIB_A)
+	@mkdir -p $$(@D)
+	$$(CC) $$(CFLAGS) -Iworker -Iworker/lib -Iworker/cloud -Iworker/daemon \
+	    $$(LDFLAGS) -o $$@ $(1) $(DAEMON_A) $(CLOUD_A) $(LIB_A) \
+	    $$(LDLIBS) -lcmocka
+endef
+$(foreach t,$(UNIT_SRCS),$(eval $(call unit_rule,$(t))))
+
+-include $(shell find $(B)/worker $(B)/tests -type f -name '*.d' 2>/dev/null)
 
 unit: $(UNIT_BINS)
 	@for t in $(UNIT_BINS); do echo "== $$t"; $$t || exit 1; done

@@ -4,7 +4,7 @@
 # fails when any target crashes, leaks, hangs or does not build.
 #
 # A target lists the worker sources it needs on one line of its own:
-#   /* fuzz-sources: worker/util.c worker/log.c worker/toml.c */
+#   /* fuzz-sources: worker/lib/util.c worker/lib/log.c worker/lib/toml.c */
 # Optional beside it: seeds/NAME/ (seed inputs, never written to) and
 # NAME.dict (a libFuzzer dictionary). Outputs go to $B/fuzz/: the binaries,
 # the grown corpus (corpus-NAME/, kept between runs), logs and crash inputs.
@@ -23,7 +23,7 @@ command -v "$cc" >/dev/null 2>&1 || {
 	exit 1
 }
 pkgs="libcurl json-c openssl"
-cflags="-std=gnu11 -g -O1 -D_GNU_SOURCE -Iworker -Wall -Wextra -Werror
+cflags="-std=gnu11 -g -O1 -D_GNU_SOURCE -Iworker -Iworker/lib -Iworker/cloud -Iworker/daemon -Wall -Wextra -Werror
 -Wno-unused-parameter -fno-omit-frame-pointer
 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 $(pkg-config --cflags "$pkgs")"

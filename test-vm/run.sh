@@ -31,9 +31,9 @@ done
 mkdir -p "$babs/test-vm"
 # shellcheck disable=SC2046  # pkg-config prints several words on purpose
 cc -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
-    -D_GNU_SOURCE -O2 -g -Iworker \
+    -D_GNU_SOURCE -O2 -g -Iworker -Iworker/lib \
     $(pkg-config --cflags libvirt json-c libguestfs) \
-    -o "$babs/test-vm/ib-vmtest" test-vm/*.c worker/util.c worker/log.c \
+    -o "$babs/test-vm/ib-vmtest" test-vm/*.c worker/lib/util.c worker/lib/log.c \
     $(pkg-config --libs libvirt json-c libguestfs) -lpthread
 
 # The worker image, rebuilt when something that goes into it is newer.

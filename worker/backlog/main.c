@@ -62,7 +62,7 @@ struct opts {
 	int		 dry_run;
 };
 
-static volatile sig_atomic_t	 quit;
+static atomic_int	 quit;	/* lock-free: safe to set in a handler */
 
 static void
 on_signal(int sig)

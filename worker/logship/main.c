@@ -34,7 +34,7 @@
 #define SLOW_MS		60000		/* refused credentials, no log group */
 #define CREDS_TTL_MS	(4 * 60 * 1000)	/* the role's keys rotate */
 
-static volatile sig_atomic_t	 quit;
+static atomic_int	 quit;	/* lock-free: safe to set in a handler */
 
 struct ship {
 	struct http		*h;

@@ -1,4 +1,4 @@
-/* fuzz-sources: worker/util.c worker/log.c worker/job.c worker/http.c worker/jobs/jobs.c worker/jobs/file_resolve.c */
+/* fuzz-sources: worker/lib/util.c worker/lib/log.c worker/daemon/job.c worker/lib/http.c worker/daemon/jobs/jobs.c worker/daemon/jobs/file_resolve.c */
 /*
  * libFuzzer target for what the worker does with a job document from the
  * composer before running anything: JSON parsing, job_parse (refused, or

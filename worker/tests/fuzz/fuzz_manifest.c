@@ -1,4 +1,4 @@
-/* fuzz-sources: worker/builder/manifest.c worker/builder/stages.c worker/util.c worker/log.c */
+/* fuzz-sources: worker/builder/manifest.c worker/builder/stages.c worker/lib/util.c worker/lib/log.c */
 /*
  * libFuzzer target for ib-build's manifest validation: a manifest comes
  * from the composer (through the osbuild job), so manifest_load must

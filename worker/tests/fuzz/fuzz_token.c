@@ -1,4 +1,4 @@
-/* fuzz-sources: worker/cloud.c worker/http.c worker/backoff.c worker/jsonutil.c worker/util.c worker/log.c */
+/* fuzz-sources: worker/cloud/cloud.c worker/lib/http.c worker/lib/backoff.c worker/lib/jsonutil.c worker/lib/util.c worker/lib/log.c */
 /*
  * libFuzzer target for a token endpoint's answer (cloud_token_take: the
  * GCP and Azure targets' OAuth answers): any body is taken or refused

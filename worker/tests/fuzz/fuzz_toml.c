@@ -1,4 +1,4 @@
-/* fuzz-sources: worker/util.c worker/log.c worker/toml.c worker/config.c */
+/* fuzz-sources: worker/lib/util.c worker/lib/log.c worker/lib/toml.c worker/daemon/config.c */
 /*
  * libFuzzer target for the TOML parser and the configuration built on it:
  * any input either parses into a well-formed tree or fails with a place,

@@ -1,4 +1,4 @@
-/* fuzz-sources: worker/util.c worker/log.c */
+/* fuzz-sources: worker/lib/util.c worker/lib/log.c */
 /*
  * libFuzzer target for url_redact and text_redact_urls, which every URL
  * from a job or a server passes through before a log line or an error

@@ -1,0 +1,759 @@
+/*
+ * AWS pieces shared by s3.c and ec2.c: credentials, XML answers, SigV4
+ * primitives. libcurl signs requests itself (CURLOPT_AWS_SIGV4); what it
+ * cannot do, presigned URLs, is built here from these primitives.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include <json-c/json.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#if __has_include(<libxml/parser.h>)
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#define HAVE_LIBXML 1
+#endif
+
+#include "aws.h"
+#include "http.h"
+#include "log.h"
+#include "util.h"
+
+#define IMDS_DEFAULT	"http://169.254.169.254"
+#define CREDS_FILE_MAX	(64 * 1024)
+
+void
+aws_creds_clear(struct aws_creds *c)
+{
+	if (c == NULL)
+		return;
+	free(c->access_key);
+	freezero_str(c->secret_key);
+	freezero_str(c->token);
+	free(c->source);
+	memset(c, 0, sizeof(*c));
+}
+
+void
+aws_creds_copy(struct aws_creds *dst, const struct aws_creds *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	dst->access_key = src->access_key ? xstrdup(src->access_key) : NULL;
+	dst->secret_key = src->secret_key ? xstrdup(src->secret_key) : NULL;
+	dst->token = src->token ? xstrdup(src->token) : NULL;
+	dst->source = src->source ? xstrdup(src->source) : NULL;
+}
+
+static char *
+trim(char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	return rtrim(s);
+}
+
+/* A key id or secret: printable ASCII without spaces. */
+static int
+cred_ok(const char *s)
+{
+	if (s == NULL || *s == '\0' || strlen(s) > 4096)
+		return 0;
+	for (; *s; s++)
+		if (*s <= 0x20 || *s >= 0x7f)
+			return 0;
+	return 1;
+}
+
+int
+aws_creds_from_file(const char *path, const char *profile,
+    struct aws_creds *c, char *err, size_t errlen)
+{
+	char	*data, *line, *next, *eq, *k, *v, *want = NULL;
+	int	 in = 0, rv = -1;
+	size_t	 len;
+
+	memset(c, 0, sizeof(*c));
+	if (profile == NULL || *profile == '\0')
+		profile = "default";
+	if ((data = read_file(path, CREDS_FILE_MAX, &len)) == NULL) {
+		snprintf(err, errlen, "credentials file %s: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	want = xasprintf("[%s]", profile);
+	for (line = data; line != NULL; line = next) {
+		if ((next = strchr(line, '\n')) != NULL)
+			*next++ = '\0';
+		line = trim(line);
+		if (*line == '\0' || *line == '#' || *line == ';')
+			continue;
+		if (*line == '[') {
+			in = strcmp(line, want) == 0;
+			continue;
+		}
+		if (!in || (eq = strchr(line, '=')) == NULL)
+			continue;
+		*eq = '\0';
+		k = trim(line);
+		v = trim(eq + 1);
+		if (strcmp(k, "aws_access_key_id") == 0) {
+			free(c->access_key);
+			c->access_key = xstrdup(v);
+		} else if (strcmp(k, "aws_secret_access_key") == 0) {
+			freezero_str(c->secret_key);
+			c->secret_key = xstrdup(v);
+		} else if (strcmp(k, "aws_session_token") == 0) {
+			freezero_str(c->token);
+			c->token = *v ? xstrdup(v) : NULL;
+		}
+	}
+	if (!cred_ok(c->access_key) || !cred_ok(c->secret_key) ||
+	    (c->token != NULL && !cred_ok(c->token))) {
+		snprintf(err, errlen, "credentials file %s: profile %s lacks "
+		    "a usable aws_access_key_id and aws_secret_access_key",
+		    path, profile);
+		aws_creds_clear(c);
+		goto cleanup;
+	}
+	c->source = xasprintf("file %s", path);
+	rv = 0;
+cleanup:
+	free(want);
+	explicit_bzero(data, len);
+	free(data);
+	return rv;
+}
+
+const char *
+aws_imds_base(void)
+{
+	const char	*e = getenv("IB_IMDS_ENDPOINT");
+
+	return e != NULL && *e ? e : IMDS_DEFAULT;
+}
+
+char *
+aws_imds_token(struct http *h, char *err, size_t errlen)
+{
+	struct http_req		 req;
+	struct http_resp	 resp;
+	const char		*hdr[2] = { NULL, NULL };
+	char			*url, *token = NULL;
+
+	memset(&req, 0, sizeof(req));
+	url = xasprintf("%s/latest/api/token", aws_imds_base());
+	hdr[0] = "X-aws-ec2-metadata-token-ttl-seconds: 21600";
+	req.method = "PUT";
+	req.url = url;
+	req.headers = hdr;
+	req.body = "";
+	req.body_len = 0;
+	req.timeout = 5;
+	http_resp_init(&resp);
+	if (http_do(h, &req, &resp) == -1)
+		snprintf(err, errlen, "instance metadata (IMDSv2) "
+		    "unreachable: %s", resp.error);
+	else if (resp.status != 200 || resp.body.len == 0 ||
+	    resp.body.len > 4096)
+		snprintf(err, errlen, "instance metadata (IMDSv2) answered "
+		    "%ld to the token request", resp.status);
+	else
+		token = xstrdup(rtrim(resp.body.data));
+	if (resp.body.data != NULL)
+		explicit_bzero(resp.body.data, resp.body.cap);
+	http_resp_free(&resp);
+	free(url);
+	return token;
+}
+
+/*
+ * An IMDSv2 session token as the header every later GET carries; caller
+ * frees it with freezero_str. NULL with "what: reason" in err.
+ */
+static char *
+imds_session(struct http *h, const char *what, char *err, size_t errlen)
+{
+	char	*token, *tokhdr, why[256];
+
+	if ((token = aws_imds_token(h, why, sizeof(why))) == NULL) {
+		snprintf(err, errlen, "%s: %s", what, why);
+		return NULL;
+	}
+	tokhdr = xasprintf("X-aws-ec2-metadata-token: %s", token);
+	freezero_str(token);
+	return tokhdr;
+}
+
+char *
+aws_imds_region(struct http *h, char *err, size_t errlen)
+{
+	struct http_req		 req;
+	struct http_resp	 resp;
+	const char		*hdr[2] = { NULL, NULL };
+	char			*url = NULL, *tokhdr, *out = NULL;
+
+	http_resp_init(&resp);
+	if ((tokhdr = imds_session(h, "no region", err,
+	    errlen)) == NULL)
+		goto cleanup;
+	hdr[0] = tokhdr;
+	url = xasprintf("%s/latest/meta-data/placement/region",
+	    aws_imds_base());
+	memset(&req, 0, sizeof(req));
+	req.url = url;
+	req.headers = hdr;
+	req.timeout = 5;
+	if (http_do(h, &req, &resp) == -1 || resp.status != 200 ||
+	    resp.body.len == 0) {
+		snprintf(err, errlen, "no region: instance metadata answered "
+		    "%ld for placement/region", resp.status);
+		goto cleanup;
+	}
+	out = xstrdup(rtrim(resp.body.data));
+	if (!aws_region_ok(out)) {
+		snprintf(err, errlen, "no region: not a region name from "
+		    "instance metadata");
+		free(out);
+		out = NULL;
+	}
+cleanup:
+	/* The token went through this body. */
+	if (resp.body.data != NULL)
+		explicit_bzero(resp.body.data, resp.body.cap);
+	http_resp_free(&resp);
+	freezero_str(tokhdr);
+	free(url);
+	return out;
+}
+
+int
+aws_creds_from_imds(struct http *h, struct aws_creds *c, char *err,
+    size_t errlen)
+{
+	struct http_req		 req;
+	struct http_resp	 resp;
+	json_object		*doc = NULL, *v;
+	const char		*hdr[2] = { NULL, NULL };
+	char			*url = NULL, *tokhdr = NULL;
+	char			*role = NULL, *nl;
+	int			 rv = -1;
+
+	memset(c, 0, sizeof(*c));
+	http_resp_init(&resp);
+	if ((tokhdr = imds_session(h, "no credentials", err,
+	    errlen)) == NULL)
+		goto cleanup;
+	hdr[0] = tokhdr;
+
+	url = xasprintf("%s/latest/meta-data/iam/security-credentials/",
+	    aws_imds_base());
+	memset(&req, 0, sizeof(req));
+	req.url = url;
+	req.headers = hdr;
+	req.timeout = 5;
+	if (http_do(h, &req, &resp) == -1 || resp.status != 200 ||
+	    resp.body.len == 0) {
+		snprintf(err, errlen, "no credentials: the instance has no IAM "
+		    "role (instance metadata answered %ld)", resp.status);
+		goto cleanup;
+	}
+	role = xstrdup(resp.body.data);
+	if ((nl = strchr(role, '\n')) != NULL)
+		*nl = '\0';
+	rtrim(role);
+	if (!name_is_safe(role)) {
+		snprintf(err, errlen, "no credentials: unusable role name from "
+		    "instance metadata");
+		goto cleanup;
+	}
+	free(url);
+	url = xasprintf("%s/latest/meta-data/iam/security-credentials/%s",
+	    aws_imds_base(), role);
+	req.url = url;
+	if (http_do(h, &req, &resp) == -1 || resp.status != 200) {
+		snprintf(err, errlen, "no credentials: instance metadata "
+		    "answered %ld for role %s", resp.status, role);
+		goto cleanup;
+	}
+	if ((doc = json_tokener_parse(resp.body.data)) == NULL) {
+		snprintf(err, errlen, "no credentials: instance metadata "
+		    "answer for role %s is not JSON", role);
+		goto cleanup;
+	}
+	if (json_object_object_get_ex(doc, "Code", &v) &&
+	    strcmp(json_object_get_string(v), "Success") != 0) {
+		snprintf(err, errlen, "no credentials: instance metadata says "
+		    "%.100s for role %s", json_object_get_string(v), role);
+		goto cleanup;
+	}
+	if (json_object_object_get_ex(doc, "AccessKeyId", &v))
+		c->access_key = xstrdup(json_object_get_string(v));
+	if (json_object_object_get_ex(doc, "SecretAccessKey", &v))
+		c->secret_key = xstrdup(json_object_get_string(v));
+	if (json_object_object_get_ex(doc, "Token", &v))
+		c->token = xstrdup(json_object_get_string(v));
+	if (!cred_ok(c->access_key) || !cred_ok(c->secret_key) ||
+	    (c->token != NULL && !cred_ok(c->token))) {
+		snprintf(err, errlen, "no credentials: incomplete answer from "
+		    "instance metadata for role %s", role);
+		aws_creds_clear(c);
+		goto cleanup;
+	}
+	c->source = xasprintf("instance role %s", role);
+	rv = 0;
+cleanup:
+	/* The body held secrets. */
+	if (resp.body.data != NULL)
+		explicit_bzero(resp.body.data, resp.body.cap);
+	http_resp_free(&resp);
+	json_object_put(doc);
+	freezero_str(tokhdr);
+	free(role);
+	free(url);
+	return rv;
+}
+
+int
+aws_creds_from_keys(const char *ak, const char *sk, const char *token,
+    const char *source, struct aws_creds *c)
+{
+	memset(c, 0, sizeof(*c));
+	if (!cred_ok(ak) || !cred_ok(sk) ||
+	    (token != NULL && *token && !cred_ok(token)))
+		return -1;
+	c->access_key = xstrdup(ak);
+	c->secret_key = xstrdup(sk);
+	c->token = token != NULL && *token ? xstrdup(token) : NULL;
+	c->source = xstrdup(source);
+	return 0;
+}
+
+int
+aws_creds_resolve(struct http *h, const char *ak, const char *sk,
+    const char *token, const char *file, struct aws_creds *c, char *err,
+    size_t errlen)
+{
+	memset(c, 0, sizeof(*c));
+	if (ak != NULL && *ak && sk != NULL && *sk) {
+		if (aws_creds_from_keys(ak, sk, token, "the job", c) == -1) {
+			snprintf(err, errlen, "the target's credentials contain "
+			    "spaces or control characters");
+			return -1;
+		}
+		return 0;
+	}
+	if ((ak != NULL && *ak) != (sk != NULL && *sk)) {
+		snprintf(err, errlen, "the target gives only one of the access "
+		    "key id and the secret access key");
+		return -1;
+	}
+	if (file != NULL && *file)
+		return aws_creds_from_file(file, NULL, c, err, errlen);
+	return aws_creds_from_imds(h, c, err, errlen);
+}
+
+#ifdef HAVE_LIBXML
+static xmlDocPtr
+xml_parse(const char *data, size_t len)
+{
+	if (data == NULL || len == 0 || len > 16 * 1024 * 1024)
+		return NULL;
+	/* No network, no entity expansion, no DTD loading, no noise. */
+	return xmlReadMemory(data, (int)len, NULL, NULL, XML_PARSE_NONET |
+	    XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NOBLANKS);
+}
+
+static xmlNodePtr
+xml_first(xmlNodePtr n, const char *name)
+{
+	xmlNodePtr	 c, r;
+
+	for (; n != NULL; n = n->next) {
+		if (n->type != XML_ELEMENT_NODE)
+			continue;
+		if (strcmp((const char *)n->name, name) == 0)
+			return n;
+		if ((c = n->children) != NULL && (r = xml_first(c, name)))
+			return r;
+	}
+	return NULL;
+}
+
+static char *
+node_text(xmlNodePtr n)
+{
+	xmlChar	*t;
+	char	*s;
+
+	if (n == NULL)
+		return NULL;
+	t = xmlNodeGetContent(n);
+	s = xstrdup(t != NULL ? (const char *)t : "");
+	xmlFree(t);
+	return s;
+}
+
+int
+aws_xml_available(void)
+{
+	return 1;
+}
+
+char *
+aws_xml_find(const char *data, size_t len, const char *name)
+{
+	xmlDocPtr	 doc;
+	char		*s;
+
+	if ((doc = xml_parse(data, len)) == NULL)
+		return NULL;
+	s = node_text(xml_first(xmlDocGetRootElement(doc), name));
+	xmlFreeDoc(doc);
+	return s;
+}
+
+int
+aws_xml_error(const char *data, size_t len, char *msg, size_t msglen,
+    char *code, size_t codelen)
+{
+	xmlDocPtr	 doc;
+	xmlNodePtr	 err;
+	char		*c = NULL, *m = NULL;
+	int		 rv = -1;
+
+	if ((doc = xml_parse(data, len)) == NULL)
+		return -1;
+	err = xml_first(xmlDocGetRootElement(doc), "Error");
+	if (err != NULL) {
+		c = node_text(xml_first(err->children, "Code"));
+		m = node_text(xml_first(err->children, "Message"));
+	}
+	if (c != NULL) {
+		snprintf(msg, msglen, "%s: %s", c, m ? m : "(no message)");
+		if (code != NULL)
+			snprintf(code, codelen, "%s", c);
+		rv = 0;
+	}
+	free(c);
+	free(m);
+	xmlFreeDoc(doc);
+	return rv;
+}
+#else
+int
+aws_xml_available(void)
+{
+	return 0;
+}
+
+char *
+aws_xml_find(const char *data, size_t len, const char *name)
+{
+	log_warnx("built without libxml2: cannot read AWS answers");
+	return NULL;
+}
+
+int
+aws_xml_error(const char *data, size_t len, char *msg, size_t msglen,
+    char *code, size_t codelen)
+{
+	return -1;
+}
+#endif
+
+char *
+aws_xml_escape(const char *s)
+{
+	struct buf	 b;
+
+	buf_init(&b);
+	buf_add(&b, "", 0);
+	for (; *s; s++) {
+		switch (*s) {
+		case '&': buf_addstr(&b, "&amp;"); break;
+		case '<': buf_addstr(&b, "&lt;"); break;
+		case '>': buf_addstr(&b, "&gt;"); break;
+		case '"': buf_addstr(&b, "&quot;"); break;
+		case '\'': buf_addstr(&b, "&apos;"); break;
+		default: buf_add(&b, s, 1);
+		}
+	}
+	return buf_release(&b);
+}
+
+static void
+hex(const unsigned char *in, size_t n, char *out)
+{
+	static const char	 d[] = "0123456789abcdef";
+	size_t			 i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = d[in[i] >> 4];
+		out[2 * i + 1] = d[in[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+void
+aws_sha256_hex(const void *data, size_t len, char out[65])
+{
+	unsigned char	 md[EVP_MAX_MD_SIZE];
+	unsigned int	 n = 0;
+
+	EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
+	hex(md, 32, out);
+}
+
+void
+aws_hmac(const void *key, size_t keylen, const void *data, size_t len,
+    unsigned char out[32])
+{
+	unsigned int	 n = 32;
+
+	HMAC(EVP_sha256(), key, (int)keylen, data, len, out, &n);
+}
+
+void
+aws_sigv4_sign(const char *secret, const char *date8, const char *region,
+    const char *service, const char *sts, char out[65])
+{
+	unsigned char	 k[32];
+	char		*k0;
+
+	k0 = xasprintf("AWS4%s", secret);
+	aws_hmac(k0, strlen(k0), date8, strlen(date8), k);
+	freezero_str(k0);
+	aws_hmac(k, 32, region, strlen(region), k);
+	aws_hmac(k, 32, service, strlen(service), k);
+	aws_hmac(k, 32, "aws4_request", 12, k);
+	aws_hmac(k, 32, sts, strlen(sts), k);
+	hex(k, 32, out);
+	explicit_bzero(k, sizeof(k));
+}
+
+struct aws_xfer {
+	struct http_resp	*resp;
+	int			 fd;
+	long long		 off;
+	long long		 left;
+	const atomic_int	*abort;
+};
+
+static size_t
+x_body(char *data, size_t size, size_t n, void *arg)
+{
+	struct aws_xfer	*x = arg;
+	size_t		 len = size * n;
+
+	if (x->resp->body.len + len > 1024 * 1024)
+		return 0;
+	buf_add(&x->resp->body, data, len);
+	return len;
+}
+
+static size_t
+x_header(char *data, size_t size, size_t n, void *arg)
+{
+	struct aws_xfer	*x = arg;
+	size_t		 len = size * n;
+
+	if (len >= 5 && strncmp(data, "HTTP/", 5) == 0)
+		buf_reset(&x->resp->headers);
+	if (x->resp->headers.len + len <= 64 * 1024)
+		buf_add(&x->resp->headers, data, len);
+	return len;
+}
+
+static size_t
+x_read(char *data, size_t size, size_t n, void *arg)
+{
+	struct aws_xfer	*x = arg;
+	size_t		 want = size * n;
+	ssize_t		 got;
+
+	if ((long long)want > x->left)
+		want = x->left;
+	if (want == 0)
+		return 0;
+	do
+		got = pread(x->fd, data, want, x->off);
+	while (got == -1 && errno == EINTR);
+	if (got <= 0)
+		return CURL_READFUNC_ABORT;
+	x->off += got;
+	x->left -= got;
+	return got;
+}
+
+static int
+x_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
+    curl_off_t un)
+{
+	struct aws_xfer	*x = arg;
+
+	return x->abort != NULL && *x->abort;
+}
+
+int
+aws_do(struct http *h, const struct aws_req *r, struct http_resp *resp)
+{
+	struct curl_slist	*l = NULL;
+	struct aws_xfer		 x;
+	const char *const	*hp;
+	char			 errbuf[CURL_ERROR_SIZE], *line;
+	CURL			*c;
+	CURLcode		 cc;
+	int			 rv = -1;
+
+	memset(&x, 0, sizeof(x));
+	x.resp = resp;
+	x.fd = -1;
+	x.abort = r->abort;
+	resp->status = 0;
+	resp->aborted = 0;
+	resp->error[0] = errbuf[0] = '\0';
+	buf_reset(&resp->body);
+	buf_reset(&resp->headers);
+	if ((c = curl_easy_init()) == NULL)
+		fatalx("curl_easy_init failed");
+	http_apply(h, c);
+	curl_easy_setopt(c, CURLOPT_URL, r->url);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, x_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, x_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, x_progress);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, &x);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	if (r->file != NULL) {
+		if ((x.fd = open(r->file, O_RDONLY | O_CLOEXEC)) == -1) {
+			snprintf(resp->error, sizeof(resp->error), "%s: %s",
+			    r->file, strerror(errno));
+			goto cleanup;
+		}
+		x.off = r->off;
+		x.left = r->size;
+		curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(c, CURLOPT_READFUNCTION, x_read);
+		curl_easy_setopt(c, CURLOPT_READDATA, &x);
+		curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE,
+		    (curl_off_t)r->size);
+	} else if (r->body != NULL) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, r->body);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+		    (curl_off_t)r->body_len);
+		if (r->timeout > 0)
+			curl_easy_setopt(c, CURLOPT_TIMEOUT, r->timeout);
+	} else if (r->timeout > 0)
+		curl_easy_setopt(c, CURLOPT_TIMEOUT, r->timeout);
+	if (strcmp(r->method, "HEAD") == 0)
+		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+	else if (!(strcmp(r->method, "GET") == 0 && r->body == NULL) &&
+	    !(strcmp(r->method, "PUT") == 0 && r->file != NULL))
+		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r->method);
+	if (r->content_type != NULL) {
+		line = xasprintf("Content-Type: %s", r->content_type);
+		l = curl_slist_append(l, line);
+		free(line);
+	}
+	for (hp = r->headers; hp != NULL && *hp != NULL; hp++)
+		l = curl_slist_append(l, *hp);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, l);
+	curl_easy_setopt(c, CURLOPT_USERPWD, r->userpwd);
+	curl_easy_setopt(c, CURLOPT_AWS_SIGV4, r->sigv4);
+
+	cc = curl_easy_perform(c);
+	if (cc != CURLE_OK) {
+		if (cc == CURLE_ABORTED_BY_CALLBACK) {
+			resp->aborted = 1;
+			snprintf(resp->error, sizeof(resp->error), "aborted");
+		} else
+			snprintf(resp->error, sizeof(resp->error), "%s",
+			    errbuf[0] ? errbuf : curl_easy_strerror(cc));
+		goto cleanup;
+	}
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
+	rv = 0;
+cleanup:
+	curl_easy_cleanup(c);
+	curl_slist_free_all(l);		/* held the token */
+	if (x.fd != -1)
+		close(x.fd);
+	return rv;
+}
+
+void
+aws_query_add(struct buf *b, const char *name, const char *value)
+{
+	char	*v = http_escape(value != NULL ? value : "");
+
+	buf_printf(b, "&%s=%s", name, v);
+	free(v);
+}
+
+int
+aws_query_do(struct http *h, const char *url, const char *sigv4,
+    const struct aws_creds *c, const struct buf *body, long timeout,
+    const atomic_int *abort, struct http_resp *resp)
+{
+	struct aws_req	 req;
+	const char	*hdr[3] = { NULL, NULL, NULL };
+	char		 hash[65], *h0, *h1 = NULL, *userpwd;
+	int		 rv;
+
+	aws_sha256_hex(body->data, body->len, hash);
+	h0 = xasprintf("x-amz-content-sha256: %s", hash);
+	hdr[0] = h0;
+	if (c->token != NULL) {
+		h1 = xasprintf("x-amz-security-token: %s", c->token);
+		hdr[1] = h1;
+	}
+	userpwd = xasprintf("%s:%s", c->access_key, c->secret_key);
+	memset(&req, 0, sizeof(req));
+	req.method = "POST";
+	req.url = url;
+	req.headers = hdr;
+	req.content_type = "application/x-www-form-urlencoded; charset=utf-8";
+	req.body = body->data;
+	req.body_len = body->len;
+	req.userpwd = userpwd;
+	req.sigv4 = sigv4;
+	req.timeout = timeout;
+	req.abort = abort;
+	rv = aws_do(h, &req, resp);
+	free(h0);
+	freezero_str(h1);
+	freezero_str(userpwd);
+	return rv;
+}
+
+int
+aws_sleep(int64_t ms, const atomic_int *abort)
+{
+	return sleep_abortable(ms, abort);
+}
+
+int
+aws_region_ok(const char *r)
+{
+	size_t	 n = 0;
+
+	if (r == NULL || *r == '\0')
+		return 0;
+	for (; *r; r++, n++)
+		if (!(islower((unsigned char)*r) || isdigit((unsigned char)*r) ||
+		    *r == '-') || n >= 32)
+			return 0;
+	return 1;
+}

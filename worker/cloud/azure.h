@@ -1,0 +1,108 @@
+/*
+ * An Azure client on libcurl and OpenSSL: Azure AD client-credentials
+ * tokens, Azure Resource Manager calls polled to their end
+ * (Azure-AsyncOperation, Location, provisioningState), storage accounts
+ * found by tag, and page-blob uploads signed with SharedKey: 4 MiB pages,
+ * all-zero pages skipped, several in flight on one curl multi handle.
+ * IB_AZURE_LOGIN_URL and IB_AZURE_ARM_URL replace Microsoft's endpoints
+ * (tests); the blob endpoint is the one ARM gives for the account.
+ */
+#ifndef IB_AZURE_H
+#define IB_AZURE_H
+
+#include <signal.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define AZURE_PAGE		(4LL * 1024 * 1024)
+#define AZURE_STORAGE_VERSION	"2021-08-06"
+
+struct azure_creds {
+	char	*client_id;
+	char	*client_secret;		/* secret */
+};
+
+/* Reads client_id and client_secret from a TOML file; -1 with a reason. */
+int	 azure_creds_from_file(const char *path, struct azure_creds *,
+	    char *err, size_t errlen);
+void	 azure_creds_clear(struct azure_creds *);
+
+/*
+ * SharedKey (blob service, version 2009-09-19 and later). The string to
+ * sign of a request: method, the standard headers of hdrs ("Name: value"
+ * lines, NULL-terminated; Content-Length as sent, "0" signs as empty),
+ * the x-ms- headers canonicalized, then "/account" + path and the query
+ * parameters sorted ("\nname:value"). query is the raw query string
+ * without '?' (may be NULL). Caller frees.
+ */
+char	*azure_sharedkey_string(const char *method, const char *account,
+	    const char *path, const char *query, const char *const *hdrs);
+/* Base64 HMAC-SHA256 of sts with the base64 account key; NULL when the
+ * key is not base64. Caller frees. */
+char	*azure_sharedkey_sign(const char *key_b64, const char *sts);
+
+/* Names: a storage account (3-24 of a-z0-9), a blob (no control
+ * characters, no "." or ".." segment, <= 1024), an ARM resource name
+ * segment (no '/', '?', '#', '%', control characters; <= 90). */
+int	 azure_account_ok(const char *);
+int	 azure_blob_ok(const char *);
+int	 azure_arm_name_ok(const char *);
+
+struct azure_cfg {
+	const char		*tenant;
+	const char		*subscription;
+	const struct azure_creds *creds;	/* copied */
+	long			 connect_timeout;
+	int			 threads;	/* pages in flight, 0: 16 */
+	int			 tries;		/* per request, 0: 6 */
+	int64_t			 backoff_cap;	/* ms, 0: 20000 */
+	int64_t			 poll_ms;	/* ARM polls, 0: 2000 */
+	int64_t			 op_timeout;	/* s, 0: 1 h */
+	const atomic_int	*abort;
+};
+
+struct azure;
+
+struct azure	*azure_new(const struct azure_cfg *);
+void		 azure_free(struct azure *);
+const char	*azure_error(const struct azure *);
+int		 azure_aborted(const struct azure *);
+
+int	 azure_login(struct azure *);
+/* The location of a resource group; caller frees *loc. */
+int	 azure_rg_location(struct azure *, const char *rg, char **loc);
+/* The first storage account of rg tagged name=value; *account NULL when
+ * there is none. */
+int	 azure_find_account(struct azure *, const char *rg, const char *tag,
+	    const char *value, char **account);
+int	 azure_create_account(struct azure *, const char *rg,
+	    const char *account, const char *location, const char *tag,
+	    const char *value);
+/* Looks up the account's blob endpoint and a key for the calls below. */
+int	 azure_use_account(struct azure *, const char *rg,
+	    const char *account);
+/* Creates the container unless it exists. */
+int	 azure_container(struct azure *, const char *container);
+/* Uploads path as a page blob container/blob; its size must be a
+ * multiple of 512. */
+int	 azure_page_blob_upload(struct azure *, const char *container,
+	    const char *blob, const char *path);
+/* The URL of container/blob in the account in use; caller frees. */
+char	*azure_blob_url(const struct azure *, const char *container,
+	    const char *blob);
+/* A managed image from the blob, waited for. hyperv: "V1" or "V2". */
+int	 azure_image_create(struct azure *, const char *rg, const char *name,
+	    const char *location, const char *blob_url, const char *hyperv);
+
+struct azure_stats {
+	int64_t	 bytes_sent;
+	int64_t	 pages_sent;
+	int64_t	 pages_skipped;
+	int	 retries;
+	int	 max_inflight;
+	int	 polls;
+};
+const struct azure_stats *azure_stats(const struct azure *);
+
+#endif

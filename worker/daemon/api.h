@@ -1,0 +1,69 @@
+/*
+ * The composer's worker API: one function per endpoint, JSON in and out.
+ * Knows the protocol's status codes and what they mean for the caller;
+ * knows nothing of what a job does. One struct api per thread.
+ */
+#ifndef IB_API_H
+#define IB_API_H
+
+
+#include <json-c/json.h>
+#include <stdatomic.h>
+
+#include "config.h"
+
+enum api_rc {
+	API_OK,
+	API_NOJOB,	/* 204: no job for us, poll again */
+	API_GONE,	/* the job is no longer ours (404, 400 code 6) */
+	API_FORGOTTEN,	/* the server forgot this worker: register again */
+	API_RETRY,	/* transient: transport error, 5xx, 401 after refresh */
+	API_ERROR,	/* the server refused the request for good (4xx) */
+	API_ABORTED	/* the caller's abort flag stopped the call */
+};
+
+struct api;
+
+/*
+ * address is "host:port" (https) or, with unix_socket, a socket path.
+ * Returns NULL with a reason in err when the TLS files or the address
+ * are unusable. The config must outlive the api.
+ */
+struct api	*api_new(const struct config *, const char *address,
+		    int unix_socket, char *err, size_t errlen);
+/* A new handle for another thread, sharing the OAuth token cache. */
+struct api	*api_clone(struct api *);
+void		 api_free(struct api *);
+/* The reason of the last failure (no secret in it). */
+const char	*api_error(const struct api *);
+/* The HTTP status of the last answer; 0 when none came (transport). */
+long		 api_status(const struct api *);
+
+/* POST /workers; *worker_id newly allocated. */
+enum api_rc	 api_register(struct api *, const char *arch, char **worker_id);
+/* POST /workers/{id}/status. */
+enum api_rc	 api_worker_status(struct api *, const char *worker_id);
+/*
+ * POST /jobs, a long poll of at most timeout_s. On API_OK *job is the job
+ * document (caller puts it). abort stops the poll.
+ */
+enum api_rc	 api_request_job(struct api *, const char *const *types,
+		    const char *arch, const char *worker_id, long timeout_s,
+		    const atomic_int *abort, json_object **job);
+/* GET location: the job heartbeat; *canceled from the answer. */
+enum api_rc	 api_job_status(struct api *, const char *location,
+		    int *canceled);
+/* PATCH location {"result": result} (result borrowed). */
+enum api_rc	 api_update_job(struct api *, const char *location,
+		    json_object *result);
+/* PATCH location {"partial": partial}, only for servers that take it. */
+enum api_rc	 api_update_partial(struct api *, const char *location,
+		    json_object *partial);
+/* PUT artifact_location + name, streamed from path. */
+enum api_rc	 api_upload_artifact(struct api *,
+		    const char *artifact_location, const char *name,
+		    const char *path, const atomic_int *abort);
+/* 1 when GET /openapi defines UpdateJobPartial, 0 when not, -1 unknown. */
+int		 api_server_has_partial(struct api *);
+
+#endif

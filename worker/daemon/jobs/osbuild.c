@@ -1,0 +1,871 @@
+/*
+ * osbuild: build the manifest of the job with the configured osbuild, follow
+ * its progress on the monitor pipe, check the exports, run the targets one
+ * after the other, and fill the result as the reference worker does. The
+ * output directory is removed whatever happened; the store is the cache's.
+ */
+#include <sys/stat.h>
+#include <sys/utsname.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "cache.h"
+#include "exec.h"
+#include "jobs/jobs.h"
+#include "log.h"
+#include "targets.h"
+#include "util.h"
+
+#define OSB_MONITOR_MAX		(1 << 20)	/* one monitor record */
+#define OSB_PARTIAL_MS		5000		/* between progress updates */
+#define OSB_INFO_MS		30000		/* between coarse progress lines */
+#define OSB_DETAIL_MAX		(64 << 10)	/* per string in job_error */
+#define OSB_MAX_TARGETS		64
+#define OSB_VERSION_TIMEOUT_MS	60000
+
+struct monitor {
+	struct buf		 pending;
+	struct job		*job;
+	const struct job_ctx	*ctx;
+	char			*pipeline;
+	char			*stage;
+	int64_t			 done, total;
+	int64_t			 last_partial;
+	int64_t			 last_info;	/* the coarse progress line */
+	int			 overflowed;
+};
+
+struct argv {
+	char	**v;
+	size_t	 n, cap;
+};
+
+static void
+argv_add(struct argv *a, char *s)	/* takes s */
+{
+	if (a->n + 2 > a->cap) {
+		a->cap = a->cap ? a->cap * 2 : 32;
+		a->v = xrealloc(a->v, a->cap * sizeof(*a->v));
+	}
+	a->v[a->n++] = s;
+	a->v[a->n] = NULL;
+}
+
+static void
+argv_free(struct argv *a)
+{
+	size_t	 i;
+
+	for (i = 0; i < a->n; i++)
+		free(a->v[i]);
+	free(a->v);
+}
+
+static const char *
+get_str(json_object *o, const char *key)
+{
+	json_object	*v;
+
+	if (o == NULL || !json_object_object_get_ex(o, key, &v) || v == NULL ||
+	    !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+/* The tail of s (at most max bytes) as a new JSON string. */
+static json_object *
+tail_string(const char *s, size_t max)
+{
+	size_t	 n = strlen(s);
+
+	if (n > max)
+		s += n - max;
+	return json_object_new_string(s);
+}
+
+static char *
+host_os(void)
+{
+	char	*data, *line, *save = NULL, *id = NULL, *ver = NULL, *r;
+
+	if ((data = read_file("/etc/os-release", 65536, NULL)) == NULL)
+		return xstrdup("linux");
+	for (line = strtok_r(data, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		char **dst = NULL;
+		size_t n;
+
+		if (strncmp(line, "ID=", 3) == 0)
+			dst = &id, line += 3;
+		else if (strncmp(line, "VERSION_ID=", 11) == 0)
+			dst = &ver, line += 11;
+		else
+			continue;
+		if (*line == '"' || *line == '\'')
+			line++;
+		n = strlen(line);
+		if (n > 0 && (line[n - 1] == '"' || line[n - 1] == '\''))
+			line[--n] = '\0';
+		*dst = line;
+	}
+	if (id == NULL)
+		r = xstrdup("linux");
+	else if (ver == NULL)
+		r = xstrdup(id);
+	else
+		r = xasprintf("%s-%s", id, ver);
+	free(data);
+	return r;
+}
+
+static char *
+worker_arch(const struct config *conf)
+{
+	struct utsname	 u;
+
+	if (conf != NULL && conf->worker.arch != NULL)
+		return xstrdup(conf->worker.arch);
+	if (uname(&u) == -1)
+		return xstrdup("x86_64");
+	return xstrdup(u.machine);
+}
+
+/* ---- the monitor pipe: RFC 7464 records as they arrive ---- */
+
+static void
+send_partial(struct monitor *m, const char *message, json_object *progress)
+{
+	json_object	*partial, *p, *sub, *v;
+	int64_t		 now = now_ms();
+
+	if (!m->ctx->partial || m->ctx->api == NULL ||
+	    now - m->last_partial < OSB_PARTIAL_MS)
+		return;
+	m->last_partial = now;
+	p = json_object_new_object();
+	json_object_object_add(p, "message", json_object_new_string(message));
+	if (progress != NULL) {
+		if (json_object_object_get_ex(progress, "done", &v))
+			json_object_object_add(p, "done", json_object_get(v));
+		if (json_object_object_get_ex(progress, "total", &v))
+			json_object_object_add(p, "total", json_object_get(v));
+		if (json_object_object_get_ex(progress, "progress", &sub) &&
+		    json_object_is_type(sub, json_type_object)) {
+			json_object *s = json_object_new_object();
+
+			if ((v = json_object_object_get(sub, "name")) != NULL)
+				json_object_object_add(s, "message",
+				    json_object_get(v));
+			if ((v = json_object_object_get(sub, "done")) != NULL)
+				json_object_object_add(s, "done",
+				    json_object_get(v));
+			if ((v = json_object_object_get(sub, "total")) != NULL)
+				json_object_object_add(s, "total",
+				    json_object_get(v));
+			json_object_object_add(p, "sub_progress", s);
+		}
+	}
+	partial = json_object_new_object();
+	json_object_object_add(partial, "progress", p);
+	if (api_update_partial(m->ctx->api, m->job->location, partial) !=
+	    API_OK)
+		log_warnx("osbuild: progress update not taken: %s",
+		    api_error(m->ctx->api));
+	json_object_put(partial);
+}
+
+static void
+monitor_record(struct monitor *m, const char *text, size_t len)
+{
+	struct json_tokener	*tok;
+	json_object		*rec, *ctxo, *pipe, *stage, *prog;
+	const char		*msg, *pname = NULL, *sname = NULL;
+	char			 line[512];
+
+	tok = json_tokener_new();
+	rec = json_tokener_parse_ex(tok, text, (int)len);
+	json_tokener_free(tok);
+	if (rec == NULL || !json_object_is_type(rec, json_type_object)) {
+		log_debug("osbuild: unparsable monitor record ignored");
+		json_object_put(rec);
+		return;
+	}
+	if (json_object_object_get_ex(rec, "context", &ctxo) &&
+	    json_object_object_get_ex(ctxo, "pipeline", &pipe)) {
+		pname = get_str(pipe, "name");
+		if (json_object_object_get_ex(pipe, "stage", &stage))
+			sname = get_str(stage, "name");
+	}
+	if (pname != NULL && (m->pipeline == NULL ||
+	    strcmp(pname, m->pipeline) != 0)) {
+		free(m->pipeline);
+		m->pipeline = xstrdup(pname);
+		log_info("osbuild: pipeline %s", pname);
+	}
+	if (sname != NULL && (m->stage == NULL ||
+	    strcmp(sname, m->stage) != 0)) {
+		free(m->stage);
+		m->stage = xstrdup(sname);
+		log_debug("osbuild: stage %s (pipeline %s)", sname,
+		    m->pipeline ? m->pipeline : "?");
+	}
+	prog = NULL;
+	if (json_object_object_get_ex(rec, "progress", &prog) &&
+	    json_object_is_type(prog, json_type_object)) {
+		int64_t d = json_object_get_int64(
+		    json_object_object_get(prog, "done"));
+		int64_t t = json_object_get_int64(
+		    json_object_object_get(prog, "total"));
+
+		if (d != m->done || t != m->total) {
+			m->done = d;
+			m->total = t;
+			log_debug("osbuild: progress %lld/%lld",
+			    (long long)d, (long long)t);
+		}
+	} else
+		prog = NULL;
+	/* Per stage is debug; info hears of it every OSB_INFO_MS. */
+	if (m->stage != NULL && now_ms() - m->last_info >= OSB_INFO_MS) {
+		m->last_info = now_ms();
+		log_info("osbuild: pipeline %s, stage %s, %lld/%lld",
+		    m->pipeline ? m->pipeline : "?", m->stage,
+		    (long long)m->done, (long long)m->total);
+	}
+	if ((msg = get_str(rec, "message")) != NULL && *msg != '\0') {
+		snprintf(line, sizeof(line), "%s", msg);
+		rtrim(line);
+		log_debug("osbuild: %s", line);
+		send_partial(m, line, prog);
+	}
+	json_object_put(rec);
+}
+
+static void
+monitor_feed(const char *data, size_t n, void *arg)
+{
+	struct monitor	*m = arg;
+	char		*nl, *start;
+	size_t		 used;
+
+	buf_add(&m->pending, data, n);
+	for (;;) {
+		nl = memchr(m->pending.data, '\n', m->pending.len);
+		if (nl == NULL) {
+			if (m->pending.len > OSB_MONITOR_MAX) {
+				if (!m->overflowed)
+					log_warnx("osbuild: monitor record "
+					    "over %d bytes dropped",
+					    OSB_MONITOR_MAX);
+				m->overflowed = 1;
+				buf_reset(&m->pending);
+			}
+			return;
+		}
+		used = nl - m->pending.data + 1;
+		start = m->pending.data;
+		while (start < nl && (*start == 0x1e || *start == ' ' ||
+		    *start == '\r'))
+			start++;
+		if (start < nl)
+			monitor_record(m, start, nl - start);
+		memmove(m->pending.data, m->pending.data + used,
+		    m->pending.len - used);
+		m->pending.len -= used;
+		m->pending.data[m->pending.len] = '\0';
+	}
+}
+
+/* ---- the job ---- */
+
+static json_object *
+base_result(const struct job *job, const struct job_ctx *ctx)
+{
+	json_object	*r, *o, *v;
+	char		*s;
+
+	r = json_object_new_object();
+	json_object_object_add(r, "success", json_object_new_boolean(0));
+	o = json_object_new_object();
+	json_object_object_add(o, "success", json_object_new_boolean(0));
+	json_object_object_add(r, "osbuild_output", o);
+	json_object_object_add(r, "upload_status",
+	    json_object_new_string("failure"));
+	if (json_object_object_get_ex(job->args, "pipeline_names", &v) &&
+	    v != NULL)
+		json_object_object_add(r, "pipeline_names", json_object_get(v));
+	if (json_object_object_get_ex(job->args, "image_boot_mode", &v) &&
+	    v != NULL)
+		json_object_object_add(r, "image_boot_mode",
+		    json_object_get(v));
+	s = host_os();
+	json_object_object_add(r, "host_os", json_object_new_string(s));
+	free(s);
+	s = worker_arch(ctx->conf);
+	json_object_object_add(r, "arch", json_object_new_string(s));
+	free(s);
+	return r;
+}
+
+/*
+ * The manifest: args.manifest, or the data of the manifest dependency
+ * (then *from is that dependency's result). Sets *err_id and returns NULL
+ * when there is none. Borrowed.
+ */
+static json_object *
+find_manifest(const struct job *job, json_object **from, int *err_id,
+    const char **reason)
+{
+	json_object	*m = NULL, *dyn, *v;
+	int		 idx = 0, n;
+
+	*from = NULL;
+
+	if (json_object_object_get_ex(job->args, "manifest", &m) && m != NULL &&
+	    json_object_is_type(m, json_type_object) &&
+	    json_object_object_length(m) > 0)
+		return m;
+	n = job->dynamic_args ? (int)json_object_array_length(job->dynamic_args)
+	    : 0;
+	if (n > 0) {
+		if (json_object_object_get_ex(job->args,
+		    "manifest_dyn_args_idx", &v) && v != NULL)
+			idx = json_object_get_int(v);
+		if (idx < 0 || idx >= n) {
+			*err_id = JOB_ERR_PARSING_DYNAMIC_ARGS;
+			*reason = "manifest_dyn_args_idx is out of range";
+			return NULL;
+		}
+		dyn = json_object_array_get_idx(job->dynamic_args, idx);
+		if (job_result_error(dyn) != NULL) {
+			*err_id = JOB_ERR_MANIFEST_DEPENDENCY;
+			*reason = "Manifest dependency failed";
+			return NULL;
+		}
+		if (json_object_object_get_ex(dyn, "data", &m) && m != NULL &&
+		    json_object_is_type(m, json_type_object) &&
+		    json_object_object_length(m) > 0) {
+			*from = dyn;
+			return m;
+		}
+	}
+	*err_id = JOB_ERR_EMPTY_MANIFEST;
+	*reason = "Job has no manifest";
+	return NULL;
+}
+
+/*
+ * Checks every target before anything runs: known type, safe names.
+ * Collects the distinct export names into exports (borrowed strings).
+ */
+static int
+check_targets(json_object *targets, struct argv *exports, char *why,
+    size_t whylen)
+{
+	json_object	*t, *art;
+	const char	*name, *ename, *efile, *iname;
+	size_t		 i, j, n;
+
+	n = json_object_array_length(targets);
+	if (n > OSB_MAX_TARGETS) {
+		snprintf(why, whylen, "too many targets (%zu)", n);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		t = json_object_array_get_idx(targets, i);
+		name = get_str(t, "name");
+		if (target_kind_find(name) == NULL) {
+			snprintf(why, whylen, "invalid target type: %s",
+			    name ? name : "(none)");
+			return -1;
+		}
+		if (!json_object_object_get_ex(t, "osbuild_artifact", &art)) {
+			snprintf(why, whylen, "target %zu has no "
+			    "osbuild_artifact", i);
+			return -1;
+		}
+		ename = get_str(art, "export_name");
+		efile = get_str(art, "export_filename");
+		iname = get_str(t, "image_name");
+		if (!name_is_safe(ename) || !name_is_safe(efile) ||
+		    (iname != NULL && *iname != '\0' && !name_is_safe(iname))) {
+			snprintf(why, whylen, "target %zu: export name, export "
+			    "filename or image name is missing or unsafe", i);
+			return -1;
+		}
+		for (j = 0; j < exports->n; j++)
+			if (strcmp(exports->v[j], ename) == 0)
+				break;
+		if (j == exports->n)
+			argv_add(exports, (char *)ename);
+	}
+	return 0;
+}
+
+static char *
+osbuild_version(const char *osbuild, const struct job *job, char *why,
+    size_t whylen)
+{
+	const char		*argv[] = { osbuild, "--version", NULL };
+	struct exec_opts	 o;
+	struct exec_result	 res;
+	char			*v = NULL, st[64];
+
+	memset(&o, 0, sizeof(o));
+	o.argv = argv;
+	o.stdout_max = 4096;
+	o.timeout_ms = OSB_VERSION_TIMEOUT_MS;
+	o.canceled = (atomic_int *)&job->canceled;
+	if (exec_run(&o, &res) == -1) {
+		snprintf(why, whylen, "%s", res.error);
+		goto cleanup;
+	}
+	if (!res.exited || res.code != 0) {
+		snprintf(why, whylen, "%s --version: %s", osbuild,
+		    exec_status_str(&res, st, sizeof(st)));
+		goto cleanup;
+	}
+	rtrim(res.out.data);
+	v = xstrdup(strncmp(res.out.data, "osbuild ", 8) == 0 ?
+	    res.out.data + 8 : res.out.data);
+cleanup:
+	exec_result_free(&res);
+	return v;
+}
+
+/* The job error of a build osbuild reported as failed (its own JSON). */
+static void
+build_failed(json_object *result, json_object *out)
+{
+	json_object	*details, *e, *log, *errs;
+	const char	*failed = NULL;
+	char		 reason[512];
+	size_t		 i, n;
+
+	details = json_object_new_array();
+	if (json_object_object_get_ex(out, "error", &e) && e != NULL) {
+		char *s = xasprintf("osbuild error: %s",
+		    json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN));
+		json_object_array_add(details, tail_string(s, OSB_DETAIL_MAX));
+		free(s);
+	}
+	if (json_object_object_get_ex(out, "errors", &errs) &&
+	    json_object_is_type(errs, json_type_array)) {
+		n = json_object_array_length(errs);
+		for (i = 0; i < n && i < 100; i++) {
+			char *s = xasprintf("manifest validation error: %s",
+			    json_object_to_json_string_ext(
+			    json_object_array_get_idx(errs, i),
+			    JSON_C_TO_STRING_PLAIN));
+			json_object_array_add(details,
+			    tail_string(s, OSB_DETAIL_MAX));
+			free(s);
+		}
+	}
+	/* The failing stages: their type names the error, their output
+	 * (the tail of it) is what a reader needs first. */
+	if (json_object_object_get_ex(out, "log", &log) &&
+	    json_object_is_type(log, json_type_object)) {
+		json_object_object_foreach(log, pname, stages) {
+			if (!json_object_is_type(stages, json_type_array))
+				continue;
+			n = json_object_array_length(stages);
+			for (i = 0; i < n; i++) {
+				json_object *st = json_object_array_get_idx(
+				    stages, i), *ok;
+				const char *out_s;
+				char *s;
+
+				if (!json_object_object_get_ex(st, "success",
+				    &ok) || json_object_get_boolean(ok))
+					continue;
+				if (failed == NULL)
+					failed = get_str(st, "type");
+				out_s = get_str(st, "output");
+				s = xasprintf("stage %s of pipeline %s failed; "
+				    "output: %s", get_str(st, "type") ?
+				    get_str(st, "type") : "?", pname,
+				    out_s ? out_s : "");
+				json_object_array_add(details,
+				    tail_string(s, OSB_DETAIL_MAX));
+				log_info("osbuild: stage %s of pipeline %s "
+				    "failed", get_str(st, "type") ?
+				    get_str(st, "type") : "?", pname);
+				free(s);
+			}
+		}
+	}
+	if (failed != NULL)
+		snprintf(reason, sizeof(reason), "osbuild build failed in "
+		    "stage: \"%s\"", failed);
+	else
+		snprintf(reason, sizeof(reason), "osbuild build failed");
+	job_set_error(result, JOB_ERR_BUILD, reason, details);
+}
+
+static int
+is_file(const char *path)
+{
+	struct stat	 st;
+
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* Runs every target in order; fills target_results and the job error. */
+static void
+run_targets(json_object *result, struct job *job, const struct job_ctx *ctx,
+    json_object *targets, const char *outdir)
+{
+	struct target_ctx	 tctx;
+	json_object		*results, *errors, *v;
+	size_t			 i, n;
+
+	memset(&tctx, 0, sizeof(tctx));
+	tctx.conf = ctx->conf;
+	tctx.api = ctx->api;
+	tctx.job = job;
+	tctx.artifact_location = job->artifact_location;
+	/* Targets that register images (EC2's BootMode) need the build's. */
+	if (json_object_object_get_ex(job->args, "image_boot_mode", &v) &&
+	    json_object_is_type(v, json_type_string))
+		tctx.image_boot_mode = json_object_get_string(v);
+	tctx.abort = &job->canceled;
+
+	results = json_object_new_array();
+	errors = json_object_new_array();
+	n = json_object_array_length(targets);
+	for (i = 0; i < n; i++) {
+		json_object *t = json_object_array_get_idx(targets, i), *art;
+		json_object *tr, *opts = NULL;
+		const struct target_kind *k;
+		struct target_err terr;
+		char *path;
+
+		json_object_object_get_ex(t, "osbuild_artifact", &art);
+		k = target_kind_find(get_str(t, "name"));
+		tr = json_object_new_object();
+		json_object_object_add(tr, "name",
+		    json_object_new_string(k->name));
+		json_object_object_add(tr, "osbuild_artifact",
+		    json_object_get(art));
+		memset(&terr, 0, sizeof(terr));
+		path = xasprintf("%s/%s/%s", outdir,
+		    get_str(art, "export_name"),
+		    get_str(art, "export_filename"));
+		if (job_canceled(job)) {
+			terr.id = JOB_ERR_UPLOAD;
+			snprintf(terr.reason, sizeof(terr.reason),
+			    "the job was canceled");
+		} else if (!is_file(path)) {
+			terr.id = JOB_ERR_INVALID_TARGET_CONFIG;
+			snprintf(terr.reason, sizeof(terr.reason),
+			    "osbuild did not export %s/%s",
+			    get_str(art, "export_name"),
+			    get_str(art, "export_filename"));
+		} else {
+			log_info("target %zu: %s", i, k->name);
+			if (k->run(&tctx, t, path, &opts, &terr) == 0)
+				terr.id = 0;
+			else if (terr.id == 0)
+				terr.id = JOB_ERR_UPLOAD;
+		}
+		free(path);
+		if (terr.id == 0) {
+			if (opts != NULL && target_result_takes_options(
+			    k->name, ctx->generation))
+				json_object_object_add(tr, "options", opts);
+			else
+				json_object_put(opts);
+		} else {
+			json_object *e = json_object_new_object(), *je;
+
+			log_warnx("target %zu (%s) failed: %s", i, k->name,
+			    terr.reason);
+			json_object_put(opts);
+			switch (target_result_failed_options(k->name,
+			    ctx->generation)) {
+			case TARGET_OPTS_NULL:
+				json_object_object_add(tr, "options", NULL);
+				break;
+			case TARGET_OPTS_OBJECT:
+				opts = json_object_new_object();
+				json_object_object_add(opts,
+				    "artifact_relative_path",
+				    json_object_new_string(get_str(t,
+				    "image_name") ? get_str(t, "image_name") :
+				    ""));
+				json_object_object_add(tr, "options", opts);
+				break;
+			}
+			json_object_object_add(e, "id",
+			    json_object_new_int(terr.id));
+			json_object_object_add(e, "reason",
+			    json_object_new_string(terr.reason));
+			if (terr.details != NULL)
+				json_object_object_add(e, "details",
+				    terr.details);
+			json_object_object_add(tr, "target_error", e);
+			/* The job error names the target, as the reference's. */
+			je = json_object_new_object();
+			json_object_object_add(je, "id",
+			    json_object_new_int(terr.id));
+			json_object_object_add(je, "reason",
+			    json_object_new_string(terr.reason));
+			json_object_object_add(je, "details",
+			    json_object_new_string(k->name));
+			json_object_array_add(errors, je);
+		}
+		json_object_array_add(results, tr);
+	}
+	json_object_object_add(result, "target_results", results);
+	if (json_object_array_length(errors) > 0) {
+		job_set_error(result, JOB_ERR_TARGET,
+		    "at least one target failed", errors);
+	} else {
+		json_object_put(errors);
+		json_object_object_add(result, "success",
+		    json_object_new_boolean(1));
+		json_object_object_add(result, "upload_status",
+		    json_object_new_string("success"));
+	}
+}
+
+/* Environment for osbuild's sources, as the reference passes it. */
+static void
+extra_env(const struct config *conf, struct argv *env)
+{
+	if (conf->containers.auth_file_path != NULL)
+		argv_add(env, xasprintf("REGISTRY_AUTH_FILE=%s",
+		    conf->containers.auth_file_path));
+	if (conf->repository_mtls.baseurl == NULL)
+		return;
+	if (conf->repository_mtls.ca != NULL) {
+		argv_add(env, xasprintf("OSBUILD_SOURCES_CURL_SSL_CA_CERT=%s",
+		    conf->repository_mtls.ca));
+		argv_add(env, xasprintf("OSBUILD_SOURCES_OSTREE_SSL_CA_CERT=%s",
+		    conf->repository_mtls.ca));
+	}
+	if (conf->repository_mtls.mtls_client_key != NULL) {
+		argv_add(env, xasprintf("OSBUILD_SOURCES_CURL_SSL_CLIENT_KEY=%s",
+		    conf->repository_mtls.mtls_client_key));
+		argv_add(env, xasprintf(
+		    "OSBUILD_SOURCES_OSTREE_SSL_CLIENT_KEY=%s",
+		    conf->repository_mtls.mtls_client_key));
+	}
+	if (conf->repository_mtls.mtls_client_cert != NULL) {
+		argv_add(env, xasprintf(
+		    "OSBUILD_SOURCES_CURL_SSL_CLIENT_CERT=%s",
+		    conf->repository_mtls.mtls_client_cert));
+		argv_add(env, xasprintf(
+		    "OSBUILD_SOURCES_OSTREE_SSL_CLIENT_CERT=%s",
+		    conf->repository_mtls.mtls_client_cert));
+	}
+	if (conf->repository_mtls.proxy != NULL) {
+		argv_add(env, xasprintf("OSBUILD_SOURCES_CURL_PROXY=%s",
+		    conf->repository_mtls.proxy));
+		argv_add(env, xasprintf("OSBUILD_SOURCES_OSTREE_PROXY=%s",
+		    conf->repository_mtls.proxy));
+	}
+}
+
+/* Why osbuild produced no result, ENOSPC named when that is the cause. */
+static void
+run_failed(json_object *result, const struct exec_result *res,
+    const char *cache_dir, const char *what)
+{
+	char	 st[64], reason[512], *d;
+	int64_t	 avail = cache_free_bytes(cache_dir);
+
+	exec_status_str(res, st, sizeof(st));
+	if (strstr(res->err.data, "No space left on device") != NULL ||
+	    (avail >= 0 && avail < (1 << 20)))
+		snprintf(reason, sizeof(reason), "osbuild failed: no space "
+		    "left on device (ENOSPC) in the cache %s (%s)", cache_dir,
+		    st);
+	else
+		snprintf(reason, sizeof(reason), "osbuild failed: %s (%s)",
+		    what, st);
+	d = xasprintf("%s; stderr: %s; stdout: %.4096s", st,
+	    res->err.data + (res->err.len > 16384 ? res->err.len - 16384 : 0),
+	    res->out.data);
+	job_set_error(result, JOB_ERR_BUILD, reason, json_object_new_string(d));
+	free(d);
+}
+
+json_object *
+job_osbuild_run(struct job *job, const struct job_ctx *ctx)
+{
+	const struct config	*conf = ctx->conf;
+	struct exec_opts	 o;
+	struct exec_result	 res;
+	struct monitor		 mon;
+	struct argv		 av = { NULL, 0, 0 }, env = { NULL, 0, 0 };
+	struct argv		 exports = { NULL, 0, 0 };
+	json_object		*result, *manifest, *targets = NULL, *out = NULL;
+	json_object		*from, *info, *pn;
+	const char		*osbuild, *reason = NULL, *mtext;
+	char			 why[512], *version = NULL, *outdir = NULL;
+	char			*store = NULL;
+	size_t			 i, n;
+	int			 err_id = 0, ran = 0;
+
+	memset(&res, 0, sizeof(res));
+	memset(&mon, 0, sizeof(mon));
+	buf_init(&mon.pending);
+	result = base_result(job, ctx);
+	osbuild = conf->worker.osbuild ? conf->worker.osbuild : "osbuild";
+
+	if ((manifest = find_manifest(job, &from, &err_id, &reason)) == NULL) {
+		job_set_error(result, err_id, reason, NULL);
+		goto done;
+	}
+	/*
+	 * The 2026 composer's cloud API gives the pipeline names in the
+	 * manifest job's result (info.pipeline_names), not in the args; its
+	 * compose metadata needs them in our result.
+	 */
+	if (!json_object_object_get_ex(result, "pipeline_names", NULL) &&
+	    from != NULL && json_object_object_get_ex(from, "info", &info) &&
+	    json_object_is_type(info, json_type_object) &&
+	    json_object_object_get_ex(info, "pipeline_names", &pn) &&
+	    json_object_is_type(pn, json_type_object))
+		json_object_object_add(result, "pipeline_names",
+		    json_object_get(pn));
+	n = job->dynamic_args ? json_object_array_length(job->dynamic_args) : 0;
+	for (i = 0; i < n; i++)
+		if (job_result_error(json_object_array_get_idx(
+		    job->dynamic_args, i)) != NULL) {
+			job_set_error(result, JOB_ERR_DEPENDENCY,
+			    "Job dependency failed", NULL);
+			goto done;
+		}
+	if (!json_object_object_get_ex(job->args, "targets", &targets) ||
+	    !json_object_is_type(targets, json_type_array))
+		targets = NULL;
+	if (targets == NULL || json_object_array_length(targets) == 0) {
+		job_set_error(result, JOB_ERR_INVALID_TARGET_CONFIG,
+		    "no osbuild export specified for the job", NULL);
+		goto done;
+	}
+	if (check_targets(targets, &exports, why, sizeof(why)) == -1) {
+		job_set_error(result, JOB_ERR_INVALID_TARGET, why, NULL);
+		goto done;
+	}
+
+	if ((version = osbuild_version(osbuild, job, why, sizeof(why))) ==
+	    NULL) {
+		job_set_error(result, JOB_ERR_BUILD,
+		    "Error getting osbuild binary version",
+		    json_object_new_string(why));
+		goto done;
+	}
+	json_object_object_add(result, "osbuild_version",
+	    json_object_new_string(version));
+
+	/* Make room first: a build that fills the disk fails late. */
+	cache_prepare(conf, ctx->cache_dir);
+	outdir = cache_output_new(ctx->cache_dir,
+	    name_is_safe(job->id) ? job->id : "job", why, sizeof(why));
+	if (outdir == NULL) {
+		job_set_error(result, JOB_ERR_BUILD, why, NULL);
+		goto done;
+	}
+	store = cache_path(ctx->cache_dir, CACHE_STORE);
+
+	argv_add(&av, xstrdup(osbuild));
+	argv_add(&av, xstrdup("--store"));
+	argv_add(&av, xstrdup(store));
+	argv_add(&av, xstrdup("--output-directory"));
+	argv_add(&av, xstrdup(outdir));
+	argv_add(&av, xasprintf("--cache-max-size=%lld",
+	    (long long)conf->worker.cache_max_bytes));
+	argv_add(&av, xstrdup("-"));
+	for (i = 0; i < exports.n; i++) {
+		argv_add(&av, xstrdup("--export"));
+		argv_add(&av, xstrdup(exports.v[i]));
+	}
+	argv_add(&av, xstrdup("--monitor=JSONSeqMonitor"));
+	argv_add(&av, xstrdup("--monitor-fd=3"));
+	argv_add(&av, xstrdup("--json"));
+	extra_env(conf, &env);
+
+	mtext = json_object_to_json_string_ext(manifest,
+	    JSON_C_TO_STRING_PLAIN);
+	mon.job = job;
+	mon.ctx = ctx;
+	mon.last_partial = 0;
+	mon.last_info = now_ms();
+	memset(&o, 0, sizeof(o));
+	o.argv = (const char *const *)av.v;
+	o.env_add = (const char *const *)env.v;
+	o.stdin_data = mtext;
+	o.stdin_len = strlen(mtext);
+	o.extra_fd = 3;
+	o.on_extra = monitor_feed;
+	o.arg = &mon;
+	o.grace_ms = conf->worker.cancel_grace > 0 ?
+	    conf->worker.cancel_grace * 1000 : 0;
+	o.canceled = &job->canceled;
+	o.pgid = &job->pgid;
+	log_info("osbuild: starting %s (exports:%s%s)", osbuild,
+	    exports.n > 0 ? " " : "", exports.n > 0 ? exports.v[0] : "");
+	log_debug("osbuild: start");
+	if (exec_run(&o, &res) == -1) {
+		job_set_error(result, JOB_ERR_BUILD, "osbuild build failed",
+		    json_object_new_string(res.error));
+		goto done;
+	}
+	ran = 1;
+	log_debug("osbuild: exited");
+	if (res.canceled) {
+		log_info("osbuild: build canceled");
+		job_set_error(result, JOB_ERR_BUILD, "the build was canceled",
+		    NULL);
+		goto done;
+	}
+	if (res.out.len == 0) {
+		run_failed(result, &res, ctx->cache_dir,
+		    "osbuild did not return any output");
+		goto done;
+	}
+	out = json_tokener_parse(res.out.data);
+	if (out == NULL || !json_object_is_type(out, json_type_object) ||
+	    !json_object_object_get_ex(out, "success", NULL)) {
+		run_failed(result, &res, ctx->cache_dir,
+		    "error decoding osbuild output");
+		goto done;
+	}
+	json_object_object_add(result, "osbuild_output", json_object_get(out));
+	if (!json_object_get_boolean(json_object_object_get(out, "success"))) {
+		char st[64];
+
+		log_info("osbuild: build failed (%s)",
+		    exec_status_str(&res, st, sizeof(st)));
+		build_failed(result, out);
+		goto done;
+	}
+	log_info("osbuild: build succeeded");
+	run_targets(result, job, ctx, targets, outdir);
+
+done:
+	if (outdir != NULL && remove_tree(outdir) == -1)
+		log_warn("osbuild: cannot remove %s", outdir);
+	if (ran)
+		log_debug("osbuild: output removed");
+	json_object_put(out);
+	exec_result_free(&res);
+	buf_free(&mon.pending);
+	free(mon.pipeline);
+	free(mon.stage);
+	argv_free(&av);
+	argv_free(&env);
+	free(exports.v);	/* borrowed strings */
+	free(outdir);
+	free(store);
+	free(version);
+	return result;
+}

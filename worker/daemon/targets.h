@@ -1,0 +1,66 @@
+/*
+ * Upload and register targets: one file per target under targets/, one row
+ * per target in the table. A target gets an export already checked to
+ * exist and returns its result options, or an error with the cloud's own
+ * message. Targets know nothing of the composer's job state.
+ */
+#ifndef IB_TARGETS_H
+#define IB_TARGETS_H
+
+
+#include <json-c/json.h>
+#include <stdatomic.h>
+
+#include "config.h"
+
+struct api;
+struct job;
+
+struct target_ctx {
+	const struct config	*conf;
+	struct api		*api;		/* worker.server uploads */
+	struct job		*job;		/* for job_canceled() only */
+	const char		*artifact_location;
+	const char		*image_boot_mode;	/* the job's, NULL: none */
+	const atomic_int	*abort;		/* set on cancellation */
+};
+
+struct target_err {
+	int		 id;		/* JOB_ERR_* of job.h */
+	char		 reason[1024];	/* the cloud's own message, no secret */
+	json_object	*details;	/* optional, owned */
+};
+
+struct target_kind {
+	const char	*name;		/* "org.osbuild.worker.server", ... */
+	/*
+	 * Uploads export_path (the file osbuild exported) for target (the
+	 * job's whole target object, borrowed). On success returns 0 and sets
+	 * *options (a new object: the target result's "options"); on failure
+	 * returns -1 and fills err.
+	 */
+	int		(*run)(const struct target_ctx *, json_object *target,
+			    const char *export_path, json_object **options,
+			    struct target_err *err);
+};
+
+/* The table, ending with a NULL name (targets/targets.c). */
+extern const struct target_kind target_kinds[];
+const struct target_kind *target_kind_find(const char *);
+/*
+ * 1 when a server of that generation (SERVER_GEN_*) parses options in a
+ * successful result of the named target; sending them otherwise makes the
+ * composer fail on the whole result.
+ */
+int		 target_result_takes_options(const char *name, int generation);
+/*
+ * What a FAILED result of the named target carries as "options" for a
+ * server of that generation, as the reference sends it: no key, null, or
+ * the object a success would carry.
+ */
+#define TARGET_OPTS_NONE	0
+#define TARGET_OPTS_NULL	1
+#define TARGET_OPTS_OBJECT	2
+int		 target_result_failed_options(const char *name, int generation);
+
+#endif

@@ -1,0 +1,47 @@
+/*
+ * The watcher thread: beside the main loop, with its own composer
+ * connection, it sends the worker status every status_interval and, while
+ * a job runs, the job heartbeat every heartbeat_interval. It cancels the job
+ * (SIGTERM to its process group, SIGKILL after cancel_grace) when the server
+ * says canceled, takes the job back, or the worker must stop now.
+ */
+#ifndef IB_WATCH_H
+#define IB_WATCH_H
+
+#include <signal.h>
+#include <stdatomic.h>
+
+#include "config.h"
+
+struct api;
+struct job;
+struct metrics;
+
+/* Set by signal handlers in main.c, read by the loop and the watcher. */
+struct runflags {
+	atomic_int		 wake;		/* any of the below was set */
+	atomic_int		 drain;		/* finish the job, take no new one */
+	atomic_int		 stop_now;	/* stop the job, don't report */
+	atomic_int		 reload;	/* re-read the configuration */
+};
+extern struct runflags runflags;
+
+struct watch;
+
+/* Takes api (a handle for this thread); metrics may be NULL. */
+struct watch	*watch_start(struct api *, const struct config *,
+		    const char *worker_id, struct metrics *);
+void		 watch_stop(struct watch *);
+/* The job to watch, or NULL; the job must outlive the next call. */
+void		 watch_set_job(struct watch *, struct job *);
+/*
+ * The watched job ran to its end: no heartbeat is sent for it from now on,
+ * and one on the wire is waited for, so none reaches the server after the
+ * result the caller is about to send.
+ */
+void		 watch_job_ended(struct watch *);
+void		 watch_set_worker(struct watch *, const char *worker_id);
+/* 1 once the server said it no longer knows this worker (then reset). */
+int		 watch_forgotten(struct watch *);
+
+#endif

@@ -1,0 +1,59 @@
+/*
+ * Runs a helper program (osbuild, the depsolver, ...) in its own process
+ * group: feeds it stdin, captures stdout and the tail of stderr with bounds,
+ * hands the bytes of an optional extra pipe to a callback as they arrive,
+ * and stops the whole group on timeout, abort or cancellation. Knows
+ * nothing of jobs: callers pass the flags and the pgid slot to use.
+ */
+#ifndef IB_EXEC_H
+#define IB_EXEC_H
+
+#include <signal.h>
+#include <stdatomic.h>
+#include <stddef.h>
+
+#include "util.h"
+
+struct exec_opts {
+	const char *const *argv;	/* argv[0] searched in PATH */
+	const char *const *env_add;	/* "K=V" added to ours, or NULL */
+	const void	*stdin_data;	/* written then closed; NULL: empty */
+	size_t		 stdin_len;
+	size_t		 stdout_max;	/* 0: 64 MiB; more is dropped */
+	size_t		 stderr_max;	/* tail kept; 0: 64 KiB */
+	int		 extra_fd;	/* child fd of a pipe to us (3), 0: none */
+	/* Called with the extra pipe's bytes as they arrive. */
+	void		(*on_extra)(const char *, size_t, void *);
+	void		*arg;
+	long		 timeout_ms;	/* 0: none */
+	long		 grace_ms;	/* SIGTERM to SIGKILL, 0: 10 s */
+	atomic_int	*canceled;	/* when non-zero: stop the group */
+	const atomic_int *abort;	/* likewise */
+	atomic_int	*pgid;		/* the group while it runs, 0 after */
+};
+
+struct exec_result {
+	int		 exited;	/* exit() was called: code is valid */
+	int		 code;
+	int		 signaled;	/* killed by signo */
+	int		 signo;
+	int		 timed_out;
+	int		 canceled;	/* stopped by canceled or abort */
+	int		 stdout_truncated;
+	struct buf	 out;		/* stdout, at most stdout_max bytes */
+	struct buf	 err;		/* the last stderr_max bytes of stderr */
+	char		 error[256];	/* why it could not start */
+};
+
+/*
+ * Runs the program and waits for it and for its pipes. Returns 0 once the
+ * program ran and was reaped, whatever its status, and -1 when it could not
+ * be started (res->error says why). Nothing of the group is left running
+ * when it returns. The caller frees res with exec_result_free().
+ */
+int	 exec_run(const struct exec_opts *, struct exec_result *);
+void	 exec_result_free(struct exec_result *);
+/* "exit 2", "signal 9", "timed out" ...: a static string per call. */
+const char *exec_status_str(const struct exec_result *, char *, size_t);
+
+#endif

@@ -1,0 +1,403 @@
+/*
+ * libcurl wrappers. One struct http per thread (curl easy handles are not
+ * shared). Answers are size-limited; bodies can stream from and to files so
+ * an image is never held in memory.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "http.h"
+#include "log.h"
+
+#define HTTP_DEFAULT_MAX_BODY	(64 * 1024 * 1024)
+
+struct http {
+	CURL		*curl;
+	char		*ca_bundle;
+	char		*client_cert;
+	char		*client_key;
+	int		 insecure;
+	char		*proxy;
+	char		*unix_socket;
+	long		 connect_timeout;
+	long		 transfer_timeout;
+	long		 low_speed_time;
+	size_t		 max_body;
+};
+
+struct xfer {
+	struct http_resp	*resp;
+	size_t			 max_body;
+	FILE			*out;
+	int			 in_fd;
+	off_t			 in_left;
+	const atomic_int	*abort;
+	int			 too_big;
+	int			 answered;	/* a status line arrived */
+	int			 keep_answer;
+};
+
+static char *
+dup_or_null(const char *s)
+{
+	return s != NULL ? xstrdup(s) : NULL;
+}
+
+struct http *
+http_new(const struct http_opts *o)
+{
+	struct http	*h;
+
+	h = xcalloc(1, sizeof(*h));
+	if ((h->curl = curl_easy_init()) == NULL)
+		fatalx("curl_easy_init failed");
+	h->ca_bundle = dup_or_null(o->ca_bundle);
+	h->client_cert = dup_or_null(o->client_cert);
+	h->client_key = dup_or_null(o->client_key);
+	h->insecure = o->insecure;
+	h->proxy = dup_or_null(o->proxy);
+	h->unix_socket = dup_or_null(o->unix_socket);
+	h->connect_timeout = o->connect_timeout > 0 ? o->connect_timeout : 30;
+	h->transfer_timeout = o->transfer_timeout;
+	h->low_speed_time = o->low_speed_time > 0 ? o->low_speed_time : 60;
+	h->max_body = o->max_body > 0 ? o->max_body : HTTP_DEFAULT_MAX_BODY;
+	return h;
+}
+
+void
+http_free(struct http *h)
+{
+	if (h == NULL)
+		return;
+	curl_easy_cleanup(h->curl);
+	free(h->ca_bundle);
+	free(h->client_cert);
+	free(h->client_key);
+	free(h->proxy);
+	free(h->unix_socket);
+	free(h);
+}
+
+void
+http_apply(struct http *h, CURL *c)
+{
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, h->connect_timeout);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, h->insecure ? 0L : 1L);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, h->insecure ? 0L : 2L);
+	if (h->ca_bundle != NULL)
+		curl_easy_setopt(c, CURLOPT_CAINFO, h->ca_bundle);
+	if (h->client_cert != NULL)
+		curl_easy_setopt(c, CURLOPT_SSLCERT, h->client_cert);
+	if (h->client_key != NULL)
+		curl_easy_setopt(c, CURLOPT_SSLKEY, h->client_key);
+	if (h->proxy != NULL)
+		curl_easy_setopt(c, CURLOPT_PROXY, h->proxy);
+	if (h->unix_socket != NULL)
+		curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, h->unix_socket);
+	/* A transfer that stalls for a minute is dead, even a long one. */
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, h->low_speed_time);
+	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+}
+
+static size_t
+on_body(char *data, size_t size, size_t n, void *arg)
+{
+	struct xfer	*x = arg;
+	size_t		 len = size * n;
+
+	if (x->out != NULL)
+		return fwrite(data, 1, len, x->out);
+	if (x->resp->body.len + len > x->max_body) {
+		x->too_big = 1;
+		return 0;
+	}
+	buf_add(&x->resp->body, data, len);
+	return len;
+}
+
+static size_t
+on_header(char *data, size_t size, size_t n, void *arg)
+{
+	struct xfer	*x = arg;
+	size_t		 len = size * n;
+
+	/* A new status line starts a new answer (after 100 or a redirect). */
+	if (len >= 5 && strncmp(data, "HTTP/", 5) == 0) {
+		buf_reset(&x->resp->headers);
+		x->answered = 1;
+	}
+	if (x->resp->headers.len + len <= 64 * 1024)
+		buf_add(&x->resp->headers, data, len);
+	return len;
+}
+
+static size_t
+on_read(char *data, size_t size, size_t n, void *arg)
+{
+	struct xfer	*x = arg;
+	size_t		 want = size * n;
+	ssize_t		 got;
+
+	if ((off_t)want > x->in_left)
+		want = x->in_left;
+	if (want == 0)
+		return 0;
+	do
+		got = read(x->in_fd, data, want);
+	while (got == -1 && errno == EINTR);
+	if (got <= 0)
+		return CURL_READFUNC_ABORT;
+	x->in_left -= got;
+	return got;
+}
+
+static int
+on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
+    curl_off_t un)
+{
+	struct xfer	*x = arg;
+
+	/*
+	 * Once the server answers, the answer is read whole: aborting a long
+	 * poll that already carries a job would strand that job until the
+	 * server's heartbeat timeout.
+	 */
+	if (x->answered && x->keep_answer)
+		return 0;
+	return x->abort != NULL && *x->abort;
+}
+
+void
+http_resp_init(struct http_resp *r)
+{
+	memset(r, 0, sizeof(*r));
+	buf_init(&r->body);
+	buf_init(&r->headers);
+}
+
+void
+http_resp_free(struct http_resp *r)
+{
+	if (r == NULL)
+		return;
+	buf_free(&r->body);
+	buf_free(&r->headers);
+}
+
+int
+http_do(struct http *h, const struct http_req *req, struct http_resp *resp)
+{
+	CURL			*c = h->curl;
+	struct curl_slist	*hdrs = NULL;
+	struct xfer		 x;
+	struct stat		 st;
+	const char		*method;
+	const char *const	*hp;
+	char			*line, errbuf[CURL_ERROR_SIZE];
+	CURLcode		 cc;
+	long			 timeout;
+	int			 rv = -1;
+
+	memset(&x, 0, sizeof(x));
+	x.resp = resp;
+	x.max_body = h->max_body;
+	x.in_fd = -1;
+	x.abort = req->abort;
+	x.keep_answer = req->keep_answer;
+	resp->status = 0;
+	resp->aborted = 0;
+	resp->error[0] = '\0';
+	buf_reset(&resp->body);
+	buf_reset(&resp->headers);
+	errbuf[0] = '\0';
+
+	curl_easy_reset(c);
+	http_apply(h, c);
+	curl_easy_setopt(c, CURLOPT_URL, req->url);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, &x);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	timeout = req->timeout != 0 ? req->timeout : h->transfer_timeout;
+	if (timeout > 0 && req->body_path == NULL && req->out_path == NULL)
+		curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout);
+	/* A long poll is silent until the server has something to say. */
+	if (req->long_poll)
+		curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 0L);
+
+	if (req->out_path != NULL &&
+	    (x.out = fopen(req->out_path, "we")) == NULL) {
+		snprintf(resp->error, sizeof(resp->error), "%s: %s",
+		    req->out_path, strerror(errno));
+		goto cleanup;
+	}
+
+	method = req->method;
+	if (req->body_path != NULL) {
+		if ((x.in_fd = open(req->body_path, O_RDONLY | O_CLOEXEC)) ==
+		    -1 || fstat(x.in_fd, &st) == -1) {
+			snprintf(resp->error, sizeof(resp->error), "%s: %s",
+			    req->body_path, strerror(errno));
+			goto cleanup;
+		}
+		if (req->body_off > st.st_size) {
+			snprintf(resp->error, sizeof(resp->error),
+			    "%s: offset past the end", req->body_path);
+			goto cleanup;
+		}
+		x.in_left = req->body_size > 0 ? req->body_size :
+		    st.st_size - req->body_off;
+		if (lseek(x.in_fd, req->body_off, SEEK_SET) == -1) {
+			snprintf(resp->error, sizeof(resp->error), "%s: %s",
+			    req->body_path, strerror(errno));
+			goto cleanup;
+		}
+		curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
+		curl_easy_setopt(c, CURLOPT_READDATA, &x);
+		curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE,
+		    (curl_off_t)x.in_left);
+		if (method == NULL)
+			method = "PUT";
+	} else if (req->body != NULL) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+		    (curl_off_t)req->body_len);
+		if (method == NULL)
+			method = "POST";
+	}
+	if (method != NULL) {
+		if (strcmp(method, "HEAD") == 0)
+			curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+		else if (strcmp(method, "GET") != 0 &&
+		    !(strcmp(method, "PUT") == 0 && req->body_path != NULL) &&
+		    !(strcmp(method, "POST") == 0 && req->body != NULL))
+			curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	}
+	if (req->body != NULL && method != NULL && strcmp(method, "PUT") == 0)
+		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "PUT");
+
+	if (req->content_type != NULL) {
+		line = xasprintf("Content-Type: %s", req->content_type);
+		hdrs = curl_slist_append(hdrs, line);
+		free(line);
+	} else if (req->body != NULL || req->body_path != NULL)
+		hdrs = curl_slist_append(hdrs, "Content-Type:");
+	/* No "Expect: 100-continue" round trip: servers answer at the end. */
+	hdrs = curl_slist_append(hdrs, "Expect:");
+	for (hp = req->headers; hp != NULL && *hp != NULL; hp++)
+		hdrs = curl_slist_append(hdrs, *hp);
+	if (req->bearer != NULL) {
+		line = xasprintf("Authorization: Bearer %s", req->bearer);
+		hdrs = curl_slist_append(hdrs, line);
+		freezero_str(line);
+	}
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	if (req->userpwd != NULL)
+		curl_easy_setopt(c, CURLOPT_USERPWD, req->userpwd);
+
+	cc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
+	if (cc != CURLE_OK) {
+		if (cc == CURLE_ABORTED_BY_CALLBACK) {
+			resp->aborted = 1;
+			snprintf(resp->error, sizeof(resp->error), "aborted");
+		} else if (x.too_big)
+			snprintf(resp->error, sizeof(resp->error),
+			    "answer larger than %zu bytes", x.max_body);
+		else
+			snprintf(resp->error, sizeof(resp->error), "%s",
+			    errbuf[0] ? errbuf : curl_easy_strerror(cc));
+		resp->status = 0;
+		goto cleanup;
+	}
+	rv = 0;
+cleanup:
+	/* Drop the credentials from the reused handle. */
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+	curl_easy_setopt(c, CURLOPT_USERPWD, NULL);
+	curl_slist_free_all(hdrs);
+	if (x.out != NULL && fclose(x.out) != 0 && rv == 0) {
+		snprintf(resp->error, sizeof(resp->error), "%s: %s",
+		    req->out_path, strerror(errno));
+		rv = -1;
+	}
+	if (x.in_fd != -1)
+		close(x.in_fd);
+	return rv;
+}
+
+char *
+http_resp_header(const struct http_resp *r, const char *name)
+{
+	const char	*p, *end, *v;
+	size_t		 n = strlen(name);
+
+	for (p = r->headers.data; p != NULL && *p; p = end + 1) {
+		if ((end = strchr(p, '\n')) == NULL)
+			end = p + strlen(p);
+		if ((size_t)(end - p) > n && p[n] == ':' &&
+		    strncasecmp(p, name, n) == 0) {
+			v = p + n + 1;
+			while (*v == ' ' || *v == '\t')
+				v++;
+			return rtrim(xstrndup(v, end - v));
+		}
+		if (*end == '\0')
+			break;
+	}
+	return NULL;
+}
+
+int
+http_resp_is(const struct http_resp *r, const char *type)
+{
+	char	*ct, *semi;
+	int	 match;
+
+	if ((ct = http_resp_header(r, "Content-Type")) == NULL)
+		return 0;
+	if ((semi = strchr(ct, ';')) != NULL)
+		*semi = '\0';
+	rtrim(ct);
+	match = strcasecmp(ct, type) == 0;
+	free(ct);
+	return match;
+}
+
+char *
+http_escape(const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	struct buf	 b;
+	const unsigned char *p;
+
+	buf_init(&b);
+	buf_add(&b, "", 0);
+	for (p = (const unsigned char *)s; *p; p++) {
+		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' ||
+		    *p == '.' || *p == '~')
+			buf_add(&b, p, 1);
+		else {
+			char	 e[3] = { '%', hex[*p >> 4], hex[*p & 15] };
+
+			buf_add(&b, e, 3);
+		}
+	}
+	return buf_release(&b);
+}

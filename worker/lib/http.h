@@ -1,0 +1,86 @@
+/*
+ * libcurl wrappers: one handle per thread, TLS settings, timeouts, size
+ * limits, bodies streamed from and to files. This layer knows HTTP only:
+ * nothing of jobs, composers or clouds. Secrets passed in a request
+ * (bearer tokens, passwords) are never logged or copied into errors.
+ * SigV4-signed calls go through aws_do() (aws.h): libcurl 7.88 signs the
+ * header-removal lines this layer adds, which AWS then rejects.
+ */
+#ifndef IB_HTTP_H
+#define IB_HTTP_H
+
+#include <signal.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <curl/curl.h>
+
+#include "util.h"
+
+struct http_opts {
+	const char	*ca_bundle;	/* NULL: the system store */
+	const char	*client_cert;	/* mutual TLS, both or neither */
+	const char	*client_key;
+	int		 insecure;	/* skip peer verification */
+	const char	*proxy;
+	const char	*unix_socket;	/* plain HTTP over this socket */
+	long		 connect_timeout;	/* s, 0: 30 */
+	long		 transfer_timeout;	/* s for in-memory calls, 0: none */
+	long		 low_speed_time;	/* s without a byte that fail a call, 0: 60 */
+	size_t		 max_body;	/* answers larger fail, 0: 64 MiB */
+};
+
+struct http_req {
+	const char		*method;	/* NULL: GET, or POST with a body */
+	const char		*url;
+	const char *const	*headers;	/* "Name: value", NULL-terminated */
+	const char		*content_type;
+	const void		*body;		/* in-memory body */
+	size_t			 body_len;
+	const char		*body_path;	/* or stream this file */
+	off_t			 body_off;	/* from here */
+	off_t			 body_size;	/* this many bytes, 0: to the end */
+	const char		*out_path;	/* stream the answer to this file */
+	const char		*bearer;	/* secret */
+	const char		*userpwd;	/* secret, "user:password" */
+	long			 timeout;	/* s, overrides transfer_timeout; -1 none */
+	const atomic_int	*abort;		/* when set, the transfer stops */
+	int			 keep_answer;	/* abort only before the answer */
+	int			 long_poll;	/* silence is expected: no stall limit */
+};
+
+struct http_resp {
+	long		 status;	/* 0 when no answer arrived */
+	struct buf	 body;		/* unless out_path was given */
+	struct buf	 headers;	/* raw header lines of the final answer */
+	char		 error[256];	/* why the transfer failed */
+	int		 aborted;	/* stopped by req->abort */
+};
+
+/* Copies every string of opts. */
+struct http	*http_new(const struct http_opts *);
+void		 http_free(struct http *);
+/* Applies the handle's TLS, proxy, socket and timeouts to an easy handle. */
+void		 http_apply(struct http *, CURL *);
+
+/*
+ * Performs one request. Returns 0 when an answer arrived, whatever its
+ * status, and -1 when none did (resp->error says why; resp->aborted when
+ * req->abort stopped it). The caller frees resp with http_resp_free().
+ */
+int		 http_do(struct http *, const struct http_req *,
+		    struct http_resp *);
+void		 http_resp_init(struct http_resp *);
+void		 http_resp_free(struct http_resp *);
+/* The value of a response header (case-insensitive name), newly
+ * allocated, or NULL. */
+char		*http_resp_header(const struct http_resp *, const char *);
+/* 1 when the media type of the answer is the given one (parameters such
+ * as charset ignored). */
+int		 http_resp_is(const struct http_resp *, const char *);
+
+/* Percent-encodes s for a path segment or query value; caller frees. */
+char		*http_escape(const char *);
+
+#endif

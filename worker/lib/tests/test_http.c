@@ -1,0 +1,467 @@
+/*
+ * http: header lookup and media types on the raw header lines libcurl
+ * hands us, percent-encoding, and http_do against a tiny server on
+ * loopback (one canned answer per connection) for what only a real
+ * transfer shows: interim answers, the body limit, files, no answer.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "http.h"
+#include "log.h"
+#include "util.h"
+
+static void
+set_headers(struct http_resp *r, const char *raw)
+{
+	http_resp_init(r);
+	buf_addstr(&r->headers, raw);
+}
+
+static void
+header_is(const struct http_resp *r, const char *name, const char *want)
+{
+	char	*v = http_resp_header(r, name);
+
+	if (want == NULL) {
+		if (v != NULL)
+			fail_msg("%s: got \"%s\", want none", name, v);
+		return;
+	}
+	if (v == NULL)
+		fail_msg("%s: none, want \"%s\"", name, want);
+	if (strcmp(v, want) != 0)
+		fail_msg("%s: got \"%s\", want \"%s\"", name, v, want);
+	free(v);
+}
+
+static void
+test_header(void **state)
+{
+	struct http_resp	 r;
+
+	set_headers(&r, "HTTP/1.1 200 OK\r\n"
+	    "Content-Type: application/json; charset=UTF-8\r\n"
+	    "content-length:   12  \r\n"
+	    "X-Empty:\r\n"
+	    "X-Tab:\tvalue with  spaces\t\r\n"
+	    "Location: /api/worker/v1/jobs/a:b\r\n"
+	    "WWW-Authenticate: Bearer realm=\"x\"\r\n"
+	    "X-Dup: first\r\n"
+	    "X-Dup: second\r\n"
+	    "\r\n");
+	header_is(&r, "Content-Type", "application/json; charset=UTF-8");
+	header_is(&r, "CONTENT-TYPE", "application/json; charset=UTF-8");
+	header_is(&r, "Content-Length", "12");
+	header_is(&r, "X-Empty", "");
+	header_is(&r, "X-Tab", "value with  spaces");
+	header_is(&r, "Location", "/api/worker/v1/jobs/a:b");
+	header_is(&r, "www-authenticate", "Bearer realm=\"x\"");
+	header_is(&r, "X-Dup", "first");
+	/* A prefix of a name, or a name found inside a value, is no match. */
+	header_is(&r, "Content", NULL);
+	header_is(&r, "Type", NULL);
+	header_is(&r, "realm", NULL);
+	header_is(&r, "HTTP/1.1 200 OK", NULL);
+	header_is(&r, "Missing", NULL);
+	http_resp_free(&r);
+
+	/* Bare LF line ends, as some servers send. */
+	set_headers(&r, "HTTP/1.0 204 No Content\nRetry-After: 5\n\n");
+	header_is(&r, "Retry-After", "5");
+	http_resp_free(&r);
+
+	/* No headers at all (no answer arrived). */
+	http_resp_init(&r);
+	header_is(&r, "Content-Type", NULL);
+	assert_int_equal(http_resp_is(&r, "application/json"), 0);
+	http_resp_free(&r);
+	set_headers(&r, "");
+	header_is(&r, "Content-Type", NULL);
+	http_resp_free(&r);
+}
+
+static void
+test_media_type(void **state)
+{
+	struct http_resp	 r;
+
+	set_headers(&r, "HTTP/1.1 200 OK\r\n"
+	    "Content-Type: application/json; charset=UTF-8\r\n\r\n");
+	assert_int_equal(http_resp_is(&r, "application/json"), 1);
+	assert_int_equal(http_resp_is(&r, "APPLICATION/JSON"), 1);
+	assert_int_equal(http_resp_is(&r, "application/jso"), 0);
+	assert_int_equal(http_resp_is(&r, "text/plain"), 0);
+	http_resp_free(&r);
+
+	set_headers(&r, "HTTP/1.1 200 OK\r\nContent-Type: Application/JSON"
+	    "  ;charset=utf-8\r\n\r\n");
+	assert_int_equal(http_resp_is(&r, "application/json"), 1);
+	http_resp_free(&r);
+
+	set_headers(&r, "HTTP/1.1 200 OK\r\n"
+	    "Content-Type: application/json-seq\r\n\r\n");
+	assert_int_equal(http_resp_is(&r, "application/json"), 0);
+	http_resp_free(&r);
+
+	set_headers(&r, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	assert_int_equal(http_resp_is(&r, "application/json"), 0);
+	http_resp_free(&r);
+}
+
+static void
+test_escape(void **state)
+{
+	static const struct {
+		const char	*in, *out;
+	} v[] = {
+		{ "", "" },
+		{ "abcXYZ019-_.~", "abcXYZ019-_.~" },
+		{ "disk image.qcow2", "disk%20image.qcow2" },
+		{ "a/b?c#d&e=f+g", "a%2Fb%3Fc%23d%26e%3Df%2Bg" },
+		{ "100%", "100%25" },
+		{ "..", ".." },
+		{ "caf\xc3\xa9", "caf%C3%A9" },
+		{ "\x01\x7f\xff", "%01%7F%FF" },
+		{ "\"'<>\\", "%22%27%3C%3E%5C" },
+	};
+	char	*s;
+	size_t	 i;
+
+	for (i = 0; i < nitems(v); i++) {
+		s = http_escape(v[i].in);
+		assert_string_equal(s, v[i].out);
+		free(s);
+	}
+}
+
+/* A loopback server: each connection reads one request and gets the
+ * current canned answer, then is closed. */
+struct server {
+	int		 fd;
+	int		 port;
+	pthread_t	 thread;
+	const char	*answer;
+	size_t		 answer_len;
+	char		 request[8192];
+};
+
+static void *
+serve(void *arg)
+{
+	struct server	*s = arg;
+	struct timeval	 tv = { 5, 0 };
+	char		 req[8192];
+	size_t		 got;
+	ssize_t		 n;
+	int		 c;
+
+	while ((c = accept(s->fd, NULL, NULL)) != -1) {
+		setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		got = 0;
+		while (got < sizeof(req) - 1 &&
+		    (n = read(c, req + got, sizeof(req) - 1 - got)) > 0) {
+			got += n;
+			req[got] = '\0';
+			if (strstr(req, "\r\n\r\n") != NULL)
+				break;
+		}
+		req[got] = '\0';
+		memcpy(s->request, req, got + 1);
+		if (s->answer_len > 0 &&
+		    write(c, s->answer, s->answer_len) == -1)
+			s->answer_len = 0;
+		/* Read what is left of the request before closing: closing
+		 * with unread data would reset the connection under the
+		 * answer. */
+		shutdown(c, SHUT_WR);
+		while (read(c, req, sizeof(req)) > 0)
+			;
+		close(c);
+	}
+	return NULL;
+}
+
+static int
+server_setup(void **state)
+{
+	struct server		*s = xcalloc(1, sizeof(*s));
+	struct sockaddr_in	 sin;
+	socklen_t		 len = sizeof(sin);
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((s->fd = socket(AF_INET, SOCK_STREAM, 0)) == -1 ||
+	    bind(s->fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
+	    listen(s->fd, 8) == -1 ||
+	    getsockname(s->fd, (struct sockaddr *)&sin, &len) == -1)
+		return -1;
+	s->port = ntohs(sin.sin_port);
+	if (pthread_create(&s->thread, NULL, serve, s) != 0)
+		return -1;
+	*state = s;
+	return 0;
+}
+
+static int
+server_teardown(void **state)
+{
+	struct server	*s = *state;
+
+	/* On Linux, shutting a listening socket down ends the accept. */
+	shutdown(s->fd, SHUT_RDWR);
+	pthread_join(s->thread, NULL);
+	close(s->fd);
+	free(s);
+	return 0;
+}
+
+static void
+answer(struct server *s, const char *a)
+{
+	s->answer = a;
+	s->answer_len = strlen(a);
+}
+
+static int
+get(struct server *s, struct http *h, struct http_req *req,
+    struct http_resp *r)
+{
+	char	*url = xasprintf("http://127.0.0.1:%d/p/a%%20th", s->port);
+	int	 rv;
+
+	req->url = url;
+	rv = http_do(h, req, r);
+	req->url = NULL;
+	free(url);
+	return rv;
+}
+
+static void
+test_do_interim_answer(void **state)
+{
+	struct server		*s = *state;
+	struct http_opts	 o = { 0 };
+	struct http_req		 req = { 0 };
+	struct http_resp	 r;
+	struct http		*h = http_new(&o);
+
+	/* Headers of the 100 are not those of the answer. */
+	answer(s, "HTTP/1.1 100 Continue\r\nX-Interim: yes\r\n\r\n"
+	    "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
+	    "Content-Length: 10\r\nConnection: close\r\n\r\n{\"id\":\"j\"}");
+	http_resp_init(&r);
+	req.method = "POST";
+	req.body = "{}";
+	req.body_len = 2;
+	req.content_type = "application/json";
+	req.bearer = "s3cret-token";
+	assert_int_equal(get(s, h, &req, &r), 0);
+	assert_int_equal(r.status, 201);
+	assert_string_equal(r.body.data, "{\"id\":\"j\"}");
+	assert_int_equal(http_resp_is(&r, "application/json"), 1);
+	header_is(&r, "X-Interim", NULL);
+	assert_non_null(strstr(s->request, "POST /p/a%20th HTTP/1.1\r\n"));
+	assert_non_null(strstr(s->request,
+	    "Authorization: Bearer s3cret-token\r\n"));
+	assert_non_null(strstr(s->request,
+	    "Content-Type: application/json\r\n"));
+	assert_null(strstr(s->request, "Expect:"));
+
+	/* The handle is reused: the next request carries no credentials. */
+	memset(&req, 0, sizeof(req));
+	answer(s, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n"
+	    "Connection: close\r\n\r\n");
+	assert_int_equal(get(s, h, &req, &r), 0);
+	assert_int_equal(r.status, 404);
+	assert_int_equal(r.body.len, 0);
+	assert_non_null(strstr(s->request, "GET /p/a%20th HTTP/1.1\r\n"));
+	assert_null(strstr(s->request, "Authorization"));
+	http_resp_free(&r);
+	http_free(h);
+}
+
+static void
+test_do_body_limit(void **state)
+{
+	struct server		*s = *state;
+	struct http_opts	 o = { 0 };
+	struct http_req		 req = { 0 };
+	struct http_resp	 r;
+	struct http		*h;
+	struct buf		 a;
+	int			 i;
+
+	buf_init(&a);
+	buf_addstr(&a, "HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n"
+	    "Connection: close\r\n\r\n");
+	for (i = 0; i < 500; i++)
+		buf_addstr(&a, "0123456789");
+	answer(s, a.data);
+
+	o.max_body = 4999;
+	h = http_new(&o);
+	http_resp_init(&r);
+	assert_int_equal(get(s, h, &req, &r), -1);
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.error, "larger than 4999"));
+	http_free(h);
+
+	o.max_body = 5000;
+	h = http_new(&o);
+	assert_int_equal(get(s, h, &req, &r), 0);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(r.body.len, 5000);
+	http_free(h);
+	http_resp_free(&r);
+	buf_free(&a);
+}
+
+static void
+test_do_files(void **state)
+{
+	struct server		*s = *state;
+	struct http_opts	 o = { 0 };
+	struct http_req		 req = { 0 };
+	struct http_resp	 r;
+	struct http		*h = http_new(&o);
+	char			 tmpl[] = "/tmp/ib-test-http.XXXXXX", *dir;
+	char			*in, *out, *got;
+	size_t			 len;
+
+	dir = mkdtemp(tmpl);
+	assert_non_null(dir);
+	in = xasprintf("%s/in", dir);
+	out = xasprintf("%s/out", dir);
+	assert_int_equal(write_file_atomic(in, "0123456789", 10, 0600), 0);
+
+	/* A part of a file as the body; the answer streamed to a file. */
+	answer(s, "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n"
+	    "Connection: close\r\n\r\nstream!");
+	req.body_path = in;
+	req.body_off = 2;
+	req.body_size = 4;
+	req.out_path = out;
+	http_resp_init(&r);
+	assert_int_equal(get(s, h, &req, &r), 0);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(r.body.len, 0);
+	got = read_file(out, 100, &len);
+	assert_non_null(got);
+	assert_string_equal(got, "stream!");
+	free(got);
+	assert_non_null(strstr(s->request, "PUT /p/a%20th HTTP/1.1\r\n"));
+	assert_non_null(strstr(s->request, "Content-Length: 4\r\n"));
+
+	/* An offset past the end, a missing file: no request at all. */
+	req.out_path = NULL;
+	req.body_off = 11;
+	req.body_size = 0;
+	assert_int_equal(get(s, h, &req, &r), -1);
+	assert_non_null(strstr(r.error, "past the end"));
+	req.body_off = 0;
+	req.body_path = out + strlen(out);	/* "" */
+	assert_int_equal(get(s, h, &req, &r), -1);
+	assert_true(r.error[0] != '\0');
+
+	http_resp_free(&r);
+	http_free(h);
+	assert_int_equal(remove_tree(dir), 0);
+	free(in);
+	free(out);
+}
+
+static void
+test_do_no_answer(void **state)
+{
+	struct server		*s = *state;
+	struct http_opts	 o = { 0 };
+	struct http_req		 req = { 0 };
+	struct http_resp	 r;
+	struct http		*h;
+	atomic_int		 stop = 1;
+	char			*url;
+	int			 fd, port;
+	struct sockaddr_in	 sin;
+	socklen_t		 len = sizeof(sin);
+
+	/* A port nobody listens on: bound, never listened to. */
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	port = ntohs(sin.sin_port);
+
+	h = http_new(&o);
+	http_resp_init(&r);
+	url = xasprintf("http://127.0.0.1:%d/", port);
+	req.url = url;
+	assert_int_equal(http_do(h, &req, &r), -1);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(r.aborted, 0);
+	assert_true(r.error[0] != '\0');
+	close(fd);
+	free(url);
+
+	/* The server closes without a word. */
+	s->answer_len = 0;
+	assert_int_equal(get(s, h, &req, &r), -1);
+	assert_int_equal(r.status, 0);
+
+	/* An abort flag already raised stops the transfer. */
+	answer(s, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+	    "Connection: close\r\n\r\nok");
+	req.abort = &stop;
+	assert_int_equal(get(s, h, &req, &r), -1);
+	assert_int_equal(r.aborted, 1);
+	assert_string_equal(r.error, "aborted");
+	stop = 0;
+	assert_int_equal(get(s, h, &req, &r), 0);
+	assert_string_equal(r.body.data, "ok");
+
+	/* Only http and https: no file:// through a job's URL. */
+	req.url = "file:///etc/hostname";
+	assert_int_equal(http_do(h, &req, &r), -1);
+	assert_int_equal(r.status, 0);
+	http_resp_free(&r);
+	http_free(h);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_header),
+		cmocka_unit_test(test_media_type),
+		cmocka_unit_test(test_escape),
+#define T(f) cmocka_unit_test_setup_teardown(f, server_setup, server_teardown)
+		T(test_do_interim_answer),
+		T(test_do_body_limit),
+		T(test_do_files),
+		T(test_do_no_answer),
+#undef T
+	};
+
+	log_init(0, LOG_TEXT);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
+		return 1;
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
