@@ -3,15 +3,11 @@ port with a temporary state dir (killed at exit), raw HTTP calls, the admin
 API, JWTs and openssl certificates."""
 
 import atexit
-import base64
-import hashlib
-import hmac
 import http.client
 import json
 import os
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -19,6 +15,10 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.realpath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "..", "worker", "tests",
+                                "lib"))
+import testpath  # noqa: F401,E402  (shared helpers on the path)
+from jwtutil import jwt_hs256 as make_jwt  # noqa: E402
 IB_QUEUE = os.path.join(os.path.dirname(HERE), "ib-queue")
 BASE = "/api/worker/v1"
 JSON = {"Content-Type": "application/json"}
@@ -195,18 +195,6 @@ def wait_for(pred, timeout=10, step=0.05, what="condition"):
     raise AssertionError("timed out waiting for " + what)
 
 
-def b64url(data):
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def make_jwt(secret, claims, alg="HS256"):
-    head = b64url(json.dumps({"alg": alg, "typ": "JWT"}).encode())
-    body = b64url(json.dumps(claims).encode())
-    sig = hmac.new(secret, (head + "." + body).encode(),
-                   hashlib.sha256).digest()
-    return head + "." + body + "." + b64url(sig)
-
-
 def openssl(*args, cwd):
     subprocess.run(["openssl"] + list(args), cwd=cwd, check=True,
                    capture_output=True)
@@ -238,14 +226,6 @@ def tls_context(ca, cert=None, key=None):
     if cert:
         ctx.load_cert_chain(cert, key)
     return ctx
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def run(tests):

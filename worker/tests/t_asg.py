@@ -14,11 +14,12 @@ import signal
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "lib"))
+import testpath  # noqa: F401,E402  (shared helpers and doubles on the path)
 import harness  # noqa: E402
 
-DOUBLES = os.path.join(harness.TOP, "worker", "tests", "doubles")
-sys.path.insert(0, DOUBLES)
+DOUBLES = harness.DOUBLES
 import autoscaling  # noqa: E402
 from t_osbuild_queue import build_args  # noqa: E402
 

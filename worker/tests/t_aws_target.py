@@ -16,46 +16,40 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "lib"))
+import testpath  # noqa: F401,E402  (shared helpers and doubles on the path)
 import awsenv  # noqa: E402
 import harness  # noqa: E402
-from ec2 import EC2Double, IMDSDouble  # noqa: E402
+import jobs  # noqa: E402
+from ec2 import EC2Double  # noqa: E402
+from imds import ImdsDouble, role_paths  # noqa: E402
 from s3proxy import S3Proxy  # noqa: E402
 
-DOUBLES = os.path.join(harness.TOP, "worker", "tests", "doubles")
-FIXTURES = os.path.join(harness.TOP, "worker", "tests", "fixtures")
+DOUBLES = harness.DOUBLES
 ROLE_KEY, ROLE_SECRET, ROLE_TOKEN = "ASIAROLEKEY", "RoleSecret/42+x", "RoleTok"
 MiB = 1 << 20
 
 
 def build_args(options, size, image_name="my-ami-1", boot_mode=None,
                sleep=None):
-    with open(os.path.join(FIXTURES,
-                           "composer-v105-requestjob-osbuild-response.json")) as f:
-        job = json.load(f)
-    args = job["args"]
-    args["manifest"] = job["dynamic_args"][0]["data"]
-    args["manifest"]["__double__"] = {"size": size}
+    args = jobs.osbuild_args({"size": size})
     if boot_mode:
         args["image_boot_mode"] = boot_mode
-    t = args["targets"][0]
-    t["name"] = "org.osbuild.aws"
-    t["image_name"] = image_name
-    t["options"] = options
-    return args, t["osbuild_artifact"]["export_filename"]
+    return args, jobs.one_target(args, "org.osbuild.aws", image_name,
+                                 options)
 
 
-class AWSTarget(harness.TestCase):
+class AWSTarget(awsenv.OneS3rver, harness.TestCase):
 
     def setUp(self):
         super().setUp()
-        self.s3 = self.keep(awsenv.S3rver(self.tmp, buckets=("images",)))
         secrets = {ROLE_KEY: (ROLE_SECRET, ROLE_TOKEN),
                    "AKIAJOBKEY": ("JobSecret9", None)}
         self.proxy = self.keep(S3Proxy(self.s3.port, secrets, "eu-west-1"))
         self.ec2 = self.keep(EC2Double(secrets, self.s3.url))
-        self.imds = self.keep(IMDSDouble("ib-role", ROLE_KEY, ROLE_SECRET,
-                                         ROLE_TOKEN))
+        self.imds = self.keep(ImdsDouble(role_paths(
+            "ib-role", ROLE_KEY, ROLE_SECRET, ROLE_TOKEN)))
         self.cli = awsenv.AwsCli(self.tmp, self.s3.url)
         self.q = self.queue()
 
@@ -70,7 +64,7 @@ class AWSTarget(harness.TestCase):
                            env={"IB_IMDS_ENDPOINT": self.imds.url})
 
     def opts(self, **kw):
-        o = {"region": "eu-west-1", "bucket": "images", "key": "k",
+        o = {"region": "eu-west-1", "bucket": self.bucket, "key": "k",
              "accessKeyID": "", "secretAccessKey": "", "sessionToken": "",
              "shareWithAccounts": ["123456789012", "210987654321"]}
         o.update(kw)
@@ -122,7 +116,7 @@ class AWSTarget(harness.TestCase):
             len(self.ec2.actions("DescribeImportSnapshotTasks")), 2)
         self.assertEqual(self.proxy.count("DeleteObject", 204), 1)
         if self.cli.available():
-            self.assertEqual(self.cli.keys("images"), [])
+            self.assertEqual(self.cli.keys(self.bucket), [])
         # Credentials: IMDSv2 only; every signature was right.
         self.assertEqual(self.imds.v1_attempts, 0)
         self.assertIn(("PUT", "/latest/api/token"), self.imds.requests)

@@ -13,15 +13,15 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                "doubles"))
+                                "lib"))
+import testpath  # noqa: F401,E402  (shared helpers and doubles on the path)
 import azureenv  # noqa: E402
 import harness  # noqa: E402
+import jobs  # noqa: E402
 from azure import AzureDouble  # noqa: E402
 
-DOUBLES = os.path.join(harness.TOP, "worker", "tests", "doubles")
-FIXTURES = os.path.join(harness.TOP, "worker", "tests", "fixtures")
+DOUBLES = harness.DOUBLES
 TENANT = "5f1c0a7e-0000-4000-8000-00000000aaaa"
 SUB = "0d9c2f4e-0000-4000-8000-00000000bbbb"
 SECRET = "Az-Secret~Value.123"
@@ -39,17 +39,8 @@ def target(options, image_name="img-az-1"):
 
 
 def build_args(targets, size, sparse=False, boot_mode=None):
-    with open(os.path.join(FIXTURES,
-                           "composer-v105-requestjob-osbuild-response.json")) as f:
-        job = json.load(f)
-    args = job["args"]
-    manifest = job["dynamic_args"][0]["data"]
-    manifest["__double__"] = {"size": size, "sparse": "1" if sparse else "0"}
-    last = manifest["pipelines"][-1]
-    last["name"] = "vhd"
-    last["stages"][-1].setdefault("options", {})["filename"] = "disk.vhd"
-    args["manifest"] = manifest
-    args["targets"] = targets
+    args = jobs.osbuild_args({"size": size, "sparse": "1" if sparse else "0"},
+                             ("vhd", "disk.vhd"), targets)
     if boot_mode:
         args["image_boot_mode"] = boot_mode
     return args

@@ -13,8 +13,12 @@ import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "lib"))
+import testpath  # noqa: F401,E402  (shared helpers and doubles on the path)
 import harness  # noqa: E402
+from faultproxy import FaultProxy  # noqa: E402
+from oauth import OAuthDouble  # noqa: E402
 
 FAST = "[worker]\nbackoff_max = 2\nheartbeat_interval = 2\n"
 
@@ -48,7 +52,7 @@ class Faults(harness.TestCase):
 
     def test_5xx_resets_and_slowness(self):
         q = self.queue()
-        p = self.keep(harness.FaultProxy(q.port))
+        p = self.keep(FaultProxy(q.port))
         files = self.keep(harness.FileServer({"/a": b"a"}))
         p.set(status=503, count=4)
         w = self.worker("http://" + p.address, FAST)
@@ -73,7 +77,7 @@ class Faults(harness.TestCase):
         # answers again. (libcurl averages the speed over about 5 s, so a
         # stall shows after 6 s or so.)
         q = self.queue()
-        p = self.keep(harness.FaultProxy(q.port))
+        p = self.keep(FaultProxy(q.port))
         p.set(delay=12)
         w = self.worker("http://" + p.address,
                         FAST + "low_speed_time = 1\n")
@@ -165,7 +169,7 @@ class Faults(harness.TestCase):
         tfile = os.path.join(self.tmp, "offline_token")
         with open(tfile, "w") as f:
             f.write(offline + "\n")
-        sso = self.keep(harness.OAuthDouble(secret, "worker-client",
+        sso = self.keep(OAuthDouble(secret, "worker-client",
                                             refresh_token=offline,
                                             expires_in=62))
         q = self.queue("--jwt-secret", sfile)
@@ -201,7 +205,7 @@ class Faults(harness.TestCase):
         csfile = os.path.join(self.tmp, "client_secret")
         with open(csfile, "w") as f:
             f.write("CLIENT-SECRET-9f86d081884c7d65")
-        sso = self.keep(harness.OAuthDouble(
+        sso = self.keep(OAuthDouble(
             secret, "svc", client_secret="CLIENT-SECRET-9f86d081884c7d65"))
         q = self.queue("--jwt-secret", sfile)
         w = self.worker("http://" + q.address,

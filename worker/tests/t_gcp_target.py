@@ -15,14 +15,14 @@ import os
 import subprocess
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                "doubles"))
+                                "lib"))
+import testpath  # noqa: F401,E402  (shared helpers and doubles on the path)
 import harness  # noqa: E402
+import jobs  # noqa: E402
 from gcp import GcpDouble  # noqa: E402
 
-DOUBLES = os.path.join(harness.TOP, "worker", "tests", "doubles")
-FIXTURES = os.path.join(harness.TOP, "worker", "tests", "fixtures")
+DOUBLES = harness.DOUBLES
 EMAIL = "ib-worker@proj-1.iam.gserviceaccount.com"
 KiB = 1 << 10
 
@@ -56,19 +56,9 @@ def target(options, image_name="img-gcp-1"):
 
 
 def build_args(targets, size):
-    with open(os.path.join(FIXTURES,
-                           "composer-v105-requestjob-osbuild-response.json")) as f:
-        job = json.load(f)
-    args = job["args"]
-    manifest = job["dynamic_args"][0]["data"]
-    manifest["__double__"] = {"size": size}
     # The export pipeline and file name of a GCE image.
-    last = manifest["pipelines"][-1]
-    last["name"] = "gce"
-    last["stages"][-1].setdefault("options", {})["filename"] = "image.tar.gz"
-    args["manifest"] = manifest
-    args["targets"] = targets
-    return args
+    return jobs.osbuild_args({"size": size}, ("gce", "image.tar.gz"),
+                             targets)
 
 
 class GcpTarget(harness.TestCase):

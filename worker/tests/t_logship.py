@@ -18,8 +18,8 @@ import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(HERE, "doubles"))
+sys.path.insert(0, os.path.join(HERE, "lib"))
+import testpath  # noqa: F401,E402  (shared helpers and doubles on the path)
 import harness  # noqa: E402
 import autoscaling  # noqa: E402
 import cwlogs  # noqa: E402

@@ -9,10 +9,13 @@ import socket
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "lib"))
+import testpath  # noqa: F401,E402  (shared helpers and doubles on the path)
 import harness  # noqa: E402
+from faultproxy import FaultProxy  # noqa: E402
 
-DOUBLES = os.path.join(harness.TOP, "worker", "tests", "doubles")
+DOUBLES = harness.DOUBLES
 
 
 class Loop(harness.TestCase):
@@ -122,9 +125,9 @@ class Loop(harness.TestCase):
         # result must still be the last thing the queue hears of the job.
         q = self.queue()
 
-        class SlowHeartbeats(harness.FaultProxy):
+        class SlowHeartbeats(FaultProxy):
             def _read_request(self, c):
-                req = harness.FaultProxy._read_request(c)
+                req = FaultProxy._read_request(c)
                 if req is not None and req.startswith(b"GET ") and \
                         b"/jobs/" in req.split(b"\r\n", 1)[0]:
                     time.sleep(0.4)

@@ -13,29 +13,20 @@ import sys
 import time
 import urllib.request
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "lib"))
+import testpath  # noqa: F401,E402  (shared helpers and doubles on the path)
 import harness  # noqa: E402
+import jobs  # noqa: E402
+from jobs import fixture  # noqa: E402
 
-DOUBLES = os.path.join(harness.TOP, "worker", "tests", "doubles")
-FIXTURES = os.path.join(harness.TOP, "worker", "tests", "fixtures")
-
-
-def fixture(name):
-    with open(os.path.join(FIXTURES, name)) as f:
-        return json.load(f)
+DOUBLES = harness.DOUBLES
 
 
 def build_args(image_name="disk.qcow2", double=None):
     """The captured composer job, with a worker.server target."""
-    job = fixture("composer-v105-requestjob-osbuild-response.json")
-    args = job["args"]
-    args["manifest"] = job["dynamic_args"][0]["data"]
-    if double:
-        args["manifest"]["__double__"] = double
-    t = args["targets"][0]
-    t["name"] = "org.osbuild.worker.server"
-    t["image_name"] = image_name
-    t["options"] = {}
+    args = jobs.osbuild_args(double)
+    jobs.one_target(args, "org.osbuild.worker.server", image_name, {})
     return args
 
 

@@ -13,36 +13,29 @@ import os
 import sys
 import urllib.request
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "lib"))
+import testpath  # noqa: F401,E402  (shared helpers and doubles on the path)
 import awsenv  # noqa: E402
 import harness  # noqa: E402
+import jobs  # noqa: E402
 from s3proxy import S3Proxy  # noqa: E402
 
-DOUBLES = os.path.join(harness.TOP, "worker", "tests", "doubles")
-FIXTURES = os.path.join(harness.TOP, "worker", "tests", "fixtures")
+DOUBLES = harness.DOUBLES
 SECRET = "S3RVER"
 MiB = 1 << 20
 
 
 def build_args(options, size, image_name="img.qcow2"):
-    with open(os.path.join(FIXTURES,
-                           "composer-v105-requestjob-osbuild-response.json")) as f:
-        job = json.load(f)
-    args = job["args"]
-    args["manifest"] = job["dynamic_args"][0]["data"]
-    args["manifest"]["__double__"] = {"size": size}
-    t = args["targets"][0]
-    t["name"] = "org.osbuild.aws.s3"
-    t["image_name"] = image_name
-    t["options"] = options
-    return args, t["osbuild_artifact"]["export_filename"]
+    args = jobs.osbuild_args({"size": size})
+    return args, jobs.one_target(args, "org.osbuild.aws.s3", image_name,
+                                 options)
 
 
-class S3Target(harness.TestCase):
+class S3Target(awsenv.OneS3rver, harness.TestCase):
 
     def setUp(self):
         super().setUp()
-        self.s3 = self.keep(awsenv.S3rver(self.tmp, buckets=("bkt",)))
         self.proxy = self.keep(S3Proxy(self.s3.port, {"S3RVER": (SECRET,
                                                                  None)}))
         self.cli = awsenv.AwsCli(self.tmp, self.s3.url)
@@ -55,7 +48,7 @@ class S3Target(harness.TestCase):
                            % (DOUBLES, extra, 5 * MiB), env=env)
 
     def opts(self, **kw):
-        o = {"region": "us-east-1", "bucket": "bkt", "key": "job-key",
+        o = {"region": "us-east-1", "bucket": self.bucket, "key": "job-key",
              "endpoint": self.proxy.url, "accessKeyID": "S3RVER",
              "secretAccessKey": SECRET, "sessionToken": "",
              "ca_bundle": "", "skip_ssl_verification": False}
@@ -74,7 +67,7 @@ class S3Target(harness.TestCase):
         res, fname = self.run_job(self.opts(), size)
         self.assertTrue(res.get("success"), json.dumps(res)[:3000])
         url = res["target_results"][0]["options"]["url"]
-        self.assertIn("/bkt/job-key-%s?" % fname, url)
+        self.assertIn("/%s/job-key-%s?" % (self.bucket, fname), url)
         self.assertIn("X-Amz-Expires=604800", url)
         # Every request the worker made had a valid signature.
         self.assertEqual(self.proxy.rejected, [])
@@ -88,9 +81,10 @@ class S3Target(harness.TestCase):
         want = awsenv.double_export(size)
         self.assertEqual(got, want)
         if self.cli.available():
-            head = self.cli.head("bkt", "job-key-" + fname)
+            head = self.cli.head(self.bucket, "job-key-" + fname)
             self.assertEqual(head["ContentLength"], size)
-            self.assertEqual(self.cli.sha256("bkt", "job-key-" + fname), want)
+            self.assertEqual(self.cli.sha256(self.bucket, "job-key-" + fname),
+                             want)
         self.assertNotIn(SECRET + "\n", w.log())
         self.assertNotIn("X-Amz-Signature", w.log())
 
@@ -102,7 +96,7 @@ class S3Target(harness.TestCase):
         self.assertTrue(res.get("success"), json.dumps(res)[:3000])
         self.assertEqual(self.proxy.count("UploadPart", 503), 2)
         self.assertIn("SlowDown", w.log())
-        self.assertEqual(self.cli.sha256("bkt", "job-key-" + fname)
+        self.assertEqual(self.cli.sha256(self.bucket, "job-key-" + fname)
                          if self.cli.available() else
                          awsenv.double_export(11 * MiB),
                          awsenv.double_export(11 * MiB))
@@ -178,8 +172,8 @@ class S3Target(harness.TestCase):
                     "aws_secret_access_key = %s\n"
                     "aws_session_token = SessTok123\n" % SECRET)
         w = self.start('[generic_s3]\nendpoint = "%s"\nregion = "us-east-1"'
-                       '\nbucket = "bkt"\ncredentials = "%s"\n'
-                       % (self.proxy.url, creds))
+                       '\nbucket = "%s"\ncredentials = "%s"\n'
+                       % (self.proxy.url, self.bucket, creds))
         res, fname = self.run_job({"region": "", "bucket": "", "key": "fb",
                                    "endpoint": "", "accessKeyID": "",
                                    "secretAccessKey": "", "public": True},
@@ -187,7 +181,8 @@ class S3Target(harness.TestCase):
         self.assertTrue(res.get("success"), json.dumps(res)[:3000])
         self.assertEqual(self.proxy.rejected, [])
         url = res["target_results"][0]["options"]["url"]
-        self.assertEqual(url, "%s/bkt/fb-%s" % (self.proxy.url, fname))
+        self.assertEqual(url, "%s/%s/fb-%s" % (self.proxy.url, self.bucket,
+                                                fname))
         put = [h for op, h in self.proxy.seen_headers if op == "PutObject"]
         self.assertEqual(put[0].get("x-amz-acl"), "public-read")
         self.assertEqual(put[0].get("x-amz-security-token"), "SessTok123")

@@ -8,7 +8,9 @@ import sys
 import tempfile
 import shutil
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "lib"))
+import testpath  # noqa: F401,E402  (shared helpers and doubles on the path)
 import awsenv  # noqa: E402
 import harness  # noqa: E402
 

@@ -9,7 +9,9 @@ import shutil
 import subprocess
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "lib"))
+import testpath  # noqa: F401,E402  (shared helpers and doubles on the path)
 import harness  # noqa: E402
 
 DOUBLE = os.path.join(os.path.dirname(os.path.abspath(__file__)),

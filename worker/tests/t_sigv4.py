@@ -12,7 +12,8 @@ import unittest
 import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "doubles"))
+sys.path.insert(0, os.path.join(HERE, "lib"))
+import testpath  # noqa: F401,E402  (shared helpers and doubles on the path)
 import sigv4  # noqa: E402
 
 with open(os.path.join(HERE, "doubles", "sigv4_vectors.json")) as f:

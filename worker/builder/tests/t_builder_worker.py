@@ -12,7 +12,8 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                "..", "..", "tests"))
+                                "..", "..", "tests", "lib"))
+import testpath  # noqa: F401,E402  (shared helpers and doubles on the path)
 import harness  # noqa: E402
 
 B = os.environ.get("B", "build")

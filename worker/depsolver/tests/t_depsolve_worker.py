@@ -11,8 +11,8 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(HERE, "..", "..", "tests"))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "lib"))
+import testpath  # noqa: F401,E402  (shared helpers and doubles on the path)
 import dsrepos  # noqa: E402
 import harness  # noqa: E402
 

@@ -1,10 +1,10 @@
-# TEST DOUBLE of the EC2 instance metadata service (IMDSv2) and of the Auto Scaling Query API; no cloud here.
+# TEST DOUBLE of the EC2 Auto Scaling Query API and of one instance's metadata; no cloud here.
 """One instance in one Auto Scaling group, as the worker sees it.
 
-IMDS answers only IMDSv2 (a PUT for a session token, then GETs carrying it)
-and counts IMDSv1 attempts. It serves the instance id, the region, the
-instance role's credentials, the group's name tag (only when instance
-metadata tags are enabled) and autoscaling/target-lifecycle-state.
+The instance's IMDS is the shared IMDSv2 double (imds.py); it serves the
+instance id, the region, the instance role's credentials, the group's name
+tag (only when instance metadata tags are enabled) and
+autoscaling/target-lifecycle-state.
 
 The Auto Scaling API checks every request's SigV4 signature (service
 "autoscaling", the instance's region) with the project's verifier, records
@@ -14,16 +14,14 @@ lifecycle action is waiting (Terminating:Wait), for the group's hook.
 A test moves the instance with terminate() or warm()."""
 
 import http.server
-import os
 import socketserver
-import sys
 import threading
 import time
 import urllib.parse
 import uuid
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import sigv4  # noqa: E402
+import sigv4
+from imds import ImdsDouble, role_paths
 
 NS = "http://autoscaling.amazonaws.com/doc/2011-01-01/"
 
@@ -69,53 +67,7 @@ class Fleet:
         self.health = "Healthy"             # SetInstanceHealth's last word
         self.calls = []                     # (monotonic, action, params)
         self.rejected = []                  # (action, why)
-        self.tokens = set()
-        self.v1_attempts = 0
-        self.imds_gets = []
         outer = self
-
-        class Imds(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
-            def send(self, status, body):
-                b = body.encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "text/plain")
-                self.send_header("Content-Length", str(len(b)))
-                self.end_headers()
-                self.wfile.write(b)
-
-            def do_PUT(self):
-                n = int(self.headers.get("Content-Length") or 0)
-                self.rfile.read(n)
-                ttl = self.headers.get("X-aws-ec2-metadata-token-ttl-seconds")
-                try:
-                    ok = ttl is not None and 1 <= int(ttl) <= 21600
-                except ValueError:
-                    ok = False
-                if self.path != "/latest/api/token" or not ok:
-                    return self.send(400, "Bad Request")
-                t = uuid.uuid4().hex
-                with outer.lock:
-                    outer.tokens.add(t)
-                self.send(200, t)
-
-            def do_GET(self):
-                tok = self.headers.get("X-aws-ec2-metadata-token")
-                with outer.lock:
-                    if tok is None:
-                        outer.v1_attempts += 1
-                    known = tok in outer.tokens
-                    outer.imds_gets.append(self.path)
-                if not known:
-                    return self.send(401, "Unauthorized")
-                body = outer._metadata(self.path)
-                if body is None:
-                    return self.send(404, "Not Found")
-                self.send(200, body)
 
         class Api(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -126,10 +78,9 @@ class Fleet:
             def do_POST(self):
                 outer._api(self)
 
-        self.imds_server = _serve(Imds)
+        self.imds = ImdsDouble(self._metadata)
         self.api_server = _serve(Api)
-        self.imds_url = "http://127.0.0.1:%d" % \
-            self.imds_server.server_address[1]
+        self.imds_url = self.imds.url
         self.api_url = "http://127.0.0.1:%d/" % \
             self.api_server.server_address[1]
 
@@ -151,27 +102,30 @@ class Fleet:
             return [(t, a, p) for t, a, p in self.calls
                     if name is None or a == name]
 
+    @property
+    def v1_attempts(self):
+        return self.imds.v1_attempts
+
+    @property
+    def imds_gets(self):
+        return self.imds.gets
+
     def stop(self):
-        for s in (self.imds_server, self.api_server):
-            s.shutdown()
-            s.server_close()
+        self.imds.stop()
+        self.api_server.shutdown()
+        self.api_server.server_close()
 
     # -- IMDS
     def _metadata(self, path):
-        creds = "/latest/meta-data/iam/security-credentials/"
         with self.lock:
             table = {
                 "/latest/meta-data/instance-id": self.instance_id,
                 "/latest/meta-data/placement/region": self.region,
                 "/latest/meta-data/autoscaling/target-lifecycle-state":
                     self.target,
-                creds: self.role,
-                creds + self.role:
-                    '{"Code":"Success","Type":"AWS-HMAC","AccessKeyId":'
-                    '"%s","SecretAccessKey":"%s","Token":"%s",'
-                    '"Expiration":"2099-01-01T00:00:00Z"}' % (
-                        self.access_key, self.secret, self.session_token),
             }
+            table.update(role_paths(self.role, self.access_key, self.secret,
+                                    self.session_token))
             if self.tags_in_metadata:
                 table["/latest/meta-data/tags/instance/"
                       "aws:autoscaling:groupName"] = self.group

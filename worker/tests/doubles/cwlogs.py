@@ -22,15 +22,12 @@ remove the group, and reads what was stored and how many calls came."""
 
 import http.server
 import json
-import os
 import socketserver
-import sys
 import threading
 import time
 import uuid
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import sigv4  # noqa: E402
+import sigv4
 
 MAX_EVENTS = 10000
 MAX_BYTES = 1048576

@@ -1,4 +1,4 @@
-# TEST DOUBLE of the EC2 Query API and of the instance metadata service (IMDSv2); no cloud here.
+# TEST DOUBLE of the EC2 Query API; no cloud here.
 """EC2 as the worker uses it, on loopback. Every request's SigV4 signature
 is checked (service ec2, the region of the credential scope); answers have
 EC2's XML shapes. Import tasks follow EC2's state machine (active with
@@ -10,21 +10,18 @@ InvalidAMIID.Unavailable) and a snapshot in use by a registered image cannot
 be deleted (InvalidSnapshot.InUse). Tests can ask for throttling
 (RequestLimitExceeded), import failures, any action failing with a given
 EC2 error (fail()) and any action's answer held back (hold()).
-IMDS answers only IMDSv2 (PUT for a token first) and counts v1 attempts."""
+The instance metadata service is imds.py."""
 
 import hashlib
 import http.server
 import itertools
-import os
 import socketserver
-import sys
 import threading
 import urllib.parse
 import urllib.request
 import uuid
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import sigv4  # noqa: E402
+import sigv4
 
 NS = "http://ec2.amazonaws.com/doc/2016-11-15/"
 
@@ -420,70 +417,6 @@ class EC2Double:
                 "</ebs></item></blockDeviceMapping></item>" % (
                     ami, i["state"], _esc(i["name"]), i["snapshot"]))
         return "<imagesSet>%s</imagesSet>" % "".join(items)
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-class IMDSDouble:
-    """IMDSv2: PUT /latest/api/token, then GETs with the token."""
-
-    def __init__(self, role, access_key, secret, token):
-        self.tokens = set()
-        self.v1_attempts = 0
-        self.requests = []
-        outer = self
-        creds = ('{"Code":"Success","LastUpdated":"2026-01-01T00:00:00Z",'
-                 '"Type":"AWS-HMAC","AccessKeyId":"%s","SecretAccessKey":'
-                 '"%s","Token":"%s","Expiration":"2099-01-01T00:00:00Z"}'
-                 % (access_key, secret, token))
-
-        class H(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
-            def send(self, status, body):
-                b = body.encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "text/plain")
-                self.send_header("Content-Length", str(len(b)))
-                self.end_headers()
-                self.wfile.write(b)
-
-            def do_PUT(self):
-                n = int(self.headers.get("Content-Length") or 0)
-                self.rfile.read(n)
-                outer.requests.append(("PUT", self.path))
-                ttl = self.headers.get("X-aws-ec2-metadata-token-ttl-seconds")
-                if self.path != "/latest/api/token" or not ttl or \
-                        not 1 <= int(ttl) <= 21600:
-                    return self.send(400, "Bad Request")
-                t = uuid.uuid4().hex
-                outer.tokens.add(t)
-                self.send(200, t)
-
-            def do_GET(self):
-                outer.requests.append(("GET", self.path))
-                tok = self.headers.get("X-aws-ec2-metadata-token")
-                if tok is None:
-                    outer.v1_attempts += 1
-                    return self.send(401, "Unauthorized")
-                if tok not in outer.tokens:
-                    return self.send(401, "Unauthorized")
-                base = "/latest/meta-data/iam/security-credentials/"
-                if self.path == base:
-                    return self.send(200, role)
-                if self.path == base + role:
-                    return self.send(200, creds)
-                self.send(404, "Not Found")
-
-        self.server = _Server(("127.0.0.1", 0), H)
-        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever,
-                         daemon=True).start()
 
     def stop(self):
         self.server.shutdown()

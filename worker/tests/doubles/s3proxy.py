@@ -8,14 +8,11 @@ and answers AbortMultipartUpload itself because s3rver lacks it."""
 import hashlib
 import http.client
 import http.server
-import os
 import socketserver
-import sys
 import threading
 import urllib.parse
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import sigv4  # noqa: E402
+import sigv4
 
 
 def s3_error(code, message, status):

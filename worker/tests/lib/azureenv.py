@@ -1,6 +1,5 @@
-"""Real Azure blob storage for the upload tests: azurite (npm, installed
-from worker/tests/node/package-lock.json with `npm ci` when missing),
-started on loopback with telemetry off. It verifies SharedKey signatures.
+"""Real Azure blob storage for the upload tests: azurite (npm, see
+node.py), started on loopback with telemetry off. It verifies SharedKey signatures.
 Accounts come from AZURITE_ACCOUNTS at start, so adding one restarts it
 on the same port and data folder. A small SharedKey client of our own
 reads blobs back, a second implementation to cross-check the worker's."""
@@ -9,45 +8,19 @@ import base64
 import hashlib
 import hmac
 import os
-import shutil
-import socket
 import subprocess
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from email.utils import formatdate
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-NODE_DIR = os.path.join(HERE, "node")
-AZURITE = os.path.join(NODE_DIR, "node_modules", "azurite", "dist", "src",
-                       "blob", "main.js")
+import node
+from net import free_port, stop_process, wait_listening
+from node import skip  # noqa: F401  (the tests' skip)
+
+AZURITE = os.path.join(node.NODE_DIR, "node_modules", "azurite", "dist",
+                       "src", "blob", "main.js")
 VERSION = "2021-08-06"
-
-
-def skip(why):
-    print("skipped: " + why)
-    raise SystemExit(77)
-
-
-def ensure_azurite():
-    node = shutil.which("node")
-    if node is None:
-        skip("node is not installed (ci/deps.sh all)")
-    if not os.path.exists(AZURITE):
-        r = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"],
-                           cwd=NODE_DIR, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, timeout=600)
-        if r.returncode != 0 or not os.path.exists(AZURITE):
-            skip("npm ci for azurite failed: " +
-                 r.stdout.decode(errors="replace")[-300:])
-    return node
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def new_key():
@@ -56,7 +29,7 @@ def new_key():
 
 class Azurite:
     def __init__(self, tmp, accounts=None):
-        self.node = ensure_azurite()
+        self.node = node.ensure(AZURITE, "azurite")
         self.tmp = tmp
         self.dir = os.path.join(tmp, "azurite-data")
         os.makedirs(self.dir, exist_ok=True)
@@ -76,18 +49,9 @@ class Azurite:
             [self.node, AZURITE, "--blobHost", "127.0.0.1", "--blobPort",
              str(self.port), "--location", self.dir, "--disableTelemetry",
              "--silent"], stdout=self.log, stderr=subprocess.STDOUT, env=env)
-        end = time.monotonic() + 30
-        while time.monotonic() < end:
-            try:
-                socket.create_connection(("127.0.0.1", self.port),
-                                         0.2).close()
-                return
-            except OSError:
-                if self.proc.poll() is not None:
-                    break
-                time.sleep(0.1)
-        self.stop()
-        raise AssertionError("azurite did not start")
+        if not wait_listening(self.port, self.proc):
+            self.stop()
+            raise AssertionError("azurite did not start")
 
     def add_account(self, name):
         """A new storage account: azurite learns it by restarting."""
@@ -97,13 +61,7 @@ class Azurite:
         return self.accounts[name]
 
     def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
     def request(self, method, account, path, query="", headers=None,
                 body=b""):

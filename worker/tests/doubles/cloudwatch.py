@@ -8,17 +8,13 @@ for throttling answers or refuse every call."""
 
 import calendar
 import http.server
-import os
 import socketserver
 import threading
 import time
 import urllib.parse
 import uuid
 
-import sys
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                "..", "..", "..", "tests", "doubles"))
-import sigv4  # noqa: E402
+import sigv4
 
 NS = "http://monitoring.amazonaws.com/doc/2010-08-01/"
 UNITS = {"Seconds", "Bytes", "Percent", "Count", "Count/Second", "None"}

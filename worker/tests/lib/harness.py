@@ -1,36 +1,35 @@
 """Integration-test harness: starts the local queue, the worker binary and
-small loopback servers, and cleans all of them up.
+a small loopback file server, and cleans all of them up.
 
-Everything listens on 127.0.0.1 with ports the kernel picks. Servers that
-stand in for something that cannot run here say so (FaultProxy and
-OAuthDouble are test doubles); the queue is the project's real one.
+Everything listens on 127.0.0.1 with ports the kernel picks. The queue is
+the project's real one; the test doubles (fault proxy, OAuth endpoint,
+clouds) live in worker/tests/doubles.
 """
 
-import base64
-import hashlib
-import hmac
 import http.server
 import json
 import os
 import re
 import shutil
 import signal
-import socket
 import socketserver
 import subprocess
 import tempfile
 import threading
 import time
 import unittest
-import urllib.error
 import urllib.request
 import warnings
 
+import testpath
+from jwtutil import jwt_hs256
+from net import free_port  # noqa: F401  (the tests' one free_port)
+
 warnings.simplefilter("ignore", ResourceWarning)
 
-TOP = os.environ.get("IB_TOP") or os.path.abspath(
-    os.path.join(os.path.dirname(__file__), "..", ".."))
-BUILD = os.path.join(TOP, os.environ.get("B", "build"))
+TOP = testpath.TOP
+BUILD = testpath.BUILD
+DOUBLES = testpath.DOUBLES
 WORKER = os.path.join(BUILD, "ib-worker")
 QUEUE = os.path.join(TOP, "queue", "ib-queue")
 
@@ -44,12 +43,6 @@ def wait_until(pred, timeout, what, step=0.05):
         time.sleep(step)
     raise AssertionError("timed out after %.1fs waiting for %s" %
                          (timeout, what))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Queue:
@@ -267,202 +260,6 @@ class FileServer:
         self.server = _ThreadedServer(("127.0.0.1", 0), H)
         self.port = self.server.server_address[1]
         self.url = "http://127.0.0.1:%d" % self.port
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-class FaultProxy:
-    """TEST DOUBLE: a TCP proxy in front of the queue that injects the faults
-    a real network and a struggling composer produce: HTTP error answers,
-    connection resets, and slowness. Modes are changed by the test."""
-
-    def __init__(self, target_port):
-        self.target = ("127.0.0.1", target_port)
-        self.lock = threading.Lock()
-        self.status = None      # answer this many requests with a status
-        self.status_left = 0
-        self.resets_left = 0    # close this many connections at once
-        self.delay = 0.0        # seconds before forwarding each request
-        self.requests = []      # (time, first request line)
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        self.address = "127.0.0.1:%d" % self.port
-        self.running = True
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def set(self, status=None, count=0, resets=0, delay=0.0):
-        with self.lock:
-            self.status, self.status_left = status, count
-            self.resets_left = resets
-            self.delay = delay
-
-    def _accept(self):
-        while self.running:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._conn, args=(c,), daemon=True).start()
-
-    @staticmethod
-    def _read_request(c):
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = c.recv(65536)
-            if not chunk:
-                return None
-            data += chunk
-        head, _, rest = data.partition(b"\r\n\r\n")
-        m = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
-        n = int(m.group(1)) if m else 0
-        while len(rest) < n:
-            chunk = c.recv(65536)
-            if not chunk:
-                return None
-            rest += chunk
-        return head + b"\r\n\r\n" + rest
-
-    def _conn(self, c):
-        upstream = None
-        try:
-            while True:
-                req = self._read_request(c)
-                if req is None:
-                    return
-                line = req.split(b"\r\n", 1)[0].decode(errors="replace")
-                with self.lock:
-                    self.requests.append((time.monotonic(), line))
-                    reset = self.resets_left > 0
-                    if reset:
-                        self.resets_left -= 1
-                    status = None
-                    if not reset and self.status_left > 0:
-                        self.status_left -= 1
-                        status = self.status
-                    delay = self.delay
-                if reset:
-                    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                 b"\x01\x00\x00\x00\x00\x00\x00\x00")
-                    return
-                if status is not None:
-                    body = json.dumps({
-                        "href": "/api/worker/v1/errors/1000", "id": "1000",
-                        "kind": "Error", "code": "IMAGE-BUILDER-WORKER-1000",
-                        "reason": "injected failure", "message":
-                        "injected failure", "operation_id": "x"}).encode()
-                    c.sendall(b"HTTP/1.1 %d Injected\r\nContent-Type: "
-                              b"application/json; charset=UTF-8\r\n"
-                              b"Content-Length: %d\r\n\r\n" %
-                              (status, len(body)) + body)
-                    continue
-                if delay:
-                    time.sleep(delay)
-                if upstream is None:
-                    upstream = socket.create_connection(self.target)
-                upstream.sendall(req)
-                # Relay the answer: read until the upstream answer is whole.
-                resp = b""
-                while b"\r\n\r\n" not in resp:
-                    chunk = upstream.recv(65536)
-                    if not chunk:
-                        return
-                    resp += chunk
-                head, _, rest = resp.partition(b"\r\n\r\n")
-                m = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
-                n = int(m.group(1)) if m else 0
-                while len(rest) < n:
-                    chunk = upstream.recv(65536)
-                    if not chunk:
-                        break
-                    rest += chunk
-                c.sendall(head + b"\r\n\r\n" + rest)
-        except OSError:
-            pass
-        finally:
-            c.close()
-            if upstream:
-                upstream.close()
-
-    def count(self, pattern):
-        rx = re.compile(pattern)
-        with self.lock:
-            return sum(1 for _, l in self.requests if rx.search(l))
-
-    def stop(self):
-        self.running = False
-        self.sock.close()
-
-
-def jwt_hs256(secret, claims):
-    def b64(b):
-        return base64.urlsafe_b64encode(b).rstrip(b"=")
-    head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-    body = b64(json.dumps(claims).encode())
-    sig = b64(hmac.new(secret, head + b"." + body, hashlib.sha256).digest())
-    return (head + b"." + body + b"." + sig).decode()
-
-
-class OAuthDouble:
-    """TEST DOUBLE of an OAuth2 token endpoint (SSO). It checks the grant the
-    way a real one does and issues HS256 JWTs the queue verifies."""
-
-    def __init__(self, secret, client_id, refresh_token=None,
-                 client_secret=None, expires_in=300):
-        outer = self
-        self.secret = secret
-        self.expires_in = expires_in
-        self.down = False
-        self.calls = []
-        self.issued = []
-
-        class H(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
-            def do_POST(self):
-                n = int(self.headers.get("Content-Length", 0))
-                form = urllib.parse.parse_qs(self.rfile.read(n).decode())
-                form = {k: v[0] for k, v in form.items()}
-                outer.calls.append(form)
-                if outer.down:
-                    self.send_response(503)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                ok = form.get("client_id") == client_id and (
-                    (form.get("grant_type") == "refresh_token" and
-                     refresh_token is not None and
-                     form.get("refresh_token") == refresh_token) or
-                    (form.get("grant_type") == "client_credentials" and
-                     client_secret is not None and
-                     form.get("client_secret") == client_secret))
-                if not ok:
-                    body = b'{"error":"invalid_grant"}'
-                    self.send_response(400)
-                else:
-                    tok = jwt_hs256(outer.secret, {
-                        "exp": int(time.time()) + outer.expires_in,
-                        "sub": client_id, "n": len(outer.issued)})
-                    outer.issued.append(tok)
-                    body = json.dumps({"access_token": tok,
-                                       "token_type": "Bearer",
-                                       "expires_in": outer.expires_in
-                                       }).encode()
-                    self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        import urllib.parse  # noqa: F401  (used in the handler)
-        self.server = _ThreadedServer(("127.0.0.1", 0), H)
-        self.url = "http://127.0.0.1:%d/token" % self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def stop(self):

@@ -1,59 +1,37 @@
-"""Real S3 for the upload tests: s3rver (npm, installed from
-worker/tests/node/package-lock.json with `npm ci` when missing), started
-on loopback with a bucket, plus Debian's awscli as a second client to
+"""Real S3 for the upload tests: s3rver (npm, see node.py), started
+on loopback with its buckets, plus Debian's awscli as a second client to
 cross-check what the worker stored. The EC2/IMDS doubles and the
 signature-checking proxy are in doubles/."""
 
+import datetime
 import hashlib
+import itertools
 import json
 import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
+import tempfile
+import urllib.request
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-NODE_DIR = os.path.join(HERE, "node")
-S3RVER = os.path.join(NODE_DIR, "node_modules", "s3rver", "bin", "s3rver.js")
+import node
+import sigv4
+from net import free_port, stop_process, wait_listening
+from node import skip  # noqa: F401  (the tests' skip)
+
+S3RVER = os.path.join(node.NODE_DIR, "node_modules", "s3rver", "bin",
+                      "s3rver.js")
 AWS = "/usr/bin/aws"
-sys.path.insert(0, os.path.join(HERE, "doubles"))
-
-
-def skip(why):
-    print("skipped: " + why)
-    raise SystemExit(77)
-
-
-def ensure_s3rver():
-    node = shutil.which("node")
-    if node is None:
-        skip("node is not installed (ci/deps.sh all)")
-    if not os.path.exists(S3RVER):
-        r = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"],
-                           cwd=NODE_DIR, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, timeout=600)
-        if r.returncode != 0 or not os.path.exists(S3RVER):
-            skip("npm ci for s3rver failed: " +
-                 r.stdout.decode(errors="replace")[-300:])
-    return node
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class S3rver:
     """The real s3rver on 127.0.0.1 with the given buckets."""
 
     def __init__(self, tmp, buckets=("bkt",)):
-        node = ensure_s3rver()
+        nodebin = node.ensure(S3RVER, "s3rver")
         self.dir = os.path.join(tmp, "s3rver-data")
         os.makedirs(self.dir, exist_ok=True)
         self.port = free_port()
-        args = [node, S3RVER, "-d", self.dir, "-a", "127.0.0.1", "-p",
+        args = [nodebin, S3RVER, "-d", self.dir, "-a", "127.0.0.1", "-p",
                 str(self.port), "-s"]
         for b in buckets:
             args += ["--configure-bucket", b]
@@ -61,26 +39,57 @@ class S3rver:
         self.proc = subprocess.Popen(args, stdout=self.log,
                                      stderr=subprocess.STDOUT)
         self.url = "http://127.0.0.1:%d" % self.port
-        end = time.monotonic() + 30
-        while time.monotonic() < end:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
-                return
-            except OSError:
-                if self.proc.poll() is not None:
-                    break
-                time.sleep(0.1)
-        self.stop()
-        raise AssertionError("s3rver did not start")
+        if not wait_listening(self.port, self.proc):
+            self.stop()
+            raise AssertionError("s3rver did not start")
+
+    def create_bucket(self, name):
+        """A new bucket, made with a signed CreateBucket as a client would."""
+        amz = datetime.datetime.now(datetime.timezone.utc).strftime(
+            "%Y%m%dT%H%M%SZ")
+        path = "/" + name
+        headers = [("host", "127.0.0.1:%d" % self.port),
+                   ("x-amz-content-sha256", sigv4.EMPTY_SHA256),
+                   ("x-amz-date", amz)]
+        signed = [h for h, _ in headers]
+        creq = sigv4.canonical_request("PUT", path, [], headers, signed,
+                                       sigv4.EMPTY_SHA256, s3=True)
+        sig = sigv4.signature("S3RVER", amz, "us-east-1", "s3", creq)
+        req = urllib.request.Request(self.url + path, method="PUT",
+                                     data=b"", headers=dict(headers))
+        req.add_header("Authorization", "%s Credential=S3RVER/%s/us-east-1/"
+                       "s3/aws4_request, SignedHeaders=%s, Signature=%s" % (
+                           sigv4.ALGO, amz[:8], ";".join(signed), sig))
+        with urllib.request.urlopen(req, timeout=30) as r:
+            r.read()
+        return name
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
+
+
+class OneS3rver:
+    """Mixin for a harness.TestCase: one real s3rver for the whole class
+    (cls.s3), started once; each test gets a bucket of its own
+    (self.bucket), which keeps the tests apart."""
+
+    _names = itertools.count(1)
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls._s3tmp = tempfile.mkdtemp(prefix="ibt-s3-")
+        cls.s3 = S3rver(cls._s3tmp, buckets=())
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s3.stop()
+        shutil.rmtree(cls._s3tmp, ignore_errors=True)
+        super().tearDownClass()
+
+    def setUp(self):
+        super().setUp()
+        self.bucket = self.s3.create_bucket("bkt-%d" % next(self._names))
 
 
 class AwsCli:

@@ -1,0 +1,133 @@
+# TEST DOUBLE: a TCP proxy in front of the queue that injects the faults a real network and a struggling composer produce.
+"""Fault-injecting proxy: HTTP error answers, connection resets and
+slowness between the worker and the (real) queue. The test changes the
+mode with set() and counts requests with count()."""
+
+import json
+import re
+import socket
+import threading
+import time
+
+
+class FaultProxy:
+    """The proxy on a port of its own, forwarding to target_port."""
+
+    def __init__(self, target_port):
+        self.target = ("127.0.0.1", target_port)
+        self.lock = threading.Lock()
+        self.status = None      # answer this many requests with a status
+        self.status_left = 0
+        self.resets_left = 0    # close this many connections at once
+        self.delay = 0.0        # seconds before forwarding each request
+        self.requests = []      # (time, first request line)
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.address = "127.0.0.1:%d" % self.port
+        self.running = True
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def set(self, status=None, count=0, resets=0, delay=0.0):
+        with self.lock:
+            self.status, self.status_left = status, count
+            self.resets_left = resets
+            self.delay = delay
+
+    def _accept(self):
+        while self.running:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._conn, args=(c,), daemon=True).start()
+
+    @staticmethod
+    def _read_request(c):
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = c.recv(65536)
+            if not chunk:
+                return None
+            data += chunk
+        head, _, rest = data.partition(b"\r\n\r\n")
+        m = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
+        n = int(m.group(1)) if m else 0
+        while len(rest) < n:
+            chunk = c.recv(65536)
+            if not chunk:
+                return None
+            rest += chunk
+        return head + b"\r\n\r\n" + rest
+
+    def _conn(self, c):
+        upstream = None
+        try:
+            while True:
+                req = self._read_request(c)
+                if req is None:
+                    return
+                line = req.split(b"\r\n", 1)[0].decode(errors="replace")
+                with self.lock:
+                    self.requests.append((time.monotonic(), line))
+                    reset = self.resets_left > 0
+                    if reset:
+                        self.resets_left -= 1
+                    status = None
+                    if not reset and self.status_left > 0:
+                        self.status_left -= 1
+                        status = self.status
+                    delay = self.delay
+                if reset:
+                    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                 b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                    return
+                if status is not None:
+                    body = json.dumps({
+                        "href": "/api/worker/v1/errors/1000", "id": "1000",
+                        "kind": "Error", "code": "IMAGE-BUILDER-WORKER-1000",
+                        "reason": "injected failure", "message":
+                        "injected failure", "operation_id": "x"}).encode()
+                    c.sendall(b"HTTP/1.1 %d Injected\r\nContent-Type: "
+                              b"application/json; charset=UTF-8\r\n"
+                              b"Content-Length: %d\r\n\r\n" %
+                              (status, len(body)) + body)
+                    continue
+                if delay:
+                    time.sleep(delay)
+                if upstream is None:
+                    upstream = socket.create_connection(self.target)
+                upstream.sendall(req)
+                # Relay the answer: read until the upstream answer is whole.
+                resp = b""
+                while b"\r\n\r\n" not in resp:
+                    chunk = upstream.recv(65536)
+                    if not chunk:
+                        return
+                    resp += chunk
+                head, _, rest = resp.partition(b"\r\n\r\n")
+                m = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
+                n = int(m.group(1)) if m else 0
+                while len(rest) < n:
+                    chunk = upstream.recv(65536)
+                    if not chunk:
+                        break
+                    rest += chunk
+                c.sendall(head + b"\r\n\r\n" + rest)
+        except OSError:
+            pass
+        finally:
+            c.close()
+            if upstream:
+                upstream.close()
+
+    def count(self, pattern):
+        rx = re.compile(pattern)
+        with self.lock:
+            return sum(1 for _, l in self.requests if rx.search(l))
+
+    def stop(self):
+        self.running = False
+        self.sock.close()
