@@ -44,11 +44,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(TOP, "worker", "tests", "doubles"))
+sys.path.insert(0, os.path.join(TOP, "worker", "tests", "lib"))
 sys.path.insert(0, os.path.join(TOP, "terraform", "tests", "lib"))
+import testpath  # noqa: F401,E402  (shared helpers and doubles on the path)
 import autoscaling  # noqa: E402
 import sigv4  # noqa: E402
 import tfcheck  # noqa: E402
+from loopback import Refused  # noqa: E402
 
 # CloudWatch Logs' PutLogEvents limits (the API reference).
 LOGS_MAX_EVENTS = 10000
@@ -87,12 +89,6 @@ def render_user_data(tfvars):
         return json.loads(json.loads(lines[-1])), undeclared, None
 
 
-class Refused(Exception):
-    def __init__(self, status, kind, message):
-        super().__init__(message)
-        self.status, self.kind, self.message = status, kind, message
-
-
 class Fleet(autoscaling.Fleet):
     """The recorded group double, plus SetInstanceHealth and the user data
     in IMDS."""
@@ -107,11 +103,11 @@ class Fleet(autoscaling.Fleet):
 
     def _a_SetInstanceHealth(self, p):
         if p.get("InstanceId") != self.instance_id:
-            raise autoscaling._Refused(400, "ValidationError",
+            raise Refused(400, "ValidationError",
                                        "Instance Id not found - %s" %
                                        p.get("InstanceId"))
         if p.get("HealthStatus") not in ("Healthy", "Unhealthy"):
-            raise autoscaling._Refused(400, "ValidationError",
+            raise Refused(400, "ValidationError",
                                        "HealthStatus")
         self.health.append(p.get("HealthStatus"))
 
@@ -293,9 +289,9 @@ def main():
                     out = fn(action, req)
             except Refused as e:
                 with lock:
-                    refused.append([what, e.kind, e.message])
+                    refused.append([what, e.code, e.message])
                 write_state()
-                return self.answer(e.status, {"__type": e.kind,
+                return self.answer(e.status, {"__type": e.code,
                                               "message": e.message})
             write_state()
             self.answer(200, out)
@@ -308,8 +304,7 @@ def main():
     endpoints = {
         "secretsmanager": "http://%s:%d" % (host, api.server_address[1]),
         "logs": "http://%s:%d" % (host, api.server_address[1]),
-        "autoscaling": "http://%s:%d" % (
-            host, fleet.api_server.server_address[1]),
+        "autoscaling": "http://%s:%d" % (host, fleet.port),
     }
     if cfg.get("s3_endpoint"):
         endpoints["s3"] = cfg["s3_endpoint"]
@@ -323,16 +318,16 @@ def main():
     with open(os.path.join(args.dir, "user-data.json"), "w") as f:
         f.write(fleet.user_data)
     # Every call the Fleet double records goes into the state file too.
-    orig_api = fleet._api
+    orig_api = fleet._handle
 
     def recorded(h):
         orig_api(h)
         write_state()
-    fleet._api = recorded
+    fleet._handle = recorded
     write_state()
-    ports = {"undeclared": undeclared,"imds": fleet.imds_server.server_address[1],
+    ports = {"undeclared": undeclared,"imds": fleet.imds.port,
              "api": api.server_address[1],
-             "autoscaling": fleet.api_server.server_address[1]}
+             "autoscaling": fleet.port}
     tmp = os.path.join(args.dir, "ports.json.tmp")
     with open(tmp, "w") as f:
         json.dump(ports, f)

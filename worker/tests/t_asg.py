@@ -21,7 +21,7 @@ import harness  # noqa: E402
 
 DOUBLES = harness.DOUBLES
 import autoscaling  # noqa: E402
-from t_osbuild_queue import build_args  # noqa: E402
+from jobs import worker_server_args as build_args  # noqa: E402
 
 # 20 stages in the fixture's manifest: about 8 s of build.
 SLOW_BUILD = {"sleep": 0.4}

@@ -13,42 +13,20 @@ it is InService, heartbeats and CompleteLifecycleAction only while a
 lifecycle action is waiting (Terminating:Wait), for the group's hook.
 A test moves the instance with terminate() or warm()."""
 
-import http.server
-import socketserver
 import threading
 import time
 import urllib.parse
 import uuid
 
+import loopback
 import sigv4
 from imds import ImdsDouble, role_paths
+from loopback import Refused, esc
 
 NS = "http://autoscaling.amazonaws.com/doc/2011-01-01/"
 
 
-class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
-class _Refused(Exception):
-    def __init__(self, status, code, message):
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-
-def _esc(s):
-    return (str(s).replace("&", "&amp;").replace("<", "&lt;")
-            .replace(">", "&gt;"))
-
-
-def _serve(handler):
-    srv = _Server(("127.0.0.1", 0), handler)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    return srv
-
-
-class Fleet:
+class Fleet(loopback.Service):
     """The instance, its group, the IMDS and the Auto Scaling API."""
 
     def __init__(self, group="ib-fleet", hook="ib-fleet-drain",
@@ -67,22 +45,10 @@ class Fleet:
         self.health = "Healthy"             # SetInstanceHealth's last word
         self.calls = []                     # (monotonic, action, params)
         self.rejected = []                  # (action, why)
-        outer = self
-
-        class Api(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
-            def do_POST(self):
-                outer._api(self)
-
         self.imds = ImdsDouble(self._metadata)
-        self.api_server = _serve(Api)
         self.imds_url = self.imds.url
-        self.api_url = "http://127.0.0.1:%d/" % \
-            self.api_server.server_address[1]
+        self.serve(suffix="/")
+        self.api_url = self.url
 
     # -- what a test does
     def terminate(self):
@@ -112,8 +78,7 @@ class Fleet:
 
     def stop(self):
         self.imds.stop()
-        self.api_server.shutdown()
-        self.api_server.server_close()
+        super().stop()
 
     # -- IMDS
     def _metadata(self, path):
@@ -132,15 +97,7 @@ class Fleet:
         return table.get(path)
 
     # -- Auto Scaling
-    def _reply(self, h, status, body):
-        b = body.encode()
-        h.send_response(status)
-        h.send_header("Content-Type", "text/xml")
-        h.send_header("Content-Length", str(len(b)))
-        h.end_headers()
-        h.wfile.write(b)
-
-    def _api(self, h):
+    def _handle(self, h):
         n = int(h.headers.get("Content-Length") or 0)
         body = h.rfile.read(n)
         params = {k: v[0] for k, v in urllib.parse.parse_qs(
@@ -152,61 +109,61 @@ class Fleet:
                 {self.access_key: (self.secret, self.session_token)},
                 self.region, "autoscaling")
             if why is not None:
-                raise _Refused(403, why.split(":")[0], why)
+                raise Refused(403, why.split(":")[0], why)
             ctype = h.headers.get("Content-Type", "")
             if not ctype.startswith("application/x-www-form-urlencoded"):
-                raise _Refused(400, "InvalidParameterValue",
+                raise Refused(400, "InvalidParameterValue",
                                "not a form: %s" % ctype)
             if params.pop("Version", None) != "2011-01-01":
-                raise _Refused(400, "MissingParameter", "Version")
+                raise Refused(400, "MissingParameter", "Version")
             fn = getattr(self, "_a_" + action, None)
             if fn is None:
-                raise _Refused(400, "InvalidAction", action)
+                raise Refused(400, "InvalidAction", action)
             with self.lock:
                 self.calls.append((time.monotonic(), action, params))
                 fn(params)
-        except _Refused as e:
+        except Refused as e:
             with self.lock:
                 self.rejected.append((action, "%s: %s" % (e.code,
                                                           e.message)))
-            return self._reply(h, e.status, (
+            return h.xml(e.status, (
                 '<ErrorResponse xmlns="%s"><Error><Type>Sender</Type>'
                 '<Code>%s</Code><Message>%s</Message></Error><RequestId>'
                 '%s</RequestId></ErrorResponse>' % (
-                    NS, e.code, _esc(e.message), uuid.uuid4())))
-        self._reply(h, 200, (
+                    NS, e.code, esc(e.message), uuid.uuid4())))
+        h.xml(200, (
             '<%sResponse xmlns="%s"><%sResult/><ResponseMetadata>'
             '<RequestId>%s</RequestId></ResponseMetadata></%sResponse>' % (
                 action, NS, action, uuid.uuid4(), action)))
 
     def _own(self, p, instance_key):
         if p.get("AutoScalingGroupName") != self.group:
-            raise _Refused(400, "ValidationError", "AutoScalingGroup name "
+            raise Refused(400, "ValidationError", "AutoScalingGroup name "
                            "not found - %s" % p.get("AutoScalingGroupName"))
         if p.get(instance_key) != self.instance_id:
-            raise _Refused(400, "ValidationError", "The instance %s is not "
+            raise Refused(400, "ValidationError", "The instance %s is not "
                            "part of Auto Scaling group %s." % (
                                p.get(instance_key), self.group))
 
     def _waiting(self, p):
         self._own(p, "InstanceId")
         if p.get("LifecycleHookName") != self.hook:
-            raise _Refused(400, "ValidationError", "No Lifecycle Hook "
+            raise Refused(400, "ValidationError", "No Lifecycle Hook "
                            "found with name %s" % p.get("LifecycleHookName"))
         if not self.state.endswith("Terminating:Wait"):
-            raise _Refused(400, "ValidationError", "No active Lifecycle "
+            raise Refused(400, "ValidationError", "No active Lifecycle "
                            "Action found with instance ID %s" %
                            self.instance_id)
 
     def _a_SetInstanceProtection(self, p):
         self._own(p, "InstanceIds.member.1")
         if "InstanceIds.member.2" in p:
-            raise _Refused(400, "ValidationError", "only this instance")
+            raise Refused(400, "ValidationError", "only this instance")
         v = p.get("ProtectedFromScaleIn")
         if v not in ("true", "false"):
-            raise _Refused(400, "ValidationError", "ProtectedFromScaleIn")
+            raise Refused(400, "ValidationError", "ProtectedFromScaleIn")
         if self.state != "InService":
-            raise _Refused(400, "ValidationError", "The instance %s is not "
+            raise Refused(400, "ValidationError", "The instance %s is not "
                            "in InService or EnteringStandby or Standby." %
                            self.instance_id)
         self.protected = v == "true"
@@ -215,14 +172,14 @@ class Fleet:
         # AWS takes any instance id of the account; this one only knows its
         # own, and answers as AWS does for others.
         if p.get("InstanceId") != self.instance_id:
-            raise _Refused(400, "ValidationError", "Instance Id not found "
+            raise Refused(400, "ValidationError", "Instance Id not found "
                            "- No managed instance found for instance ID: "
                            "%s" % p.get("InstanceId"))
         if p.get("HealthStatus") not in ("Healthy", "Unhealthy"):
-            raise _Refused(400, "ValidationError", "HealthStatus")
+            raise Refused(400, "ValidationError", "HealthStatus")
         if p.get("ShouldRespectGracePeriod", "true") not in ("true",
                                                              "false"):
-            raise _Refused(400, "ValidationError", "ShouldRespectGracePeriod")
+            raise Refused(400, "ValidationError", "ShouldRespectGracePeriod")
         self.health = p["HealthStatus"]
 
     def _a_RecordLifecycleActionHeartbeat(self, p):
@@ -231,5 +188,5 @@ class Fleet:
     def _a_CompleteLifecycleAction(self, p):
         self._waiting(p)
         if p.get("LifecycleActionResult") not in ("CONTINUE", "ABANDON"):
-            raise _Refused(400, "ValidationError", "LifecycleActionResult")
+            raise Refused(400, "ValidationError", "LifecycleActionResult")
         self.state = self.state.replace("Wait", "Proceed")

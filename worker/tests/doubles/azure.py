@@ -11,17 +11,12 @@ Azure-AsyncOperation, each done after a few polls. Faults set by the
 test: `throttle` (429 + Retry-After), `image_error` (the image operation
 fails with that message)."""
 
-import http.server
 import json
 import re
-import socketserver
 import threading
 import urllib.parse
 
-
-class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
+import loopback
 
 
 class AzureDouble:
@@ -43,12 +38,7 @@ class AzureDouble:
         self.seq = 0
         outer = self
 
-        class H(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
+        class H(loopback.Handler):
             def _send(self, status, doc=None, headers=None):
                 body = json.dumps(doc).encode() if doc is not None else b""
                 self.send_response(status)
@@ -73,10 +63,8 @@ class AzureDouble:
 
             do_GET = do_POST = do_PUT = do_DELETE = _handle
 
-        self.server = _Server(("127.0.0.1", 0), H)
+        self.server = loopback.start(H)
         self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever,
-                         daemon=True).start()
 
     def stop(self):
         self.server.shutdown()

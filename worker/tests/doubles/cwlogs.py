@@ -20,14 +20,14 @@ following AWS's documented behaviour:
 A test can make the next calls fail (fail(status, code, n)), deny access,
 remove the group, and reads what was stored and how many calls came."""
 
-import http.server
 import json
-import socketserver
 import threading
 import time
 import uuid
 
+import loopback
 import sigv4
+from loopback import Refused
 
 MAX_EVENTS = 10000
 MAX_BYTES = 1048576
@@ -36,18 +36,7 @@ MAX_EVENT = 256 * 1024
 DAY_MS = 24 * 3600 * 1000
 
 
-class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
-class _Err(Exception):
-    def __init__(self, status, code, message):
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-
-class CloudWatchLogs:
+class CloudWatchLogs(loopback.Service):
     """One account's log groups; secrets: access key -> (secret, token)."""
 
     def __init__(self, secrets, region="eu-test-1", groups=("/ib-worker/t",)):
@@ -59,21 +48,7 @@ class CloudWatchLogs:
         self.faults = []         # [status, code, op] for the next calls
         self.denied = False
         self.bodies_seen = 0
-        outer = self
-
-        class H(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
-            def do_POST(self):
-                outer._handle(self)
-
-        self.server = _Server(("127.0.0.1", 0), H)
-        threading.Thread(target=self.server.serve_forever,
-                         daemon=True).start()
-        self.url = "http://127.0.0.1:%d/" % self.server.server_address[1]
+        self.serve(suffix="/")
 
     # -- what a test does
     def fail(self, status, code, n=1, op="PutLogEvents"):
@@ -102,21 +77,13 @@ class CloudWatchLogs:
                         if (op is None or c[0] == op) and
                         (ok is None or c[1] == ok)])
 
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-
     # -- the API
     def _reply(self, h, status, obj, code=None):
-        b = json.dumps(obj).encode()
-        h.send_response(status)
-        h.send_header("Content-Type", "application/x-amz-json-1.1")
-        h.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+        headers = [("x-amzn-RequestId", str(uuid.uuid4()))]
         if code:
-            h.send_header("x-amzn-ErrorType", code + ":")
-        h.send_header("Content-Length", str(len(b)))
-        h.end_headers()
-        h.wfile.write(b)
+            headers.append(("x-amzn-ErrorType", code + ":"))
+        h.send(status, json.dumps(obj), "application/x-amz-json-1.1",
+               headers)
 
     def _handle(self, h):
         n = int(h.headers.get("Content-Length") or 0)
@@ -131,34 +98,34 @@ class CloudWatchLogs:
             if why is not None:
                 code = why.split(":")[0]
                 if code == "InvalidAccessKeyId":
-                    raise _Err(400, "UnrecognizedClientException",
+                    raise Refused(400, "UnrecognizedClientException",
                                "The security token included in the "
                                "request is invalid.")
-                raise _Err(400, "InvalidSignatureException", why)
+                raise Refused(400, "InvalidSignatureException", why)
             if h.headers.get("Content-Type") != \
                     "application/x-amz-json-1.1":
-                raise _Err(400, "SerializationException",
+                raise Refused(400, "SerializationException",
                            "not application/x-amz-json-1.1")
             fn = getattr(self, "_op_" + op, None)
             if fn is None:
-                raise _Err(400, "UnknownOperationException", target)
+                raise Refused(400, "UnknownOperationException", target)
             try:
                 req = json.loads(body.decode("utf-8"))
             except (UnicodeDecodeError, ValueError):
-                raise _Err(400, "SerializationException", "not JSON")
+                raise Refused(400, "SerializationException", "not JSON")
             with self.lock:
                 for i, (status, code, fop) in enumerate(self.faults):
                     if fop is None or fop == op:
                         del self.faults[i]
-                        raise _Err(status, code, "injected by the test")
+                        raise Refused(status, code, "injected by the test")
                 if self.denied:
-                    raise _Err(400, "AccessDeniedException",
+                    raise Refused(400, "AccessDeniedException",
                                "User is not authorized to perform: "
                                "logs:%s" % op)
                 out = fn(req)
                 self.calls.append((op, True, None))
             self._reply(h, 200, out)
-        except _Err as e:
+        except Refused as e:
             with self.lock:
                 self.calls.append((op, False, e.code))
             self._reply(h, e.status, {"__type": e.code,
@@ -169,20 +136,20 @@ class CloudWatchLogs:
         s = req.get("logStreamName")
         if not isinstance(g, str) or not isinstance(s, str) or not s or \
                 len(s) > 512 or ":" in s or "*" in s:
-            raise _Err(400, "InvalidParameterException",
+            raise Refused(400, "InvalidParameterException",
                        "1 validation error detected: logStreamName")
         if g not in self.groups:
-            raise _Err(400, "ResourceNotFoundException",
+            raise Refused(400, "ResourceNotFoundException",
                        "The specified log group does not exist.")
         streams = self.groups[g]
         if create:
             if s in streams:
-                raise _Err(400, "ResourceAlreadyExistsException",
+                raise Refused(400, "ResourceAlreadyExistsException",
                            "The specified log stream already exists")
             streams[s] = []
             return None
         if s not in streams:
-            raise _Err(400, "ResourceNotFoundException",
+            raise Refused(400, "ResourceNotFoundException",
                        "The specified log stream does not exist.")
         return streams[s]
 
@@ -194,31 +161,31 @@ class CloudWatchLogs:
         events = req.get("logEvents")
         if not isinstance(events, list) or not 1 <= len(events) <= \
                 MAX_EVENTS:
-            raise _Err(400, "InvalidParameterException",
+            raise Refused(400, "InvalidParameterException",
                        "logEvents must hold 1 to 10000 events")
         size, last = 0, None
         for e in events:
             m, t = e.get("message"), e.get("timestamp")
             if not isinstance(m, str) or not m or not isinstance(t, int):
-                raise _Err(400, "InvalidParameterException",
+                raise Refused(400, "InvalidParameterException",
                            "each event needs a message and a timestamp")
             es = len(m.encode("utf-8")) + OVERHEAD
             if es > MAX_EVENT:
-                raise _Err(400, "InvalidParameterException",
+                raise Refused(400, "InvalidParameterException",
                            "Log event too large: %d bytes exceeds limit "
                            "of 262144" % es)
             size += es
             if last is not None and t < last:
-                raise _Err(400, "InvalidParameterException",
+                raise Refused(400, "InvalidParameterException",
                            "Log events in a single PutLogEvents request "
                            "must be in chronological order.")
             last = t
         if size > MAX_BYTES:
-            raise _Err(400, "InvalidParameterException",
+            raise Refused(400, "InvalidParameterException",
                        "Upload too large: %d bytes exceeds limit of "
                        "1048576" % size)
         if events[-1]["timestamp"] - events[0]["timestamp"] > DAY_MS:
-            raise _Err(400, "InvalidParameterException",
+            raise Refused(400, "InvalidParameterException",
                        "The batch of log events in a single PutLogEvents "
                        "request cannot span more than 24 hours.")
         stream = self._stream(req)

@@ -13,40 +13,24 @@ EC2 error (fail()) and any action's answer held back (hold()).
 The instance metadata service is imds.py."""
 
 import hashlib
-import http.server
 import itertools
-import socketserver
 import threading
 import urllib.parse
 import urllib.request
 import uuid
 
+import loopback
 import sigv4
+from loopback import Refused, esc
 
 NS = "http://ec2.amazonaws.com/doc/2016-11-15/"
-
-
-class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
-class EC2Error(Exception):
-    def __init__(self, status, code, message):
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
 
 
 def _id(prefix):
     return "%s-%s" % (prefix, uuid.uuid4().hex[:17])
 
 
-def _esc(s):
-    return (str(s).replace("&", "&amp;").replace("<", "&lt;")
-            .replace(">", "&gt;"))
-
-
-class EC2Double:
+class EC2Double(loopback.Service):
     def __init__(self, secrets, s3_url, bucket_region="us-east-1"):
         self.secrets = secrets      # access key -> (secret, token)
         self.s3_url = s3_url        # where UserBucket objects are read
@@ -68,39 +52,17 @@ class EC2Double:
         self.images = {}            # registered (and pending/available)
         self.deregistered = {}
         self.seq = itertools.count(1)
-        outer = self
-
-        class H(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
-            def do_POST(self):
-                outer._handle(self)
-
-        self.server = _Server(("127.0.0.1", 0), H)
-        self.url = "http://127.0.0.1:%d/" % self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever,
-                         daemon=True).start()
+        self.serve(suffix="/")
 
     # -- plumbing
     def _reply(self, h, status, body):
-        b = body.encode()
-        try:
-            h.send_response(status)
-            h.send_header("Content-Type", "text/xml;charset=UTF-8")
-            h.send_header("Content-Length", str(len(b)))
-            h.end_headers()
-            h.wfile.write(b)
-        except OSError:
-            pass    # the client gave up (a canceled job): nothing to say
+        h.send(status, body, "text/xml;charset=UTF-8")
 
     def _error(self, h, e):
         self._reply(h, e.status, '<?xml version="1.0" encoding="UTF-8"?>\n'
                     '<Response><Errors><Error><Code>%s</Code><Message>%s'
                     '</Message></Error></Errors><RequestID>%s</RequestID>'
-                    '</Response>' % (e.code, _esc(e.message), uuid.uuid4()))
+                    '</Response>' % (e.code, esc(e.message), uuid.uuid4()))
 
     def _handle(self, h):
         n = int(h.headers.get("Content-Length") or 0)
@@ -120,14 +82,14 @@ class EC2Double:
             code = why.split(":")[0]
             if code in ("InvalidAccessKeyId", "MissingAuthenticationToken"):
                 code = "AuthFailure"
-            return self._error(h, EC2Error(401, code, "AWS was not able "
+            return self._error(h, Refused(401, code, "AWS was not able "
                                "to validate the provided access "
                                "credentials (%s)" % why))
         params = {k: v[0] for k, v in urllib.parse.parse_qs(
             body.decode(), keep_blank_values=True).items()}
         action = params.pop("Action", "")
         if params.pop("Version", None) != "2016-11-15":
-            return self._error(h, EC2Error(400, "MissingParameter",
+            return self._error(h, Refused(400, "MissingParameter",
                                            "The request must contain the "
                                            "parameter Version"))
         with self.lock:
@@ -140,19 +102,19 @@ class EC2Double:
         if held is not None:
             held.wait(60)
         if throttled:
-            return self._error(h, EC2Error(503, self.throttle_code,
+            return self._error(h, Refused(503, self.throttle_code,
                                            "Request limit exceeded."))
         if fault is not None:
             return self._error(h, fault)
         fn = getattr(self, "a_" + action, None)
         if fn is None:
-            return self._error(h, EC2Error(400, "InvalidAction",
+            return self._error(h, Refused(400, "InvalidAction",
                                            "The action %s is not valid for "
                                            "this web service." % action))
         try:
             with self.lock:
                 inner = fn(region, params)
-        except EC2Error as e:
+        except Refused as e:
             return self._error(h, e)
         self._reply(h, 200, '<?xml version="1.0" encoding="UTF-8"?>\n'
                     '<%sResponse xmlns="%s"><requestId>%s</requestId>%s'
@@ -168,7 +130,7 @@ class EC2Double:
         with self.lock:
             self.faults.append({"action": action, "when": when,
                                 "times": times,
-                                "error": EC2Error(status, code, message)})
+                                "error": Refused(status, code, message)})
 
     def _fault(self, action, params):
         for f in self.faults:
@@ -197,7 +159,7 @@ class EC2Double:
     def _need(p, *names):
         for n in names:
             if not p.get(n):
-                raise EC2Error(400, "MissingParameter", "The request must "
+                raise Refused(400, "MissingParameter", "The request must "
                                "contain the parameter %s" % n)
 
     def _list(self, p, fmt):
@@ -212,12 +174,12 @@ class EC2Double:
         self._need(p, "DiskContainer.UserBucket.S3Bucket",
                    "DiskContainer.UserBucket.S3Key", "DiskContainer.Format")
         if p["DiskContainer.Format"].upper() not in ("RAW", "VHD", "VMDK"):
-            raise EC2Error(400, "InvalidParameter", "Invalid format")
+            raise Refused(400, "InvalidParameter", "Invalid format")
         active = sum(1 for t in self.tasks.values()
                      if t["status"] == "active")
         if self.limit_busy > 0 or active >= self.import_limit:
             self.limit_busy = max(0, self.limit_busy - 1)
-            raise EC2Error(400, "ResourceLimitExceeded", "You have reached "
+            raise Refused(400, "ResourceLimitExceeded", "You have reached "
                            "the limit for concurrent import snapshot tasks "
                            "(%d)" % self.import_limit)
         bucket = p["DiskContainer.UserBucket.S3Bucket"]
@@ -240,7 +202,7 @@ class EC2Double:
             "ClientError: Unable to access the S3 object s3://%s/%s" %
             (bucket, key), "snapshot": None}
         return "<description>%s</description><importTaskId>%s" \
-            "</importTaskId>" % (_esc(p.get("Description", "")), tid)
+            "</importTaskId>" % (esc(p.get("Description", "")), tid)
 
     def _advance(self, t):
         if t["status"] != "active" or self.import_mode == "hang":
@@ -266,7 +228,7 @@ class EC2Double:
         for tid in self._list(p, "ImportTaskId.%d"):
             t = self.tasks.get(tid)
             if t is None or t["region"] != region:
-                raise EC2Error(400, "InvalidConversionTaskId.Malformed",
+                raise Refused(400, "InvalidConversionTaskId.Malformed",
                                "The import task %s is not valid" % tid)
             self._advance(t)
             items.append(
@@ -278,9 +240,9 @@ class EC2Double:
                     tid, t["size"], t["format"],
                     "<progress>%s</progress>" % t["progress"]
                     if t["progress"] else "", t["status"],
-                    "<statusMessage>%s</statusMessage>" % _esc(t["message"])
-                    if t["message"] else "", _esc(t["bucket"]),
-                    _esc(t["key"]), "<snapshotId>%s</snapshotId>" %
+                    "<statusMessage>%s</statusMessage>" % esc(t["message"])
+                    if t["message"] else "", esc(t["bucket"]),
+                    esc(t["key"]), "<snapshotId>%s</snapshotId>" %
                     t["snapshot"] if t["snapshot"] else ""))
         return "<importSnapshotTaskSet>%s</importSnapshotTaskSet>" % \
             "".join(items)
@@ -289,7 +251,7 @@ class EC2Double:
         self._need(p, "ImportTaskId")
         t = self.tasks.get(p["ImportTaskId"])
         if t is None:
-            raise EC2Error(400, "InvalidConversionTaskId",
+            raise Refused(400, "InvalidConversionTaskId",
                            "no such task")
         t["status"], t["message"] = "deleted", "canceled by the user"
         return "<importTaskId>%s</importTaskId><state>deleting</state>" % \
@@ -302,7 +264,7 @@ class EC2Double:
         ids = self._list(p, "ResourceId.%d")
         for rid in ids:
             if self._resource(rid) is None:
-                raise EC2Error(400, "InvalidID", "The ID '%s' is not "
+                raise Refused(400, "InvalidID", "The ID '%s' is not "
                                "valid" % rid)
         for i in itertools.count(1):
             if "Tag.%d.Key" % i not in p:
@@ -316,18 +278,18 @@ class EC2Double:
         self._need(p, "Name", "RootDeviceName",
                    "BlockDeviceMapping.1.Ebs.SnapshotId")
         if p.get("Architecture", "i386") not in ("i386", "x86_64", "arm64"):
-            raise EC2Error(400, "InvalidParameterValue", "bad architecture")
+            raise Refused(400, "InvalidParameterValue", "bad architecture")
         bm = p.get("BootMode")
         if bm is not None and bm not in ("legacy-bios", "uefi",
                                          "uefi-preferred"):
-            raise EC2Error(400, "InvalidParameterValue", "bad boot mode")
+            raise Refused(400, "InvalidParameterValue", "bad boot mode")
         sid = p["BlockDeviceMapping.1.Ebs.SnapshotId"]
         if sid not in self.snapshots:
-            raise EC2Error(400, "InvalidSnapshot.NotFound", "The snapshot "
+            raise Refused(400, "InvalidSnapshot.NotFound", "The snapshot "
                            "'%s' does not exist." % sid)
         if any(i["name"] == p["Name"] and i["region"] == region
                for i in self.images.values()):
-            raise EC2Error(400, "InvalidAMIName.Duplicate", "AMI name %s "
+            raise Refused(400, "InvalidAMIName.Duplicate", "AMI name %s "
                            "is already in use" % p["Name"])
         ami = _id("ami")
         self.images[ami] = {"region": region, "name": p["Name"],
@@ -340,7 +302,7 @@ class EC2Double:
         self._need(p, "SnapshotId")
         s = self.snapshots.get(p["SnapshotId"])
         if s is None:
-            raise EC2Error(400, "InvalidSnapshot.NotFound", "no snapshot")
+            raise Refused(400, "InvalidSnapshot.NotFound", "no snapshot")
         s["shared"] += self._list(p, "CreateVolumePermission.Add.%d.UserId")
         return "<return>true</return>"
 
@@ -348,7 +310,7 @@ class EC2Double:
         self._need(p, "ImageId")
         i = self.images.get(p["ImageId"])
         if i is None:
-            raise EC2Error(400, "InvalidAMIID.NotFound", "no image")
+            raise Refused(400, "InvalidAMIID.NotFound", "no image")
         i["shared"] += self._list(p, "LaunchPermission.Add.%d.UserId")
         return "<return>true</return>"
 
@@ -356,15 +318,15 @@ class EC2Double:
         self._need(p, "ImageId")
         ami = p["ImageId"]
         if not ami.startswith("ami-"):
-            raise EC2Error(400, "InvalidAMIID.Malformed", "Invalid id: "
+            raise Refused(400, "InvalidAMIID.Malformed", "Invalid id: "
                            "\"%s\" (expecting \"ami-...\")" % ami)
         gone = self.deregistered.get(ami)
         if gone is not None and gone["region"] == region:
-            raise EC2Error(400, "InvalidAMIID.Unavailable", "The image id "
+            raise Refused(400, "InvalidAMIID.Unavailable", "The image id "
                            "'[%s]' is no longer available" % ami)
         i = self.images.get(ami)
         if i is None or i["region"] != region:
-            raise EC2Error(400, "InvalidAMIID.NotFound", "The image id "
+            raise Refused(400, "InvalidAMIID.NotFound", "The image id "
                            "'[%s]' does not exist" % ami)
         i["state"] = "deregistered"
         self.deregistered[ami] = self.images.pop(ami)
@@ -375,12 +337,12 @@ class EC2Double:
         sid = p["SnapshotId"]
         s = self.snapshots.get(sid)
         if s is None or s["region"] != region:
-            raise EC2Error(400, "InvalidSnapshot.NotFound", "The snapshot "
+            raise Refused(400, "InvalidSnapshot.NotFound", "The snapshot "
                            "'%s' does not exist." % sid)
         users = sorted(a for a, i in self.images.items()
                        if i["snapshot"] == sid)
         if users:
-            raise EC2Error(400, "InvalidSnapshot.InUse", "The snapshot %s "
+            raise Refused(400, "InvalidSnapshot.InUse", "The snapshot %s "
                            "is currently in use by %s" % (sid, users[0]))
         del self.snapshots[sid]
         return "<return>true</return>"
@@ -389,7 +351,7 @@ class EC2Double:
         self._need(p, "SourceRegion", "SourceImageId", "Name")
         src = self.images.get(p["SourceImageId"])
         if src is None or src["region"] != p["SourceRegion"]:
-            raise EC2Error(400, "InvalidAMIID.NotFound", "The image id "
+            raise Refused(400, "InvalidAMIID.NotFound", "The image id "
                            "'[%s]' does not exist" % p["SourceImageId"])
         ami = _id("ami")
         self.images[ami] = {"region": region, "name": p["Name"],
@@ -404,7 +366,7 @@ class EC2Double:
         for ami in self._list(p, "ImageId.%d"):
             i = self.images.get(ami)
             if i is None or i["region"] != region:
-                raise EC2Error(400, "InvalidAMIID.NotFound", "The image id "
+                raise Refused(400, "InvalidAMIID.NotFound", "The image id "
                                "'[%s]' does not exist" % ami)
             if i["state"] == "pending":
                 i["polls"] += 1
@@ -415,9 +377,5 @@ class EC2Double:
                 "<name>%s</name><blockDeviceMapping><item><deviceName>"
                 "/dev/sda1</deviceName><ebs><snapshotId>%s</snapshotId>"
                 "</ebs></item></blockDeviceMapping></item>" % (
-                    ami, i["state"], _esc(i["name"]), i["snapshot"]))
+                    ami, i["state"], esc(i["name"]), i["snapshot"]))
         return "<imagesSet>%s</imagesSet>" % "".join(items)
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()

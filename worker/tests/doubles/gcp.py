@@ -11,13 +11,13 @@ the test: `throttle` (429s), `chunk_failures` (503 on upload chunks),
 
 import base64
 import hashlib
-import http.server
 import json
 import re
-import socketserver
 import threading
 import time
 import urllib.parse
+
+import loopback
 
 SHA256_PREFIX = bytes.fromhex("3031300d060960864801650304020105000420")
 
@@ -34,11 +34,6 @@ def rs256_ok(n, e, signing_input, sig):
     t = SHA256_PREFIX + hashlib.sha256(signing_input).digest()
     want = b"\x00\x01" + b"\xff" * (k - len(t) - 3) + b"\x00" + t
     return em == want
-
-
-class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
 
 
 class GcpDouble:
@@ -66,12 +61,7 @@ class GcpDouble:
         self.seq = 0
         outer = self
 
-        class H(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
+        class H(loopback.Handler):
             def _body(self):
                 n = int(self.headers.get("Content-Length") or 0)
                 return self.rfile.read(n) if n else b""
@@ -100,12 +90,10 @@ class GcpDouble:
 
             do_GET = do_POST = do_PUT = do_DELETE = _handle
 
-        self.server = _Server(("127.0.0.1", 0), H)
+        self.server = loopback.start(H)
         self.port = self.server.server_address[1]
         self.url = "http://127.0.0.1:%d" % self.port
         self.token_url = self.url + "/token"
-        threading.Thread(target=self.server.serve_forever,
-                         daemon=True).start()
 
     def stop(self):
         self.server.shutdown()

@@ -16,19 +16,14 @@ line; see --help.
 """
 
 import argparse
-import http.server
 import json
 import os
 import secrets
-import socketserver
 import threading
 
+import loopback
+
 CREDS = "/latest/meta-data/iam/security-credentials/"
-
-
-class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
 
 
 def role_paths(role, access_key, secret_key, session_token):
@@ -53,21 +48,11 @@ class ImdsDouble:
         lookup = metadata if callable(metadata) else metadata.get
         outer = self
 
-        class H(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
+        class H(loopback.Handler):
             def answer(self, status, body, token=None):
                 if record:
                     record(self.command, self.path, status, token)
-                b = body.encode() if isinstance(body, str) else body
-                self.send_response(status)
-                self.send_header("Content-Type", "text/plain")
-                self.send_header("Content-Length", str(len(b)))
-                self.end_headers()
-                self.wfile.write(b)
+                self.send(status, body, "text/plain")
 
             def do_PUT(self):
                 n = int(self.headers.get("Content-Length") or 0)
@@ -102,11 +87,9 @@ class ImdsDouble:
                     return self.answer(404, "Not Found", state)
                 self.answer(200, body, state)
 
-        self.server = _Server(("127.0.0.1", 0), H)
+        self.server = loopback.start(H)
         self.port = self.server.server_address[1]
         self.url = "http://127.0.0.1:%d" % self.port
-        threading.Thread(target=self.server.serve_forever,
-                         daemon=True).start()
 
     @property
     def gets(self):

@@ -3,19 +3,12 @@
 grant the way a real one does and issues HS256 JWTs the queue verifies.
 The grants it saw are in calls, the tokens it issued in issued."""
 
-import http.server
 import json
-import socketserver
-import threading
 import time
 import urllib.parse
 
+import loopback
 from jwtutil import jwt_hs256
-
-
-class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
 
 
 class OAuthDouble:
@@ -30,10 +23,7 @@ class OAuthDouble:
         self.calls = []
         self.issued = []
 
-        class H(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
+        class H(loopback.Handler):
             def do_POST(self):
                 n = int(self.headers.get("Content-Length", 0))
                 form = urllib.parse.parse_qs(self.rfile.read(n).decode())
@@ -69,9 +59,8 @@ class OAuthDouble:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.server = _Server(("127.0.0.1", 0), H)
+        self.server = loopback.start(H)
         self.url = "http://127.0.0.1:%d/token" % self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def stop(self):
         self.server.shutdown()

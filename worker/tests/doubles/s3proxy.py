@@ -7,11 +7,10 @@ and answers AbortMultipartUpload itself because s3rver lacks it."""
 
 import hashlib
 import http.client
-import http.server
-import socketserver
 import threading
 import urllib.parse
 
+import loopback
 import sigv4
 
 
@@ -37,12 +36,7 @@ def operation(method, target):
             "DELETE": "DeleteObject"}.get(method, method)
 
 
-class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
-class S3Proxy:
+class S3Proxy(loopback.Service):
     def __init__(self, upstream_port, secrets, region="us-east-1"):
         self.upstream = ("127.0.0.1", upstream_port)
         self.secrets = secrets          # access key -> (secret, token)
@@ -52,24 +46,7 @@ class S3Proxy:
         self.rejected = []              # reasons of refused requests
         self.faults = {}                # operation -> [(status, code)]
         self.seen_headers = []
-        outer = self
-
-        class H(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
-            def handle_one(self):
-                outer._handle(self)
-
-            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = handle_one
-
-        self.server = _Server(("127.0.0.1", 0), H)
-        self.port = self.server.server_address[1]
-        self.url = "http://127.0.0.1:%d" % self.port
-        threading.Thread(target=self.server.serve_forever,
-                         daemon=True).start()
+        self.serve(("GET", "PUT", "POST", "DELETE", "HEAD"))
 
     def inject(self, op, status, code, count=1):
         with self.lock:
@@ -149,10 +126,6 @@ class S3Proxy:
             self.ops.append((op, h.path, r.status))
         c.close()
         self._reply(h, r.status, rb, out)
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def split_url(url):

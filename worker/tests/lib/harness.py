@@ -12,15 +12,14 @@ import os
 import re
 import shutil
 import signal
-import socketserver
 import subprocess
 import tempfile
-import threading
 import time
 import unittest
 import urllib.request
 import warnings
 
+import loopback
 import testpath
 from jwtutil import jwt_hs256
 from net import free_port  # noqa: F401  (the tests' one free_port)
@@ -196,11 +195,6 @@ class Worker:
             self.proc.wait()
 
 
-class _ThreadedServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
 class FileServer:
     """Serves files for file-resolve, plus /slow/N (answers after N seconds,
     dribbling bytes so the connection stays alive) and /big/N (N bytes)."""
@@ -257,14 +251,12 @@ class FileServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.server = _ThreadedServer(("127.0.0.1", 0), H)
+        self.server = loopback.start(H)
         self.port = self.server.server_address[1]
-        self.url = "http://127.0.0.1:%d" % self.port
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = loopback.url(self.server)
 
     def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
+        loopback.stop(self.server)
 
 
 class TestCase(unittest.TestCase):

@@ -44,3 +44,11 @@ def one_target(args, name, image_name, options):
     t["image_name"] = image_name
     t["options"] = options
     return t["osbuild_artifact"]["export_filename"]
+
+
+def worker_server_args(image_name="disk.qcow2", double=None):
+    """The captured job with a worker.server target (the artifact stays in
+    the queue)."""
+    args = osbuild_args(double)
+    one_target(args, "org.osbuild.worker.server", image_name, {})
+    return args

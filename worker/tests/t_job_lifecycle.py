@@ -44,7 +44,7 @@ class Lifecycle(harness.TestCase):
     def test_long_poll_held_longer_than_low_speed_time(self):
         # A real composer holds POST /jobs until a job exists; the worker
         # must wait quietly, not take the silence for a stalled transfer
-        # (which t_faults shows fails after low_speed_time plus about 6 s).
+        # (which t_composer_faults shows fails after low_speed_time plus about 6 s).
         q = self.queue()
         files = self.keep(harness.FileServer({"/a": b"a"}))
         w = self.worker("http://" + q.address, "[worker]\nrequest_timeout = 120\n"

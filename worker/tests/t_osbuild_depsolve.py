@@ -17,17 +17,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "lib"))
 import testpath  # noqa: F401,E402  (shared helpers and doubles on the path)
 import harness  # noqa: E402
-import jobs  # noqa: E402
 from jobs import fixture  # noqa: E402
+from jobs import worker_server_args as build_args  # noqa: E402
 
 DOUBLES = harness.DOUBLES
-
-
-def build_args(image_name="disk.qcow2", double=None):
-    """The captured composer job, with a worker.server target."""
-    args = jobs.osbuild_args(double)
-    jobs.one_target(args, "org.osbuild.worker.server", image_name, {})
-    return args
 
 
 def osbuild_procs(marker):

@@ -10,13 +10,13 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "lib"))
 import testpath  # noqa: F401,E402  (shared helpers and doubles on the path)
 import harness  # noqa: E402
+import loopback  # noqa: E402
 from faultproxy import FaultProxy  # noqa: E402
 from oauth import OAuthDouble  # noqa: E402
 
@@ -140,9 +140,9 @@ class Faults(harness.TestCase):
                 patches.append((self.path, json.loads(self.rfile.read(n))))
                 self.reply(200, b"{}")
 
-        srv = harness._ThreadedServer(("127.0.0.1", 0), H)
-        threading.Thread(target=srv.serve_forever, daemon=True).start()
-        self._started.append(type("S", (), {"stop": lambda s: srv.shutdown()})())
+        srv = loopback.start(H)
+        self._started.append(type("S", (), {
+            "stop": lambda s: loopback.stop(srv)})())
         w = self.worker("http://127.0.0.1:%d" % srv.server_address[1],
                         "[worker]\nbackoff_max = 1\nmax_body = 1048576\n")
         harness.wait_until(lambda: not answers and len(patches) >= 3, 60,
