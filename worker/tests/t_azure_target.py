@@ -29,28 +29,26 @@ MiB = 1 << 20
 TAG = "imageBuilderStorageAccount"
 
 
+EXPORT = ("vhd", "disk.vhd")
+
+
 def target(options, image_name="img-az-1"):
-    return {"uuid": "0c1a2b3c-0000-4000-8000-000000000002",
-            "image_name": image_name, "name": "org.osbuild.azure.image",
-            "created": "2026-11-29T14:08:20Z", "status": "WAITING",
-            "options": options,
-            "osbuild_artifact": {"export_filename": "disk.vhd",
-                                 "export_name": "vhd"}}
+    return jobs.target("org.osbuild.azure.image", options, image_name,
+                       EXPORT, "0c1a2b3c-0000-4000-8000-000000000002")
 
 
 def build_args(targets, size, sparse=False, boot_mode=None):
     args = jobs.osbuild_args({"size": size, "sparse": "1" if sparse else "0"},
-                             ("vhd", "disk.vhd"), targets)
+                             EXPORT, targets)
     if boot_mode:
         args["image_boot_mode"] = boot_mode
     return args
 
 
-class AzureTarget(harness.TestCase):
+class AzureTarget(azureenv.OneAzurite, harness.TestCase):
 
     def setUp(self):
         super().setUp()
-        self.azurite = self.keep(azureenv.Azurite(self.tmp))
         self.az = self.keep(AzureDouble(self.azurite, TENANT, "client-1",
                                         SECRET, SUB, "rg-1"))
         self.creds = os.path.join(self.tmp, "azure-creds")

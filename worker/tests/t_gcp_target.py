@@ -46,19 +46,17 @@ def export_bytes(size):
     return bytes(out)
 
 
+# The export pipeline and file name of a GCE image.
+EXPORT = ("gce", "image.tar.gz")
+
+
 def target(options, image_name="img-gcp-1"):
-    return {"uuid": "0c1a2b3c-0000-4000-8000-000000000001",
-            "image_name": image_name, "name": "org.osbuild.gcp",
-            "created": "2026-11-29T14:08:20Z", "status": "WAITING",
-            "options": options,
-            "osbuild_artifact": {"export_filename": "image.tar.gz",
-                                 "export_name": "gce"}}
+    return jobs.target("org.osbuild.gcp", options, image_name, EXPORT,
+                       "0c1a2b3c-0000-4000-8000-000000000001")
 
 
 def build_args(targets, size):
-    # The export pipeline and file name of a GCE image.
-    return jobs.osbuild_args({"size": size}, ("gce", "image.tar.gz"),
-                             targets)
+    return jobs.osbuild_args({"size": size}, EXPORT, targets)
 
 
 class GcpTarget(harness.TestCase):

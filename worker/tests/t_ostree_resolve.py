@@ -34,13 +34,7 @@ def make_repo(top):
     rev = subprocess.run(["ostree", "rev-parse", "--repo", repo, REF],
                          check=True, capture_output=True, text=True,
                          timeout=60).stdout.strip()
-    files = {}
-    for d, _, names in os.walk(repo):
-        for n in names:
-            p = os.path.join(d, n)
-            with open(p, "rb") as f:
-                files["/repo/" + os.path.relpath(p, repo)] = f.read()
-    return files, rev
+    return harness.tree_files(repo), rev
 
 
 def openssl(*args):

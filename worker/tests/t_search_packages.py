@@ -42,13 +42,7 @@ def make_repo(top):
                        check=True, capture_output=True, timeout=60)
     repo = os.path.join(top, "build", "RPMS")
     subprocess.run(["createrepo_c", "-q", repo], check=True, timeout=60)
-    files = {}
-    for d, _, names in os.walk(repo):
-        for n in names:
-            p = os.path.join(d, n)
-            with open(p, "rb") as f:
-                files["/repo/" + os.path.relpath(p, repo)] = f.read()
-    return files
+    return harness.tree_files(repo)
 
 
 class SearchPackages(harness.TestCase):

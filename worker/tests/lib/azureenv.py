@@ -8,7 +8,9 @@ import base64
 import hashlib
 import hmac
 import os
+import shutil
 import subprocess
+import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -104,3 +106,21 @@ class Azurite:
             raise AssertionError("GET blob: %d %s" % (st, body[:300]))
         return hd.get("x-ms-blob-type"), len(body), \
             hashlib.sha256(body).hexdigest()
+
+
+class OneAzurite:
+    """Mixin for a harness.TestCase: one real azurite for the whole class
+    (cls.azurite), started once. Tests keep apart by using accounts of
+    their own; an account added by one test stays for the next."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls._aztmp = tempfile.mkdtemp(prefix="ibt-az-")
+        cls.azurite = Azurite(cls._aztmp)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.azurite.stop()
+        shutil.rmtree(cls._aztmp, ignore_errors=True)
+        super().tearDownClass()

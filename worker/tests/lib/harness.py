@@ -195,6 +195,18 @@ class Worker:
             self.proc.wait()
 
 
+def tree_files(root, prefix="/repo/"):
+    """Every file under root, as FileServer serves them: prefix + its path
+    under root -> its bytes."""
+    files = {}
+    for d, _, names in os.walk(root):
+        for n in names:
+            p = os.path.join(d, n)
+            with open(p, "rb") as f:
+                files[prefix + os.path.relpath(p, root)] = f.read()
+    return files
+
+
 class FileServer:
     """Serves files for file-resolve, plus /slow/N (answers after N seconds,
     dribbling bytes so the connection stays alive) and /big/N (N bytes)."""

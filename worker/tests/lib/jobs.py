@@ -36,6 +36,16 @@ def osbuild_args(double=None, export=None, targets=None):
     return args
 
 
+def target(name, options, image_name, export, uuid):
+    """A target of the composer's shape, WAITING; export: (pipeline name,
+    file name) of the artifact it uploads."""
+    return {"uuid": uuid, "image_name": image_name, "name": name,
+            "created": "2026-11-29T14:08:20Z", "status": "WAITING",
+            "options": options,
+            "osbuild_artifact": {"export_filename": export[1],
+                                 "export_name": export[0]}}
+
+
 def one_target(args, name, image_name, options):
     """Makes the job's one target a name target; returns the file name the
     osbuild double exports."""
