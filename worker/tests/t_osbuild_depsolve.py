@@ -54,7 +54,7 @@ class Build(harness.TestCase):
         w = self.worker("http://" + q.address, self.config())
         size = 3 * 1024 * 1024 + 17
         jid = q.enqueue("osbuild", build_args(double={
-            "size": size, "sleep": 2.5}))
+            "size": size, "sleep": 0.5}))
         q.wait(jid, 90)
         res = q.result(jid)
         self.assertTrue(res["success"], json.dumps(res)[:2000])
@@ -73,7 +73,8 @@ class Build(harness.TestCase):
         self.assertEqual(os.path.getsize(dest), size)
         with open(dest, "rb") as f:
             self.assertEqual(f.read(15), b"osbuild-double\n")
-        # Progress went out while it built (4 pipelines x 2.5 s per stage).
+        # Progress went out while it built (0.5 s a stage: over the 5 s
+        # between two progress updates).
         self.assertIsNotNone(q.show(jid).get("partial"), q.show(jid))
         # The stage step within its pipeline, as the 2026 composer reads
         # the partial back (its JobProgress keeps only "sub_progress").
@@ -197,7 +198,7 @@ class Build(harness.TestCase):
         q = self.queue()
         w = self.worker("http://" + q.address, self.config())
         marker = os.path.join(w.cache, "osbuild-store")
-        jid = q.enqueue("osbuild", build_args(double={"sleep": 1}))
+        jid = q.enqueue("osbuild", build_args(double={"sleep": 0.5}))
         harness.wait_until(lambda: osbuild_procs(marker), 30,
                            "osbuild to start")
         w.signal(signal.SIGTERM)

@@ -13,6 +13,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
@@ -277,6 +278,7 @@ class TestCase(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="ibt-")
         self._started = []
+        self._t0 = time.monotonic()
 
     def keep(self, obj):
         self._started.append(obj)
@@ -306,6 +308,8 @@ class TestCase(unittest.TestCase):
                     with open(p, errors="replace") as f:
                         print("".join(f.readlines()[-40:]))
         shutil.rmtree(self.tmp, ignore_errors=True)
+        # Each test's wall time, before unittest's "ok", to find slow ones.
+        sys.stderr.write("[%.1fs] " % (time.monotonic() - self._t0))
         self.assertEqual(reports, [], "sanitizer reports in these logs")
 
     def queue(self, *args):
