@@ -8,13 +8,17 @@ import http.server
 import json
 import os
 import shutil
-import socketserver
 import subprocess
-import threading
+import sys
+import unittest
 
-TOP = os.environ.get("IB_TOP") or os.path.abspath(
-    os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-BUILD = os.path.join(TOP, os.environ.get("B", "build"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "..", "tests", "lib"))
+import testpath  # noqa: E402  (shared helpers and doubles on the path)
+import loopback  # noqa: E402
+
+TOP = testpath.TOP
+BUILD = testpath.BUILD
 DEPSOLVE = os.path.join(BUILD, "ib-depsolve")
 
 
@@ -22,13 +26,24 @@ def missing_tools(*tools):
     return [t for t in tools if shutil.which(t) is None]
 
 
+def run_tests(tools, programs=(DEPSOLVE,)):
+    """The calling script's test cases; 77 (skipped) when one of programs
+    is not built or one of tools is not installed, else 0 or 1."""
+    for p in programs:
+        if not os.access(p, os.X_OK):
+            print("skipped: %s is not built" % p)
+            return 77
+    miss = missing_tools(*tools)
+    if miss:
+        print("skipped: missing %s" % ", ".join(miss))
+        return 77
+    prog = unittest.main(verbosity=2, exit=False, warnings="ignore")
+    return 0 if prog.result.wasSuccessful() else 1
+
+
 def sha256(path):
     with open(path, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()
-
-
-class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    daemon_threads = True
 
 
 class DirServer:
@@ -36,16 +51,12 @@ class DirServer:
 
     def __init__(self, root):
         handler = functools.partial(_Quiet, directory=root)
-        self.server = _Server(("127.0.0.1", 0), handler)
+        self.server = loopback.start(handler)
         self.port = self.server.server_address[1]
-        self.url = "http://127.0.0.1:%d" % self.port
-        self.thread = threading.Thread(target=self.server.serve_forever,
-                                       daemon=True)
-        self.thread.start()
+        self.url = loopback.url(self.server)
 
     def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
+        loopback.stop(self.server)
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):

@@ -227,16 +227,8 @@ class Debian(unittest.TestCase):
 
 
 def main():
-    if not os.access(dsrepos.DEPSOLVE, os.X_OK):
-        print("skipped: %s is not built" % dsrepos.DEPSOLVE)
-        return 77
-    miss = dsrepos.missing_tools("dpkg-deb", "apt-ftparchive", "gpg", "gpgv",
-                                 "xz", "gpgconf")
-    if miss:
-        print("skipped: missing %s" % ", ".join(miss))
-        return 77
-    prog = unittest.main(verbosity=2, exit=False, warnings="ignore")
-    return 0 if prog.result.wasSuccessful() else 1
+    return dsrepos.run_tests(("dpkg-deb", "apt-ftparchive", "gpg", "gpgv",
+                              "xz", "gpgconf"))
 
 
 if __name__ == "__main__":

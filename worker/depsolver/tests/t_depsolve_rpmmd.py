@@ -233,15 +233,7 @@ class RpmMd(unittest.TestCase):
 
 
 def main():
-    if not os.access(dsrepos.DEPSOLVE, os.X_OK):
-        print("skipped: %s is not built" % dsrepos.DEPSOLVE)
-        return 77
-    miss = dsrepos.missing_tools("rpmbuild", "createrepo_c")
-    if miss:
-        print("skipped: missing %s" % ", ".join(miss))
-        return 77
-    prog = unittest.main(verbosity=2, exit=False, warnings="ignore")
-    return 0 if prog.result.wasSuccessful() else 1
+    return dsrepos.run_tests(("rpmbuild", "createrepo_c"))
 
 
 if __name__ == "__main__":

@@ -118,18 +118,9 @@ class WorkerDepsolve(harness.TestCase):
 
 
 def main():
-    if not os.access(dsrepos.DEPSOLVE, os.X_OK) or \
-            not os.access(harness.WORKER, os.X_OK):
-        print("skipped: build/ib-depsolve or build/ib-worker is not built")
-        return 77
-    miss = dsrepos.missing_tools("dpkg-deb", "apt-ftparchive", "gpg",
-                                 "rpmbuild", "createrepo_c", "gpgconf")
-    if miss:
-        print("skipped: missing %s" % ", ".join(miss))
-        return 77
-    import unittest
-    prog = unittest.main(verbosity=2, exit=False, warnings="ignore")
-    return 0 if prog.result.wasSuccessful() else 1
+    return dsrepos.run_tests(("dpkg-deb", "apt-ftparchive", "gpg",
+                              "rpmbuild", "createrepo_c", "gpgconf"),
+                             (dsrepos.DEPSOLVE, harness.WORKER))
 
 
 if __name__ == "__main__":

@@ -40,15 +40,7 @@ class AzureDouble:
 
         class H(loopback.Handler):
             def _send(self, status, doc=None, headers=None):
-                body = json.dumps(doc).encode() if doc is not None else b""
-                self.send_response(status)
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                if doc is not None:
-                    self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.json(status, doc, headers)
                 with outer.lock:
                     outer.log.append((self.command, self.path, status))
 

@@ -62,26 +62,13 @@ class GcpDouble:
         outer = self
 
         class H(loopback.Handler):
-            def _body(self):
-                n = int(self.headers.get("Content-Length") or 0)
-                return self.rfile.read(n) if n else b""
-
             def _send(self, status, doc=None, headers=None, raw=None):
-                body = raw if raw is not None else (
-                    json.dumps(doc).encode() if doc is not None else b"")
-                self.send_response(status)
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                if doc is not None:
-                    self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.json(status, doc, headers, raw)
                 with outer.lock:
                     outer.log.append((self.command, self.path, status))
 
             def _handle(self):
-                body = self._body()
+                body = self.body()
                 try:
                     outer.route(self, body)
                 except Exception as ex:  # a bug in the double: say so

@@ -4,6 +4,7 @@ HTTP/1.1 request handler with body() and send(), the refusal the API
 doubles raise, and XML escaping."""
 
 import http.server
+import json
 import socketserver
 import threading
 
@@ -42,6 +43,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def xml(self, status, body):
         self.send(status, body, "text/xml")
+
+    def json(self, status, doc=None, headers=None, raw=None):
+        """doc as JSON (no body when None, raw bytes as they are);
+        headers: a dict."""
+        if raw is None:
+            raw = json.dumps(doc).encode() if doc is not None else b""
+        self.send(status, raw, "application/json" if doc is not None
+                  else None, (headers or {}).items())
 
 
 def start(handler):

@@ -39,7 +39,7 @@ class S3rver:
         self.proc = subprocess.Popen(args, stdout=self.log,
                                      stderr=subprocess.STDOUT)
         self.url = "http://127.0.0.1:%d" % self.port
-        if not wait_listening(self.port, self.proc):
+        if not wait_listening(self.port, self.proc, timeout=60):
             self.stop()
             raise AssertionError("s3rver did not start")
 

@@ -51,7 +51,7 @@ class Azurite:
             [self.node, AZURITE, "--blobHost", "127.0.0.1", "--blobPort",
              str(self.port), "--location", self.dir, "--disableTelemetry",
              "--silent"], stdout=self.log, stderr=subprocess.STDOUT, env=env)
-        if not wait_listening(self.port, self.proc):
+        if not wait_listening(self.port, self.proc, timeout=60):
             self.stop()
             raise AssertionError("azurite did not start")
 
