@@ -133,6 +133,13 @@ unit: $(UNIT_BINS)
 check: deps all $(UNIT_BINS)
 	@B=$(B) ./ci/check.sh $(UNIT_BINS)
 
+# The load test of the whole local stack with faults (README "Load test"):
+# 10 minutes, >= 1000 composes, 8 workers; SHORT=1: two minutes at most, 3
+# workers (make check runs that one too). Report and plots in $(B)/loadtest.
+loadtest: deps all
+	B=$(B) ./loadtest/ib-loadtest local $(if $(filter 1,$(SHORT)),--short) \
+	    --out $(B)/loadtest
+
 bench: deps all
 	@B=$(B) ./ci/bench.sh
 
@@ -161,5 +168,5 @@ install: all
 clean:
 	rm -rf build build-san
 
-.PHONY: all deps deps-build unit check check-vm bench run fuzz ami deb rpm \
+.PHONY: all deps deps-build unit check check-vm bench loadtest run fuzz ami deb rpm \
 	clean install
