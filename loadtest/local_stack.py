@@ -185,6 +185,21 @@ class Stack:
         for _ in range(n_workers):
             self.add_worker()
 
+    def check_workers(self):
+        """Every worker registered with the queue, or RuntimeError with
+        the log of one that died."""
+        def ready():
+            for w in self.workers:
+                if not w.alive():
+                    with open(os.path.join(self.d, w.name + ".log"),
+                              errors="replace") as f:
+                        raise RuntimeError("%s exited: %s" % (
+                            w.name, f.read()[-800:]))
+            return all("registered as worker" in open(os.path.join(
+                self.d, w.name + ".log"), errors="replace").read()
+                for w in self.workers)
+        harness.wait_until(ready, 60, "the workers to register")
+
     def _keep(self, obj):
         self.started.append(obj)
         return obj
@@ -205,7 +220,9 @@ class Stack:
     def fault(self, run, what, arg):
         t = run.now()
         live = [w for w in self.workers if w.alive() and not w.frozen]
-        if what == "kill_worker" and live:
+        if what in ("kill_worker", "freeze_worker") and not live:
+            self.note(t, what + "_skipped", "no live worker")
+        elif what == "kill_worker":
             w = live[len(self.faults) % len(live)]
             w.proc.kill()
             w.proc.wait()
@@ -218,7 +235,7 @@ class Stack:
                     self.note(run.now(), "start_worker",
                               self.add_worker().name)
             threading.Thread(target=replace, daemon=True).start()
-        elif what == "freeze_worker" and live:
+        elif what == "freeze_worker":
             w = live[-1]
             w.proc.send_signal(signal.SIGSTOP)
             w.frozen = True
@@ -316,6 +333,7 @@ def main(a, run_cmd):
         a.duration = 70.0 if short else 600.0
     if a.thresholds == os.path.join(HERE, "thresholds.json") and short:
         a.thresholds = os.path.join(HERE, "thresholds-short.json")
+    a.out = os.path.abspath(a.out)   # worker configs want absolute paths
     os.makedirs(a.out, exist_ok=True)
     d = os.path.join(a.out, "stack")
     shutil.rmtree(d, ignore_errors=True)
@@ -324,6 +342,7 @@ def main(a, run_cmd):
         a.sim_defaults = module_defaults(d)
     stack = Stack(d, n_workers)
     try:
+        stack.check_workers()
         a.url = stack.url
         a.jwt_secret = stack.secret_file
         a.token_url = None
