@@ -74,6 +74,37 @@ def main():
     st = {r["submit_status"] for r in rep["records"]}
     if st != {401} or rep["sli"]["error_rate"]["api"] != 1.0:
         fails.append("without a token: %s %s" % (st, rep["sli"]))
+    # OAuth2 client credentials, as against a real deployment: the grant
+    # goes to the token endpoint (the worker tests' SSO double) and its
+    # token to the API. That SSO's tokens carry no admin claim, so this
+    # queue refuses them: 401s, recorded as API errors, no secret logged.
+    sys.path.insert(0, os.path.join(TOP, "worker", "tests"))
+    import harness
+    sso = harness.OAuthDouble(b"judge-secret", "lt-client",
+                              client_secret="lt-client-secret-123")
+    cs = os.path.join(d, "client.secret")
+    with open(cs, "w") as f:
+        f.write("lt-client-secret-123\n")
+    p = subprocess.run([LT, "run", "--url", url, "--rate", "4", "--duration",
+                        "1", "--submit-retry", "0", "--thresholds", lax,
+                        "--token-url", sso.url, "--client-id", "lt-client",
+                        "--client-secret-file", cs, "--no-metrics",
+                        "--out", os.path.join(d, "e")],
+                       capture_output=True, text=True, timeout=60)
+    sso.stop()
+    grants = [c for c in sso.calls if c.get("grant_type") ==
+              "client_credentials" and c.get("client_id") == "lt-client" and
+              c.get("client_secret") == "lt-client-secret-123"]
+    rep = json.load(open(os.path.join(d, "e", "report.json")))
+    if not grants or len(sso.issued) != len(sso.calls):
+        fails.append("no client_credentials grant: %s" % sso.calls)
+    if {r["submit_status"] for r in rep["records"]} != {401}:
+        fails.append("an SSO token without the admin claim was taken")
+    text = p.stdout + p.stderr + open(os.path.join(d, "e",
+                                                    "report.json")).read()
+    for secretish in ["lt-client-secret-123"] + sso.issued:
+        if secretish in text:
+            fails.append("a secret or token reached the output")
     for f in fails:
         print("FAIL:", f)
     if not fails:
