@@ -330,7 +330,7 @@ def main(a, run_cmd):
     if a.rate is None:
         a.rate = 0.5 if short else 1.85
     if a.duration is None:
-        a.duration = 70.0 if short else 600.0
+        a.duration = 60.0 if short else 600.0
     if a.thresholds == os.path.join(HERE, "thresholds.json") and short:
         a.thresholds = os.path.join(HERE, "thresholds-short.json")
     a.out = os.path.abspath(a.out)   # worker configs want absolute paths
@@ -350,7 +350,7 @@ def main(a, run_cmd):
         a.fault_log = stack.faults
         plan = [] if a.no_faults else (SHORT_SCHEDULE if short
                                        else SCHEDULE)
-        scale = a.duration / (70.0 if short else 600.0)
+        scale = a.duration / (60.0 if short else 600.0)
         log("%d workers, queue %s, relay %s, s3 %s" % (
             n_workers, stack.url, stack.relay.address, stack.s3proxy.url))
         rc = run_cmd(a, on_start=lambda run: stack.schedule(run, plan,
