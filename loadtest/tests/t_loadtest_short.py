@@ -62,9 +62,15 @@ def main():
     check(all(r["outcome"] in ("success", "failure", "canceled", "rejected")
               for r in recs), "every compose reached an end")
     normal = [r for r in recs if r["kind"] == "normal"]
-    check(normal and all(r["outcome"] == "success" and r["queue_wait"] >= 0
-                         and r["duration"] >= r["queue_wait"]
-                         for r in normal), "the normal composes succeeded")
+    ok = [r for r in normal if r["outcome"] == "success"]
+    check(all(r["queue_wait"] >= 0 and r["duration"] >= r["queue_wait"]
+              for r in ok), "waits and durations are ordered")
+    # A normal compose succeeds, or fails in an upload hit by a fault (the
+    # thresholds judge how many); nothing else.
+    bad = [r for r in normal if r not in ok and r["error_class"] != "upload"]
+    check(len(ok) >= 0.8 * len(normal) and not bad,
+          "%d of %d normal composes succeeded; others: %s" % (
+              len(ok), len(normal), [(r["n"], r["error"]) for r in bad]))
     for r in recs:
         if r["kind"] == "bad_request":
             check(r["outcome"] == "rejected" and r["submit_status"] == 400,
