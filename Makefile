@@ -44,7 +44,8 @@ BUILDER_SRCS = $(addprefix worker/builder/,disk_direct.c gen.c ids.c inputs.c \
 	   main.c manifest.c monitor.c pyjson.c run.c schema.c sources.c \
 	   stage_image.c stage_tree.c stages.c store.c)
 DEPSOLVER_SRCS = $(addprefix worker/depsolver/,fetch.c gpg.c main.c \
-	   release.c repos.c request.c solve.c)
+	   release.c repo_common.c repo_deb.c repo_rpmmd.c repos.c request.c \
+	   solve.c)
 VMCHECK_SRCS = $(addprefix worker/vmcheck/,appliance.c host.c kvm.c main.c \
 	   proc.c report.c tools.c)
 BACKLOG_SRCS = $(addprefix worker/backlog/,cw.c main.c prom.c)
