@@ -127,6 +127,31 @@ kill_group(pid_t pgid, int sig)
 		log_warn("kill(-%ld, %d)", (long)pgid, sig);
 }
 
+/* Signals the child's group, or the child alone when it shares ours. */
+static void
+stop_child(const struct exec_opts *o, pid_t pid, int sig)
+{
+	if (!o->same_group)
+		kill_group(pid, sig);
+	else if (pid > 0 && kill(pid, sig) == -1 && errno != ESRCH)
+		log_warn("kill(%ld, %d)", (long)pid, sig);
+}
+
+/* Opens the file stdout goes to, high and close-on-exec; -1 on error. */
+static int
+open_stdout(const char *path, struct exec_result *res)
+{
+	int	 fd;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd == -1 || (fd = high_fd(fd)) == -1) {
+		snprintf(res->error, sizeof(res->error), "%s: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	return fd;
+}
+
 int
 exec_run(const struct exec_opts *o, struct exec_result *res)
 {
@@ -142,7 +167,7 @@ exec_run(const struct exec_opts *o, struct exec_result *res)
 	int64_t			 start, now, term_at = 0, reaped_at = 0;
 	long			 grace;
 	int			 i, n, status = 0, reaped = 0, rv = -1, fa_ok = 0;
-	int			 attr_ok = 0, sent_kill = 0;
+	int			 attr_ok = 0, sent_kill = 0, outfd = -1;
 
 	memset(res, 0, sizeof(*res));
 	buf_init(&res->out);
@@ -167,8 +192,13 @@ exec_run(const struct exec_opts *o, struct exec_result *res)
 	 * gets default dispositions back through POSIX_SPAWN_SETSIGDEF. */
 	signal(SIGPIPE, SIG_IGN);
 
+	if (o->stdout_path != NULL &&
+	    (outfd = open_stdout(o->stdout_path, res)) == -1)
+		goto cleanup;
 	for (i = 0; i < P_N; i++) {
-		if (i == P_EXTRA && o->extra_fd <= 0)
+		if ((i == P_EXTRA && o->extra_fd <= 0) ||
+		    (i == P_OUT && outfd != -1) ||
+		    (i == P_ERR && o->merge_output))
 			continue;
 		if (make_pipe(fds[i]) == -1) {
 			snprintf(res->error, sizeof(res->error), "pipe: %s",
@@ -180,8 +210,12 @@ exec_run(const struct exec_opts *o, struct exec_result *res)
 		goto cleanup;
 	fa_ok = 1;
 	posix_spawn_file_actions_adddup2(&fa, fds[P_IN][0], 0);
-	posix_spawn_file_actions_adddup2(&fa, fds[P_OUT][1], 1);
-	posix_spawn_file_actions_adddup2(&fa, fds[P_ERR][1], 2);
+	posix_spawn_file_actions_adddup2(&fa, outfd != -1 ? outfd :
+	    fds[P_OUT][1], 1);
+	if (o->merge_output)
+		posix_spawn_file_actions_adddup2(&fa, 1, 2);
+	else
+		posix_spawn_file_actions_adddup2(&fa, fds[P_ERR][1], 2);
 	if (o->extra_fd > 0) {
 		posix_spawn_file_actions_adddup2(&fa, fds[P_EXTRA][1],
 		    o->extra_fd);
@@ -196,8 +230,9 @@ exec_run(const struct exec_opts *o, struct exec_result *res)
 	posix_spawnattr_setsigdefault(&attr, &all);
 	posix_spawnattr_setsigmask(&attr, &none);
 	posix_spawnattr_setpgroup(&attr, 0);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP |
-	    POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+	posix_spawnattr_setflags(&attr, (o->same_group ? 0 :
+	    POSIX_SPAWN_SETPGROUP) | POSIX_SPAWN_SETSIGDEF |
+	    POSIX_SPAWN_SETSIGMASK);
 
 	env = build_env(o->env_add);
 	n = posix_spawnp(&pid, o->argv[0], &fa, &attr,
@@ -208,8 +243,9 @@ exec_run(const struct exec_opts *o, struct exec_result *res)
 		    o->argv[0], strerror(n));
 		goto cleanup;
 	}
-	if (o->pgid != NULL)
+	if (o->pgid != NULL && !o->same_group)
 		atomic_store(o->pgid, (int)pid);
+	close_fd(&outfd);
 	log_debug("exec: %s started, pid %ld", o->argv[0], (long)pid);
 
 	/* Keep our ends, close the child's. */
@@ -268,7 +304,11 @@ exec_run(const struct exec_opts *o, struct exec_result *res)
 				close_fd(&mine[i]);
 				continue;
 			}
-			if (i == P_OUT) {
+			if (i == P_OUT && o->stdout_tail) {
+				if (res->out.len + r > out_max)
+					res->stdout_truncated = 1;
+				keep_tail(&res->out, chunk, r, out_max);
+			} else if (i == P_OUT) {
 				size_t room = out_max - res->out.len;
 
 				if ((size_t)r > room) {
@@ -295,7 +335,8 @@ exec_run(const struct exec_opts *o, struct exec_result *res)
 			/* The leader is gone; a grandchild may still hold the
 			 * pipes. Let them drain a moment, then end the group. */
 			if (now - reaped_at > EXEC_LINGER_MS) {
-				kill_group(pid, SIGKILL);
+				if (!o->same_group)
+					kill_group(pid, SIGKILL);
 				for (i = 0; i < P_N; i++)
 					close_fd(&mine[i]);
 			}
@@ -311,22 +352,22 @@ exec_run(const struct exec_opts *o, struct exec_result *res)
 			if (res->canceled || res->timed_out) {
 				log_info("exec: stopping %s (%s)", o->argv[0],
 				    res->canceled ? "canceled" : "timeout");
-				kill_group(pid, SIGTERM);
+				stop_child(o, pid, SIGTERM);
 				term_at = now;
 			}
 		} else if (!sent_kill && now - term_at > grace) {
-			kill_group(pid, SIGKILL);
+			stop_child(o, pid, SIGKILL);
 			sent_kill = 1;
 		}
 	}
 	if (!reaped) {
-		kill_group(pid, SIGKILL);
+		stop_child(o, pid, SIGKILL);
 		while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
 			;
 	}
 	/* Whatever the leader left behind in its group goes too, and we wait
 	 * (a bounded while) for init to reap it: the group is then gone. */
-	if (kill(-pid, 0) == 0) {
+	if (!o->same_group && kill(-pid, 0) == 0) {
 		int64_t until = now_ms() + EXEC_REAP_MS;
 
 		kill_group(pid, SIGKILL);
@@ -336,6 +377,7 @@ exec_run(const struct exec_opts *o, struct exec_result *res)
 			log_warnx("exec: process group %ld still present",
 			    (long)pid);
 	}
+	res->status = status;
 	if (WIFEXITED(status)) {
 		res->exited = 1;
 		res->code = WEXITSTATUS(status);
@@ -345,8 +387,9 @@ exec_run(const struct exec_opts *o, struct exec_result *res)
 	}
 	rv = 0;
 cleanup:
-	if (o->pgid != NULL)
+	if (o->pgid != NULL && !o->same_group)
 		atomic_store(o->pgid, 0);
+	close_fd(&outfd);
 	for (i = 0; i < P_N; i++) {
 		close_fd(&fds[i][0]);
 		close_fd(&fds[i][1]);
