@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -127,6 +128,23 @@ kill_group(pid_t pgid, int sig)
 		log_warn("kill(-%ld, %d)", (long)pgid, sig);
 }
 
+/* A descriptor that polls readable once pid has exited, so the loop wakes
+ * at once rather than at its next tick; -1 where the kernel has none. */
+static int
+exit_fd(pid_t pid)
+{
+#ifdef SYS_pidfd_open
+	int	 fd = (int)syscall(SYS_pidfd_open, pid, 0);
+
+	if (fd != -1)
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+	return fd;
+#else
+	(void)pid;
+	return -1;
+#endif
+}
+
 /* Signals the child's group, or the child alone when it shares ours. */
 static void
 stop_child(const struct exec_opts *o, pid_t pid, int sig)
@@ -158,7 +176,7 @@ exec_run(const struct exec_opts *o, struct exec_result *res)
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t	 attr;
 	sigset_t		 all, none;
-	struct pollfd		 pfd[P_N];
+	struct pollfd		 pfd[P_N + 1];	/* the pipes, exit_fd */
 	int			 fds[P_N][2];
 	int			 mine[P_N];	/* parent ends, -1 when closed */
 	char			**env = NULL, chunk[65536];
@@ -168,6 +186,7 @@ exec_run(const struct exec_opts *o, struct exec_result *res)
 	long			 grace;
 	int			 i, n, status = 0, reaped = 0, rv = -1, fa_ok = 0;
 	int			 attr_ok = 0, sent_kill = 0, outfd = -1;
+	int			 pidfd = -1;
 
 	memset(res, 0, sizeof(*res));
 	buf_init(&res->out);
@@ -246,6 +265,7 @@ exec_run(const struct exec_opts *o, struct exec_result *res)
 	if (o->pgid != NULL && !o->same_group)
 		atomic_store(o->pgid, (int)pid);
 	close_fd(&outfd);
+	pidfd = exit_fd(pid);
 	log_debug("exec: %s started, pid %ld", o->argv[0], (long)pid);
 
 	/* Keep our ends, close the child's. */
@@ -277,7 +297,10 @@ exec_run(const struct exec_opts *o, struct exec_result *res)
 		}
 		if (open == 0 && reaped)
 			break;
-		if (poll(pfd, P_N, EXEC_TICK_MS) == -1 && errno != EINTR) {
+		pfd[P_N].fd = reaped ? -1 : pidfd;
+		pfd[P_N].events = POLLIN;
+		pfd[P_N].revents = 0;
+		if (poll(pfd, P_N + 1, EXEC_TICK_MS) == -1 && errno != EINTR) {
 			log_warn("exec: poll");
 			break;
 		}
@@ -390,6 +413,7 @@ cleanup:
 	if (o->pgid != NULL && !o->same_group)
 		atomic_store(o->pgid, 0);
 	close_fd(&outfd);
+	close_fd(&pidfd);
 	for (i = 0; i < P_N; i++) {
 		close_fd(&fds[i][0]);
 		close_fd(&fds[i][1]);

@@ -393,6 +393,29 @@ test_same_group_timeout(void **state)
 	exec_result_free(&r);
 }
 
+static void
+test_prompt_return(void **state)
+{
+	/* Its pipes close at once, it exits 50 ms later. */
+	const char		*argv[] = { "sh", "-c",
+	    "exec >&- 2>&-; sleep 0.05", NULL };
+	struct exec_opts	 o = { 0 };
+	struct exec_result	 r;
+	int64_t			 t0 = now_ms();
+	int			 i;
+
+	/* The builder runs hundreds of tools: each run must end when the
+	 * tool exits, not at the loop's next 100 ms tick (10 runs: 0.5 s,
+	 * not 1 s). */
+	o.argv = argv;
+	for (i = 0; i < 10; i++) {
+		run(&o, &r);
+		assert_int_equal(r.code, 0);
+		exec_result_free(&r);
+	}
+	assert_true(now_ms() - t0 < 850);
+}
+
 int
 main(void)
 {
@@ -410,6 +433,7 @@ main(void)
 		cmocka_unit_test(test_merged_tail),
 		cmocka_unit_test(test_same_group),
 		cmocka_unit_test(test_same_group_timeout),
+		cmocka_unit_test(test_prompt_return),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
