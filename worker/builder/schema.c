@@ -95,6 +95,29 @@ schema_type_name(json_object *o)
 	return "?";
 }
 
+/*
+ * A string holding a NUL is refused: C reads it shorter than it is, so a
+ * name could pass a check with its tail hidden (and the stages read their
+ * options with json_get_str, which takes such a string for absent).
+ * key: the member's name under path, or NULL for path itself.
+ */
+static int
+nul_in(json_object *v, json_object *path, const char *key,
+    json_object *errors)
+{
+	json_object	*p;
+
+	if (!json_object_is_type(v, json_type_string) ||
+	    strlen(json_object_get_string(v)) ==
+	    (size_t)json_object_get_string_len(v))
+		return 0;
+	p = key != NULL ? path_key(path, key) : json_object_get(path);
+	verr_add(errors, p, "%s contains a NUL character",
+	    json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+	json_object_put(p);
+	return 1;
+}
+
 json_object *
 schema_member(json_object *o, const char *key, json_type t, int required,
     json_object *path, json_object *errors)
@@ -117,6 +140,8 @@ schema_member(json_object *o, const char *key, json_type t, int required,
 		json_object_put(p);
 		return NULL;
 	}
+	if (nul_in(v, path, key, errors))
+		return NULL;
 	return v;
 }
 
@@ -175,6 +200,8 @@ check_value(json_object *v, const struct schema_field *f, json_object *path,
 		    ftype_name(f->type));
 		return;
 	}
+	if (nul_in(v, path, NULL, errors))
+		return;
 	switch (f->type) {
 	case F_STRARR:
 	case F_OBJARR:
@@ -188,6 +215,8 @@ check_value(json_object *v, const struct schema_field *f, json_object *path,
 				verr_add(errors, p, "%s is not of type "
 				    "'string'", json_object_to_json_string_ext(
 				    e, JSON_C_TO_STRING_PLAIN));
+			else if (f->type == F_STRARR)
+				(void)nul_in(e, p, NULL, errors);
 			else if (f->type == F_OBJARR) {
 				if (!json_object_is_type(e, json_type_object))
 					verr_add(errors, p, "%s is not of "

@@ -11,17 +11,7 @@
 
 #include "builder/build.h"
 #include "builder/schema.h"
-
-static const char *
-opt_str(json_object *o, const char *key)
-{
-	json_object	*v;
-
-	if (o == NULL || !json_object_object_get_ex(o, key, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
+#include "jsonutil.h"
 
 /* Every input name in want is required and no other is allowed. */
 static void
@@ -46,7 +36,7 @@ check_inputs(json_object *inputs, const char *const *want, json_object *path,
 static void
 check_filename(json_object *o, json_object *path, json_object *errors)
 {
-	const char	*f = opt_str(o, "filename");
+	const char	*f = json_get_str(o, "filename");
 	json_object	*p;
 
 	if (f == NULL || name_is_safe(f))
@@ -104,8 +94,8 @@ check_mode_paths(json_object *o, const char *key, json_object *path,
 		p2 = path_idx(p, (int)i);
 		e = json_object_array_get_idx(arr, i);
 		if (json_object_is_type(e, json_type_object)) {
-			check_abs_path(opt_str(e, "path"), p2, errors);
-			mode = opt_str(e, "mode");
+			check_abs_path(json_get_str(e, "path"), p2, errors);
+			mode = json_get_str(e, "mode");
 			if (mode != NULL && (strlen(mode) < 3 ||
 			    strlen(mode) > 4 ||
 			    strspn(mode, "01234567") != strlen(mode)))
@@ -129,10 +119,10 @@ check_install(json_object *o, json_object *inputs, json_object *path,
 	schema_check_fields(o, install_fields, path, errors);
 	check_inputs(inputs, in, path, errors);
 	check_mode_paths(o, "setup_files", path, errors);
-	if ((s = opt_str(o, "suite")) != NULL && (!name_is_safe(s) ||
+	if ((s = json_get_str(o, "suite")) != NULL && (!name_is_safe(s) ||
 	    s[0] == '-'))
 		verr_add(errors, path, "suite '%s' is not a plain name", s);
-	if ((s = opt_str(o, "architecture")) != NULL && (!name_is_safe(s) ||
+	if ((s = json_get_str(o, "architecture")) != NULL && (!name_is_safe(s) ||
 	    s[0] == '-'))
 		verr_add(errors, path, "architecture '%s' is not a plain name",
 		    s);
@@ -167,7 +157,7 @@ check_hostname(json_object *o, json_object *inputs, json_object *path,
 
 	schema_check_fields(o, hostname_fields, path, errors);
 	check_inputs(inputs, in, path, errors);
-	if ((h = opt_str(o, "hostname")) != NULL && (*h == '\0' ||
+	if ((h = json_get_str(o, "hostname")) != NULL && (*h == '\0' ||
 	    strlen(h) > 253 || strspn(h, "abcdefghijklmnopqrstuvwxyz"
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.") != strlen(h)))
 		verr_add(errors, path, "'%s' is not a valid hostname", h);
@@ -248,7 +238,7 @@ check_users(json_object *o, json_object *inputs, json_object *path,
 		if (!user_name_ok(name))
 			verr_add(errors, p, "'%s' does not match "
 			    "'^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,255}$'", name);
-		check_abs_path(opt_str(u, "home"), p, errors);
+		check_abs_path(json_get_str(u, "home"), p, errors);
 		if (!json_object_is_type(u, json_type_object))
 			continue;
 		up = path_key(p, name);
@@ -422,10 +412,10 @@ check_cmdline(json_object *o, json_object *inputs, json_object *path,
 
 	schema_check_fields(o, cmdline_fields, path, errors);
 	check_inputs(inputs, in, path, errors);
-	if ((u = opt_str(o, "root_fs_uuid")) != NULL &&
+	if ((u = json_get_str(o, "root_fs_uuid")) != NULL &&
 	    (strlen(u) != 36 && strlen(u) != 9))
 		verr_add(errors, path, "'%s' is not a file system UUID", u);
-	if ((k = opt_str(o, "kernel_opts")) != NULL && strchr(k, '\n'))
+	if ((k = json_get_str(o, "kernel_opts")) != NULL && strchr(k, '\n'))
 		verr_add(errors, path, "kernel_opts contains a new line");
 }
 
@@ -446,7 +436,7 @@ check_cloud_init(json_object *o, json_object *inputs, json_object *path,
 
 	schema_check_fields(o, cloudinit_fields, path, errors);
 	check_inputs(inputs, in, path, errors);
-	if ((f = opt_str(o, "filename")) != NULL) {
+	if ((f = json_get_str(o, "filename")) != NULL) {
 		n = strlen(f);
 		if (!name_is_safe(f) || n < 5 || n > 255 ||
 		    strcmp(f + n - 4, ".cfg") != 0)
@@ -475,7 +465,7 @@ static void
 check_enum(json_object *o, const char *key, const char *const *allowed,
     json_object *path, json_object *errors)
 {
-	const char	*s = opt_str(o, key);
+	const char	*s = json_get_str(o, key);
 	size_t		 i;
 
 	if (s == NULL)
@@ -520,13 +510,13 @@ check_disk(json_object *o, json_object *inputs, json_object *path,
 			verr_add(errors, path, "size '%s' is not a number "
 			    "with an optional K, M or G suffix", s);
 	}
-	if ((s = opt_str(o, "label")) != NULL && (strlen(s) > 16 ||
+	if ((s = json_get_str(o, "label")) != NULL && (strlen(s) > 16 ||
 	    strpbrk(s, " \t\n/") != NULL))
 		verr_add(errors, path, "label '%s' is not a valid ext4 label",
 		    s);
-	if ((s = opt_str(o, "uuid")) != NULL && strlen(s) != 36)
+	if ((s = json_get_str(o, "uuid")) != NULL && strlen(s) != 36)
 		verr_add(errors, path, "'%s' is not a UUID", s);
-	if ((s = opt_str(o, "kernel_opts")) != NULL && strchr(s, '\n'))
+	if ((s = json_get_str(o, "kernel_opts")) != NULL && strchr(s, '\n'))
 		verr_add(errors, path, "kernel_opts contains a new line");
 }
 
@@ -577,7 +567,7 @@ check_qemu(json_object *o, json_object *inputs, json_object *path,
 	check_inputs(inputs, in, path, errors);
 	check_filename(o, path, errors);
 	if (!json_object_object_get_ex(o, "format", &fmt) ||
-	    (t = opt_str(fmt, "type")) == NULL)
+	    (t = json_get_str(fmt, "type")) == NULL)
 		return;
 	fp = path_key(path, "format");
 	for (i = 0; i < nitems(formats); i++)
@@ -603,7 +593,7 @@ check_qemu(json_object *o, json_object *inputs, json_object *path,
 		check_enum(fmt, "adapter_type", adapters, fp, errors);
 	} else if (strcmp(t, "vpc") == 0)
 		check_enum(fmt, "subformat", vpc_sub, fp, errors);
-	if ((t = opt_str(fmt, "compat")) != NULL && strcmp(t, "0.10") != 0 &&
+	if ((t = json_get_str(fmt, "compat")) != NULL && strcmp(t, "0.10") != 0 &&
 	    strcmp(t, "1.1") != 0)
 		verr_add(errors, fp, "compat '%s' is not 0.10 or 1.1", t);
 	json_object_put(fp);

@@ -131,6 +131,26 @@ test_fields(void **state)
 	    "[\"options\",\"byname\",\"k\",\"path\"]");
 	json_object_put(o);
 
+	/* A NUL hides a string's tail from C: refused wherever it is. */
+	json_object_put(errors);
+	errors = json_object_new_array();
+	o = json_tokener_parse("{\"items\":[{\"path\":\"/a\\u0000/b\"}],"
+	    "\"tags\":[\"ok\",\"x\\u0000\"]}");
+	assert_non_null(o);
+	schema_check_fields(o, top_fields, path, errors);
+	assert_int_equal(json_object_array_length(errors), 2);
+	assert_string_equal(err(errors, 0, s, sizeof(s)),
+	    "\"\\/a\\u0000\\/b\" contains a NUL character @ "
+	    "[\"options\",\"items\",0,\"path\"]");
+	assert_string_equal(err(errors, 1, s, sizeof(s)),
+	    "\"x\\u0000\" contains a NUL character @ "
+	    "[\"options\",\"tags\",1]");
+	assert_null(schema_member(json_object_array_get_idx(
+	    json_object_object_get(o, "items"), 0), "path", json_type_string,
+	    1, path, errors));
+	assert_int_equal(json_object_array_length(errors), 3);
+	json_object_put(o);
+
 	/* A well-formed object: no error. */
 	json_object_put(errors);
 	errors = json_object_new_array();
