@@ -211,8 +211,9 @@ json_object *store_object_meta(struct store *, const char *id);
  */
 char	*store_commit(struct store *, const char *id, const char *tree,
 	    json_object *meta, int move, struct buf *out);
-/* STORE/sources/org.osbuild.curl/SUM (sum checked by the caller). */
-char	*store_source_path(struct store *, const char *sum);
+/* DIR/sources/org.osbuild.curl/SUM, DIR the store's directory (sum
+ * checked by the caller). */
+char	*store_source_path(const char *dir, const char *sum);
 /* Evicts least recently used objects and sources above max bytes. */
 void	 store_evict(struct store *, int64_t max);
 /* A fresh directory under STORE/tmp; caller removes it. */

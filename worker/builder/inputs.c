@@ -196,9 +196,7 @@ input_file(struct stage_run *r, const char *name, char *why, size_t whylen)
 	}
 	json_object_object_get_ex(in, "origin", &origin);
 	if (strcmp(json_object_get_string(origin), "org.osbuild.source") == 0) {
-		struct store st = { (char *)r->store, -1 };
-
-		path = store_source_path(&st, sums[0]);
+		path = store_source_path(r->store, sums[0]);
 		goto out;
 	}
 	pi = manifest_ref(r->m, sums[0]);

@@ -53,10 +53,10 @@ usage(void)
 }
 
 static void
-add(char ***v, size_t *n, const char *s)
+add(char ***v, size_t *n, char *s)
 {
 	*v = xrealloc(*v, (*n + 1) * sizeof(**v));
-	(*v)[(*n)++] = (char *)s;
+	(*v)[(*n)++] = s;
 }
 
 static char *

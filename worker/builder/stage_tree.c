@@ -213,8 +213,7 @@ stage_debian_install(struct stage_run *r)
 		goto cleanup;
 	}
 	for (i = 0; i < n; i++) {
-		struct store st = { (char *)r->store, -1 };
-		char *src = store_source_path(&st, sums[i]);
+		char *src = store_source_path(r->store, sums[i]);
 		char *dst = xasprintf("%s/%.71s.deb", repo, sums[i]);
 
 		dst[strlen(repo) + 7] = '-';	/* no ':' in apt file names */

@@ -75,10 +75,28 @@ close_fd(int *fd)
 	}
 }
 
-static char **
+/*
+ * posix_spawn takes argv and envp as char *const[] for history's sake and
+ * writes through neither; this hands it ours without a cast that -Wcast-qual
+ * would flag.
+ */
+static char *const *
+spawn_vec(const char *const *v)
+{
+	union {
+		const char *const	*in;
+		char *const		*out;
+	} u;
+
+	u.in = v;
+	return u.out;
+}
+
+/* Our environment with add's NAME=VALUE strings in place of their names'. */
+static const char **
 build_env(const char *const *add)
 {
-	char	**env;
+	const char	**env;
 	size_t	 n = 0, m = 0, i, j, k;
 
 	while (environ[n] != NULL)
@@ -100,7 +118,7 @@ build_env(const char *const *add)
 			env[k++] = environ[i];
 	}
 	for (j = 0; j < m; j++)
-		env[k++] = (char *)add[j];
+		env[k++] = add[j];
 	env[k] = NULL;
 	return env;
 }
@@ -179,7 +197,8 @@ exec_run(const struct exec_opts *o, struct exec_result *res)
 	struct pollfd		 pfd[P_N + 1];	/* the pipes, exit_fd */
 	int			 fds[P_N][2];
 	int			 mine[P_N];	/* parent ends, -1 when closed */
-	char			**env = NULL, chunk[65536];
+	const char		**env = NULL;
+	char			 chunk[65536];
 	size_t			 in_off = 0, out_max, err_max;
 	pid_t			 pid = -1;
 	int64_t			 start, now, term_at = 0, reaped_at = 0;
@@ -254,8 +273,8 @@ exec_run(const struct exec_opts *o, struct exec_result *res)
 	    POSIX_SPAWN_SETSIGMASK);
 
 	env = build_env(o->env_add);
-	n = posix_spawnp(&pid, o->argv[0], &fa, &attr,
-	    (char *const *)o->argv, env);
+	n = posix_spawnp(&pid, o->argv[0], &fa, &attr, spawn_vec(o->argv),
+	    spawn_vec(env));
 	if (n != 0) {
 		pid = -1;
 		snprintf(res->error, sizeof(res->error), "cannot run %s: %s",

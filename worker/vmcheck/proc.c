@@ -148,7 +148,7 @@ proc_run_fn(int (*fn)(void *, int), void *arg, int timeout_ms,
  * SIGKILL ends, so waiting for it to be reaped is bounded.
  */
 int
-proc_run_cmd(char *const argv[], int timeout_ms, struct buf *out,
+proc_run_cmd(const char *const argv[], int timeout_ms, struct buf *out,
     int *statusp, char *errbuf, size_t errlen)
 {
 	static const char *const env[] = { "LC_ALL=C", NULL };
@@ -157,7 +157,7 @@ proc_run_cmd(char *const argv[], int timeout_ms, struct buf *out,
 	int			 rv = -1;
 
 	memset(&o, 0, sizeof(o));
-	o.argv = (const char *const *)argv;
+	o.argv = argv;
 	o.env_add = env;
 	o.merge_output = 1;
 	o.stdout_max = CMD_OUT_MAX;
