@@ -9,20 +9,18 @@
 #include <string.h>
 
 #include "builder/build.h"
+#include "jsonutil.h"
 
 const char *
 manifest_source_url(const struct manifest *m, const char *sum)
 {
-	json_object	*item, *u;
+	json_object	*item;
 
 	if (m->curl == NULL || !json_object_object_get_ex(m->curl, sum, &item))
 		return NULL;
 	if (json_object_is_type(item, json_type_string))
 		return json_object_get_string(item);
-	if (json_object_object_get_ex(item, "url", &u) &&
-	    json_object_is_type(u, json_type_string))
-		return json_object_get_string(u);
-	return NULL;
+	return json_get_str(item, "url");
 }
 
 int
@@ -178,7 +176,7 @@ input_tree(struct stage_run *r, const char *name, char *why, size_t whylen)
 char *
 input_file(struct stage_run *r, const char *name, char *why, size_t whylen)
 {
-	json_object	*in = get_input(r, name), *origin, *refs, *o, *f;
+	json_object	*in = get_input(r, name), *origin, *refs, *o;
 	const char	**sums, *file = NULL;
 	char		*path = NULL;
 	size_t		 n;
@@ -207,14 +205,10 @@ input_file(struct stage_run *r, const char *name, char *why, size_t whylen)
 	}
 	if (json_object_object_get_ex(in, "references", &refs) &&
 	    json_object_is_type(refs, json_type_object) &&
-	    json_object_object_get_ex(refs, sums[0], &o) &&
-	    json_object_object_get_ex(o, "file", &f) &&
-	    json_object_is_type(f, json_type_string))
-		file = json_object_get_string(f);
-	else if (json_object_object_get_ex(in, "options", &o) &&
-	    json_object_object_get_ex(o, "file", &f) &&
-	    json_object_is_type(f, json_type_string))
-		file = json_object_get_string(f);
+	    json_object_object_get_ex(refs, sums[0], &o))
+		file = json_get_str(o, "file");
+	if (file == NULL && json_object_object_get_ex(in, "options", &o))
+		file = json_get_str(o, "file");
 	if (file != NULL) {
 		while (*file == '/')
 			file++;

@@ -446,12 +446,10 @@ request_parse(json_object *req, struct ds_request *r, struct ds_err *err)
 	}
 	if (v != NULL)
 		r->api = json_object_get_int(v);
-	if ((v = get(req, "command")) == NULL ||
-	    !json_object_is_type(v, json_type_string)) {
+	if ((cmd = json_get_str(req, "command")) == NULL) {
 		ds_seterr(err, DS_INVALID, "Missing required field 'command'");
 		return -1;
 	}
-	cmd = json_object_get_string(v);
 	if (strcmp(cmd, "depsolve") == 0)
 		r->cmd = DS_CMD_DEPSOLVE;
 	else if (strcmp(cmd, "search") == 0)
