@@ -24,6 +24,15 @@ get(json_object *o, const char *key)
 	return v;
 }
 
+/* The string member key of o (json_get_str), or def. */
+static const char *
+str_or(json_object *o, const char *key, const char *def)
+{
+	const char	*s = json_get_str(o, key);
+
+	return s != NULL ? s : def;
+}
+
 static json_object *
 str(const char *s)
 {
@@ -138,7 +147,7 @@ os_stages(json_object *req, json_object *pkgs, json_object *sources,
 		if (sum == NULL || url == NULL) {
 			snprintf(why, whylen, "package %zu (%s) has no "
 			    "checksum or remote_location", i,
-			    json_get_str(p, "name") ? json_get_str(p, "name") : "?");
+			    str_or(p, "name", "?"));
 			json_object_put(stages);
 			json_object_put(refs);
 			return NULL;
@@ -218,9 +227,9 @@ os_stages(json_object *req, json_object *pkgs, json_object *sources,
 			json_object *o = json_object_new_object();
 
 			json_object_object_add(o, "path",
-			    str(json_get_str(f, "path") ? json_get_str(f, "path") : ""));
+			    str(str_or(f, "path", "")));
 			json_object_object_add(o, "content",
-			    str(json_get_str(f, "data") ? json_get_str(f, "data") : ""));
+			    str(str_or(f, "data", "")));
 			if (json_get_str(f, "mode") != NULL)
 				json_object_object_add(o, "mode",
 				    str(json_get_str(f, "mode")));
@@ -269,8 +278,8 @@ os_stages(json_object *req, json_object *pkgs, json_object *sources,
 	opts = json_object_new_object();
 	json_object_object_add(opts, "root_fs_uuid", str(uuid));
 	v = get(cust, "kernel");
-	json_object_object_add(opts, "kernel_opts", str(json_get_str(v, "append") ?
-	    json_get_str(v, "append") : ""));
+	json_object_object_add(opts, "kernel_opts", str(str_or(v, "append",
+	    "")));
 	json_object_array_add(stages, stage("org.osbuild.kernel-cmdline", opts,
 	    NULL));
 	return stages;
@@ -362,7 +371,7 @@ manifest_generate(void)
 		goto cleanup;
 	}
 	img = get(req, "image");
-	uuid = json_get_str(img, "uuid") ? json_get_str(img, "uuid") : GEN_DEFAULT_UUID;
+	uuid = str_or(img, "uuid", GEN_DEFAULT_UUID);
 
 	man = json_object_new_object();
 	json_object_object_add(man, "version", str("2"));

@@ -21,6 +21,13 @@
 #define MIB		(INT64_C(1) << 20)
 #define MBR_FILE	"/usr/lib/syslinux/mbr/mbr.bin"
 
+/* The output file's name, checked by stages.c. */
+static const char *
+filename(const struct stage_run *r)
+{
+	return json_get_str(r->s->options, "filename");
+}
+
 /* The boolean member key of o, def when absent or not a boolean. */
 static int
 opt_bool(json_object *o, const char *key, int def)
@@ -185,7 +192,7 @@ disk_libguestfs(struct stage_run *r, const struct disk_job *j)
 	}
 	if ((size = disk_size(r, file_size(tar))) == -1)
 		goto cleanup;
-	img = xasprintf("%s/%s", r->tree, json_get_str(r->s->options, "filename"));
+	img = xasprintf("%s/%s", r->tree, filename(r));
 	fd = open(img, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd == -1 || ftruncate(fd, size) == -1) {
 		out_printf(r->out, "%s: %s", img, strerror(errno));
@@ -281,7 +288,7 @@ disk_native(struct stage_run *r, const struct disk_job *j)
 	}
 	if ((size = disk_size(r, bytes)) == -1)
 		return -1;
-	img = xasprintf("%s/%s", r->tree, json_get_str(r->s->options, "filename"));
+	img = xasprintf("%s/%s", r->tree, filename(r));
 	disk_banner(r, j, size);
 	memset(&d, 0, sizeof(d));
 	d.tree = j->os;
@@ -396,7 +403,7 @@ stage_qemu(struct stage_run *r)
 	}
 	json_object_object_get_ex(r->s->options, "format", &fmt);
 	type = json_get_str(fmt, "type");
-	out = xasprintf("%s/%s", r->tree, json_get_str(r->s->options, "filename"));
+	out = xasprintf("%s/%s", r->tree, filename(r));
 	argv[ac++] = "qemu-img";
 	argv[ac++] = "convert";
 	argv[ac++] = "-f";
@@ -407,7 +414,8 @@ stage_qemu(struct stage_run *r)
 		if (opt_bool(fmt, "compression", 1))
 			argv[ac++] = "-c";
 		if (json_get_str(fmt, "compat") != NULL)
-			opts = xasprintf("compat=%s", json_get_str(fmt, "compat"));
+			opts = xasprintf("compat=%s",
+			    json_get_str(fmt, "compat"));
 	} else if (strcmp(type, "vmdk") == 0) {
 		const char *sub = json_get_str(fmt, "subformat");
 		const char *ad = json_get_str(fmt, "adapter_type");
@@ -463,8 +471,8 @@ stage_qemu(struct stage_run *r)
 	if (rc == -1)
 		out_printf(r->out, "qemu-img convert to %s failed", type);
 	else
-		out_printf(r->out, "%s: %s, %lld bytes", json_get_str(r->s->options,
-		    "filename"), type, (long long)file_size(out));
+		out_printf(r->out, "%s: %s, %lld bytes", filename(r), type,
+		    (long long)file_size(out));
 cleanup:
 	if (tmp != NULL)
 		unlink(tmp);
@@ -485,7 +493,7 @@ compress(struct stage_run *r, const char *tool)
 		out_printf(r->out, "%s", why);
 		return -1;
 	}
-	out = xasprintf("%s/%s", r->tree, json_get_str(r->s->options, "filename"));
+	out = xasprintf("%s/%s", r->tree, filename(r));
 	if (strcmp(tool, "xz") == 0) {
 		const char *argv[] = { "xz", "-T0", "-c", in, NULL };
 

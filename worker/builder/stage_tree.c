@@ -532,9 +532,9 @@ stage_files(struct stage_run *r)
 	for (i = 0; dirs != NULL && i < json_object_array_length(dirs); i++) {
 		json_object *d = json_object_array_get_idx(dirs, i);
 
-		if (tree_mkdir(r->tree, json_get_str(d, "path"), opt_mode(d, 0755),
-		    opt_int(d, "uid", -1), opt_int(d, "gid", -1), r->out) ==
-		    -1)
+		if (tree_mkdir(r->tree, json_get_str(d, "path"),
+		    opt_mode(d, 0755), opt_int(d, "uid", -1),
+		    opt_int(d, "gid", -1), r->out) == -1)
 			return -1;
 	}
 	for (i = 0; files != NULL && i < json_object_array_length(files);
@@ -637,8 +637,8 @@ stage_fstab(struct stage_run *r)
 			    json_get_str(fs, "partlabel"));
 		else
 			buf_addstr(&b, json_get_str(fs, "device"));
-		buf_printf(&b, "\t%s\t%s\t%s\t%d\t%d\n", json_get_str(fs, "path"),
-		    vfs ? vfs : "none", opts ? opts : "defaults",
+		buf_printf(&b, "\t%s\t%s\t%s\t%d\t%d\n",
+		    json_get_str(fs, "path"), vfs ? vfs : "none", opts ? opts : "defaults",
 		    opt_int(fs, "freq", 0), opt_int(fs, "passno", 0));
 	}
 	rc = tree_write(r->tree, "/etc/fstab", b.data, b.len, 0644, -1, -1,

@@ -122,8 +122,8 @@ check_install(json_object *o, json_object *inputs, json_object *path,
 	if ((s = json_get_str(o, "suite")) != NULL && (!name_is_safe(s) ||
 	    s[0] == '-'))
 		verr_add(errors, path, "suite '%s' is not a plain name", s);
-	if ((s = json_get_str(o, "architecture")) != NULL && (!name_is_safe(s) ||
-	    s[0] == '-'))
+	if ((s = json_get_str(o, "architecture")) != NULL &&
+	    (!name_is_safe(s) || s[0] == '-'))
 		verr_add(errors, path, "architecture '%s' is not a plain name",
 		    s);
 	/* Only path filters: other dpkg settings (instdir, root, admindir)
@@ -593,8 +593,8 @@ check_qemu(json_object *o, json_object *inputs, json_object *path,
 		check_enum(fmt, "adapter_type", adapters, fp, errors);
 	} else if (strcmp(t, "vpc") == 0)
 		check_enum(fmt, "subformat", vpc_sub, fp, errors);
-	if ((t = json_get_str(fmt, "compat")) != NULL && strcmp(t, "0.10") != 0 &&
-	    strcmp(t, "1.1") != 0)
+	if ((t = json_get_str(fmt, "compat")) != NULL &&
+	    strcmp(t, "0.10") != 0 && strcmp(t, "1.1") != 0)
 		verr_add(errors, fp, "compat '%s' is not 0.10 or 1.1", t);
 	json_object_put(fp);
 }

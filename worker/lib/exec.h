@@ -1,9 +1,10 @@
 /*
  * Runs a helper program (osbuild, the depsolver, gpgv, a stage's tool ...),
- * by default in its own process group: feeds it stdin, captures stdout and the tail of stderr with bounds,
- * hands the bytes of an optional extra pipe to a callback as they arrive,
- * and stops the whole group on timeout, abort or cancellation. Knows
- * nothing of jobs: callers pass the flags and the pgid slot to use.
+ * by default in its own process group: feeds it stdin, captures stdout and
+ * the tail of stderr with bounds, hands the bytes of an optional extra pipe
+ * to a callback as they arrive, and stops the whole group on timeout, abort
+ * or cancellation. Knows nothing of jobs: callers pass the flags and the
+ * pgid slot to use.
  */
 #ifndef IB_EXEC_H
 #define IB_EXEC_H
@@ -34,7 +35,7 @@ struct exec_opts {
 	 * NULL: captured. */
 	const char	*stdout_path;
 	int		 merge_output;	/* stderr goes where stdout goes */
-	int		 stdout_tail;	/* keep stdout's last bytes, not first */
+	int		 stdout_tail;	/* keep stdout's end, not its start */
 	/*
 	 * The child stays in our process group, so that whoever stops ours
 	 * stops it too; timeout and cancellation then signal the child alone
