@@ -59,7 +59,7 @@ deb)
 	src="$work/ib-worker-$version"
 	copy_tree "$src"
 	rm -rf "$src/debian"
-	cp -a ami/debian "$src/debian"
+	cp -a "$src/ami/debian" "$src/debian"
 	cat >"$src/debian/changelog" <<-EOF
 	ib-worker ($version) unstable; urgency=medium
 
