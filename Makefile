@@ -89,7 +89,7 @@ $(B)/worker/logship/%.o:   INC = -Iworker/lib -Iworker/cloud \
 
 $(B)/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(INC) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(INC) -c -o $@ $<
 
 objs = $(patsubst %.c,$(B)/%.o,$(1))
 
@@ -171,10 +171,14 @@ fuzz: deps
 ami: deps all
 	@B=$(B) PLATFORM=$(PLATFORM) ./packer/build.sh
 
-deb: deps all
+# The packages build the programs themselves, from a copy of the tracked
+# tree (debhelper, rpmbuild); only their build dependencies are installed.
+deb:
+	@[ -n "$(NO_DEPS)" ] || ./ci/deps.sh deb
 	@B=$(B) ./ci/package.sh deb
 
-rpm: deps all
+rpm:
+	@[ -n "$(NO_DEPS)" ] || ./ci/deps.sh rpm
 	@B=$(B) ./ci/package.sh rpm
 
 install: all
