@@ -1,31 +1,44 @@
 #!/bin/sh
 # Install every package the build, the tests and the main job need, on Debian 12.
 # Idempotent: installs only what is missing, so `make` can call it every time.
-# Usage: ci/deps.sh [build|all]   (build: compiler and libraries only)
+# Usage: ci/deps.sh [build|deb|rpm|all]
+#   build: compiler, libraries and the unit-test and sanitizer tools (make)
+#   deb, rpm: what the package builds need (make deb, make rpm): compiler,
+#        libraries (ami/debian/control's Build-Depends) and the packager
 set -eu
 
 want=${1:-all}
 
-build_pkgs="gcc make pkg-config libc6-dev clang libclang-rt-14-dev
-libcurl4-openssl-dev libjson-c-dev libssl-dev libxml2-dev libcmocka-dev libsystemd-dev
-libguestfs-dev libvirt-dev libsolv-dev libsolvext-dev zlib1g-dev"
+lib_pkgs="gcc make pkg-config libc6-dev libcurl4-openssl-dev libjson-c-dev
+libssl-dev libxml2-dev libsystemd-dev libguestfs-dev libsolv-dev libsolvext-dev
+zlib1g-dev"
+build_pkgs="$lib_pkgs clang libclang-rt-14-dev libcmocka-dev libvirt-dev"
+# find-debuginfo (debugedit) needs eu-strip (elfutils).
+deb_pkgs="$lib_pkgs git debhelper dpkg-dev"
+rpm_pkgs="$lib_pkgs git rpm debugedit elfutils"
 
 test_pkgs="python3 openssl curl ca-certificates procps iproute2 util-linux
 e2fsprogs xz-utils zstd shellcheck jq file dpkg-dev rpm
 qemu-system-x86 qemu-utils linux-image-amd64 libguestfs-tools
 libvirt-daemon-system libvirt-clients mmdebstrap cloud-image-utils extlinux
 packer awscli docker-registry skopeo ostree createrepo-c valgrind syslinux-common
-apt-utils gpgv gnupg debian-archive-keyring systemd-journal-remote"
+apt-utils gpgv gnupg debian-archive-keyring systemd-journal-remote
+debhelper debugedit elfutils lintian rpmlint devscripts man-db groff-base gnuplot-nox"
 
-pkgs=$build_pkgs
-[ "$want" = build ] || pkgs="$pkgs $test_pkgs"
+case $want in
+build) pkgs=$build_pkgs ;;
+deb) pkgs=$deb_pkgs ;;
+rpm) pkgs=$rpm_pkgs ;;
+all) pkgs="$build_pkgs $test_pkgs" ;;
+*) echo "usage: ci/deps.sh [build|deb|rpm|all]" >&2; exit 2 ;;
+esac
 
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
 		missing="$missing $p"
 done
-if ! command -v node >/dev/null 2>&1 && [ "$want" != build ]; then
+if ! command -v node >/dev/null 2>&1 && [ "$want" = all ]; then
 	missing="$missing nodejs npm"
 fi
 

@@ -1,6 +1,6 @@
 #!/bin/sh
-# Installs the built programs, the systemd units, the first-boot script and a
-# default configuration under DESTDIR (used by `make install` and by the
+# Installs the built programs, their manual pages, the systemd units, the
+# first-boot script and a default configuration under DESTDIR (used by `make install` and by the
 # packages). Env: B (build dir), DESTDIR, PREFIX, SYSCONFDIR, UNITDIR.
 # The units name /usr/bin and /usr/libexec; another PREFIX is written into
 # them. An existing configuration file is never overwritten.
@@ -18,6 +18,7 @@ bindir="$PREFIX/bin"
 libexecdir="$PREFIX/libexec/ib-worker"
 confdir="$SYSCONFDIR/osbuild-worker"
 docdir="$PREFIX/share/doc/ib-worker"
+mandir="$PREFIX/share/man"
 modloaddir=$PREFIX/lib/modules-load.d
 [ "$PREFIX" != /usr/local ] || modloaddir=/etc/modules-load.d
 
@@ -35,6 +36,13 @@ for prog in "$B"/ib-*; do
 		continue
 	fi
 	install -m 0755 "$prog" "$DESTDIR$bindir/$(basename "$prog")"
+done
+
+# The manual pages, by section (the packagers compress them).
+for page in "$top"/man/*.[158]; do
+	sect=${page##*.}
+	install -d -m 0755 "$DESTDIR$mandir/man$sect"
+	install -m 0644 "$page" "$DESTDIR$mandir/man$sect/"
 done
 
 install -m 0755 "$top/ami/firstboot/ib-worker-firstboot" "$DESTDIR$libexecdir/"

@@ -1,10 +1,15 @@
 #!/bin/sh
-# Builds the ib-worker package from a tree staged by `make install`:
-#   ci/package.sh deb   -> $B/pkg/ib-worker_VERSION_amd64.deb (dpkg-deb)
+# Builds the ib-worker package from a copy of the tracked tree:
+#   ci/package.sh deb   -> $B/pkg/ib-worker_VERSION_amd64.deb
+#                          (debhelper: ami/debian/ is the debian/ folder)
 #   ci/package.sh rpm   -> $B/pkg/ib-worker-VERSION-RELEASE.x86_64.rpm
-# The Debian control data comes from ami/debian/ (Depends from the shared
-# libraries the binaries link, by dpkg-shlibdeps); the RPM from
-# ami/rpm/ib-worker.spec, given the staged tree. Env: B (build directory).
+#                          (rpmbuild from a source tarball, ami/rpm/ib-worker.spec)
+# Each compiles the programs itself with its distribution's flags (Debian's
+# hardening=+all; the spec's %optflags), strips them and splits their
+# debugging symbols into $B/pkg/debug/ (the -dbgsym .deb, the -debuginfo
+# .rpm). The build must find its build dependencies installed (make deb /
+# make rpm install them); it never calls apt or the network.
+# Env: B (build directory, for the output only).
 set -eu
 
 kind=${1:-}
@@ -18,87 +23,118 @@ cd "$top"
 B=${B:-build}
 case $B in /*) babs=$B ;; *) babs="$top/$B" ;; esac
 out="$babs/pkg"
-mkdir -p "$out"
+mkdir -p "$out/debug"
 
 # Version: the base release plus the commit count and hash, so that every
 # commit gives a distinct, increasing package version.
 base=0.1.0
+hash=""
 if count=$(git rev-list --count HEAD 2>/dev/null) &&
     hash=$(git rev-parse --short=8 HEAD 2>/dev/null); then
 	rel="$count.g$hash"
 else
 	rel=0.local
 fi
+maint="Image Builder worker team <ib-worker-team@lists.example.org>"
 
-work=$(mktemp -d "$babs/pkg/.work.XXXXXX")
+work=$(mktemp -d "$out/.work.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-stage="$work/root"
 
-# The staged tree, as the package will lay it out.
-unitdir=/usr/lib/systemd/system
-[ "$kind" = rpm ] || unitdir=/lib/systemd/system
-make --no-print-directory install B="$B" DESTDIR="$stage" PREFIX=/usr \
-    SYSCONFDIR=/etc UNITDIR="$unitdir" >"$work/install.log" 2>&1 || {
-	cat "$work/install.log" >&2
-	echo "package.sh: make install failed" >&2
-	exit 1
+# copy_tree DIR: the tracked files as they are in the work tree (a tree that
+# is not a git checkout, e.g. an unpacked release, is copied but its build
+# folders).
+copy_tree() {
+	mkdir -p "$1"
+	if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+		git ls-files -z | tar --null -T - -cf - | tar -xf - -C "$1"
+	else
+		tar --exclude='./build' --exclude='./build-*' -cf - . |
+		    tar -xf - -C "$1"
+	fi
 }
 
 case $kind in
 deb)
 	version="$base+$rel"
-	src="$work/src"
-	mkdir -p "$src/debian" "$stage/DEBIAN"
-	cp ami/debian/control "$src/debian/control"
+	src="$work/ib-worker-$version"
+	copy_tree "$src"
+	rm -rf "$src/debian"
+	cp -a "$src/ami/debian" "$src/debian"
 	cat >"$src/debian/changelog" <<-EOF
 	ib-worker ($version) unstable; urgency=medium
 
 	  * Built from commit ${hash:-unknown}.
 
-	 -- Image Builder worker team <ib-worker@localhost>  $(date -R)
+	 -- $maint  $(date -R)
 	EOF
-	# Depends from the libraries the ELF programs need.
-	set --
-	for f in "$stage"/usr/bin/ib-*; do
-		if file -b "$f" | grep -q ELF; then
-			set -- "$@" "$f"
-		fi
-	done
-	[ "$#" -gt 0 ] || { echo "package.sh: no ELF program staged" >&2; exit 1; }
-	(cd "$src" && dpkg-shlibdeps -Tdebian/substvars "$@" &&
-	    dpkg-gencontrol -pib-worker -P"$stage" -Tdebian/substvars \
-	    -fdebian/files)
-	for s in conffiles postinst prerm postrm; do
-		install -m 0755 "ami/debian/$s" "$stage/DEBIAN/$s"
-	done
-	chmod 0644 "$stage/DEBIAN/conffiles"
+	jobs=$(nproc 2>/dev/null || echo 1)
+	(cd "$src" && DEB_BUILD_OPTIONS="${DEB_BUILD_OPTIONS:-parallel=$jobs}" \
+	    dpkg-buildpackage -b --no-sign) >"$work/build.log" 2>&1 || {
+		tail -n 60 "$work/build.log" >&2
+		echo "package.sh: dpkg-buildpackage failed" >&2
+		exit 1
+	}
 	pkg="$out/ib-worker_${version}_amd64.deb"
-	rm -f "$out"/ib-worker_*.deb
-	dpkg-deb --root-owner-group -Zxz --build "$stage" "$pkg" >/dev/null
+	[ -f "$work/$(basename "$pkg")" ] || {
+		echo "package.sh: dpkg-buildpackage made no $(basename "$pkg")" >&2
+		exit 1
+	}
+	rm -f "$out"/ib-worker_*.deb "$out"/debug/ib-worker-dbgsym_*.deb
+	mv "$work/$(basename "$pkg")" "$pkg"
+	for f in "$work"/ib-worker-dbgsym_*.deb; do
+		[ ! -f "$f" ] || mv "$f" "$out/debug/"
+	done
 	;;
 rpm)
 	topdir="$work/rpmbuild"
-	mkdir -p "$topdir/RPMS" "$topdir/BUILD" "$topdir/BUILDROOT"
-	# --nodeps: the BuildRequires are Fedora's, checked by a real
-	# Fedora build; here the programs are already built, and go in as
-	# they are (no stripping, no debuginfo split), like the deb's.
-	rpmbuild -bb --nodeps --quiet \
+	mkdir -p "$topdir/SOURCES" "$topdir/RPMS" "$topdir/BUILD"
+	copy_tree "$work/ib-worker-$base"
+	tar -C "$work" -czf "$topdir/SOURCES/ib-worker-$base.tar.gz" \
+	    "ib-worker-$base"
+	# The spec with a first changelog entry for this build, as the deb's.
+	awk -v head="* $(LC_ALL=C date '+%a %b %d %Y') $maint - $base-$rel" \
+	    -v line="- Built from commit ${hash:-unknown}." '
+	    { print }
+	    /^%changelog$/ { print head; print line; print "" }' \
+	    ami/rpm/ib-worker.spec >"$work/ib-worker.spec"
+	# What a Fedora build root adds to rpm (redhat-rpm-config) and Debian's
+	# rpm lacks: the -debuginfo split (find-debuginfo strips the programs),
+	# and brp-compress run by bash (it uses `read -d`; Debian's /bin/sh is
+	# dash, so the man pages stayed uncompressed); the folder of
+	# modules-load.d files (systemd-rpm-macros); the packager a build
+	# system sets.
+	{
+		if [ -z "$(rpm --eval '%{?_enable_debug_packages}')" ]; then
+			cat <<-'MACROS'
+			%_enable_debug_packages 1
+			%install %{?buildsubdir:%{debug_package}}\
+			%%install\
+			%{nil}
+			%__brp_compress /bin/bash /usr/lib/rpm/brp-compress %{_prefix}
+			MACROS
+		fi
+		# systemd-rpm-macros' folder (Fedora: a BuildRequires).
+		[ -n "$(rpm --eval '%{?_modulesloaddir}')" ] ||
+			echo '%_modulesloaddir %{_prefix}/lib/modules-load.d'
+		printf '%%packager %s\n' "$maint"
+	} >"$work/macros"
+	# --nodeps: the BuildRequires are Fedora's names; on Debian the same
+	# libraries come from `make rpm` (ci/deps.sh rpm).
+	rpmbuild -bb --nodeps --load "$work/macros" \
 	    --define "_topdir $topdir" \
-	    --define "ib_staged $stage" \
 	    --define "ib_version $base" \
 	    --define "ib_release $rel" \
-	    --define "_build_id_links none" \
-	    --define "debug_package %{nil}" \
-	    --define "__os_install_post %{nil}" \
-	    ami/rpm/ib-worker.spec >"$work/rpmbuild.log" 2>&1 || {
-		cat "$work/rpmbuild.log" >&2
+	    "$work/ib-worker.spec" >"$work/build.log" 2>&1 || {
+		tail -n 60 "$work/build.log" >&2
 		echo "package.sh: rpmbuild failed" >&2
 		exit 1
 	}
-	pkg=$(find "$topdir/RPMS" -name '*.rpm' | head -n 1)
-	rm -f "$out"/ib-worker-*.rpm
+	pkg=$(find "$topdir/RPMS" -name "ib-worker-$base-*.rpm" | head -n 1)
+	[ -n "$pkg" ] || { echo "package.sh: rpmbuild made no package" >&2; exit 1; }
+	rm -f "$out"/ib-worker-*.rpm "$out"/debug/ib-worker-*.rpm
 	mv "$pkg" "$out/"
 	pkg="$out/$(basename "$pkg")"
+	find "$topdir/RPMS" -name 'ib-worker-debug*.rpm' -exec mv {} "$out/debug/" \;
 	;;
 esac
 echo "$pkg"
