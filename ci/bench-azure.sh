@@ -49,8 +49,8 @@ BENCH_TMP=$tmp BENCH_SIZE=$size BENCH_DATA=$((data_mib * 1048576)) \
     /usr/bin/python3 - <<'PY'
 import json, os, re, sys, time
 top = os.environ["IB_TOP"]
-sys.path.insert(0, os.path.join(top, "worker", "tests"))
-sys.path.insert(0, os.path.join(top, "worker", "tests", "doubles"))
+sys.path.insert(0, os.path.join(top, "worker", "tests", "lib"))
+import testpath
 import azureenv, harness
 from azure import AzureDouble
 

@@ -7,11 +7,11 @@ signature-checking relay of the worker tests, and the fault relay between
 workers and queue. Workers get their tokens from the OAuth2 test double;
 ib-loadtest signs admin tokens with the queue's secret.
 
-Test doubles used (no real one can run here), all from worker/tests:
-harness.FaultProxy (network faults), harness.OAuthDouble (SSO),
-doubles/s3proxy.S3Proxy (SigV4 checks, S3 error injection) and
-doubles/osbuild (osbuild). They are imported from worker/tests as they
-are; the queue, the workers and s3rver are the real programs.
+Test doubles used (no real one can run here), all from
+worker/tests/doubles: faultproxy.FaultProxy (network faults),
+oauth.OAuthDouble (SSO), s3proxy.S3Proxy (SigV4 checks, S3 error
+injection) and osbuild. They are imported from there as they are; the
+queue, the workers and s3rver are the real programs.
 
 Faults on a schedule (seconds into the run; the short run compresses it):
 workers killed (SIGKILL, a new one started) and frozen (SIGSTOP, then
@@ -23,7 +23,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -32,11 +31,14 @@ import time
 HERE = os.path.dirname(os.path.realpath(__file__))
 TOP = os.path.dirname(HERE)
 TESTS = os.path.join(TOP, "worker", "tests")
-sys.path.insert(0, TESTS)
-sys.path.insert(0, os.path.join(TESTS, "doubles"))
+sys.path.insert(0, os.path.join(TESTS, "lib"))
 
+import testpath    # noqa: F401,E402  (shared helpers and doubles on the path)
 import awsenv      # noqa: E402  (s3rver)
-import harness     # noqa: E402  (FaultProxy, OAuthDouble)
+import harness     # noqa: E402  (wait_until)
+from faultproxy import FaultProxy  # noqa: E402
+from net import free_port  # noqa: E402
+from oauth import OAuthDouble  # noqa: E402
 from s3proxy import S3Proxy  # noqa: E402
 
 BUILD = os.path.join(TOP, os.environ.get("B", "build"))
@@ -69,12 +71,6 @@ SHORT_SCHEDULE = [
     (40, "slow", (0.2, 8)),
     (44, "cut", 3),
 ]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def log(msg):
@@ -166,11 +162,11 @@ class Stack:
         self.s3 = self._keep(awsenv.S3rver(d, buckets=("bkt",)))
         self.s3proxy = self._keep(S3Proxy(self.s3.port, {"S3RVER": (
             "S3RVER", None)}))
-        self.sso = self._keep(harness.OAuthDouble(
+        self.sso = self._keep(OAuthDouble(
             secret, "ib-worker", client_secret=client_secret,
             expires_in=300))
         self.queue = self._keep(QueueProc(d, free_port(), self.secret_file))
-        self.relay = self._keep(harness.FaultProxy(self.queue.port))
+        self.relay = self._keep(FaultProxy(self.queue.port))
         self.url = "http://127.0.0.1:%d" % self.queue.port
         self.conf = (
             '[worker]\ncache_directory = "@CACHE@"\nosbuild = "%s"\n'

@@ -78,10 +78,11 @@ def main():
     # goes to the token endpoint (the worker tests' SSO double) and its
     # token to the API. That SSO's tokens carry no admin claim, so this
     # queue refuses them: 401s, recorded as API errors, no secret logged.
-    sys.path.insert(0, os.path.join(TOP, "worker", "tests"))
-    import harness
-    sso = harness.OAuthDouble(b"judge-secret", "lt-client",
-                              client_secret="lt-client-secret-123")
+    sys.path.insert(0, os.path.join(TOP, "worker", "tests", "lib"))
+    import testpath  # noqa: F401  (shared helpers and doubles on the path)
+    from oauth import OAuthDouble
+    sso = OAuthDouble(b"judge-secret", "lt-client",
+                      client_secret="lt-client-secret-123")
     cs = os.path.join(d, "client.secret")
     with open(cs, "w") as f:
         f.write("lt-client-secret-123\n")
