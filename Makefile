@@ -33,11 +33,10 @@ LIB_SRCS = $(addprefix worker/lib/,backoff.c exec.c http.c jsonutil.c log.c \
 CLOUD_SRCS = $(addprefix worker/cloud/,aws.c azure.c cloud.c ec2.c gcp.c \
 	   registry.c s3.c)
 DAEMON_SRCS = $(addprefix worker/daemon/,api.c asg.c auth.c cache.c \
-	   config.c dnfjson.c health.c job.c loop.c metrics.c sdnotify.c \
-	   watch.c) \
+	   config.c health.c job.c loop.c metrics.c sdnotify.c watch.c) \
 	   $(addprefix worker/daemon/jobs/,aws_ec2.c container_resolve.c \
-	   depsolve.c file_resolve.c jobs.c osbuild.c ostree_resolve.c \
-	   search_packages.c) \
+	   depsolve.c dnfjson.c file_resolve.c jobs.c osbuild.c \
+	   ostree_resolve.c search_packages.c) \
 	   $(addprefix worker/daemon/targets/,aws.c azure.c common.c gcp.c \
 	   s3.c targets.c worker_server.c)
 BUILDER_SRCS = $(addprefix worker/builder/,disk_direct.c gen.c main.c \

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "cache.h"
-#include "dnfjson.h"
+#include "jobs/dnfjson.h"
 #include "health.h"
 #include "job.h"
 #include "metrics.h"

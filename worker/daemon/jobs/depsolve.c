@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "cache.h"
-#include "dnfjson.h"
+#include "jobs/dnfjson.h"
 #include "jobs/jobs.h"
 #include "jsonutil.h"
 #include "log.h"

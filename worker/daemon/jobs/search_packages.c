@@ -10,7 +10,7 @@
 #include <strings.h>
 
 #include "cache.h"
-#include "dnfjson.h"
+#include "jobs/dnfjson.h"
 #include "jobs/jobs.h"
 #include "jsonutil.h"
 #include "log.h"
