@@ -50,6 +50,19 @@ struct loop {
 	struct asg		*asg;		/* Auto Scaling, or NULL */
 };
 
+/*
+ * Draining: a signal asked for it, or the Auto Scaling thread says the
+ * instance is leaving (it rang runflags.wake); the loop sets the drain
+ * flag itself then, for the watcher's drain_timeout and for main.c.
+ */
+static int
+draining(struct loop *l)
+{
+	if (!runflags.drain && asg_leaving(l->asg))
+		runflags.drain = 1;
+	return runflags.drain;
+}
+
 /* Sleeps ms, waking early when a signal asks for something. */
 static void
 nap(int64_t ms)
@@ -151,7 +164,7 @@ do_register(struct loop *l)
 	char		*id;
 
 	sd_notifyf("STATUS=registering with the composer");
-	while (!runflags.drain) {
+	while (!draining(l)) {
 		rc = api_register(l->api, arch_of(l->conf), &id);
 		if (rc == API_OK) {
 			free(l->worker_id);
@@ -242,14 +255,14 @@ reload_asg(struct loop *l)
 	    l->conf->worker.scale_in_protection ||
 	    l->conf->worker.lifecycle_hook != NULL ?
 	    "restarting its thread with them" : "stopping its thread");
-	if (asg_stop(l->asg)) {
+	if (asg_stop(l->asg, &runflags.stop_now)) {
 		/* It learnt of the termination as it stopped: we drain. */
 		log_info("Auto Scaling: the instance is leaving the group; "
 		    "not restarted");
 		l->asg = NULL;
 		return;
 	}
-	l->asg = asg_start(l->conf);
+	l->asg = asg_start(l->conf, &runflags.wake);
 }
 
 /* SIGHUP: a valid new configuration replaces the old one between jobs. */
@@ -407,7 +420,7 @@ run_job(struct loop *l, json_object *doc)
 	log_setjob(job->id);
 	sd_notifyf("STATUS=running %s job %s", job->type, job->id);
 	log_info("job accepted: type %s", job->type);
-	watch_set_job(l->watch, job);
+	watch_set_job(l->watch, job, l->asg);
 	metrics_job_started(l->metrics, job->type);
 	start = now_ms();
 
@@ -454,7 +467,7 @@ run_job(struct loop *l, json_object *doc)
 			    "the composer will requeue the job");
 		count_fault(l, kind, result);
 	}
-	watch_set_job(l->watch, NULL);
+	watch_set_job(l->watch, NULL, NULL);
 	if (kind != NULL && !kind->light &&
 	    cache_after_job(l->conf, l->conf->worker.cache_directory) == -1) {
 		log_warnx("unhealthy: the cache could not be cleaned after the "
@@ -492,7 +505,7 @@ loop_run(const struct loop_opts *opts, struct config *conf)
 		config_free(conf);
 		return 2;
 	}
-	l.asg = asg_start(conf);	/* its thread drains us on termination */
+	l.asg = asg_start(conf, &runflags.wake);	/* rings on termination */
 	if (cache_init(conf->worker.cache_directory) == -1)
 		log_warnx("the cache directory %s cannot be set up; builds "
 		    "will fail until it can", conf->worker.cache_directory);
@@ -502,7 +515,7 @@ loop_run(const struct loop_opts *opts, struct config *conf)
 		goto done;
 	detect_partial(&l);
 
-	while (!runflags.drain && !l.unhealthy && !l.leave) {
+	while (!draining(&l) && !l.unhealthy && !l.leave) {
 		if (runflags.reload)
 			reload(&l);
 		/* What this machine can run may have changed since. */
@@ -524,7 +537,7 @@ loop_run(const struct loop_opts *opts, struct config *conf)
 		 * A drain begun during the reload (asg_stop saw the instance
 		 * leaving and completed its action, or a signal) takes no job.
 		 */
-		if (runflags.drain)
+		if (draining(&l))
 			break;
 		if (watch_forgotten(l.watch) && do_register(&l) == -1)
 			break;
@@ -572,9 +585,10 @@ done:
 	    l.unhealthy ?
 	    "unhealthy, exiting so that the service manager restarts us" :
 	    "drained, exiting");
-	asg_stop(l.asg);	/* completes the lifecycle action if leaving */
+	/* Completes the lifecycle action if leaving. */
+	asg_stop(l.asg, &runflags.stop_now);
 	if (l.leave)
-		asg_mark_unhealthy(l.conf);
+		asg_mark_unhealthy(l.conf, &runflags.stop_now);
 	free_apis(&l);
 	metrics_stop(l.metrics);
 	free(l.types);

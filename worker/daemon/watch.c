@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "api.h"
+#include "asg.h"
 #include "job.h"
 #include "log.h"
 #include "metrics.h"
@@ -34,6 +35,7 @@ struct watch {
 	int			 forgotten;
 	struct metrics		*metrics;
 	struct job		*job;		/* watched now, or NULL */
+	struct asg		*asg;		/* the job's Auto Scaling, or NULL */
 	int			 job_changed;
 	int			 job_ended;	/* no more heartbeats for it */
 	int			 hb_inflight;	/* a heartbeat is on the wire */
@@ -73,6 +75,7 @@ watch_main(void *arg)
 {
 	struct watch	*w = arg;
 	struct job	*job = NULL;
+	struct asg	*asg = NULL;
 	struct timespec	 ts;
 	int64_t		 now, next_hb = 0, next_status, next_wd = 0;
 	int64_t		 killed_at = 0, wd_ms, drain_deadline = 0;
@@ -96,6 +99,7 @@ watch_main(void *arg)
 		if (w->job_changed) {
 			w->job_changed = 0;
 			job = w->job;
+			asg = w->asg;
 			free(location);
 			location = job ? xstrdup(job->location) : NULL;
 			/* A new job gets its first heartbeat right away. */
@@ -104,7 +108,8 @@ watch_main(void *arg)
 			sent_term = 0;
 		}
 		now = now_ms();
-		if (runflags.drain && drain_deadline == 0)
+		if ((runflags.drain || asg_leaving(asg)) &&
+		    drain_deadline == 0)
 			drain_deadline = w->conf->worker.drain_timeout > 0 ?
 			    now + w->conf->worker.drain_timeout * 1000 : -1;
 		if (job != NULL) {
@@ -238,10 +243,11 @@ watch_stop(struct watch *w)
 }
 
 void
-watch_set_job(struct watch *w, struct job *job)
+watch_set_job(struct watch *w, struct job *job, struct asg *asg)
 {
 	pthread_mutex_lock(&w->mtx);
 	w->job = job;
+	w->asg = asg;
 	w->job_changed = 1;
 	w->job_ended = 0;
 	pthread_cond_signal(&w->cond);
