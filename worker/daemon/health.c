@@ -108,12 +108,6 @@ health_osbuild_impossible(const struct config *conf, char *why, size_t len)
 	return 0;
 }
 
-int
-health_depsolver_available(const struct config *conf, char *why, size_t len)
-{
-	return dnfjson_available(conf, why, len);
-}
-
 static int
 signed_by_machine(const char *text, char *why, size_t len)
 {

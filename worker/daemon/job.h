@@ -57,8 +57,8 @@ struct job_kind {
 	int		(*available)(const struct config *, char *, size_t);
 };
 
-/* The table of kinds, ending with a NULL name (jobs/jobs.c). */
-extern const struct job_kind job_kinds[];
+/* The table of kinds, ending with NULL (jobs/jobs.c). */
+extern const struct job_kind *const job_kinds[];
 const struct job_kind *job_kind_find(const char *);
 
 /*

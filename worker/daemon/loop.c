@@ -84,19 +84,20 @@ nap(int64_t ms)
 static const char **
 job_types(const struct config *conf, char **said)
 {
-	const struct job_kind	*k;
-	const char		**types;
-	struct buf		 names, text;
-	char			 why[256];
-	size_t			 n = 0;
+	const struct job_kind *const	*kp;
+	const struct job_kind		*k;
+	const char			**types;
+	struct buf			 names, text;
+	char				 why[256];
+	size_t				 n = 0;
 
-	for (k = job_kinds; k->name != NULL; k++)
+	for (kp = job_kinds; *kp != NULL; kp++)
 		n++;
 	types = xcalloc(n + 1, sizeof(*types));
 	n = 0;
 	buf_init(&names);
 	buf_init(&text);
-	for (k = job_kinds; k->name != NULL; k++) {
+	for (kp = job_kinds; (k = *kp) != NULL; kp++) {
 		if (!config_wants_kind(conf, k->name))
 			continue;
 		why[0] = '\0';

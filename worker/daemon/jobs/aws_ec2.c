@@ -19,8 +19,6 @@
 #include "log.h"
 #include "util.h"
 
-json_object	*job_aws_ec2_copy_run(struct job *, const struct job_ctx *);
-json_object	*job_aws_ec2_share_run(struct job *, const struct job_ctx *);
 
 static const char *
 arg_str(json_object *o, const char *name)
@@ -90,8 +88,8 @@ client(struct job *job, const struct job_ctx *ctx, const char *region,
 	return e;
 }
 
-json_object *
-job_aws_ec2_copy_run(struct job *job, const struct job_ctx *ctx)
+static json_object *
+aws_ec2_copy_run(struct job *job, const struct job_ctx *ctx)
 {
 	struct ec2	*e = NULL;
 	struct backoff	 bo;
@@ -160,8 +158,8 @@ cleanup:
 	return r;
 }
 
-json_object *
-job_aws_ec2_share_run(struct job *job, const struct job_ctx *ctx)
+static json_object *
+aws_ec2_share_run(struct job *job, const struct job_ctx *ctx)
 {
 	struct ec2	*e = NULL;
 	json_object	*a, *v, *dep;
@@ -235,3 +233,11 @@ cleanup:
 	ec2_free(e);
 	return r;
 }
+
+const struct job_kind job_kind_aws_ec2_copy = {
+	"aws-ec2-copy", aws_ec2_copy_run, 1, NULL
+};
+
+const struct job_kind job_kind_aws_ec2_share = {
+	"aws-ec2-share", aws_ec2_share_run, 1, NULL
+};

@@ -447,8 +447,8 @@ cleanup:
 	return rv;
 }
 
-json_object *
-job_depsolve_run(struct job *job, const struct job_ctx *ctx)
+static json_object *
+depsolve_run(struct job *job, const struct job_ctx *ctx)
 {
 	json_object	*result, *sets;
 	struct pipeline	 p;
@@ -500,3 +500,7 @@ job_depsolve_run(struct job *job, const struct job_ctx *ctx)
 	log_info("depsolve: %d pipelines resolved", count);
 	return result;
 }
+
+const struct job_kind job_kind_depsolve = {
+	"depsolve", depsolve_run, 1, dnfjson_available
+};

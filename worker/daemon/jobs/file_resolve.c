@@ -79,8 +79,8 @@ cleanup:
 	return item;
 }
 
-json_object *
-job_file_resolve_run(struct job *job, const struct job_ctx *ctx)
+static json_object *
+file_resolve_run(struct job *job, const struct job_ctx *ctx)
 {
 	struct http_opts	 o;
 	struct http		*h = NULL;
@@ -144,3 +144,7 @@ job_file_resolve_run(struct job *job, const struct job_ctx *ctx)
 		json_object_put(errors);
 	return result;
 }
+
+const struct job_kind job_kind_file_resolve = {
+	"file-resolve", file_resolve_run, 1, NULL
+};

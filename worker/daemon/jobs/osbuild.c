@@ -15,6 +15,7 @@
 #include "api.h"
 #include "cache.h"
 #include "exec.h"
+#include "health.h"
 #include "jobs/jobs.h"
 #include "log.h"
 #include "targets.h"
@@ -696,8 +697,8 @@ run_failed(json_object *result, const struct exec_result *res,
 	free(d);
 }
 
-json_object *
-job_osbuild_run(struct job *job, const struct job_ctx *ctx)
+static json_object *
+osbuild_run(struct job *job, const struct job_ctx *ctx)
 {
 	const struct config	*conf = ctx->conf;
 	struct exec_opts	 o;
@@ -869,3 +870,7 @@ done:
 	free(version);
 	return result;
 }
+
+const struct job_kind job_kind_osbuild = {
+	"osbuild", osbuild_run, 0, health_osbuild_available
+};
