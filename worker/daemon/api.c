@@ -14,6 +14,7 @@
 #include "api.h"
 #include "auth.h"
 #include "http.h"
+#include "jsonutil.h"
 #include "log.h"
 #include "util.h"
 
@@ -307,7 +308,8 @@ enum api_rc
 api_register(struct api *a, const char *arch, char **worker_id)
 {
 	struct http_resp	 resp;
-	json_object		*body, *doc = NULL, *v;
+	json_object		*body, *doc = NULL;
+	const char		*id;
 	enum api_rc		 rc;
 
 	*worker_id = NULL;
@@ -321,15 +323,14 @@ api_register(struct api *a, const char *arch, char **worker_id)
 		goto cleanup;
 	}
 	if ((doc = parse_object(a, &resp, "register")) == NULL ||
-	    !json_object_object_get_ex(doc, "worker_id", &v) ||
-	    !json_object_is_type(v, json_type_string)) {
+	    (id = json_get_str(doc, "worker_id")) == NULL) {
 		if (doc != NULL)
 			snprintf(a->error, sizeof(a->error), "register: no "
 			    "worker_id in the answer");
 		rc = API_RETRY;
 		goto cleanup;
 	}
-	*worker_id = xstrdup(json_object_get_string(v));
+	*worker_id = xstrdup(id);
 cleanup:
 	json_object_put(doc);
 	json_object_put(body);

@@ -15,21 +15,11 @@
 #include "backoff.h"
 #include "ec2.h"
 #include "http.h"
+#include "jsonutil.h"
 #include "jobs/jobs.h"
 #include "log.h"
 #include "util.h"
 
-
-static const char *
-arg_str(json_object *o, const char *name)
-{
-	json_object	*v;
-
-	if (o == NULL || !json_object_object_get_ex(o, name, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
 
 static json_object *
 result(const char *ami, const char *region)
@@ -98,10 +88,10 @@ aws_ec2_copy_run(struct job *job, const struct job_ctx *ctx)
 	char		*new_ami = NULL, *state = NULL, *reason = NULL, why[512];
 	int64_t		 cap = ctx->conf->worker.backoff_max * 1000;
 
-	ami = arg_str(job->args, "ami");
-	src = arg_str(job->args, "source_region");
-	dst = arg_str(job->args, "target_region");
-	name = arg_str(job->args, "target_name");
+	ami = json_get_str(job->args, "ami");
+	src = json_get_str(job->args, "source_region");
+	dst = json_get_str(job->args, "target_region");
+	name = json_get_str(job->args, "target_name");
 	if (!ec2_id_ok("ami", ami) || !aws_region_ok(src) ||
 	    !aws_region_ok(dst) || name == NULL || *name == '\0' ||
 	    strlen(name) > 128)
@@ -168,8 +158,8 @@ aws_ec2_share_run(struct job *job, const struct job_ctx *ctx)
 	size_t		 n, i, len = 0;
 	json_object	*r = NULL;
 
-	ami = arg_str(job->args, "ami");
-	region = arg_str(job->args, "region");
+	ami = json_get_str(job->args, "ami");
+	region = json_get_str(job->args, "region");
 	/* The AMI of the copy job this one depends on. */
 	if ((ami == NULL || *ami == '\0') && job->dynamic_args != NULL &&
 	    json_object_array_length(job->dynamic_args) > 0) {
@@ -177,9 +167,9 @@ aws_ec2_share_run(struct job *job, const struct job_ctx *ctx)
 		if (job_result_error(dep) != NULL)
 			return failed(NULL, region, JOB_ERR_DEPENDENCY,
 			    "aws-ec2-share: the job it depends on failed");
-		ami = arg_str(dep, "ami");
+		ami = json_get_str(dep, "ami");
 		if (region == NULL || *region == '\0')
-			region = arg_str(dep, "region");
+			region = json_get_str(dep, "region");
 	}
 	if (!ec2_id_ok("ami", ami) || !aws_region_ok(region))
 		return failed(ami, region, JOB_ERR_PARSING_ARGS,

@@ -233,9 +233,7 @@ legacy_error(json_object *result)
 		id = json_object_get_int(v);
 	if (json_object_object_get_ex(e, "reason", &v))
 		reason = json_object_get_string(v);
-	if (json_object_object_get_ex(e, "details", &v) &&
-	    json_object_is_type(v, json_type_string))
-		details = json_object_get_string(v);
+	details = json_get_str(e, "details");
 	json_object_object_add(result, "error", json_object_new_string(
 	    details && *details ? details : reason));
 	json_object_object_add(result, "error_type", json_object_new_string(

@@ -17,6 +17,7 @@
 #include "exec.h"
 #include "health.h"
 #include "jobs/jobs.h"
+#include "jsonutil.h"
 #include "log.h"
 #include "targets.h"
 #include "util.h"
@@ -64,17 +65,6 @@ argv_free(struct argv *a)
 	for (i = 0; i < a->n; i++)
 		free(a->v[i]);
 	free(a->v);
-}
-
-static const char *
-get_str(json_object *o, const char *key)
-{
-	json_object	*v;
-
-	if (o == NULL || !json_object_object_get_ex(o, key, &v) || v == NULL ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
 }
 
 /* The tail of s (at most max bytes) as a new JSON string. */
@@ -197,9 +187,9 @@ monitor_record(struct monitor *m, const char *text, size_t len)
 	}
 	if (json_object_object_get_ex(rec, "context", &ctxo) &&
 	    json_object_object_get_ex(ctxo, "pipeline", &pipe)) {
-		pname = get_str(pipe, "name");
+		pname = json_get_str(pipe, "name");
 		if (json_object_object_get_ex(pipe, "stage", &stage))
-			sname = get_str(stage, "name");
+			sname = json_get_str(stage, "name");
 	}
 	if (pname != NULL && (m->pipeline == NULL ||
 	    strcmp(pname, m->pipeline) != 0)) {
@@ -237,7 +227,7 @@ monitor_record(struct monitor *m, const char *text, size_t len)
 		    m->pipeline ? m->pipeline : "?", m->stage,
 		    (long long)m->done, (long long)m->total);
 	}
-	if ((msg = get_str(rec, "message")) != NULL && *msg != '\0') {
+	if ((msg = json_get_str(rec, "message")) != NULL && *msg != '\0') {
 		snprintf(line, sizeof(line), "%s", msg);
 		rtrim(line);
 		log_debug("osbuild: %s", line);
@@ -378,7 +368,7 @@ check_targets(json_object *targets, struct argv *exports, char *why,
 	}
 	for (i = 0; i < n; i++) {
 		t = json_object_array_get_idx(targets, i);
-		name = get_str(t, "name");
+		name = json_get_str(t, "name");
 		if (target_kind_find(name) == NULL) {
 			snprintf(why, whylen, "invalid target type: %s",
 			    name ? name : "(none)");
@@ -389,9 +379,9 @@ check_targets(json_object *targets, struct argv *exports, char *why,
 			    "osbuild_artifact", i);
 			return -1;
 		}
-		ename = get_str(art, "export_name");
-		efile = get_str(art, "export_filename");
-		iname = get_str(t, "image_name");
+		ename = json_get_str(art, "export_name");
+		efile = json_get_str(art, "export_filename");
+		iname = json_get_str(t, "image_name");
 		if (!name_is_safe(ename) || !name_is_safe(efile) ||
 		    (iname != NULL && *iname != '\0' && !name_is_safe(iname))) {
 			snprintf(why, whylen, "target %zu: export name, export "
@@ -485,17 +475,17 @@ build_failed(json_object *result, json_object *out)
 				    &ok) || json_object_get_boolean(ok))
 					continue;
 				if (failed == NULL)
-					failed = get_str(st, "type");
-				out_s = get_str(st, "output");
+					failed = json_get_str(st, "type");
+				out_s = json_get_str(st, "output");
 				s = xasprintf("stage %s of pipeline %s failed; "
-				    "output: %s", get_str(st, "type") ?
-				    get_str(st, "type") : "?", pname,
+				    "output: %s", json_get_str(st, "type") ?
+				    json_get_str(st, "type") : "?", pname,
 				    out_s ? out_s : "");
 				json_object_array_add(details,
 				    tail_string(s, OSB_DETAIL_MAX));
 				log_info("osbuild: stage %s of pipeline %s "
-				    "failed", get_str(st, "type") ?
-				    get_str(st, "type") : "?", pname);
+				    "failed", json_get_str(st, "type") ?
+				    json_get_str(st, "type") : "?", pname);
 				free(s);
 			}
 		}
@@ -522,7 +512,7 @@ run_targets(json_object *result, struct job *job, const struct job_ctx *ctx,
     json_object *targets, const char *outdir)
 {
 	struct target_ctx	 tctx;
-	json_object		*results, *errors, *v;
+	json_object		*results, *errors;
 	size_t			 i, n;
 
 	memset(&tctx, 0, sizeof(tctx));
@@ -531,9 +521,7 @@ run_targets(json_object *result, struct job *job, const struct job_ctx *ctx,
 	tctx.job = job;
 	tctx.artifact_location = job->artifact_location;
 	/* Targets that register images (EC2's BootMode) need the build's. */
-	if (json_object_object_get_ex(job->args, "image_boot_mode", &v) &&
-	    json_object_is_type(v, json_type_string))
-		tctx.image_boot_mode = json_object_get_string(v);
+	tctx.image_boot_mode = json_get_str(job->args, "image_boot_mode");
 	tctx.abort = &job->canceled;
 
 	results = json_object_new_array();
@@ -547,7 +535,7 @@ run_targets(json_object *result, struct job *job, const struct job_ctx *ctx,
 		char *path;
 
 		json_object_object_get_ex(t, "osbuild_artifact", &art);
-		k = target_kind_find(get_str(t, "name"));
+		k = target_kind_find(json_get_str(t, "name"));
 		tr = json_object_new_object();
 		json_object_object_add(tr, "name",
 		    json_object_new_string(k->name));
@@ -555,8 +543,8 @@ run_targets(json_object *result, struct job *job, const struct job_ctx *ctx,
 		    json_object_get(art));
 		memset(&terr, 0, sizeof(terr));
 		path = xasprintf("%s/%s/%s", outdir,
-		    get_str(art, "export_name"),
-		    get_str(art, "export_filename"));
+		    json_get_str(art, "export_name"),
+		    json_get_str(art, "export_filename"));
 		if (job_canceled(job)) {
 			terr.id = JOB_ERR_UPLOAD;
 			snprintf(terr.reason, sizeof(terr.reason),
@@ -565,8 +553,8 @@ run_targets(json_object *result, struct job *job, const struct job_ctx *ctx,
 			terr.id = JOB_ERR_INVALID_TARGET_CONFIG;
 			snprintf(terr.reason, sizeof(terr.reason),
 			    "osbuild did not export %s/%s",
-			    get_str(art, "export_name"),
-			    get_str(art, "export_filename"));
+			    json_get_str(art, "export_name"),
+			    json_get_str(art, "export_filename"));
 		} else {
 			log_info("target %zu: %s", i, k->name);
 			if (k->run(&tctx, t, path, &opts, &terr) == 0)
@@ -596,8 +584,8 @@ run_targets(json_object *result, struct job *job, const struct job_ctx *ctx,
 				opts = json_object_new_object();
 				json_object_object_add(opts,
 				    "artifact_relative_path",
-				    json_object_new_string(get_str(t,
-				    "image_name") ? get_str(t, "image_name") :
+				    json_object_new_string(json_get_str(t,
+				    "image_name") ? json_get_str(t, "image_name") :
 				    ""));
 				json_object_object_add(tr, "options", opts);
 				break;
