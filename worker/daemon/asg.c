@@ -2,7 +2,8 @@
  * Scale-in protection and the termination lifecycle hook. The thread here
  * owns its HTTP handle and every AWS call; the loop only flips "a build
  * runs" under the mutex, and asks asg_leaving() whether to drain: the
- * thread only rings the loop's bell when it learns of a termination. Instance metadata is read with IMDSv2 session tokens only.
+ * thread only rings the loop's bell when it learns of a termination.
+ * Instance metadata is read with IMDSv2 session tokens only.
  */
 #include <pthread.h>
 #include <stdatomic.h>

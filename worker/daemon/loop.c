@@ -164,7 +164,7 @@ do_register(struct loop *l)
 	enum api_rc	 rc;
 	char		*id;
 
-	sd_notifyf("STATUS=registering with the composer");
+	ib_sd_notifyf("STATUS=registering with the composer");
 	while (!draining(l)) {
 		rc = api_register(l->api, arch_of(l->conf), &id);
 		if (rc == API_OK) {
@@ -419,7 +419,7 @@ run_job(struct loop *l, json_object *doc)
 		return;
 	}
 	log_setjob(job->id);
-	sd_notifyf("STATUS=running %s job %s", job->type, job->id);
+	ib_sd_notifyf("STATUS=running %s job %s", job->type, job->id);
 	log_info("job accepted: type %s", job->type);
 	watch_set_job(l->watch, job, l->asg);
 	metrics_job_started(l->metrics, job->type);
@@ -506,12 +506,13 @@ loop_run(const struct loop_opts *opts, struct config *conf)
 		config_free(conf);
 		return 2;
 	}
-	l.asg = asg_start(conf, &runflags.wake);	/* rings on termination */
+	/* Its thread rings wake when the instance leaves the group. */
+	l.asg = asg_start(conf, &runflags.wake);
 	if (cache_init(conf->worker.cache_directory) == -1)
 		log_warnx("the cache directory %s cannot be set up; builds "
 		    "will fail until it can", conf->worker.cache_directory);
 	l.types = job_types(conf, &l.types_said);
-	sd_notifyf("READY=1");
+	ib_sd_notifyf("READY=1");
 	if (do_register(&l) == -1)
 		goto done;
 	detect_partial(&l);
@@ -526,7 +527,7 @@ loop_run(const struct loop_opts *opts, struct config *conf)
 		if (cannot_ever_build(&l))
 			break;
 		if (l.types[0] == NULL) {
-			sd_notifyf("STATUS=no job type can run here");
+			ib_sd_notifyf("STATUS=no job type can run here");
 			nap(LOOP_RECHECK_MS);
 			runflags.wake = 0;
 			if (watch_forgotten(l.watch) && do_register(&l) == -1)
@@ -542,7 +543,7 @@ loop_run(const struct loop_opts *opts, struct config *conf)
 			break;
 		if (watch_forgotten(l.watch) && do_register(&l) == -1)
 			break;
-		sd_notifyf("STATUS=waiting for a job");
+		ib_sd_notifyf("STATUS=waiting for a job");
 		rc = api_request_job(l.api, l.types, arch_of(l.conf),
 		    l.worker_id, l.conf->worker.request_timeout,
 		    &runflags.wake, &doc);
@@ -572,13 +573,14 @@ loop_run(const struct loop_opts *opts, struct config *conf)
 		}
 	}
 done:
-	sd_notifyf("STOPPING=1");
+	ib_sd_notifyf("STOPPING=1");
 	if (l.unhealthy) {
-		sd_notifyf("STATUS=unhealthy: the cache cannot be cleaned");
+		ib_sd_notifyf("STATUS=unhealthy: the cache cannot be cleaned");
 		status = 3;
 	}
 	if (l.leave) {
-		sd_notifyf("STATUS=leaving the fleet: this machine cannot work");
+		ib_sd_notifyf("STATUS=leaving the fleet: this machine cannot "
+		    "work");
 		status = 4;
 	}
 	log_info("%s", runflags.stop_now ? "stopped" : l.leave ?

@@ -15,7 +15,7 @@
 #include "util.h"
 
 void
-sd_notifyf(const char *fmt, ...)
+ib_sd_notifyf(const char *fmt, ...)
 {
 	struct sockaddr_un	 sun;
 	const char		*path = getenv("NOTIFY_SOCKET");
@@ -45,7 +45,7 @@ sd_notifyf(const char *fmt, ...)
 }
 
 int64_t
-sd_watchdog_ms(void)
+ib_sd_watchdog_ms(void)
 {
 	const char	*usec = getenv("WATCHDOG_USEC");
 	const char	*pid = getenv("WATCHDOG_PID");

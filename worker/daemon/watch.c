@@ -35,7 +35,7 @@ struct watch {
 	int			 forgotten;
 	struct metrics		*metrics;
 	struct job		*job;		/* watched now, or NULL */
-	struct asg		*asg;		/* the job's Auto Scaling, or NULL */
+	struct asg		*asg;		/* Auto Scaling, or NULL */
 	int			 job_changed;
 	int			 job_ended;	/* no more heartbeats for it */
 	int			 hb_inflight;	/* a heartbeat is on the wire */
@@ -83,7 +83,7 @@ watch_main(void *arg)
 	int		 canceled = 0, sent_term = 0, hb_due, status_due;
 	enum api_rc	 hb_rc = API_OK, st_rc = API_OK;
 
-	wd_ms = sd_watchdog_ms() / 2;
+	wd_ms = ib_sd_watchdog_ms() / 2;
 	next_status = now_ms() + w->conf->worker.status_interval * 1000;
 	pthread_mutex_lock(&w->mtx);
 	while (!w->quit) {
@@ -156,7 +156,7 @@ watch_main(void *arg)
 				log_debug("worker status sent");
 		}
 		if (wd_ms > 0 && now >= next_wd) {
-			sd_notifyf("WATCHDOG=1");
+			ib_sd_notifyf("WATCHDOG=1");
 			next_wd = now + wd_ms;
 		}
 

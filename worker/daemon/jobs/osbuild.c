@@ -585,8 +585,8 @@ run_targets(json_object *result, struct job *job, const struct job_ctx *ctx,
 				json_object_object_add(opts,
 				    "artifact_relative_path",
 				    json_object_new_string(json_get_str(t,
-				    "image_name") ? json_get_str(t, "image_name") :
-				    ""));
+				    "image_name") ? json_get_str(t,
+				    "image_name") : ""));
 				json_object_object_add(tr, "options", opts);
 				break;
 			}
