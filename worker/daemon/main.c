@@ -2,6 +2,8 @@
  * ib-worker: takes jobs from an osbuild-composer and runs them. The command
  * line is the reference worker's ([-unix] ADDRESS) with a few additions.
  */
+#include <sys/prctl.h>
+
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -98,6 +100,12 @@ main(int argc, char *argv[])
 	char			 err[1024];
 	int			 i, check = 0, rv;
 
+	/* No core dump, no ptrace by peers: the memory holds secrets. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1) {
+		fprintf(stderr, "ib-worker: prctl PR_SET_DUMPABLE: %s\n",
+		    strerror(errno));
+		return 1;
+	}
 	memset(&opts, 0, sizeof(opts));
 	opts.config_path = CONFIG_DEFAULT_PATH;
 	for (i = 1; i < argc; i++) {

@@ -1,0 +1,147 @@
+#!/usr/bin/python3
+"""ib-worker against a scripted hostile composer (a loopback HTTP server
+this test writes, answering as a composer would, and worse), and the
+process's own hygiene: no core dump, whatever kills it."""
+
+import http.server
+import json
+import os
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tests"))
+import harness  # noqa: E402
+
+JOBS = "/api/worker/v1/jobs/"
+
+
+class Composer:
+    """A composer's worker API, scripted: `jobs` are handed out one per
+    POST /jobs (then 204s), each PATCH is recorded in `patches` and
+    answered by `on_patch(path, body)` (a status code) when set, and a
+    GET/PATCH heartbeat or a worker status is trickled at one byte a
+    second while `trickle` is set."""
+
+    def __init__(self):
+        self.jobs = []
+        self.patches = []
+        self.on_patch = None
+        self.trickle = False
+        self.trickling = 0
+        outer = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def reply(self, code, body, slow=False):
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if not slow:
+                    self.wfile.write(body)
+                    return
+                outer.trickling += 1
+                try:
+                    for i in range(len(body)):
+                        self.wfile.write(body[i:i + 1])
+                        self.wfile.flush()
+                        time.sleep(1)
+                except OSError:
+                    pass
+                finally:
+                    outer.trickling -= 1
+
+            def body(self):
+                n = int(self.headers.get("Content-Length", 0))
+                return self.rfile.read(n)
+
+            def do_GET(self):
+                self.reply(200, b'{"canceled": false}' + b" " * 60,
+                           outer.trickle)
+
+            def do_POST(self):
+                self.body()
+                if self.path.endswith("/workers"):
+                    return self.reply(201, b'{"worker_id":"w1"}')
+                if "/workers/" in self.path:
+                    return self.reply(200, b"{}" + b" " * 60, outer.trickle)
+                if outer.jobs:
+                    return self.reply(201, json.dumps(
+                        outer.jobs.pop(0)).encode())
+                time.sleep(0.5)
+                self.send_response(204)
+                self.end_headers()
+
+            def do_PATCH(self):
+                raw = self.body()
+                try:
+                    doc = json.loads(raw)
+                except ValueError:
+                    doc = None
+                outer.patches.append((self.path, len(raw), doc))
+                code = outer.on_patch(self.path, doc) if outer.on_patch \
+                    else 200
+                if code == 200 and doc is not None and "result" not in doc:
+                    # A heartbeat (an empty update) in the 2026 API.
+                    return self.reply(200, b"{}" + b" " * 60, outer.trickle)
+                self.reply(code, b"{}")
+
+        self.srv = harness._ThreadedServer(("127.0.0.1", 0), H)
+        self.srv.daemon_threads = True
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+        self.url = "http://127.0.0.1:%d" % self.srv.server_address[1]
+
+    def stop(self):
+        self.srv.shutdown()
+
+
+def job(jid, jtype, args, token="t1"):
+    return {"id": jid, "type": jtype, "location": JOBS + token,
+            "artifact_location": JOBS + token + "/artifacts/", "args": args}
+
+
+class Hostile(harness.TestCase):
+
+    def composer(self):
+        return self.keep(Composer())
+
+    def test_no_core_dump(self):
+        """SIGABRT with an unlimited core size leaves no core behind."""
+        def unlimited():
+            resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY,
+                                                       resource.RLIM_INFINITY))
+        conf = os.path.join(self.tmp, "w.toml")
+        with open(conf, "w") as f:
+            f.write('[worker]\ncache_directory = "%s/cache"\n' % self.tmp)
+        log = open(os.path.join(self.tmp, "core.log"), "wb")
+        p = subprocess.Popen([harness.WORKER, "-c", conf,
+                              "http://127.0.0.1:%d" % harness.free_port()],
+                             cwd=self.tmp, preexec_fn=unlimited,
+                             stdout=log, stderr=subprocess.STDOUT)
+        try:
+            time.sleep(1)
+            self.assertIsNone(p.poll())
+            p.send_signal(signal.SIGABRT)
+            _, st = os.waitpid(p.pid, 0)
+            p.returncode = 0
+        finally:
+            if p.returncode is None:
+                p.kill()
+                p.wait()
+            log.close()
+        self.assertTrue(os.WIFSIGNALED(st))
+        self.assertFalse(os.WCOREDUMP(st), "a core was dumped")
+        self.assertEqual([n for n in os.listdir(self.tmp)
+                          if n.startswith("core") and n != "core.log"], [])
+
+
+if __name__ == "__main__":
+    harness.main()
