@@ -70,16 +70,17 @@ deps-build:
 deps:
 	@[ -n "$(NO_DEPS)" ] || ./ci/deps.sh all
 
-# Header search paths: a folder's own, then the layers it stands on.
-$(B)/worker/lib/%.o:	   INC = -Iworker/lib
-$(B)/worker/cloud/%.o:	   INC = -Iworker/lib -Iworker/cloud
-$(B)/worker/daemon/%.o:	   INC = -Iworker/lib -Iworker/cloud -Iworker/daemon
-$(B)/worker/builder/%.o:   INC = -Iworker -Iworker/lib
-$(B)/worker/depsolver/%.o: INC = -Iworker -Iworker/lib
-$(B)/worker/vmcheck/%.o:   INC = -Iworker/vmcheck -Iworker/lib \
+# Header search paths: a folder's own, then the layers it stands on. They
+# hold for the folder's objects and for its headers' self-compile checks.
+$(B)/worker/lib/%:	 INC = -Iworker/lib
+$(B)/worker/cloud/%:	 INC = -Iworker/lib -Iworker/cloud
+$(B)/worker/daemon/%:	 INC = -Iworker/lib -Iworker/cloud -Iworker/daemon
+$(B)/worker/builder/%:	 INC = -Iworker -Iworker/lib
+$(B)/worker/depsolver/%: INC = -Iworker -Iworker/lib
+$(B)/worker/vmcheck/%:	 INC = -Iworker/vmcheck -Iworker/lib \
 	$(shell pkg-config --cflags libguestfs 2>/dev/null)
-$(B)/worker/backlog/%.o:   INC = -Iworker/lib -Iworker/cloud
-$(B)/worker/logship/%.o:   INC = -Iworker/lib -Iworker/cloud \
+$(B)/worker/backlog/%:	 INC = -Iworker/lib -Iworker/cloud
+$(B)/worker/logship/%:	 INC = -Iworker/lib -Iworker/cloud \
 	$(shell pkg-config --cflags libsystemd 2>/dev/null)
 
 $(B)/%.o: %.c
@@ -87,6 +88,19 @@ $(B)/%.o: %.c
 	$(CC) $(CFLAGS) $(INC) -c -o $@ $<
 
 objs = $(patsubst %.c,$(B)/%.o,$(1))
+
+# Every header compiles on its own, with its folder's search path: it
+# includes what it uses. A stamp per header, redone when it changes.
+HDRS	 = $(shell find worker -name '*.h' -not -path '*/tests/*' | sort)
+HDR_OKS	 = $(patsubst %.h,$(B)/%.h.ok,$(HDRS))
+
+$(B)/%.h.ok: %.h
+	@mkdir -p $(@D)
+	$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $(INC) -fsyntax-only \
+	    -include $< -x c /dev/null
+	@touch $@
+
+hdrcheck: $(HDR_OKS)
 
 $(LIB_A): $(call objs,$(LIB_SRCS))
 $(CLOUD_A): $(call objs,$(CLOUD_SRCS))
@@ -129,7 +143,7 @@ $(foreach t,$(UNIT_SRCS),$(eval $(call unit_rule,$(t))))
 unit: $(UNIT_BINS)
 	@for t in $(UNIT_BINS); do echo "== $$t"; $$t || exit 1; done
 
-check: deps all $(UNIT_BINS)
+check: deps all hdrcheck $(UNIT_BINS)
 	@B=$(B) ./ci/check.sh $(UNIT_BINS)
 
 bench: deps all
@@ -160,5 +174,5 @@ install: all
 clean:
 	rm -rf build build-san
 
-.PHONY: all deps deps-build unit check check-vm bench run fuzz ami deb rpm \
+.PHONY: all deps deps-build unit hdrcheck check check-vm bench run fuzz ami deb rpm \
 	clean install
