@@ -29,6 +29,8 @@ struct api_shared {
 	struct auth		*auth;
 	char			*base;		/* scheme://host:port */
 	char			*path;		/* base_path */
+	/* Owned; opts points at them. */
+	char			*ca, *cert, *key, *sock;
 	struct http_opts	 opts;
 };
 
@@ -47,10 +49,10 @@ shared_put(struct api_shared *sh)
 	auth_free(sh->auth);
 	free(sh->base);
 	free(sh->path);
-	free((char *)sh->opts.ca_bundle);
-	free((char *)sh->opts.client_cert);
-	free((char *)sh->opts.client_key);
-	free((char *)sh->opts.unix_socket);
+	free(sh->ca);
+	free(sh->cert);
+	free(sh->key);
+	free(sh->sock);
 	free(sh);
 }
 
@@ -84,7 +86,7 @@ api_new(const struct config *conf, const char *address, int unix_socket,
 
 	if (unix_socket) {
 		sh->base = xstrdup("http://localhost");
-		sh->opts.unix_socket = xstrdup(address);
+		sh->sock = xstrdup(address);
 	} else if (strncmp(address, "http://", 7) == 0 ||
 	    strncmp(address, "https://", 8) == 0) {
 		sh->base = xstrdup(address);
@@ -105,7 +107,7 @@ api_new(const struct config *conf, const char *address, int unix_socket,
 		if (readable(conf->worker.tls_ca, "CA certificate", err,
 		    errlen) == -1)
 			goto fail;
-		sh->opts.ca_bundle = xstrdup(conf->worker.tls_ca);
+		sh->ca = xstrdup(conf->worker.tls_ca);
 	}
 	if (conf->authentication.present) {
 		if (conf->authentication.oauth_url == NULL ||
@@ -128,11 +130,15 @@ api_new(const struct config *conf, const char *address, int unix_socket,
 		    readable(crt, "client certificate", err, errlen) == -1 ||
 		    readable(key, "client key", err, errlen) == -1)
 			goto fail;
-		if (sh->opts.ca_bundle == NULL)
-			sh->opts.ca_bundle = xstrdup(ca);
-		sh->opts.client_cert = xstrdup(crt);
-		sh->opts.client_key = xstrdup(key);
+		if (sh->ca == NULL)
+			sh->ca = xstrdup(ca);
+		sh->cert = xstrdup(crt);
+		sh->key = xstrdup(key);
 	}
+	sh->opts.ca_bundle = sh->ca;
+	sh->opts.client_cert = sh->cert;
+	sh->opts.client_key = sh->key;
+	sh->opts.unix_socket = sh->sock;
 	a = xcalloc(1, sizeof(*a));
 	a->sh = sh;
 	a->http = http_new(&sh->opts);

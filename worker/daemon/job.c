@@ -151,7 +151,7 @@ job_free(struct job *j)
 int
 job_canceled(const struct job *j)
 {
-	return atomic_load(&((struct job *)j)->canceled);
+	return atomic_load(&j->canceled);
 }
 
 static json_object *

@@ -351,7 +351,7 @@ find_manifest(const struct job *job, json_object **from, int *err_id,
 
 /*
  * Checks every target before anything runs: known type, safe names.
- * Collects the distinct export names into exports (borrowed strings).
+ * Collects the distinct export names into exports (copies).
  */
 static int
 check_targets(json_object *targets, struct argv *exports, char *why,
@@ -392,7 +392,7 @@ check_targets(json_object *targets, struct argv *exports, char *why,
 			if (strcmp(exports->v[j], ename) == 0)
 				break;
 		if (j == exports->n)
-			argv_add(exports, (char *)ename);
+			argv_add(exports, xstrdup(ename));
 	}
 	return 0;
 }
@@ -410,7 +410,7 @@ osbuild_version(const char *osbuild, const struct job *job, char *why,
 	o.argv = argv;
 	o.stdout_max = 4096;
 	o.timeout_ms = OSB_VERSION_TIMEOUT_MS;
-	o.canceled = (atomic_int *)&job->canceled;
+	o.abort = &job->canceled;
 	if (exec_run(&o, &res) == -1) {
 		snprintf(why, whylen, "%s", res.error);
 		goto cleanup;
@@ -852,7 +852,7 @@ done:
 	free(mon.stage);
 	argv_free(&av);
 	argv_free(&env);
-	free(exports.v);	/* borrowed strings */
+	argv_free(&exports);
 	free(outdir);
 	free(store);
 	free(version);
