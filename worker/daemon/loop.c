@@ -6,6 +6,7 @@
  */
 #include <sys/utsname.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,8 @@
 #define LOOP_RESULT_REFUSED_MAX	5
 /* Between checks of what can run here when nothing can. */
 #define LOOP_RECHECK_MS		10000
+/* Longer job ids are not shown in the log and the status. */
+#define LOOP_ID_SHOWN_MAX	64
 /* 5xx answers to a result are retried this often before it is dropped. */
 #define LOOP_RESULT_FAILED_MAX	10
 
@@ -164,7 +167,7 @@ do_register(struct loop *l)
 	enum api_rc	 rc;
 	char		*id;
 
-	ib_sd_notifyf("STATUS=registering with the composer");
+	ib_sd_status("registering with the composer");
 	while (!draining(l)) {
 		rc = api_register(l->api, arch_of(l->conf), &id);
 		if (rc == API_OK) {
@@ -402,6 +405,23 @@ count_fault(struct loop *l, const struct job_kind *kind, json_object *result)
 	}
 }
 
+/*
+ * The job's id as the log and the status show it: the server's when it is
+ * a plain token (a composer's are UUIDs), else a placeholder.
+ */
+static const char *
+shown_id(const char *id)
+{
+	const unsigned char	*p;
+
+	if (strlen(id) > LOOP_ID_SHOWN_MAX)
+		return "(id too long to show)";
+	for (p = (const unsigned char *)id; *p != '\0'; p++)
+		if (!isalnum(*p) && *p != '-' && *p != '_' && *p != '.')
+			return "(id not shown: not a plain token)";
+	return id;
+}
+
 static void
 run_job(struct loop *l, json_object *doc)
 {
@@ -418,8 +438,8 @@ run_job(struct loop *l, json_object *doc)
 		json_object_put(doc);
 		return;
 	}
-	log_setjob(job->id);
-	ib_sd_notifyf("STATUS=running %s job %s", job->type, job->id);
+	log_setjob(shown_id(job->id));
+	ib_sd_status("running %s job %s", job->type, shown_id(job->id));
 	log_info("job accepted: type %s", job->type);
 	watch_set_job(l->watch, job, l->asg);
 	metrics_job_started(l->metrics, job->type);
@@ -527,7 +547,7 @@ loop_run(const struct loop_opts *opts, struct config *conf)
 		if (cannot_ever_build(&l))
 			break;
 		if (l.types[0] == NULL) {
-			ib_sd_notifyf("STATUS=no job type can run here");
+			ib_sd_status("no job type can run here");
 			nap(LOOP_RECHECK_MS);
 			runflags.wake = 0;
 			if (watch_forgotten(l.watch) && do_register(&l) == -1)
@@ -543,7 +563,7 @@ loop_run(const struct loop_opts *opts, struct config *conf)
 			break;
 		if (watch_forgotten(l.watch) && do_register(&l) == -1)
 			break;
-		ib_sd_notifyf("STATUS=waiting for a job");
+		ib_sd_status("waiting for a job");
 		rc = api_request_job(l.api, l.types, arch_of(l.conf),
 		    l.worker_id, l.conf->worker.request_timeout,
 		    &runflags.wake, &doc);
@@ -575,11 +595,11 @@ loop_run(const struct loop_opts *opts, struct config *conf)
 done:
 	ib_sd_notifyf("STOPPING=1");
 	if (l.unhealthy) {
-		ib_sd_notifyf("STATUS=unhealthy: the cache cannot be cleaned");
+		ib_sd_status("unhealthy: the cache cannot be cleaned");
 		status = 3;
 	}
 	if (l.leave) {
-		ib_sd_notifyf("STATUS=leaving the fleet: this machine cannot "
+		ib_sd_status("leaving the fleet: this machine cannot "
 		    "work");
 		status = 4;
 	}

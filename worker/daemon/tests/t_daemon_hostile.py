@@ -64,6 +64,8 @@ class Composer:
                 return self.rfile.read(n)
 
             def do_GET(self):
+                if not self.path.startswith(JOBS):
+                    return self.reply(404, b"{}")
                 self.reply(200, b'{"canceled": false}' + b" " * 60,
                            outer.trickle)
 
@@ -112,6 +114,59 @@ class Hostile(harness.TestCase):
 
     def composer(self):
         return self.keep(Composer())
+
+    def notify_socket(self):
+        path = os.path.join(self.tmp, "notify.sock")
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        s.bind(path)
+        s.settimeout(0.5)
+        self.keep(type("S", (), {"stop": lambda _: s.close()})())
+        return s, path
+
+    @staticmethod
+    def drain(s):
+        msgs = []
+        try:
+            while True:
+                msgs.append(s.recv(65536).decode(errors="replace"))
+        except OSError:
+            pass
+        return msgs
+
+    def test_status_carries_no_server_assignment(self):
+        """A job id and type with newlines and assignments in them reach
+        the notification socket as one bounded STATUS line."""
+        c = self.composer()
+        evil = "\nWATCHDOG=trigger\nMAINPID=1\nSTATUS=owned"
+        c.jobs = [job("j1" + evil, "file-resolve", {"urls": []}, "t1"),
+                  job("j2", "file-resolve" + evil + "x" * 5000,
+                      {"urls": []}, "t2")]
+        s, path = self.notify_socket()
+        w = self.worker(c.url, "[worker]\nbackoff_max = 1\n",
+                        env={"NOTIFY_SOCKET": path})
+        harness.wait_until(lambda: len([p for p in c.patches
+                                        if p[2] and "result" in p[2]]) >= 2,
+                           30, "both results")
+        w.signal(signal.SIGTERM)
+        self.assertEqual(w.wait_exit(10), 0)
+        msgs = self.drain(s)
+        keys = {"READY", "STATUS", "STOPPING", "WATCHDOG"}
+        running = [m for m in msgs if m.startswith("STATUS=running")]
+        self.assertEqual(len(running), 2, msgs)
+        for m in msgs:
+            lines = m.split("\n")
+            for line in lines:
+                self.assertIn(line.split("=", 1)[0], keys, repr(m))
+            self.assertNotIn("WATCHDOG=trigger", lines)
+            self.assertEqual(len([x for x in lines
+                                  if x.startswith("STATUS=")]),
+                             1 if m.startswith("STATUS=") else 0, repr(m))
+            self.assertLessEqual(len(m), 300)
+        self.assertNotIn("MAINPID", "".join(msgs))
+        # Nor does the log start a line with what the server sent.
+        for line in w.log().splitlines():
+            self.assertFalse(line.startswith(("WATCHDOG", "MAINPID",
+                                              "STATUS")), line)
 
     def test_no_core_dump(self):
         """SIGABRT with an unlimited core size leaves no core behind."""
