@@ -306,14 +306,15 @@ reload(struct loop *l)
 
 /*
  * Delivers a result until the server has it. Returns 0 when delivered or
- * dropped for good, -1 when the worker had to stop first. A server error
+ * dropped for good, 1 when the server refused it as too large (413), -1
+ * when the worker had to stop first. A server error
  * (5xx) is retried as such, at most LOOP_RESULT_FAILED_MAX times; a job
  * the server no longer knows after it failed on the result was not
  * requeued or canceled: the server failed on that result (a composer may
  * even have kept it without being able to read it).
  */
 static int
-deliver(struct loop *l, struct job *job, json_object *result)
+deliver_once(struct loop *l, struct job *job, json_object *result)
 {
 	struct backoff	 b;
 	enum api_rc	 rc;
@@ -337,6 +338,8 @@ deliver(struct loop *l, struct job *job, json_object *result)
 				    "requeued or canceled)", api_error(l->api));
 			return 0;
 		case API_ERROR:
+			if (api_status(l->api) == 413)
+				return 1;
 			if (++refused >= LOOP_RESULT_REFUSED_MAX) {
 				log_warnx("result dropped: the server refused "
 				    "it %d times: %s", refused,
@@ -366,6 +369,38 @@ deliver(struct loop *l, struct job *job, json_object *result)
 		nap(backoff_next(&b));
 		runflags.wake = runflags.stop_now;
 	}
+}
+
+/*
+ * deliver_once; a result the server refuses as too large is replaced by a
+ * small error result that names its size, so that the job ends rather
+ * than being requeued until it fails for want of a heartbeat.
+ */
+static int
+deliver(struct loop *l, struct job *job, json_object *result)
+{
+	json_object	*small;
+	char		*reason;
+	size_t		 n;
+	int		 rv;
+
+	if ((rv = deliver_once(l, job, result)) != 1)
+		return rv;
+	n = strlen(json_object_to_json_string_ext(result,
+	    JSON_C_TO_STRING_PLAIN));
+	log_warnx("the server refused the result as too large (%zu bytes); "
+	    "sending an error result in its place", n);
+	reason = xasprintf("the job's result (%zu bytes) is larger than the "
+	    "server takes", n);
+	small = job_error_result(JOB_ERR_UPLOAD, reason, NULL);
+	if ((rv = deliver_once(l, job, small)) == 1) {
+		log_warnx("result dropped: the server refused even the error "
+		    "result as too large");
+		rv = 0;
+	}
+	json_object_put(small);
+	free(reason);
+	return rv;
 }
 
 /* Short of space between jobs: evict first, then judge the space left. */

@@ -168,6 +168,29 @@ class Hostile(harness.TestCase):
             self.assertFalse(line.startswith(("WATCHDOG", "MAINPID",
                                               "STATUS")), line)
 
+    def test_result_too_large_becomes_an_error_result(self):
+        """413 on the result: a small error result naming the size goes
+        in its place, once, and the job ends there."""
+        c = self.composer()
+        files = self.keep(harness.FileServer({"/big": b"x" * 30000}))
+        c.on_patch = lambda path, doc: 413 if doc and "result" in doc and \
+            "job_error" not in doc["result"] else 200
+        c.jobs = [job("j1", "file-resolve", {"urls": [files.url + "/big"]})]
+        w = self.worker(c.url, "[worker]\nbackoff_max = 1\n")
+        harness.wait_until(lambda: any(
+            p[2] and "job_error" in p[2].get("result", {})
+            for p in c.patches), 30, "an error result")
+        time.sleep(1)
+        results = [p for p in c.patches if p[2] and "result" in p[2]]
+        self.assertEqual(len(results), 2, results)
+        self.assertGreater(results[0][1], 30000)
+        err = results[1][2]["result"]["job_error"]
+        self.assertEqual(err["id"], 11)
+        self.assertRegex(err["reason"], r"\(\d{5,} bytes\) is larger than")
+        self.assertLess(results[1][1], 1000)
+        self.assertTrue(w.alive())
+        self.assertIn("refused the result as too large", w.log())
+
     def test_no_core_dump(self):
         """SIGABRT with an unlimited core size leaves no core behind."""
         def unlimited():
