@@ -39,6 +39,7 @@ struct api {
 	struct http		*http;
 	char			 error[512];
 	long			 status;	/* of the last answer, 0: none */
+	const atomic_int	*abort;		/* stops every call, or NULL */
 };
 
 static void
@@ -161,6 +162,12 @@ api_clone(struct api *orig)
 }
 
 void
+api_set_abort(struct api *a, const atomic_int *abort)
+{
+	a->abort = abort;
+}
+
+void
 api_free(struct api *a)
 {
 	if (a == NULL)
@@ -233,6 +240,8 @@ again:
 		memset(&req, 0, sizeof(req));
 	req.method = method;
 	req.url = url;
+	if (req.abort == NULL)
+		req.abort = a->abort;
 	if (json != NULL) {
 		req.body = json;
 		req.body_len = strlen(json);

@@ -138,7 +138,8 @@ watch_main(void *arg)
 				next_hb = now +
 				    w->conf->worker.heartbeat_interval * 1000;
 			} else {
-				log_warnx("%s", api_error(w->api));
+				if (hb_rc != API_ABORTED)
+					log_warnx("%s", api_error(w->api));
 				next_hb = now + WATCH_RETRY_MS;
 			}
 		}
@@ -150,7 +151,8 @@ watch_main(void *arg)
 				log_warnx("the server no longer knows this "
 				    "worker: registering again now");
 			else if (st_rc != API_OK) {
-				log_warnx("%s", api_error(w->api));
+				if (st_rc != API_ABORTED)
+					log_warnx("%s", api_error(w->api));
 				next_status = now + WATCH_RETRY_MS;
 			} else
 				log_debug("worker status sent");
@@ -212,6 +214,8 @@ watch_start(struct api *api, const struct config *conf, const char *worker_id,
 	pthread_cond_init(&w->cond, NULL);
 	pthread_cond_init(&w->hb_idle, NULL);
 	w->api = api;
+	/* Stopping now waits for no call to the composer. */
+	api_set_abort(api, &runflags.stop_now);
 	w->conf = conf;
 	w->metrics = metrics;
 	w->worker_id = worker_id ? xstrdup(worker_id) : NULL;

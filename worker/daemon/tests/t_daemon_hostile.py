@@ -191,6 +191,34 @@ class Hostile(harness.TestCase):
         self.assertTrue(w.alive())
         self.assertIn("refused the result as too large", w.log())
 
+    def test_stop_waits_for_no_trickling_heartbeat(self):
+        """A second SIGTERM stops the job and the worker within a few
+        seconds while the composer answers a heartbeat one byte a second
+        (60 bytes: a minute)."""
+        c = self.composer()
+        files = self.keep(harness.FileServer({}))
+        c.jobs = [job("j1", "file-resolve",
+                      {"urls": [files.url + "/slow/120"]})]
+        w = self.worker(c.url, "[worker]\nbackoff_max = 1\n"
+                        "heartbeat_interval = 1\n")
+        w.wait_log(r"job accepted")
+        c.trickle = True
+        harness.wait_until(lambda: c.trickling > 0, 30,
+                           "a trickling heartbeat")
+        time.sleep(1)
+        t0 = time.monotonic()
+        w.signal(signal.SIGTERM)
+        time.sleep(0.2)
+        w.signal(signal.SIGTERM)
+        w.wait_exit(30)
+        took = time.monotonic() - t0
+        sys.stderr.write("stop took %.2fs\n" % took)
+        self.assertLess(took, 5, "stopping took %.1fs" % took)
+        self.assertIn("stopping the job: the worker must stop now", w.log())
+        # Stopped, not reported.
+        self.assertEqual([p for p in c.patches if p[2] and "result" in p[2]],
+                         [])
+
     def test_no_core_dump(self):
         """SIGABRT with an unlimited core size leaves no core behind."""
         def unlimited():
