@@ -8,9 +8,11 @@
 #include <sys/utsname.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "api.h"
 #include "cache.h"
@@ -498,12 +500,49 @@ build_failed(json_object *result, json_object *out)
 	job_set_error(result, JOB_ERR_BUILD, reason, details);
 }
 
+/*
+ * Checks export_name/export_filename under outdir without following a
+ * symbolic link at either step (O_NOFOLLOW): it must be a regular file
+ * inside the build's output. 0, or -1 with why.
+ */
 static int
-is_file(const char *path)
+export_check(const char *outdir, const char *ename, const char *efile,
+    char *why, size_t whylen)
 {
 	struct stat	 st;
+	int		 dfd = -1, efd = -1, fd = -1, rv = -1;
 
-	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+	if ((dfd = open(outdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		snprintf(why, whylen, "osbuild did not export %s/%s", ename,
+		    efile);
+		goto cleanup;
+	}
+	if ((efd = openat(dfd, ename, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1 ||
+	    (fd = openat(efd, efile, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC)) == -1) {
+		if (errno == ELOOP || errno == ENOTDIR)
+			snprintf(why, whylen, "export %s/%s is a symbolic link "
+			    "or lies in one: refused", ename, efile);
+		else
+			snprintf(why, whylen, "osbuild did not export %s/%s",
+			    ename, efile);
+		goto cleanup;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		snprintf(why, whylen, "export %s/%s is not a regular file",
+		    ename, efile);
+		goto cleanup;
+	}
+	rv = 0;
+cleanup:
+	if (fd != -1)
+		close(fd);
+	if (efd != -1)
+		close(efd);
+	if (dfd != -1)
+		close(dfd);
+	return rv;
 }
 
 /* Runs every target in order; fills target_results and the job error. */
@@ -549,12 +588,10 @@ run_targets(json_object *result, struct job *job, const struct job_ctx *ctx,
 			terr.id = JOB_ERR_UPLOAD;
 			snprintf(terr.reason, sizeof(terr.reason),
 			    "the job was canceled");
-		} else if (!is_file(path)) {
+		} else if (export_check(outdir, json_get_str(art,
+		    "export_name"), json_get_str(art, "export_filename"),
+		    terr.reason, sizeof(terr.reason)) == -1) {
 			terr.id = JOB_ERR_INVALID_TARGET_CONFIG;
-			snprintf(terr.reason, sizeof(terr.reason),
-			    "osbuild did not export %s/%s",
-			    json_get_str(art, "export_name"),
-			    json_get_str(art, "export_filename"));
 		} else {
 			log_info("target %zu: %s", i, k->name);
 			if (k->run(&tctx, t, path, &opts, &terr) == 0)

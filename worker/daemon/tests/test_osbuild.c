@@ -448,6 +448,37 @@ test_missing_export(void **state)
 	job_free(j);
 }
 
+/*
+ * An export that is a symbolic link, or lies in one, is refused with a
+ * clear error before any target reads it.
+ */
+static void
+test_symlink_export(void **state)
+{
+	const char	*modes[] = { "symlink-export", "symlink-dir" };
+	struct job	*j;
+	json_object	*r, *tr, *te;
+	size_t		 i;
+
+	for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		setenv("IB_OSBUILD_DOUBLE_MODE", modes[i], 1);
+		j = simple_job(NULL);
+		r = job_kind_osbuild.run(j, &ctx);
+		assert_int_equal(err_id(r), 28);
+		tr = json_object_array_get_idx(json_object_object_get(r,
+		    "target_results"), 0);
+		te = json_object_object_get(tr, "target_error");
+		assert_int_equal(json_object_get_int(json_object_object_get(te,
+		    "id")), 2);
+		assert_non_null(strstr(json_object_get_string(
+		    json_object_object_get(te, "reason")),
+		    "image/disk.qcow2 is a symbolic link"));
+		assert_output_empty();
+		json_object_put(r);
+		job_free(j);
+	}
+}
+
 /* What job.c's watcher does on cancel: flag, then signal the group. */
 struct watcher {
 	struct job	*job;
@@ -622,6 +653,7 @@ main(void)
 		T(test_validation_failure),
 		T(test_crash_and_garbage),
 		T(test_missing_export),
+		T(test_symlink_export),
 		T(test_cancel_mid_build),
 		T(test_eviction_across_builds),
 		T(test_corrupt_store_recovered),
