@@ -196,3 +196,16 @@ job_result_error(json_object *result)
 		return NULL;
 	return e;
 }
+
+const char *
+job_string(json_object *v)
+{
+	const char	*s;
+
+	if (v == NULL || !json_object_is_type(v, json_type_string))
+		return NULL;
+	s = json_object_get_string(v);
+	if (strlen(s) != (size_t)json_object_get_string_len(v))
+		return NULL;
+	return s;
+}

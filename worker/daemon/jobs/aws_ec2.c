@@ -183,8 +183,7 @@ aws_ec2_share_run(struct job *job, const struct job_ctx *ctx)
 	acc = xcalloc(n + 1, sizeof(*acc));
 	for (i = 0; i < n; i++) {
 		v = json_object_array_get_idx(a, i);
-		if (!json_object_is_type(v, json_type_string) ||
-		    !ec2_account_ok(json_object_get_string(v))) {
+		if (!ec2_account_ok(job_string(v))) {
 			r = failed(ami, region, JOB_ERR_PARSING_ARGS,
 			    "aws-ec2-share: account %zu is not 12 digits", i);
 			goto cleanup;

@@ -175,10 +175,8 @@ package_spec(json_object *pkg, json_object *repos)
 	if (loc == NULL &&
 	    (v = json_object_object_get(pkg, "remote_locations")) != NULL &&
 	    json_object_is_type(v, json_type_array) &&
-	    json_object_array_length(v) > 0 &&
-	    json_object_is_type(json_object_array_get_idx(v, 0),
-	    json_type_string))
-		loc = json_object_get_string(json_object_array_get_idx(v, 0));
+	    json_object_array_length(v) > 0)
+		loc = job_string(json_object_array_get_idx(v, 0));
 	if (loc != NULL) {
 		json_object *l = json_object_new_array();
 

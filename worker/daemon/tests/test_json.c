@@ -348,6 +348,34 @@ test_args_with_nul_refused(void **state)
 	    JOB_ERR_PARSING_ARGS);
 	json_object_put(r);
 	job_free(j);
+
+	/* The items of a list likewise. */
+	j = parse_text("{\"location\":\"" LOC "\",\"id\":\"4a4b-2\","
+	    "\"type\":\"aws-ec2-share\",\"args\":{\"ami\":"
+	    "\"ami-0123456789abcdef0\",\"region\":\"us-east-1\","
+	    "\"shareWithAccounts\":[\"123456789012\\u0000x\"]}}", err,
+	    sizeof(err));
+	assert_non_null(j);
+	r = job_kind_aws_ec2_share.run(j, &ctx);
+	assert_non_null(e = job_result_error(r));
+	assert_int_equal(json_object_get_int(json_object_object_get(e, "id")),
+	    JOB_ERR_PARSING_ARGS);
+	json_object_put(r);
+	job_free(j);
+
+	j = parse_text("{\"location\":\"" LOC "\",\"id\":\"4a4b-3\","
+	    "\"type\":\"file-resolve\",\"args\":{\"urls\":"
+	    "[\"http://127.0.0.1:9/a\\u0000.example.com/\"]}}", err,
+	    sizeof(err));
+	assert_non_null(j);
+	r = job_kind_file_resolve.run(j, &ctx);
+	assert_non_null(e = job_result_error(r));
+	assert_int_equal(json_object_get_int(json_object_object_get(e, "id")),
+	    JOB_ERR_PARSING_ARGS);
+	assert_non_null(strstr(json_object_get_string(json_object_object_get(e,
+	    "reason")), "without NUL"));
+	json_object_put(r);
+	job_free(j);
 }
 
 static void
