@@ -319,63 +319,53 @@ test_invalid_fields(void **state)
 	job_free(invalid("dynamic_args", "\"x\"", "not an array"));
 }
 
-/*
- * A job argument with a NUL inside is refused as a whole, never read up
- * to the NUL (a name could hide its tail behind one): the job fails on
- * its arguments before any call to AWS.
- */
+/* Runs the job in text with kind k: it must fail on its arguments. */
 static void
-test_args_with_nul_refused(void **state)
+refused_args(const struct job_kind *k, const char *args, const char *reason)
 {
 	static struct config	 conf;
 	struct job_ctx		 ctx;
 	struct job		*j;
 	json_object		*r, *e;
-	char			 err[256];
+	char			 err[256], *text;
 
-	j = parse_text("{\"location\":\"" LOC "\",\"id\":\"4a4b-1\","
-	    "\"type\":\"aws-ec2-copy\",\"args\":{\"ami\":"
-	    "\"ami-0123456789abcdef0\",\"source_region\":\"us-east-1\","
-	    "\"target_region\":\"eu-west-1\",\"target_name\":"
-	    "\"image\\u0000tail\"}}", err, sizeof(err));
+	text = xasprintf("{\"location\":\"" LOC "\",\"id\":\"4a4b-1\","
+	    "\"type\":\"%s\",\"args\":%s}", k->name, args);
+	j = parse_text(text, err, sizeof(err));
+	free(text);
 	assert_non_null(j);
 	assert_null(j->invalid);
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.conf = &conf;
-	r = job_kind_aws_ec2_copy.run(j, &ctx);
+	r = k->run(j, &ctx);
 	assert_non_null(e = job_result_error(r));
 	assert_int_equal(json_object_get_int(json_object_object_get(e, "id")),
 	    JOB_ERR_PARSING_ARGS);
+	if (reason != NULL)
+		assert_non_null(strstr(json_object_get_string(
+		    json_object_object_get(e, "reason")), reason));
 	json_object_put(r);
 	job_free(j);
+}
 
-	/* The items of a list likewise. */
-	j = parse_text("{\"location\":\"" LOC "\",\"id\":\"4a4b-2\","
-	    "\"type\":\"aws-ec2-share\",\"args\":{\"ami\":"
+/*
+ * A job argument with a NUL inside is refused as a whole, never read up
+ * to the NUL (a name could hide its tail behind one): the job fails on
+ * its arguments before any call to AWS or any fetch. Members and the
+ * items of lists alike.
+ */
+static void
+test_args_with_nul_refused(void **state)
+{
+	refused_args(&job_kind_aws_ec2_copy, "{\"ami\":"
+	    "\"ami-0123456789abcdef0\",\"source_region\":\"us-east-1\","
+	    "\"target_region\":\"eu-west-1\",\"target_name\":"
+	    "\"image\\u0000tail\"}", NULL);
+	refused_args(&job_kind_aws_ec2_share, "{\"ami\":"
 	    "\"ami-0123456789abcdef0\",\"region\":\"us-east-1\","
-	    "\"shareWithAccounts\":[\"123456789012\\u0000x\"]}}", err,
-	    sizeof(err));
-	assert_non_null(j);
-	r = job_kind_aws_ec2_share.run(j, &ctx);
-	assert_non_null(e = job_result_error(r));
-	assert_int_equal(json_object_get_int(json_object_object_get(e, "id")),
-	    JOB_ERR_PARSING_ARGS);
-	json_object_put(r);
-	job_free(j);
-
-	j = parse_text("{\"location\":\"" LOC "\",\"id\":\"4a4b-3\","
-	    "\"type\":\"file-resolve\",\"args\":{\"urls\":"
-	    "[\"http://127.0.0.1:9/a\\u0000.example.com/\"]}}", err,
-	    sizeof(err));
-	assert_non_null(j);
-	r = job_kind_file_resolve.run(j, &ctx);
-	assert_non_null(e = job_result_error(r));
-	assert_int_equal(json_object_get_int(json_object_object_get(e, "id")),
-	    JOB_ERR_PARSING_ARGS);
-	assert_non_null(strstr(json_object_get_string(json_object_object_get(e,
-	    "reason")), "without NUL"));
-	json_object_put(r);
-	job_free(j);
+	    "\"shareWithAccounts\":[\"123456789012\\u0000x\"]}", NULL);
+	refused_args(&job_kind_file_resolve, "{\"urls\":"
+	    "[\"http://127.0.0.1:9/a\\u0000.example.com/\"]}", "without NUL");
 }
 
 static void
