@@ -174,5 +174,5 @@ install: all
 clean:
 	rm -rf build build-san
 
-.PHONY: all deps deps-build unit hdrcheck check check-vm bench run fuzz ami deb rpm \
-	clean install
+.PHONY: all deps deps-build unit hdrcheck check check-vm bench run fuzz ami \
+	deb rpm clean install
