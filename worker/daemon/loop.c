@@ -56,7 +56,7 @@ struct loop {
 /*
  * Draining: a signal asked for it, or the Auto Scaling thread says the
  * instance is leaving (it rang runflags.wake); the loop sets the drain
- * flag itself then, for the watcher's drain_timeout and for main.c.
+ * flag itself then, as SIGTERM would (during a job the watcher does).
  */
 static int
 draining(struct loop *l)

@@ -108,8 +108,13 @@ watch_main(void *arg)
 			sent_term = 0;
 		}
 		now = now_ms();
-		if ((runflags.drain || asg_leaving(asg)) &&
-		    drain_deadline == 0)
+		/*
+		 * The instance leaving its group drains as SIGTERM does, at
+		 * once: a signal now is a second one (stop now).
+		 */
+		if (asg_leaving(asg) && !runflags.drain)
+			runflags.drain = 1;
+		if (runflags.drain && drain_deadline == 0)
 			drain_deadline = w->conf->worker.drain_timeout > 0 ?
 			    now + w->conf->worker.drain_timeout * 1000 : -1;
 		if (job != NULL) {

@@ -39,8 +39,8 @@ struct watch	*watch_start(struct api *, const struct config *,
 void		 watch_stop(struct watch *);
 /*
  * The job to watch, or NULL; the job must outlive the next call. asg (may
- * be NULL) must too: while it says the instance is leaving, the job drains
- * as on SIGTERM (drain_timeout applies).
+ * be NULL) must too: once it says the instance is leaving, the watcher
+ * sets runflags.drain, as SIGTERM would (drain_timeout applies).
  */
 void		 watch_set_job(struct watch *, struct job *, struct asg *);
 /*
