@@ -296,6 +296,7 @@ reload(struct loop *l)
 		return;
 	}
 	config_free(old);
+	runflags.drain_alarm = (int)l->conf->worker.drain_timeout;
 	log_setformat(l->conf->worker.log_format);
 	free(l->types);
 	l->types = job_types(l->conf, &l->types_said);
@@ -548,6 +549,8 @@ loop_run(const struct loop_opts *opts, struct config *conf)
 	memset(&l, 0, sizeof(l));
 	l.opts = opts;
 	l.conf = conf;
+	/* The first SIGTERM arms it: see main.c. */
+	runflags.drain_alarm = (int)conf->worker.drain_timeout;
 	backoff_init(&l.backoff, 1000, conf->worker.backoff_max * 1000);
 	if (conf->worker.metrics_listen != NULL && (l.metrics =
 	    metrics_start(conf->worker.metrics_listen, err, sizeof(err))) ==

@@ -54,11 +54,19 @@ on_signal(int sig)
 		break;
 	case SIGQUIT:
 		runflags.stop_now = 1;
+		runflags.hurry = 1;
 		runflags.drain = 1;
 		break;
+	case SIGALRM:
+		/* drain_timeout is up: the watcher stops the job at once. */
+		runflags.hurry = 1;
+		break;
 	default:
-		if (runflags.drain)
+		if (runflags.drain) {
 			runflags.stop_now = 1;
+			runflags.hurry = 1;
+		} else if (runflags.drain_alarm > 0)
+			alarm((unsigned)runflags.drain_alarm);
 		runflags.drain = 1;
 		break;
 	}
@@ -77,6 +85,7 @@ setup_signals(void)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGQUIT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGALRM, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 }

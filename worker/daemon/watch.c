@@ -120,7 +120,8 @@ watch_main(void *arg)
 		if (job != NULL) {
 			if (runflags.stop_now)
 				cancel_job(job, "the worker must stop now");
-			else if (drain_deadline > 0 && now >= drain_deadline)
+			else if ((drain_deadline > 0 &&
+			    now >= drain_deadline) || runflags.hurry)
 				cancel_job(job, "drain_timeout reached");
 		}
 		/*
@@ -219,8 +220,8 @@ watch_start(struct api *api, const struct config *conf, const char *worker_id,
 	pthread_cond_init(&w->cond, NULL);
 	pthread_cond_init(&w->hb_idle, NULL);
 	w->api = api;
-	/* Stopping now waits for no call to the composer. */
-	api_set_abort(api, &runflags.stop_now);
+	/* Stopping now, or at the drain's end, waits for no composer call. */
+	api_set_abort(api, &runflags.hurry);
 	w->conf = conf;
 	w->metrics = metrics;
 	w->worker_id = worker_id ? xstrdup(worker_id) : NULL;

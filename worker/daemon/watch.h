@@ -28,6 +28,10 @@ struct runflags {
 	atomic_int		 drain;		/* finish the job, take no new one */
 	atomic_int		 stop_now;	/* stop the job, don't report */
 	atomic_int		 reload;	/* re-read the configuration */
+	/* No call to the composer may wait: stop_now, or the drain's time
+	 * is up (SIGALRM, armed by the first SIGTERM). */
+	atomic_int		 hurry;
+	atomic_int		 drain_alarm;	/* s: drain_timeout, 0: none */
 };
 extern struct runflags runflags;
 

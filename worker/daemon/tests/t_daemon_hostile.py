@@ -222,6 +222,29 @@ class Hostile(harness.TestCase):
         self.assertEqual([p for p in c.patches if p[2] and "result" in p[2]],
                          [])
 
+    def test_drain_timeout_waits_for_no_trickling_heartbeat(self):
+        """drain_timeout stops the job on time even while the composer
+        trickles a heartbeat answer (a minute of it)."""
+        c = self.composer()
+        files = self.keep(harness.FileServer({}))
+        c.jobs = [job("j1", "file-resolve",
+                      {"urls": [files.url + "/slow/120"]})]
+        w = self.worker(c.url, "[worker]\nbackoff_max = 1\n"
+                        "heartbeat_interval = 1\ndrain_timeout = 2\n")
+        w.wait_log(r"job accepted")
+        c.trickle = True
+        harness.wait_until(lambda: c.trickling > 0, 30,
+                           "a trickling heartbeat")
+        t0 = time.monotonic()
+        w.signal(signal.SIGTERM)
+        w.wait_exit(60)
+        took = time.monotonic() - t0
+        sys.stderr.write("drain of 2 s took %.2fs\n" % took)
+        self.assertLess(took, 2 + 3, "the drain took %.1fs" % took)
+        self.assertIn("stopping the job: drain_timeout reached", w.log())
+        self.assertEqual([p for p in c.patches if p[2] and "result" in p[2]],
+                         [])
+
     def test_no_core_dump(self):
         """SIGABRT with an unlimited core size leaves no core behind."""
         def unlimited():
