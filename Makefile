@@ -39,11 +39,12 @@ DAEMON_SRCS = $(addprefix worker/daemon/,api.c asg.c auth.c cache.c \
 	   ostree_resolve.c search_packages.c) \
 	   $(addprefix worker/daemon/targets/,aws.c azure.c common.c gcp.c \
 	   s3.c targets.c worker_server.c)
-BUILDER_SRCS = $(addprefix worker/builder/,disk_direct.c gen.c main.c \
-	   manifest.c monitor.c run.c sources.c stage_image.c stage_tree.c \
-	   stages.c store.c)
+BUILDER_SRCS = $(addprefix worker/builder/,disk_direct.c gen.c ids.c inputs.c \
+	   main.c manifest.c monitor.c pyjson.c run.c schema.c sources.c \
+	   stage_image.c stage_tree.c stages.c store.c)
 DEPSOLVER_SRCS = $(addprefix worker/depsolver/,fetch.c gpg.c main.c \
-	   release.c repos.c request.c solve.c)
+	   release.c repo_common.c repo_deb.c repo_rpmmd.c repos.c request.c \
+	   solve.c)
 VMCHECK_SRCS = $(addprefix worker/vmcheck/,appliance.c host.c kvm.c main.c \
 	   proc.c report.c tools.c)
 BACKLOG_SRCS = $(addprefix worker/backlog/,cw.c main.c prom.c)
@@ -52,11 +53,14 @@ LOGSHIP_SRCS = $(addprefix worker/logship/,cwl.c event.c journal.c main.c)
 LIB_A	 = $(B)/libib.a
 CLOUD_A	 = $(B)/libibcloud.a
 DAEMON_A = $(B)/libibdaemon.a	# the daemon but main.c, for its unit tests
+BUILDER_A = $(B)/libibbuild.a	# ib-build but main.c, for its unit tests
 
 # Unit tests live in each folder's tests/ as test_NAME.c.
 UNIT_SRCS = $(wildcard worker/lib/tests/test_*.c worker/cloud/tests/test_*.c \
 	   worker/daemon/tests/test_*.c worker/depsolver/tests/test_*.c)
-UNIT_BINS = $(addprefix $(B)/tests/,$(notdir $(UNIT_SRCS:.c=)))
+BUILDER_UNIT_SRCS = $(wildcard worker/builder/tests/test_*.c)
+UNIT_BINS = $(addprefix $(B)/tests/,$(notdir $(UNIT_SRCS:.c=) \
+	   $(BUILDER_UNIT_SRCS:.c=)))
 
 PROGS	 = $(B)/ib-worker $(B)/ib-vmcheck $(B)/ib-build $(B)/ib-depsolve \
 	   $(B)/ib-backlog $(B)/ib-logship
@@ -105,7 +109,8 @@ hdrcheck: $(HDR_OKS)
 $(LIB_A): $(call objs,$(LIB_SRCS))
 $(CLOUD_A): $(call objs,$(CLOUD_SRCS))
 $(DAEMON_A): $(call objs,$(DAEMON_SRCS))
-$(LIB_A) $(CLOUD_A) $(DAEMON_A):
+$(BUILDER_A): $(call objs,$(filter-out %/main.c,$(BUILDER_SRCS)))
+$(LIB_A) $(CLOUD_A) $(DAEMON_A) $(BUILDER_A):
 	@rm -f $@
 	$(AR) rcs $@ $^
 
@@ -115,7 +120,7 @@ $(B)/ib-worker: $(B)/worker/daemon/main.o $(DAEMON_A) $(CLOUD_A) $(LIB_A)
 $(B)/ib-vmcheck: $(call objs,$(VMCHECK_SRCS)) $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs libguestfs 2>/dev/null)
 
-$(B)/ib-build: $(call objs,$(BUILDER_SRCS)) $(LIB_A)
+$(B)/ib-build: $(B)/worker/builder/main.o $(BUILDER_A) $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs libguestfs 2>/dev/null)
 
 $(B)/ib-depsolve: $(call objs,$(DEPSOLVER_SRCS)) $(LIB_A)
@@ -138,6 +143,17 @@ $(B)/tests/$(notdir $(1:.c=)): $(1) $(DAEMON_A) $(CLOUD_A) $(LIB_A)
 endef
 $(foreach t,$(UNIT_SRCS),$(eval $(call unit_rule,$(t))))
 
+# The builder's unit tests see its headers and lib's, and link ib-build's
+# objects but main.o.
+define builder_unit_rule
+$(B)/tests/$(notdir $(1:.c=)): $(1) $(BUILDER_A) $(LIB_A)
+	@mkdir -p $$(@D)
+	$$(CC) $$(CFLAGS) -Iworker -Iworker/lib $$(LDFLAGS) -o $$@ $(1) \
+	    $(BUILDER_A) $(LIB_A) $$(LDLIBS) \
+	    $$(shell pkg-config --libs libguestfs 2>/dev/null) -lcmocka
+endef
+$(foreach t,$(BUILDER_UNIT_SRCS),$(eval $(call builder_unit_rule,$(t))))
+
 -include $(shell find $(B)/worker $(B)/tests -type f -name '*.d' 2>/dev/null)
 
 unit: $(UNIT_BINS)
@@ -145,6 +161,13 @@ unit: $(UNIT_BINS)
 
 check: deps all hdrcheck $(UNIT_BINS)
 	@B=$(B) ./ci/check.sh $(UNIT_BINS)
+
+# The load test of the whole local stack with faults (README "Load test"):
+# 10 minutes, >= 1000 composes, 8 workers; SHORT=1: two minutes at most, 3
+# workers (make check runs that one too). Report and plots in $(B)/loadtest.
+loadtest: deps all
+	B=$(B) ./loadtest/ib-loadtest local $(if $(filter 1,$(SHORT)),--short) \
+	    --out $(B)/loadtest
 
 bench: deps all
 	@B=$(B) ./ci/bench.sh
@@ -174,5 +197,5 @@ install: all
 clean:
 	rm -rf build build-san
 
-.PHONY: all deps deps-build unit hdrcheck check check-vm bench run fuzz ami \
-	deb rpm clean install
+.PHONY: all deps deps-build unit hdrcheck check check-vm bench loadtest run \
+	fuzz ami deb rpm clean install

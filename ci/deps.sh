@@ -15,7 +15,7 @@ e2fsprogs xz-utils zstd shellcheck jq file dpkg-dev rpm
 qemu-system-x86 qemu-utils linux-image-amd64 libguestfs-tools
 libvirt-daemon-system libvirt-clients mmdebstrap cloud-image-utils extlinux
 packer awscli docker-registry skopeo ostree createrepo-c valgrind syslinux-common
-apt-utils gpgv gnupg debian-archive-keyring systemd-journal-remote"
+apt-utils gpgv gnupg debian-archive-keyring systemd-journal-remote gnuplot-nox"
 
 pkgs=$build_pkgs
 [ "$want" = build ] || pkgs="$pkgs $test_pkgs"

@@ -24,6 +24,7 @@ import traceback
 import urllib.parse
 
 import ibq_admin
+import ibq_cloud
 import ibq_compose
 import ibq_store
 import ibq_worker
@@ -74,6 +75,7 @@ class App:
         self.partial = not args.no_partial and self.generation >= 2026
         self.request_job_timeout = args.request_job_timeout
         self.jwt_secret = None
+        self.s3_bucket = args.s3_bucket
         if args.jwt_secret:
             with open(args.jwt_secret, "rb") as f:
                 # A trailing newline is not part of the secret.
@@ -334,6 +336,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 ibq_admin.metrics(self, app)
             elif path == "/api/queue/v1" or path.startswith("/api/queue/v1/"):
                 ibq_admin.handle(self, app, _segments(path[13:]))
+            elif path.startswith(ibq_cloud.BASE + "/"):
+                ibq_cloud.handle(self, app,
+                                 _segments(path[len(ibq_cloud.BASE):]))
             elif path.startswith(app.base + "/"):
                 ibq_worker.handle(self, app, _segments(path[len(app.base):]))
             else:
@@ -350,7 +355,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
             if self._status is None:
                 try:
-                    self.send_json(500, ibq_worker.error(app, 10000).body)
+                    self.send_json(500, (
+                        ibq_cloud.error(10000) if
+                        path.startswith(ibq_cloud.BASE + "/") else
+                        ibq_worker.error(app, 10000)).body)
                 except OSError:
                     pass
         finally:

@@ -154,7 +154,7 @@ def percentile(values, q):
     return s[lo] + (s[hi] - s[lo]) * (k - lo)
 
 
-def simulate(jobs, end, p):
+def simulate(jobs, end, p, waits=None):
     events, seq = [], [0]
 
     def at(t, kind, *args):
@@ -361,6 +361,8 @@ def simulate(jobs, end, p):
                 at(now + MINUTE, "tick")
 
     hours = sum(((i.gone if i.gone is not None else now) - i.launched) for i in instances) / 3600.0
+    if waits is not None:
+        waits.extend((round(jobs[j][0], 1), round(waited[j], 1)) for j in range(n))
     return {
         "jobs": n,
         "completed": completed,
@@ -378,6 +380,29 @@ def simulate(jobs, end, p):
         "gcp_rejected": gcp_rejected,
         "end_s": round(now, 1),
     }
+
+
+def measured(defaults, rate_per_s, build_s, hours=4.0, overrides=None):
+    """The module's scaling at a measured load (ib-loadtest's entry): Poisson
+    arrivals at rate_per_s for `hours`, each build drawn from the measured
+    durations build_s (seconds), no imports. The result of simulate() with
+    "waits": [(arrival_s, queue wait_s)] of every job and the inputs."""
+    if rate_per_s <= 0 or not build_s or hours <= 0:
+        raise ValueError("measured: a positive rate, durations and hours are needed")
+    p = params_from(defaults, overrides or {})
+    rng = random.Random("%s/measured" % p["seed"])
+    end = hours * 3600.0
+    jobs, t = [], rng.expovariate(rate_per_s)
+    while t < end:
+        jobs.append((t, float(rng.choice(build_s)), 0.0, False))
+        t += rng.expovariate(rate_per_s)
+    waits = []
+    out = simulate(jobs, end, p, waits)
+    out["waits"] = waits
+    out["input"] = {"arrival_rate_per_s": rate_per_s, "builds": len(build_s), "hours": hours,
+                    "build_p50_s": round(percentile(build_s, 0.5), 1),
+                    "build_p95_s": round(percentile(build_s, 0.95), 1)}
+    return out
 
 
 def run_all(p, small):
@@ -419,10 +444,22 @@ def main(argv):
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--sweep", metavar="KEY=V1,V2,...", help="one table row per value, per trace")
     ap.add_argument("--json", help="write the results as JSON to this file")
+    ap.add_argument("--measured", metavar="FILE", help="JSON {arrival_rate_per_s, build_s: [...], hours}: "
+                    "simulate that load (as ib-loadtest measured it) instead of the traces")
     a = ap.parse_args(argv)
     with open(a.defaults or a.params) as f:
         defaults = json.load(f)
     overrides = dict(kv.split("=", 1) for kv in a.set)
+    if a.measured:
+        with open(a.measured) as f:
+            m = json.load(f)
+        res = measured(defaults, float(m["arrival_rate_per_s"]), [float(x) for x in m["build_s"]],
+                       float(m.get("hours", 4.0)), overrides)
+        print(table([dict(res, trace="measured")]))
+        if a.json:
+            with open(a.json, "w") as f:
+                json.dump(res, f, indent=1, sort_keys=True)
+        return 0
     p = params_from(defaults, overrides)
     print("parameters: " + ", ".join("%s=%s" % (k, p[k]) for k in sorted(p)))
     result = {"params": p}

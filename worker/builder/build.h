@@ -20,7 +20,7 @@
 #define USER_ID_MAX		4294967294.0
 #define USER_EXPIRE_MAX		2932896		/* days since 1970-01-01 */
 
-/* ---- manifest.c: loading, validation, ids ---- */
+/* ---- manifest.c: loading and validation ---- */
 
 struct stage_kind;
 
@@ -60,21 +60,11 @@ struct manifest {
 struct manifest	*manifest_load(const char *text, size_t len,
 		    json_object *errors);
 void		 manifest_free(struct manifest *);
-int		 manifest_find(const struct manifest *, const char *name);
-/* The pipeline index a "name:X" reference names, or -1. */
-int		 manifest_ref(const struct manifest *, const char *ref);
-/* The url of a curl source item, or NULL. Borrowed. */
-const char	*manifest_source_url(const struct manifest *, const char *sum);
 
-/* Python's json.dumps(o, sort_keys=True), as osbuild hashes it. */
-void		 pyjson_dump(struct buf *, json_object *);
+/* ---- ids.c: stage and pipeline ids, as osbuild computes them ---- */
 
-/* Validation errors: {message, path}. path is a JSON array, copied. */
-void		 verr_add(json_object *errors, json_object *path,
-		    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* path + one more element (a key or an index); caller puts the result. */
-json_object	*path_key(json_object *path, const char *key);
-json_object	*path_idx(json_object *path, int idx);
+/* Sets the id of every stage and pipeline of a valid manifest. */
+void		 manifest_ids(struct manifest *);
 
 /* ---- stages.c: the table of stages and their option checks ---- */
 
@@ -102,6 +92,22 @@ const struct stage_kind	*stage_kind_find(const char *type);
 /* Names of the supported stages, comma separated (static). */
 const char		*stage_kind_list(void);
 
+/* ---- inputs.c: what references point at ---- */
+
+/* The index of the pipeline named name, or -1. */
+int		 manifest_find(const struct manifest *, const char *name);
+/* The pipeline index a "name:X" reference names, or -1. */
+int		 manifest_ref(const struct manifest *, const char *ref);
+/* The url of a curl source item, or NULL. Borrowed. */
+const char	*manifest_source_url(const struct manifest *, const char *sum);
+
+/*
+ * The references of an input as osbuild normalises them: an object of
+ * reference -> options; with resolve, pipeline names become the ids of
+ * those pipelines ("null" before they have one). New reference.
+ */
+json_object	*input_refs(const struct manifest *, json_object *input,
+		    int resolve);
 /* Input helpers for a stage being run; paths are newly allocated. */
 char	*input_tree(struct stage_run *, const char *name, char *why,
 	    size_t whylen);
@@ -205,8 +211,9 @@ json_object *store_object_meta(struct store *, const char *id);
  */
 char	*store_commit(struct store *, const char *id, const char *tree,
 	    json_object *meta, int move, struct buf *out);
-/* STORE/sources/org.osbuild.curl/SUM (sum checked by the caller). */
-char	*store_source_path(struct store *, const char *sum);
+/* DIR/sources/org.osbuild.curl/SUM, DIR the store's directory (sum
+ * checked by the caller). */
+char	*store_source_path(const char *dir, const char *sum);
 /* Evicts least recently used objects and sources above max bytes. */
 void	 store_evict(struct store *, int64_t max);
 /* A fresh directory under STORE/tmp; caller removes it. */

@@ -80,15 +80,18 @@ seen_before(void **seen, const struct stat *st)
 int64_t
 disk_tree_bytes(const char *tree)
 {
-	char		*paths[] = { (char *)tree, NULL };
+	char		*root = xstrdup(tree);	/* fts_open wants char * */
+	char		*paths[] = { root, NULL };
 	void		*seen = NULL;
 	FTS		*fts;
 	FTSENT		*e;
 	int64_t		 bytes = 0, data;
 	int		 err = 0;	/* errno of the first failure */
 
-	if ((fts = fts_open(paths, FTS_PHYSICAL | FTS_NOCHDIR, NULL)) == NULL)
+	if ((fts = fts_open(paths, FTS_PHYSICAL | FTS_NOCHDIR, NULL)) == NULL) {
+		free(root);
 		return -1;
+	}
 	for (;;) {
 		errno = 0;
 		if ((e = fts_read(fts)) == NULL) {
@@ -116,6 +119,7 @@ disk_tree_bytes(const char *tree)
 		bytes += (data + SECTOR - 1) / SECTOR * SECTOR;
 	}
 	fts_close(fts);
+	free(root);
 	tdestroy(seen, free);
 	if (err != 0) {
 		errno = err;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "builder/build.h"
+#include "jsonutil.h"
 
 #define GEN_DEFAULT_UUID	"6e1f2ff1-34c8-4b6b-9d0e-1b1d2c3e4f50"
 
@@ -23,13 +24,13 @@ get(json_object *o, const char *key)
 	return v;
 }
 
+/* The string member key of o (json_get_str), or def. */
 static const char *
-get_str(json_object *o, const char *key)
+str_or(json_object *o, const char *key, const char *def)
 {
-	json_object	*v = get(o, key);
+	const char	*s = json_get_str(o, key);
 
-	return v != NULL && json_object_is_type(v, json_type_string) ?
-	    json_object_get_string(v) : NULL;
+	return s != NULL ? s : def;
 }
 
 static json_object *
@@ -135,8 +136,8 @@ os_stages(json_object *req, json_object *pkgs, json_object *sources,
 	refs = json_object_new_array();
 	for (i = 0; i < n; i++) {
 		json_object *p = json_object_array_get_idx(pkgs, i);
-		const char *sum = get_str(p, "checksum");
-		const char *url = get_str(p, "remote_location");
+		const char *sum = json_get_str(p, "checksum");
+		const char *url = json_get_str(p, "remote_location");
 
 		if (url == NULL && (v = get(p, "remote_locations")) != NULL &&
 		    json_object_is_type(v, json_type_array) &&
@@ -146,7 +147,7 @@ os_stages(json_object *req, json_object *pkgs, json_object *sources,
 		if (sum == NULL || url == NULL) {
 			snprintf(why, whylen, "package %zu (%s) has no "
 			    "checksum or remote_location", i,
-			    get_str(p, "name") ? get_str(p, "name") : "?");
+			    str_or(p, "name", "?"));
 			json_object_put(stages);
 			json_object_put(refs);
 			return NULL;
@@ -155,11 +156,11 @@ os_stages(json_object *req, json_object *pkgs, json_object *sources,
 		json_object_array_add(refs, str(sum));
 	}
 	opts = json_object_new_object();
-	json_object_object_add(opts, "suite", str(get_str(req, "suite") ?
-	    get_str(req, "suite") : "bookworm"));
-	if (get_str(req, "apt_sources") != NULL)
+	json_object_object_add(opts, "suite", str(json_get_str(req, "suite") ?
+	    json_get_str(req, "suite") : "bookworm"));
+	if (json_get_str(req, "apt_sources") != NULL)
 		json_object_object_add(opts, "apt_sources",
-		    str(get_str(req, "apt_sources")));
+		    str(json_get_str(req, "apt_sources")));
 	if ((v = get(req, "dpkg_opts")) != NULL)
 		json_object_object_add(opts, "dpkg_opts", json_object_get(v));
 	if ((v = get(req, "setup_files")) != NULL)
@@ -177,10 +178,10 @@ os_stages(json_object *req, json_object *pkgs, json_object *sources,
 	}
 	json_object_array_add(stages, stage("io.ib.debian.install", opts, in));
 
-	if (get_str(cust, "hostname") != NULL) {
+	if (json_get_str(cust, "hostname") != NULL) {
 		opts = json_object_new_object();
 		json_object_object_add(opts, "hostname",
-		    str(get_str(cust, "hostname")));
+		    str(json_get_str(cust, "hostname")));
 		json_object_array_add(stages, stage("org.osbuild.hostname",
 		    opts, NULL));
 	}
@@ -196,18 +197,18 @@ os_stages(json_object *req, json_object *pkgs, json_object *sources,
 			    "password", "description", "home", "shell" };
 
 			for (size_t k = 0; k < nitems(keys); k++)
-				if (get_str(u, keys[k]) != NULL)
+				if (json_get_str(u, keys[k]) != NULL)
 					json_object_object_add(o, keys[k],
-					    str(get_str(u, keys[k])));
+					    str(json_get_str(u, keys[k])));
 			if ((g = get(u, "groups")) != NULL)
 				json_object_object_add(o, "groups",
 				    json_object_get(g));
 			if ((g = get(u, "uid")) != NULL)
 				json_object_object_add(o, "uid",
 				    json_object_get(g));
-			if (get_str(u, "name") != NULL)
+			if (json_get_str(u, "name") != NULL)
 				json_object_object_add(users,
-				    get_str(u, "name"), o);
+				    json_get_str(u, "name"), o);
 			else
 				json_object_put(o);
 		}
@@ -226,12 +227,12 @@ os_stages(json_object *req, json_object *pkgs, json_object *sources,
 			json_object *o = json_object_new_object();
 
 			json_object_object_add(o, "path",
-			    str(get_str(f, "path") ? get_str(f, "path") : ""));
+			    str(str_or(f, "path", "")));
 			json_object_object_add(o, "content",
-			    str(get_str(f, "data") ? get_str(f, "data") : ""));
-			if (get_str(f, "mode") != NULL)
+			    str(str_or(f, "data", "")));
+			if (json_get_str(f, "mode") != NULL)
 				json_object_object_add(o, "mode",
-				    str(get_str(f, "mode")));
+				    str(json_get_str(f, "mode")));
 			json_object_array_add(files, o);
 		}
 		opts = json_object_new_object();
@@ -277,8 +278,8 @@ os_stages(json_object *req, json_object *pkgs, json_object *sources,
 	opts = json_object_new_object();
 	json_object_object_add(opts, "root_fs_uuid", str(uuid));
 	v = get(cust, "kernel");
-	json_object_object_add(opts, "kernel_opts", str(get_str(v, "append") ?
-	    get_str(v, "append") : ""));
+	json_object_object_add(opts, "kernel_opts", str(str_or(v, "append",
+	    "")));
 	json_object_array_add(stages, stage("org.osbuild.kernel-cmdline", opts,
 	    NULL));
 	return stages;
@@ -361,7 +362,7 @@ manifest_generate(void)
 		    "object\n");
 		goto cleanup;
 	}
-	pkgs = package_list(get(req, "depsolve"), get_str(req,
+	pkgs = package_list(get(req, "depsolve"), json_get_str(req,
 	    "package_set"), why, sizeof(why));
 	if (pkgs == NULL || !json_object_is_type(pkgs, json_type_array) ||
 	    json_object_array_length(pkgs) == 0) {
@@ -370,7 +371,7 @@ manifest_generate(void)
 		goto cleanup;
 	}
 	img = get(req, "image");
-	uuid = get_str(img, "uuid") ? get_str(img, "uuid") : GEN_DEFAULT_UUID;
+	uuid = str_or(img, "uuid", GEN_DEFAULT_UUID);
 
 	man = json_object_new_object();
 	json_object_object_add(man, "version", str("2"));

@@ -4,6 +4,7 @@
  * osbuild's command line, monitor stream and result shapes, so the worker
  * runs it where it would run osbuild.
  */
+#include <sys/prctl.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -52,10 +53,10 @@ usage(void)
 }
 
 static void
-add(char ***v, size_t *n, const char *s)
+add(char ***v, size_t *n, char *s)
 {
 	*v = xrealloc(*v, (*n + 1) * sizeof(**v));
-	(*v)[(*n)++] = (char *)s;
+	(*v)[(*n)++] = s;
 }
 
 static char *
@@ -497,6 +498,10 @@ main(int argc, char *argv[])
 	memset(&o, 0, sizeof(o));
 	o.cache_max = -1;
 	o.monitor_fd = -1;
+	/* No core file: it would hold what the job handed us (secrets
+	 * included, STYLE.md). Tools it runs get theirs back at exec. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
+		log_warn("prctl(PR_SET_DUMPABLE)");
 	log_init(getenv("IB_BUILD_DEBUG") != NULL, LOG_TEXT);
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (ch) {

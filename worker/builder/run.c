@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "builder/build.h"
+#include "exec.h"
 
 void
 out_printf(struct buf *out, const char *fmt, ...)
@@ -44,64 +45,39 @@ keep_tail(struct buf *out)
 	out->data[out->len] = '\0';
 }
 
+/* Runs argv through lib/exec.c in our process group (a worker that stops
+ * ib-build stops its tools too), stdin empty, the output's tail kept. */
 static int
 run_any(const char *const *argv, const char *const *env_add,
     const char *to, struct buf *out)
 {
-	int	 p[2], status, fd, i;
-	pid_t	 pid;
-	char	 chunk[8192];
-	ssize_t	 n;
+	struct exec_opts	 o;
+	struct exec_result	 res;
+	int			 rv = -1;
 
-	if (pipe2(p, O_CLOEXEC) == -1) {
-		out_printf(out, "pipe: %s", strerror(errno));
-		return -1;
+	memset(&o, 0, sizeof(o));
+	o.argv = argv;
+	o.env_add = env_add;
+	o.stdout_path = to;
+	o.merge_output = to == NULL;
+	o.stdout_tail = 1;
+	o.stdout_max = IB_OUTPUT_MAX;
+	o.stderr_max = IB_OUTPUT_MAX;
+	o.same_group = 1;
+	if (exec_run(&o, &res) == -1) {
+		out_printf(out, "%s", res.error);
+		goto cleanup;
 	}
-	if ((pid = fork()) == -1) {
-		out_printf(out, "fork: %s", strerror(errno));
-		close(p[0]);
-		close(p[1]);
-		return -1;
-	}
-	if (pid == 0) {
-		if ((fd = open("/dev/null", O_RDONLY)) != -1)
-			dup2(fd, 0);
-		if (to != NULL) {
-			fd = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-			if (fd == -1) {
-				dprintf(p[1], "%s: %s\n", to, strerror(errno));
-				_exit(126);
-			}
-			dup2(fd, 1);
-		} else
-			dup2(p[1], 1);
-		dup2(p[1], 2);
-		for (i = 0; env_add != NULL && env_add[i] != NULL; i++)
-			putenv((char *)env_add[i]);
-		execvp(argv[0], (char *const *)argv);
-		dprintf(2, "%s: %s\n", argv[0], strerror(errno));
-		_exit(127);
-	}
-	close(p[1]);
-	for (;;) {
-		n = read(p[0], chunk, sizeof(chunk));
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		buf_add(out, chunk, (size_t)n);
-		keep_tail(out);
-	}
-	close(p[0]);
-	while (waitpid(pid, &status, 0) == -1)
-		if (errno != EINTR) {
-			out_printf(out, "waitpid: %s", strerror(errno));
-			return -1;
-		}
-	if (WIFEXITED(status))
-		return WEXITSTATUS(status);
-	out_printf(out, "%s: killed by signal %d", argv[0], WTERMSIG(status));
-	return -1;
+	buf_add(out, res.out.data, res.out.len);
+	buf_add(out, res.err.data, res.err.len);
+	keep_tail(out);
+	if (res.exited)
+		rv = res.code;
+	else
+		out_printf(out, "%s: killed by signal %d", argv[0], res.signo);
+cleanup:
+	exec_result_free(&res);
+	return rv;
 }
 
 int

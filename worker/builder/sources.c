@@ -156,7 +156,7 @@ sources_fetch(struct store *st, struct manifest *m, const char **sums,
 	char		*shown;
 
 	for (i = 0; i < n; i++) {
-		char *p = store_source_path(st, sums[i]);
+		char *p = store_source_path(st->dir, sums[i]);
 
 		if (stat(p, &sb) == -1)
 			missing++;
@@ -183,7 +183,7 @@ sources_fetch(struct store *st, struct manifest *m, const char **sums,
 	    "http,https");
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "ib-build/" IB_BUILD_VERSION);
 	for (i = 0; i < n; i++) {
-		char *dst = store_source_path(st, sums[i]);
+		char *dst = store_source_path(st->dir, sums[i]);
 		const char *url = manifest_source_url(m, sums[i]);
 
 		if (stat(dst, &sb) == 0) {

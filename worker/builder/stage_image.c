@@ -16,30 +16,26 @@
 #include <unistd.h>
 
 #include "builder/build.h"
+#include "jsonutil.h"
 
 #define MIB		(INT64_C(1) << 20)
 #define MBR_FILE	"/usr/lib/syslinux/mbr/mbr.bin"
 
+/* The output file's name, checked by stages.c. */
 static const char *
-opt_str(json_object *o, const char *key)
+filename(const struct stage_run *r)
 {
-	json_object	*v;
-
-	if (o == NULL || !json_object_object_get_ex(o, key, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
+	return json_get_str(r->s->options, "filename");
 }
 
+/* The boolean member key of o, def when absent or not a boolean. */
 static int
 opt_bool(json_object *o, const char *key, int def)
 {
-	json_object	*v;
+	int	 v = def;
 
-	if (o == NULL || !json_object_object_get_ex(o, key, &v) ||
-	    !json_object_is_type(v, json_type_boolean))
-		return def;
-	return json_object_get_boolean(v);
+	(void)json_get_bool(o, key, &v);
+	return v;
 }
 
 static int64_t
@@ -108,7 +104,7 @@ static char *
 extlinux_conf(struct stage_run *r, const char *os, const char *kver,
     const char *label, const char *uuid, int has_initrd)
 {
-	const char	*extra = opt_str(r->s->options, "kernel_opts");
+	const char	*extra = json_get_str(r->s->options, "kernel_opts");
 	char		*cmdline, *root, *conf;
 
 	/* The command line of org.osbuild.kernel-cmdline, when the tree has
@@ -167,7 +163,7 @@ static void
 disk_banner(struct stage_run *r, const struct disk_job *j, int64_t size)
 {
 	out_printf(r->out, "disk %s: %lld MiB, mbr, ext4 \"%s\"%s%s",
-	    opt_str(r->s->options, "filename"), (long long)(size / MIB),
+	    json_get_str(r->s->options, "filename"), (long long)(size / MIB),
 	    j->label, j->conf ? ", extlinux, kernel " : "",
 	    j->conf ? j->kver : "");
 }
@@ -196,7 +192,7 @@ disk_libguestfs(struct stage_run *r, const struct disk_job *j)
 	}
 	if ((size = disk_size(r, file_size(tar))) == -1)
 		goto cleanup;
-	img = xasprintf("%s/%s", r->tree, opt_str(r->s->options, "filename"));
+	img = xasprintf("%s/%s", r->tree, filename(r));
 	fd = open(img, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd == -1 || ftruncate(fd, size) == -1) {
 		out_printf(r->out, "%s: %s", img, strerror(errno));
@@ -292,7 +288,7 @@ disk_native(struct stage_run *r, const struct disk_job *j)
 	}
 	if ((size = disk_size(r, bytes)) == -1)
 		return -1;
-	img = xasprintf("%s/%s", r->tree, opt_str(r->s->options, "filename"));
+	img = xasprintf("%s/%s", r->tree, filename(r));
 	disk_banner(r, j, size);
 	memset(&d, 0, sizeof(d));
 	d.tree = j->os;
@@ -322,15 +318,15 @@ int
 stage_disk(struct stage_run *r)
 {
 	json_object	*o = r->s->options;
-	const char	*bl = opt_str(o, "bootloader");
+	const char	*bl = json_get_str(o, "bootloader");
 	const char	*mode = getenv("IB_BUILD_DISK_BACKEND");
 	struct disk_job	 j;
 	char		 why[256], *initrd = NULL;
 	int		 fd, ret = -1, direct;
 
 	memset(&j, 0, sizeof(j));
-	j.label = opt_str(o, "label") ? opt_str(o, "label") : "root";
-	j.uuid = opt_str(o, "uuid");
+	j.label = json_get_str(o, "label") ? json_get_str(o, "label") : "root";
+	j.uuid = json_get_str(o, "uuid");
 	if (mode == NULL || *mode == '\0')
 		mode = "auto";
 	if (strcmp(mode, "auto") != 0 && strcmp(mode, "direct") != 0 &&
@@ -406,8 +402,8 @@ stage_qemu(struct stage_run *r)
 		return -1;
 	}
 	json_object_object_get_ex(r->s->options, "format", &fmt);
-	type = opt_str(fmt, "type");
-	out = xasprintf("%s/%s", r->tree, opt_str(r->s->options, "filename"));
+	type = json_get_str(fmt, "type");
+	out = xasprintf("%s/%s", r->tree, filename(r));
 	argv[ac++] = "qemu-img";
 	argv[ac++] = "convert";
 	argv[ac++] = "-f";
@@ -417,11 +413,12 @@ stage_qemu(struct stage_run *r)
 	if (strcmp(type, "qcow2") == 0) {
 		if (opt_bool(fmt, "compression", 1))
 			argv[ac++] = "-c";
-		if (opt_str(fmt, "compat") != NULL)
-			opts = xasprintf("compat=%s", opt_str(fmt, "compat"));
+		if (json_get_str(fmt, "compat") != NULL)
+			opts = xasprintf("compat=%s",
+			    json_get_str(fmt, "compat"));
 	} else if (strcmp(type, "vmdk") == 0) {
-		const char *sub = opt_str(fmt, "subformat");
-		const char *ad = opt_str(fmt, "adapter_type");
+		const char *sub = json_get_str(fmt, "subformat");
+		const char *ad = json_get_str(fmt, "adapter_type");
 		struct buf b;
 
 		buf_init(&b);
@@ -438,7 +435,7 @@ stage_qemu(struct stage_run *r)
 		opts = b.len ? buf_release(&b) : NULL;
 		buf_free(&b);
 	} else if (strcmp(type, "vpc") == 0) {
-		const char *sub = opt_str(fmt, "subformat");
+		const char *sub = json_get_str(fmt, "subformat");
 
 		opts = xasprintf("subformat=%s,force_size=%s",
 		    sub ? sub : "fixed",
@@ -474,8 +471,8 @@ stage_qemu(struct stage_run *r)
 	if (rc == -1)
 		out_printf(r->out, "qemu-img convert to %s failed", type);
 	else
-		out_printf(r->out, "%s: %s, %lld bytes", opt_str(r->s->options,
-		    "filename"), type, (long long)file_size(out));
+		out_printf(r->out, "%s: %s, %lld bytes", filename(r), type,
+		    (long long)file_size(out));
 cleanup:
 	if (tmp != NULL)
 		unlink(tmp);
@@ -496,7 +493,7 @@ compress(struct stage_run *r, const char *tool)
 		out_printf(r->out, "%s", why);
 		return -1;
 	}
-	out = xasprintf("%s/%s", r->tree, opt_str(r->s->options, "filename"));
+	out = xasprintf("%s/%s", r->tree, filename(r));
 	if (strcmp(tool, "xz") == 0) {
 		const char *argv[] = { "xz", "-T0", "-c", in, NULL };
 
@@ -510,7 +507,7 @@ compress(struct stage_run *r, const char *tool)
 	if (rc != 0)
 		out_printf(r->out, "%s failed", tool);
 	else
-		out_printf(r->out, "%s: %lld bytes", opt_str(r->s->options,
+		out_printf(r->out, "%s: %lld bytes", json_get_str(r->s->options,
 		    "filename"), (long long)file_size(out));
 	free(in);
 	free(out);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "builder/build.h"
+#include "jsonutil.h"
 
 /* 1 when the comma-separated list names holds the package name. */
 static int
@@ -29,17 +30,6 @@ has_package(const char *names, const char *name)
 		    (p[n] == '\0' || p[n] == ','))
 			return 1;
 	return 0;
-}
-
-static const char *
-opt_str(json_object *o, const char *key)
-{
-	json_object	*v;
-
-	if (o == NULL || !json_object_object_get_ex(o, key, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
 }
 
 static json_object *
@@ -56,7 +46,7 @@ opt_arr(json_object *o, const char *key)
 static int
 opt_mode(json_object *o, int def)
 {
-	const char	*m = opt_str(o, "mode");
+	const char	*m = json_get_str(o, "mode");
 
 	return m ? (int)strtol(m, NULL, 8) : def;
 }
@@ -174,7 +164,7 @@ stage_setup_files(struct stage_run *r, const char *root)
 	n = files ? json_object_array_length(files) : 0;
 	for (i = 0; i < n; i++) {
 		json_object *f = json_object_array_get_idx(files, i);
-		const char *path = opt_str(f, "path"), *c = opt_str(f,
+		const char *path = json_get_str(f, "path"), *c = json_get_str(f,
 		    "content");
 		char *full = xasprintf("%s%s", root, path), *s;
 		int rc;
@@ -223,8 +213,7 @@ stage_debian_install(struct stage_run *r)
 		goto cleanup;
 	}
 	for (i = 0; i < n; i++) {
-		struct store st = { (char *)r->store, -1 };
-		char *src = store_source_path(&st, sums[i]);
+		char *src = store_source_path(r->store, sums[i]);
 		char *dst = xasprintf("%s/%.71s.deb", repo, sums[i]);
 
 		dst[strlen(repo) + 7] = '-';	/* no ':' in apt file names */
@@ -257,9 +246,9 @@ stage_debian_install(struct stage_run *r)
 	if (stage_setup_files(r, setup) == -1)
 		goto cleanup;
 
-	suite = opt_str(r->s->options, "suite");
-	arch = opt_str(r->s->options, "architecture");
-	apt = opt_str(r->s->options, "apt_sources");
+	suite = json_get_str(r->s->options, "suite");
+	arch = json_get_str(r->s->options, "architecture");
+	apt = json_get_str(r->s->options, "apt_sources");
 	mirror = xasprintf("deb [trusted=yes] copy://%s ./", repo);
 	inc = xasprintf("--include=%s", names);
 	archopt = xasprintf("--architectures=%s", arch ? arch : "amd64");
@@ -344,7 +333,7 @@ cleanup:
 int
 stage_hostname(struct stage_run *r)
 {
-	const char	*h = opt_str(r->s->options, "hostname");
+	const char	*h = json_get_str(r->s->options, "hostname");
 	char		*line = xasprintf("%s\n", h);
 	int		 rc;
 
@@ -442,21 +431,21 @@ stage_users(struct stage_run *r)
 			argv[ac++] = "-G";
 			argv[ac++] = groups;
 		}
-		if (opt_str(u, "description") != NULL) {
+		if (json_get_str(u, "description") != NULL) {
 			argv[ac++] = "-c";
-			argv[ac++] = opt_str(u, "description");
+			argv[ac++] = json_get_str(u, "description");
 		}
-		if (opt_str(u, "home") != NULL) {
+		if (json_get_str(u, "home") != NULL) {
 			argv[ac++] = "-d";
-			argv[ac++] = opt_str(u, "home");
+			argv[ac++] = json_get_str(u, "home");
 		}
-		if (opt_str(u, "shell") != NULL) {
+		if (json_get_str(u, "shell") != NULL) {
 			argv[ac++] = "-s";
-			argv[ac++] = opt_str(u, "shell");
+			argv[ac++] = json_get_str(u, "shell");
 		}
-		if (opt_str(u, "password") != NULL) {
+		if (json_get_str(u, "password") != NULL) {
 			argv[ac++] = "-p";
-			argv[ac++] = opt_str(u, "password");
+			argv[ac++] = json_get_str(u, "password");
 		}
 		if (json_object_object_get_ex(u, "expiredate", &g)) {
 			int64_t days = json_object_get_int64(g);
@@ -493,8 +482,8 @@ stage_users(struct stage_run *r)
 				goto cleanup;
 		}
 		buf_init(&kb);
-		if (opt_str(u, "key") != NULL)
-			buf_printf(&kb, "%s\n", opt_str(u, "key"));
+		if (json_get_str(u, "key") != NULL)
+			buf_printf(&kb, "%s\n", json_get_str(u, "key"));
 		if ((keys = opt_arr(u, "keys")) != NULL)
 			for (i = 0; i < json_object_array_length(keys); i++)
 				buf_printf(&kb, "%s\n", json_object_get_string(
@@ -543,21 +532,21 @@ stage_files(struct stage_run *r)
 	for (i = 0; dirs != NULL && i < json_object_array_length(dirs); i++) {
 		json_object *d = json_object_array_get_idx(dirs, i);
 
-		if (tree_mkdir(r->tree, opt_str(d, "path"), opt_mode(d, 0755),
-		    opt_int(d, "uid", -1), opt_int(d, "gid", -1), r->out) ==
-		    -1)
+		if (tree_mkdir(r->tree, json_get_str(d, "path"),
+		    opt_mode(d, 0755), opt_int(d, "uid", -1),
+		    opt_int(d, "gid", -1), r->out) == -1)
 			return -1;
 	}
 	for (i = 0; files != NULL && i < json_object_array_length(files);
 	    i++) {
 		json_object *f = json_object_array_get_idx(files, i);
-		const char *c = opt_str(f, "content");
+		const char *c = json_get_str(f, "content");
 
-		if (tree_write(r->tree, opt_str(f, "path"), c, strlen(c),
+		if (tree_write(r->tree, json_get_str(f, "path"), c, strlen(c),
 		    opt_mode(f, 0644), opt_int(f, "uid", -1),
 		    opt_int(f, "gid", -1), r->out) == -1)
 			return -1;
-		out_printf(r->out, "wrote %s", opt_str(f, "path"));
+		out_printf(r->out, "wrote %s", json_get_str(f, "path"));
 	}
 	return 0;
 }
@@ -599,7 +588,7 @@ stage_systemd(struct stage_run *r)
 	    systemctl(r, "disable", opt_arr(o, "disabled_services")) == -1 ||
 	    systemctl(r, "mask", opt_arr(o, "masked_services")) == -1)
 		return -1;
-	if ((t = opt_str(o, "default_target")) != NULL) {
+	if ((t = json_get_str(o, "default_target")) != NULL) {
 		json_object *a = json_object_new_array();
 		int rc;
 
@@ -636,20 +625,20 @@ stage_fstab(struct stage_run *r)
 	buf_init(&b);
 	for (i = 0; fss != NULL && i < json_object_array_length(fss); i++) {
 		json_object *fs = json_object_array_get_idx(fss, i);
-		const char *vfs = opt_str(fs, "vfs_type");
-		const char *opts = opt_str(fs, "options");
+		const char *vfs = json_get_str(fs, "vfs_type");
+		const char *opts = json_get_str(fs, "options");
 
-		if (opt_str(fs, "uuid"))
-			buf_printf(&b, "UUID=%s", opt_str(fs, "uuid"));
-		else if (opt_str(fs, "label"))
-			buf_printf(&b, "LABEL=%s", opt_str(fs, "label"));
-		else if (opt_str(fs, "partlabel"))
+		if (json_get_str(fs, "uuid"))
+			buf_printf(&b, "UUID=%s", json_get_str(fs, "uuid"));
+		else if (json_get_str(fs, "label"))
+			buf_printf(&b, "LABEL=%s", json_get_str(fs, "label"));
+		else if (json_get_str(fs, "partlabel"))
 			buf_printf(&b, "PARTLABEL=%s",
-			    opt_str(fs, "partlabel"));
+			    json_get_str(fs, "partlabel"));
 		else
-			buf_addstr(&b, opt_str(fs, "device"));
-		buf_printf(&b, "\t%s\t%s\t%s\t%d\t%d\n", opt_str(fs, "path"),
-		    vfs ? vfs : "none", opts ? opts : "defaults",
+			buf_addstr(&b, json_get_str(fs, "device"));
+		buf_printf(&b, "\t%s\t%s\t%s\t%d\t%d\n",
+		    json_get_str(fs, "path"), vfs ? vfs : "none", opts ? opts : "defaults",
 		    opt_int(fs, "freq", 0), opt_int(fs, "passno", 0));
 	}
 	rc = tree_write(r->tree, "/etc/fstab", b.data, b.len, 0644, -1, -1,
@@ -661,8 +650,8 @@ stage_fstab(struct stage_run *r)
 int
 stage_kernel_cmdline(struct stage_run *r)
 {
-	const char	*uuid = opt_str(r->s->options, "root_fs_uuid");
-	const char	*opts = opt_str(r->s->options, "kernel_opts");
+	const char	*uuid = json_get_str(r->s->options, "root_fs_uuid");
+	const char	*opts = json_get_str(r->s->options, "kernel_opts");
 	char		*line;
 	int		 rc;
 
@@ -690,7 +679,7 @@ stage_cloud_init(struct stage_run *r)
 	    json_object_to_json_string_ext(config, JSON_C_TO_STRING_PRETTY |
 	    JSON_C_TO_STRING_NOSLASHESCAPE));
 	path = xasprintf("/etc/cloud/cloud.cfg.d/%s",
-	    opt_str(r->s->options, "filename"));
+	    json_get_str(r->s->options, "filename"));
 	rc = tree_write(r->tree, path, text, strlen(text), 0644, -1, -1,
 	    r->out);
 	free(path);

@@ -1,8 +1,7 @@
 /*
  * The stages ib-build knows: one row each (type, option check, runner),
- * the option checks written as small field tables in the spirit of the
- * JSON schemas osbuild ships with its stages, and the helpers stages use
- * to reach their inputs.
+ * the option checks written as small field tables (schema.h) in the
+ * spirit of the JSON schemas osbuild ships with its stages.
  */
 #include <ctype.h>
 #include <stdint.h>
@@ -11,162 +10,8 @@
 #include <string.h>
 
 #include "builder/build.h"
-
-enum ftype { F_STR, F_INT, F_NUM, F_BOOL, F_STRARR, F_OBJ, F_ANYOBJ,
-	F_OBJARR, F_OBJMAP, F_SIZE };
-
-struct field {
-	const char		*name;
-	enum ftype		 type;
-	int			 required;
-	const struct field	*sub;	/* F_OBJ, F_OBJARR, F_OBJMAP */
-};
-
-static void check_fields(json_object *, const struct field *, json_object *,
-    json_object *);
-
-static int
-type_ok(json_object *v, enum ftype t)
-{
-	switch (t) {
-	case F_STR:
-		return json_object_is_type(v, json_type_string);
-	case F_INT:
-		return json_object_is_type(v, json_type_int);
-	case F_NUM:
-		return json_object_is_type(v, json_type_int) ||
-		    json_object_is_type(v, json_type_double);
-	case F_BOOL:
-		return json_object_is_type(v, json_type_boolean);
-	case F_SIZE:
-		return json_object_is_type(v, json_type_int) ||
-		    json_object_is_type(v, json_type_string);
-	case F_STRARR:
-	case F_OBJARR:
-		return json_object_is_type(v, json_type_array);
-	case F_OBJ:
-	case F_ANYOBJ:
-	case F_OBJMAP:
-		return json_object_is_type(v, json_type_object);
-	}
-	return 0;
-}
-
-static const char *
-ftype_name(enum ftype t)
-{
-	switch (t) {
-	case F_STR: return "string";
-	case F_INT: return "integer";
-	case F_NUM: return "number";
-	case F_BOOL: return "boolean";
-	case F_SIZE: return "integer or string";
-	case F_STRARR: case F_OBJARR: return "array";
-	default: return "object";
-	}
-}
-
-static void
-check_value(json_object *v, const struct field *f, json_object *path,
-    json_object *errors)
-{
-	size_t	 i, n;
-
-	if (!type_ok(v, f->type)) {
-		verr_add(errors, path, "%s is not of type '%s'",
-		    json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN),
-		    ftype_name(f->type));
-		return;
-	}
-	switch (f->type) {
-	case F_STRARR:
-	case F_OBJARR:
-		n = json_object_array_length(v);
-		for (i = 0; i < n; i++) {
-			json_object *e = json_object_array_get_idx(v, i);
-			json_object *p = path_idx(path, (int)i);
-
-			if (f->type == F_STRARR &&
-			    !json_object_is_type(e, json_type_string))
-				verr_add(errors, p, "%s is not of type "
-				    "'string'", json_object_to_json_string_ext(
-				    e, JSON_C_TO_STRING_PLAIN));
-			else if (f->type == F_OBJARR) {
-				if (!json_object_is_type(e, json_type_object))
-					verr_add(errors, p, "%s is not of "
-					    "type 'object'",
-					    json_object_to_json_string_ext(e,
-					    JSON_C_TO_STRING_PLAIN));
-				else
-					check_fields(e, f->sub, p, errors);
-			}
-			json_object_put(p);
-		}
-		break;
-	case F_OBJ:
-		check_fields(v, f->sub, path, errors);
-		break;
-	case F_OBJMAP: {
-		json_object_object_foreach(v, k, e) {
-			json_object *p = path_key(path, k);
-
-			if (!json_object_is_type(e, json_type_object))
-				verr_add(errors, p, "%s is not of type "
-				    "'object'", json_object_to_json_string_ext(
-				    e, JSON_C_TO_STRING_PLAIN));
-			else
-				check_fields(e, f->sub, p, errors);
-			json_object_put(p);
-		}
-		break;
-	}
-	default:
-		break;
-	}
-}
-
-static void
-check_fields(json_object *o, const struct field *fields, json_object *path,
-    json_object *errors)
-{
-	const struct field	*f;
-	json_object		*v;
-
-	json_object_object_foreach(o, k, val) {
-		(void)val;
-		for (f = fields; f->name != NULL; f++)
-			if (strcmp(f->name, k) == 0)
-				break;
-		if (f->name == NULL)
-			verr_add(errors, path, "Additional properties are not "
-			    "allowed ('%s' was unexpected)", k);
-	}
-	for (f = fields; f->name != NULL; f++) {
-		if (!json_object_object_get_ex(o, f->name, &v)) {
-			if (f->required)
-				verr_add(errors, path, "'%s' is a required "
-				    "property", f->name);
-			continue;
-		}
-		{
-			json_object *p = path_key(path, f->name);
-
-			check_value(v, f, p, errors);
-			json_object_put(p);
-		}
-	}
-}
-
-static const char *
-opt_str(json_object *o, const char *key)
-{
-	json_object	*v;
-
-	if (o == NULL || !json_object_object_get_ex(o, key, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
+#include "builder/schema.h"
+#include "jsonutil.h"
 
 /* Every input name in want is required and no other is allowed. */
 static void
@@ -183,24 +28,15 @@ check_inputs(json_object *inputs, const char *const *want, json_object *path,
 		    !json_object_object_get_ex(inputs, want[i], &v))
 			verr_add(errors, ip, "'%s' is a required property",
 			    want[i]);
-	if (inputs != NULL) {
-		json_object_object_foreach(inputs, k, val) {
-			(void)val;
-			for (i = 0; want[i] != NULL; i++)
-				if (strcmp(want[i], k) == 0)
-					break;
-			if (want[i] == NULL)
-				verr_add(errors, ip, "Additional properties "
-				    "are not allowed ('%s' was unexpected)", k);
-		}
-	}
+	if (inputs != NULL)
+		schema_only_keys(inputs, want, ip, errors);
 	json_object_put(ip);
 }
 
 static void
 check_filename(json_object *o, json_object *path, json_object *errors)
 {
-	const char	*f = opt_str(o, "filename");
+	const char	*f = json_get_str(o, "filename");
 	json_object	*p;
 
 	if (f == NULL || name_is_safe(f))
@@ -224,14 +60,14 @@ check_abs_path(const char *s, json_object *path, json_object *errors)
 
 /* ---- per stage ---- */
 
-static const struct field setup_file_fields[] = {
+static const struct schema_field setup_file_fields[] = {
 	{ "path", F_STR, 1, NULL },
 	{ "content", F_STR, 1, NULL },
 	{ "mode", F_STR, 0, NULL },
 	{ NULL, 0, 0, NULL }
 };
 
-static const struct field install_fields[] = {
+static const struct schema_field install_fields[] = {
 	{ "suite", F_STR, 0, NULL },
 	{ "architecture", F_STR, 0, NULL },
 	{ "apt_sources", F_STR, 0, NULL },
@@ -258,8 +94,8 @@ check_mode_paths(json_object *o, const char *key, json_object *path,
 		p2 = path_idx(p, (int)i);
 		e = json_object_array_get_idx(arr, i);
 		if (json_object_is_type(e, json_type_object)) {
-			check_abs_path(opt_str(e, "path"), p2, errors);
-			mode = opt_str(e, "mode");
+			check_abs_path(json_get_str(e, "path"), p2, errors);
+			mode = json_get_str(e, "mode");
 			if (mode != NULL && (strlen(mode) < 3 ||
 			    strlen(mode) > 4 ||
 			    strspn(mode, "01234567") != strlen(mode)))
@@ -280,14 +116,14 @@ check_install(json_object *o, json_object *inputs, json_object *path,
 	const char	*s;
 	size_t		 i;
 
-	check_fields(o, install_fields, path, errors);
+	schema_check_fields(o, install_fields, path, errors);
 	check_inputs(inputs, in, path, errors);
 	check_mode_paths(o, "setup_files", path, errors);
-	if ((s = opt_str(o, "suite")) != NULL && (!name_is_safe(s) ||
+	if ((s = json_get_str(o, "suite")) != NULL && (!name_is_safe(s) ||
 	    s[0] == '-'))
 		verr_add(errors, path, "suite '%s' is not a plain name", s);
-	if ((s = opt_str(o, "architecture")) != NULL && (!name_is_safe(s) ||
-	    s[0] == '-'))
+	if ((s = json_get_str(o, "architecture")) != NULL &&
+	    (!name_is_safe(s) || s[0] == '-'))
 		verr_add(errors, path, "architecture '%s' is not a plain name",
 		    s);
 	/* Only path filters: other dpkg settings (instdir, root, admindir)
@@ -307,7 +143,7 @@ check_install(json_object *o, json_object *inputs, json_object *path,
 	}
 }
 
-static const struct field hostname_fields[] = {
+static const struct schema_field hostname_fields[] = {
 	{ "hostname", F_STR, 1, NULL },
 	{ NULL, 0, 0, NULL }
 };
@@ -319,15 +155,15 @@ check_hostname(json_object *o, json_object *inputs, json_object *path,
 	static const char *const in[] = { NULL };
 	const char	*h;
 
-	check_fields(o, hostname_fields, path, errors);
+	schema_check_fields(o, hostname_fields, path, errors);
 	check_inputs(inputs, in, path, errors);
-	if ((h = opt_str(o, "hostname")) != NULL && (*h == '\0' ||
+	if ((h = json_get_str(o, "hostname")) != NULL && (*h == '\0' ||
 	    strlen(h) > 253 || strspn(h, "abcdefghijklmnopqrstuvwxyz"
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.") != strlen(h)))
 		verr_add(errors, path, "'%s' is not a valid hostname", h);
 }
 
-static const struct field user_fields[] = {
+static const struct schema_field user_fields[] = {
 	{ "uid", F_NUM, 0, NULL },
 	{ "gid", F_NUM, 0, NULL },
 	{ "groups", F_STRARR, 0, NULL },
@@ -342,7 +178,7 @@ static const struct field user_fields[] = {
 	{ NULL, 0, 0, NULL }
 };
 
-static const struct field users_fields[] = {
+static const struct schema_field users_fields[] = {
 	{ "users", F_OBJMAP, 0, user_fields },
 	{ NULL, 0, 0, NULL }
 };
@@ -391,7 +227,7 @@ check_users(json_object *o, json_object *inputs, json_object *path,
 	static const char *const in[] = { NULL };
 	json_object	*users, *p, *up;
 
-	check_fields(o, users_fields, path, errors);
+	schema_check_fields(o, users_fields, path, errors);
 	check_inputs(inputs, in, path, errors);
 	if (!json_object_object_get_ex(o, "users", &users) ||
 	    !json_object_is_type(users, json_type_object))
@@ -402,7 +238,7 @@ check_users(json_object *o, json_object *inputs, json_object *path,
 		if (!user_name_ok(name))
 			verr_add(errors, p, "'%s' does not match "
 			    "'^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,255}$'", name);
-		check_abs_path(opt_str(u, "home"), p, errors);
+		check_abs_path(json_get_str(u, "home"), p, errors);
 		if (!json_object_is_type(u, json_type_object))
 			continue;
 		up = path_key(p, name);
@@ -415,7 +251,7 @@ check_users(json_object *o, json_object *inputs, json_object *path,
 	json_object_put(p);
 }
 
-static const struct field file_fields[] = {
+static const struct schema_field file_fields[] = {
 	{ "path", F_STR, 1, NULL },
 	{ "content", F_STR, 1, NULL },
 	{ "mode", F_STR, 0, NULL },
@@ -424,7 +260,7 @@ static const struct field file_fields[] = {
 	{ NULL, 0, 0, NULL }
 };
 
-static const struct field dir_fields[] = {
+static const struct schema_field dir_fields[] = {
 	{ "path", F_STR, 1, NULL },
 	{ "mode", F_STR, 0, NULL },
 	{ "uid", F_INT, 0, NULL },
@@ -432,7 +268,7 @@ static const struct field dir_fields[] = {
 	{ NULL, 0, 0, NULL }
 };
 
-static const struct field files_fields[] = {
+static const struct schema_field files_fields[] = {
 	{ "directories", F_OBJARR, 0, dir_fields },
 	{ "files", F_OBJARR, 0, file_fields },
 	{ NULL, 0, 0, NULL }
@@ -444,13 +280,13 @@ check_files(json_object *o, json_object *inputs, json_object *path,
 {
 	static const char *const in[] = { NULL };
 
-	check_fields(o, files_fields, path, errors);
+	schema_check_fields(o, files_fields, path, errors);
 	check_inputs(inputs, in, path, errors);
 	check_mode_paths(o, "files", path, errors);
 	check_mode_paths(o, "directories", path, errors);
 }
 
-static const struct field systemd_fields[] = {
+static const struct schema_field systemd_fields[] = {
 	{ "enabled_services", F_STRARR, 0, NULL },
 	{ "disabled_services", F_STRARR, 0, NULL },
 	{ "masked_services", F_STRARR, 0, NULL },
@@ -492,12 +328,12 @@ check_systemd(json_object *o, json_object *inputs, json_object *path,
 {
 	static const char *const in[] = { NULL };
 
-	check_fields(o, systemd_fields, path, errors);
+	schema_check_fields(o, systemd_fields, path, errors);
 	check_inputs(inputs, in, path, errors);
 	check_unit_names(o, path, errors);
 }
 
-static const struct field fs_fields[] = {
+static const struct schema_field fs_fields[] = {
 	{ "device", F_STR, 0, NULL },
 	{ "uuid", F_STR, 0, NULL },
 	{ "label", F_STR, 0, NULL },
@@ -510,7 +346,7 @@ static const struct field fs_fields[] = {
 	{ NULL, 0, 0, NULL }
 };
 
-static const struct field fstab_fields[] = {
+static const struct schema_field fstab_fields[] = {
 	{ "filesystems", F_OBJARR, 1, fs_fields },
 	{ NULL, 0, 0, NULL }
 };
@@ -523,7 +359,7 @@ check_fstab(json_object *o, json_object *inputs, json_object *path,
 	json_object	*fss;
 	size_t		 i, n;
 
-	check_fields(o, fstab_fields, path, errors);
+	schema_check_fields(o, fstab_fields, path, errors);
 	check_inputs(inputs, in, path, errors);
 	if (!json_object_object_get_ex(o, "filesystems", &fss) ||
 	    !json_object_is_type(fss, json_type_array))
@@ -560,7 +396,7 @@ check_fstab(json_object *o, json_object *inputs, json_object *path,
 	}
 }
 
-static const struct field cmdline_fields[] = {
+static const struct schema_field cmdline_fields[] = {
 	{ "root_fs_uuid", F_STR, 0, NULL },
 	{ "kernel_opts", F_STR, 0, NULL },
 	{ "kernel_cmdline_size", F_INT, 0, NULL },
@@ -574,16 +410,16 @@ check_cmdline(json_object *o, json_object *inputs, json_object *path,
 	static const char *const in[] = { NULL };
 	const char	*u, *k;
 
-	check_fields(o, cmdline_fields, path, errors);
+	schema_check_fields(o, cmdline_fields, path, errors);
 	check_inputs(inputs, in, path, errors);
-	if ((u = opt_str(o, "root_fs_uuid")) != NULL &&
+	if ((u = json_get_str(o, "root_fs_uuid")) != NULL &&
 	    (strlen(u) != 36 && strlen(u) != 9))
 		verr_add(errors, path, "'%s' is not a file system UUID", u);
-	if ((k = opt_str(o, "kernel_opts")) != NULL && strchr(k, '\n'))
+	if ((k = json_get_str(o, "kernel_opts")) != NULL && strchr(k, '\n'))
 		verr_add(errors, path, "kernel_opts contains a new line");
 }
 
-static const struct field cloudinit_fields[] = {
+static const struct schema_field cloudinit_fields[] = {
 	{ "filename", F_STR, 1, NULL },
 	{ "config", F_ANYOBJ, 1, NULL },
 	{ NULL, 0, 0, NULL }
@@ -598,9 +434,9 @@ check_cloud_init(json_object *o, json_object *inputs, json_object *path,
 	json_object	*c;
 	size_t		 n;
 
-	check_fields(o, cloudinit_fields, path, errors);
+	schema_check_fields(o, cloudinit_fields, path, errors);
 	check_inputs(inputs, in, path, errors);
-	if ((f = opt_str(o, "filename")) != NULL) {
+	if ((f = json_get_str(o, "filename")) != NULL) {
 		n = strlen(f);
 		if (!name_is_safe(f) || n < 5 || n > 255 ||
 		    strcmp(f + n - 4, ".cfg") != 0)
@@ -613,7 +449,7 @@ check_cloud_init(json_object *o, json_object *inputs, json_object *path,
 		verr_add(errors, path, "{} does not have enough properties");
 }
 
-static const struct field disk_fields[] = {
+static const struct schema_field disk_fields[] = {
 	{ "filename", F_STR, 1, NULL },
 	{ "size", F_SIZE, 0, NULL },
 	{ "partition_table", F_STR, 0, NULL },
@@ -629,7 +465,7 @@ static void
 check_enum(json_object *o, const char *key, const char *const *allowed,
     json_object *path, json_object *errors)
 {
-	const char	*s = opt_str(o, key);
+	const char	*s = json_get_str(o, key);
 	size_t		 i;
 
 	if (s == NULL)
@@ -657,7 +493,7 @@ check_disk(json_object *o, json_object *inputs, json_object *path,
 	json_object	*v;
 	const char	*s;
 
-	check_fields(o, disk_fields, path, errors);
+	schema_check_fields(o, disk_fields, path, errors);
 	check_inputs(inputs, in, path, errors);
 	check_filename(o, path, errors);
 	check_enum(o, "partition_table", pt, path, errors);
@@ -674,17 +510,17 @@ check_disk(json_object *o, json_object *inputs, json_object *path,
 			verr_add(errors, path, "size '%s' is not a number "
 			    "with an optional K, M or G suffix", s);
 	}
-	if ((s = opt_str(o, "label")) != NULL && (strlen(s) > 16 ||
+	if ((s = json_get_str(o, "label")) != NULL && (strlen(s) > 16 ||
 	    strpbrk(s, " \t\n/") != NULL))
 		verr_add(errors, path, "label '%s' is not a valid ext4 label",
 		    s);
-	if ((s = opt_str(o, "uuid")) != NULL && strlen(s) != 36)
+	if ((s = json_get_str(o, "uuid")) != NULL && strlen(s) != 36)
 		verr_add(errors, path, "'%s' is not a UUID", s);
-	if ((s = opt_str(o, "kernel_opts")) != NULL && strchr(s, '\n'))
+	if ((s = json_get_str(o, "kernel_opts")) != NULL && strchr(s, '\n'))
 		verr_add(errors, path, "kernel_opts contains a new line");
 }
 
-static const struct field qemu_format_fields[] = {
+static const struct schema_field qemu_format_fields[] = {
 	{ "type", F_STR, 1, NULL },
 	{ "compression", F_BOOL, 0, NULL },
 	{ "compat", F_STR, 0, NULL },
@@ -695,7 +531,7 @@ static const struct field qemu_format_fields[] = {
 	{ NULL, 0, 0, NULL }
 };
 
-static const struct field qemu_fields[] = {
+static const struct schema_field qemu_fields[] = {
 	{ "filename", F_STR, 1, NULL },
 	{ "format", F_OBJ, 1, qemu_format_fields },
 	{ NULL, 0, 0, NULL }
@@ -727,11 +563,11 @@ check_qemu(json_object *o, json_object *inputs, json_object *path,
 	const char	*t;
 	size_t		 i, j;
 
-	check_fields(o, qemu_fields, path, errors);
+	schema_check_fields(o, qemu_fields, path, errors);
 	check_inputs(inputs, in, path, errors);
 	check_filename(o, path, errors);
 	if (!json_object_object_get_ex(o, "format", &fmt) ||
-	    (t = opt_str(fmt, "type")) == NULL)
+	    (t = json_get_str(fmt, "type")) == NULL)
 		return;
 	fp = path_key(path, "format");
 	for (i = 0; i < nitems(formats); i++)
@@ -757,13 +593,13 @@ check_qemu(json_object *o, json_object *inputs, json_object *path,
 		check_enum(fmt, "adapter_type", adapters, fp, errors);
 	} else if (strcmp(t, "vpc") == 0)
 		check_enum(fmt, "subformat", vpc_sub, fp, errors);
-	if ((t = opt_str(fmt, "compat")) != NULL && strcmp(t, "0.10") != 0 &&
-	    strcmp(t, "1.1") != 0)
+	if ((t = json_get_str(fmt, "compat")) != NULL &&
+	    strcmp(t, "0.10") != 0 && strcmp(t, "1.1") != 0)
 		verr_add(errors, fp, "compat '%s' is not 0.10 or 1.1", t);
 	json_object_put(fp);
 }
 
-static const struct field compress_fields[] = {
+static const struct schema_field compress_fields[] = {
 	{ "filename", F_STR, 1, NULL },
 	{ NULL, 0, 0, NULL }
 };
@@ -774,7 +610,7 @@ check_compress(json_object *o, json_object *inputs, json_object *path,
 {
 	static const char *const in[] = { "file", NULL };
 
-	check_fields(o, compress_fields, path, errors);
+	schema_check_fields(o, compress_fields, path, errors);
 	check_inputs(inputs, in, path, errors);
 	check_filename(o, path, errors);
 }
@@ -821,103 +657,4 @@ stage_kind_list(void)
 		    kinds[i].type);
 	}
 	return list;
-}
-
-/* ---- inputs at run time ---- */
-
-static json_object *
-get_input(struct stage_run *r, const char *name)
-{
-	json_object	*in;
-
-	if (r->s->inputs == NULL ||
-	    !json_object_object_get_ex(r->s->inputs, name, &in))
-		return NULL;
-	return in;
-}
-
-char *
-input_tree(struct stage_run *r, const char *name, char *why, size_t whylen)
-{
-	json_object	*in = get_input(r, name);
-	const char	**refs;
-	size_t		 n;
-	int		 pi;
-
-	if (in == NULL) {
-		snprintf(why, whylen, "no input %s", name);
-		return NULL;
-	}
-	refs = input_sources(in, &n);
-	pi = n == 1 ? manifest_ref(r->m, refs[0]) : -1;
-	free(refs);
-	if (pi < 0 || r->m->p[pi].tree == NULL) {
-		snprintf(why, whylen, "input %s: the pipeline was not built",
-		    name);
-		return NULL;
-	}
-	return xstrdup(r->m->p[pi].tree);
-}
-
-/*
- * One file: from a pipeline (reference options {"file": "NAME"}, or the
- * only file of its tree) or from a source (its store path).
- */
-char *
-input_file(struct stage_run *r, const char *name, char *why, size_t whylen)
-{
-	json_object	*in = get_input(r, name), *origin, *refs, *o, *f;
-	const char	**sums, *file = NULL;
-	char		*path = NULL;
-	size_t		 n;
-	int		 pi;
-
-	if (in == NULL) {
-		snprintf(why, whylen, "no input %s", name);
-		return NULL;
-	}
-	sums = input_sources(in, &n);
-	if (n != 1) {
-		snprintf(why, whylen, "input %s: exactly one reference "
-		    "expected", name);
-		goto out;
-	}
-	json_object_object_get_ex(in, "origin", &origin);
-	if (strcmp(json_object_get_string(origin), "org.osbuild.source") == 0) {
-		struct store st = { (char *)r->store, -1 };
-
-		path = store_source_path(&st, sums[0]);
-		goto out;
-	}
-	pi = manifest_ref(r->m, sums[0]);
-	if (pi < 0 || r->m->p[pi].tree == NULL) {
-		snprintf(why, whylen, "input %s: the pipeline was not built",
-		    name);
-		goto out;
-	}
-	if (json_object_object_get_ex(in, "references", &refs) &&
-	    json_object_is_type(refs, json_type_object) &&
-	    json_object_object_get_ex(refs, sums[0], &o) &&
-	    json_object_object_get_ex(o, "file", &f) &&
-	    json_object_is_type(f, json_type_string))
-		file = json_object_get_string(f);
-	else if (json_object_object_get_ex(in, "options", &o) &&
-	    json_object_object_get_ex(o, "file", &f) &&
-	    json_object_is_type(f, json_type_string))
-		file = json_object_get_string(f);
-	if (file != NULL) {
-		while (*file == '/')
-			file++;
-		if (!name_is_safe(file)) {
-			snprintf(why, whylen, "input %s: file '%s' is not a "
-			    "plain file name", name, file);
-			goto out;
-		}
-		path = xasprintf("%s/%s", r->m->p[pi].tree, file);
-	} else
-		snprintf(why, whylen, "input %s: name the file with the "
-		    "reference option \"file\"", name);
-out:
-	free(sums);
-	return path;
 }

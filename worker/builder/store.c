@@ -181,9 +181,9 @@ cleanup:
 }
 
 char *
-store_source_path(struct store *st, const char *sum)
+store_source_path(const char *dir, const char *sum)
 {
-	char	*p = xasprintf("%s/sources/org.osbuild.curl/%s", st->dir, sum);
+	char	*p = xasprintf("%s/sources/org.osbuild.curl/%s", dir, sum);
 
 	return p;
 }

@@ -2,11 +2,9 @@
  * gpgv runs. See gpg.h.
  */
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,10 +13,12 @@
 #include <openssl/evp.h>
 
 #include "depsolver/gpg.h"
+#include "exec.h"
 #include "log.h"
 
 #define KEY_MAX		(16u << 20)
 #define GPGV_OUT_MAX	(64u << 20)
+#define GPGV_STATUS_MAX	(1u << 20)	/* status lines, messages */
 
 struct keyring *
 gpg_keyring_new(char *err, size_t errlen)
@@ -174,13 +174,13 @@ static int
 run_gpgv(const struct keyring *kr, const char **args, struct buf *status,
     struct buf *msg)
 {
-	const char	**argv;
-	size_t		  i, n = 0, nargs = 0;
-	int		  outp[2], errp[2], st, code = -1;
-	pid_t		  pid;
-	struct pollfd	  pfd[2];
-	char		  chunk[4096];
-	char		 *home = xasprintf("%s/home", kr->dir);
+	static const char *const env[] = { "LC_ALL=C", NULL };
+	struct exec_opts	  o;
+	struct exec_result	  res;
+	const char		**argv;
+	size_t			  i, n = 0, nargs = 0;
+	int			  code = -1;
+	char			 *home = xasprintf("%s/home", kr->dir);
 
 	mkdir(home, 0700);
 	while (args[nargs] != NULL)
@@ -198,69 +198,21 @@ run_gpgv(const struct keyring *kr, const char **args, struct buf *status,
 	for (i = 0; i < nargs; i++)
 		argv[n++] = args[i];
 	argv[n] = NULL;
-	if (pipe2(outp, O_CLOEXEC) == -1) {
-		buf_printf(msg, "pipe: %s", strerror(errno));
+	memset(&o, 0, sizeof(o));
+	o.argv = argv;
+	o.env_add = env;
+	o.stdout_max = GPGV_STATUS_MAX;
+	o.stderr_max = GPGV_STATUS_MAX;
+	o.same_group = 1;	/* stopped with ib-depsolve */
+	if (exec_run(&o, &res) == -1) {
+		buf_printf(msg, "%s", res.error);
 		goto cleanup;
 	}
-	if (pipe2(errp, O_CLOEXEC) == -1) {
-		buf_printf(msg, "pipe: %s", strerror(errno));
-		close(outp[0]);
-		close(outp[1]);
-		goto cleanup;
-	}
-	if ((pid = fork()) == -1) {
-		buf_printf(msg, "fork: %s", strerror(errno));
-		close(outp[0]);
-		close(outp[1]);
-		close(errp[0]);
-		close(errp[1]);
-		goto cleanup;
-	}
-	if (pid == 0) {
-		int devnull = open("/dev/null", O_RDONLY);
-
-		if (devnull != -1)
-			dup2(devnull, 0);
-		dup2(outp[1], 1);
-		dup2(errp[1], 2);
-		setenv("LC_ALL", "C", 1);
-		execvp(argv[0], (char *const *)argv);
-		dprintf(2, "cannot run %s: %s\n", argv[0], strerror(errno));
-		_exit(127);
-	}
-	close(outp[1]);
-	close(errp[1]);
-	pfd[0].fd = outp[0];
-	pfd[1].fd = errp[0];
-	pfd[0].events = pfd[1].events = POLLIN;
-	while (pfd[0].fd != -1 || pfd[1].fd != -1) {
-		if (poll(pfd, 2, -1) == -1) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		for (i = 0; i < 2; i++) {
-			ssize_t r;
-
-			if (pfd[i].fd == -1 || pfd[i].revents == 0)
-				continue;
-			r = read(pfd[i].fd, chunk, sizeof(chunk));
-			if (r <= 0) {
-				close(pfd[i].fd);
-				pfd[i].fd = -1;
-				continue;
-			}
-			if ((i == 0 ? status : msg)->len < (1u << 20))
-				buf_add(i == 0 ? status : msg, chunk, (size_t)r);
-		}
-	}
-	for (i = 0; i < 2; i++)
-		if (pfd[i].fd != -1)
-			close(pfd[i].fd);
-	while (waitpid(pid, &st, 0) == -1 && errno == EINTR)
-		;
-	code = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+	buf_add(status, res.out.data, res.out.len);
+	buf_add(msg, res.err.data, res.err.len);
+	code = res.exited ? res.code : 128;
 cleanup:
+	exec_result_free(&res);
 	free(argv);
 	free(home);
 	return code;

@@ -19,8 +19,4 @@
 int	repos_load(Pool *, struct ds_request *, struct fetcher *,
 	    struct ds_err *);
 
-/* The hex digest of data with the named algorithm ("sha256"); caller
- * frees; NULL for an unknown algorithm. */
-char	*repos_digest(const char *alg, const void *data, size_t len);
-
 #endif

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "depsolver/ds.h"
+#include "jsonutil.h"
 #include "util.h"
 
 #define MAX_REPOS	256
@@ -94,34 +95,32 @@ get(json_object *o, const char *key)
 	return v;
 }
 
-/* A string field: NULL when absent; *bad when not a short string. */
+/* A string field: NULL when absent; *bad when not a short string (or
+ * one with a NUL in it). */
 static char *
 get_str(json_object *o, const char *key, int *bad)
 {
-	json_object	*v = get(o, key);
+	const char	*s;
 
-	if (v == NULL)
+	if (get(o, key) == NULL)
 		return NULL;
-	if (!json_object_is_type(v, json_type_string) ||
-	    json_object_get_string_len(v) > MAX_STR) {
+	if ((s = json_get_str(o, key)) == NULL || strlen(s) > MAX_STR) {
 		*bad = 1;
 		return NULL;
 	}
-	return xstrdup(json_object_get_string(v));
+	return xstrdup(s);
 }
 
 static int
 get_bool(json_object *o, const char *key, int def, int *bad)
 {
-	json_object	*v = get(o, key);
+	int	 v = def;
 
-	if (v == NULL)
+	if (get(o, key) == NULL)
 		return def;
-	if (!json_object_is_type(v, json_type_boolean)) {
+	if (!json_get_bool(o, key, &v))
 		*bad = 1;
-		return def;
-	}
-	return json_object_get_boolean(v);
+	return v;
 }
 
 long
@@ -447,12 +446,10 @@ request_parse(json_object *req, struct ds_request *r, struct ds_err *err)
 	}
 	if (v != NULL)
 		r->api = json_object_get_int(v);
-	if ((v = get(req, "command")) == NULL ||
-	    !json_object_is_type(v, json_type_string)) {
+	if ((cmd = json_get_str(req, "command")) == NULL) {
 		ds_seterr(err, DS_INVALID, "Missing required field 'command'");
 		return -1;
 	}
-	cmd = json_object_get_string(v);
 	if (strcmp(cmd, "depsolve") == 0)
 		r->cmd = DS_CMD_DEPSOLVE;
 	else if (strcmp(cmd, "search") == 0)

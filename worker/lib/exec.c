@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -74,10 +75,28 @@ close_fd(int *fd)
 	}
 }
 
-static char **
+/*
+ * posix_spawn takes argv and envp as char *const[] for history's sake and
+ * writes through neither; this hands it ours without a cast that -Wcast-qual
+ * would flag.
+ */
+static char *const *
+spawn_vec(const char *const *v)
+{
+	union {
+		const char *const	*in;
+		char *const		*out;
+	} u;
+
+	u.in = v;
+	return u.out;
+}
+
+/* Our environment with add's NAME=VALUE strings in place of their names'. */
+static const char **
 build_env(const char *const *add)
 {
-	char	**env;
+	const char	**env;
 	size_t	 n = 0, m = 0, i, j, k;
 
 	while (environ[n] != NULL)
@@ -99,7 +118,7 @@ build_env(const char *const *add)
 			env[k++] = environ[i];
 	}
 	for (j = 0; j < m; j++)
-		env[k++] = (char *)add[j];
+		env[k++] = add[j];
 	env[k] = NULL;
 	return env;
 }
@@ -127,22 +146,66 @@ kill_group(pid_t pgid, int sig)
 		log_warn("kill(-%ld, %d)", (long)pgid, sig);
 }
 
+/* A descriptor that polls readable once pid has exited, so the loop wakes
+ * at once rather than at its next tick; -1 where the kernel has none. */
+static int
+exit_fd(pid_t pid)
+{
+#ifdef SYS_pidfd_open
+	int	 fd = (int)syscall(SYS_pidfd_open, pid, 0);
+
+	if (fd != -1)
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+	return fd;
+#else
+	(void)pid;
+	return -1;
+#endif
+}
+
+/* Signals the child's group, or the child alone when it shares ours. */
+static void
+stop_child(const struct exec_opts *o, pid_t pid, int sig)
+{
+	if (!o->same_group)
+		kill_group(pid, sig);
+	else if (pid > 0 && kill(pid, sig) == -1 && errno != ESRCH)
+		log_warn("kill(%ld, %d)", (long)pid, sig);
+}
+
+/* Opens the file stdout goes to, high and close-on-exec; -1 on error. */
+static int
+open_stdout(const char *path, struct exec_result *res)
+{
+	int	 fd;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd == -1 || (fd = high_fd(fd)) == -1) {
+		snprintf(res->error, sizeof(res->error), "%s: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	return fd;
+}
+
 int
 exec_run(const struct exec_opts *o, struct exec_result *res)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t	 attr;
 	sigset_t		 all, none;
-	struct pollfd		 pfd[P_N];
+	struct pollfd		 pfd[P_N + 1];	/* the pipes, exit_fd */
 	int			 fds[P_N][2];
 	int			 mine[P_N];	/* parent ends, -1 when closed */
-	char			**env = NULL, chunk[65536];
+	const char		**env = NULL;
+	char			 chunk[65536];
 	size_t			 in_off = 0, out_max, err_max;
 	pid_t			 pid = -1;
 	int64_t			 start, now, term_at = 0, reaped_at = 0;
 	long			 grace;
 	int			 i, n, status = 0, reaped = 0, rv = -1, fa_ok = 0;
-	int			 attr_ok = 0, sent_kill = 0;
+	int			 attr_ok = 0, sent_kill = 0, outfd = -1;
+	int			 pidfd = -1;
 
 	memset(res, 0, sizeof(*res));
 	buf_init(&res->out);
@@ -167,8 +230,13 @@ exec_run(const struct exec_opts *o, struct exec_result *res)
 	 * gets default dispositions back through POSIX_SPAWN_SETSIGDEF. */
 	signal(SIGPIPE, SIG_IGN);
 
+	if (o->stdout_path != NULL &&
+	    (outfd = open_stdout(o->stdout_path, res)) == -1)
+		goto cleanup;
 	for (i = 0; i < P_N; i++) {
-		if (i == P_EXTRA && o->extra_fd <= 0)
+		if ((i == P_EXTRA && o->extra_fd <= 0) ||
+		    (i == P_OUT && outfd != -1) ||
+		    (i == P_ERR && o->merge_output))
 			continue;
 		if (make_pipe(fds[i]) == -1) {
 			snprintf(res->error, sizeof(res->error), "pipe: %s",
@@ -180,8 +248,12 @@ exec_run(const struct exec_opts *o, struct exec_result *res)
 		goto cleanup;
 	fa_ok = 1;
 	posix_spawn_file_actions_adddup2(&fa, fds[P_IN][0], 0);
-	posix_spawn_file_actions_adddup2(&fa, fds[P_OUT][1], 1);
-	posix_spawn_file_actions_adddup2(&fa, fds[P_ERR][1], 2);
+	posix_spawn_file_actions_adddup2(&fa, outfd != -1 ? outfd :
+	    fds[P_OUT][1], 1);
+	if (o->merge_output)
+		posix_spawn_file_actions_adddup2(&fa, 1, 2);
+	else
+		posix_spawn_file_actions_adddup2(&fa, fds[P_ERR][1], 2);
 	if (o->extra_fd > 0) {
 		posix_spawn_file_actions_adddup2(&fa, fds[P_EXTRA][1],
 		    o->extra_fd);
@@ -196,20 +268,23 @@ exec_run(const struct exec_opts *o, struct exec_result *res)
 	posix_spawnattr_setsigdefault(&attr, &all);
 	posix_spawnattr_setsigmask(&attr, &none);
 	posix_spawnattr_setpgroup(&attr, 0);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP |
-	    POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+	posix_spawnattr_setflags(&attr, (o->same_group ? 0 :
+	    POSIX_SPAWN_SETPGROUP) | POSIX_SPAWN_SETSIGDEF |
+	    POSIX_SPAWN_SETSIGMASK);
 
 	env = build_env(o->env_add);
-	n = posix_spawnp(&pid, o->argv[0], &fa, &attr,
-	    (char *const *)o->argv, env);
+	n = posix_spawnp(&pid, o->argv[0], &fa, &attr, spawn_vec(o->argv),
+	    spawn_vec(env));
 	if (n != 0) {
 		pid = -1;
 		snprintf(res->error, sizeof(res->error), "cannot run %s: %s",
 		    o->argv[0], strerror(n));
 		goto cleanup;
 	}
-	if (o->pgid != NULL)
+	if (o->pgid != NULL && !o->same_group)
 		atomic_store(o->pgid, (int)pid);
+	close_fd(&outfd);
+	pidfd = exit_fd(pid);
 	log_debug("exec: %s started, pid %ld", o->argv[0], (long)pid);
 
 	/* Keep our ends, close the child's. */
@@ -241,7 +316,10 @@ exec_run(const struct exec_opts *o, struct exec_result *res)
 		}
 		if (open == 0 && reaped)
 			break;
-		if (poll(pfd, P_N, EXEC_TICK_MS) == -1 && errno != EINTR) {
+		pfd[P_N].fd = reaped ? -1 : pidfd;
+		pfd[P_N].events = POLLIN;
+		pfd[P_N].revents = 0;
+		if (poll(pfd, P_N + 1, EXEC_TICK_MS) == -1 && errno != EINTR) {
 			log_warn("exec: poll");
 			break;
 		}
@@ -268,7 +346,11 @@ exec_run(const struct exec_opts *o, struct exec_result *res)
 				close_fd(&mine[i]);
 				continue;
 			}
-			if (i == P_OUT) {
+			if (i == P_OUT && o->stdout_tail) {
+				if (res->out.len + r > out_max)
+					res->stdout_truncated = 1;
+				keep_tail(&res->out, chunk, r, out_max);
+			} else if (i == P_OUT) {
 				size_t room = out_max - res->out.len;
 
 				if ((size_t)r > room) {
@@ -295,7 +377,8 @@ exec_run(const struct exec_opts *o, struct exec_result *res)
 			/* The leader is gone; a grandchild may still hold the
 			 * pipes. Let them drain a moment, then end the group. */
 			if (now - reaped_at > EXEC_LINGER_MS) {
-				kill_group(pid, SIGKILL);
+				if (!o->same_group)
+					kill_group(pid, SIGKILL);
 				for (i = 0; i < P_N; i++)
 					close_fd(&mine[i]);
 			}
@@ -311,22 +394,22 @@ exec_run(const struct exec_opts *o, struct exec_result *res)
 			if (res->canceled || res->timed_out) {
 				log_info("exec: stopping %s (%s)", o->argv[0],
 				    res->canceled ? "canceled" : "timeout");
-				kill_group(pid, SIGTERM);
+				stop_child(o, pid, SIGTERM);
 				term_at = now;
 			}
 		} else if (!sent_kill && now - term_at > grace) {
-			kill_group(pid, SIGKILL);
+			stop_child(o, pid, SIGKILL);
 			sent_kill = 1;
 		}
 	}
 	if (!reaped) {
-		kill_group(pid, SIGKILL);
+		stop_child(o, pid, SIGKILL);
 		while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
 			;
 	}
 	/* Whatever the leader left behind in its group goes too, and we wait
 	 * (a bounded while) for init to reap it: the group is then gone. */
-	if (kill(-pid, 0) == 0) {
+	if (!o->same_group && kill(-pid, 0) == 0) {
 		int64_t until = now_ms() + EXEC_REAP_MS;
 
 		kill_group(pid, SIGKILL);
@@ -336,6 +419,7 @@ exec_run(const struct exec_opts *o, struct exec_result *res)
 			log_warnx("exec: process group %ld still present",
 			    (long)pid);
 	}
+	res->status = status;
 	if (WIFEXITED(status)) {
 		res->exited = 1;
 		res->code = WEXITSTATUS(status);
@@ -345,8 +429,10 @@ exec_run(const struct exec_opts *o, struct exec_result *res)
 	}
 	rv = 0;
 cleanup:
-	if (o->pgid != NULL)
+	if (o->pgid != NULL && !o->same_group)
 		atomic_store(o->pgid, 0);
+	close_fd(&outfd);
+	close_fd(&pidfd);
 	for (i = 0; i < P_N; i++) {
 		close_fd(&fds[i][0]);
 		close_fd(&fds[i][1]);

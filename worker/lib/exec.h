@@ -1,9 +1,10 @@
 /*
- * Runs a helper program (osbuild, the depsolver, ...) in its own process
- * group: feeds it stdin, captures stdout and the tail of stderr with bounds,
- * hands the bytes of an optional extra pipe to a callback as they arrive,
- * and stops the whole group on timeout, abort or cancellation. Knows
- * nothing of jobs: callers pass the flags and the pgid slot to use.
+ * Runs a helper program (osbuild, the depsolver, gpgv, a stage's tool ...),
+ * by default in its own process group: feeds it stdin, captures stdout and
+ * the tail of stderr with bounds, hands the bytes of an optional extra pipe
+ * to a callback as they arrive, and stops the whole group on timeout, abort
+ * or cancellation. Knows nothing of jobs: callers pass the flags and the
+ * pgid slot to use.
  */
 #ifndef IB_EXEC_H
 #define IB_EXEC_H
@@ -30,6 +31,17 @@ struct exec_opts {
 	atomic_int	*canceled;	/* when non-zero: stop the group */
 	const atomic_int *abort;	/* likewise */
 	atomic_int	*pgid;		/* the group while it runs, 0 after */
+	/* stdout to this file (created 0644, truncated) instead of res->out;
+	 * NULL: captured. */
+	const char	*stdout_path;
+	int		 merge_output;	/* stderr goes where stdout goes */
+	int		 stdout_tail;	/* keep stdout's end, not its start */
+	/*
+	 * The child stays in our process group, so that whoever stops ours
+	 * stops it too; timeout and cancellation then signal the child alone
+	 * and pgid is not set. 0: a group of its own.
+	 */
+	int		 same_group;
 };
 
 struct exec_result {
@@ -37,6 +49,7 @@ struct exec_result {
 	int		 code;
 	int		 signaled;	/* killed by signo */
 	int		 signo;
+	int		 status;	/* the wait status, for WIFEXITED() */
 	int		 timed_out;
 	int		 canceled;	/* stopped by canceled or abort */
 	int		 stdout_truncated;

@@ -77,11 +77,11 @@ pid1_cgroup_manager(void)
 static char *
 detect_virt(void)
 {
-	char	*path, line[64];
-	char	*argv[3];
-	char	 err[128];
-	struct buf out;
-	int	 status;
+	const char	*argv[3];
+	char		*path, line[64];
+	char		 err[128];
+	struct buf	 out;
+	int		 status;
 
 	if ((path = proc_which("systemd-detect-virt")) == NULL)
 		return NULL;

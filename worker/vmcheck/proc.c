@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "exec.h"
 #include "vmcheck.h"
 
 #define FN_OUT_MAX	4096
@@ -141,30 +142,38 @@ proc_run_fn(int (*fn)(void *, int), void *arg, int timeout_ms,
 	    errlen);
 }
 
-static int
-exec_child(void *arg, int fd)
-{
-	char *const	*argv = arg;
-	int		 null;
-
-	if ((null = open("/dev/null", O_RDONLY)) != -1) {
-		dup2(null, 0);
-		close(null);
-	}
-	if (dup2(fd, 1) == -1 || dup2(fd, 2) == -1)
-		return 127;
-	setenv("LC_ALL", "C", 1);
-	execv(argv[0], argv);
-	dprintf(2, "cannot run %s: %s\n", argv[0], strerror(errno));
-	return 127;
-}
-
+/*
+ * A command runs through lib/exec.c, in a group of its own killed at the
+ * deadline. Unlike the probes above it is an ordinary program, which
+ * SIGKILL ends, so waiting for it to be reaped is bounded.
+ */
 int
-proc_run_cmd(char *const argv[], int timeout_ms, struct buf *out,
+proc_run_cmd(const char *const argv[], int timeout_ms, struct buf *out,
     int *statusp, char *errbuf, size_t errlen)
 {
-	return run(exec_child, (void *)argv, timeout_ms, out, CMD_OUT_MAX,
-	    statusp, errbuf, errlen);
+	static const char *const env[] = { "LC_ALL=C", NULL };
+	struct exec_opts	 o;
+	struct exec_result	 res;
+	int			 rv = -1;
+
+	memset(&o, 0, sizeof(o));
+	o.argv = argv;
+	o.env_add = env;
+	o.merge_output = 1;
+	o.stdout_max = CMD_OUT_MAX;
+	o.timeout_ms = timeout_ms;
+	o.grace_ms = 1;		/* no SIGTERM grace: a probe, not a job */
+	if (exec_run(&o, &res) == -1) {
+		snprintf(errbuf, errlen, "%s", res.error);
+		goto cleanup;
+	}
+	buf_add(out, res.out.data, res.out.len);
+	if (statusp != NULL)
+		*statusp = res.status;
+	rv = res.timed_out ? 1 : 0;
+cleanup:
+	exec_result_free(&res);
+	return rv;
 }
 
 static int

@@ -19,7 +19,7 @@
  * returns 0. On failure fills line with why and returns -1.
  */
 static int
-run_tool(char *const argv[], int timeout_ms, char *line, size_t len,
+run_tool(const char *const argv[], int timeout_ms, char *line, size_t len,
     int64_t *msp)
 {
 	struct buf	 out;
@@ -49,8 +49,9 @@ run_tool(char *const argv[], int timeout_ms, char *line, size_t len,
 void
 check_builder(struct vmcheck *vc, struct check *c)
 {
-	char	*path, *argv[3], line[256];
-	int64_t	 ms;
+	const char	*argv[3];
+	char		*path, line[256];
+	int64_t		 ms;
 
 	if ((path = proc_which(vc->osbuild)) == NULL) {
 		check_set(c, ST_FAIL, "builder %s not found%s: the worker "
@@ -73,8 +74,9 @@ check_builder(struct vmcheck *vc, struct check *c)
 void
 check_qemu_img(struct vmcheck *vc, struct check *c)
 {
-	char	*path, *argv[3], line[256];
-	int64_t	 ms;
+	const char	*argv[3];
+	char		*path, line[256];
+	int64_t		 ms;
 
 	if ((path = proc_which("qemu-img")) == NULL) {
 		check_set(c, ST_WARN, "qemu-img not found on PATH: builds "
@@ -120,7 +122,8 @@ void
 check_libvirt(struct vmcheck *vc, struct check *c)
 {
 	struct buf	 out;
-	char		*path, *argv[5], err[256], line[256];
+	const char	*argv[5];
+	char		*path, err[256], line[256];
 	int64_t		 t0;
 	int		 rv, status = 0;
 
@@ -135,7 +138,7 @@ check_libvirt(struct vmcheck *vc, struct check *c)
 	}
 	argv[0] = path;
 	argv[1] = "-c";
-	argv[2] = (char *)vc->libvirt_uri;
+	argv[2] = vc->libvirt_uri;
 	argv[3] = "version";
 	argv[4] = NULL;
 	buf_init(&out);

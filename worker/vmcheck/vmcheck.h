@@ -74,8 +74,8 @@ void	 check_appliance(struct vmcheck *, struct check *);
 int	 proc_run_fn(int (*fn)(void *, int fd), void *arg, int timeout_ms,
 	    struct buf *out, int *statusp, char *errbuf, size_t errlen);
 /* Runs argv (stdout and stderr captured into out, at most 64 KiB). */
-int	 proc_run_cmd(char *const argv[], int timeout_ms, struct buf *out,
-	    int *statusp, char *errbuf, size_t errlen);
+int	 proc_run_cmd(const char *const argv[], int timeout_ms,
+	    struct buf *out, int *statusp, char *errbuf, size_t errlen);
 /* Finds an executable by name on PATH (or checks a path containing '/').
  * Returns a new string (caller frees) or NULL. */
 char	*proc_which(const char *);

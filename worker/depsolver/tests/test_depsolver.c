@@ -117,6 +117,10 @@ test_bad_requests(void **state)
 		    "\"metadata_expire\":\"soon\"}],\"transactions\":[{}]}}",
 		HEAD "\"repos\":[],\"transactions\":[]}}",
 		HEAD "\"repos\":[],\"transactions\":[{\"package-specs\":[1]}]}}",
+		/* A NUL would hide the rest of the path from C. */
+		HEAD "\"repos\":[{\"id\":\"a\",\"baseurl\":[\"http://x\"],"
+		    "\"sslcacert\":\"/etc/ok\\u0000/../../x\"}],"
+		    "\"transactions\":[{}]}}",
 	};
 	struct ds_request	 r;
 	struct ds_err		 e;

@@ -4,6 +4,8 @@
  * cancellation that stop the whole group, grandchildren holding the pipes,
  * and a program that does not exist.
  */
+#include <sys/wait.h>
+
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -273,6 +275,147 @@ test_env_and_fds(void **state)
 	exec_result_free(&r);
 }
 
+static void
+test_stdout_file_and_merge(void **state)
+{
+	const char		*argv[] = { "sh", "-c",
+	    "echo out; echo err >&2", NULL };
+	struct exec_opts	 o = { 0 };
+	struct exec_result	 r;
+	char			 path[] = "/tmp/test_exec.XXXXXX", *text;
+	size_t			 len;
+	int			 fd;
+
+	/* stdout to a file, stderr still captured apart. */
+	assert_int_not_equal(fd = mkstemp(path), -1);
+	close(fd);
+	o.argv = argv;
+	o.stdout_path = path;
+	run(&o, &r);
+	assert_int_equal(r.code, 0);
+	assert_int_equal(r.out.len, 0);
+	assert_string_equal(r.err.data, "err\n");
+	text = read_file(path, 1024, &len);
+	assert_non_null(text);
+	assert_string_equal(text, "out\n");
+	free(text);
+	exec_result_free(&r);
+
+	/* Both into the one file. */
+	o.merge_output = 1;
+	run(&o, &r);
+	assert_int_equal(r.err.len, 0);
+	text = read_file(path, 1024, &len);
+	assert_string_equal(text, "out\nerr\n");
+	free(text);
+	exec_result_free(&r);
+	unlink(path);
+
+	/* A file that cannot be made: it does not run, and says why. */
+	o.stdout_path = "/nonexistent/dir/out";
+	assert_int_equal(exec_run(&o, &r), -1);
+	assert_non_null(strstr(r.error, "/nonexistent/dir/out"));
+	exec_result_free(&r);
+}
+
+static void
+test_merged_tail(void **state)
+{
+	const char		*argv[] = { "sh", "-c",
+	    "i=0; while [ $i -lt 3000 ]; do i=$((i+1)); echo o$i; "
+	    "echo e$i >&2; done", NULL };
+	struct exec_opts	 o = { 0 };
+	struct exec_result	 r;
+
+	/* One stream, in order, its last bytes kept. */
+	o.argv = argv;
+	o.merge_output = 1;
+	o.stdout_tail = 1;
+	o.stdout_max = 1000;
+	run(&o, &r);
+	assert_int_equal(r.code, 0);
+	assert_int_equal(r.out.len, 1000);
+	assert_true(r.stdout_truncated);
+	assert_int_equal(r.err.len, 0);
+	assert_non_null(strstr(r.out.data, "o2999\ne2999\no3000\ne3000\n"));
+	assert_string_equal(r.out.data + r.out.len - 6, "e3000\n");
+	exec_result_free(&r);
+}
+
+static void
+test_same_group(void **state)
+{
+	/* Field 5 of /proc/self/stat is the process group. */
+	const char		*argv[] = { "sh", "-c",
+	    "read -r a b c d pg rest < /proc/self/stat; echo $pg; exit 3",
+	    NULL };
+	struct exec_opts	 o = { 0 };
+	struct exec_result	 r;
+	atomic_int		 pgid = 7;
+	char			 want[32];
+
+	o.argv = argv;
+	o.same_group = 1;
+	o.pgid = &pgid;
+	run(&o, &r);
+	snprintf(want, sizeof(want), "%ld\n", (long)getpgrp());
+	assert_string_equal(r.out.data, want);
+	assert_true(WIFEXITED(r.status));
+	assert_int_equal(WEXITSTATUS(r.status), 3);
+	/* Not a group of its own: nothing to hand out. */
+	assert_int_equal(atomic_load(&pgid), 7);
+	exec_result_free(&r);
+
+	/* By default it has one. */
+	o.same_group = 0;
+	run(&o, &r);
+	assert_string_not_equal(r.out.data, want);
+	exec_result_free(&r);
+}
+
+static void
+test_same_group_timeout(void **state)
+{
+	const char		*argv[] = { "sleep", "30", NULL };
+	struct exec_opts	 o = { 0 };
+	struct exec_result	 r;
+	int64_t			 t0 = now_ms();
+
+	/* The child alone is stopped: we, in its group, live on. */
+	o.argv = argv;
+	o.same_group = 1;
+	o.timeout_ms = 200;
+	o.grace_ms = 100;
+	run(&o, &r);
+	assert_true(r.timed_out);
+	assert_true(r.signaled);
+	assert_true(now_ms() - t0 < 5000);
+	exec_result_free(&r);
+}
+
+static void
+test_prompt_return(void **state)
+{
+	/* Its pipes close at once, it exits 50 ms later. */
+	const char		*argv[] = { "sh", "-c",
+	    "exec >&- 2>&-; sleep 0.05", NULL };
+	struct exec_opts	 o = { 0 };
+	struct exec_result	 r;
+	int64_t			 t0 = now_ms();
+	int			 i;
+
+	/* The builder runs hundreds of tools: each run must end when the
+	 * tool exits, not at the loop's next 100 ms tick (10 runs: 0.5 s,
+	 * not 1 s). */
+	o.argv = argv;
+	for (i = 0; i < 10; i++) {
+		run(&o, &r);
+		assert_int_equal(r.code, 0);
+		exec_result_free(&r);
+	}
+	assert_true(now_ms() - t0 < 850);
+}
+
 int
 main(void)
 {
@@ -286,6 +429,11 @@ main(void)
 		cmocka_unit_test(test_grandchild_holds_pipes),
 		cmocka_unit_test(test_not_found),
 		cmocka_unit_test(test_env_and_fds),
+		cmocka_unit_test(test_stdout_file_and_merge),
+		cmocka_unit_test(test_merged_tail),
+		cmocka_unit_test(test_same_group),
+		cmocka_unit_test(test_same_group_timeout),
+		cmocka_unit_test(test_prompt_return),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,4 +1,4 @@
-/* fuzz-sources: worker/builder/manifest.c worker/builder/stages.c worker/lib/util.c worker/lib/log.c */
+/* fuzz-sources: worker/builder/manifest.c worker/builder/schema.c worker/builder/stages.c worker/builder/inputs.c worker/builder/ids.c worker/builder/pyjson.c worker/lib/jsonutil.c worker/lib/util.c worker/lib/log.c */
 /*
  * libFuzzer target for ib-build's manifest validation: a manifest comes
  * from the composer (through the osbuild job), so manifest_load must
@@ -43,7 +43,7 @@ NOT_RUN(stage_xz)
 NOT_RUN(stage_zstd)
 
 char *
-store_source_path(struct store *st, const char *sum)
+store_source_path(const char *dir, const char *sum)
 {
 	abort();
 }
