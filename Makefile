@@ -33,11 +33,10 @@ LIB_SRCS = $(addprefix worker/lib/,backoff.c exec.c http.c jsonutil.c log.c \
 CLOUD_SRCS = $(addprefix worker/cloud/,aws.c azure.c cloud.c ec2.c gcp.c \
 	   registry.c s3.c)
 DAEMON_SRCS = $(addprefix worker/daemon/,api.c asg.c auth.c cache.c \
-	   config.c dnfjson.c health.c job.c loop.c metrics.c sdnotify.c \
-	   watch.c) \
+	   config.c health.c job.c loop.c metrics.c sdnotify.c watch.c) \
 	   $(addprefix worker/daemon/jobs/,aws_ec2.c container_resolve.c \
-	   depsolve.c file_resolve.c jobs.c osbuild.c ostree_resolve.c \
-	   search_packages.c) \
+	   depsolve.c dnfjson.c file_resolve.c jobs.c osbuild.c \
+	   ostree_resolve.c search_packages.c) \
 	   $(addprefix worker/daemon/targets/,aws.c azure.c common.c gcp.c \
 	   s3.c targets.c worker_server.c)
 BUILDER_SRCS = $(addprefix worker/builder/,disk_direct.c gen.c ids.c inputs.c \
@@ -75,16 +74,17 @@ deps-build:
 deps:
 	@[ -n "$(NO_DEPS)" ] || ./ci/deps.sh all
 
-# Header search paths: a folder's own, then the layers it stands on.
-$(B)/worker/lib/%.o:	   INC = -Iworker/lib
-$(B)/worker/cloud/%.o:	   INC = -Iworker/lib -Iworker/cloud
-$(B)/worker/daemon/%.o:	   INC = -Iworker/lib -Iworker/cloud -Iworker/daemon
-$(B)/worker/builder/%.o:   INC = -Iworker -Iworker/lib
-$(B)/worker/depsolver/%.o: INC = -Iworker -Iworker/lib
-$(B)/worker/vmcheck/%.o:   INC = -Iworker/vmcheck -Iworker/lib \
+# Header search paths: a folder's own, then the layers it stands on. They
+# hold for the folder's objects and for its headers' self-compile checks.
+$(B)/worker/lib/%:	 INC = -Iworker/lib
+$(B)/worker/cloud/%:	 INC = -Iworker/lib -Iworker/cloud
+$(B)/worker/daemon/%:	 INC = -Iworker/lib -Iworker/cloud -Iworker/daemon
+$(B)/worker/builder/%:	 INC = -Iworker -Iworker/lib
+$(B)/worker/depsolver/%: INC = -Iworker -Iworker/lib
+$(B)/worker/vmcheck/%:	 INC = -Iworker/vmcheck -Iworker/lib \
 	$(shell pkg-config --cflags libguestfs 2>/dev/null)
-$(B)/worker/backlog/%.o:   INC = -Iworker/lib -Iworker/cloud
-$(B)/worker/logship/%.o:   INC = -Iworker/lib -Iworker/cloud \
+$(B)/worker/backlog/%:	 INC = -Iworker/lib -Iworker/cloud
+$(B)/worker/logship/%:	 INC = -Iworker/lib -Iworker/cloud \
 	$(shell pkg-config --cflags libsystemd 2>/dev/null)
 
 $(B)/%.o: %.c
@@ -92,6 +92,19 @@ $(B)/%.o: %.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(INC) -c -o $@ $<
 
 objs = $(patsubst %.c,$(B)/%.o,$(1))
+
+# Every header compiles on its own, with its folder's search path: it
+# includes what it uses. A stamp per header, redone when it changes.
+HDRS	 = $(shell find worker -name '*.h' -not -path '*/tests/*' | sort)
+HDR_OKS	 = $(patsubst %.h,$(B)/%.h.ok,$(HDRS))
+
+$(B)/%.h.ok: %.h
+	@mkdir -p $(@D)
+	$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $(INC) -fsyntax-only \
+	    -include $< -x c /dev/null
+	@touch $@
+
+hdrcheck: $(HDR_OKS)
 
 $(LIB_A): $(call objs,$(LIB_SRCS))
 $(CLOUD_A): $(call objs,$(CLOUD_SRCS))
@@ -146,7 +159,7 @@ $(foreach t,$(BUILDER_UNIT_SRCS),$(eval $(call builder_unit_rule,$(t))))
 unit: $(UNIT_BINS)
 	@for t in $(UNIT_BINS); do echo "== $$t"; $$t || exit 1; done
 
-check: deps all $(UNIT_BINS)
+check: deps all hdrcheck $(UNIT_BINS)
 	@B=$(B) ./ci/check.sh $(UNIT_BINS)
 
 # The load test of the whole local stack with faults (README "Load test"):
@@ -188,5 +201,5 @@ install: all
 clean:
 	rm -rf build build-san
 
-.PHONY: all deps deps-build unit check check-vm bench loadtest run fuzz ami deb rpm \
-	clean install
+.PHONY: all deps deps-build unit hdrcheck check check-vm bench loadtest run \
+	fuzz ami deb rpm clean install

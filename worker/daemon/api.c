@@ -14,6 +14,7 @@
 #include "api.h"
 #include "auth.h"
 #include "http.h"
+#include "jsonutil.h"
 #include "log.h"
 #include "util.h"
 
@@ -28,6 +29,8 @@ struct api_shared {
 	struct auth		*auth;
 	char			*base;		/* scheme://host:port */
 	char			*path;		/* base_path */
+	/* Owned; opts points at them. */
+	char			*ca, *cert, *key, *sock;
 	struct http_opts	 opts;
 };
 
@@ -36,6 +39,7 @@ struct api {
 	struct http		*http;
 	char			 error[512];
 	long			 status;	/* of the last answer, 0: none */
+	const atomic_int	*abort;		/* stops every call, or NULL */
 };
 
 static void
@@ -46,10 +50,10 @@ shared_put(struct api_shared *sh)
 	auth_free(sh->auth);
 	free(sh->base);
 	free(sh->path);
-	free((char *)sh->opts.ca_bundle);
-	free((char *)sh->opts.client_cert);
-	free((char *)sh->opts.client_key);
-	free((char *)sh->opts.unix_socket);
+	free(sh->ca);
+	free(sh->cert);
+	free(sh->key);
+	free(sh->sock);
 	free(sh);
 }
 
@@ -83,7 +87,7 @@ api_new(const struct config *conf, const char *address, int unix_socket,
 
 	if (unix_socket) {
 		sh->base = xstrdup("http://localhost");
-		sh->opts.unix_socket = xstrdup(address);
+		sh->sock = xstrdup(address);
 	} else if (strncmp(address, "http://", 7) == 0 ||
 	    strncmp(address, "https://", 8) == 0) {
 		sh->base = xstrdup(address);
@@ -104,7 +108,7 @@ api_new(const struct config *conf, const char *address, int unix_socket,
 		if (readable(conf->worker.tls_ca, "CA certificate", err,
 		    errlen) == -1)
 			goto fail;
-		sh->opts.ca_bundle = xstrdup(conf->worker.tls_ca);
+		sh->ca = xstrdup(conf->worker.tls_ca);
 	}
 	if (conf->authentication.present) {
 		if (conf->authentication.oauth_url == NULL ||
@@ -127,11 +131,15 @@ api_new(const struct config *conf, const char *address, int unix_socket,
 		    readable(crt, "client certificate", err, errlen) == -1 ||
 		    readable(key, "client key", err, errlen) == -1)
 			goto fail;
-		if (sh->opts.ca_bundle == NULL)
-			sh->opts.ca_bundle = xstrdup(ca);
-		sh->opts.client_cert = xstrdup(crt);
-		sh->opts.client_key = xstrdup(key);
+		if (sh->ca == NULL)
+			sh->ca = xstrdup(ca);
+		sh->cert = xstrdup(crt);
+		sh->key = xstrdup(key);
 	}
+	sh->opts.ca_bundle = sh->ca;
+	sh->opts.client_cert = sh->cert;
+	sh->opts.client_key = sh->key;
+	sh->opts.unix_socket = sh->sock;
 	a = xcalloc(1, sizeof(*a));
 	a->sh = sh;
 	a->http = http_new(&sh->opts);
@@ -151,6 +159,12 @@ api_clone(struct api *orig)
 	atomic_fetch_add(&a->sh->refs, 1);
 	a->http = http_new(&a->sh->opts);
 	return a;
+}
+
+void
+api_set_abort(struct api *a, const atomic_int *abort)
+{
+	a->abort = abort;
 }
 
 void
@@ -226,6 +240,8 @@ again:
 		memset(&req, 0, sizeof(req));
 	req.method = method;
 	req.url = url;
+	if (req.abort == NULL)
+		req.abort = a->abort;
 	if (json != NULL) {
 		req.body = json;
 		req.body_len = strlen(json);
@@ -307,7 +323,8 @@ enum api_rc
 api_register(struct api *a, const char *arch, char **worker_id)
 {
 	struct http_resp	 resp;
-	json_object		*body, *doc = NULL, *v;
+	json_object		*body, *doc = NULL;
+	const char		*id;
 	enum api_rc		 rc;
 
 	*worker_id = NULL;
@@ -321,15 +338,14 @@ api_register(struct api *a, const char *arch, char **worker_id)
 		goto cleanup;
 	}
 	if ((doc = parse_object(a, &resp, "register")) == NULL ||
-	    !json_object_object_get_ex(doc, "worker_id", &v) ||
-	    !json_object_is_type(v, json_type_string)) {
+	    (id = json_get_str(doc, "worker_id")) == NULL) {
 		if (doc != NULL)
 			snprintf(a->error, sizeof(a->error), "register: no "
 			    "worker_id in the answer");
 		rc = API_RETRY;
 		goto cleanup;
 	}
-	*worker_id = xstrdup(json_object_get_string(v));
+	*worker_id = xstrdup(id);
 cleanup:
 	json_object_put(doc);
 	json_object_put(body);

@@ -33,6 +33,11 @@ struct api	*api_new(const struct config *, const char *address,
 		    int unix_socket, char *err, size_t errlen);
 /* A new handle for another thread, sharing the OAuth token cache. */
 struct api	*api_clone(struct api *);
+/*
+ * From now on every call of this handle stops (API_ABORTED) as soon as
+ * *abort is set, unless the call names its own abort flag. NULL: none.
+ */
+void		 api_set_abort(struct api *, const atomic_int *abort);
 void		 api_free(struct api *);
 /* The reason of the last failure (no secret in it). */
 const char	*api_error(const struct api *);

@@ -1,8 +1,9 @@
 /*
  * Scale-in protection and the termination lifecycle hook. The thread here
  * owns its HTTP handle and every AWS call; the loop only flips "a build
- * runs" under the mutex, and learns of a termination through runflags, like
- * a SIGTERM. Instance metadata is read with IMDSv2 session tokens only.
+ * runs" under the mutex, and asks asg_leaving() whether to drain: the
+ * thread only rings the loop's bell when it learns of a termination.
+ * Instance metadata is read with IMDSv2 session tokens only.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -19,7 +20,6 @@
 #include "job.h"
 #include "log.h"
 #include "util.h"
-#include "watch.h"
 
 #define ASG_API_VERSION		"2011-01-01"
 #define ASG_TICK_MS		200
@@ -36,6 +36,7 @@ struct asg {
 	int		 want_protect;	/* mtx: a build runs */
 	int		 job_running;	/* mtx */
 	atomic_int	 leaving;
+	atomic_int	*bell;		/* the loop's, rung once leaving */
 
 	/* Settings, copied from the configuration; group may be resolved. */
 	int		 protect;
@@ -336,9 +337,9 @@ poll_state(struct asg *a)
 	log_info("Auto Scaling: the instance is leaving the group (target "
 	    "lifecycle state %.64s): draining", state);
 	atomic_store(&a->leaving, 1);
-	/* As SIGTERM does: finish the job, take no new one. */
-	runflags.drain = 1;
-	runflags.wake = 1;
+	/* The loop wakes and asks asg_leaving: it drains, as on SIGTERM. */
+	if (a->bell != NULL)
+		atomic_store(a->bell, 1);
 cleanup:
 	free(state);
 }
@@ -412,7 +413,7 @@ asg_main(void *arg)
 }
 
 struct asg *
-asg_start(const struct config *conf)
+asg_start(const struct config *conf, atomic_int *bell)
 {
 	struct asg		*a;
 	struct http_opts	 ho;
@@ -425,6 +426,7 @@ asg_start(const struct config *conf)
 	pthread_mutex_init(&a->mtx, NULL);
 	pthread_cond_init(&a->cond, NULL);
 	atomic_init(&a->leaving, 0);
+	a->bell = bell;
 	a->protect = conf->worker.scale_in_protection;
 	if (conf->worker.lifecycle_hook != NULL)
 		a->hook = xstrdup(conf->worker.lifecycle_hook);
@@ -536,10 +538,13 @@ asg_leaving(struct asg *a)
 
 /* A few quick tries at the end; one when the worker must stop now. */
 static void
-last_call(struct asg *a, int (*fn)(struct asg *), const char *what)
+last_call(struct asg *a, int (*fn)(struct asg *), const char *what,
+    const atomic_int *hurry)
 {
 	struct backoff	 b;
-	int		 i, tries = runflags.stop_now ? 1 : ASG_STOP_TRIES;
+	int		 i, tries;
+
+	tries = hurry != NULL && atomic_load(hurry) ? 1 : ASG_STOP_TRIES;
 
 	backoff_init(&b, 500, 4000);
 	for (i = 0; i < tries; i++) {
@@ -559,7 +564,7 @@ unprotect(struct asg *a)
 }
 
 int
-asg_stop(struct asg *a)
+asg_stop(struct asg *a, const atomic_int *hurry)
 {
 	int	 leaving;
 
@@ -573,9 +578,10 @@ asg_stop(struct asg *a)
 
 	if ((leaving = atomic_load(&a->leaving)) && a->identified)
 		last_call(a, complete, "completing the lifecycle action (the "
-		    "hook's timeout will end the wait)");
+		    "hook's timeout will end the wait)", hurry);
 	else if (a->protected_now && a->identified)
-		last_call(a, unprotect, "lifting the scale-in protection");
+		last_call(a, unprotect, "lifting the scale-in protection",
+		    hurry);
 
 	pthread_mutex_destroy(&a->mtx);
 	pthread_cond_destroy(&a->cond);
@@ -614,7 +620,7 @@ set_unhealthy(struct asg *a)
 }
 
 int
-asg_mark_unhealthy(const struct config *conf)
+asg_mark_unhealthy(const struct config *conf, const atomic_int *hurry)
 {
 	struct asg		 a;
 	struct http_opts	 ho;
@@ -644,7 +650,8 @@ asg_mark_unhealthy(const struct config *conf)
 		if ((rv = set_unhealthy(&a)) == 0)
 			break;
 		log_warnx("Auto Scaling: %s", a.err);
-		if (i + 1 < ASG_STOP_TRIES && !runflags.stop_now)
+		if (i + 1 < ASG_STOP_TRIES &&
+		    (hurry == NULL || !atomic_load(hurry)))
 			sleep_abortable(backoff_next(&b), NULL);
 		else
 			break;

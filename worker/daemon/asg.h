@@ -9,6 +9,7 @@
 #ifndef IB_ASG_H
 #define IB_ASG_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 struct config;
@@ -21,8 +22,11 @@ struct asg;
  * lifecycle_hook is set; NULL otherwise (every call below accepts NULL).
  * The settings are copied. A reload that changes them stops the thread
  * between jobs and starts a new one (see asg_settings_differ).
+ * bell (may be NULL) is the loop's: the thread sets it to 1, and writes
+ * nothing else of the loop's, when it learns that the instance is leaving,
+ * so that a waiting loop wakes and asks asg_leaving.
  */
-struct asg	*asg_start(const struct config *);
+struct asg	*asg_start(const struct config *, atomic_int *bell);
 
 /* 1 when conf's Auto Scaling settings are not a's, naming them in what. */
 int		 asg_settings_differ(const struct asg *, const struct config *,
@@ -38,25 +42,28 @@ void		 asg_job_end(struct asg *);
 
 /*
  * 1 once the instance is leaving the group (target lifecycle state
- * Terminated or Warmed:*). The thread then sets runflags.drain itself,
- * so the loop's drain path takes over.
+ * Terminated or Warmed:*): the worker should drain (finish the job, take
+ * no new one), as on SIGTERM. The loop and the watcher ask; any thread may.
  */
 int		 asg_leaving(struct asg *);
 
 /*
  * Stops the thread. When the instance is leaving: CompleteLifecycleAction
- * CONTINUE; otherwise a protection still set is lifted. Frees. Returns 1
- * when the instance was leaving (the thread has set runflags.drain), else 0.
+ * CONTINUE; otherwise a protection still set is lifted, with a few tries,
+ * or one when hurry (may be NULL) is set. Frees. Returns 1 when the
+ * instance was leaving (the caller should drain), else 0.
  */
-int		 asg_stop(struct asg *);
+int		 asg_stop(struct asg *, const atomic_int *hurry);
 
 /*
  * The worker leaves the fleet: SetInstanceHealth Unhealthy for this
  * instance (IMDS id and region, signed with the instance role), so that
  * the group replaces it. Only when conf places the worker in a group
  * (autoscaling_group, scale_in_protection or lifecycle_hook set); logs
- * and returns -1 otherwise or when AWS refused after a few tries.
+ * and returns -1 otherwise or when AWS refused after a few tries (one
+ * when hurry, which may be NULL, is set).
  */
-int		 asg_mark_unhealthy(const struct config *);
+int		 asg_mark_unhealthy(const struct config *,
+		    const atomic_int *hurry);
 
 #endif

@@ -13,6 +13,7 @@
 
 #include "auth.h"
 #include "http.h"
+#include "jsonutil.h"
 #include "log.h"
 #include "util.h"
 
@@ -143,6 +144,7 @@ fetch_token(struct auth *a, char *err, size_t errlen)
 	struct http		*h;
 	struct buf		 form;
 	json_object		*doc = NULL, *v;
+	const char		*tok;
 	int64_t			 life;
 	char			*secret = NULL;
 	int			 rv = -1;
@@ -198,15 +200,14 @@ fetch_token(struct auth *a, char *err, size_t errlen)
 		goto cleanup;
 	}
 	doc = json_tokener_parse(resp.body.data ? resp.body.data : "");
-	if (doc == NULL || !json_object_object_get_ex(doc, "access_token", &v)
-	    || !json_object_is_type(v, json_type_string) ||
-	    json_object_get_string_len(v) == 0) {
+	if ((tok = json_get_str(doc, "access_token")) == NULL ||
+	    *tok == '\0') {
 		snprintf(err, errlen, "token endpoint %s: no access_token in "
 		    "the answer", a->shown_url);
 		goto cleanup;
 	}
 	freezero_str(a->token);
-	a->token = xstrdup(json_object_get_string(v));
+	a->token = xstrdup(tok);
 	a->expires = 0;
 	if (json_object_object_get_ex(doc, "expires_in", &v) &&
 	    (life = expires_in(v)) > 0)

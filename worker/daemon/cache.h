@@ -10,6 +10,7 @@
 #ifndef IB_CACHE_H
 #define IB_CACHE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "config.h"

@@ -6,6 +6,7 @@
 #ifndef IB_CONFIG_H
 #define IB_CONFIG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "log.h"

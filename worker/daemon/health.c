@@ -13,9 +13,10 @@
 #include <unistd.h>
 
 #include "cache.h"
-#include "dnfjson.h"
+#include "jobs/dnfjson.h"
 #include "health.h"
 #include "job.h"
+#include "jsonutil.h"
 #include "metrics.h"
 #include "util.h"
 
@@ -108,12 +109,6 @@ health_osbuild_impossible(const struct config *conf, char *why, size_t len)
 	return 0;
 }
 
-int
-health_depsolver_available(const struct config *conf, char *why, size_t len)
-{
-	return dnfjson_available(conf, why, len);
-}
-
 static int
 signed_by_machine(const char *text, char *why, size_t len)
 {
@@ -155,9 +150,7 @@ health_machine_fault(const struct job_kind *kind, const struct config *conf,
 		return !kind->available(conf, why, len);
 	if (json_object_object_get_ex(e, "reason", &v))
 		reason = json_object_get_string(v);
-	if (json_object_object_get_ex(e, "details", &v) &&
-	    json_object_is_type(v, json_type_string))
-		details = json_object_get_string(v);
+	details = json_get_str(e, "details");
 	if (!kind->available(conf, why, len))
 		return 1;
 	if (signed_by_machine(reason, sign, sizeof(sign)) ||

@@ -24,8 +24,6 @@ int	 health_osbuild_available(const struct config *, char *why, size_t);
  * Such a machine leaves the fleet at once rather than idle in it.
  */
 int	 health_osbuild_impossible(const struct config *, char *why, size_t);
-/* 1 when the depsolver can run; else 0 and why. */
-int	 health_depsolver_available(const struct config *, char *why, size_t);
 
 /*
  * Classifies the result of a finished job of kind (NULL: unknown kind):

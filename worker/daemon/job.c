@@ -151,7 +151,7 @@ job_free(struct job *j)
 int
 job_canceled(const struct job *j)
 {
-	return atomic_load(&((struct job *)j)->canceled);
+	return atomic_load(&j->canceled);
 }
 
 static json_object *
@@ -195,4 +195,17 @@ job_result_error(json_object *result)
 	    e == NULL || !json_object_is_type(e, json_type_object))
 		return NULL;
 	return e;
+}
+
+const char *
+job_string(json_object *v)
+{
+	const char	*s;
+
+	if (v == NULL || !json_object_is_type(v, json_type_string))
+		return NULL;
+	s = json_object_get_string(v);
+	if (strlen(s) != (size_t)json_object_get_string_len(v))
+		return NULL;
+	return s;
 }

@@ -57,8 +57,8 @@ struct job_kind {
 	int		(*available)(const struct config *, char *, size_t);
 };
 
-/* The table of kinds, ending with a NULL name (jobs/jobs.c). */
-extern const struct job_kind job_kinds[];
+/* The table of kinds, ending with NULL (jobs/jobs.c). */
+extern const struct job_kind *const job_kinds[];
 const struct job_kind *job_kind_find(const char *);
 
 /*
@@ -77,6 +77,12 @@ json_object	*job_error_result(int id, const char *reason,
 /* Adds a job_error to an existing result (details taken). */
 void		 job_set_error(json_object *result, int id, const char *reason,
 		    json_object *details);
+/*
+ * v's text when v is a JSON string with no NUL in it, else NULL (borrowed
+ * from v): for the items of a job's lists, as json_get_str (jsonutil.h)
+ * is for members.
+ */
+const char	*job_string(json_object *v);
 /* The job_error of a result or dynamic argument, or NULL (borrowed). */
 json_object	*job_result_error(json_object *result);
 

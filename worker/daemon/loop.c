@@ -6,6 +6,7 @@
  */
 #include <sys/utsname.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,8 @@
 #define LOOP_RESULT_REFUSED_MAX	5
 /* Between checks of what can run here when nothing can. */
 #define LOOP_RECHECK_MS		10000
+/* Longer job ids are not shown in the log and the status. */
+#define LOOP_ID_SHOWN_MAX	64
 /* 5xx answers to a result are retried this often before it is dropped. */
 #define LOOP_RESULT_FAILED_MAX	10
 
@@ -49,6 +52,19 @@ struct loop {
 	struct backoff		 backoff;
 	struct asg		*asg;		/* Auto Scaling, or NULL */
 };
+
+/*
+ * Draining: a signal asked for it, or the Auto Scaling thread says the
+ * instance is leaving (it rang runflags.wake); the loop sets the drain
+ * flag itself then, as SIGTERM would (during a job the watcher does).
+ */
+static int
+draining(struct loop *l)
+{
+	if (!runflags.drain && asg_leaving(l->asg))
+		runflags.drain = 1;
+	return runflags.drain;
+}
 
 /* Sleeps ms, waking early when a signal asks for something. */
 static void
@@ -71,19 +87,20 @@ nap(int64_t ms)
 static const char **
 job_types(const struct config *conf, char **said)
 {
-	const struct job_kind	*k;
-	const char		**types;
-	struct buf		 names, text;
-	char			 why[256];
-	size_t			 n = 0;
+	const struct job_kind *const	*kp;
+	const struct job_kind		*k;
+	const char			**types;
+	struct buf			 names, text;
+	char				 why[256];
+	size_t				 n = 0;
 
-	for (k = job_kinds; k->name != NULL; k++)
+	for (kp = job_kinds; *kp != NULL; kp++)
 		n++;
 	types = xcalloc(n + 1, sizeof(*types));
 	n = 0;
 	buf_init(&names);
 	buf_init(&text);
-	for (k = job_kinds; k->name != NULL; k++) {
+	for (kp = job_kinds; (k = *kp) != NULL; kp++) {
 		if (!config_wants_kind(conf, k->name))
 			continue;
 		why[0] = '\0';
@@ -150,8 +167,8 @@ do_register(struct loop *l)
 	enum api_rc	 rc;
 	char		*id;
 
-	sd_notifyf("STATUS=registering with the composer");
-	while (!runflags.drain) {
+	ib_sd_status("registering with the composer");
+	while (!draining(l)) {
 		rc = api_register(l->api, arch_of(l->conf), &id);
 		if (rc == API_OK) {
 			free(l->worker_id);
@@ -242,14 +259,14 @@ reload_asg(struct loop *l)
 	    l->conf->worker.scale_in_protection ||
 	    l->conf->worker.lifecycle_hook != NULL ?
 	    "restarting its thread with them" : "stopping its thread");
-	if (asg_stop(l->asg)) {
+	if (asg_stop(l->asg, &runflags.stop_now)) {
 		/* It learnt of the termination as it stopped: we drain. */
 		log_info("Auto Scaling: the instance is leaving the group; "
 		    "not restarted");
 		l->asg = NULL;
 		return;
 	}
-	l->asg = asg_start(l->conf);
+	l->asg = asg_start(l->conf, &runflags.wake);
 }
 
 /* SIGHUP: a valid new configuration replaces the old one between jobs. */
@@ -279,6 +296,7 @@ reload(struct loop *l)
 		return;
 	}
 	config_free(old);
+	runflags.drain_alarm = (int)l->conf->worker.drain_timeout;
 	log_setformat(l->conf->worker.log_format);
 	free(l->types);
 	l->types = job_types(l->conf, &l->types_said);
@@ -289,14 +307,15 @@ reload(struct loop *l)
 
 /*
  * Delivers a result until the server has it. Returns 0 when delivered or
- * dropped for good, -1 when the worker had to stop first. A server error
+ * dropped for good, 1 when the server refused it as too large (413), -1
+ * when the worker had to stop first. A server error
  * (5xx) is retried as such, at most LOOP_RESULT_FAILED_MAX times; a job
  * the server no longer knows after it failed on the result was not
  * requeued or canceled: the server failed on that result (a composer may
  * even have kept it without being able to read it).
  */
 static int
-deliver(struct loop *l, struct job *job, json_object *result)
+deliver_once(struct loop *l, struct job *job, json_object *result)
 {
 	struct backoff	 b;
 	enum api_rc	 rc;
@@ -320,6 +339,8 @@ deliver(struct loop *l, struct job *job, json_object *result)
 				    "requeued or canceled)", api_error(l->api));
 			return 0;
 		case API_ERROR:
+			if (api_status(l->api) == 413)
+				return 1;
 			if (++refused >= LOOP_RESULT_REFUSED_MAX) {
 				log_warnx("result dropped: the server refused "
 				    "it %d times: %s", refused,
@@ -349,6 +370,38 @@ deliver(struct loop *l, struct job *job, json_object *result)
 		nap(backoff_next(&b));
 		runflags.wake = runflags.stop_now;
 	}
+}
+
+/*
+ * deliver_once; a result the server refuses as too large is replaced by a
+ * small error result that names its size, so that the job ends rather
+ * than being requeued until it fails for want of a heartbeat.
+ */
+static int
+deliver(struct loop *l, struct job *job, json_object *result)
+{
+	json_object	*small;
+	char		*reason;
+	size_t		 n;
+	int		 rv;
+
+	if ((rv = deliver_once(l, job, result)) != 1)
+		return rv;
+	n = strlen(json_object_to_json_string_ext(result,
+	    JSON_C_TO_STRING_PLAIN));
+	log_warnx("the server refused the result as too large (%zu bytes); "
+	    "sending an error result in its place", n);
+	reason = xasprintf("the job's result (%zu bytes) is larger than the "
+	    "server takes", n);
+	small = job_error_result(JOB_ERR_UPLOAD, reason, NULL);
+	if ((rv = deliver_once(l, job, small)) == 1) {
+		log_warnx("result dropped: the server refused even the error "
+		    "result as too large");
+		rv = 0;
+	}
+	json_object_put(small);
+	free(reason);
+	return rv;
 }
 
 /* Short of space between jobs: evict first, then judge the space left. */
@@ -388,6 +441,23 @@ count_fault(struct loop *l, const struct job_kind *kind, json_object *result)
 	}
 }
 
+/*
+ * The job's id as the log and the status show it: the server's when it is
+ * a plain token (a composer's are UUIDs), else a placeholder.
+ */
+static const char *
+shown_id(const char *id)
+{
+	const unsigned char	*p;
+
+	if (strlen(id) > LOOP_ID_SHOWN_MAX)
+		return "(id too long to show)";
+	for (p = (const unsigned char *)id; *p != '\0'; p++)
+		if (!isalnum(*p) && *p != '-' && *p != '_' && *p != '.')
+			return "(id not shown: not a plain token)";
+	return id;
+}
+
 static void
 run_job(struct loop *l, json_object *doc)
 {
@@ -404,10 +474,10 @@ run_job(struct loop *l, json_object *doc)
 		json_object_put(doc);
 		return;
 	}
-	log_setjob(job->id);
-	sd_notifyf("STATUS=running %s job %s", job->type, job->id);
+	log_setjob(shown_id(job->id));
+	ib_sd_status("running %s job %s", job->type, shown_id(job->id));
 	log_info("job accepted: type %s", job->type);
-	watch_set_job(l->watch, job);
+	watch_set_job(l->watch, job, l->asg);
 	metrics_job_started(l->metrics, job->type);
 	start = now_ms();
 
@@ -454,7 +524,7 @@ run_job(struct loop *l, json_object *doc)
 			    "the composer will requeue the job");
 		count_fault(l, kind, result);
 	}
-	watch_set_job(l->watch, NULL);
+	watch_set_job(l->watch, NULL, NULL);
 	if (kind != NULL && !kind->light &&
 	    cache_after_job(l->conf, l->conf->worker.cache_directory) == -1) {
 		log_warnx("unhealthy: the cache could not be cleaned after the "
@@ -479,6 +549,8 @@ loop_run(const struct loop_opts *opts, struct config *conf)
 	memset(&l, 0, sizeof(l));
 	l.opts = opts;
 	l.conf = conf;
+	/* The first SIGTERM arms it: see main.c. */
+	runflags.drain_alarm = (int)conf->worker.drain_timeout;
 	backoff_init(&l.backoff, 1000, conf->worker.backoff_max * 1000);
 	if (conf->worker.metrics_listen != NULL && (l.metrics =
 	    metrics_start(conf->worker.metrics_listen, err, sizeof(err))) ==
@@ -492,17 +564,18 @@ loop_run(const struct loop_opts *opts, struct config *conf)
 		config_free(conf);
 		return 2;
 	}
-	l.asg = asg_start(conf);	/* its thread drains us on termination */
+	/* Its thread rings wake when the instance leaves the group. */
+	l.asg = asg_start(conf, &runflags.wake);
 	if (cache_init(conf->worker.cache_directory) == -1)
 		log_warnx("the cache directory %s cannot be set up; builds "
 		    "will fail until it can", conf->worker.cache_directory);
 	l.types = job_types(conf, &l.types_said);
-	sd_notifyf("READY=1");
+	ib_sd_notifyf("READY=1");
 	if (do_register(&l) == -1)
 		goto done;
 	detect_partial(&l);
 
-	while (!runflags.drain && !l.unhealthy && !l.leave) {
+	while (!draining(&l) && !l.unhealthy && !l.leave) {
 		if (runflags.reload)
 			reload(&l);
 		/* What this machine can run may have changed since. */
@@ -512,7 +585,7 @@ loop_run(const struct loop_opts *opts, struct config *conf)
 		if (cannot_ever_build(&l))
 			break;
 		if (l.types[0] == NULL) {
-			sd_notifyf("STATUS=no job type can run here");
+			ib_sd_status("no job type can run here");
 			nap(LOOP_RECHECK_MS);
 			runflags.wake = 0;
 			if (watch_forgotten(l.watch) && do_register(&l) == -1)
@@ -524,11 +597,11 @@ loop_run(const struct loop_opts *opts, struct config *conf)
 		 * A drain begun during the reload (asg_stop saw the instance
 		 * leaving and completed its action, or a signal) takes no job.
 		 */
-		if (runflags.drain)
+		if (draining(&l))
 			break;
 		if (watch_forgotten(l.watch) && do_register(&l) == -1)
 			break;
-		sd_notifyf("STATUS=waiting for a job");
+		ib_sd_status("waiting for a job");
 		rc = api_request_job(l.api, l.types, arch_of(l.conf),
 		    l.worker_id, l.conf->worker.request_timeout,
 		    &runflags.wake, &doc);
@@ -558,13 +631,14 @@ loop_run(const struct loop_opts *opts, struct config *conf)
 		}
 	}
 done:
-	sd_notifyf("STOPPING=1");
+	ib_sd_notifyf("STOPPING=1");
 	if (l.unhealthy) {
-		sd_notifyf("STATUS=unhealthy: the cache cannot be cleaned");
+		ib_sd_status("unhealthy: the cache cannot be cleaned");
 		status = 3;
 	}
 	if (l.leave) {
-		sd_notifyf("STATUS=leaving the fleet: this machine cannot work");
+		ib_sd_status("leaving the fleet: this machine cannot "
+		    "work");
 		status = 4;
 	}
 	log_info("%s", runflags.stop_now ? "stopped" : l.leave ?
@@ -572,9 +646,10 @@ done:
 	    l.unhealthy ?
 	    "unhealthy, exiting so that the service manager restarts us" :
 	    "drained, exiting");
-	asg_stop(l.asg);	/* completes the lifecycle action if leaving */
+	/* Completes the lifecycle action if leaving. */
+	asg_stop(l.asg, &runflags.stop_now);
 	if (l.leave)
-		asg_mark_unhealthy(l.conf);
+		asg_mark_unhealthy(l.conf, &runflags.stop_now);
 	free_apis(&l);
 	metrics_stop(l.metrics);
 	free(l.types);

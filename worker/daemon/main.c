@@ -2,6 +2,8 @@
  * ib-worker: takes jobs from an osbuild-composer and runs them. The command
  * line is the reference worker's ([-unix] ADDRESS) with a few additions.
  */
+#include <sys/prctl.h>
+
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -52,11 +54,19 @@ on_signal(int sig)
 		break;
 	case SIGQUIT:
 		runflags.stop_now = 1;
+		runflags.hurry = 1;
 		runflags.drain = 1;
 		break;
+	case SIGALRM:
+		/* drain_timeout is up: the watcher stops the job at once. */
+		runflags.hurry = 1;
+		break;
 	default:
-		if (runflags.drain)
+		if (runflags.drain) {
 			runflags.stop_now = 1;
+			runflags.hurry = 1;
+		} else if (runflags.drain_alarm > 0)
+			alarm((unsigned)runflags.drain_alarm);
 		runflags.drain = 1;
 		break;
 	}
@@ -75,6 +85,7 @@ setup_signals(void)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGQUIT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGALRM, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 }
@@ -98,6 +109,12 @@ main(int argc, char *argv[])
 	char			 err[1024];
 	int			 i, check = 0, rv;
 
+	/* No core dump, no ptrace by peers: the memory holds secrets. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1) {
+		fprintf(stderr, "ib-worker: prctl PR_SET_DUMPABLE: %s\n",
+		    strerror(errno));
+		return 1;
+	}
 	memset(&opts, 0, sizeof(opts));
 	opts.config_path = CONFIG_DEFAULT_PATH;
 	for (i = 1; i < argc; i++) {

@@ -6,6 +6,8 @@
 #ifndef IB_METRICS_H
 #define IB_METRICS_H
 
+#include <stddef.h>
+
 struct metrics;
 
 /* "HOST:PORT"; NULL with a reason when the address cannot be bound. */

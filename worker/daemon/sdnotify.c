@@ -6,6 +6,7 @@
 #include <sys/un.h>
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,13 +15,11 @@
 #include "sdnotify.h"
 #include "util.h"
 
-void
-sd_notifyf(const char *fmt, ...)
+static void
+send_msg(const char *msg)
 {
 	struct sockaddr_un	 sun;
 	const char		*path = getenv("NOTIFY_SOCKET");
-	va_list			 ap;
-	char			*msg;
 	socklen_t		 len;
 	int			 fd;
 
@@ -35,17 +34,47 @@ sd_notifyf(const char *fmt, ...)
 	len = offsetof(struct sockaddr_un, sun_path) + strlen(path);
 	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
 		return;
-	va_start(ap, fmt);
-	msg = xvasprintf(fmt, ap);
-	va_end(ap);
 	(void)sendto(fd, msg, strlen(msg), MSG_NOSIGNAL,
 	    (struct sockaddr *)&sun, len);
-	free(msg);
 	close(fd);
 }
 
+void
+ib_sd_notifyf(const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*msg;
+
+	if (getenv("NOTIFY_SOCKET") == NULL)
+		return;
+	va_start(ap, fmt);
+	msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	send_msg(msg);
+	free(msg);
+}
+
+void
+ib_sd_status(const char *fmt, ...)
+{
+	va_list		 ap;
+	char		 msg[sizeof("STATUS=") + SD_STATUS_MAX];
+	unsigned char	*p;
+
+	if (getenv("NOTIFY_SOCKET") == NULL)
+		return;
+	memcpy(msg, "STATUS=", 7);
+	va_start(ap, fmt);
+	(void)vsnprintf(msg + 7, sizeof(msg) - 7, fmt, ap);
+	va_end(ap);
+	for (p = (unsigned char *)msg + 7; *p != '\0'; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	send_msg(msg);
+}
+
 int64_t
-sd_watchdog_ms(void)
+ib_sd_watchdog_ms(void)
 {
 	const char	*usec = getenv("WATCHDOG_USEC");
 	const char	*pid = getenv("WATCHDOG_PID");

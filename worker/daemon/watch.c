@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "api.h"
+#include "asg.h"
 #include "job.h"
 #include "log.h"
 #include "metrics.h"
@@ -34,6 +35,7 @@ struct watch {
 	int			 forgotten;
 	struct metrics		*metrics;
 	struct job		*job;		/* watched now, or NULL */
+	struct asg		*asg;		/* Auto Scaling, or NULL */
 	int			 job_changed;
 	int			 job_ended;	/* no more heartbeats for it */
 	int			 hb_inflight;	/* a heartbeat is on the wire */
@@ -73,6 +75,7 @@ watch_main(void *arg)
 {
 	struct watch	*w = arg;
 	struct job	*job = NULL;
+	struct asg	*asg = NULL;
 	struct timespec	 ts;
 	int64_t		 now, next_hb = 0, next_status, next_wd = 0;
 	int64_t		 killed_at = 0, wd_ms, drain_deadline = 0;
@@ -80,7 +83,7 @@ watch_main(void *arg)
 	int		 canceled = 0, sent_term = 0, hb_due, status_due;
 	enum api_rc	 hb_rc = API_OK, st_rc = API_OK;
 
-	wd_ms = sd_watchdog_ms() / 2;
+	wd_ms = ib_sd_watchdog_ms() / 2;
 	next_status = now_ms() + w->conf->worker.status_interval * 1000;
 	pthread_mutex_lock(&w->mtx);
 	while (!w->quit) {
@@ -96,6 +99,7 @@ watch_main(void *arg)
 		if (w->job_changed) {
 			w->job_changed = 0;
 			job = w->job;
+			asg = w->asg;
 			free(location);
 			location = job ? xstrdup(job->location) : NULL;
 			/* A new job gets its first heartbeat right away. */
@@ -104,13 +108,20 @@ watch_main(void *arg)
 			sent_term = 0;
 		}
 		now = now_ms();
+		/*
+		 * The instance leaving its group drains as SIGTERM does, at
+		 * once: a signal now is a second one (stop now).
+		 */
+		if (asg_leaving(asg) && !runflags.drain)
+			runflags.drain = 1;
 		if (runflags.drain && drain_deadline == 0)
 			drain_deadline = w->conf->worker.drain_timeout > 0 ?
 			    now + w->conf->worker.drain_timeout * 1000 : -1;
 		if (job != NULL) {
 			if (runflags.stop_now)
 				cancel_job(job, "the worker must stop now");
-			else if (drain_deadline > 0 && now >= drain_deadline)
+			else if ((drain_deadline > 0 &&
+			    now >= drain_deadline) || runflags.hurry)
 				cancel_job(job, "drain_timeout reached");
 		}
 		/*
@@ -133,7 +144,8 @@ watch_main(void *arg)
 				next_hb = now +
 				    w->conf->worker.heartbeat_interval * 1000;
 			} else {
-				log_warnx("%s", api_error(w->api));
+				if (hb_rc != API_ABORTED)
+					log_warnx("%s", api_error(w->api));
 				next_hb = now + WATCH_RETRY_MS;
 			}
 		}
@@ -145,13 +157,14 @@ watch_main(void *arg)
 				log_warnx("the server no longer knows this "
 				    "worker: registering again now");
 			else if (st_rc != API_OK) {
-				log_warnx("%s", api_error(w->api));
+				if (st_rc != API_ABORTED)
+					log_warnx("%s", api_error(w->api));
 				next_status = now + WATCH_RETRY_MS;
 			} else
 				log_debug("worker status sent");
 		}
 		if (wd_ms > 0 && now >= next_wd) {
-			sd_notifyf("WATCHDOG=1");
+			ib_sd_notifyf("WATCHDOG=1");
 			next_wd = now + wd_ms;
 		}
 
@@ -207,6 +220,8 @@ watch_start(struct api *api, const struct config *conf, const char *worker_id,
 	pthread_cond_init(&w->cond, NULL);
 	pthread_cond_init(&w->hb_idle, NULL);
 	w->api = api;
+	/* Stopping now, or at the drain's end, waits for no composer call. */
+	api_set_abort(api, &runflags.hurry);
 	w->conf = conf;
 	w->metrics = metrics;
 	w->worker_id = worker_id ? xstrdup(worker_id) : NULL;
@@ -238,10 +253,11 @@ watch_stop(struct watch *w)
 }
 
 void
-watch_set_job(struct watch *w, struct job *job)
+watch_set_job(struct watch *w, struct job *job, struct asg *asg)
 {
 	pthread_mutex_lock(&w->mtx);
 	w->job = job;
+	w->asg = asg;
 	w->job_changed = 1;
 	w->job_ended = 0;
 	pthread_cond_signal(&w->cond);

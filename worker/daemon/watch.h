@@ -14,15 +14,24 @@
 #include "config.h"
 
 struct api;
+struct asg;
 struct job;
 struct metrics;
 
-/* Set by signal handlers in main.c, read by the loop and the watcher. */
+/*
+ * Set by signal handlers in main.c, read by the loop and the watcher. wake
+ * is also the loop's bell: the watcher and the Auto Scaling thread ring it
+ * when they have news for the loop (which then asks them what).
+ */
 struct runflags {
 	atomic_int		 wake;		/* any of the below was set */
 	atomic_int		 drain;		/* finish the job, take no new one */
 	atomic_int		 stop_now;	/* stop the job, don't report */
 	atomic_int		 reload;	/* re-read the configuration */
+	/* No call to the composer may wait: stop_now, or the drain's time
+	 * is up (SIGALRM, armed by the first SIGTERM). */
+	atomic_int		 hurry;
+	atomic_int		 drain_alarm;	/* s: drain_timeout, 0: none */
 };
 extern struct runflags runflags;
 
@@ -32,8 +41,12 @@ struct watch;
 struct watch	*watch_start(struct api *, const struct config *,
 		    const char *worker_id, struct metrics *);
 void		 watch_stop(struct watch *);
-/* The job to watch, or NULL; the job must outlive the next call. */
-void		 watch_set_job(struct watch *, struct job *);
+/*
+ * The job to watch, or NULL; the job must outlive the next call. asg (may
+ * be NULL) must too: once it says the instance is leaving, the watcher
+ * sets runflags.drain, as SIGTERM would (drain_timeout applies).
+ */
+void		 watch_set_job(struct watch *, struct job *, struct asg *);
 /*
  * The watched job ran to its end: no heartbeat is sent for it from now on,
  * and one on the wire is waited for, so none reaches the server after the

@@ -15,23 +15,11 @@
 #include "backoff.h"
 #include "ec2.h"
 #include "http.h"
+#include "jsonutil.h"
 #include "jobs/jobs.h"
 #include "log.h"
 #include "util.h"
 
-json_object	*job_aws_ec2_copy_run(struct job *, const struct job_ctx *);
-json_object	*job_aws_ec2_share_run(struct job *, const struct job_ctx *);
-
-static const char *
-arg_str(json_object *o, const char *name)
-{
-	json_object	*v;
-
-	if (o == NULL || !json_object_object_get_ex(o, name, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
 
 static json_object *
 result(const char *ami, const char *region)
@@ -90,8 +78,8 @@ client(struct job *job, const struct job_ctx *ctx, const char *region,
 	return e;
 }
 
-json_object *
-job_aws_ec2_copy_run(struct job *job, const struct job_ctx *ctx)
+static json_object *
+aws_ec2_copy_run(struct job *job, const struct job_ctx *ctx)
 {
 	struct ec2	*e = NULL;
 	struct backoff	 bo;
@@ -100,10 +88,10 @@ job_aws_ec2_copy_run(struct job *job, const struct job_ctx *ctx)
 	char		*new_ami = NULL, *state = NULL, *reason = NULL, why[512];
 	int64_t		 cap = ctx->conf->worker.backoff_max * 1000;
 
-	ami = arg_str(job->args, "ami");
-	src = arg_str(job->args, "source_region");
-	dst = arg_str(job->args, "target_region");
-	name = arg_str(job->args, "target_name");
+	ami = json_get_str(job->args, "ami");
+	src = json_get_str(job->args, "source_region");
+	dst = json_get_str(job->args, "target_region");
+	name = json_get_str(job->args, "target_name");
 	if (!ec2_id_ok("ami", ami) || !aws_region_ok(src) ||
 	    !aws_region_ok(dst) || name == NULL || *name == '\0' ||
 	    strlen(name) > 128)
@@ -160,8 +148,8 @@ cleanup:
 	return r;
 }
 
-json_object *
-job_aws_ec2_share_run(struct job *job, const struct job_ctx *ctx)
+static json_object *
+aws_ec2_share_run(struct job *job, const struct job_ctx *ctx)
 {
 	struct ec2	*e = NULL;
 	json_object	*a, *v, *dep;
@@ -170,8 +158,8 @@ job_aws_ec2_share_run(struct job *job, const struct job_ctx *ctx)
 	size_t		 n, i, len = 0;
 	json_object	*r = NULL;
 
-	ami = arg_str(job->args, "ami");
-	region = arg_str(job->args, "region");
+	ami = json_get_str(job->args, "ami");
+	region = json_get_str(job->args, "region");
 	/* The AMI of the copy job this one depends on. */
 	if ((ami == NULL || *ami == '\0') && job->dynamic_args != NULL &&
 	    json_object_array_length(job->dynamic_args) > 0) {
@@ -179,9 +167,9 @@ job_aws_ec2_share_run(struct job *job, const struct job_ctx *ctx)
 		if (job_result_error(dep) != NULL)
 			return failed(NULL, region, JOB_ERR_DEPENDENCY,
 			    "aws-ec2-share: the job it depends on failed");
-		ami = arg_str(dep, "ami");
+		ami = json_get_str(dep, "ami");
 		if (region == NULL || *region == '\0')
-			region = arg_str(dep, "region");
+			region = json_get_str(dep, "region");
 	}
 	if (!ec2_id_ok("ami", ami) || !aws_region_ok(region))
 		return failed(ami, region, JOB_ERR_PARSING_ARGS,
@@ -195,8 +183,7 @@ job_aws_ec2_share_run(struct job *job, const struct job_ctx *ctx)
 	acc = xcalloc(n + 1, sizeof(*acc));
 	for (i = 0; i < n; i++) {
 		v = json_object_array_get_idx(a, i);
-		if (!json_object_is_type(v, json_type_string) ||
-		    !ec2_account_ok(json_object_get_string(v))) {
+		if (!ec2_account_ok(job_string(v))) {
 			r = failed(ami, region, JOB_ERR_PARSING_ARGS,
 			    "aws-ec2-share: account %zu is not 12 digits", i);
 			goto cleanup;
@@ -235,3 +222,11 @@ cleanup:
 	ec2_free(e);
 	return r;
 }
+
+const struct job_kind job_kind_aws_ec2_copy = {
+	"aws-ec2-copy", aws_ec2_copy_run, 1, NULL
+};
+
+const struct job_kind job_kind_aws_ec2_share = {
+	"aws-ec2-share", aws_ec2_share_run, 1, NULL
+};

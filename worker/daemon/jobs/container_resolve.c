@@ -151,8 +151,8 @@ resolve_list(struct job *job, const struct job_ctx *ctx, json_object *specs,
 	return 0;
 }
 
-json_object *
-job_container_resolve_run(struct job *job, const struct job_ctx *ctx)
+static json_object *
+container_resolve_run(struct job *job, const struct job_ctx *ctx)
 {
 	static struct utsname	 u;
 	json_object		*result, *specs = NULL, *pspecs = NULL, *flat;
@@ -212,3 +212,7 @@ job_container_resolve_run(struct job *job, const struct job_ctx *ctx)
 	}
 	return result;
 }
+
+const struct job_kind job_kind_container_resolve = {
+	"container-resolve", container_resolve_run, 1, NULL
+};

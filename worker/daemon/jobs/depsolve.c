@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "cache.h"
-#include "dnfjson.h"
+#include "jobs/dnfjson.h"
 #include "jobs/jobs.h"
 #include "jsonutil.h"
 #include "log.h"
@@ -175,10 +175,8 @@ package_spec(json_object *pkg, json_object *repos)
 	if (loc == NULL &&
 	    (v = json_object_object_get(pkg, "remote_locations")) != NULL &&
 	    json_object_is_type(v, json_type_array) &&
-	    json_object_array_length(v) > 0 &&
-	    json_object_is_type(json_object_array_get_idx(v, 0),
-	    json_type_string))
-		loc = json_object_get_string(json_object_array_get_idx(v, 0));
+	    json_object_array_length(v) > 0)
+		loc = job_string(json_object_array_get_idx(v, 0));
 	if (loc != NULL) {
 		json_object *l = json_object_new_array();
 
@@ -233,9 +231,7 @@ legacy_error(json_object *result)
 		id = json_object_get_int(v);
 	if (json_object_object_get_ex(e, "reason", &v))
 		reason = json_object_get_string(v);
-	if (json_object_object_get_ex(e, "details", &v) &&
-	    json_object_is_type(v, json_type_string))
-		details = json_object_get_string(v);
+	details = json_get_str(e, "details");
 	json_object_object_add(result, "error", json_object_new_string(
 	    details && *details ? details : reason));
 	json_object_object_add(result, "error_type", json_object_new_string(
@@ -447,8 +443,8 @@ cleanup:
 	return rv;
 }
 
-json_object *
-job_depsolve_run(struct job *job, const struct job_ctx *ctx)
+static json_object *
+depsolve_run(struct job *job, const struct job_ctx *ctx)
 {
 	json_object	*result, *sets;
 	struct pipeline	 p;
@@ -500,3 +496,7 @@ job_depsolve_run(struct job *job, const struct job_ctx *ctx)
 	log_info("depsolve: %d pipelines resolved", count);
 	return result;
 }
+
+const struct job_kind job_kind_depsolve = {
+	"depsolve", depsolve_run, 1, dnfjson_available
+};

@@ -79,8 +79,8 @@ cleanup:
 	return item;
 }
 
-json_object *
-job_file_resolve_run(struct job *job, const struct job_ctx *ctx)
+static json_object *
+file_resolve_run(struct job *job, const struct job_ctx *ctx)
 {
 	struct http_opts	 o;
 	struct http		*h = NULL;
@@ -97,11 +97,10 @@ job_file_resolve_run(struct job *job, const struct job_ctx *ctx)
 		return job_error_result(JOB_ERR_PARSING_ARGS,
 		    "file-resolve: too many URLs", NULL);
 	for (i = 0; i < n; i++)
-		if (!json_object_is_type(json_object_array_get_idx(urls, i),
-		    json_type_string))
+		if (job_string(json_object_array_get_idx(urls, i)) == NULL)
 			return job_error_result(JOB_ERR_PARSING_ARGS,
 			    "file-resolve: args.urls must be an array of "
-			    "strings", NULL);
+			    "strings (without NUL)", NULL);
 
 	memset(&o, 0, sizeof(o));
 	o.connect_timeout = ctx->conf->worker.connect_timeout;
@@ -114,7 +113,7 @@ job_file_resolve_run(struct job *job, const struct job_ctx *ctx)
 	errors = json_object_new_array();
 	log_info("file-resolve: resolving %zu URLs", n);
 	for (i = 0; i < n && !job_canceled(job); i++) {
-		item = resolve_one(h, json_object_get_string(
+		item = resolve_one(h, job_string(
 		    json_object_array_get_idx(urls, i)), job);
 		if (json_object_object_get_ex(item, "target_error", &e)) {
 			shown = url_redact(json_object_get_string(
@@ -144,3 +143,7 @@ job_file_resolve_run(struct job *job, const struct job_ctx *ctx)
 		json_object_put(errors);
 	return result;
 }
+
+const struct job_kind job_kind_file_resolve = {
+	"file-resolve", file_resolve_run, 1, NULL
+};

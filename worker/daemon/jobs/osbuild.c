@@ -8,14 +8,18 @@
 #include <sys/utsname.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "api.h"
 #include "cache.h"
 #include "exec.h"
+#include "health.h"
 #include "jobs/jobs.h"
+#include "jsonutil.h"
 #include "log.h"
 #include "targets.h"
 #include "util.h"
@@ -63,17 +67,6 @@ argv_free(struct argv *a)
 	for (i = 0; i < a->n; i++)
 		free(a->v[i]);
 	free(a->v);
-}
-
-static const char *
-get_str(json_object *o, const char *key)
-{
-	json_object	*v;
-
-	if (o == NULL || !json_object_object_get_ex(o, key, &v) || v == NULL ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
 }
 
 /* The tail of s (at most max bytes) as a new JSON string. */
@@ -196,9 +189,9 @@ monitor_record(struct monitor *m, const char *text, size_t len)
 	}
 	if (json_object_object_get_ex(rec, "context", &ctxo) &&
 	    json_object_object_get_ex(ctxo, "pipeline", &pipe)) {
-		pname = get_str(pipe, "name");
+		pname = json_get_str(pipe, "name");
 		if (json_object_object_get_ex(pipe, "stage", &stage))
-			sname = get_str(stage, "name");
+			sname = json_get_str(stage, "name");
 	}
 	if (pname != NULL && (m->pipeline == NULL ||
 	    strcmp(pname, m->pipeline) != 0)) {
@@ -236,7 +229,7 @@ monitor_record(struct monitor *m, const char *text, size_t len)
 		    m->pipeline ? m->pipeline : "?", m->stage,
 		    (long long)m->done, (long long)m->total);
 	}
-	if ((msg = get_str(rec, "message")) != NULL && *msg != '\0') {
+	if ((msg = json_get_str(rec, "message")) != NULL && *msg != '\0') {
 		snprintf(line, sizeof(line), "%s", msg);
 		rtrim(line);
 		log_debug("osbuild: %s", line);
@@ -360,7 +353,7 @@ find_manifest(const struct job *job, json_object **from, int *err_id,
 
 /*
  * Checks every target before anything runs: known type, safe names.
- * Collects the distinct export names into exports (borrowed strings).
+ * Collects the distinct export names into exports (copies).
  */
 static int
 check_targets(json_object *targets, struct argv *exports, char *why,
@@ -377,7 +370,7 @@ check_targets(json_object *targets, struct argv *exports, char *why,
 	}
 	for (i = 0; i < n; i++) {
 		t = json_object_array_get_idx(targets, i);
-		name = get_str(t, "name");
+		name = json_get_str(t, "name");
 		if (target_kind_find(name) == NULL) {
 			snprintf(why, whylen, "invalid target type: %s",
 			    name ? name : "(none)");
@@ -388,9 +381,9 @@ check_targets(json_object *targets, struct argv *exports, char *why,
 			    "osbuild_artifact", i);
 			return -1;
 		}
-		ename = get_str(art, "export_name");
-		efile = get_str(art, "export_filename");
-		iname = get_str(t, "image_name");
+		ename = json_get_str(art, "export_name");
+		efile = json_get_str(art, "export_filename");
+		iname = json_get_str(t, "image_name");
 		if (!name_is_safe(ename) || !name_is_safe(efile) ||
 		    (iname != NULL && *iname != '\0' && !name_is_safe(iname))) {
 			snprintf(why, whylen, "target %zu: export name, export "
@@ -401,7 +394,7 @@ check_targets(json_object *targets, struct argv *exports, char *why,
 			if (strcmp(exports->v[j], ename) == 0)
 				break;
 		if (j == exports->n)
-			argv_add(exports, (char *)ename);
+			argv_add(exports, xstrdup(ename));
 	}
 	return 0;
 }
@@ -419,7 +412,7 @@ osbuild_version(const char *osbuild, const struct job *job, char *why,
 	o.argv = argv;
 	o.stdout_max = 4096;
 	o.timeout_ms = OSB_VERSION_TIMEOUT_MS;
-	o.canceled = (atomic_int *)&job->canceled;
+	o.abort = &job->canceled;
 	if (exec_run(&o, &res) == -1) {
 		snprintf(why, whylen, "%s", res.error);
 		goto cleanup;
@@ -484,17 +477,17 @@ build_failed(json_object *result, json_object *out)
 				    &ok) || json_object_get_boolean(ok))
 					continue;
 				if (failed == NULL)
-					failed = get_str(st, "type");
-				out_s = get_str(st, "output");
+					failed = json_get_str(st, "type");
+				out_s = json_get_str(st, "output");
 				s = xasprintf("stage %s of pipeline %s failed; "
-				    "output: %s", get_str(st, "type") ?
-				    get_str(st, "type") : "?", pname,
+				    "output: %s", json_get_str(st, "type") ?
+				    json_get_str(st, "type") : "?", pname,
 				    out_s ? out_s : "");
 				json_object_array_add(details,
 				    tail_string(s, OSB_DETAIL_MAX));
 				log_info("osbuild: stage %s of pipeline %s "
-				    "failed", get_str(st, "type") ?
-				    get_str(st, "type") : "?", pname);
+				    "failed", json_get_str(st, "type") ?
+				    json_get_str(st, "type") : "?", pname);
 				free(s);
 			}
 		}
@@ -507,12 +500,49 @@ build_failed(json_object *result, json_object *out)
 	job_set_error(result, JOB_ERR_BUILD, reason, details);
 }
 
+/*
+ * Checks export_name/export_filename under outdir without following a
+ * symbolic link at either step (O_NOFOLLOW): it must be a regular file
+ * inside the build's output. 0, or -1 with why.
+ */
 static int
-is_file(const char *path)
+export_check(const char *outdir, const char *ename, const char *efile,
+    char *why, size_t whylen)
 {
 	struct stat	 st;
+	int		 dfd = -1, efd = -1, fd = -1, rv = -1;
 
-	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+	if ((dfd = open(outdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		snprintf(why, whylen, "osbuild did not export %s/%s", ename,
+		    efile);
+		goto cleanup;
+	}
+	if ((efd = openat(dfd, ename, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1 ||
+	    (fd = openat(efd, efile, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC)) == -1) {
+		if (errno == ELOOP || errno == ENOTDIR)
+			snprintf(why, whylen, "export %s/%s is a symbolic link "
+			    "or lies in one: refused", ename, efile);
+		else
+			snprintf(why, whylen, "osbuild did not export %s/%s",
+			    ename, efile);
+		goto cleanup;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		snprintf(why, whylen, "export %s/%s is not a regular file",
+		    ename, efile);
+		goto cleanup;
+	}
+	rv = 0;
+cleanup:
+	if (fd != -1)
+		close(fd);
+	if (efd != -1)
+		close(efd);
+	if (dfd != -1)
+		close(dfd);
+	return rv;
 }
 
 /* Runs every target in order; fills target_results and the job error. */
@@ -521,7 +551,7 @@ run_targets(json_object *result, struct job *job, const struct job_ctx *ctx,
     json_object *targets, const char *outdir)
 {
 	struct target_ctx	 tctx;
-	json_object		*results, *errors, *v;
+	json_object		*results, *errors;
 	size_t			 i, n;
 
 	memset(&tctx, 0, sizeof(tctx));
@@ -530,9 +560,7 @@ run_targets(json_object *result, struct job *job, const struct job_ctx *ctx,
 	tctx.job = job;
 	tctx.artifact_location = job->artifact_location;
 	/* Targets that register images (EC2's BootMode) need the build's. */
-	if (json_object_object_get_ex(job->args, "image_boot_mode", &v) &&
-	    json_object_is_type(v, json_type_string))
-		tctx.image_boot_mode = json_object_get_string(v);
+	tctx.image_boot_mode = json_get_str(job->args, "image_boot_mode");
 	tctx.abort = &job->canceled;
 
 	results = json_object_new_array();
@@ -546,7 +574,7 @@ run_targets(json_object *result, struct job *job, const struct job_ctx *ctx,
 		char *path;
 
 		json_object_object_get_ex(t, "osbuild_artifact", &art);
-		k = target_kind_find(get_str(t, "name"));
+		k = target_kind_find(json_get_str(t, "name"));
 		tr = json_object_new_object();
 		json_object_object_add(tr, "name",
 		    json_object_new_string(k->name));
@@ -554,18 +582,16 @@ run_targets(json_object *result, struct job *job, const struct job_ctx *ctx,
 		    json_object_get(art));
 		memset(&terr, 0, sizeof(terr));
 		path = xasprintf("%s/%s/%s", outdir,
-		    get_str(art, "export_name"),
-		    get_str(art, "export_filename"));
+		    json_get_str(art, "export_name"),
+		    json_get_str(art, "export_filename"));
 		if (job_canceled(job)) {
 			terr.id = JOB_ERR_UPLOAD;
 			snprintf(terr.reason, sizeof(terr.reason),
 			    "the job was canceled");
-		} else if (!is_file(path)) {
+		} else if (export_check(outdir, json_get_str(art,
+		    "export_name"), json_get_str(art, "export_filename"),
+		    terr.reason, sizeof(terr.reason)) == -1) {
 			terr.id = JOB_ERR_INVALID_TARGET_CONFIG;
-			snprintf(terr.reason, sizeof(terr.reason),
-			    "osbuild did not export %s/%s",
-			    get_str(art, "export_name"),
-			    get_str(art, "export_filename"));
 		} else {
 			log_info("target %zu: %s", i, k->name);
 			if (k->run(&tctx, t, path, &opts, &terr) == 0)
@@ -595,9 +621,9 @@ run_targets(json_object *result, struct job *job, const struct job_ctx *ctx,
 				opts = json_object_new_object();
 				json_object_object_add(opts,
 				    "artifact_relative_path",
-				    json_object_new_string(get_str(t,
-				    "image_name") ? get_str(t, "image_name") :
-				    ""));
+				    json_object_new_string(json_get_str(t,
+				    "image_name") ? json_get_str(t,
+				    "image_name") : ""));
 				json_object_object_add(tr, "options", opts);
 				break;
 			}
@@ -696,8 +722,8 @@ run_failed(json_object *result, const struct exec_result *res,
 	free(d);
 }
 
-json_object *
-job_osbuild_run(struct job *job, const struct job_ctx *ctx)
+static json_object *
+osbuild_run(struct job *job, const struct job_ctx *ctx)
 {
 	const struct config	*conf = ctx->conf;
 	struct exec_opts	 o;
@@ -863,9 +889,13 @@ done:
 	free(mon.stage);
 	argv_free(&av);
 	argv_free(&env);
-	free(exports.v);	/* borrowed strings */
+	argv_free(&exports);
 	free(outdir);
 	free(store);
 	free(version);
 	return result;
 }
+
+const struct job_kind job_kind_osbuild = {
+	"osbuild", osbuild_run, 0, health_osbuild_available
+};

@@ -208,8 +208,8 @@ cleanup:
 	return out;
 }
 
-json_object *
-job_ostree_resolve_run(struct job *job, const struct job_ctx *ctx)
+static json_object *
+ostree_resolve_run(struct job *job, const struct job_ctx *ctx)
 {
 	struct resolver	 r;
 	json_object	*result, *specs, *out, *item;
@@ -242,3 +242,7 @@ job_ostree_resolve_run(struct job *job, const struct job_ctx *ctx)
 	http_free(r.mtls);
 	return result;
 }
+
+const struct job_kind job_kind_ostree_resolve = {
+	"ostree-resolve", ostree_resolve_run, 1, NULL
+};

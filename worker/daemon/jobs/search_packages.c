@@ -10,7 +10,7 @@
 #include <strings.h>
 
 #include "cache.h"
-#include "dnfjson.h"
+#include "jobs/dnfjson.h"
 #include "jobs/jobs.h"
 #include "jsonutil.h"
 #include "log.h"
@@ -145,8 +145,8 @@ build_request(const struct job_ctx *ctx, json_object *args, char *why,
 	return req;
 }
 
-json_object *
-job_search_packages_run(struct job *job, const struct job_ctx *ctx)
+static json_object *
+search_packages_run(struct job *job, const struct job_ctx *ctx)
 {
 	json_object	*result, *req, *ans, *list, *sorted;
 	json_object	**items = NULL;
@@ -192,9 +192,6 @@ job_search_packages_run(struct job *job, const struct job_ctx *ctx)
 	return result;
 }
 
-int
-job_search_packages_available(const struct config *conf, char *why,
-    size_t whylen)
-{
-	return dnfjson_available(conf, why, whylen);
-}
+const struct job_kind job_kind_search_packages = {
+	"search-packages", search_packages_run, 1, dnfjson_available
+};

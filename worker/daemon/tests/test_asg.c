@@ -106,13 +106,13 @@ test_off_by_default(void **state)
 	struct job_kind	 build = { "osbuild", NULL, 0, NULL };
 	struct asg	*a;
 
-	a = asg_start(c);
+	a = asg_start(c, NULL);
 	assert_null(a);
 	/* The loop calls these unconditionally. */
 	asg_job_start(a, &build);
 	asg_job_end(a);
 	assert_int_equal(asg_leaving(a), 0);
-	asg_stop(a);
+	asg_stop(a, NULL);
 	config_free(c);
 }
 
@@ -161,7 +161,7 @@ test_differ_when_on(void **state)
 	setenv("IB_IMDS_ENDPOINT", "http://127.0.0.1:1", 1);
 	if ((c = load(base, err, sizeof(err))) == NULL)
 		fail_msg("%s", err);
-	a = asg_start(c);
+	a = asg_start(c, NULL);
 	config_free(c);
 	assert_non_null(a);
 
@@ -184,8 +184,8 @@ test_differ_when_on(void **state)
 	    "lifecycle_heartbeat_interval");
 
 	/* Not leaving: nothing to complete. */
-	assert_int_equal(asg_stop(a), 0);
-	assert_int_equal(asg_stop(NULL), 0);
+	assert_int_equal(asg_stop(a, NULL), 0);
+	assert_int_equal(asg_stop(NULL, NULL), 0);
 	unsetenv("IB_IMDS_ENDPOINT");
 }
 

@@ -121,7 +121,7 @@ test_success_both_generations(void **state)
 	json_object	*r, *specs, *build, *tx, *rc, *pkg;
 	char		*rpmmd, *empty;
 
-	r = job_depsolve_run(j, &ctx);
+	r = job_kind_depsolve.run(j, &ctx);
 	assert_int_equal(err_id(r), 0);
 	/* 2024 keys. */
 	assert_string_equal(json_object_get_string(json_object_object_get(r,
@@ -184,7 +184,7 @@ test_request_format(void **state)
 	json_object	*r, *req, *t, *repo;
 	char		*text, *rpmmd;
 
-	r = job_depsolve_run(j, &ctx);
+	r = job_kind_depsolve.run(j, &ctx);
 	assert_int_equal(err_id(r), 0);
 	text = read_file(reqlog, 1 << 20, NULL);
 	assert_non_null(text);
@@ -253,7 +253,7 @@ test_errors(void **state)
 		json_object *r;
 
 		setenv("IB_DEPSOLVER_DOUBLE_MODE", cases[i].mode, 1);
-		r = job_depsolve_run(j, &ctx);
+		r = job_kind_depsolve.run(j, &ctx);
 		print_message("case %zu: %s\n", i, json_object_to_json_string(
 		    job_result_error(r)));
 		assert_int_equal(err_id(r), cases[i].id);
@@ -344,7 +344,7 @@ test_chained_transactions(void **state)
 
 		setenv("IB_DEPSOLVER_DOUBLE_VERSION", cases[i].version, 1);
 		unlink(reqlog);
-		r = job_depsolve_run(j, &ctx);
+		r = job_kind_depsolve.run(j, &ctx);
 		print_message("case %zu (v%s, keys %d): %.300s\n", i,
 		    cases[i].version, cases[i].keys,
 		    json_object_to_json_string(job_result_error(r)));
@@ -398,7 +398,7 @@ test_missing_depsolver(void **state)
 
 	free(conf->dnf_json);
 	conf->dnf_json = xstrdup("/nonexistent/osbuild-depsolve-dnf");
-	r = job_depsolve_run(j, &ctx);
+	r = job_kind_depsolve.run(j, &ctx);
 	assert_int_equal(err_id(r), 23);
 	json_object_put(r);
 	job_free(j);

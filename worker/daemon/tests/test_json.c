@@ -21,6 +21,7 @@
 #include <json-c/json.h>
 
 #include "job.h"
+#include "jobs/jobs.h"
 #include "log.h"
 #include "util.h"
 
@@ -316,6 +317,55 @@ test_invalid_fields(void **state)
 	assert_null(j->dynamic_args);
 	job_free(j);
 	job_free(invalid("dynamic_args", "\"x\"", "not an array"));
+}
+
+/* Runs the job in text with kind k: it must fail on its arguments. */
+static void
+refused_args(const struct job_kind *k, const char *args, const char *reason)
+{
+	static struct config	 conf;
+	struct job_ctx		 ctx;
+	struct job		*j;
+	json_object		*r, *e;
+	char			 err[256], *text;
+
+	text = xasprintf("{\"location\":\"" LOC "\",\"id\":\"4a4b-1\","
+	    "\"type\":\"%s\",\"args\":%s}", k->name, args);
+	j = parse_text(text, err, sizeof(err));
+	free(text);
+	assert_non_null(j);
+	assert_null(j->invalid);
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.conf = &conf;
+	r = k->run(j, &ctx);
+	assert_non_null(e = job_result_error(r));
+	assert_int_equal(json_object_get_int(json_object_object_get(e, "id")),
+	    JOB_ERR_PARSING_ARGS);
+	if (reason != NULL)
+		assert_non_null(strstr(json_object_get_string(
+		    json_object_object_get(e, "reason")), reason));
+	json_object_put(r);
+	job_free(j);
+}
+
+/*
+ * A job argument with a NUL inside is refused as a whole, never read up
+ * to the NUL (a name could hide its tail behind one): the job fails on
+ * its arguments before any call to AWS or any fetch. Members and the
+ * items of lists alike.
+ */
+static void
+test_args_with_nul_refused(void **state)
+{
+	refused_args(&job_kind_aws_ec2_copy, "{\"ami\":"
+	    "\"ami-0123456789abcdef0\",\"source_region\":\"us-east-1\","
+	    "\"target_region\":\"eu-west-1\",\"target_name\":"
+	    "\"image\\u0000tail\"}", NULL);
+	refused_args(&job_kind_aws_ec2_share, "{\"ami\":"
+	    "\"ami-0123456789abcdef0\",\"region\":\"us-east-1\","
+	    "\"shareWithAccounts\":[\"123456789012\\u0000x\"]}", NULL);
+	refused_args(&job_kind_file_resolve, "{\"urls\":"
+	    "[\"http://127.0.0.1:9/a\\u0000.example.com/\"]}", "without NUL");
 }
 
 static void
@@ -643,6 +693,7 @@ main(void)
 		cmocka_unit_test(test_not_an_object),
 		cmocka_unit_test(test_bad_location),
 		cmocka_unit_test(test_invalid_fields),
+		cmocka_unit_test(test_args_with_nul_refused),
 		cmocka_unit_test(test_first_problem_reported),
 		cmocka_unit_test(test_error_shapes),
 		cmocka_unit_test(test_result_error_lookup),

@@ -183,7 +183,7 @@ test_success_and_cli(void **state)
 	json_object	*r, *tr, *te, *v;
 	char		*log, *store, *want;
 
-	r = job_osbuild_run(j, &ctx);
+	r = job_kind_osbuild.run(j, &ctx);
 	/* Built and exported: only the upload (no composer here) failed. */
 	assert_int_equal(err_id(r), 28);
 	assert_true(json_object_object_get_ex(r, "osbuild_output", &v));
@@ -238,7 +238,7 @@ test_manifest_from_dependency(void **state)
 	    target);
 	dyn = xasprintf("[{\"packages\":[]},{\"data\":%s}]", manifest);
 	j = make_job(args, dyn);
-	r = job_osbuild_run(j, &ctx);
+	r = job_kind_osbuild.run(j, &ctx);
 	assert_int_equal(err_id(r), 28);
 	assert_true(ran_osbuild());
 	json_object_put(r);
@@ -257,7 +257,7 @@ test_dependency_failures(void **state)
 	args = xasprintf("{\"targets\":[%s]}", target);
 	/* The manifest dependency failed: 9. */
 	j = make_job(args, "[{\"job_error\":{\"id\":8,\"reason\":\"x\"}}]");
-	r = job_osbuild_run(j, &ctx);
+	r = job_kind_osbuild.run(j, &ctx);
 	assert_int_equal(err_id(r), 9);
 	json_object_put(r);
 	job_free(j);
@@ -265,7 +265,7 @@ test_dependency_failures(void **state)
 	dyn = xasprintf("[{\"data\":%s},{\"job_error\":{\"id\":20,"
 	    "\"reason\":\"depsolve\"}}]", manifest);
 	j = make_job(args, dyn);
-	r = job_osbuild_run(j, &ctx);
+	r = job_kind_osbuild.run(j, &ctx);
 	assert_int_equal(err_id(r), 26);
 	json_object_put(r);
 	job_free(j);
@@ -283,14 +283,14 @@ test_empty_manifest(void **state)
 
 	args = xasprintf("{\"targets\":[%s]}", target);
 	j = make_job(args, NULL);
-	r = job_osbuild_run(j, &ctx);
+	r = job_kind_osbuild.run(j, &ctx);
 	assert_int_equal(err_id(r), 19);
 	json_object_put(r);
 	job_free(j);
 	free(args);
 	args = xasprintf("{\"manifest\":{},\"targets\":[%s]}", target);
 	j = make_job(args, "[{\"data\":{}}]");
-	r = job_osbuild_run(j, &ctx);
+	r = job_kind_osbuild.run(j, &ctx);
 	assert_int_equal(err_id(r), 19);
 	json_object_put(r);
 	job_free(j);
@@ -331,7 +331,7 @@ test_hostile_names(void **state)
 			    "\"org.osbuild.worker.server\",\"osbuild_artifact\":"
 			    "%s}]}", manifest, badart[i - nitems(bad)]);
 		j = make_job(args, NULL);
-		r = job_osbuild_run(j, &ctx);
+		r = job_kind_osbuild.run(j, &ctx);
 		assert_int_equal(err_id(r), 4);
 		json_object_put(r);
 		job_free(j);
@@ -352,7 +352,7 @@ test_unknown_target(void **state)
 	    "\"export_filename\":\"disk.qcow2\",\"export_name\":\"image\"}}]}",
 	    manifest);
 	j = make_job(args, NULL);
-	r = job_osbuild_run(j, &ctx);
+	r = job_kind_osbuild.run(j, &ctx);
 	assert_int_equal(err_id(r), 4);
 	assert_non_null(strstr(err_reason(r), "org.example.nowhere"));
 	assert_false(ran_osbuild());
@@ -369,7 +369,7 @@ test_build_failure(void **state)
 	const char	*all;
 
 	setenv("IB_OSBUILD_DOUBLE_MODE", "fail", 1);
-	r = job_osbuild_run(j, &ctx);
+	r = job_kind_osbuild.run(j, &ctx);
 	assert_int_equal(err_id(r), 10);
 	assert_string_equal(err_reason(r),
 	    "osbuild build failed in stage: \"org.osbuild.qemu\"");
@@ -395,7 +395,7 @@ test_validation_failure(void **state)
 	json_object	*r, *out;
 
 	setenv("IB_OSBUILD_DOUBLE_MODE", "validation", 1);
-	r = job_osbuild_run(j, &ctx);
+	r = job_kind_osbuild.run(j, &ctx);
 	assert_int_equal(err_id(r), 10);
 	assert_non_null(strstr(json_object_to_json_string(
 	    job_result_error(r)), "manifest validation error"));
@@ -414,13 +414,13 @@ test_crash_and_garbage(void **state)
 	json_object	*r;
 
 	setenv("IB_OSBUILD_DOUBLE_MODE", "crash", 1);
-	r = job_osbuild_run(j, &ctx);
+	r = job_kind_osbuild.run(j, &ctx);
 	assert_int_equal(err_id(r), 10);
 	assert_non_null(strstr(err_reason(r), "signal 9"));
 	assert_output_empty();
 	json_object_put(r);
 	setenv("IB_OSBUILD_DOUBLE_MODE", "garbage", 1);
-	r = job_osbuild_run(j, &ctx);
+	r = job_kind_osbuild.run(j, &ctx);
 	assert_int_equal(err_id(r), 10);
 	assert_non_null(strstr(err_reason(r), "decoding"));
 	assert_output_empty();
@@ -435,7 +435,7 @@ test_missing_export(void **state)
 	json_object	*r, *tr, *te;
 
 	setenv("IB_OSBUILD_DOUBLE_MODE", "noexport", 1);
-	r = job_osbuild_run(j, &ctx);
+	r = job_kind_osbuild.run(j, &ctx);
 	assert_int_equal(err_id(r), 28);
 	tr = json_object_array_get_idx(json_object_object_get(r,
 	    "target_results"), 0);
@@ -446,6 +446,37 @@ test_missing_export(void **state)
 	    te, "reason")), "did not export image/disk.qcow2"));
 	json_object_put(r);
 	job_free(j);
+}
+
+/*
+ * An export that is a symbolic link, or lies in one, is refused with a
+ * clear error before any target reads it.
+ */
+static void
+test_symlink_export(void **state)
+{
+	const char	*modes[] = { "symlink-export", "symlink-dir" };
+	struct job	*j;
+	json_object	*r, *tr, *te;
+	size_t		 i;
+
+	for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		setenv("IB_OSBUILD_DOUBLE_MODE", modes[i], 1);
+		j = simple_job(NULL);
+		r = job_kind_osbuild.run(j, &ctx);
+		assert_int_equal(err_id(r), 28);
+		tr = json_object_array_get_idx(json_object_object_get(r,
+		    "target_results"), 0);
+		te = json_object_object_get(tr, "target_error");
+		assert_int_equal(json_object_get_int(json_object_object_get(te,
+		    "id")), 2);
+		assert_non_null(strstr(json_object_get_string(
+		    json_object_object_get(te, "reason")),
+		    "image/disk.qcow2 is a symbolic link"));
+		assert_output_empty();
+		json_object_put(r);
+		job_free(j);
+	}
 }
 
 /* What job.c's watcher does on cancel: flag, then signal the group. */
@@ -483,7 +514,7 @@ test_cancel_mid_build(void **state)
 	 * group kill after the grace ends it. */
 	setenv("IB_OSBUILD_DOUBLE_MODE", "hang", 1);
 	pthread_create(&t, NULL, cancel_mid_build, &w);
-	r = job_osbuild_run(j, &ctx);
+	r = job_kind_osbuild.run(j, &ctx);
 	pthread_join(t, NULL);
 	assert_true(now_ms() - t0 < 15000);
 	assert_int_equal(err_id(r), 10);
@@ -530,7 +561,7 @@ test_eviction_across_builds(void **state)
 		args = xasprintf("{\"manifest\":%s,\"targets\":[%s]}", m,
 		    target);
 		j = make_job(args, NULL);
-		r = job_osbuild_run(j, &ctx);
+		r = job_kind_osbuild.run(j, &ctx);
 		assert_int_equal(err_id(r), 28);	/* built, no upload */
 		/* Evicted before each build: over by at most one build. */
 		assert_true(cache_usage(store) + cache_usage(rpmmd) <=
@@ -561,14 +592,14 @@ test_corrupt_store_recovered(void **state)
 	store = cache_path(cachedir, CACHE_STORE);
 	assert_int_equal(remove_tree(store), 0);
 	assert_int_equal(write_file_atomic(store, "junk", 4, 0644), 0);
-	r = job_osbuild_run(j, &ctx);
+	r = job_kind_osbuild.run(j, &ctx);
 	assert_int_equal(err_id(r), 28);
 	json_object_put(r);
 	cmd = xasprintf("rm -rf '%s/objects' && echo junk > '%s/objects'",
 	    store, store);
 	assert_int_equal(system(cmd), 0);
 	free(cmd);
-	r = job_osbuild_run(j, &ctx);
+	r = job_kind_osbuild.run(j, &ctx);
 	assert_int_equal(err_id(r), 28);
 	json_object_put(r);
 	free(store);
@@ -591,14 +622,14 @@ test_disk_full(void **state)
 	conf->worker.cache_min_free = 0;
 	/* An export larger than the disk: this job fails, clearly. */
 	setenv("IB_OSBUILD_DOUBLE_SIZE", "4194304", 1);
-	r = job_osbuild_run(j, &ctx);
+	r = job_kind_osbuild.run(j, &ctx);
 	assert_int_equal(err_id(r), 10);
 	assert_non_null(strstr(err_reason(r), "ENOSPC"));
 	assert_output_empty();
 	json_object_put(r);
 	/* And the next one goes on. */
 	setenv("IB_OSBUILD_DOUBLE_SIZE", "65536", 1);
-	r = job_osbuild_run(j, &ctx);
+	r = job_kind_osbuild.run(j, &ctx);
 	assert_int_equal(err_id(r), 28);
 	assert_output_empty();
 	json_object_put(r);
@@ -622,6 +653,7 @@ main(void)
 		T(test_validation_failure),
 		T(test_crash_and_garbage),
 		T(test_missing_export),
+		T(test_symlink_export),
 		T(test_cancel_mid_build),
 		T(test_eviction_across_builds),
 		T(test_corrupt_store_recovered),

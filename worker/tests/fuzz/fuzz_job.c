@@ -27,27 +27,23 @@
 } while (0)
 
 /*
- * The other kinds are never run here; these stand in for them so that the
- * real table in jobs.c links without the whole worker. A kind added to
- * the table needs a line here.
+ * The other kinds are never run here; these entries stand in for them so
+ * that the real table in jobs.c links without the whole worker. A kind
+ * added to the table needs a line here.
  */
-#define NOT_RUN(f) json_object *f(struct job *j, const struct job_ctx *c) \
-	{ abort(); }
-NOT_RUN(job_osbuild_run)
-NOT_RUN(job_depsolve_run)
-NOT_RUN(job_aws_ec2_copy_run)
-NOT_RUN(job_aws_ec2_share_run)
-NOT_RUN(job_search_packages_run)
-NOT_RUN(job_ostree_resolve_run)
-NOT_RUN(job_container_resolve_run)
-json_object	*job_aws_ec2_copy_run(struct job *, const struct job_ctx *);
-json_object	*job_aws_ec2_share_run(struct job *, const struct job_ctx *);
-
-int
-job_search_packages_available(const struct config *c, char *why, size_t n)
+static json_object *
+not_run(struct job *j, const struct job_ctx *c)
 {
-	return 1;
+	abort();
 }
+#define NOT_RUN(v, n) const struct job_kind v = { n, not_run, 1, NULL };
+NOT_RUN(job_kind_osbuild, "osbuild")
+NOT_RUN(job_kind_depsolve, "depsolve")
+NOT_RUN(job_kind_aws_ec2_copy, "aws-ec2-copy")
+NOT_RUN(job_kind_aws_ec2_share, "aws-ec2-share")
+NOT_RUN(job_kind_search_packages, "search-packages")
+NOT_RUN(job_kind_ostree_resolve, "ostree-resolve")
+NOT_RUN(job_kind_container_resolve, "container-resolve")
 
 /*
  * What job.c promises of a location it accepted: a plain path, appended
@@ -125,7 +121,7 @@ check_file_resolve(struct job *j)
 	conf.worker.file_resolve_max = 1024;
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.conf = &conf;
-	res = job_file_resolve_run(j, &ctx);
+	res = job_kind_file_resolve.run(j, &ctx);
 	CHECK(res != NULL && json_object_is_type(res, json_type_object));
 	e = job_result_error(res);
 	if (json_object_object_get_ex(res, "results", &v)) {

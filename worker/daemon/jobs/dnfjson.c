@@ -8,7 +8,7 @@
 
 #include <openssl/evp.h>
 
-#include "dnfjson.h"
+#include "jobs/dnfjson.h"
 #include "exec.h"
 #include "job.h"
 #include "jsonutil.h"
