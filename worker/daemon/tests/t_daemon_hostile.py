@@ -11,12 +11,13 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "tests"))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "lib"))
+import testpath  # noqa: F401,E402  (shared helpers and doubles on the path)
 import harness  # noqa: E402
+import loopback  # noqa: E402
 
 JOBS = "/api/worker/v1/jobs/"
 
@@ -96,13 +97,11 @@ class Composer:
                     return self.reply(200, b"{}" + b" " * 60, outer.trickle)
                 self.reply(code, b"{}")
 
-        self.srv = harness._ThreadedServer(("127.0.0.1", 0), H)
-        self.srv.daemon_threads = True
-        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
-        self.url = "http://127.0.0.1:%d" % self.srv.server_address[1]
+        self.srv = loopback.start(H)
+        self.url = loopback.url(self.srv)
 
     def stop(self):
-        self.srv.shutdown()
+        loopback.stop(self.srv)
 
 
 def job(jid, jtype, args, token="t1"):
