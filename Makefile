@@ -28,8 +28,8 @@ B	 = build$(if $(filter 1,$(SANITIZE)),-san)
 #   lib/     libc, curl and json-c helpers (util, log, http, exec, ...)
 #   cloud/   clients of cloud and registry APIs, on top of lib/
 # Each folder sees only its own headers and those of the layers below it.
-LIB_SRCS = $(addprefix worker/lib/,backoff.c exec.c http.c jsonutil.c log.c \
-	   toml.c util.c)
+LIB_SRCS = $(addprefix worker/lib/,backoff.c exec.c http.c http_multi.c jsonutil.c \
+	   log.c toml.c util.c xml.c)
 CLOUD_SRCS = $(addprefix worker/cloud/,aws.c azure.c cloud.c ec2.c gcp.c \
 	   registry.c s3.c)
 DAEMON_SRCS = $(addprefix worker/daemon/,api.c asg.c auth.c cache.c \

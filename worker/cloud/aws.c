@@ -1,6 +1,5 @@
 /*
- * AWS pieces shared by s3.c and ec2.c: credentials, XML answers, SigV4
- * primitives. libcurl signs requests itself (CURLOPT_AWS_SIGV4); what it
+ * AWS pieces shared by s3.c and ec2.c: credentials, SigV4 primitives. libcurl signs requests itself (CURLOPT_AWS_SIGV4); what it
  * cannot do, presigned URLs, is built here from these primitives.
  */
 #include <ctype.h>
@@ -12,17 +11,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
-
 #include <json-c/json.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-
-#if __has_include(<libxml/parser.h>)
-#include <libxml/parser.h>
-#include <libxml/tree.h>
-#define HAVE_LIBXML 1
-#endif
 
 #include "aws.h"
 #include "http.h"
@@ -362,135 +353,6 @@ aws_creds_resolve(struct http *h, const char *ak, const char *sk,
 	return aws_creds_from_imds(h, c, err, errlen);
 }
 
-#ifdef HAVE_LIBXML
-static xmlDocPtr
-xml_parse(const char *data, size_t len)
-{
-	if (data == NULL || len == 0 || len > 16 * 1024 * 1024)
-		return NULL;
-	/* No network, no entity expansion, no DTD loading, no noise. */
-	return xmlReadMemory(data, (int)len, NULL, NULL, XML_PARSE_NONET |
-	    XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NOBLANKS);
-}
-
-static xmlNodePtr
-xml_first(xmlNodePtr n, const char *name)
-{
-	xmlNodePtr	 c, r;
-
-	for (; n != NULL; n = n->next) {
-		if (n->type != XML_ELEMENT_NODE)
-			continue;
-		if (strcmp((const char *)n->name, name) == 0)
-			return n;
-		if ((c = n->children) != NULL && (r = xml_first(c, name)))
-			return r;
-	}
-	return NULL;
-}
-
-static char *
-node_text(xmlNodePtr n)
-{
-	xmlChar	*t;
-	char	*s;
-
-	if (n == NULL)
-		return NULL;
-	t = xmlNodeGetContent(n);
-	s = xstrdup(t != NULL ? (const char *)t : "");
-	xmlFree(t);
-	return s;
-}
-
-int
-aws_xml_available(void)
-{
-	return 1;
-}
-
-char *
-aws_xml_find(const char *data, size_t len, const char *name)
-{
-	xmlDocPtr	 doc;
-	char		*s;
-
-	if ((doc = xml_parse(data, len)) == NULL)
-		return NULL;
-	s = node_text(xml_first(xmlDocGetRootElement(doc), name));
-	xmlFreeDoc(doc);
-	return s;
-}
-
-int
-aws_xml_error(const char *data, size_t len, char *msg, size_t msglen,
-    char *code, size_t codelen)
-{
-	xmlDocPtr	 doc;
-	xmlNodePtr	 err;
-	char		*c = NULL, *m = NULL;
-	int		 rv = -1;
-
-	if ((doc = xml_parse(data, len)) == NULL)
-		return -1;
-	err = xml_first(xmlDocGetRootElement(doc), "Error");
-	if (err != NULL) {
-		c = node_text(xml_first(err->children, "Code"));
-		m = node_text(xml_first(err->children, "Message"));
-	}
-	if (c != NULL) {
-		snprintf(msg, msglen, "%s: %s", c, m ? m : "(no message)");
-		if (code != NULL)
-			snprintf(code, codelen, "%s", c);
-		rv = 0;
-	}
-	free(c);
-	free(m);
-	xmlFreeDoc(doc);
-	return rv;
-}
-#else
-int
-aws_xml_available(void)
-{
-	return 0;
-}
-
-char *
-aws_xml_find(const char *data, size_t len, const char *name)
-{
-	log_warnx("built without libxml2: cannot read AWS answers");
-	return NULL;
-}
-
-int
-aws_xml_error(const char *data, size_t len, char *msg, size_t msglen,
-    char *code, size_t codelen)
-{
-	return -1;
-}
-#endif
-
-char *
-aws_xml_escape(const char *s)
-{
-	struct buf	 b;
-
-	buf_init(&b);
-	buf_add(&b, "", 0);
-	for (; *s; s++) {
-		switch (*s) {
-		case '&': buf_addstr(&b, "&amp;"); break;
-		case '<': buf_addstr(&b, "&lt;"); break;
-		case '>': buf_addstr(&b, "&gt;"); break;
-		case '"': buf_addstr(&b, "&quot;"); break;
-		case '\'': buf_addstr(&b, "&apos;"); break;
-		default: buf_add(&b, s, 1);
-		}
-	}
-	return buf_release(&b);
-}
-
 static void
 hex(const unsigned char *in, size_t n, char *out)
 {
@@ -541,158 +403,6 @@ aws_sigv4_sign(const char *secret, const char *date8, const char *region,
 	explicit_bzero(k, sizeof(k));
 }
 
-struct aws_xfer {
-	struct http_resp	*resp;
-	int			 fd;
-	long long		 off;
-	long long		 left;
-	const atomic_int	*abort;
-};
-
-static size_t
-x_body(char *data, size_t size, size_t n, void *arg)
-{
-	struct aws_xfer	*x = arg;
-	size_t		 len = size * n;
-
-	if (x->resp->body.len + len > 1024 * 1024)
-		return 0;
-	buf_add(&x->resp->body, data, len);
-	return len;
-}
-
-static size_t
-x_header(char *data, size_t size, size_t n, void *arg)
-{
-	struct aws_xfer	*x = arg;
-	size_t		 len = size * n;
-
-	if (len >= 5 && strncmp(data, "HTTP/", 5) == 0)
-		buf_reset(&x->resp->headers);
-	if (x->resp->headers.len + len <= 64 * 1024)
-		buf_add(&x->resp->headers, data, len);
-	return len;
-}
-
-static size_t
-x_read(char *data, size_t size, size_t n, void *arg)
-{
-	struct aws_xfer	*x = arg;
-	size_t		 want = size * n;
-	ssize_t		 got;
-
-	if ((long long)want > x->left)
-		want = x->left;
-	if (want == 0)
-		return 0;
-	do
-		got = pread(x->fd, data, want, x->off);
-	while (got == -1 && errno == EINTR);
-	if (got <= 0)
-		return CURL_READFUNC_ABORT;
-	x->off += got;
-	x->left -= got;
-	return got;
-}
-
-static int
-x_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
-    curl_off_t un)
-{
-	struct aws_xfer	*x = arg;
-
-	return x->abort != NULL && *x->abort;
-}
-
-int
-aws_do(struct http *h, const struct aws_req *r, struct http_resp *resp)
-{
-	struct curl_slist	*l = NULL;
-	struct aws_xfer		 x;
-	const char *const	*hp;
-	char			 errbuf[CURL_ERROR_SIZE], *line;
-	CURL			*c;
-	CURLcode		 cc;
-	int			 rv = -1;
-
-	memset(&x, 0, sizeof(x));
-	x.resp = resp;
-	x.fd = -1;
-	x.abort = r->abort;
-	resp->status = 0;
-	resp->aborted = 0;
-	resp->error[0] = errbuf[0] = '\0';
-	buf_reset(&resp->body);
-	buf_reset(&resp->headers);
-	if ((c = curl_easy_init()) == NULL)
-		fatalx("curl_easy_init failed");
-	http_apply(h, c);
-	curl_easy_setopt(c, CURLOPT_URL, r->url);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, x_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
-	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, x_header);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
-	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, x_progress);
-	curl_easy_setopt(c, CURLOPT_XFERINFODATA, &x);
-	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-	if (r->file != NULL) {
-		if ((x.fd = open(r->file, O_RDONLY | O_CLOEXEC)) == -1) {
-			snprintf(resp->error, sizeof(resp->error), "%s: %s",
-			    r->file, strerror(errno));
-			goto cleanup;
-		}
-		x.off = r->off;
-		x.left = r->size;
-		curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
-		curl_easy_setopt(c, CURLOPT_READFUNCTION, x_read);
-		curl_easy_setopt(c, CURLOPT_READDATA, &x);
-		curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE,
-		    (curl_off_t)r->size);
-	} else if (r->body != NULL) {
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, r->body);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
-		    (curl_off_t)r->body_len);
-		if (r->timeout > 0)
-			curl_easy_setopt(c, CURLOPT_TIMEOUT, r->timeout);
-	} else if (r->timeout > 0)
-		curl_easy_setopt(c, CURLOPT_TIMEOUT, r->timeout);
-	if (strcmp(r->method, "HEAD") == 0)
-		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-	else if (!(strcmp(r->method, "GET") == 0 && r->body == NULL) &&
-	    !(strcmp(r->method, "PUT") == 0 && r->file != NULL))
-		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r->method);
-	if (r->content_type != NULL) {
-		line = xasprintf("Content-Type: %s", r->content_type);
-		l = curl_slist_append(l, line);
-		free(line);
-	}
-	for (hp = r->headers; hp != NULL && *hp != NULL; hp++)
-		l = curl_slist_append(l, *hp);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, l);
-	curl_easy_setopt(c, CURLOPT_USERPWD, r->userpwd);
-	curl_easy_setopt(c, CURLOPT_AWS_SIGV4, r->sigv4);
-
-	cc = curl_easy_perform(c);
-	if (cc != CURLE_OK) {
-		if (cc == CURLE_ABORTED_BY_CALLBACK) {
-			resp->aborted = 1;
-			snprintf(resp->error, sizeof(resp->error), "aborted");
-		} else
-			snprintf(resp->error, sizeof(resp->error), "%s",
-			    errbuf[0] ? errbuf : curl_easy_strerror(cc));
-		goto cleanup;
-	}
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
-	rv = 0;
-cleanup:
-	curl_easy_cleanup(c);
-	curl_slist_free_all(l);		/* held the token */
-	if (x.fd != -1)
-		close(x.fd);
-	return rv;
-}
-
 void
 aws_query_add(struct buf *b, const char *name, const char *value)
 {
@@ -707,7 +417,7 @@ aws_query_do(struct http *h, const char *url, const char *sigv4,
     const struct aws_creds *c, const struct buf *body, long timeout,
     const atomic_int *abort, struct http_resp *resp)
 {
-	struct aws_req	 req;
+	struct http_req	 req;
 	const char	*hdr[3] = { NULL, NULL, NULL };
 	char		 hash[65], *h0, *h1 = NULL, *userpwd;
 	int		 rv;
@@ -729,9 +439,10 @@ aws_query_do(struct http *h, const char *url, const char *sigv4,
 	req.body_len = body->len;
 	req.userpwd = userpwd;
 	req.sigv4 = sigv4;
-	req.timeout = timeout;
+	req.timeout = timeout > 0 ? timeout : -1;
 	req.abort = abort;
-	rv = aws_do(h, &req, resp);
+	req.max_body = AWS_BODY_MAX;
+	rv = http_do(h, &req, resp);
 	free(h0);
 	freezero_str(h1);
 	freezero_str(userpwd);

@@ -27,10 +27,12 @@
 #include "backoff.h"
 #include "cloud.h"
 #include "http.h"
+#include "http_multi.h"
 #include "jsonutil.h"
 #include "log.h"
 #include "toml.h"
 #include "util.h"
+#include "xml.h"
 
 #define LOGIN_DEFAULT	"https://login.microsoftonline.com"
 #define ARM_DEFAULT	"https://management.azure.com"
@@ -446,7 +448,7 @@ set_error(struct azure *az, const char *what, const struct http_resp *r)
 		cloud_clean_copy(clean, sizeof(clean), msg ? msg : "", 600);
 		snprintf(az->err, sizeof(az->err), "%s: HTTP %ld %s: %s", what,
 		    r->status, code ? code : "", clean);
-	} else if (r->body.len > 0 && aws_xml_error(r->body.data, r->body.len,
+	} else if (r->body.len > 0 && xml_error(r->body.data, r->body.len,
 	    xmsg, sizeof(xmsg), NULL, 0) == 0) {
 		cloud_clean_copy(clean, sizeof(clean), xmsg, 600);
 		snprintf(az->err, sizeof(az->err), "%s: HTTP %ld %s", what,
@@ -648,7 +650,7 @@ arm_wait(struct azure *az, const char *what, const char *url,
 		}
 	}
 	for (;;) {
-		wait = cloud_retry_after(resp, az->poll_ms, 60000);
+		wait = http_retry_after(resp, az->poll_ms, 60000);
 		if (wait < az->poll_ms)
 			wait = az->poll_ms;
 		if (now_ms() + wait > deadline) {
@@ -914,185 +916,63 @@ azure_blob_url(const struct azure *az, const char *container,
 
 /* ---- blob requests ---- */
 
-struct breq {
-	CURL			*easy;
-	struct curl_slist	*hdrs;
-	char			*url;
-	const unsigned char	*data;
-	size_t			 len;
-	size_t			 pos;
-	struct buf		 body;
-	struct buf		 rhdrs;
-	char			 errbuf[CURL_ERROR_SIZE];
-	/* a page of the upload */
-	unsigned char		*page;
-	off_t			 off;
-	int			 busy;
-	int			 tries;
-	int64_t			 not_before;
-	struct backoff		 bo;
-};
-
-static size_t
-b_read(char *dst, size_t size, size_t n, void *arg)
-{
-	struct breq	*b = arg;
-	size_t		 want = size * n;
-
-	if (want > b->len - b->pos)
-		want = b->len - b->pos;
-	memcpy(dst, b->data + b->pos, want);
-	b->pos += want;
-	return want;
-}
-
-static size_t
-b_body(char *data, size_t size, size_t n, void *arg)
-{
-	struct breq	*b = arg;
-	size_t		 len = size * n;
-
-	if (b->body.len + len <= BODY_MAX)
-		buf_add(&b->body, data, len);
-	return len;
-}
-
-static size_t
-b_header(char *data, size_t size, size_t n, void *arg)
-{
-	struct breq	*b = arg;
-	size_t		 len = size * n;
-
-	if (len >= 5 && strncmp(data, "HTTP/", 5) == 0)
-		buf_reset(&b->rhdrs);
-	if (b->rhdrs.len + len <= 16 * 1024)
-		buf_add(&b->rhdrs, data, len);
-	return len;
-}
-
-static int
-b_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
-    curl_off_t un)
-{
-	const atomic_int	*abort = arg;
-
-	return abort != NULL && *abort;
-}
-
 /*
- * Sets up b's easy handle for one signed blob request: PUT sends
+ * Builds into call one SharedKey-signed blob request: PUT sends
  * data[0..len) (possibly empty); other methods send nothing. path is the
  * URI path after the account's prefix, already safe; query may be NULL.
+ * data must outlive the attempt.
  */
 static void
-breq_setup(struct azure *az, struct breq *b, const char *method,
+blob_build(struct azure *az, struct http_call *call, const char *method,
     const char *path, const char *query, const char *const *extra,
     const void *data, size_t len)
 {
-	const char	*h[16];
-	char		 date[64], *lines[4], *full, *sts, *sig;
-	size_t		 nh = 0, i;
+	const char	*h[HTTP_CALL_HDRS];
+	char		 date[64], *lines[3], *full, *sts, *sig;
+	size_t		 nh = 0, i, n = 0;
 	time_t		 t = time(NULL);
 	struct tm	 tm;
 	int		 put = strcmp(method, "PUT") == 0;
 
 	gmtime_r(&t, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-	lines[0] = xasprintf("x-ms-date: %s", date);
-	lines[1] = xstrdup("x-ms-version: " AZURE_STORAGE_VERSION);
+	lines[0] = http_call_own(call, xasprintf("x-ms-date: %s", date));
+	lines[1] = http_call_own(call,
+	    xstrdup("x-ms-version: " AZURE_STORAGE_VERSION));
 	lines[2] = xasprintf("Content-Length: %zu", put ? len : (size_t)0);
 	h[nh++] = lines[0];
 	h[nh++] = lines[1];
 	if (put)
 		h[nh++] = lines[2];
-	for (i = 0; extra != NULL && extra[i] && nh < nitems(h) - 1; i++)
+	for (i = 0; extra != NULL && extra[i] && nh < nitems(h) - 2; i++)
 		h[nh++] = extra[i];
 	h[nh] = NULL;
 	full = xasprintf("%s%s", az->prefix, path);
 	sts = azure_sharedkey_string(method, az->account, full, query, h);
 	sig = azure_sharedkey_sign(az->key, sts);
-	lines[3] = xasprintf("Authorization: SharedKey %s:%s", az->account,
-	    sig ? sig : "");
-	free(sig);
 	free(sts);
 
-	curl_slist_free_all(b->hdrs);
-	b->hdrs = NULL;
+	/* libcurl sends Content-Length itself, from the body. */
 	for (i = 0; i < nh; i++)
 		if (strncmp(h[i], "Content-Length:", 15) != 0)
-			b->hdrs = curl_slist_append(b->hdrs, h[i]);
-	b->hdrs = curl_slist_append(b->hdrs, lines[3]);
-	/* Nothing unsigned: no Expect, no Content-Type from libcurl. */
-	b->hdrs = curl_slist_append(b->hdrs, "Expect:");
-	b->hdrs = curl_slist_append(b->hdrs, "Content-Type:");
-	for (i = 0; i < 4; i++)
-		freezero_str(lines[i]);
-	free(b->url);
-	b->url = xasprintf("%s%s%s%s", az->origin, full, query ? "?" : "",
-	    query ? query : "");
+			call->hdr[n++] = h[i];
+	call->hdr[n++] = http_call_own(call, xasprintf("Authorization: "
+	    "SharedKey %s:%s", az->account, sig ? sig : ""));
+	call->hdr[n] = NULL;
+	freezero_str(sig);
+	free(lines[2]);
+	call->req.url = http_call_own(call, xasprintf("%s%s%s%s", az->origin,
+	    full, query ? "?" : "", query ? query : ""));
 	free(full);
-	b->data = data;
-	b->len = len;
-	b->pos = 0;
-	buf_reset(&b->body);
-	buf_reset(&b->rhdrs);
-	b->errbuf[0] = '\0';
-
-	if (b->easy == NULL && (b->easy = curl_easy_init()) == NULL)
-		fatalx("curl_easy_init failed");
-	curl_easy_reset(b->easy);
-	http_apply(az->http, b->easy);
-	curl_easy_setopt(b->easy, CURLOPT_URL, b->url);
-	curl_easy_setopt(b->easy, CURLOPT_PRIVATE, b);
-	curl_easy_setopt(b->easy, CURLOPT_ERRORBUFFER, b->errbuf);
-	curl_easy_setopt(b->easy, CURLOPT_WRITEFUNCTION, b_body);
-	curl_easy_setopt(b->easy, CURLOPT_WRITEDATA, b);
-	curl_easy_setopt(b->easy, CURLOPT_HEADERFUNCTION, b_header);
-	curl_easy_setopt(b->easy, CURLOPT_HEADERDATA, b);
-	curl_easy_setopt(b->easy, CURLOPT_XFERINFOFUNCTION, b_progress);
-	curl_easy_setopt(b->easy, CURLOPT_XFERINFODATA, az->abort);
-	curl_easy_setopt(b->easy, CURLOPT_NOPROGRESS, 0L);
+	call->req.method = method;
+	call->req.headers = call->hdr;
 	if (put) {
-		curl_easy_setopt(b->easy, CURLOPT_UPLOAD, 1L);
-		curl_easy_setopt(b->easy, CURLOPT_READFUNCTION, b_read);
-		curl_easy_setopt(b->easy, CURLOPT_READDATA, b);
-		curl_easy_setopt(b->easy, CURLOPT_INFILESIZE_LARGE,
-		    (curl_off_t)len);
-	} else if (strcmp(method, "HEAD") == 0)
-		curl_easy_setopt(b->easy, CURLOPT_NOBODY, 1L);
-	else if (strcmp(method, "GET") != 0)
-		curl_easy_setopt(b->easy, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(b->easy, CURLOPT_HTTPHEADER, b->hdrs);
-}
-
-static void
-breq_clear(struct breq *b)
-{
-	if (b->easy != NULL)
-		curl_easy_cleanup(b->easy);
-	curl_slist_free_all(b->hdrs);	/* held the signature */
-	free(b->url);
-	buf_free(&b->body);
-	buf_free(&b->rhdrs);
-	free(b->page);
-	memset(b, 0, sizeof(*b));
-}
-
-/* The answer of a finished blob request as an http_resp, for errors. */
-static void
-breq_resp(struct breq *b, CURLcode cc, struct http_resp *r)
-{
-	http_resp_init(r);
-	if (cc == CURLE_OK)
-		curl_easy_getinfo(b->easy, CURLINFO_RESPONSE_CODE, &r->status);
-	else {
-		snprintf(r->error, sizeof(r->error), "%s", b->errbuf[0] ?
-		    b->errbuf : curl_easy_strerror(cc));
-		r->aborted = cc == CURLE_ABORTED_BY_CALLBACK;
+		call->req.body = data;
+		call->req.body_len = len;
 	}
-	buf_add(&r->body, b->body.data ? b->body.data : "", b->body.len);
-	buf_add(&r->headers, b->rhdrs.data ? b->rhdrs.data : "",
-	    b->rhdrs.len);
+	call->req.timeout = -1;
+	call->req.abort = az->abort;
+	call->req.max_body = BODY_MAX;
 }
 
 /* One blob request with retries; *status gets the final status. */
@@ -1101,44 +981,39 @@ bcall(struct azure *az, const char *what, const char *method,
     const char *path, const char *query, const char *const *extra,
     long *status, long ok_also)
 {
-	struct breq	 b;
-	struct http_resp r;
-	struct backoff	 bo;
-	CURLcode	 cc;
-	int		 try, rv = -1;
+	struct http_call	 call;
+	struct http_resp	 r;
+	struct backoff		 bo;
+	int			 try, rv = -1;
 
-	memset(&b, 0, sizeof(b));
+	memset(&call, 0, sizeof(call));
+	http_resp_init(&r);
 	backoff_init(&bo, 500, az->backoff_cap);
 	for (try = 1; ; try++) {
-		breq_setup(az, &b, method, path, query, extra, "", 0);
-		cc = curl_easy_perform(b.easy);
-		breq_resp(&b, cc, &r);
+		blob_build(az, &call, method, path, query, extra, "", 0);
+		http_do(az->http, &call.req, &r);
+		http_call_clear(&call);
 		*status = r.status;
 		if (r.aborted) {
 			az->aborted = 1;
 			snprintf(az->err, sizeof(az->err), "%s: canceled", what);
-			http_resp_free(&r);
 			break;
 		}
 		if ((r.status >= 200 && r.status < 300) ||
 		    (ok_also && r.status == ok_also)) {
-			http_resp_free(&r);
 			rv = 0;
 			break;
 		}
 		set_error(az, what, &r);
-		if (!cloud_retryable(r.status) || try >= az->tries) {
-			http_resp_free(&r);
+		if (!cloud_retryable(r.status) || try >= az->tries)
 			break;
-		}
 		az->stats.retries++;
 		log_info("azure: %s; retrying (%d/%d)", az->err, try,
 		    az->tries);
-		http_resp_free(&r);
 		if (sleep_ms(az, backoff_next(&bo)) == -1)
 			break;
 	}
-	breq_clear(&b);
+	http_resp_free(&r);
 	return rv;
 }
 
@@ -1213,160 +1088,143 @@ next_page(struct azure *az, int fd, off_t size, off_t *off,
 	return 0;
 }
 
-static void
-page_start(struct azure *az, CURLM *m, struct breq *b, const char *path)
-{
-	char	 range[80];
-	const char *extra[3];
+/* A page of the upload, one per slot of the pool. */
+struct page {
+	unsigned char	*buf;		/* AZURE_PAGE bytes */
+	off_t		 off;
+	size_t		 len;
+};
 
-	snprintf(range, sizeof(range), "x-ms-range: bytes=%lld-%lld",
-	    (long long)b->off, (long long)(b->off + b->len - 1));
+/* A page-blob upload under way, for the http_multi callbacks. */
+struct pages {
+	struct azure	*az;
+	char		*bpath;
+	int		 fd;
+	off_t		 size;
+	off_t		 off;		/* where the next page is looked for */
+	struct page	*slots;
+};
+
+static int
+page_next(void *arg, int slot, void **item)
+{
+	struct pages	*u = arg;
+	struct page	*p = &u->slots[slot];
+	int		 got;
+
+	if (p->buf == NULL)
+		p->buf = xmalloc(AZURE_PAGE);
+	if ((got = next_page(u->az, u->fd, u->size, &u->off, p->buf,
+	    &p->len)) != 1)
+		return got;
+	p->off = u->off;
+	u->off += p->len;
+	*item = p;
+	return 1;
+}
+
+static void
+page_build(void *arg, void *item, struct http_call *call)
+{
+	struct pages	*u = arg;
+	struct page	*p = item;
+	const char	*extra[3];
+	char		*range;
+
+	range = http_call_own(call, xasprintf("x-ms-range: bytes=%lld-%lld",
+	    (long long)p->off, (long long)(p->off + p->len - 1)));
 	extra[0] = "x-ms-page-write: update";
 	extra[1] = range;
 	extra[2] = NULL;
-	breq_setup(az, b, "PUT", path, "comp=page", extra, b->page, b->len);
-	b->busy = 1;
-	b->tries++;
-	curl_multi_add_handle(m, b->easy);
+	blob_build(u->az, call, "PUT", u->bpath, "comp=page", extra, p->buf,
+	    p->len);
+}
+
+static enum http_verdict
+page_judge(void *arg, void *item, const struct http_resp *r, int tries)
+{
+	struct pages	*u = arg;
+	struct azure	*az = u->az;
+	struct page	*p = item;
+
+	if (r->status == 201) {
+		az->stats.pages_sent++;
+		az->stats.bytes_sent += p->len;
+		return HTTP_DONE;
+	}
+	set_error(az, "uploading a page", r);
+	if (!cloud_retryable(r->status) || tries >= az->tries)
+		return HTTP_FAIL;
+	log_info("azure: %s at offset %lld; retrying (%d/%d)", az->err,
+	    (long long)p->off, tries, az->tries);
+	return HTTP_RETRY;
 }
 
 int
 azure_page_blob_upload(struct azure *az, const char *container,
     const char *blob, const char *path)
 {
-	struct stat	 st;
-	struct breq	*slots = NULL, *b;
-	struct http_resp r;
-	CURLM		*m = NULL;
-	CURLMsg		*msg;
-	char		*bpath = NULL, lenhdr[64];
-	const char	*extra[3];
-	off_t		 off = 0;
-	size_t		 len;
-	long		 status;
-	int		 fd, i, inflight = 0, running, left, more = 1, got;
-	int		 rv = -1;
+	static const struct http_multi_ops ops = {
+		page_next, page_build, page_judge
+	};
+	struct http_multi_cfg	 cfg;
+	struct http_multi_stats	 st;
+	struct stat		 sb;
+	struct pages		 u;
+	char			 lenhdr[64];
+	const char		*extra[3];
+	long			 status;
+	int			 i, aborted, rv = -1;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1 ||
-	    fstat(fd, &st) == -1) {
+	memset(&u, 0, sizeof(u));
+	u.az = az;
+	if ((u.fd = open(path, O_RDONLY | O_CLOEXEC)) == -1 ||
+	    fstat(u.fd, &sb) == -1) {
 		snprintf(az->err, sizeof(az->err), "%s: %s", path,
 		    strerror(errno));
 		goto cleanup;
 	}
-	if (st.st_size == 0 || st.st_size % 512 != 0) {
+	if (sb.st_size == 0 || sb.st_size % 512 != 0) {
 		snprintf(az->err, sizeof(az->err), "the image is %lld bytes, "
 		    "not a positive multiple of 512: Azure page blobs (VHD) "
-		    "need whole 512-byte sectors", (long long)st.st_size);
+		    "need whole 512-byte sectors", (long long)sb.st_size);
 		goto cleanup;
 	}
-	bpath = xasprintf("/%s/%s", container, blob);
+	u.size = sb.st_size;
+	u.bpath = xasprintf("/%s/%s", container, blob);
 	snprintf(lenhdr, sizeof(lenhdr), "x-ms-blob-content-length: %lld",
-	    (long long)st.st_size);
+	    (long long)sb.st_size);
 	extra[0] = "x-ms-blob-type: PageBlob";
 	extra[1] = lenhdr;
 	extra[2] = NULL;
-	if (bcall(az, "creating the page blob", "PUT", bpath, NULL, extra,
+	if (bcall(az, "creating the page blob", "PUT", u.bpath, NULL, extra,
 	    &status, 0) == -1)
 		goto cleanup;
 
-	slots = xcalloc(az->threads, sizeof(*slots));
-	for (i = 0; i < az->threads; i++)
-		backoff_init(&slots[i].bo, 500, az->backoff_cap);
-	if ((m = curl_multi_init()) == NULL)
-		fatalx("curl_multi_init failed");
-	while (more || inflight > 0) {
-		if (az->abort != NULL && *az->abort) {
-			az->aborted = 1;
-			snprintf(az->err, sizeof(az->err), "uploading the page "
-			    "blob: canceled");
-			goto cleanup;
-		}
-		for (i = 0; i < az->threads; i++) {
-			b = &slots[i];
-			if (b->busy && b->not_before != 0 &&
-			    b->not_before <= now_ms() && b->easy != NULL &&
-			    b->tries > 0 && b->pos == (size_t)-1) {
-				/* a page waiting for its retry */
-				b->not_before = 0;
-				page_start(az, m, b, bpath);
-				inflight++;
-			}
-			if (b->busy || !more)
-				continue;
-			if (b->page == NULL)
-				b->page = xmalloc(AZURE_PAGE);
-			if ((got = next_page(az, fd, st.st_size, &off, b->page,
-			    &len)) == -1)
-				goto cleanup;
-			if (got == 0) {
-				more = 0;
-				continue;
-			}
-			b->off = off;
-			b->len = len;
-			b->tries = 0;
-			off += len;
-			backoff_reset(&b->bo);
-			page_start(az, m, b, bpath);
-			inflight++;
-		}
-		if (inflight > az->stats.max_inflight)
-			az->stats.max_inflight = inflight;
-		curl_multi_perform(m, &running);
-		while ((msg = curl_multi_info_read(m, &left)) != NULL) {
-			if (msg->msg != CURLMSG_DONE)
-				continue;
-			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE,
-			    (char **)&b);
-			curl_multi_remove_handle(m, b->easy);
-			inflight--;
-			breq_resp(b, msg->data.result, &r);
-			if (r.status == 201) {
-				az->stats.pages_sent++;
-				az->stats.bytes_sent += b->len;
-				b->busy = 0;
-				http_resp_free(&r);
-				continue;
-			}
-			if (r.aborted) {
-				az->aborted = 1;
-				snprintf(az->err, sizeof(az->err), "uploading "
-				    "the page blob: canceled");
-				http_resp_free(&r);
-				goto cleanup;
-			}
-			set_error(az, "uploading a page", &r);
-			if (!cloud_retryable(r.status)
-			    || b->tries >= az->tries) {
-				http_resp_free(&r);
-				goto cleanup;
-			}
-			az->stats.retries++;
-			b->not_before = now_ms() + cloud_retry_after(&r,
-			    backoff_next(&b->bo), az->backoff_cap);
-			b->pos = (size_t)-1;	/* marks a pending retry */
-			log_info("azure: %s at offset %lld; retrying (%d/%d)",
-			    az->err, (long long)b->off, b->tries, az->tries);
-			http_resp_free(&r);
-		}
-		if (more || inflight > 0)
-			curl_multi_poll(m, NULL, 0, inflight ? 100 : 10, NULL);
+	u.slots = xcalloc(az->threads, sizeof(*u.slots));
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.parallel = az->threads;
+	cfg.backoff_base = 500;
+	cfg.backoff_cap = az->backoff_cap;
+	cfg.retry_after = 1;
+	cfg.abort = az->abort;
+	memset(&st, 0, sizeof(st));
+	rv = http_multi_run(az->http, &cfg, &ops, &u, &st, &aborted);
+	az->stats.retries += st.retries;
+	if (st.max_inflight > az->stats.max_inflight)
+		az->stats.max_inflight = st.max_inflight;
+	if (aborted) {
+		az->aborted = 1;
+		snprintf(az->err, sizeof(az->err), "uploading the page blob: "
+		    "canceled");
 	}
-	rv = 0;
 cleanup:
-	if (slots != NULL) {
-		for (i = 0; i < az->threads; i++) {
-			if (slots[i].easy != NULL && m != NULL)
-				curl_multi_remove_handle(m, slots[i].easy);
-			breq_clear(&slots[i]);
-		}
-		free(slots);
-	}
-	if (m != NULL)
-		curl_multi_cleanup(m);
-	if (fd != -1)
-		close(fd);
-	free(bpath);
+	for (i = 0; u.slots != NULL && i < az->threads; i++)
+		free(u.slots[i].buf);
+	free(u.slots);
+	if (u.fd != -1)
+		close(u.fd);
+	free(u.bpath);
 	return rv;
 }
 

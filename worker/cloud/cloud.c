@@ -73,21 +73,6 @@ cloud_retryable(long status)
 	    status == 500 || status == 502 || status == 503 || status == 504;
 }
 
-int64_t
-cloud_retry_after(const struct http_resp *r, int64_t dflt, int64_t cap)
-{
-	char	*ra;
-	int64_t	 s, ms = dflt;
-
-	if ((ra = http_resp_header(r, "Retry-After")) != NULL) {
-		s = strtoll(ra, NULL, 10);
-		if (s > 0 && ra[0] >= '0' && ra[0] <= '9')
-			ms = s < cap / 1000 ? s * 1000 : cap;
-		free(ra);
-	}
-	return ms;
-}
-
 void
 cloud_clean_copy(char *dst, size_t dstlen, const char *s, size_t max)
 {
@@ -139,7 +124,7 @@ cloud_do(const struct cloud_call *cc, struct http_req *req,
 		}
 		if (!cloud_retryable(resp->status) || try >= cc->tries)
 			return -1;
-		wait = cloud_retry_after(resp, backoff_next(&bo),
+		wait = http_retry_after(resp, backoff_next(&bo),
 		    cc->backoff_cap);
 		(*cc->retries)++;
 		log_info("%s: %s; retrying in %lld ms (%d/%d)", cc->name,

@@ -65,9 +65,6 @@ int	 cloud_do(const struct cloud_call *cc, struct http_req *req,
 
 /* 1 for no answer, 408, 429 and the 5xx a retry can cure. */
 int	 cloud_retryable(long status);
-/* Retry-After (seconds form) in ms, at most cap; dflt when absent or 0. */
-int64_t	 cloud_retry_after(const struct http_resp *, int64_t dflt,
-	    int64_t cap);
 /* At most max bytes of s into dst, control characters as spaces. */
 void	 cloud_clean_copy(char *dst, size_t dstlen, const char *s,
 	    size_t max);

@@ -22,9 +22,11 @@
 
 #include "backoff.h"
 #include "http.h"
+#include "http_multi.h"
 #include "log.h"
 #include "s3.h"
 #include "util.h"
+#include "xml.h"
 
 #define DEFAULT_PART		(64LL * 1024 * 1024)
 #define DEFAULT_PARALLEL	4
@@ -60,26 +62,23 @@ struct s3 {
 	struct s3_stats		 stats;
 };
 
-enum part_state { PART_PENDING, PART_RUNNING, PART_DONE };
-
+/* One part of a multipart upload. */
 struct part {
-	struct s3		*s3;
 	int			 num;
 	off_t			 off;
 	off_t			 size;
-	off_t			 sent;
-	int			 fd;
-	enum part_state		 state;
-	CURL			*easy;
-	struct curl_slist	*hdrs;
-	char			*url;
-	char			*userpwd;
-	struct buf		 body;
 	char			*etag;
-	int			 tries;
-	int64_t			 not_before;
-	struct backoff		 bo;
-	char			 errbuf[CURL_ERROR_SIZE];
+};
+
+/* A multipart upload under way, for the http_multi callbacks. */
+struct upload {
+	struct s3		*s3;
+	const char		*key;
+	const char		*path;
+	const char		*upload_id;
+	struct part		*parts;
+	int			 n;
+	int			 next;
 };
 
 static void	set_error(struct s3 *, const char *, const char *,
@@ -443,7 +442,7 @@ set_error(struct s3 *s, const char *op, const char *key,
 		    r->error);
 		return;
 	}
-	if (aws_xml_error(r->body.data, r->body.len, msg, sizeof(msg),
+	if (xml_error(r->body.data, r->body.len, msg, sizeof(msg),
 	    s->code, sizeof(s->code)) == 0)
 		snprintf(s->err, sizeof(s->err), "S3 %s %s: HTTP %ld %s", op,
 		    key, r->status, msg);
@@ -488,7 +487,7 @@ struct call {
 static int
 s3_call(struct s3 *s, const struct call *c, struct http_resp *resp)
 {
-	struct aws_req	 req;
+	struct http_req	 req;
 	struct backoff	 bo;
 	char		 hash[65], *h[4], *url, *userpwd;
 	char		 msg[600], code[64];
@@ -510,17 +509,18 @@ s3_call(struct s3 *s, const struct call *c, struct http_resp *resp)
 	req.content_type = c->content_type;
 	req.body = c->body;
 	req.body_len = c->body_len;
-	req.file = c->file;
-	req.off = c->off;
-	req.size = c->size;
+	req.body_path = c->file;
+	req.body_off = c->off;
+	req.body_size = c->size;
 	req.userpwd = userpwd;
 	req.sigv4 = s->sigv4;
 	req.timeout = 300;
 	req.abort = s->abort;
+	req.max_body = AWS_BODY_MAX;
 	backoff_init(&bo, s->backoff_base, s->backoff_cap);
 
 	for (try = 1;; try++) {
-		if (aws_do(s->http, &req, resp) == -1 && resp->aborted) {
+		if (http_do(s->http, &req, resp) == -1 && resp->aborted) {
 			s->aborted = 1;
 			snprintf(s->err, sizeof(s->err), "S3 %s %s: canceled",
 			    c->op, c->key ? c->key : "");
@@ -528,7 +528,7 @@ s3_call(struct s3 *s, const struct call *c, struct http_resp *resp)
 		}
 		if (resp->status >= 200 && resp->status < 300) {
 			/* CompleteMultipartUpload can fail inside a 200. */
-			if (resp->body.len == 0 || aws_xml_error(resp->body.data,
+			if (resp->body.len == 0 || xml_error(resp->body.data,
 			    resp->body.len, msg, sizeof(msg), code,
 			    sizeof(code)) == -1) {
 				rv = 0;
@@ -627,226 +627,104 @@ put_single(struct s3 *s, const char *key, const char *path, off_t size)
 	return rv;
 }
 
-static size_t
-part_read(char *data, size_t size, size_t n, void *arg)
+static int
+part_next(void *arg, int slot, void **item)
 {
-	struct part	*p = arg;
-	size_t		 want = size * n;
-	ssize_t		 got;
+	struct upload	*u = arg;
 
-	if ((off_t)want > p->size - p->sent)
-		want = p->size - p->sent;
-	if (want == 0)
+	if (u->next >= u->n)
 		return 0;
-	do
-		got = pread(p->fd, data, want, p->off + p->sent);
-	while (got == -1 && errno == EINTR);
-	if (got <= 0)
-		return CURL_READFUNC_ABORT;
-	p->sent += got;
-	return got;
+	*item = &u->parts[u->next++];
+	return 1;
 }
 
-static size_t
-part_body(char *data, size_t size, size_t n, void *arg)
-{
-	struct part	*p = arg;
-	size_t		 len = size * n;
-
-	if (p->body.len + len <= PART_BODY_MAX)
-		buf_add(&p->body, data, len);
-	return len;
-}
-
-static size_t
-part_header(char *data, size_t size, size_t n, void *arg)
-{
-	struct part	*p = arg;
-	size_t		 len = size * n;
-
-	if (len > 5 && strncasecmp(data, "ETag:", 5) == 0) {
-		free(p->etag);
-		p->etag = rtrim(xstrndup(data + 5, len - 5));
-		memmove(p->etag, p->etag + strspn(p->etag, " \t"),
-		    strlen(p->etag + strspn(p->etag, " \t")) + 1);
-	}
-	return len;
-}
-
-/* Sets up the easy handle of one attempt at part p and adds it to m. */
 static void
-part_start(struct s3 *s, CURLM *m, struct part *p, const char *key,
-    const char *upload_id)
+part_build(void *arg, void *item, struct http_call *call)
 {
-	struct curl_slist	*l = NULL;
-	char			*q, *eid, *h[4];
-	size_t			 nh, i;
+	struct upload	*u = arg;
+	struct s3	*s = u->s3;
+	struct part	*p = item;
+	char		*q, *eid, *h[4];
+	size_t		 nh, i;
 
-	eid = http_escape(upload_id);
+	eid = http_escape(u->upload_id);
 	/* Canonical order: partNumber < uploadId. */
 	q = xasprintf("partNumber=%d&uploadId=%s", p->num, eid);
 	free(eid);
-	free(p->url);
-	p->url = object_url(s, key, q);
+	call->req.url = http_call_own(call, object_url(s, u->key, q));
 	free(q);
 	base_headers(s, "UNSIGNED-PAYLOAD", 0, h, &nh);
-	for (i = 0; i < nh; i++) {
-		l = curl_slist_append(l, h[i]);
-		freezero_str(h[i]);
-	}
-	/* No removal lines ("Expect:"): libcurl would sign them. */
-	l = curl_slist_append(l, "Content-Type: application/octet-stream");
-	curl_slist_free_all(p->hdrs);
-	p->hdrs = l;
-	if (p->userpwd == NULL)
-		p->userpwd = xasprintf("%s:%s", s->creds.access_key,
-		    s->creds.secret_key);
-	buf_reset(&p->body);
-	free(p->etag);
-	p->etag = NULL;
-	p->sent = 0;
-	p->errbuf[0] = '\0';
-
-	if (p->easy == NULL && (p->easy = curl_easy_init()) == NULL)
-		fatalx("curl_easy_init failed");
-	curl_easy_reset(p->easy);
-	http_apply(s->http, p->easy);
-	curl_easy_setopt(p->easy, CURLOPT_URL, p->url);
-	curl_easy_setopt(p->easy, CURLOPT_PRIVATE, p);
-	curl_easy_setopt(p->easy, CURLOPT_ERRORBUFFER, p->errbuf);
-	curl_easy_setopt(p->easy, CURLOPT_UPLOAD, 1L);
-	curl_easy_setopt(p->easy, CURLOPT_READFUNCTION, part_read);
-	curl_easy_setopt(p->easy, CURLOPT_READDATA, p);
-	curl_easy_setopt(p->easy, CURLOPT_INFILESIZE_LARGE,
-	    (curl_off_t)p->size);
-	curl_easy_setopt(p->easy, CURLOPT_WRITEFUNCTION, part_body);
-	curl_easy_setopt(p->easy, CURLOPT_WRITEDATA, p);
-	curl_easy_setopt(p->easy, CURLOPT_HEADERFUNCTION, part_header);
-	curl_easy_setopt(p->easy, CURLOPT_HEADERDATA, p);
-	curl_easy_setopt(p->easy, CURLOPT_HTTPHEADER, p->hdrs);
-	curl_easy_setopt(p->easy, CURLOPT_USERPWD, p->userpwd);
-	curl_easy_setopt(p->easy, CURLOPT_AWS_SIGV4, s->sigv4);
-	p->state = PART_RUNNING;
-	p->tries++;
-	curl_multi_add_handle(m, p->easy);
+	for (i = 0; i < nh; i++)
+		call->hdr[i] = http_call_own(call, h[i]);
+	call->req.headers = call->hdr;
+	call->req.method = "PUT";
+	call->req.content_type = "application/octet-stream";
+	call->req.body_path = u->path;
+	call->req.body_off = p->off;
+	call->req.body_size = p->size;
+	call->req.userpwd = http_call_own(call, xasprintf("%s:%s",
+	    s->creds.access_key, s->creds.secret_key));
+	call->req.sigv4 = s->sigv4;
+	call->req.abort = s->abort;
+	call->req.max_body = PART_BODY_MAX;
 }
 
-static void
-part_clear(struct part *p)
+static enum http_verdict
+part_judge(void *arg, void *item, const struct http_resp *r, int tries)
 {
-	if (p->easy != NULL)
-		curl_easy_cleanup(p->easy);
-	curl_slist_free_all(p->hdrs);	/* held the token */
-	freezero_str(p->userpwd);
-	free(p->url);
-	free(p->etag);
-	buf_free(&p->body);
-}
+	struct upload	*u = arg;
+	struct s3	*s = u->s3;
+	struct part	*p = item;
+	char		 what[32], *etag;
 
-/*
- * Judges a finished attempt: 0 done, 1 try again later, -1 failed for good
- * (s->err set).
- */
-static int
-part_finish(struct s3 *s, struct part *p, CURLcode cc)
-{
-	struct http_resp	 r;
-	char			 what[32];
-	int			 rv;
-
-	http_resp_init(&r);
-	if (cc == CURLE_OK)
-		curl_easy_getinfo(p->easy, CURLINFO_RESPONSE_CODE, &r.status);
-	else
-		snprintf(r.error, sizeof(r.error), "%s",
-		    p->errbuf[0] ? p->errbuf : curl_easy_strerror(cc));
-	if (cc == CURLE_OK && r.status == 200 && p->etag != NULL &&
-	    *p->etag != '\0') {
-		p->state = PART_DONE;
-		return 0;
+	etag = r->status == 200 ? http_resp_header(r, "ETag") : NULL;
+	if (etag != NULL && *etag != '\0') {
+		free(p->etag);
+		p->etag = etag;
+		return HTTP_DONE;
 	}
-	buf_add(&r.body, p->body.data, p->body.len);
+	free(etag);
 	snprintf(what, sizeof(what), "part %d of", p->num);
-	if (cc == CURLE_OK && r.status == 200)
+	if (r->status == 200)
 		snprintf(s->err, sizeof(s->err), "S3 PUT %s: no ETag in the "
 		    "answer", what);
 	else
-		set_error(s, "PUT", what, &r);
-	http_resp_free(&r);
-	p->state = PART_PENDING;
-	if (p->tries < s->tries && (retryable(s->status, s->code) ||
-	    (cc == CURLE_OK && r.status == 200))) {
-		p->not_before = now_ms() + backoff_next(&p->bo);
-		s->stats.retries++;
-		log_info("%s; retrying (%d/%d)", s->err, p->tries, s->tries);
-		rv = 1;
-	} else
-		rv = -1;
-	return rv;
+		set_error(s, "PUT", what, r);
+	if (tries < s->tries && (retryable(s->status, s->code) ||
+	    r->status == 200)) {
+		log_info("%s; retrying (%d/%d)", s->err, tries, s->tries);
+		return HTTP_RETRY;
+	}
+	return HTTP_FAIL;
 }
 
-/* Runs every part through one multi handle, at most s->parallel at once. */
+/* Runs every part on an http_multi pool, at most s->parallel at once. */
 static int
-put_parts(struct s3 *s, const char *key, const char *upload_id,
-    struct part *parts, int n)
+put_parts(struct upload *u)
 {
-	CURLM		*m;
-	CURLMsg		*msg;
-	struct part	*p;
-	int		 i, done = 0, inflight = 0, running, left, rv = -1;
-	int		 next = 0;
-	int64_t		 t;
+	static const struct http_multi_ops ops = {
+		part_next, part_build, part_judge
+	};
+	struct s3		*s = u->s3;
+	struct http_multi_cfg	 cfg;
+	struct http_multi_stats	 st;
+	int			 rv, aborted;
 
-	if ((m = curl_multi_init()) == NULL)
-		fatalx("curl_multi_init failed");
-	while (done < n) {
-		if (s->abort != NULL && *s->abort) {
-			s->aborted = 1;
-			snprintf(s->err, sizeof(s->err), "S3 upload of %s: "
-			    "canceled", key);
-			goto cleanup;
-		}
-		t = now_ms();
-		/* Retries first, then fresh parts in order. */
-		for (i = 0; i < next && inflight < s->parallel; i++) {
-			p = &parts[i];
-			if (p->state == PART_PENDING && p->tries > 0 &&
-			    p->not_before <= t) {
-				part_start(s, m, p, key, upload_id);
-				inflight++;
-			}
-		}
-		while (next < n && inflight < s->parallel) {
-			part_start(s, m, &parts[next++], key, upload_id);
-			inflight++;
-		}
-		if (inflight > s->stats.max_inflight)
-			s->stats.max_inflight = inflight;
-		curl_multi_perform(m, &running);
-		while ((msg = curl_multi_info_read(m, &left)) != NULL) {
-			if (msg->msg != CURLMSG_DONE)
-				continue;
-			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE,
-			    (char **)&p);
-			curl_multi_remove_handle(m, p->easy);
-			inflight--;
-			switch (part_finish(s, p, msg->data.result)) {
-			case 0:
-				done++;
-				break;
-			case -1:
-				goto cleanup;
-			}
-		}
-		if (done < n)
-			curl_multi_poll(m, NULL, 0, 100, NULL);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.parallel = s->parallel;
+	cfg.backoff_base = s->backoff_base;
+	cfg.backoff_cap = s->backoff_cap;
+	cfg.abort = s->abort;
+	memset(&st, 0, sizeof(st));
+	rv = http_multi_run(s->http, &cfg, &ops, u, &st, &aborted);
+	s->stats.retries += st.retries;
+	if (st.max_inflight > s->stats.max_inflight)
+		s->stats.max_inflight = st.max_inflight;
+	if (aborted) {
+		s->aborted = 1;
+		snprintf(s->err, sizeof(s->err), "S3 upload of %s: canceled",
+		    u->key);
 	}
-	rv = 0;
-cleanup:
-	for (i = 0; i < n; i++)
-		if (parts[i].state == PART_RUNNING)
-			curl_multi_remove_handle(m, parts[i].easy);
-	curl_multi_cleanup(m);
 	return rv;
 }
 
@@ -855,13 +733,14 @@ put_multipart(struct s3 *s, const char *key, const char *path, off_t size)
 {
 	struct http_resp	 resp;
 	struct call		 c;
+	struct upload		 u;
 	struct part		*parts = NULL;
 	struct buf		 xml;
 	char			 err[sizeof(s->err)], code[sizeof(s->code)];
 	char			*upload_id = NULL, *q = NULL, *eid = NULL, *e;
 	int64_t			 psize = s->part_size;
 	long			 status;
-	int			 n, i, fd = -1, rv = -1, aborted;
+	int			 n, i, rv = -1, aborted;
 
 	/* At most 10000 parts: grow the part size in whole MiB. */
 	if ((size + psize - 1) / psize > S3_MAX_PARTS)
@@ -869,11 +748,6 @@ put_multipart(struct s3 *s, const char *key, const char *path, off_t size)
 	n = (int)((size + psize - 1) / psize);
 	http_resp_init(&resp);
 	buf_init(&xml);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		snprintf(s->err, sizeof(s->err), "%s: %s", path,
-		    strerror(errno));
-		goto cleanup;
-	}
 
 	memset(&c, 0, sizeof(c));
 	c.op = "CreateMultipartUpload";
@@ -885,7 +759,7 @@ put_multipart(struct s3 *s, const char *key, const char *path, off_t size)
 	c.acl = 1;
 	if (s3_call(s, &c, &resp) == -1)
 		goto cleanup;
-	upload_id = aws_xml_find(resp.body.data, resp.body.len, "UploadId");
+	upload_id = xml_find(resp.body.data, resp.body.len, "UploadId");
 	if (upload_id == NULL || *upload_id == '\0' ||
 	    strlen(upload_id) > 1024) {
 		snprintf(s->err, sizeof(s->err), "S3 CreateMultipartUpload %s: "
@@ -897,22 +771,25 @@ put_multipart(struct s3 *s, const char *key, const char *path, off_t size)
 
 	parts = xcalloc(n, sizeof(*parts));
 	for (i = 0; i < n; i++) {
-		parts[i].s3 = s;
 		parts[i].num = i + 1;
 		parts[i].off = (off_t)i * psize;
 		parts[i].size = i == n - 1 ? size - parts[i].off : psize;
-		parts[i].fd = fd;
-		buf_init(&parts[i].body);
-		backoff_init(&parts[i].bo, s->backoff_base, s->backoff_cap);
 	}
 	s->stats.parts = n;
-	if (put_parts(s, key, upload_id, parts, n) == -1)
+	memset(&u, 0, sizeof(u));
+	u.s3 = s;
+	u.key = key;
+	u.path = path;
+	u.upload_id = upload_id;
+	u.parts = parts;
+	u.n = n;
+	if (put_parts(&u) == -1)
 		goto abort;
 
 	buf_addstr(&xml, "<CompleteMultipartUpload xmlns=\""
 	    "http://s3.amazonaws.com/doc/2006-03-01/\">");
 	for (i = 0; i < n; i++) {
-		e = aws_xml_escape(parts[i].etag);
+		e = xml_escape(parts[i].etag);
 		buf_printf(&xml, "<Part><PartNumber>%d</PartNumber>"
 		    "<ETag>%s</ETag></Part>", parts[i].num, e);
 		free(e);
@@ -965,15 +842,13 @@ abort:
 	s->aborted = aborted;
 cleanup:
 	for (i = 0; parts != NULL && i < n; i++)
-		part_clear(&parts[i]);
+		free(parts[i].etag);
 	free(parts);
 	free(q);
 	free(eid);
 	free(upload_id);
 	buf_free(&xml);
 	http_resp_free(&resp);
-	if (fd != -1)
-		close(fd);
 	return rv;
 }
 

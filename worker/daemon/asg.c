@@ -20,6 +20,7 @@
 #include "log.h"
 #include "util.h"
 #include "watch.h"
+#include "xml.h"
 
 #define ASG_API_VERSION		"2011-01-01"
 #define ASG_TICK_MS		200
@@ -240,7 +241,7 @@ asg_call(struct asg *a, const char *action, const char *const *params)
 		snprintf(a->err, sizeof(a->err), "%s: %s", action, resp.error);
 	else if (resp.status == 200)
 		rv = 0;
-	else if (aws_xml_error(resp.body.data, resp.body.len, msg,
+	else if (xml_error(resp.body.data, resp.body.len, msg,
 	    sizeof(msg), code, sizeof(code)) == 0)
 		snprintf(a->err, sizeof(a->err), "%s: HTTP %ld: %s", action,
 		    resp.status, msg);
