@@ -56,10 +56,7 @@ cloud_token_take(struct cloud_token *t, struct http_resp *resp)
 		    86400 : json_object_get_int64(v));
 	rv = 0;
 cleanup:
-	if (doc != NULL && json_object_object_get_ex(doc, "access_token", &v) &&
-	    json_object_is_type(v, json_type_string))
-		explicit_bzero((char *)json_object_get_string(v),
-		    json_object_get_string_len(v));
+	json_wipe_str(doc, "access_token");
 	json_object_put(doc);
 	if (resp->body.data != NULL)
 		explicit_bzero(resp->body.data, resp->body.cap);

@@ -126,12 +126,7 @@ gcp_key_parse(const char *json, size_t len, struct gcp_key *k, char *err,
 cleanup:
 	if (doc != NULL) {
 		/* The parsed tree held the private key. */
-		json_object	*v;
-
-		if (json_object_object_get_ex(doc, "private_key", &v) &&
-		    json_object_is_type(v, json_type_string))
-			explicit_bzero((char *)json_object_get_string(v),
-			    json_object_get_string_len(v));
+		json_wipe_str(doc, "private_key");
 		json_object_put(doc);
 	}
 	return rv;
@@ -166,8 +161,9 @@ gcp_jwt_assertion(const struct gcp_key *k, const char *scope, time_t now,
 	BIO		*bio = NULL;
 	unsigned char	*sig = NULL;
 	size_t		 siglen = 0;
-	char		*head = NULL, *body = NULL, *input = NULL, *s = NULL;
+	char		*head = NULL, *body = NULL, *input = NULL, *b64;
 	char		*out = NULL;
+	const char	*s;
 	const char	*hdr = "{\"alg\":\"RS256\",\"typ\":\"JWT\"}";
 
 	claims = json_object_new_object();
@@ -180,7 +176,7 @@ gcp_jwt_assertion(const struct gcp_key *k, const char *scope, time_t now,
 	json_object_object_add(claims, "exp",
 	    json_object_new_int64(now + 3600));
 	head = gcp_b64url(hdr, strlen(hdr));
-	s = (char *)json_object_to_json_string_ext(claims,
+	s = json_object_to_json_string_ext(claims,
 	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	body = gcp_b64url(s, strlen(s));
 	input = xasprintf("%s.%s", head, body);
@@ -209,9 +205,9 @@ gcp_jwt_assertion(const struct gcp_key *k, const char *scope, time_t now,
 		snprintf(err, errlen, "cannot sign the GCP token request");
 		goto cleanup;
 	}
-	s = gcp_b64url(sig, siglen);
-	out = xasprintf("%s.%s", input, s);
-	free(s);
+	b64 = gcp_b64url(sig, siglen);
+	out = xasprintf("%s.%s", input, b64);
+	free(b64);
 cleanup:
 	json_object_put(claims);
 	EVP_MD_CTX_free(md);

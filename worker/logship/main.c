@@ -552,8 +552,8 @@ main(int argc, char *argv[])
 	ho.max_body = 1024 * 1024;
 	s.h = http_new(&ho);
 
-	if ((dir = (char *)env("IB_JOURNAL_DIR")) != NULL)
-		dir = xstrdup(dir);
+	if (env("IB_JOURNAL_DIR") != NULL)
+		dir = xstrdup(env("IB_JOURNAL_DIR"));
 	if ((s.jr = jr_open(dir, SELF_UNIT)) == NULL)
 		goto cleanup;
 	/* The cursor's folder: the unit's StateDirectory, or a test's. */
