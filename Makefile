@@ -38,8 +38,9 @@ DAEMON_SRCS = $(addprefix worker/daemon/,api.c asg.c auth.c cache.c \
 	   $(addprefix worker/daemon/jobs/,aws_ec2.c container_resolve.c \
 	   depsolve.c file_resolve.c jobs.c osbuild.c ostree_resolve.c \
 	   search_packages.c) \
-	   $(addprefix worker/daemon/targets/,aws.c azure.c common.c gcp.c \
-	   s3.c targets.c worker_server.c)
+	   $(addprefix worker/daemon/targets/,aws_ami.c aws_s3.c \
+	   azure_image.c common.c gcp_image.c run.c targets.c \
+	   worker_server.c)
 BUILDER_SRCS = $(addprefix worker/builder/,disk_direct.c gen.c main.c \
 	   manifest.c monitor.c run.c sources.c stage_image.c stage_tree.c \
 	   stages.c store.c)

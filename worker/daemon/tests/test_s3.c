@@ -35,9 +35,6 @@
 /* main.c owns the run flags; weak so a library copy wins if one exists. */
 __attribute__((weak)) struct runflags runflags;
 
-int	target_s3_run(const struct target_ctx *, json_object *, const char *,
-	    json_object **, struct target_err *);
-
 static char	 tmpdir[] = "/tmp/test_s3.XXXXXX";
 
 static const char *
@@ -234,7 +231,7 @@ run_target(const char *opts_json, const char *fname, const char *path,
 	json_object_object_add(t, "osbuild_artifact", art);
 	memset(terr, 0, sizeof(*terr));
 	*opts = NULL;
-	rv = target_s3_run(&ctx, t, path, opts, terr);
+	rv = target_aws_s3.run(&ctx, t, path, opts, terr);
 	json_object_put(t);
 	config_free(conf);
 	return rv;
