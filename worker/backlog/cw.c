@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "aws.h"
+#include "aws_imds.h"
 #include "cw.h"
 #include "http.h"
 #include "log.h"

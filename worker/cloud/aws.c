@@ -16,11 +16,12 @@
 #include <openssl/hmac.h>
 
 #include "aws.h"
+#include "aws_imds.h"
 #include "http.h"
+#include "jsonutil.h"
 #include "log.h"
 #include "util.h"
 
-#define IMDS_DEFAULT	"http://169.254.169.254"
 #define CREDS_FILE_MAX	(64 * 1024)
 
 void
@@ -125,140 +126,27 @@ cleanup:
 	return rv;
 }
 
-const char *
-aws_imds_base(void)
-{
-	const char	*e = getenv("IB_IMDS_ENDPOINT");
-
-	return e != NULL && *e ? e : IMDS_DEFAULT;
-}
-
-char *
-aws_imds_token(struct http *h, char *err, size_t errlen)
-{
-	struct http_req		 req;
-	struct http_resp	 resp;
-	const char		*hdr[2] = { NULL, NULL };
-	char			*url, *token = NULL;
-
-	memset(&req, 0, sizeof(req));
-	url = xasprintf("%s/latest/api/token", aws_imds_base());
-	hdr[0] = "X-aws-ec2-metadata-token-ttl-seconds: 21600";
-	req.method = "PUT";
-	req.url = url;
-	req.headers = hdr;
-	req.body = "";
-	req.body_len = 0;
-	req.timeout = 5;
-	http_resp_init(&resp);
-	if (http_do(h, &req, &resp) == -1)
-		snprintf(err, errlen, "instance metadata (IMDSv2) "
-		    "unreachable: %s", resp.error);
-	else if (resp.status != 200 || resp.body.len == 0 ||
-	    resp.body.len > 4096)
-		snprintf(err, errlen, "instance metadata (IMDSv2) answered "
-		    "%ld to the token request", resp.status);
-	else
-		token = xstrdup(rtrim(resp.body.data));
-	if (resp.body.data != NULL)
-		explicit_bzero(resp.body.data, resp.body.cap);
-	http_resp_free(&resp);
-	free(url);
-	return token;
-}
-
-/*
- * An IMDSv2 session token as the header every later GET carries; caller
- * frees it with freezero_str. NULL with "what: reason" in err.
- */
-static char *
-imds_session(struct http *h, const char *what, char *err, size_t errlen)
-{
-	char	*token, *tokhdr, why[256];
-
-	if ((token = aws_imds_token(h, why, sizeof(why))) == NULL) {
-		snprintf(err, errlen, "%s: %s", what, why);
-		return NULL;
-	}
-	tokhdr = xasprintf("X-aws-ec2-metadata-token: %s", token);
-	freezero_str(token);
-	return tokhdr;
-}
-
-char *
-aws_imds_region(struct http *h, char *err, size_t errlen)
-{
-	struct http_req		 req;
-	struct http_resp	 resp;
-	const char		*hdr[2] = { NULL, NULL };
-	char			*url = NULL, *tokhdr, *out = NULL;
-
-	http_resp_init(&resp);
-	if ((tokhdr = imds_session(h, "no region", err,
-	    errlen)) == NULL)
-		goto cleanup;
-	hdr[0] = tokhdr;
-	url = xasprintf("%s/latest/meta-data/placement/region",
-	    aws_imds_base());
-	memset(&req, 0, sizeof(req));
-	req.url = url;
-	req.headers = hdr;
-	req.timeout = 5;
-	if (http_do(h, &req, &resp) == -1 || resp.status != 200 ||
-	    resp.body.len == 0) {
-		snprintf(err, errlen, "no region: instance metadata answered "
-		    "%ld for placement/region", resp.status);
-		goto cleanup;
-	}
-	out = xstrdup(rtrim(resp.body.data));
-	if (!aws_region_ok(out)) {
-		snprintf(err, errlen, "no region: not a region name from "
-		    "instance metadata");
-		free(out);
-		out = NULL;
-	}
-cleanup:
-	/* The token went through this body. */
-	if (resp.body.data != NULL)
-		explicit_bzero(resp.body.data, resp.body.cap);
-	http_resp_free(&resp);
-	freezero_str(tokhdr);
-	free(url);
-	return out;
-}
-
 int
 aws_creds_from_imds(struct http *h, struct aws_creds *c, char *err,
     size_t errlen)
 {
-	struct http_req		 req;
-	struct http_resp	 resp;
-	json_object		*doc = NULL, *v;
-	const char		*hdr[2] = { NULL, NULL };
-	char			*url = NULL, *tokhdr = NULL;
-	char			*role = NULL, *nl;
-	int			 rv = -1;
+	json_object	*doc = NULL, *v;
+	char		*token, *path = NULL, *role = NULL, *doctext = NULL;
+	char		*nl, why[256];
+	long		 status;
+	int		 rv = -1;
 
 	memset(c, 0, sizeof(*c));
-	http_resp_init(&resp);
-	if ((tokhdr = imds_session(h, "no credentials", err,
-	    errlen)) == NULL)
-		goto cleanup;
-	hdr[0] = tokhdr;
-
-	url = xasprintf("%s/latest/meta-data/iam/security-credentials/",
-	    aws_imds_base());
-	memset(&req, 0, sizeof(req));
-	req.url = url;
-	req.headers = hdr;
-	req.timeout = 5;
-	if (http_do(h, &req, &resp) == -1 || resp.status != 200 ||
-	    resp.body.len == 0) {
+	if ((token = aws_imds_token(h, why, sizeof(why))) == NULL) {
+		snprintf(err, errlen, "no credentials: %s", why);
+		return -1;
+	}
+	if (aws_imds_get(h, token, "iam/security-credentials/", &role,
+	    &status, why, sizeof(why)) == -1 || *role == '\0') {
 		snprintf(err, errlen, "no credentials: the instance has no IAM "
-		    "role (instance metadata answered %ld)", resp.status);
+		    "role (instance metadata answered %ld)", status);
 		goto cleanup;
 	}
-	role = xstrdup(resp.body.data);
 	if ((nl = strchr(role, '\n')) != NULL)
 		*nl = '\0';
 	rtrim(role);
@@ -267,16 +155,14 @@ aws_creds_from_imds(struct http *h, struct aws_creds *c, char *err,
 		    "instance metadata");
 		goto cleanup;
 	}
-	free(url);
-	url = xasprintf("%s/latest/meta-data/iam/security-credentials/%s",
-	    aws_imds_base(), role);
-	req.url = url;
-	if (http_do(h, &req, &resp) == -1 || resp.status != 200) {
+	path = xasprintf("iam/security-credentials/%s", role);
+	if (aws_imds_get(h, token, path, &doctext, &status, why,
+	    sizeof(why)) == -1) {
 		snprintf(err, errlen, "no credentials: instance metadata "
-		    "answered %ld for role %s", resp.status, role);
+		    "answered %ld for role %s", status, role);
 		goto cleanup;
 	}
-	if ((doc = json_tokener_parse(resp.body.data)) == NULL) {
+	if ((doc = json_tokener_parse(doctext)) == NULL) {
 		snprintf(err, errlen, "no credentials: instance metadata "
 		    "answer for role %s is not JSON", role);
 		goto cleanup;
@@ -303,14 +189,14 @@ aws_creds_from_imds(struct http *h, struct aws_creds *c, char *err,
 	c->source = xasprintf("instance role %s", role);
 	rv = 0;
 cleanup:
-	/* The body held secrets. */
-	if (resp.body.data != NULL)
-		explicit_bzero(resp.body.data, resp.body.cap);
-	http_resp_free(&resp);
+	/* The answer held secrets. */
+	json_wipe_str(doc, "SecretAccessKey");
+	json_wipe_str(doc, "Token");
 	json_object_put(doc);
-	freezero_str(tokhdr);
+	freezero_str(doctext);
+	freezero_str(token);
+	free(path);
 	free(role);
-	free(url);
 	return rv;
 }
 

@@ -32,13 +32,6 @@ void	 aws_creds_copy(struct aws_creds *, const struct aws_creds *);
 int	 aws_creds_from_file(const char *path, const char *profile,
 	    struct aws_creds *, char *err, size_t errlen);
 
-/* The instance metadata endpoint: IB_IMDS_ENDPOINT (tests), else AWS's. */
-const char *aws_imds_base(void);
-/*
- * An IMDSv2 session token (a PUT, 6 h long); secret, the caller frees it
- * with freezero_str. NULL with why in err.
- */
-char	*aws_imds_token(struct http *, char *err, size_t errlen);
 /*
  * A key pair given in full (token may be NULL or empty), with source
  * naming where it came from. -1 when one of them is empty or holds
@@ -46,16 +39,9 @@ char	*aws_imds_token(struct http *, char *err, size_t errlen);
  */
 int	 aws_creds_from_keys(const char *access_key, const char *secret_key,
 	    const char *token, const char *source, struct aws_creds *);
-/*
- * The instance role's credentials through IMDSv2 only (a PUT for the
- * session token first; IMDSv1 is never used). The endpoint is
- * $IB_IMDS_ENDPOINT or http://169.254.169.254.
- */
+/* The instance role's credentials through IMDSv2 (aws_imds.h). */
 int	 aws_creds_from_imds(struct http *, struct aws_creds *, char *err,
 	    size_t errlen);
-/* The instance's region through IMDSv2; newly allocated, or NULL with err. */
-char	*aws_imds_region(struct http *, char *err, size_t errlen);
-
 /*
  * The chain: the given key pair (from the job) when both are non-empty,
  * else the shared-credentials file when non-NULL, else IMDSv2.

@@ -13,6 +13,7 @@
 
 #include "asg.h"
 #include "aws.h"
+#include "aws_imds.h"
 #include "backoff.h"
 #include "config.h"
 #include "http.h"
