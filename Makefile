@@ -40,7 +40,7 @@ DAEMON_SRCS = $(addprefix worker/daemon/,api.c asg.c auth.c cache.c \
 	   depsolve.c file_resolve.c jobs.c osbuild.c ostree_resolve.c \
 	   search_packages.c) \
 	   $(addprefix worker/daemon/targets/,aws_ami.c aws_s3.c \
-	   azure_image.c common.c gcp_image.c run.c targets.c \
+	   azure_image.c common.c gcp_image.c run_targets.c targets.c \
 	   worker_server.c)
 BUILDER_SRCS = $(addprefix worker/builder/,disk_direct.c gen.c main.c \
 	   manifest.c monitor.c run.c sources.c stage_image.c stage_tree.c \

@@ -69,7 +69,7 @@ int		 target_result_takes_options(const char *name, int generation);
 /*
  * Runs every target of an osbuild job (targets, borrowed) on the exports
  * under outdir, in order; adds target_results to result and, when one
- * failed, the job error (targets/run.c).
+ * failed, the job error (targets/run_targets.c).
  */
 void		 targets_run(json_object *result, struct job *job,
 		    const struct job_ctx *ctx, json_object *targets,
