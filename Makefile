@@ -30,8 +30,8 @@ B	 = build$(if $(filter 1,$(SANITIZE)),-san)
 # Each folder sees only its own headers and those of the layers below it.
 LIB_SRCS = $(addprefix worker/lib/,backoff.c exec.c http.c http_multi.c jsonutil.c \
 	   log.c toml.c util.c xml.c)
-CLOUD_SRCS = $(addprefix worker/cloud/,aws.c aws_imds.c azure.c \
-	   azure_blob.c azure_sharedkey.c cloud.c ec2.c gce.c gcp.c \
+CLOUD_SRCS = $(addprefix worker/cloud/,aws.c aws_creds.c aws_imds.c \
+	   azure.c azure_blob.c azure_sharedkey.c cloud.c ec2.c gce.c gcp.c \
 	   gcp_auth.c gcs.c registry.c s3.c s3_multipart.c)
 DAEMON_SRCS = $(addprefix worker/daemon/,api.c asg.c auth.c cache.c \
 	   config.c dnfjson.c health.c job.c loop.c metrics.c sdnotify.c \

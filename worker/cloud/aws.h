@@ -1,8 +1,8 @@
 /*
- * What the S3 and EC2 clients share: the credentials chain (job options,
- * a shared-credentials file, the instance role through IMDSv2), SigV4
- * primitives for presigning, and the Query API. XML answers: xml.h.
- * Secrets live only in struct aws_creds and are zeroed when freed.
+ * What the AWS clients share: the credentials chain (job options, a
+ * shared-credentials file, the instance role through IMDSv2: aws_creds.c),
+ * SigV4 primitives for presigning and the Query API (aws.c). XML answers:
+ * xml.h. Secrets live only in struct aws_creds and are zeroed when freed.
  */
 #ifndef IB_AWS_H
 #define IB_AWS_H
