@@ -11,10 +11,12 @@
 #include <time.h>
 
 #include "aws.h"
+#include "aws_imds.h"
 #include "cw.h"
 #include "http.h"
 #include "log.h"
 #include "util.h"
+#include "xml.h"
 
 #define CW_VERSION	"2010-08-01"
 
@@ -99,7 +101,7 @@ cw_put_metric_data(struct http *h, const struct cw_put *p,
 		snprintf(err, errlen, "PutMetricData: %s", resp.error);
 	else if (resp.status != 200) {
 		code[0] = '\0';
-		aws_xml_error(resp.body.data, resp.body.len, msg, sizeof(msg),
+		xml_error(resp.body.data, resp.body.len, msg, sizeof(msg),
 		    code, sizeof(code));
 		snprintf(err, errlen, "PutMetricData: HTTP %ld%s%s",
 		    resp.status, code[0] ? ": " : "", code);

@@ -1,8 +1,8 @@
 /*
- * What the S3 and EC2 clients share: the credentials chain (job options,
- * a shared-credentials file, the instance role through IMDSv2), AWS's XML
- * answers (libxml2), SigV4 primitives for presigning, and retry helpers.
- * Secrets live only in struct aws_creds and are zeroed when freed.
+ * What the AWS clients share: the credentials chain (job options, a
+ * shared-credentials file, the instance role through IMDSv2: aws_creds.c),
+ * SigV4 primitives for presigning and the Query API (aws.c). XML answers:
+ * xml.h. Secrets live only in struct aws_creds and are zeroed when freed.
  */
 #ifndef IB_AWS_H
 #define IB_AWS_H
@@ -32,13 +32,6 @@ void	 aws_creds_copy(struct aws_creds *, const struct aws_creds *);
 int	 aws_creds_from_file(const char *path, const char *profile,
 	    struct aws_creds *, char *err, size_t errlen);
 
-/* The instance metadata endpoint: IB_IMDS_ENDPOINT (tests), else AWS's. */
-const char *aws_imds_base(void);
-/*
- * An IMDSv2 session token (a PUT, 6 h long); secret, the caller frees it
- * with freezero_str. NULL with why in err.
- */
-char	*aws_imds_token(struct http *, char *err, size_t errlen);
 /*
  * A key pair given in full (token may be NULL or empty), with source
  * naming where it came from. -1 when one of them is empty or holds
@@ -46,16 +39,9 @@ char	*aws_imds_token(struct http *, char *err, size_t errlen);
  */
 int	 aws_creds_from_keys(const char *access_key, const char *secret_key,
 	    const char *token, const char *source, struct aws_creds *);
-/*
- * The instance role's credentials through IMDSv2 only (a PUT for the
- * session token first; IMDSv1 is never used). The endpoint is
- * $IB_IMDS_ENDPOINT or http://169.254.169.254.
- */
+/* The instance role's credentials through IMDSv2 (aws_imds.h). */
 int	 aws_creds_from_imds(struct http *, struct aws_creds *, char *err,
 	    size_t errlen);
-/* The instance's region through IMDSv2; newly allocated, or NULL with err. */
-char	*aws_imds_region(struct http *, char *err, size_t errlen);
-
 /*
  * The chain: the given key pair (from the job) when both are non-empty,
  * else the shared-credentials file when non-NULL, else IMDSv2.
@@ -63,20 +49,6 @@ char	*aws_imds_region(struct http *, char *err, size_t errlen);
 int	 aws_creds_resolve(struct http *, const char *access_key,
 	    const char *secret_key, const char *token, const char *file,
 	    struct aws_creds *, char *err, size_t errlen);
-
-/*
- * XML. aws_xml_find returns the text of the first element whose local
- * name is name, newly allocated, or NULL (not XML, or no such element).
- * aws_xml_error fills "Code: Message" of an S3 <Error> or an EC2
- * <Response><Errors><Error> answer and the bare code; returns 0 when the
- * body was such an error, -1 otherwise.
- */
-int	 aws_xml_available(void);
-char	*aws_xml_find(const char *data, size_t len, const char *name);
-int	 aws_xml_error(const char *data, size_t len, char *msg, size_t msglen,
-	    char *code, size_t codelen);
-/* Escapes text for an XML element; caller frees. */
-char	*aws_xml_escape(const char *);
 
 /* SHA-256 as lower-case hex (65 bytes with the NUL). */
 void	 aws_sha256_hex(const void *, size_t, char out[65]);
@@ -88,41 +60,18 @@ void	 aws_sigv4_sign(const char *secret, const char *date8,
 	    const char *region, const char *service,
 	    const char *string_to_sign, char out[65]);
 
-/*
- * One SigV4-signed request on an easy handle set up by http_apply(). Unlike
- * http_do() it never sends header-removal lines ("Expect:", "Content-
- * Type:"): libcurl 7.88 signs such headers though it does not send them,
- * which real AWS rejects. Bodies come from memory or a file range (method
- * PUT). Returns 0 when an answer arrived, -1 otherwise (resp->error,
- * resp->aborted). Answers are capped at 1 MiB.
- */
-struct aws_req {
-	const char		*method;
-	const char		*url;
-	const char *const	*headers;	/* NULL-terminated */
-	const char		*content_type;	/* sent when non-NULL */
-	const char		*body;		/* with method POST/PUT */
-	size_t			 body_len;
-	const char		*file;		/* or PUT this file's range */
-	long long		 off;
-	long long		 size;
-	const char		*userpwd;	/* secret */
-	const char		*sigv4;
-	long			 timeout;	/* s, in-memory bodies only */
-	const atomic_int	*abort;
-};
-struct http_resp;
-int	 aws_do(struct http *, const struct aws_req *, struct http_resp *);
+/* The largest answer an AWS API call takes in memory. */
+#define AWS_BODY_MAX	(1024 * 1024)
 
 /*
  * The AWS Query API (EC2, Auto Scaling, CloudWatch): a form body that
  * aws_query_add() grows by "&name=value" (value percent-encoded) after
  * "Action=...&Version=...", POSTed by aws_query_do() with creds, signed
  * by libcurl for sigv4 ("aws:amz:REGION:SERVICE"). aws_query_do returns
- * as aws_do().
+ * as http_do().
  */
 struct buf;
-struct aws_creds;
+struct http_resp;
 void	 aws_query_add(struct buf *, const char *name, const char *value);
 int	 aws_query_do(struct http *, const char *url, const char *sigv4,
 	    const struct aws_creds *, const struct buf *body, long timeout,

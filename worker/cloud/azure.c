@@ -1,29 +1,19 @@
 /*
- * Azure: Azure AD tokens, Resource Manager calls and their long-running
- * operations, and page-blob uploads with SharedKey signatures written from
- * Microsoft's description of the scheme. Pages are read from the file at
- * their offsets (holes found with SEEK_DATA are never read); at most
- * `threads` pages, 4 MiB each, are in memory and on the wire at once.
+ * Azure: the client, its Azure AD tokens, and Resource Manager calls with
+ * their long-running operations. SharedKey signing is azure_sharedkey.c,
+ * the blob service (page-blob uploads) azure_blob.c.
  */
-#include <sys/stat.h>
-
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
-#include <unistd.h>
 
-#include <curl/curl.h>
 #include <json-c/json.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
-#include "aws.h"
 #include "azure.h"
+#include "azure_priv.h"
 #include "backoff.h"
 #include "cloud.h"
 #include "http.h"
@@ -31,6 +21,7 @@
 #include "log.h"
 #include "toml.h"
 #include "util.h"
+#include "xml.h"
 
 #define LOGIN_DEFAULT	"https://login.microsoftonline.com"
 #define ARM_DEFAULT	"https://management.azure.com"
@@ -39,32 +30,7 @@
 #define API_STORAGE	"2023-01-01"
 #define API_COMPUTE	"2023-09-01"
 #define CREDS_MAX	(64 * 1024)
-#define BODY_MAX	(64 * 1024)
 
-struct azure {
-	struct http		*http;
-	char			*login_url;
-	char			*arm_url;
-	char			*tenant;
-	char			*sub;
-	struct azure_creds	 creds;
-	struct cloud_token	 token;
-	/* the storage account in use */
-	char			*account;
-	char			*key;		/* secret, base64 */
-	char			*origin;	/* scheme://host[:port] */
-	char			*prefix;	/* path before the container */
-	long			 connect_timeout;
-	int			 threads;
-	int			 tries;
-	int64_t			 backoff_cap;
-	int64_t			 poll_ms;
-	int64_t			 op_timeout;
-	const atomic_int	*abort;
-	int			 aborted;
-	char			 err[1024];
-	struct azure_stats	 stats;
-};
 
 void
 azure_creds_clear(struct azure_creds *c)
@@ -120,184 +86,6 @@ azure_creds_from_file(const char *path, struct azure_creds *c, char *err,
 	return 0;
 }
 
-/* ---- SharedKey ---- */
-
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static char *
-url_decode(const char *s, size_t n)
-{
-	char	*out = xmalloc(n + 1), *o = out;
-	size_t	 i;
-
-	for (i = 0; i < n; i++) {
-		if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 &&
-		    hexval(s[i + 2]) >= 0) {
-			*o++ = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
-			i += 2;
-		} else
-			*o++ = s[i];
-	}
-	*o = '\0';
-	return out;
-}
-
-struct kv {
-	char	*k;
-	char	*v;
-};
-
-static int
-kv_cmp(const void *a, const void *b)
-{
-	const struct kv	*x = a, *y = b;
-	int		 c = strcmp(x->k, y->k);
-
-	return c != 0 ? c : strcmp(x->v, y->v);
-}
-
-static char *
-lower(char *s)
-{
-	char	*p;
-
-	for (p = s; *p; p++)
-		*p = tolower((unsigned char)*p);
-	return s;
-}
-
-/* The value of a standard header among hdrs, or "". */
-static const char *
-std_header(const char *const *hdrs, const char *name, char *tmp, size_t len)
-{
-	size_t	 n = strlen(name);
-	const char *v;
-
-	for (; hdrs != NULL && *hdrs; hdrs++) {
-		if (strncasecmp(*hdrs, name, n) == 0 && (*hdrs)[n] == ':') {
-			v = *hdrs + n + 1;
-			while (*v == ' ')
-				v++;
-			snprintf(tmp, len, "%s", v);
-			rtrim(tmp);
-			return tmp;
-		}
-	}
-	return "";
-}
-
-char *
-azure_sharedkey_string(const char *method, const char *account,
-    const char *path, const char *query, const char *const *hdrs)
-{
-	static const char *const std[] = { "Content-Encoding",
-	    "Content-Language", "Content-Length", "Content-MD5",
-	    "Content-Type", "Date", "If-Modified-Since", "If-Match",
-	    "If-None-Match", "If-Unmodified-Since", "Range" };
-	struct buf	 b;
-	struct kv	*xs = NULL;
-	size_t		 nx = 0, i, j;
-	const char	*v, *colon, *p, *amp, *eq;
-	char		 tmp[1024];
-
-	buf_init(&b);
-	buf_printf(&b, "%s\n", method);
-	for (i = 0; i < nitems(std); i++) {
-		v = std_header(hdrs, std[i], tmp, sizeof(tmp));
-		/* Since version 2015-02-21 a zero length signs as empty. */
-		if (strcmp(std[i], "Content-Length") == 0 &&
-		    strcmp(v, "0") == 0)
-			v = "";
-		buf_printf(&b, "%s\n", v);
-	}
-	/* x-ms- headers: lower-case names, sorted, values trimmed. */
-	for (i = 0; hdrs != NULL && hdrs[i]; i++) {
-		if (strncasecmp(hdrs[i], "x-ms-", 5) != 0 ||
-		    (colon = strchr(hdrs[i], ':')) == NULL)
-			continue;
-		xs = xrealloc(xs, (nx + 1) * sizeof(*xs));
-		xs[nx].k = lower(xstrndup(hdrs[i], colon - hdrs[i]));
-		rtrim(xs[nx].k);
-		v = colon + 1;
-		while (*v == ' ' || *v == '\t')
-			v++;
-		xs[nx].v = rtrim(xstrdup(v));
-		nx++;
-	}
-	if (nx > 1)
-		qsort(xs, nx, sizeof(*xs), kv_cmp);
-	for (i = 0; i < nx; i++)
-		buf_printf(&b, "%s:%s\n", xs[i].k, xs[i].v);
-	for (i = 0; i < nx; i++) {
-		free(xs[i].k);
-		free(xs[i].v);
-	}
-	free(xs);
-	xs = NULL;
-	nx = 0;
-
-	buf_printf(&b, "/%s%s", account, path);
-	/* Query parameters: decoded, names lower-cased, sorted, repeated
-	 * names joined by commas. */
-	for (p = query; p != NULL && *p; p = amp ? amp + 1 : NULL) {
-		amp = strchr(p, '&');
-		j = amp ? (size_t)(amp - p) : strlen(p);
-		if (j == 0)
-			continue;
-		eq = memchr(p, '=', j);
-		xs = xrealloc(xs, (nx + 1) * sizeof(*xs));
-		xs[nx].k = lower(url_decode(p, eq ? (size_t)(eq - p) : j));
-		xs[nx].v = eq ? url_decode(eq + 1, j - (eq + 1 - p)) :
-		    xstrdup("");
-		nx++;
-	}
-	if (nx > 1)
-		qsort(xs, nx, sizeof(*xs), kv_cmp);
-	for (i = 0; i < nx; i++) {
-		if (i > 0 && strcmp(xs[i].k, xs[i - 1].k) == 0)
-			buf_printf(&b, ",%s", xs[i].v);
-		else
-			buf_printf(&b, "\n%s:%s", xs[i].k, xs[i].v);
-	}
-	for (i = 0; i < nx; i++) {
-		free(xs[i].k);
-		free(xs[i].v);
-	}
-	free(xs);
-	buf_add(&b, "", 0);
-	return buf_release(&b);
-}
-
-char *
-azure_sharedkey_sign(const char *key_b64, const char *sts)
-{
-	unsigned char	 mac[32];
-	unsigned int	 maclen = sizeof(mac);
-	size_t		 klen;
-	char		*key, *out;
-
-	if (strlen(key_b64) > 1024 ||
-	    (key = base64_decode(key_b64, &klen)) == NULL)
-		return NULL;
-	HMAC(EVP_sha256(), key, (int)klen, (const unsigned char *)sts,
-	    strlen(sts), mac, &maclen);
-	explicit_bzero(key, klen);
-	free(key);
-	out = base64_encode(mac, maclen);
-	explicit_bzero(mac, sizeof(mac));
-	return out;
-}
-
 int
 azure_account_ok(const char *s)
 {
@@ -351,6 +139,8 @@ azure_arm_name_ok(const char *s)
 
 /* ---- the client ---- */
 
+static int	login(void *);
+
 struct azure *
 azure_new(const struct azure_cfg *c)
 {
@@ -374,11 +164,17 @@ azure_new(const struct azure_cfg *c)
 	az->threads = c->threads > 0 ? c->threads : 16;
 	if (az->threads > 64)
 		az->threads = 64;
-	az->tries = c->tries > 0 ? c->tries : 6;
-	az->backoff_cap = c->backoff_cap > 0 ? c->backoff_cap : 20000;
+	az->cl.tries = c->tries > 0 ? c->tries : 6;
+	az->cl.backoff_cap = c->backoff_cap > 0 ? c->backoff_cap : 20000;
 	az->poll_ms = c->poll_ms > 0 ? c->poll_ms : 2000;
 	az->op_timeout = c->op_timeout > 0 ? c->op_timeout : 3600;
-	az->abort = c->abort;
+	az->cl.abort = c->abort;
+	az->cl.name = "azure";
+	az->cl.http = az->http;
+	az->cl.login = login;
+	az->cl.set_error = azure_set_error;
+	az->cl.arg = az;
+	az->cl.retries = &az->stats.retries;
 	return az;
 }
 
@@ -393,7 +189,7 @@ azure_free(struct azure *az)
 	free(az->tenant);
 	free(az->sub);
 	azure_creds_clear(&az->creds);
-	cloud_token_clear(&az->token);
+	cloud_client_clear(&az->cl);
 	free(az->account);
 	freezero_str(az->key);
 	free(az->origin);
@@ -404,13 +200,13 @@ azure_free(struct azure *az)
 const char *
 azure_error(const struct azure *az)
 {
-	return az->err;
+	return az->cl.err;
 }
 
 int
 azure_aborted(const struct azure *az)
 {
-	return az->aborted;
+	return az->cl.aborted;
 }
 
 const struct azure_stats *
@@ -420,15 +216,16 @@ azure_stats(const struct azure *az)
 }
 
 /* The cloud's message: ARM/AAD JSON, or the storage XML <Error>. */
-static void
-set_error(struct azure *az, const char *what, const struct http_resp *r)
+void
+azure_set_error(void *arg, const char *what, const struct http_resp *r)
 {
+	struct azure	*az = arg;
 	json_object	*doc = NULL, *e;
 	const char	*code = NULL, *msg = NULL;
 	char		 xmsg[600], clean[700];
 
 	if (r->status == 0) {
-		snprintf(az->err, sizeof(az->err), "%s: %s", what, r->error);
+		snprintf(az->cl.err, sizeof(az->cl.err), "%s: %s", what, r->error);
 		return;
 	}
 	if (r->body.len > 0 && r->body.data[0] == '{')
@@ -444,54 +241,29 @@ set_error(struct azure *az, const char *what, const struct http_resp *r)
 	}
 	if (code != NULL || msg != NULL) {
 		cloud_clean_copy(clean, sizeof(clean), msg ? msg : "", 600);
-		snprintf(az->err, sizeof(az->err), "%s: HTTP %ld %s: %s", what,
+		snprintf(az->cl.err, sizeof(az->cl.err), "%s: HTTP %ld %s: %s", what,
 		    r->status, code ? code : "", clean);
-	} else if (r->body.len > 0 && aws_xml_error(r->body.data, r->body.len,
+	} else if (r->body.len > 0 && xml_error(r->body.data, r->body.len,
 	    xmsg, sizeof(xmsg), NULL, 0) == 0) {
 		cloud_clean_copy(clean, sizeof(clean), xmsg, 600);
-		snprintf(az->err, sizeof(az->err), "%s: HTTP %ld %s", what,
+		snprintf(az->cl.err, sizeof(az->cl.err), "%s: HTTP %ld %s", what,
 		    r->status, clean);
 	} else {
 		cloud_clean_copy(clean, sizeof(clean), r->body.len
 		    ? r->body.data :
 		    "", 200);
-		snprintf(az->err, sizeof(az->err), "%s: HTTP %ld %s", what,
+		snprintf(az->cl.err, sizeof(az->cl.err), "%s: HTTP %ld %s", what,
 		    r->status, clean);
 	}
 	json_object_put(doc);
 }
 
-static int
-sleep_ms(struct azure *az, int64_t ms)
-{
-	if (sleep_abortable(ms, az->abort) == 0)
-		return 0;
-	az->aborted = 1;
-	snprintf(az->err, sizeof(az->err), "canceled");
-	return -1;
-}
-
-static int	login(struct azure *);
-
-static int
-login_cb(void *az)
-{
-	return login(az);
-}
-
-static void
-set_error_cb(void *az, const char *what, const struct http_resp *r)
-{
-	set_error(az, what, r);
-}
-
-/* An ARM or AAD call with retries (cloud_do): 0 on 2xx, -1 with az->err. */
+/* An ARM or AAD call with retries (cloud_do): 0 on 2xx, -1 with az->cl.err. */
 static int
 acall(struct azure *az, const char *what, const char *method,
     const char *url, const char *body, const char *ctype, int auth,
     struct http_resp *resp)
 {
-	struct cloud_call	 cc;
 	struct http_req		 req;
 
 	memset(&req, 0, sizeof(req));
@@ -502,34 +274,18 @@ acall(struct azure *az, const char *what, const char *method,
 		req.body = body;
 		req.body_len = strlen(body);
 	}
-	memset(&cc, 0, sizeof(cc));
-	cc.name = "azure";
-	cc.what = what;
-	cc.http = az->http;
-	cc.token = auth ? &az->token : NULL;
-	cc.login = login_cb;
-	cc.set_error = set_error_cb;
-	cc.arg = az;
-	cc.tries = az->tries;
-	cc.backoff_cap = az->backoff_cap;
-	cc.abort = az->abort;
-	cc.aborted = &az->aborted;
-	cc.retries = &az->stats.retries;
-	cc.err = az->err;
-	cc.errlen = sizeof(az->err);
-	return cloud_do(&cc, &req, resp);
+	return cloud_do(&az->cl, what, auth, 0, &req, resp);
 }
 
 static int
-login(struct azure *az)
+login(void *arg)
 {
-	struct http_resp	 resp;
-	char			*url, *form, *id, *secret, *scope, *et;
-	int			 rv = -1;
+	struct azure	*az = arg;
+	char		*url, *form, *id, *secret, *scope, *et;
+	int		 rv;
 
-	if (cloud_token_fresh(&az->token))
+	if (cloud_token_fresh(&az->cl.token))
 		return 0;
-	cloud_token_clear(&az->token);
 	et = http_escape(az->tenant);
 	url = xasprintf("%s/%s/oauth2/v2.0/token", az->login_url, et);
 	free(et);
@@ -541,22 +297,9 @@ login(struct azure *az)
 	freezero_str(secret);
 	free(id);
 	free(scope);
-	http_resp_init(&resp);
-	if (acall(az, "Azure AD token request", "POST", url, form,
-	    "application/x-www-form-urlencoded", 0, &resp) == -1)
-		goto cleanup;
-	if (cloud_token_take(&az->token, &resp) == -1) {
-		snprintf(az->err, sizeof(az->err), "Azure AD token request: no "
-		    "access_token in the answer");
-		goto cleanup;
-	}
-	rv = 0;
-cleanup:
+	rv = cloud_login(&az->cl, "Azure AD token request", url, form);
 	freezero_str(form);
 	free(url);
-	if (resp.body.data != NULL)
-		explicit_bzero(resp.body.data, resp.body.cap);
-	http_resp_free(&resp);
 	return rv;
 }
 
@@ -603,7 +346,7 @@ op_failed(struct azure *az, const char *what, json_object *doc)
 		json_object_object_get_ex(p, "error", &e);
 	cloud_clean_copy(clean, sizeof(clean), json_get_str(e, "message") ?
 	    json_get_str(e, "message") : "no reason given", 600);
-	snprintf(az->err, sizeof(az->err), "%s failed: %s: %s", what,
+	snprintf(az->cl.err, sizeof(az->cl.err), "%s failed: %s: %s", what,
 	    json_get_str(e, "code") ? json_get_str(e, "code") : "Failed",
 	    clean);
 }
@@ -648,15 +391,15 @@ arm_wait(struct azure *az, const char *what, const char *url,
 		}
 	}
 	for (;;) {
-		wait = cloud_retry_after(resp, az->poll_ms, 60000);
+		wait = http_retry_after(resp, az->poll_ms, 60000);
 		if (wait < az->poll_ms)
 			wait = az->poll_ms;
 		if (now_ms() + wait > deadline) {
-			snprintf(az->err, sizeof(az->err), "%s: not done after "
+			snprintf(az->cl.err, sizeof(az->cl.err), "%s: not done after "
 			    "%lld s", what, (long long)az->op_timeout);
 			goto cleanup;
 		}
-		if (sleep_ms(az, wait) == -1)
+		if (cloud_sleep(&az->cl, wait) == -1)
 			goto cleanup;
 		az->stats.polls++;
 		if (acall(az, what, "GET", poll, NULL, NULL, 1, resp) == -1)
@@ -669,7 +412,7 @@ arm_wait(struct azure *az, const char *what, const char *url,
 		}
 		json_object_put(doc);
 		if ((doc = json_tokener_parse(resp->body.data)) == NULL) {
-			snprintf(az->err, sizeof(az->err), "%s: the operation's "
+			snprintf(az->cl.err, sizeof(az->cl.err), "%s: the operation's "
 			    "status is not JSON", what);
 			goto cleanup;
 		}
@@ -707,7 +450,7 @@ azure_rg_location(struct azure *az, const char *rg, char **loc)
 		goto cleanup;
 	if ((doc = json_tokener_parse(resp.body.data)) == NULL ||
 	    !azure_arm_name_ok(json_get_str(doc, "location"))) {
-		snprintf(az->err, sizeof(az->err), "reading the resource group: "
+		snprintf(az->cl.err, sizeof(az->cl.err), "reading the resource group: "
 		    "no location in the answer");
 		goto cleanup;
 	}
@@ -746,7 +489,7 @@ azure_find_account(struct azure *az, const char *rg, const char *tag,
 	if ((doc = json_tokener_parse(resp.body.data)) == NULL ||
 	    !json_object_object_get_ex(doc, "value", &arr) ||
 	    !json_object_is_type(arr, json_type_array)) {
-		snprintf(az->err, sizeof(az->err), "searching for a storage "
+		snprintf(az->cl.err, sizeof(az->cl.err), "searching for a storage "
 		    "account: the answer has no list");
 		goto cleanup;
 	}
@@ -857,7 +600,7 @@ azure_use_account(struct azure *az, const char *rg, const char *account)
 	ep = blob != NULL ? xstrdup(blob) :
 	    xasprintf("https://%s.blob.core.windows.net/", account);
 	if (set_endpoint(az, ep) == -1) {
-		snprintf(az->err, sizeof(az->err), "the storage account's blob "
+		snprintf(az->cl.err, sizeof(az->cl.err), "the storage account's blob "
 		    "endpoint is not a plain http(s) URL");
 		goto cleanup;
 	}
@@ -887,7 +630,7 @@ azure_use_account(struct azure *az, const char *rg, const char *account)
 		}
 	}
 	if (az->key == NULL) {
-		snprintf(az->err, sizeof(az->err), "retrieving the storage "
+		snprintf(az->cl.err, sizeof(az->cl.err), "retrieving the storage "
 		    "account key: no usable key in the answer");
 		goto cleanup;
 	}
@@ -901,472 +644,6 @@ cleanup:
 	http_resp_free(&resp);
 	free(url);
 	free(ep);
-	return rv;
-}
-
-char *
-azure_blob_url(const struct azure *az, const char *container,
-    const char *blob)
-{
-	return xasprintf("%s%s/%s/%s", az->origin, az->prefix, container,
-	    blob);
-}
-
-/* ---- blob requests ---- */
-
-struct breq {
-	CURL			*easy;
-	struct curl_slist	*hdrs;
-	char			*url;
-	const unsigned char	*data;
-	size_t			 len;
-	size_t			 pos;
-	struct buf		 body;
-	struct buf		 rhdrs;
-	char			 errbuf[CURL_ERROR_SIZE];
-	/* a page of the upload */
-	unsigned char		*page;
-	off_t			 off;
-	int			 busy;
-	int			 tries;
-	int64_t			 not_before;
-	struct backoff		 bo;
-};
-
-static size_t
-b_read(char *dst, size_t size, size_t n, void *arg)
-{
-	struct breq	*b = arg;
-	size_t		 want = size * n;
-
-	if (want > b->len - b->pos)
-		want = b->len - b->pos;
-	memcpy(dst, b->data + b->pos, want);
-	b->pos += want;
-	return want;
-}
-
-static size_t
-b_body(char *data, size_t size, size_t n, void *arg)
-{
-	struct breq	*b = arg;
-	size_t		 len = size * n;
-
-	if (b->body.len + len <= BODY_MAX)
-		buf_add(&b->body, data, len);
-	return len;
-}
-
-static size_t
-b_header(char *data, size_t size, size_t n, void *arg)
-{
-	struct breq	*b = arg;
-	size_t		 len = size * n;
-
-	if (len >= 5 && strncmp(data, "HTTP/", 5) == 0)
-		buf_reset(&b->rhdrs);
-	if (b->rhdrs.len + len <= 16 * 1024)
-		buf_add(&b->rhdrs, data, len);
-	return len;
-}
-
-static int
-b_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
-    curl_off_t un)
-{
-	const atomic_int	*abort = arg;
-
-	return abort != NULL && *abort;
-}
-
-/*
- * Sets up b's easy handle for one signed blob request: PUT sends
- * data[0..len) (possibly empty); other methods send nothing. path is the
- * URI path after the account's prefix, already safe; query may be NULL.
- */
-static void
-breq_setup(struct azure *az, struct breq *b, const char *method,
-    const char *path, const char *query, const char *const *extra,
-    const void *data, size_t len)
-{
-	const char	*h[16];
-	char		 date[64], *lines[4], *full, *sts, *sig;
-	size_t		 nh = 0, i;
-	time_t		 t = time(NULL);
-	struct tm	 tm;
-	int		 put = strcmp(method, "PUT") == 0;
-
-	gmtime_r(&t, &tm);
-	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-	lines[0] = xasprintf("x-ms-date: %s", date);
-	lines[1] = xstrdup("x-ms-version: " AZURE_STORAGE_VERSION);
-	lines[2] = xasprintf("Content-Length: %zu", put ? len : (size_t)0);
-	h[nh++] = lines[0];
-	h[nh++] = lines[1];
-	if (put)
-		h[nh++] = lines[2];
-	for (i = 0; extra != NULL && extra[i] && nh < nitems(h) - 1; i++)
-		h[nh++] = extra[i];
-	h[nh] = NULL;
-	full = xasprintf("%s%s", az->prefix, path);
-	sts = azure_sharedkey_string(method, az->account, full, query, h);
-	sig = azure_sharedkey_sign(az->key, sts);
-	lines[3] = xasprintf("Authorization: SharedKey %s:%s", az->account,
-	    sig ? sig : "");
-	free(sig);
-	free(sts);
-
-	curl_slist_free_all(b->hdrs);
-	b->hdrs = NULL;
-	for (i = 0; i < nh; i++)
-		if (strncmp(h[i], "Content-Length:", 15) != 0)
-			b->hdrs = curl_slist_append(b->hdrs, h[i]);
-	b->hdrs = curl_slist_append(b->hdrs, lines[3]);
-	/* Nothing unsigned: no Expect, no Content-Type from libcurl. */
-	b->hdrs = curl_slist_append(b->hdrs, "Expect:");
-	b->hdrs = curl_slist_append(b->hdrs, "Content-Type:");
-	for (i = 0; i < 4; i++)
-		freezero_str(lines[i]);
-	free(b->url);
-	b->url = xasprintf("%s%s%s%s", az->origin, full, query ? "?" : "",
-	    query ? query : "");
-	free(full);
-	b->data = data;
-	b->len = len;
-	b->pos = 0;
-	buf_reset(&b->body);
-	buf_reset(&b->rhdrs);
-	b->errbuf[0] = '\0';
-
-	if (b->easy == NULL && (b->easy = curl_easy_init()) == NULL)
-		fatalx("curl_easy_init failed");
-	curl_easy_reset(b->easy);
-	http_apply(az->http, b->easy);
-	curl_easy_setopt(b->easy, CURLOPT_URL, b->url);
-	curl_easy_setopt(b->easy, CURLOPT_PRIVATE, b);
-	curl_easy_setopt(b->easy, CURLOPT_ERRORBUFFER, b->errbuf);
-	curl_easy_setopt(b->easy, CURLOPT_WRITEFUNCTION, b_body);
-	curl_easy_setopt(b->easy, CURLOPT_WRITEDATA, b);
-	curl_easy_setopt(b->easy, CURLOPT_HEADERFUNCTION, b_header);
-	curl_easy_setopt(b->easy, CURLOPT_HEADERDATA, b);
-	curl_easy_setopt(b->easy, CURLOPT_XFERINFOFUNCTION, b_progress);
-	curl_easy_setopt(b->easy, CURLOPT_XFERINFODATA, az->abort);
-	curl_easy_setopt(b->easy, CURLOPT_NOPROGRESS, 0L);
-	if (put) {
-		curl_easy_setopt(b->easy, CURLOPT_UPLOAD, 1L);
-		curl_easy_setopt(b->easy, CURLOPT_READFUNCTION, b_read);
-		curl_easy_setopt(b->easy, CURLOPT_READDATA, b);
-		curl_easy_setopt(b->easy, CURLOPT_INFILESIZE_LARGE,
-		    (curl_off_t)len);
-	} else if (strcmp(method, "HEAD") == 0)
-		curl_easy_setopt(b->easy, CURLOPT_NOBODY, 1L);
-	else if (strcmp(method, "GET") != 0)
-		curl_easy_setopt(b->easy, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(b->easy, CURLOPT_HTTPHEADER, b->hdrs);
-}
-
-static void
-breq_clear(struct breq *b)
-{
-	if (b->easy != NULL)
-		curl_easy_cleanup(b->easy);
-	curl_slist_free_all(b->hdrs);	/* held the signature */
-	free(b->url);
-	buf_free(&b->body);
-	buf_free(&b->rhdrs);
-	free(b->page);
-	memset(b, 0, sizeof(*b));
-}
-
-/* The answer of a finished blob request as an http_resp, for errors. */
-static void
-breq_resp(struct breq *b, CURLcode cc, struct http_resp *r)
-{
-	http_resp_init(r);
-	if (cc == CURLE_OK)
-		curl_easy_getinfo(b->easy, CURLINFO_RESPONSE_CODE, &r->status);
-	else {
-		snprintf(r->error, sizeof(r->error), "%s", b->errbuf[0] ?
-		    b->errbuf : curl_easy_strerror(cc));
-		r->aborted = cc == CURLE_ABORTED_BY_CALLBACK;
-	}
-	buf_add(&r->body, b->body.data ? b->body.data : "", b->body.len);
-	buf_add(&r->headers, b->rhdrs.data ? b->rhdrs.data : "",
-	    b->rhdrs.len);
-}
-
-/* One blob request with retries; *status gets the final status. */
-static int
-bcall(struct azure *az, const char *what, const char *method,
-    const char *path, const char *query, const char *const *extra,
-    long *status, long ok_also)
-{
-	struct breq	 b;
-	struct http_resp r;
-	struct backoff	 bo;
-	CURLcode	 cc;
-	int		 try, rv = -1;
-
-	memset(&b, 0, sizeof(b));
-	backoff_init(&bo, 500, az->backoff_cap);
-	for (try = 1; ; try++) {
-		breq_setup(az, &b, method, path, query, extra, "", 0);
-		cc = curl_easy_perform(b.easy);
-		breq_resp(&b, cc, &r);
-		*status = r.status;
-		if (r.aborted) {
-			az->aborted = 1;
-			snprintf(az->err, sizeof(az->err), "%s: canceled", what);
-			http_resp_free(&r);
-			break;
-		}
-		if ((r.status >= 200 && r.status < 300) ||
-		    (ok_also && r.status == ok_also)) {
-			http_resp_free(&r);
-			rv = 0;
-			break;
-		}
-		set_error(az, what, &r);
-		if (!cloud_retryable(r.status) || try >= az->tries) {
-			http_resp_free(&r);
-			break;
-		}
-		az->stats.retries++;
-		log_info("azure: %s; retrying (%d/%d)", az->err, try,
-		    az->tries);
-		http_resp_free(&r);
-		if (sleep_ms(az, backoff_next(&bo)) == -1)
-			break;
-	}
-	breq_clear(&b);
-	return rv;
-}
-
-int
-azure_container(struct azure *az, const char *container)
-{
-	char	*path;
-	long	 status;
-	int	 rv;
-
-	path = xasprintf("/%s", container);
-	rv = bcall(az, "creating the storage container", "PUT", path,
-	    "restype=container", NULL, &status, 409);
-	free(path);
-	return rv;
-}
-
-static int
-all_zero(const unsigned char *p, size_t n)
-{
-	return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
-}
-
-/*
- * The next page at or after *off that holds data: holes are skipped with
- * SEEK_DATA, pages of zeros after reading them. 1 with the page in buf
- * and *len set, 0 at the end, -1 on a read error.
- */
-static int
-next_page(struct azure *az, int fd, off_t size, off_t *off,
-    unsigned char *buf, size_t *len)
-{
-	off_t	 data;
-	ssize_t	 got;
-	size_t	 n, have;
-
-	while (*off < size) {
-		data = lseek(fd, *off, SEEK_DATA);
-		if (data == -1 && errno == ENXIO) {
-			/* A hole to the end. */
-			az->stats.pages_skipped += (size - *off + AZURE_PAGE -
-			    1) / AZURE_PAGE;
-			*off = size;
-			return 0;
-		}
-		if (data > *off) {
-			az->stats.pages_skipped += (data / AZURE_PAGE * AZURE_PAGE
-			    - *off) / AZURE_PAGE;
-			*off = data / AZURE_PAGE * AZURE_PAGE;
-		}
-		n = size - *off < AZURE_PAGE ? size - *off : AZURE_PAGE;
-		for (have = 0; have < n; have += got) {
-			got = pread(fd, buf + have, n - have, *off + have);
-			if (got == -1 && errno == EINTR) {
-				got = 0;
-				continue;
-			}
-			if (got <= 0) {
-				snprintf(az->err, sizeof(az->err), "reading the "
-				    "image: %s", got == 0 ? "short file" :
-				    strerror(errno));
-				return -1;
-			}
-		}
-		if (!all_zero(buf, n)) {
-			*len = n;
-			return 1;
-		}
-		az->stats.pages_skipped++;
-		*off += n;
-	}
-	return 0;
-}
-
-static void
-page_start(struct azure *az, CURLM *m, struct breq *b, const char *path)
-{
-	char	 range[80];
-	const char *extra[3];
-
-	snprintf(range, sizeof(range), "x-ms-range: bytes=%lld-%lld",
-	    (long long)b->off, (long long)(b->off + b->len - 1));
-	extra[0] = "x-ms-page-write: update";
-	extra[1] = range;
-	extra[2] = NULL;
-	breq_setup(az, b, "PUT", path, "comp=page", extra, b->page, b->len);
-	b->busy = 1;
-	b->tries++;
-	curl_multi_add_handle(m, b->easy);
-}
-
-int
-azure_page_blob_upload(struct azure *az, const char *container,
-    const char *blob, const char *path)
-{
-	struct stat	 st;
-	struct breq	*slots = NULL, *b;
-	struct http_resp r;
-	CURLM		*m = NULL;
-	CURLMsg		*msg;
-	char		*bpath = NULL, lenhdr[64];
-	const char	*extra[3];
-	off_t		 off = 0;
-	size_t		 len;
-	long		 status;
-	int		 fd, i, inflight = 0, running, left, more = 1, got;
-	int		 rv = -1;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1 ||
-	    fstat(fd, &st) == -1) {
-		snprintf(az->err, sizeof(az->err), "%s: %s", path,
-		    strerror(errno));
-		goto cleanup;
-	}
-	if (st.st_size == 0 || st.st_size % 512 != 0) {
-		snprintf(az->err, sizeof(az->err), "the image is %lld bytes, "
-		    "not a positive multiple of 512: Azure page blobs (VHD) "
-		    "need whole 512-byte sectors", (long long)st.st_size);
-		goto cleanup;
-	}
-	bpath = xasprintf("/%s/%s", container, blob);
-	snprintf(lenhdr, sizeof(lenhdr), "x-ms-blob-content-length: %lld",
-	    (long long)st.st_size);
-	extra[0] = "x-ms-blob-type: PageBlob";
-	extra[1] = lenhdr;
-	extra[2] = NULL;
-	if (bcall(az, "creating the page blob", "PUT", bpath, NULL, extra,
-	    &status, 0) == -1)
-		goto cleanup;
-
-	slots = xcalloc(az->threads, sizeof(*slots));
-	for (i = 0; i < az->threads; i++)
-		backoff_init(&slots[i].bo, 500, az->backoff_cap);
-	if ((m = curl_multi_init()) == NULL)
-		fatalx("curl_multi_init failed");
-	while (more || inflight > 0) {
-		if (az->abort != NULL && *az->abort) {
-			az->aborted = 1;
-			snprintf(az->err, sizeof(az->err), "uploading the page "
-			    "blob: canceled");
-			goto cleanup;
-		}
-		for (i = 0; i < az->threads; i++) {
-			b = &slots[i];
-			if (b->busy && b->not_before != 0 &&
-			    b->not_before <= now_ms() && b->easy != NULL &&
-			    b->tries > 0 && b->pos == (size_t)-1) {
-				/* a page waiting for its retry */
-				b->not_before = 0;
-				page_start(az, m, b, bpath);
-				inflight++;
-			}
-			if (b->busy || !more)
-				continue;
-			if (b->page == NULL)
-				b->page = xmalloc(AZURE_PAGE);
-			if ((got = next_page(az, fd, st.st_size, &off, b->page,
-			    &len)) == -1)
-				goto cleanup;
-			if (got == 0) {
-				more = 0;
-				continue;
-			}
-			b->off = off;
-			b->len = len;
-			b->tries = 0;
-			off += len;
-			backoff_reset(&b->bo);
-			page_start(az, m, b, bpath);
-			inflight++;
-		}
-		if (inflight > az->stats.max_inflight)
-			az->stats.max_inflight = inflight;
-		curl_multi_perform(m, &running);
-		while ((msg = curl_multi_info_read(m, &left)) != NULL) {
-			if (msg->msg != CURLMSG_DONE)
-				continue;
-			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE,
-			    (char **)&b);
-			curl_multi_remove_handle(m, b->easy);
-			inflight--;
-			breq_resp(b, msg->data.result, &r);
-			if (r.status == 201) {
-				az->stats.pages_sent++;
-				az->stats.bytes_sent += b->len;
-				b->busy = 0;
-				http_resp_free(&r);
-				continue;
-			}
-			if (r.aborted) {
-				az->aborted = 1;
-				snprintf(az->err, sizeof(az->err), "uploading "
-				    "the page blob: canceled");
-				http_resp_free(&r);
-				goto cleanup;
-			}
-			set_error(az, "uploading a page", &r);
-			if (!cloud_retryable(r.status)
-			    || b->tries >= az->tries) {
-				http_resp_free(&r);
-				goto cleanup;
-			}
-			az->stats.retries++;
-			b->not_before = now_ms() + cloud_retry_after(&r,
-			    backoff_next(&b->bo), az->backoff_cap);
-			b->pos = (size_t)-1;	/* marks a pending retry */
-			log_info("azure: %s at offset %lld; retrying (%d/%d)",
-			    az->err, (long long)b->off, b->tries, az->tries);
-			http_resp_free(&r);
-		}
-		if (more || inflight > 0)
-			curl_multi_poll(m, NULL, 0, inflight ? 100 : 10, NULL);
-	}
-	rv = 0;
-cleanup:
-	if (slots != NULL) {
-		for (i = 0; i < az->threads; i++) {
-			if (slots[i].easy != NULL && m != NULL)
-				curl_multi_remove_handle(m, slots[i].easy);
-			breq_clear(&slots[i]);
-		}
-		free(slots);
-	}
-	if (m != NULL)
-		curl_multi_cleanup(m);
-	if (fd != -1)
-		close(fd);
-	free(bpath);
 	return rv;
 }
 

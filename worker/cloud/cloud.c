@@ -56,10 +56,7 @@ cloud_token_take(struct cloud_token *t, struct http_resp *resp)
 		    86400 : json_object_get_int64(v));
 	rv = 0;
 cleanup:
-	if (doc != NULL && json_object_object_get_ex(doc, "access_token", &v) &&
-	    json_object_is_type(v, json_type_string))
-		explicit_bzero((char *)json_object_get_string(v),
-		    json_object_get_string_len(v));
+	json_wipe_str(doc, "access_token");
 	json_object_put(doc);
 	if (resp->body.data != NULL)
 		explicit_bzero(resp->body.data, resp->body.cap);
@@ -71,21 +68,6 @@ cloud_retryable(long status)
 {
 	return status == 0 || status == 408 || status == 429 ||
 	    status == 500 || status == 502 || status == 503 || status == 504;
-}
-
-int64_t
-cloud_retry_after(const struct http_resp *r, int64_t dflt, int64_t cap)
-{
-	char	*ra;
-	int64_t	 s, ms = dflt;
-
-	if ((ra = http_resp_header(r, "Retry-After")) != NULL) {
-		s = strtoll(ra, NULL, 10);
-		if (s > 0 && ra[0] >= '0' && ra[0] <= '9')
-			ms = s < cap / 1000 ? s * 1000 : cap;
-		free(ra);
-	}
-	return ms;
 }
 
 void
@@ -107,47 +89,94 @@ cloud_env_or(const char *name, const char *dflt)
 }
 
 int
-cloud_do(const struct cloud_call *cc, struct http_req *req,
-    struct http_resp *resp)
+cloud_do(struct cloud_client *cl, const char *what, int auth, int tries,
+    struct http_req *req, struct http_resp *resp)
 {
 	struct backoff	 bo;
 	int		 try, rc, relogged = 0;
 	int64_t		 wait;
 
-	backoff_init(&bo, 500, cc->backoff_cap);
+	if (tries <= 0)
+		tries = cl->tries;
+	backoff_init(&bo, 500, cl->backoff_cap);
 	for (try = 1; ; try++) {
-		if (cc->token != NULL && cc->login(cc->arg) == -1)
+		if (auth && cl->login(cl->arg) == -1)
 			return -1;
-		req->bearer = cc->token != NULL ? cc->token->value : NULL;
-		req->abort = cc->abort;
-		rc = http_do(cc->http, req, resp);
+		req->bearer = auth ? cl->token.value : NULL;
+		req->abort = cl->abort;
+		rc = http_do(cl->http, req, resp);
 		if (rc == -1 && resp->aborted) {
-			*cc->aborted = 1;
-			snprintf(cc->err, cc->errlen, "%s: canceled", cc->what);
+			cl->aborted = 1;
+			snprintf(cl->err, sizeof(cl->err), "%s: canceled", what);
 			return -1;
 		}
 		if (rc == 0 && ((resp->status >= 200 && resp->status < 300) ||
-		    (cc->ok_also != 0 && resp->status == cc->ok_also)))
+		    (cl->ok_also != 0 && resp->status == cl->ok_also)))
 			return 0;
-		cc->set_error(cc->arg, cc->what, resp);
-		if (rc == 0 && resp->status == 401 && cc->token != NULL &&
-		    !relogged) {
+		cl->set_error(cl->arg, what, resp);
+		if (rc == 0 && resp->status == 401 && auth && !relogged) {
 			/* The token expired early or was revoked: once more. */
 			relogged = 1;
-			cloud_token_clear(cc->token);
+			cloud_token_clear(&cl->token);
 			continue;
 		}
-		if (!cloud_retryable(resp->status) || try >= cc->tries)
+		if (!cloud_retryable(resp->status) || try >= tries)
 			return -1;
-		wait = cloud_retry_after(resp, backoff_next(&bo),
-		    cc->backoff_cap);
-		(*cc->retries)++;
-		log_info("%s: %s; retrying in %lld ms (%d/%d)", cc->name,
-		    cc->err, (long long)wait, try, cc->tries);
-		if (sleep_abortable(wait, cc->abort) == -1) {
-			*cc->aborted = 1;
-			snprintf(cc->err, cc->errlen, "canceled");
+		wait = http_retry_after(resp, backoff_next(&bo),
+		    cl->backoff_cap);
+		(*cl->retries)++;
+		log_info("%s: %s; retrying in %lld ms (%d/%d)", cl->name,
+		    cl->err, (long long)wait, try, tries);
+		if (cloud_sleep(cl, wait) == -1)
 			return -1;
-		}
 	}
+}
+
+int
+cloud_login(struct cloud_client *cl, const char *what, const char *url,
+    const char *form)
+{
+	struct http_req		 req;
+	struct http_resp	 resp;
+	int			 rv = -1;
+
+	if (cloud_token_fresh(&cl->token))
+		return 0;
+	cloud_token_clear(&cl->token);
+	memset(&req, 0, sizeof(req));
+	req.method = "POST";
+	req.url = url;
+	req.content_type = "application/x-www-form-urlencoded";
+	req.body = form;
+	req.body_len = strlen(form);
+	http_resp_init(&resp);
+	if (cloud_do(cl, what, 0, 0, &req, &resp) == -1)
+		goto cleanup;
+	if (cloud_token_take(&cl->token, &resp) == -1) {
+		snprintf(cl->err, sizeof(cl->err), "%s: no access_token in the "
+		    "answer", what);
+		goto cleanup;
+	}
+	rv = 0;
+cleanup:
+	if (resp.body.data != NULL)
+		explicit_bzero(resp.body.data, resp.body.cap);
+	http_resp_free(&resp);
+	return rv;
+}
+
+int
+cloud_sleep(struct cloud_client *cl, int64_t ms)
+{
+	if (sleep_abortable(ms, cl->abort) == 0)
+		return 0;
+	cl->aborted = 1;
+	snprintf(cl->err, sizeof(cl->err), "canceled");
+	return -1;
+}
+
+void
+cloud_client_clear(struct cloud_client *cl)
+{
+	cloud_token_clear(&cl->token);
 }

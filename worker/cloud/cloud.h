@@ -30,18 +30,18 @@ void	 cloud_token_clear(struct cloud_token *);
 int	 cloud_token_take(struct cloud_token *, struct http_resp *);
 
 /*
- * One call to a cloud's JSON API, as both clients make it: with the
- * bearer token when token is set (login first gets one when it is stale;
- * a 401 drops it and logs in once more), retried with backoff and
- * Retry-After on the answers cloud_retryable() names, up to tries times.
+ * The bearer-token client GCP and Azure both are: the token they hold, how
+ * they log in and word errors, how they retry, their abort flag and their
+ * last error. Each embeds one, set up once; every call of theirs goes
+ * through cloud_do().
  */
-struct cloud_call {
+struct cloud_client {
 	const char		*name;		/* "gcp", "azure": log lines */
-	const char		*what;		/* the errors' prefix */
 	struct http		*http;
-	struct cloud_token	*token;		/* NULL: no authentication */
+	struct cloud_token	 token;
+	/* Gets a token when the held one is stale (cloud_login()). */
 	int			(*login)(void *arg);
-	/* Says why an answer failed, into the client's error. */
+	/* Says why an answer failed, into err. */
 	void			(*set_error)(void *arg, const char *what,
 				    const struct http_resp *);
 	void			*arg;
@@ -49,25 +49,34 @@ struct cloud_call {
 	int64_t			 backoff_cap;	/* ms */
 	long			 ok_also;	/* a status taken as success */
 	const atomic_int	*abort;
-	int			*aborted;	/* set when abort stopped it */
+	int			 aborted;	/* set when abort stopped it */
 	int			*retries;	/* counted up per retry */
-	char			*err;		/* the client's error */
-	size_t			 errlen;
+	char			 err[1024];	/* the client's error */
 };
 
 /*
- * Performs req (its bearer and abort are set here). 0 when the final
- * answer is 2xx or ok_also; -1 with cc->err otherwise. resp keeps the
- * last answer.
+ * Performs req (its bearer and abort are set here): with the token when
+ * auth (logging in first when it is stale; a 401 drops it and logs in once
+ * more), retried with backoff and Retry-After on the answers
+ * cloud_retryable() names, up to tries times (0: the client's). 0 when the
+ * final answer is 2xx or ok_also; -1 with "what: why" in the client's err
+ * otherwise. resp keeps the last answer.
  */
-int	 cloud_do(const struct cloud_call *cc, struct http_req *req,
-	    struct http_resp *resp);
+int	 cloud_do(struct cloud_client *, const char *what, int auth,
+	    int tries, struct http_req *req, struct http_resp *resp);
+/*
+ * An OAuth2 grant: unless a fresh token is held, POSTs form (secret) to
+ * url and takes the token from the answer. 0, or -1 with err.
+ */
+int	 cloud_login(struct cloud_client *, const char *what, const char *url,
+	    const char *form);
+/* Sleeps ms unless abort comes first: then -1, "canceled" and aborted. */
+int	 cloud_sleep(struct cloud_client *, int64_t ms);
+/* Drops the token. */
+void	 cloud_client_clear(struct cloud_client *);
 
 /* 1 for no answer, 408, 429 and the 5xx a retry can cure. */
 int	 cloud_retryable(long status);
-/* Retry-After (seconds form) in ms, at most cap; dflt when absent or 0. */
-int64_t	 cloud_retry_after(const struct http_resp *, int64_t dflt,
-	    int64_t cap);
 /* At most max bytes of s into dst, control characters as spaces. */
 void	 cloud_clean_copy(char *dst, size_t dstlen, const char *s,
 	    size_t max);

@@ -14,6 +14,7 @@
 #include "http.h"
 #include "log.h"
 #include "util.h"
+#include "xml.h"
 
 #define EC2_VERSION	"2016-11-15"
 #define EC2_MAX_BODY	(4 * 1024 * 1024)
@@ -168,7 +169,7 @@ ec2_call(struct ec2 *e, const char *action, const char *const *params,
 			if (lenp != NULL)
 				*lenp = resp.body.len;
 			break;
-		} else if (aws_xml_error(resp.body.data, resp.body.len, msg,
+		} else if (xml_error(resp.body.data, resp.body.len, msg,
 		    sizeof(msg), e->code, sizeof(e->code)) == 0)
 			snprintf(e->err, sizeof(e->err), "%s: %s", action, msg);
 		else
@@ -203,7 +204,7 @@ call_get(struct ec2 *e, const char *action, const char *const *params,
 
 	if ((x = ec2_call(e, action, params, &len)) == NULL)
 		return NULL;
-	v = aws_xml_find(x, len, name);
+	v = xml_find(x, len, name);
 	if (v == NULL || *v == '\0') {
 		snprintf(e->err, sizeof(e->err), "%s: no %s in the answer",
 		    action, name);
@@ -289,10 +290,10 @@ ec2_describe_import(struct ec2 *e, const char *task, struct ec2_import *out)
 	memset(out, 0, sizeof(*out));
 	if ((x = ec2_call(e, "DescribeImportSnapshotTasks", p, &len)) == NULL)
 		return -1;
-	out->status = aws_xml_find(x, len, "status");
-	out->message = aws_xml_find(x, len, "statusMessage");
-	out->progress = aws_xml_find(x, len, "progress");
-	out->snapshot = aws_xml_find(x, len, "snapshotId");
+	out->status = xml_find(x, len, "status");
+	out->message = xml_find(x, len, "statusMessage");
+	out->progress = xml_find(x, len, "progress");
+	out->snapshot = xml_find(x, len, "snapshotId");
 	free(x);
 	if (out->status == NULL) {
 		snprintf(e->err, sizeof(e->err), "DescribeImportSnapshotTasks: "
@@ -427,8 +428,8 @@ ec2_image_state(struct ec2 *e, const char *ami, char **state, char **reason)
 	*state = *reason = NULL;
 	if ((x = ec2_call(e, "DescribeImages", p, &len)) == NULL)
 		return -1;
-	*state = aws_xml_find(x, len, "imageState");
-	*reason = aws_xml_find(x, len, "message");
+	*state = xml_find(x, len, "imageState");
+	*reason = xml_find(x, len, "message");
 	free(x);
 	if (*state == NULL) {
 		snprintf(e->err, sizeof(e->err), "DescribeImages: image %s "

@@ -744,9 +744,9 @@ registry_resolve(const struct registry_opts *o, const char *source,
 	struct http_opts	 ho;
 	struct http_resp	 resp;
 	json_object		*doc = NULL, *cfg;
-	char			*digest = NULL, *mtype = NULL, why[512];
+	char			*digest = NULL, *mtype = NULL, *dcopy, why[512];
 	const char		*goarch = registry_goarch(arch), *d, *cd;
-	int			 rv = -1;
+	int			 rv = -1, rc;
 
 	memset(img, 0, sizeof(*img));
 	memset(&c, 0, sizeof(c));
@@ -791,17 +791,16 @@ registry_resolve(const struct registry_opts *o, const char *source,
 			    "%s for architecture %s, OS linux", c.name, goarch);
 			goto cleanup;
 		}
-		d = xstrdup(d);
+		dcopy = xstrdup(d);
 		json_object_put(doc);
 		free(mtype);
 		doc = NULL;
 		mtype = NULL;
-		if (fetch_manifest(&c, d, &doc, &digest, &mtype, err,
-		    errlen) == -1) {
-			free((char *)d);
+		rc = fetch_manifest(&c, dcopy, &doc, &digest, &mtype, err,
+		    errlen);
+		free(dcopy);
+		if (rc == -1)
 			goto cleanup;
-		}
-		free((char *)d);
 		if (is_index(mtype)) {
 			snprintf(err, errlen, "the manifest list %s nests "
 			    "another list", c.name);

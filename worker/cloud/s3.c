@@ -3,87 +3,36 @@
  * neither adds x-amz-content-sha256 nor canonicalises the query string, so
  * every request carries that header and every query we build is already
  * canonical (sorted, encoded, "name=value"). Large files go up as a
- * multipart upload: parts are read from the file at their offsets by
- * curl's read callbacks, so memory stays at curl's buffers per part in
- * flight whatever the part size, and a failed upload is aborted so no
- * parts are left to be billed.
+ * multipart upload (s3_multipart.c): parts are read from the file at their
+ * offsets by the transfer, so memory stays at curl's buffers per part in
+ * flight whatever the part size.
  */
 #include <sys/stat.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
-
 #include "backoff.h"
 #include "http.h"
 #include "log.h"
 #include "s3.h"
+#include "s3_priv.h"
 #include "util.h"
+#include "xml.h"
 
 #define DEFAULT_PART		(64LL * 1024 * 1024)
 #define DEFAULT_PARALLEL	4
 #define DEFAULT_TRIES		6
-#define PART_BODY_MAX		(64 * 1024)
 #define EMPTY_SHA256	\
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
-struct s3 {
-	struct http		*http;
-	char			*scheme;	/* "https" or "http" */
-	char			*authority;	/* host[:port] of the endpoint */
-	char			*prefix;	/* path of the endpoint, "" */
-	char			*region;
-	char			*bucket;
-	char			*sigv4;		/* libcurl's provider string */
-	int			 path_style;
-	int			 public_read;
-	struct aws_creds	 creds;
-	int64_t			 part_size;
-	int			 parallel;
-	int64_t			 multipart_min;
-	int64_t			 max_size;
-	int			 tries;
-	int64_t			 backoff_base;
-	int64_t			 backoff_cap;
-	const atomic_int	*abort;
 
-	char			 err[1024];
-	char			 code[64];
-	long			 status;
-	int			 aborted;
-	struct s3_stats		 stats;
-};
 
-enum part_state { PART_PENDING, PART_RUNNING, PART_DONE };
 
-struct part {
-	struct s3		*s3;
-	int			 num;
-	off_t			 off;
-	off_t			 size;
-	off_t			 sent;
-	int			 fd;
-	enum part_state		 state;
-	CURL			*easy;
-	struct curl_slist	*hdrs;
-	char			*url;
-	char			*userpwd;
-	struct buf		 body;
-	char			*etag;
-	int			 tries;
-	int64_t			 not_before;
-	struct backoff		 bo;
-	char			 errbuf[CURL_ERROR_SIZE];
-};
-
-static void	set_error(struct s3 *, const char *, const char *,
-		    const struct http_resp *);
 
 const char *
 s3_error(const struct s3 *s)
@@ -352,8 +301,8 @@ object_path(const struct s3 *s, const char *key)
 	return p;
 }
 
-static char *
-object_url(const struct s3 *s, const char *key, const char *query)
+char *
+s3_url(const struct s3 *s, const char *key, const char *query)
 {
 	char	*host, *path, *u;
 
@@ -369,7 +318,7 @@ object_url(const struct s3 *s, const char *key, const char *query)
 char *
 s3_object_url(const struct s3 *s, const char *key)
 {
-	return object_url(s, key, NULL);
+	return s3_url(s, key, NULL);
 }
 
 char *
@@ -418,8 +367,8 @@ s3_presign_get(const struct s3 *s, const char *key, long expires,
 }
 
 /* Status codes and S3 codes worth another try. */
-static int
-retryable(long status, const char *code)
+int
+s3_retryable(long status, const char *code)
 {
 	if (status == 0 || status == 429 || status == 500 || status == 502 ||
 	    status == 503 || status == 504)
@@ -430,8 +379,8 @@ retryable(long status, const char *code)
 	    strcmp(code, "ServiceUnavailable") == 0;
 }
 
-static void
-set_error(struct s3 *s, const char *op, const char *key,
+void
+s3_set_error(struct s3 *s, const char *op, const char *key,
     const struct http_resp *r)
 {
 	char	 msg[600];
@@ -443,7 +392,7 @@ set_error(struct s3 *s, const char *op, const char *key,
 		    r->error);
 		return;
 	}
-	if (aws_xml_error(r->body.data, r->body.len, msg, sizeof(msg),
+	if (xml_error(r->body.data, r->body.len, msg, sizeof(msg),
 	    s->code, sizeof(s->code)) == 0)
 		snprintf(s->err, sizeof(s->err), "S3 %s %s: HTTP %ld %s", op,
 		    key, r->status, msg);
@@ -453,8 +402,8 @@ set_error(struct s3 *s, const char *op, const char *key,
 }
 
 /* The headers every request carries; the token is a secret. */
-static void
-base_headers(const struct s3 *s, const char *payload_hash, int acl,
+void
+s3_base_headers(const struct s3 *s, const char *payload_hash, int acl,
     char **h, size_t *n)
 {
 	*n = 0;
@@ -467,28 +416,15 @@ base_headers(const struct s3 *s, const char *payload_hash, int acl,
 	h[*n] = NULL;
 }
 
-struct call {
-	const char	*op;		/* for messages: "PUT", ... */
-	const char	*method;
-	const char	*key;
-	const char	*query;
-	const char	*body;		/* in memory, or */
-	size_t		 body_len;
-	const char	*file;		/* from this file */
-	off_t		 off;
-	off_t		 size;
-	const char	*content_type;
-	int		 acl;
-};
 
 /*
  * One request with retries. 0 on a 2xx answer that is not an S3 error
  * document, -1 otherwise (s->err set). resp holds the last answer.
  */
-static int
+int
 s3_call(struct s3 *s, const struct call *c, struct http_resp *resp)
 {
-	struct aws_req	 req;
+	struct http_req	 req;
 	struct backoff	 bo;
 	char		 hash[65], *h[4], *url, *userpwd;
 	char		 msg[600], code[64];
@@ -500,8 +436,8 @@ s3_call(struct s3 *s, const struct call *c, struct http_resp *resp)
 		snprintf(hash, sizeof(hash), "UNSIGNED-PAYLOAD");
 	else
 		aws_sha256_hex(c->body ? c->body : "", c->body_len, hash);
-	base_headers(s, hash, c->acl, h, &nh);
-	url = object_url(s, c->key, c->query);
+	s3_base_headers(s, hash, c->acl, h, &nh);
+	url = s3_url(s, c->key, c->query);
 	userpwd = xasprintf("%s:%s", s->creds.access_key, s->creds.secret_key);
 	memset(&req, 0, sizeof(req));
 	req.method = c->method;
@@ -510,17 +446,18 @@ s3_call(struct s3 *s, const struct call *c, struct http_resp *resp)
 	req.content_type = c->content_type;
 	req.body = c->body;
 	req.body_len = c->body_len;
-	req.file = c->file;
-	req.off = c->off;
-	req.size = c->size;
+	req.body_path = c->file;
+	req.body_off = c->off;
+	req.body_size = c->size;
 	req.userpwd = userpwd;
 	req.sigv4 = s->sigv4;
 	req.timeout = 300;
 	req.abort = s->abort;
+	req.max_body = AWS_BODY_MAX;
 	backoff_init(&bo, s->backoff_base, s->backoff_cap);
 
 	for (try = 1;; try++) {
-		if (aws_do(s->http, &req, resp) == -1 && resp->aborted) {
+		if (http_do(s->http, &req, resp) == -1 && resp->aborted) {
 			s->aborted = 1;
 			snprintf(s->err, sizeof(s->err), "S3 %s %s: canceled",
 			    c->op, c->key ? c->key : "");
@@ -528,7 +465,7 @@ s3_call(struct s3 *s, const struct call *c, struct http_resp *resp)
 		}
 		if (resp->status >= 200 && resp->status < 300) {
 			/* CompleteMultipartUpload can fail inside a 200. */
-			if (resp->body.len == 0 || aws_xml_error(resp->body.data,
+			if (resp->body.len == 0 || xml_error(resp->body.data,
 			    resp->body.len, msg, sizeof(msg), code,
 			    sizeof(code)) == -1) {
 				rv = 0;
@@ -539,8 +476,8 @@ s3_call(struct s3 *s, const struct call *c, struct http_resp *resp)
 			snprintf(s->code, sizeof(s->code), "%s", code);
 			s->status = resp->status;
 		} else
-			set_error(s, c->op, c->key ? c->key : "", resp);
-		if (try >= s->tries || !retryable(s->status, s->code))
+			s3_set_error(s, c->op, c->key ? c->key : "", resp);
+		if (try >= s->tries || !s3_retryable(s->status, s->code))
 			break;
 		log_info("%s; retrying (%d/%d)", s->err, try, s->tries);
 		s->stats.retries++;
@@ -627,356 +564,6 @@ put_single(struct s3 *s, const char *key, const char *path, off_t size)
 	return rv;
 }
 
-static size_t
-part_read(char *data, size_t size, size_t n, void *arg)
-{
-	struct part	*p = arg;
-	size_t		 want = size * n;
-	ssize_t		 got;
-
-	if ((off_t)want > p->size - p->sent)
-		want = p->size - p->sent;
-	if (want == 0)
-		return 0;
-	do
-		got = pread(p->fd, data, want, p->off + p->sent);
-	while (got == -1 && errno == EINTR);
-	if (got <= 0)
-		return CURL_READFUNC_ABORT;
-	p->sent += got;
-	return got;
-}
-
-static size_t
-part_body(char *data, size_t size, size_t n, void *arg)
-{
-	struct part	*p = arg;
-	size_t		 len = size * n;
-
-	if (p->body.len + len <= PART_BODY_MAX)
-		buf_add(&p->body, data, len);
-	return len;
-}
-
-static size_t
-part_header(char *data, size_t size, size_t n, void *arg)
-{
-	struct part	*p = arg;
-	size_t		 len = size * n;
-
-	if (len > 5 && strncasecmp(data, "ETag:", 5) == 0) {
-		free(p->etag);
-		p->etag = rtrim(xstrndup(data + 5, len - 5));
-		memmove(p->etag, p->etag + strspn(p->etag, " \t"),
-		    strlen(p->etag + strspn(p->etag, " \t")) + 1);
-	}
-	return len;
-}
-
-/* Sets up the easy handle of one attempt at part p and adds it to m. */
-static void
-part_start(struct s3 *s, CURLM *m, struct part *p, const char *key,
-    const char *upload_id)
-{
-	struct curl_slist	*l = NULL;
-	char			*q, *eid, *h[4];
-	size_t			 nh, i;
-
-	eid = http_escape(upload_id);
-	/* Canonical order: partNumber < uploadId. */
-	q = xasprintf("partNumber=%d&uploadId=%s", p->num, eid);
-	free(eid);
-	free(p->url);
-	p->url = object_url(s, key, q);
-	free(q);
-	base_headers(s, "UNSIGNED-PAYLOAD", 0, h, &nh);
-	for (i = 0; i < nh; i++) {
-		l = curl_slist_append(l, h[i]);
-		freezero_str(h[i]);
-	}
-	/* No removal lines ("Expect:"): libcurl would sign them. */
-	l = curl_slist_append(l, "Content-Type: application/octet-stream");
-	curl_slist_free_all(p->hdrs);
-	p->hdrs = l;
-	if (p->userpwd == NULL)
-		p->userpwd = xasprintf("%s:%s", s->creds.access_key,
-		    s->creds.secret_key);
-	buf_reset(&p->body);
-	free(p->etag);
-	p->etag = NULL;
-	p->sent = 0;
-	p->errbuf[0] = '\0';
-
-	if (p->easy == NULL && (p->easy = curl_easy_init()) == NULL)
-		fatalx("curl_easy_init failed");
-	curl_easy_reset(p->easy);
-	http_apply(s->http, p->easy);
-	curl_easy_setopt(p->easy, CURLOPT_URL, p->url);
-	curl_easy_setopt(p->easy, CURLOPT_PRIVATE, p);
-	curl_easy_setopt(p->easy, CURLOPT_ERRORBUFFER, p->errbuf);
-	curl_easy_setopt(p->easy, CURLOPT_UPLOAD, 1L);
-	curl_easy_setopt(p->easy, CURLOPT_READFUNCTION, part_read);
-	curl_easy_setopt(p->easy, CURLOPT_READDATA, p);
-	curl_easy_setopt(p->easy, CURLOPT_INFILESIZE_LARGE,
-	    (curl_off_t)p->size);
-	curl_easy_setopt(p->easy, CURLOPT_WRITEFUNCTION, part_body);
-	curl_easy_setopt(p->easy, CURLOPT_WRITEDATA, p);
-	curl_easy_setopt(p->easy, CURLOPT_HEADERFUNCTION, part_header);
-	curl_easy_setopt(p->easy, CURLOPT_HEADERDATA, p);
-	curl_easy_setopt(p->easy, CURLOPT_HTTPHEADER, p->hdrs);
-	curl_easy_setopt(p->easy, CURLOPT_USERPWD, p->userpwd);
-	curl_easy_setopt(p->easy, CURLOPT_AWS_SIGV4, s->sigv4);
-	p->state = PART_RUNNING;
-	p->tries++;
-	curl_multi_add_handle(m, p->easy);
-}
-
-static void
-part_clear(struct part *p)
-{
-	if (p->easy != NULL)
-		curl_easy_cleanup(p->easy);
-	curl_slist_free_all(p->hdrs);	/* held the token */
-	freezero_str(p->userpwd);
-	free(p->url);
-	free(p->etag);
-	buf_free(&p->body);
-}
-
-/*
- * Judges a finished attempt: 0 done, 1 try again later, -1 failed for good
- * (s->err set).
- */
-static int
-part_finish(struct s3 *s, struct part *p, CURLcode cc)
-{
-	struct http_resp	 r;
-	char			 what[32];
-	int			 rv;
-
-	http_resp_init(&r);
-	if (cc == CURLE_OK)
-		curl_easy_getinfo(p->easy, CURLINFO_RESPONSE_CODE, &r.status);
-	else
-		snprintf(r.error, sizeof(r.error), "%s",
-		    p->errbuf[0] ? p->errbuf : curl_easy_strerror(cc));
-	if (cc == CURLE_OK && r.status == 200 && p->etag != NULL &&
-	    *p->etag != '\0') {
-		p->state = PART_DONE;
-		return 0;
-	}
-	buf_add(&r.body, p->body.data, p->body.len);
-	snprintf(what, sizeof(what), "part %d of", p->num);
-	if (cc == CURLE_OK && r.status == 200)
-		snprintf(s->err, sizeof(s->err), "S3 PUT %s: no ETag in the "
-		    "answer", what);
-	else
-		set_error(s, "PUT", what, &r);
-	http_resp_free(&r);
-	p->state = PART_PENDING;
-	if (p->tries < s->tries && (retryable(s->status, s->code) ||
-	    (cc == CURLE_OK && r.status == 200))) {
-		p->not_before = now_ms() + backoff_next(&p->bo);
-		s->stats.retries++;
-		log_info("%s; retrying (%d/%d)", s->err, p->tries, s->tries);
-		rv = 1;
-	} else
-		rv = -1;
-	return rv;
-}
-
-/* Runs every part through one multi handle, at most s->parallel at once. */
-static int
-put_parts(struct s3 *s, const char *key, const char *upload_id,
-    struct part *parts, int n)
-{
-	CURLM		*m;
-	CURLMsg		*msg;
-	struct part	*p;
-	int		 i, done = 0, inflight = 0, running, left, rv = -1;
-	int		 next = 0;
-	int64_t		 t;
-
-	if ((m = curl_multi_init()) == NULL)
-		fatalx("curl_multi_init failed");
-	while (done < n) {
-		if (s->abort != NULL && *s->abort) {
-			s->aborted = 1;
-			snprintf(s->err, sizeof(s->err), "S3 upload of %s: "
-			    "canceled", key);
-			goto cleanup;
-		}
-		t = now_ms();
-		/* Retries first, then fresh parts in order. */
-		for (i = 0; i < next && inflight < s->parallel; i++) {
-			p = &parts[i];
-			if (p->state == PART_PENDING && p->tries > 0 &&
-			    p->not_before <= t) {
-				part_start(s, m, p, key, upload_id);
-				inflight++;
-			}
-		}
-		while (next < n && inflight < s->parallel) {
-			part_start(s, m, &parts[next++], key, upload_id);
-			inflight++;
-		}
-		if (inflight > s->stats.max_inflight)
-			s->stats.max_inflight = inflight;
-		curl_multi_perform(m, &running);
-		while ((msg = curl_multi_info_read(m, &left)) != NULL) {
-			if (msg->msg != CURLMSG_DONE)
-				continue;
-			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE,
-			    (char **)&p);
-			curl_multi_remove_handle(m, p->easy);
-			inflight--;
-			switch (part_finish(s, p, msg->data.result)) {
-			case 0:
-				done++;
-				break;
-			case -1:
-				goto cleanup;
-			}
-		}
-		if (done < n)
-			curl_multi_poll(m, NULL, 0, 100, NULL);
-	}
-	rv = 0;
-cleanup:
-	for (i = 0; i < n; i++)
-		if (parts[i].state == PART_RUNNING)
-			curl_multi_remove_handle(m, parts[i].easy);
-	curl_multi_cleanup(m);
-	return rv;
-}
-
-static int
-put_multipart(struct s3 *s, const char *key, const char *path, off_t size)
-{
-	struct http_resp	 resp;
-	struct call		 c;
-	struct part		*parts = NULL;
-	struct buf		 xml;
-	char			 err[sizeof(s->err)], code[sizeof(s->code)];
-	char			*upload_id = NULL, *q = NULL, *eid = NULL, *e;
-	int64_t			 psize = s->part_size;
-	long			 status;
-	int			 n, i, fd = -1, rv = -1, aborted;
-
-	/* At most 10000 parts: grow the part size in whole MiB. */
-	if ((size + psize - 1) / psize > S3_MAX_PARTS)
-		psize = ((size / S3_MAX_PARTS + (1 << 20)) >> 20) << 20;
-	n = (int)((size + psize - 1) / psize);
-	http_resp_init(&resp);
-	buf_init(&xml);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		snprintf(s->err, sizeof(s->err), "%s: %s", path,
-		    strerror(errno));
-		goto cleanup;
-	}
-
-	memset(&c, 0, sizeof(c));
-	c.op = "CreateMultipartUpload";
-	c.method = "POST";
-	c.key = key;
-	c.query = "uploads=";
-	c.body = "";
-	c.content_type = "application/octet-stream";
-	c.acl = 1;
-	if (s3_call(s, &c, &resp) == -1)
-		goto cleanup;
-	upload_id = aws_xml_find(resp.body.data, resp.body.len, "UploadId");
-	if (upload_id == NULL || *upload_id == '\0' ||
-	    strlen(upload_id) > 1024) {
-		snprintf(s->err, sizeof(s->err), "S3 CreateMultipartUpload %s: "
-		    "no UploadId in the answer", key);
-		goto cleanup;
-	}
-	log_info("s3: multipart upload of %s: %d parts of %lld bytes, %d "
-	    "in parallel", key, n, (long long)psize, s->parallel);
-
-	parts = xcalloc(n, sizeof(*parts));
-	for (i = 0; i < n; i++) {
-		parts[i].s3 = s;
-		parts[i].num = i + 1;
-		parts[i].off = (off_t)i * psize;
-		parts[i].size = i == n - 1 ? size - parts[i].off : psize;
-		parts[i].fd = fd;
-		buf_init(&parts[i].body);
-		backoff_init(&parts[i].bo, s->backoff_base, s->backoff_cap);
-	}
-	s->stats.parts = n;
-	if (put_parts(s, key, upload_id, parts, n) == -1)
-		goto abort;
-
-	buf_addstr(&xml, "<CompleteMultipartUpload xmlns=\""
-	    "http://s3.amazonaws.com/doc/2006-03-01/\">");
-	for (i = 0; i < n; i++) {
-		e = aws_xml_escape(parts[i].etag);
-		buf_printf(&xml, "<Part><PartNumber>%d</PartNumber>"
-		    "<ETag>%s</ETag></Part>", parts[i].num, e);
-		free(e);
-	}
-	buf_addstr(&xml, "</CompleteMultipartUpload>");
-	eid = http_escape(upload_id);
-	q = xasprintf("uploadId=%s", eid);
-	memset(&c, 0, sizeof(c));
-	c.op = "CompleteMultipartUpload";
-	c.method = "POST";
-	c.key = key;
-	c.query = q;
-	c.body = xml.data;
-	c.body_len = xml.len;
-	c.content_type = "application/xml";
-	if (s3_call(s, &c, &resp) == 0) {
-		rv = 0;
-		goto cleanup;
-	}
-abort:
-	/* Keep the reason of the failure, not of the abort. */
-	memcpy(err, s->err, sizeof(err));
-	memcpy(code, s->code, sizeof(code));
-	status = s->status;
-	aborted = s->aborted;
-	if (q == NULL) {
-		eid = http_escape(upload_id);
-		q = xasprintf("uploadId=%s", eid);
-	}
-	memset(&c, 0, sizeof(c));
-	c.op = "AbortMultipartUpload";
-	c.method = "DELETE";
-	c.key = key;
-	c.query = q;
-	/* Even when canceled: the parts must not stay behind. */
-	{
-		const atomic_int *ab = s->abort;
-
-		s->abort = NULL;
-		if (s3_call(s, &c, &resp) == -1)
-			log_warnx("s3: could not abort the multipart upload of "
-			    "%s, its parts may remain: %s", key, s->err);
-		else
-			log_info("s3: aborted the multipart upload of %s", key);
-		s->abort = ab;
-	}
-	memcpy(s->err, err, sizeof(err));
-	memcpy(s->code, code, sizeof(code));
-	s->status = status;
-	s->aborted = aborted;
-cleanup:
-	for (i = 0; parts != NULL && i < n; i++)
-		part_clear(&parts[i]);
-	free(parts);
-	free(q);
-	free(eid);
-	free(upload_id);
-	buf_free(&xml);
-	http_resp_free(&resp);
-	if (fd != -1)
-		close(fd);
-	return rv;
-}
-
 int
 s3_put_file(struct s3 *s, const char *key, const char *path)
 {
@@ -1003,5 +590,5 @@ s3_put_file(struct s3 *s, const char *key, const char *path)
 	}
 	if (st.st_size < s->multipart_min)
 		return put_single(s, key, path, st.st_size);
-	return put_multipart(s, key, path, st.st_size);
+	return s3_put_multipart(s, key, path, st.st_size);
 }

@@ -14,12 +14,14 @@
 
 #include "asg.h"
 #include "aws.h"
+#include "aws_imds.h"
 #include "backoff.h"
 #include "config.h"
 #include "http.h"
 #include "job.h"
 #include "log.h"
 #include "util.h"
+#include "xml.h"
 
 #define ASG_API_VERSION		"2011-01-01"
 #define ASG_TICK_MS		200
@@ -241,7 +243,7 @@ asg_call(struct asg *a, const char *action, const char *const *params)
 		snprintf(a->err, sizeof(a->err), "%s: %s", action, resp.error);
 	else if (resp.status == 200)
 		rv = 0;
-	else if (aws_xml_error(resp.body.data, resp.body.len, msg,
+	else if (xml_error(resp.body.data, resp.body.len, msg,
 	    sizeof(msg), code, sizeof(code)) == 0)
 		snprintf(a->err, sizeof(a->err), "%s: HTTP %ld: %s", action,
 		    resp.status, msg);

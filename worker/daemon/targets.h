@@ -1,6 +1,7 @@
 /*
- * Upload and register targets: one file per target under targets/, one row
- * per target in the table. A target gets an export already checked to
+ * Upload and register targets: one file per target under targets/, named
+ * after the composer target it implements, exporting one entry; the table
+ * lists them. A target gets an export already checked to
  * exist and returns its result options, or an error with the cloud's own
  * message. Targets know nothing of the composer's job state.
  */
@@ -15,6 +16,7 @@
 
 struct api;
 struct job;
+struct job_ctx;
 
 struct target_ctx {
 	const struct config	*conf;
@@ -44,8 +46,14 @@ struct target_kind {
 			    struct target_err *err);
 };
 
-/* The table, ending with a NULL name (targets/targets.c). */
-extern const struct target_kind target_kinds[];
+/* One entry per file of targets/, named after the file. */
+extern const struct target_kind target_worker_server;
+extern const struct target_kind target_aws_s3;
+extern const struct target_kind target_aws_ami;
+extern const struct target_kind target_gcp_image;
+extern const struct target_kind target_azure_image;
+/* The table, ending with NULL (targets/targets.c). */
+extern const struct target_kind *const target_kinds[];
 const struct target_kind *target_kind_find(const char *);
 /*
  * 1 when a server of that generation (SERVER_GEN_*) parses options in a
@@ -58,6 +66,14 @@ int		 target_result_takes_options(const char *name, int generation);
  * server of that generation, as the reference sends it: no key, null, or
  * the object a success would carry.
  */
+/*
+ * Runs every target of an osbuild job (targets, borrowed) on the exports
+ * under outdir, in order; adds target_results to result and, when one
+ * failed, the job error (targets/run_targets.c).
+ */
+void		 targets_run(json_object *result, struct job *job,
+		    const struct job_ctx *ctx, json_object *targets,
+		    const char *outdir);
 #define TARGET_OPTS_NONE	0
 #define TARGET_OPTS_NULL	1
 #define TARGET_OPTS_OBJECT	2

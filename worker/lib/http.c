@@ -14,9 +14,11 @@
 #include <unistd.h>
 
 #include "http.h"
+#include "http_xfer.h"
 #include "log.h"
 
 #define HTTP_DEFAULT_MAX_BODY	(64 * 1024 * 1024)
+#define HTTP_HEADERS_MAX	(64 * 1024)
 
 struct http {
 	CURL		*curl;
@@ -30,18 +32,6 @@ struct http {
 	long		 transfer_timeout;
 	long		 low_speed_time;
 	size_t		 max_body;
-};
-
-struct xfer {
-	struct http_resp	*resp;
-	size_t			 max_body;
-	FILE			*out;
-	int			 in_fd;
-	off_t			 in_left;
-	const atomic_int	*abort;
-	int			 too_big;
-	int			 answered;	/* a status line arrived */
-	int			 keep_answer;
 };
 
 static char *
@@ -112,8 +102,8 @@ http_apply(struct http *h, CURL *c)
 static size_t
 on_body(char *data, size_t size, size_t n, void *arg)
 {
-	struct xfer	*x = arg;
-	size_t		 len = size * n;
+	struct http_xfer	*x = arg;
+	size_t			 len = size * n;
 
 	if (x->out != NULL)
 		return fwrite(data, 1, len, x->out);
@@ -128,15 +118,15 @@ on_body(char *data, size_t size, size_t n, void *arg)
 static size_t
 on_header(char *data, size_t size, size_t n, void *arg)
 {
-	struct xfer	*x = arg;
-	size_t		 len = size * n;
+	struct http_xfer	*x = arg;
+	size_t			 len = size * n;
 
 	/* A new status line starts a new answer (after 100 or a redirect). */
 	if (len >= 5 && strncmp(data, "HTTP/", 5) == 0) {
 		buf_reset(&x->resp->headers);
 		x->answered = 1;
 	}
-	if (x->resp->headers.len + len <= 64 * 1024)
+	if (x->resp->headers.len + len <= HTTP_HEADERS_MAX)
 		buf_add(&x->resp->headers, data, len);
 	return len;
 }
@@ -144,19 +134,20 @@ on_header(char *data, size_t size, size_t n, void *arg)
 static size_t
 on_read(char *data, size_t size, size_t n, void *arg)
 {
-	struct xfer	*x = arg;
-	size_t		 want = size * n;
-	ssize_t		 got;
+	struct http_xfer	*x = arg;
+	size_t			 want = size * n;
+	ssize_t			 got;
 
 	if ((off_t)want > x->in_left)
 		want = x->in_left;
 	if (want == 0)
 		return 0;
 	do
-		got = read(x->in_fd, data, want);
+		got = pread(x->in_fd, data, want, x->in_off);
 	while (got == -1 && errno == EINTR);
 	if (got <= 0)
 		return CURL_READFUNC_ABORT;
+	x->in_off += got;
 	x->in_left -= got;
 	return got;
 }
@@ -165,7 +156,7 @@ static int
 on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
     curl_off_t un)
 {
-	struct xfer	*x = arg;
+	struct http_xfer	*x = arg;
 
 	/*
 	 * Once the server answers, the answer is read whole: aborting a long
@@ -195,42 +186,38 @@ http_resp_free(struct http_resp *r)
 }
 
 int
-http_do(struct http *h, const struct http_req *req, struct http_resp *resp)
+http_xfer_setup(struct http *h, CURL *c, const struct http_req *req,
+    struct http_resp *resp, struct http_xfer *x)
 {
-	CURL			*c = h->curl;
-	struct curl_slist	*hdrs = NULL;
-	struct xfer		 x;
 	struct stat		 st;
 	const char		*method;
 	const char *const	*hp;
-	char			*line, errbuf[CURL_ERROR_SIZE];
-	CURLcode		 cc;
+	char			*line;
 	long			 timeout;
-	int			 rv = -1;
 
-	memset(&x, 0, sizeof(x));
-	x.resp = resp;
-	x.max_body = h->max_body;
-	x.in_fd = -1;
-	x.abort = req->abort;
-	x.keep_answer = req->keep_answer;
+	memset(x, 0, sizeof(*x));
+	x->resp = resp;
+	x->max_body = req->max_body > 0 ? req->max_body : h->max_body;
+	x->in_fd = -1;
+	x->abort = req->abort;
+	x->keep_answer = req->keep_answer;
+	x->out_path = req->out_path;
 	resp->status = 0;
 	resp->aborted = 0;
 	resp->error[0] = '\0';
 	buf_reset(&resp->body);
 	buf_reset(&resp->headers);
-	errbuf[0] = '\0';
 
 	curl_easy_reset(c);
 	http_apply(h, c);
 	curl_easy_setopt(c, CURLOPT_URL, req->url);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, x->errbuf);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
 	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
-	curl_easy_setopt(c, CURLOPT_XFERINFODATA, &x);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, x);
 	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
 	timeout = req->timeout != 0 ? req->timeout : h->transfer_timeout;
 	if (timeout > 0 && req->body_path == NULL && req->out_path == NULL)
@@ -240,37 +227,36 @@ http_do(struct http *h, const struct http_req *req, struct http_resp *resp)
 		curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 0L);
 
 	if (req->out_path != NULL &&
-	    (x.out = fopen(req->out_path, "we")) == NULL) {
+	    (x->out = fopen(req->out_path, "we")) == NULL) {
 		snprintf(resp->error, sizeof(resp->error), "%s: %s",
 		    req->out_path, strerror(errno));
-		goto cleanup;
+		x->failed = 1;
+		return -1;
 	}
 
 	method = req->method;
 	if (req->body_path != NULL) {
-		if ((x.in_fd = open(req->body_path, O_RDONLY | O_CLOEXEC)) ==
-		    -1 || fstat(x.in_fd, &st) == -1) {
+		if ((x->in_fd = open(req->body_path, O_RDONLY | O_CLOEXEC)) ==
+		    -1 || fstat(x->in_fd, &st) == -1) {
 			snprintf(resp->error, sizeof(resp->error), "%s: %s",
 			    req->body_path, strerror(errno));
-			goto cleanup;
+			x->failed = 1;
+			return -1;
 		}
 		if (req->body_off > st.st_size) {
 			snprintf(resp->error, sizeof(resp->error),
 			    "%s: offset past the end", req->body_path);
-			goto cleanup;
+			x->failed = 1;
+			return -1;
 		}
-		x.in_left = req->body_size > 0 ? req->body_size :
+		x->in_off = req->body_off;
+		x->in_left = req->body_size > 0 ? req->body_size :
 		    st.st_size - req->body_off;
-		if (lseek(x.in_fd, req->body_off, SEEK_SET) == -1) {
-			snprintf(resp->error, sizeof(resp->error), "%s: %s",
-			    req->body_path, strerror(errno));
-			goto cleanup;
-		}
 		curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
 		curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
-		curl_easy_setopt(c, CURLOPT_READDATA, &x);
+		curl_easy_setopt(c, CURLOPT_READDATA, x);
 		curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE,
-		    (curl_off_t)x.in_left);
+		    (curl_off_t)x->in_left);
 		if (method == NULL)
 			method = "PUT";
 	} else if (req->body != NULL) {
@@ -293,52 +279,83 @@ http_do(struct http *h, const struct http_req *req, struct http_resp *resp)
 
 	if (req->content_type != NULL) {
 		line = xasprintf("Content-Type: %s", req->content_type);
-		hdrs = curl_slist_append(hdrs, line);
+		x->hdrs = curl_slist_append(x->hdrs, line);
 		free(line);
-	} else if (req->body != NULL || req->body_path != NULL)
-		hdrs = curl_slist_append(hdrs, "Content-Type:");
-	/* No "Expect: 100-continue" round trip: servers answer at the end. */
-	hdrs = curl_slist_append(hdrs, "Expect:");
+	} else if ((req->body != NULL || req->body_path != NULL) &&
+	    req->sigv4 == NULL)
+		x->hdrs = curl_slist_append(x->hdrs, "Content-Type:");
+	/*
+	 * No "Expect: 100-continue" round trip: servers answer at the end.
+	 * Not when libcurl signs: 7.88 signs the removal lines it does not
+	 * send, which AWS then rejects.
+	 */
+	if (req->sigv4 == NULL)
+		x->hdrs = curl_slist_append(x->hdrs, "Expect:");
 	for (hp = req->headers; hp != NULL && *hp != NULL; hp++)
-		hdrs = curl_slist_append(hdrs, *hp);
+		x->hdrs = curl_slist_append(x->hdrs, *hp);
 	if (req->bearer != NULL) {
 		line = xasprintf("Authorization: Bearer %s", req->bearer);
-		hdrs = curl_slist_append(hdrs, line);
+		x->hdrs = curl_slist_append(x->hdrs, line);
 		freezero_str(line);
 	}
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, x->hdrs);
 	if (req->userpwd != NULL)
 		curl_easy_setopt(c, CURLOPT_USERPWD, req->userpwd);
+	if (req->sigv4 != NULL)
+		curl_easy_setopt(c, CURLOPT_AWS_SIGV4, req->sigv4);
+	return 0;
+}
 
-	cc = curl_easy_perform(c);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
-	if (cc != CURLE_OK) {
+int
+http_xfer_finish(struct http_xfer *x, CURL *c, CURLcode cc,
+    struct http_resp *resp)
+{
+	int	 rv = -1;
+
+	if (x->failed)
+		resp->status = 0;	/* setup said why in resp->error */
+	else if (cc != CURLE_OK) {
 		if (cc == CURLE_ABORTED_BY_CALLBACK) {
 			resp->aborted = 1;
 			snprintf(resp->error, sizeof(resp->error), "aborted");
-		} else if (x.too_big)
+		} else if (x->too_big)
 			snprintf(resp->error, sizeof(resp->error),
-			    "answer larger than %zu bytes", x.max_body);
+			    "answer larger than %zu bytes", x->max_body);
 		else
 			snprintf(resp->error, sizeof(resp->error), "%s",
-			    errbuf[0] ? errbuf : curl_easy_strerror(cc));
+			    x->errbuf[0] ? x->errbuf : curl_easy_strerror(cc));
 		resp->status = 0;
-		goto cleanup;
+	} else {
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
+		rv = 0;
 	}
-	rv = 0;
-cleanup:
 	/* Drop the credentials from the reused handle. */
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
 	curl_easy_setopt(c, CURLOPT_USERPWD, NULL);
-	curl_slist_free_all(hdrs);
-	if (x.out != NULL && fclose(x.out) != 0 && rv == 0) {
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
+	curl_slist_free_all(x->hdrs);	/* held tokens */
+	x->hdrs = NULL;
+	if (x->out != NULL && fclose(x->out) != 0 && rv == 0) {
 		snprintf(resp->error, sizeof(resp->error), "%s: %s",
-		    req->out_path, strerror(errno));
+		    x->out_path, strerror(errno));
 		rv = -1;
 	}
-	if (x.in_fd != -1)
-		close(x.in_fd);
+	x->out = NULL;
+	if (x->in_fd != -1)
+		close(x->in_fd);
+	x->in_fd = -1;
 	return rv;
+}
+
+int
+http_do(struct http *h, const struct http_req *req, struct http_resp *resp)
+{
+	struct http_xfer	 x;
+	CURLcode		 cc = CURLE_FAILED_INIT;
+
+	if (http_xfer_setup(h, h->curl, req, resp, &x) == 0)
+		cc = curl_easy_perform(h->curl);
+	return http_xfer_finish(&x, h->curl, cc, resp);
 }
 
 char *
@@ -377,6 +394,21 @@ http_resp_is(const struct http_resp *r, const char *type)
 	match = strcasecmp(ct, type) == 0;
 	free(ct);
 	return match;
+}
+
+int64_t
+http_retry_after(const struct http_resp *r, int64_t dflt, int64_t cap)
+{
+	char	*ra;
+	int64_t	 s, ms = dflt;
+
+	if ((ra = http_resp_header(r, "Retry-After")) != NULL) {
+		s = strtoll(ra, NULL, 10);
+		if (s > 0 && ra[0] >= '0' && ra[0] <= '9')
+			ms = s < cap / 1000 ? s * 1000 : cap;
+		free(ra);
+	}
+	return ms;
 }
 
 char *

@@ -3,8 +3,10 @@
  * limits, bodies streamed from and to files. This layer knows HTTP only:
  * nothing of jobs, composers or clouds. Secrets passed in a request
  * (bearer tokens, passwords) are never logged or copied into errors.
- * SigV4-signed calls go through aws_do() (aws.h): libcurl 7.88 signs the
- * header-removal lines this layer adds, which AWS then rejects.
+ * A request can be signed with AWS SigV4 by libcurl (req->sigv4); such a
+ * request carries no header-removal lines ("Expect:", "Content-Type:"):
+ * libcurl 7.88 signs them though it does not send them, which AWS rejects.
+ * Several requests at once run on http_multi (http_multi.h).
  */
 #ifndef IB_HTTP_H
 #define IB_HTTP_H
@@ -12,6 +14,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include <curl/curl.h>
@@ -44,6 +47,9 @@ struct http_req {
 	const char		*out_path;	/* stream the answer to this file */
 	const char		*bearer;	/* secret */
 	const char		*userpwd;	/* secret, "user:password" */
+	const char		*sigv4;		/* libcurl signs with userpwd:
+						 * "aws:amz:REGION:SERVICE" */
+	size_t			 max_body;	/* answer cap, 0: the handle's */
 	long			 timeout;	/* s, overrides transfer_timeout; -1 none */
 	const atomic_int	*abort;		/* when set, the transfer stops */
 	int			 keep_answer;	/* abort only before the answer */
@@ -79,6 +85,13 @@ char		*http_resp_header(const struct http_resp *, const char *);
 /* 1 when the media type of the answer is the given one (parameters such
  * as charset ignored). */
 int		 http_resp_is(const struct http_resp *, const char *);
+
+/*
+ * The wait an answer's Retry-After asks for (the seconds form) in ms, at
+ * most cap; dflt when there is none, or 0.
+ */
+int64_t		 http_retry_after(const struct http_resp *, int64_t dflt,
+		    int64_t cap);
 
 /* Percent-encodes s for a path segment or query value; caller frees. */
 char		*http_escape(const char *);

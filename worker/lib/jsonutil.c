@@ -1,9 +1,24 @@
 /*
  * JSON member getters. See jsonutil.h.
  */
+#include <stdint.h>
 #include <string.h>
 
 #include "jsonutil.h"
+
+void
+json_wipe_str(json_object *o, const char *key)
+{
+	json_object	*v;
+	const char	*s;
+
+	if (o == NULL || !json_object_object_get_ex(o, key, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return;
+	/* json-c gives its string as const; it is ours to wipe. */
+	s = json_object_get_string(v);
+	explicit_bzero((void *)(uintptr_t)s, json_object_get_string_len(v));
+}
 
 const char *
 json_get_str(json_object *o, const char *key)

@@ -23,4 +23,10 @@ int		 json_get_bool(json_object *o, const char *key, int *out);
 void		 json_copy_str(json_object *to, const char *tokey,
 		    json_object *from, const char *fromkey);
 
+/*
+ * Zeroes the string member key of o in place when it is a string (a token
+ * or a key json-c parsed out of an answer), before o is put.
+ */
+void		 json_wipe_str(json_object *o, const char *key);
+
 #endif

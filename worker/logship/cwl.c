@@ -36,7 +36,7 @@ call(const struct cwl *c, const struct aws_creds *cr, const char *op,
     const struct buf *body, long timeout, struct http_resp *resp,
     char *why, size_t whylen)
 {
-	struct aws_req	 req;
+	struct http_req	 req;
 	const char	*hdr[3] = { NULL, NULL, NULL };
 	char		*target, *tok = NULL, *userpwd, *sigv4;
 	char		 code[128], msg[256];
@@ -62,8 +62,9 @@ call(const struct cwl *c, const struct aws_creds *cr, const char *op,
 	req.body_len = body->len;
 	req.userpwd = userpwd;
 	req.sigv4 = sigv4;
-	req.timeout = timeout;
-	if (aws_do(c->h, &req, resp) == -1) {
+	req.timeout = timeout > 0 ? timeout : -1;
+	req.max_body = AWS_BODY_MAX;
+	if (http_do(c->h, &req, resp) == -1) {
 		snprintf(why, whylen, "%s: %s", op, resp->error);
 		rc = CWL_RETRY;
 		goto cleanup;

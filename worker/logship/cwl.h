@@ -1,8 +1,8 @@
 /*
  * CloudWatch Logs over its JSON protocol (X-Amz-Target Logs_20140328.*,
- * application/x-amz-json-1.1), signed with SigV4 by libcurl through the
- * worker's aws_do(): CreateLogStream and PutLogEvents, with every answer
- * sorted into what the shipper should do next.
+ * application/x-amz-json-1.1), signed with SigV4 by libcurl through
+ * http_do(): CreateLogStream and PutLogEvents, with every answer sorted
+ * into what the shipper should do next.
  */
 #ifndef IB_LOGSHIP_CWL_H
 #define IB_LOGSHIP_CWL_H

@@ -17,6 +17,7 @@
 #include <curl/curl.h>
 
 #include "aws.h"
+#include "aws_imds.h"
 #include "cwl.h"
 #include "event.h"
 #include "http.h"
@@ -378,50 +379,6 @@ fill(struct ship *s)
 	}
 }
 
-/* The instance id through IMDSv2, newly allocated, or NULL with err. */
-static char *
-instance_id(struct http *h, char *err, size_t errlen)
-{
-	struct http_req		 req;
-	struct http_resp	 resp;
-	const char		*hdr[2] = { NULL, NULL };
-	char			*tok, *tokhdr = NULL, *url, *id = NULL;
-	size_t			 i;
-
-	http_resp_init(&resp);
-	url = xasprintf("%s/latest/meta-data/instance-id", aws_imds_base());
-	if ((tok = aws_imds_token(h, err, errlen)) == NULL)
-		goto cleanup;
-	tokhdr = xasprintf("X-aws-ec2-metadata-token: %s", tok);
-	hdr[0] = tokhdr;
-	memset(&req, 0, sizeof(req));
-	req.url = url;
-	req.headers = hdr;
-	req.timeout = 5;
-	if (http_do(h, &req, &resp) == -1 || resp.status != 200) {
-		snprintf(err, errlen, "instance metadata answered %ld for "
-		    "instance-id%s%s", resp.status, resp.error[0] ? ": " : "",
-		    resp.error);
-		goto cleanup;
-	}
-	id = xstrdup(rtrim(resp.body.data ? resp.body.data : ""));
-	for (i = 0; id[i] != '\0'; i++)
-		if (!(id[i] == '-' || (id[i] >= '0' && id[i] <= '9') ||
-		    (id[i] >= 'a' && id[i] <= 'z')))
-			break;
-	if (i == 0 || i > 64 || id[i] != '\0') {
-		snprintf(err, errlen, "instance metadata gave no instance id");
-		free(id);
-		id = NULL;
-	}
-cleanup:
-	freezero_str(tok);
-	freezero_str(tokhdr);
-	http_resp_free(&resp);
-	free(url);
-	return id;
-}
-
 /*
  * What IMDS gives at boot may come late: asks again (bounded pauses)
  * until it answers or SIGTERM comes. NULL only then.
@@ -552,8 +509,8 @@ main(int argc, char *argv[])
 	ho.max_body = 1024 * 1024;
 	s.h = http_new(&ho);
 
-	if ((dir = (char *)env("IB_JOURNAL_DIR")) != NULL)
-		dir = xstrdup(dir);
+	if (env("IB_JOURNAL_DIR") != NULL)
+		dir = xstrdup(env("IB_JOURNAL_DIR"));
 	if ((s.jr = jr_open(dir, SELF_UNIT)) == NULL)
 		goto cleanup;
 	/* The cursor's folder: the unit's StateDirectory, or a test's. */
@@ -573,7 +530,7 @@ main(int argc, char *argv[])
 	}
 	if ((v = env("IB_LOG_STREAM")) != NULL)
 		stream = xstrdup(v);
-	else if ((stream = from_imds(&s, "instance id", instance_id)) == NULL) {
+	else if ((stream = from_imds(&s, "instance id", aws_imds_instance_id)) == NULL) {
 		rv = 0;
 		goto cleanup;
 	}

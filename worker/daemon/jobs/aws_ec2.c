@@ -19,6 +19,7 @@
 #include "jobs/jobs.h"
 #include "log.h"
 #include "util.h"
+#include "xml.h"
 
 
 static json_object *
@@ -204,7 +205,7 @@ aws_ec2_share_run(struct job *job, const struct job_ctx *ctx)
 			    ec2_error(e));
 			goto cleanup;
 		}
-		snap = aws_xml_find(x, len, "snapshotId");
+		snap = xml_find(x, len, "snapshotId");
 	}
 	if ((snap != NULL && ec2_id_ok("snap", snap) &&
 	    ec2_share_snapshot(e, snap, acc) == -1) ||

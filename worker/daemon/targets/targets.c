@@ -1,42 +1,32 @@
 /*
  * The upload targets this worker knows. Adding a target is one file in
- * targets/ and one row here; names are the composer's.
+ * targets/ that exports its entry (targets.h) and one pointer here; names
+ * are the composer's.
  */
 #include <string.h>
 
 #include "job.h"
 #include "targets.h"
 
-int	target_worker_server_run(const struct target_ctx *, json_object *,
-	    const char *, json_object **, struct target_err *);
-int	target_s3_run(const struct target_ctx *, json_object *,
-	    const char *, json_object **, struct target_err *);
-int	target_aws_run(const struct target_ctx *, json_object *,
-	    const char *, json_object **, struct target_err *);
-int	target_gcp_run(const struct target_ctx *, json_object *,
-	    const char *, json_object **, struct target_err *);
-int	target_azure_image_run(const struct target_ctx *, json_object *,
-	    const char *, json_object **, struct target_err *);
-
-const struct target_kind target_kinds[] = {
-	{ "org.osbuild.worker.server", target_worker_server_run },
-	{ "org.osbuild.aws.s3", target_s3_run },
-	{ "org.osbuild.aws", target_aws_run },
-	{ "org.osbuild.gcp", target_gcp_run },
-	{ "org.osbuild.azure.image", target_azure_image_run },
-	{ NULL, NULL }
+const struct target_kind *const target_kinds[] = {
+	&target_worker_server,
+	&target_aws_s3,
+	&target_aws_ami,
+	&target_gcp_image,
+	&target_azure_image,
+	NULL
 };
 
 const struct target_kind *
 target_kind_find(const char *name)
 {
-	const struct target_kind	*k;
+	const struct target_kind *const	*k;
 
 	if (name == NULL)
 		return NULL;
-	for (k = target_kinds; k->name != NULL; k++)
-		if (strcmp(k->name, name) == 0)
-			return k;
+	for (k = target_kinds; *k != NULL; k++)
+		if (strcmp((*k)->name, name) == 0)
+			return *k;
 	return NULL;
 }
 

@@ -12,11 +12,8 @@
 #include "targets.h"
 #include "util.h"
 
-int	target_worker_server_run(const struct target_ctx *, json_object *,
-	    const char *, json_object **, struct target_err *);
-
-int
-target_worker_server_run(const struct target_ctx *ctx, json_object *target,
+static int
+run(const struct target_ctx *ctx, json_object *target,
     const char *export_path, json_object **options, struct target_err *err)
 {
 	json_object	*v;
@@ -57,3 +54,5 @@ target_worker_server_run(const struct target_ctx *ctx, json_object *target,
 	    json_object_new_string(image_name));
 	return 0;
 }
+
+const struct target_kind target_worker_server = { "org.osbuild.worker.server", run };

@@ -30,12 +30,10 @@
 #include "targets.h"
 #include "util.h"
 #include "watch.h"
+#include "xml.h"
 
 /* main.c owns the run flags; weak so a library copy wins if one exists. */
 __attribute__((weak)) struct runflags runflags;
-
-int	target_s3_run(const struct target_ctx *, json_object *, const char *,
-	    json_object **, struct target_err *);
 
 static char	 tmpdir[] = "/tmp/test_s3.XXXXXX";
 
@@ -54,7 +52,7 @@ bucket(void)
 }
 
 #define NEED_SERVER() do {						\
-	if (endpoint() == NULL || !aws_xml_available())			\
+	if (endpoint() == NULL || !xml_available())			\
 		skip();							\
 } while (0)
 
@@ -149,23 +147,23 @@ test_xml_errors(void **state)
 	    "</Message></Error></Errors><RequestID>x</RequestID></Response>";
 	char		 msg[256], code[64], *v;
 
-	if (!aws_xml_available())
+	if (!xml_available())
 		skip();
-	assert_int_equal(aws_xml_error(s3err, strlen(s3err), msg, sizeof(msg),
+	assert_int_equal(xml_error(s3err, strlen(s3err), msg, sizeof(msg),
 	    code, sizeof(code)), 0);
 	assert_string_equal(code, "NoSuchBucket");
 	assert_string_equal(msg, "NoSuchBucket: The specified bucket does not "
 	    "exist");
-	assert_int_equal(aws_xml_error(ec2err, strlen(ec2err), msg,
+	assert_int_equal(xml_error(ec2err, strlen(ec2err), msg,
 	    sizeof(msg), code, sizeof(code)), 0);
 	assert_string_equal(code, "RequestLimitExceeded");
-	assert_int_equal(aws_xml_error("not xml", 7, msg, sizeof(msg), code,
+	assert_int_equal(xml_error("not xml", 7, msg, sizeof(msg), code,
 	    sizeof(code)), -1);
-	v = aws_xml_find("<a><b><UploadId>u-1</UploadId></b></a>", 38,
+	v = xml_find("<a><b><UploadId>u-1</UploadId></b></a>", 38,
 	    "UploadId");
 	assert_string_equal(v, "u-1");
 	free(v);
-	v = aws_xml_escape("<a&'\">");
+	v = xml_escape("<a&'\">");
 	assert_string_equal(v, "&lt;a&amp;&apos;&quot;&gt;");
 	free(v);
 }
@@ -233,7 +231,7 @@ run_target(const char *opts_json, const char *fname, const char *path,
 	json_object_object_add(t, "osbuild_artifact", art);
 	memset(terr, 0, sizeof(*terr));
 	*opts = NULL;
-	rv = target_s3_run(&ctx, t, path, opts, terr);
+	rv = target_aws_s3.run(&ctx, t, path, opts, terr);
 	json_object_put(t);
 	config_free(conf);
 	return rv;

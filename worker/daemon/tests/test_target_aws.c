@@ -19,9 +19,6 @@
 #include "targets.h"
 #include "util.h"
 
-int	target_aws_run(const struct target_ctx *, json_object *, const char *,
-	    json_object **, struct target_err *);
-
 static const char target_json[] =
     "{\"name\": \"org.osbuild.aws\", \"image_name\": \"my-ami-1\","
     " \"options\": {\"region\": \"eu-west-1\", \"bucket\": \"images\","
@@ -50,7 +47,7 @@ run(const char *boot_mode, struct job *job, char *reason, size_t len)
 	memset(&err, 0, sizeof(err));
 	t = json_tokener_parse(target_json);
 	assert_non_null(t);
-	rc = target_aws_run(&ctx, t, "/nonexistent/ib-test/image.raw", &opts,
+	rc = target_aws_ami.run(&ctx, t, "/nonexistent/ib-test/image.raw", &opts,
 	    &err);
 	assert_int_equal(rc, -1);
 	assert_null(opts);

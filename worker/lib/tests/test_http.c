@@ -2,7 +2,10 @@
  * http: header lookup and media types on the raw header lines libcurl
  * hands us, percent-encoding, and http_do against a tiny server on
  * loopback (one canned answer per connection) for what only a real
- * transfer shows: interim answers, the body limit, files, no answer.
+ * transfer shows: interim answers, the body limit, files, no answer, a
+ * SigV4 signature. Then http_multi's pool against the same server: every
+ * item done in parallel, retries after the server's Retry-After, a
+ * failure that stops the run, abort.
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -23,6 +26,7 @@
 #include <cmocka.h>
 
 #include "http.h"
+#include "http_multi.h"
 #include "log.h"
 #include "util.h"
 
@@ -150,8 +154,10 @@ test_escape(void **state)
 	}
 }
 
+#define NITEMS	6
+
 /* A loopback server: each connection reads one request and gets the
- * current canned answer, then is closed. */
+ * current canned answer (or the pool's, see items()), then is closed. */
 struct server {
 	int		 fd;
 	int		 port;
@@ -159,7 +165,36 @@ struct server {
 	const char	*answer;
 	size_t		 answer_len;
 	char		 request[8192];
+	int		 pool;		/* answer as items() does */
+	int		 seen[NITEMS];	/* requests per item */
+	char		 out[256];
 };
+
+/*
+ * The pool's server: /item/N gets 200 and N, except that odd items get one
+ * 503 with Retry-After first; anything else gets 400.
+ */
+static void
+items(struct server *s, const char *req)
+{
+	int	 item;
+
+	if (sscanf(req, "GET /item/%d ", &item) == 1 && item >= 0 &&
+	    item < NITEMS) {
+		if (item % 2 == 1 && s->seen[item]++ == 0)
+			snprintf(s->out, sizeof(s->out), "HTTP/1.1 503 Busy\r\n"
+			    "Retry-After: 1\r\nContent-Length: 0\r\n"
+			    "Connection: close\r\n\r\n");
+		else
+			snprintf(s->out, sizeof(s->out), "HTTP/1.1 200 OK\r\n"
+			    "Content-Length: 1\r\nConnection: close"
+			    "\r\n\r\n%d", item);
+	} else
+		snprintf(s->out, sizeof(s->out), "HTTP/1.1 400 Bad\r\n"
+		    "Content-Length: 0\r\nConnection: close\r\n\r\n");
+	s->answer = s->out;
+	s->answer_len = strlen(s->out);
+}
 
 static void *
 serve(void *arg)
@@ -183,6 +218,8 @@ serve(void *arg)
 		}
 		req[got] = '\0';
 		memcpy(s->request, req, got + 1);
+		if (s->pool)
+			items(s, req);
 		if (s->answer_len > 0 &&
 		    write(c, s->answer, s->answer_len) == -1)
 			s->answer_len = 0;
@@ -388,6 +425,36 @@ test_do_files(void **state)
 }
 
 static void
+test_do_sigv4(void **state)
+{
+	struct server		*s = *state;
+	struct http_opts	 o = { 0 };
+	struct http_req		 req = { 0 };
+	struct http_resp	 r;
+	struct http		*h = http_new(&o);
+	const char		*sh;
+
+	answer(s, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n"
+	    "Connection: close\r\n\r\n");
+	http_resp_init(&r);
+	req.method = "POST";
+	req.body = "a=b";
+	req.body_len = 3;
+	req.userpwd = "AKIDEXAMPLE:secret";
+	req.sigv4 = "aws:amz:us-east-1:logs";
+	assert_int_equal(get(s, h, &req, &r), 0);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(s->request, "Authorization: AWS4-HMAC-SHA256 "
+	    "Credential=AKIDEXAMPLE/"));
+	/* libcurl signs removal lines it does not send: none are added. */
+	assert_non_null(sh = strstr(s->request, "SignedHeaders="));
+	assert_null(strstr(sh, "expect"));
+	assert_null(strstr(s->request, "secret"));
+	http_resp_free(&r);
+	http_free(h);
+}
+
+static void
 test_do_no_answer(void **state)
 {
 	struct server		*s = *state;
@@ -445,6 +512,124 @@ test_do_no_answer(void **state)
 	http_free(h);
 }
 
+/* The caller's side: items 0 .. n-1, or one bad item. */
+struct run {
+	struct server	*s;
+	int		 n;
+	int		 next;
+	int		 bad;
+	int		 items[NITEMS];
+	int		 done[NITEMS];
+	int		 max_slot;
+};
+
+static int
+next(void *arg, int slot, void **item)
+{
+	struct run	*r = arg;
+
+	if (slot > r->max_slot)
+		r->max_slot = slot;
+	if (r->next >= r->n)
+		return 0;
+	r->items[r->next] = r->next;
+	*item = &r->items[r->next++];
+	return 1;
+}
+
+static void
+build(void *arg, void *item, struct http_call *call)
+{
+	struct run	*r = arg;
+
+	call->req.url = http_call_own(call, r->bad ?
+	    xasprintf("http://127.0.0.1:%d/item/bad", r->s->port) :
+	    xasprintf("http://127.0.0.1:%d/item/%d", r->s->port,
+	    *(int *)item));
+}
+
+static enum http_verdict
+judge(void *arg, void *item, const struct http_resp *resp, int tries)
+{
+	struct run	*r = arg;
+	int		 i = *(int *)item;
+
+	if (resp->status == 200) {
+		assert_int_equal(atoi(resp->body.data), i);
+		r->done[i] = tries;
+		return HTTP_DONE;
+	}
+	if (resp->status == 503 && tries < 3)
+		return HTTP_RETRY;
+	return HTTP_FAIL;
+}
+
+static const struct http_multi_ops ops = { next, build, judge };
+
+static void
+test_multi_all_done(void **state)
+{
+	struct http_opts	 o = { 0 };
+	struct http_multi_cfg	 cfg = { 0 };
+	struct http_multi_stats	 st = { 0 };
+	struct run		 r = { 0 };
+	struct http		*h = http_new(&o);
+	int64_t			 t0;
+	int			 aborted, i;
+
+	r.s = *state;
+	r.s->pool = 1;
+	r.n = NITEMS;
+	cfg.parallel = 3;
+	cfg.backoff_base = 1;
+	cfg.backoff_cap = 5000;
+	cfg.retry_after = 1;
+	t0 = now_ms();
+	assert_int_equal(http_multi_run(h, &cfg, &ops, &r, &st, &aborted), 0);
+	assert_int_equal(aborted, 0);
+	/* The odd items waited the second the server asked for. */
+	assert_true(now_ms() - t0 >= 900);
+	for (i = 0; i < NITEMS; i++)
+		assert_int_equal(r.done[i], i % 2 == 1 ? 2 : 1);
+	assert_int_equal(st.retries, NITEMS / 2);
+	assert_true(st.max_inflight >= 2 && st.max_inflight <= 3);
+	assert_int_equal(r.max_slot, 2);
+	http_free(h);
+}
+
+static void
+test_multi_fail_and_abort(void **state)
+{
+	struct http_opts	 o = { 0 };
+	struct http_multi_cfg	 cfg = { 0 };
+	struct http_multi_stats	 st = { 0 };
+	struct run		 r = { 0 };
+	struct http		*h = http_new(&o);
+	atomic_int		 stop = 1;
+	int			 aborted;
+
+	r.s = *state;
+	r.s->pool = 1;
+	r.n = 2;
+	r.bad = 1;
+	cfg.parallel = 2;
+	cfg.backoff_base = 1;
+	cfg.backoff_cap = 10;
+	assert_int_equal(http_multi_run(h, &cfg, &ops, &r, &st, &aborted),
+	    -1);
+	assert_int_equal(aborted, 0);
+
+	memset(&r, 0, sizeof(r));
+	r.s = *state;
+	r.n = 2;
+	cfg.abort = &stop;
+	assert_int_equal(http_multi_run(h, &cfg, &ops, &r, &st, &aborted),
+	    -1);
+	assert_int_equal(aborted, 1);
+	assert_int_equal(r.done[0], 0);
+	http_free(h);
+}
+
 int
 main(void)
 {
@@ -457,6 +642,9 @@ main(void)
 		T(test_do_body_limit),
 		T(test_do_files),
 		T(test_do_no_answer),
+		T(test_do_sigv4),
+		T(test_multi_all_done),
+		T(test_multi_fail_and_abort),
 #undef T
 	};
 

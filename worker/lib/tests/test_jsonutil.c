@@ -72,11 +72,34 @@ test_copy_str(void **state)
 	json_object_put(to);
 }
 
+static void
+test_wipe_str(void **state)
+{
+	json_object	*o;
+	const char	*tok;
+
+	o = json_tokener_parse("{\"access_token\":\"abc\",\"n\":5}");
+	assert_non_null(o);
+	tok = json_object_get_string(json_object_object_get(o,
+	    "access_token"));
+	json_wipe_str(o, "access_token");
+	assert_int_equal(tok[0], '\0');
+	assert_int_equal(tok[2], '\0');
+	/* Not a string, missing, no object: left alone. */
+	json_wipe_str(o, "n");
+	assert_int_equal(json_object_get_int(json_object_object_get(o, "n")),
+	    5);
+	json_wipe_str(o, "missing");
+	json_wipe_str(NULL, "access_token");
+	json_object_put(o);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_get_str),
+		cmocka_unit_test(test_wipe_str),
 		cmocka_unit_test(test_get_bool),
 		cmocka_unit_test(test_copy_str),
 	};

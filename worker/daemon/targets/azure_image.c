@@ -23,9 +23,6 @@
 #define ACCOUNT_TAG	"imageBuilderStorageAccount"
 #define CONTAINER	"imagebuilder"
 
-int	target_azure_image_run(const struct target_ctx *, json_object *,
-	    const char *, json_object **, struct target_err *);
-
 /* Azure image names: 1-80 of [A-Za-z0-9._-], starting with a letter or
  * digit, ending with one or '_'. */
 static int
@@ -79,8 +76,8 @@ hyperv(json_object *o, const struct target_ctx *ctx)
 	return mode != NULL && strcmp(mode, "uefi") == 0 ? "V2" : "V1";
 }
 
-int
-target_azure_image_run(const struct target_ctx *ctx, json_object *target,
+static int
+run(const struct target_ctx *ctx, json_object *target,
     const char *export_path, json_object **options, struct target_err *err)
 {
 	const struct config	*conf = ctx->conf;
@@ -232,3 +229,5 @@ cleanup:
 	free(url);
 	return rv;
 }
+
+const struct target_kind target_azure_image = { "org.osbuild.azure.image", run };

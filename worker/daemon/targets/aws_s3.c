@@ -22,9 +22,6 @@
 #include "targets/common.h"
 #include "util.h"
 
-int	target_s3_run(const struct target_ctx *, json_object *, const char *,
-	    json_object **, struct target_err *);
-
 /*
  * KEY-EXPORTFILENAME, as the reference names objects (a random key when
  * the target has none). Names with control characters or ".." segments
@@ -77,8 +74,8 @@ target_s3_tuning(struct s3_cfg *c, const struct config *conf)
 	c->parallel = (int)conf->aws.s3_parallel;
 }
 
-int
-target_s3_run(const struct target_ctx *ctx, json_object *target,
+static int
+run(const struct target_ctx *ctx, json_object *target,
     const char *export_path, json_object **options, struct target_err *err)
 {
 	const struct config	*conf = ctx->conf;
@@ -187,3 +184,5 @@ cleanup:
 	aws_creds_clear(&creds);
 	return rv;
 }
+
+const struct target_kind target_aws_s3 = { "org.osbuild.aws.s3", run };

@@ -23,9 +23,6 @@
 #define GCP_KEY_MAX	(64 * 1024)
 #define GCP_MAX_MEMBERS	100
 
-int	target_gcp_run(const struct target_ctx *, json_object *, const char *,
-	    json_object **, struct target_err *);
-
 /* The key from the target, else from [gcp] credentials. */
 static int
 load_key(const struct config *conf, json_object *o, struct gcp_key *key,
@@ -75,8 +72,8 @@ tuning(struct gcp_cfg *c)
 		c->poll_ms = strtoll(e, NULL, 10);
 }
 
-int
-target_gcp_run(const struct target_ctx *ctx, json_object *target,
+static int
+run(const struct target_ctx *ctx, json_object *target,
     const char *export_path, json_object **options, struct target_err *err)
 {
 	const struct config	*conf = ctx->conf;
@@ -216,3 +213,5 @@ cleanup:
 	gcp_key_clear(&key);
 	return rv;
 }
+
+const struct target_kind target_gcp_image = { "org.osbuild.gcp", run };

@@ -31,9 +31,6 @@
 #define MAX_ACCOUNTS	100
 #define POLL_CAP_MS	15000
 
-int	target_aws_run(const struct target_ctx *, json_object *, const char *,
-	    json_object **, struct target_err *);
-
 /* AMI names: 3..128 of letters, digits and ()[] ./-'@_ */
 static int
 ami_name_ok(const char *n)
@@ -237,8 +234,8 @@ discard_image(struct ec2 *e, const char *ami, const char *snap)
 		    ec2_error(e));
 }
 
-int
-target_aws_run(const struct target_ctx *ctx, json_object *target,
+static int
+run(const struct target_ctx *ctx, json_object *target,
     const char *export_path, json_object **options, struct target_err *err)
 {
 	const struct config	*conf = ctx->conf;
@@ -421,3 +418,5 @@ cleanup:
 	aws_creds_clear(&creds);
 	return rv;
 }
+
+const struct target_kind target_aws_ami = { "org.osbuild.aws", run };
