@@ -13,6 +13,7 @@
 
 #include "api.h"
 #include "auth.h"
+#include "backoff.h"
 #include "http.h"
 #include "jsonutil.h"
 #include "log.h"
@@ -485,14 +486,25 @@ api_update_partial(struct api *a, const char *location, json_object *partial)
 	return patch(a, location, "partial", partial, "job progress");
 }
 
+/*
+ * A cut connection or a 5xx in the middle of an artifact upload is worth
+ * another try from the start: the composer keeps nothing of a partial PUT.
+ */
+#define ARTIFACT_TRIES		5
+#define ARTIFACT_BACKOFF_MS	1000
+#define ARTIFACT_BACKOFF_CAP_MS	15000
+
 enum api_rc
 api_upload_artifact(struct api *a, const char *artifact_location,
     const char *name, const char *path, const atomic_int *abort)
 {
 	struct http_req		 extra;
 	struct http_resp	 resp;
+	struct backoff		 b;
 	char			*url, *esc;
 	enum api_rc		 rc;
+	int			 attempt;
+	int64_t			 delay;
 
 	if (!name_is_safe(name)) {
 		snprintf(a->error, sizeof(a->error), "artifact: unsafe name");
@@ -505,11 +517,24 @@ api_upload_artifact(struct api *a, const char *artifact_location,
 	extra.content_type = "application/octet-stream";
 	extra.abort = abort;
 	extra.timeout = -1;
-	http_resp_init(&resp);
-	rc = call(a, "PUT", url, NULL, &extra, &resp, "artifact upload");
+	backoff_init(&b, ARTIFACT_BACKOFF_MS, ARTIFACT_BACKOFF_CAP_MS);
+	for (attempt = 1;; attempt++) {
+		http_resp_init(&resp);
+		rc = call(a, "PUT", url, NULL, &extra, &resp,
+		    "artifact upload");
+		http_resp_free(&resp);
+		if (rc != API_RETRY || attempt == ARTIFACT_TRIES)
+			break;
+		delay = backoff_next(&b);
+		log_warnx("%s; trying again in %lld ms (%d of %d)", a->error,
+		    (long long)delay, attempt + 1, ARTIFACT_TRIES);
+		if (sleep_abortable(delay, abort) == -1) {
+			rc = API_ABORTED;
+			break;
+		}
+	}
 	if (rc == API_NOJOB)
 		rc = API_OK;
-	http_resp_free(&resp);
 	free(url);
 	free(esc);
 	return rc;

@@ -7,6 +7,7 @@ No secret may reach the worker's log."""
 import http.server
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,11 +17,13 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "lib"))
 import testpath  # noqa: F401,E402  (shared helpers and doubles on the path)
 import harness  # noqa: E402
+import jobs  # noqa: E402
 import loopback  # noqa: E402
 from faultproxy import FaultProxy  # noqa: E402
 from oauth import OAuthDouble  # noqa: E402
 
 FAST = "[worker]\nbackoff_max = 2\nheartbeat_interval = 2\n"
+OSBUILD = 'osbuild = "%s"\n' % os.path.join(testpath.DOUBLES, "osbuild")
 
 
 class Faults(harness.TestCase):
@@ -70,6 +73,31 @@ class Faults(harness.TestCase):
         for j in (j1, j2, j3):
             self.assertTrue(q.result(j)["success"])
         self.assertTrue(w.alive())
+
+    def test_artifact_upload_tried_again_after_a_cut_and_a_503(self):
+        # A worker.server upload whose connection is cut (the composer
+        # restarted, a proxy gave up) or answered 503 starts again: the
+        # composer keeps nothing of a partial PUT. It used to fail the job.
+        q = self.queue()
+        p = self.keep(FaultProxy(q.port))
+        w = self.worker("http://" + p.address, FAST + OSBUILD)
+        size = 256 * 1024 + 3
+        p.set(resets=1, status=503, count=1, match=r"^PUT .*/artifacts?/")
+        jid = q.enqueue("osbuild", jobs.worker_server_args(
+            double={"size": size}))
+        job = q.wait(jid, 90)
+        res = q.result(jid)
+        self.assertEqual(job["state"], "success", json.dumps(res)[:2000])
+        self.assertNotIn("job_error", res)
+        puts = [r for _, r in p.requests if r.startswith("PUT ")
+                and "/artifact" in r]
+        self.assertEqual(len(puts), 3, puts)
+        self.assertEqual(len(re.findall(r"artifact upload: .*trying again",
+                                        w.log())), 2, w.log()[-3000:])
+        dest = os.path.join(self.tmp, "got")
+        subprocess.run([harness.QUEUE, "--url", q.url, "artifact", jid,
+                        "disk.qcow2", "-o", dest], check=True, timeout=60)
+        self.assertEqual(os.path.getsize(dest), size)
 
     def test_stalled_call_fails_after_low_speed_time(self):
         # A composer that says nothing for longer than low_speed_time

@@ -20,6 +20,7 @@ class FaultProxy:
         self.status_left = 0
         self.resets_left = 0    # close this many connections at once
         self.delay = 0.0        # seconds before forwarding each request
+        self.match = None       # faults only for request lines matching
         self.requests = []      # (time, first request line)
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -30,11 +31,14 @@ class FaultProxy:
         self.running = True
         threading.Thread(target=self._accept, daemon=True).start()
 
-    def set(self, status=None, count=0, resets=0, delay=0.0):
+    def set(self, status=None, count=0, resets=0, delay=0.0, match=None):
+        """match: a regular expression; when given, only requests whose
+        first line matches it get the status or the reset."""
         with self.lock:
             self.status, self.status_left = status, count
             self.resets_left = resets
             self.delay = delay
+            self.match = re.compile(match) if match else None
 
     def _accept(self):
         while self.running:
@@ -72,11 +76,12 @@ class FaultProxy:
                 line = req.split(b"\r\n", 1)[0].decode(errors="replace")
                 with self.lock:
                     self.requests.append((time.monotonic(), line))
-                    reset = self.resets_left > 0
+                    hit = self.match is None or self.match.search(line)
+                    reset = hit and self.resets_left > 0
                     if reset:
                         self.resets_left -= 1
                     status = None
-                    if not reset and self.status_left > 0:
+                    if hit and not reset and self.status_left > 0:
                         self.status_left -= 1
                         status = self.status
                     delay = self.delay
