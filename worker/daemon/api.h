@@ -22,6 +22,14 @@ enum api_rc {
 	API_ABORTED	/* the caller's abort flag stopped the call */
 };
 
+/*
+ * The composer generations whose result parsing differs, told apart by
+ * its /openapi: 2024 has no UpdateJobPartial and refuses options in a
+ * worker.server target result; 2026 requires them.
+ */
+#define SERVER_GEN_2024	2024
+#define SERVER_GEN_2026	2026
+
 struct api;
 
 /*

@@ -40,14 +40,6 @@ struct job_ctx {
 	int			 generation;	/* SERVER_GEN_*: what its results parse */
 };
 
-/*
- * The composer generations whose result parsing differs, told apart by
- * its /openapi: 2024 has no UpdateJobPartial and refuses options in a
- * worker.server target result; 2026 requires them.
- */
-#define SERVER_GEN_2024	2024
-#define SERVER_GEN_2026	2026
-
 struct job_kind {
 	const char	*name;
 	/* Returns the result (a new object), with job_error when it failed. */

@@ -15,20 +15,17 @@
 #include "config.h"
 
 struct api;
-struct job;
-struct job_ctx;
 
 struct target_ctx {
 	const struct config	*conf;
 	struct api		*api;		/* worker.server uploads */
-	struct job		*job;		/* for job_canceled() only */
 	const char		*artifact_location;
 	const char		*image_boot_mode;	/* the job's, NULL: none */
 	const atomic_int	*abort;		/* set on cancellation */
 };
 
 struct target_err {
-	int		 id;		/* JOB_ERR_* of job.h */
+	int		 id;		/* JOB_ERR_* of errors.h */
 	char		 reason[1024];	/* the cloud's own message, no secret */
 	json_object	*details;	/* optional, owned */
 };
@@ -66,17 +63,17 @@ int		 target_result_takes_options(const char *name, int generation);
  * server of that generation, as the reference sends it: no key, null, or
  * the object a success would carry.
  */
-/*
- * Runs every target of an osbuild job (targets, borrowed) on the exports
- * under outdir, in order; adds target_results to result and, when one
- * failed, the job error (targets/run_targets.c).
- */
-void		 targets_run(json_object *result, struct job *job,
-		    const struct job_ctx *ctx, json_object *targets,
-		    const char *outdir);
 #define TARGET_OPTS_NONE	0
 #define TARGET_OPTS_NULL	1
 #define TARGET_OPTS_OBJECT	2
 int		 target_result_failed_options(const char *name, int generation);
+/*
+ * Runs every target of an osbuild job (targets, borrowed) on the exports
+ * under outdir, in order, for a composer of that generation; adds
+ * target_results to result. Returns NULL when every target succeeded,
+ * else the errors for the job error (a new array; the caller owns it).
+ */
+json_object	*targets_run(json_object *result, const struct target_ctx *,
+		    int generation, json_object *targets, const char *outdir);
 
 #endif

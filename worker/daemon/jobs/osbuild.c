@@ -571,7 +571,9 @@ osbuild_run(struct job *job, const struct job_ctx *ctx)
 	struct monitor		 mon;
 	struct argv		 av = { NULL, 0, 0 }, env = { NULL, 0, 0 };
 	struct argv		 exports = { NULL, 0, 0 };
+	struct target_ctx	 tctx;
 	json_object		*result, *manifest, *targets = NULL, *out = NULL;
+	json_object		*terrors;
 	json_object		*from, *info, *pn;
 	const char		*osbuild, *reason = NULL, *mtext;
 	char			 why[512], *version = NULL, *outdir = NULL;
@@ -715,7 +717,23 @@ osbuild_run(struct job *job, const struct job_ctx *ctx)
 		goto done;
 	}
 	log_info("osbuild: build succeeded");
-	targets_run(result, job, ctx, targets, outdir);
+	memset(&tctx, 0, sizeof(tctx));
+	tctx.conf = ctx->conf;
+	tctx.api = ctx->api;
+	tctx.artifact_location = job->artifact_location;
+	/* Targets that register images (EC2's BootMode) need the build's. */
+	tctx.image_boot_mode = json_get_str(job->args, "image_boot_mode");
+	tctx.abort = &job->canceled;
+	if ((terrors = targets_run(result, &tctx, ctx->generation, targets,
+	    outdir)) != NULL) {
+		job_set_error(result, JOB_ERR_TARGET,
+		    "at least one target failed", terrors);
+	} else {
+		json_object_object_add(result, "success",
+		    json_object_new_boolean(1));
+		json_object_object_add(result, "upload_status",
+		    json_object_new_string("success"));
+	}
 
 done:
 	if (outdir != NULL && remove_tree(outdir) == -1)

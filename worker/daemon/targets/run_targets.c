@@ -2,12 +2,14 @@
  * An osbuild job's targets, run in order once the build has exported: each
  * gets the exported file and the job's cancellation flag, and its outcome
  * becomes one of the job result's target_results, a failure also an entry
- * of the job error, as the reference worker writes them.
+ * of the errors the caller puts in the job error, as the reference worker
+ * writes them. Knows nothing of the job itself.
  */
 #include <sys/stat.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +17,7 @@
 
 #include <json-c/json.h>
 
-#include "job.h"
+#include "errors.h"
 #include "jsonutil.h"
 #include "log.h"
 #include "targets.h"
@@ -66,22 +68,12 @@ cleanup:
 	return rv;
 }
 
-void
-targets_run(json_object *result, struct job *job, const struct job_ctx *ctx,
-    json_object *targets, const char *outdir)
+json_object *
+targets_run(json_object *result, const struct target_ctx *tctx,
+    int generation, json_object *targets, const char *outdir)
 {
-	struct target_ctx	 tctx;
 	json_object		*results, *errors;
 	size_t			 i, n;
-
-	memset(&tctx, 0, sizeof(tctx));
-	tctx.conf = ctx->conf;
-	tctx.api = ctx->api;
-	tctx.job = job;
-	tctx.artifact_location = job->artifact_location;
-	/* Targets that register images (EC2's BootMode) need the build's. */
-	tctx.image_boot_mode = json_get_str(job->args, "image_boot_mode");
-	tctx.abort = &job->canceled;
 
 	results = json_object_new_array();
 	errors = json_object_new_array();
@@ -104,7 +96,7 @@ targets_run(json_object *result, struct job *job, const struct job_ctx *ctx,
 		path = xasprintf("%s/%s/%s", outdir,
 		    json_get_str(art, "export_name"),
 		    json_get_str(art, "export_filename"));
-		if (job_canceled(job)) {
+		if (tctx->abort != NULL && atomic_load(tctx->abort)) {
 			terr.id = JOB_ERR_UPLOAD;
 			snprintf(terr.reason, sizeof(terr.reason),
 			    "the job was canceled");
@@ -114,7 +106,7 @@ targets_run(json_object *result, struct job *job, const struct job_ctx *ctx,
 			terr.id = JOB_ERR_INVALID_TARGET_CONFIG;
 		} else {
 			log_info("target %zu: %s", i, k->name);
-			if (k->run(&tctx, t, path, &opts, &terr) == 0)
+			if (k->run(tctx, t, path, &opts, &terr) == 0)
 				terr.id = 0;
 			else if (terr.id == 0)
 				terr.id = JOB_ERR_UPLOAD;
@@ -122,7 +114,7 @@ targets_run(json_object *result, struct job *job, const struct job_ctx *ctx,
 		free(path);
 		if (terr.id == 0) {
 			if (opts != NULL && target_result_takes_options(
-			    k->name, ctx->generation))
+			    k->name, generation))
 				json_object_object_add(tr, "options", opts);
 			else
 				json_object_put(opts);
@@ -133,7 +125,7 @@ targets_run(json_object *result, struct job *job, const struct job_ctx *ctx,
 			    terr.reason);
 			json_object_put(opts);
 			switch (target_result_failed_options(k->name,
-			    ctx->generation)) {
+			    generation)) {
 			case TARGET_OPTS_NULL:
 				json_object_object_add(tr, "options", NULL);
 				break;
@@ -168,14 +160,8 @@ targets_run(json_object *result, struct job *job, const struct job_ctx *ctx,
 		json_object_array_add(results, tr);
 	}
 	json_object_object_add(result, "target_results", results);
-	if (json_object_array_length(errors) > 0) {
-		job_set_error(result, JOB_ERR_TARGET,
-		    "at least one target failed", errors);
-	} else {
-		json_object_put(errors);
-		json_object_object_add(result, "success",
-		    json_object_new_boolean(1));
-		json_object_object_add(result, "upload_status",
-		    json_object_new_string("success"));
-	}
+	if (json_object_array_length(errors) > 0)
+		return errors;
+	json_object_put(errors);
+	return NULL;
 }

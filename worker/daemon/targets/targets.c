@@ -5,7 +5,7 @@
  */
 #include <string.h>
 
-#include "job.h"
+#include "api.h"
 #include "targets.h"
 
 const struct target_kind *const target_kinds[] = {

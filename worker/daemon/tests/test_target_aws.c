@@ -1,7 +1,7 @@
 /*
  * The AWS target takes the build's boot mode from its context
- * (target_ctx.image_boot_mode, filled by jobs/osbuild.c), never from the
- * job: targets.h keeps the job for job_canceled() only. Every case stops
+ * (target_ctx.image_boot_mode, filled by jobs/osbuild.c); targets never
+ * see the job. Every case stops
  * before the network: a missing credentials file ends the run.
  */
 #include <setjmp.h>
@@ -15,7 +15,7 @@
 #include <cmocka.h>
 
 #include "config.h"
-#include "job.h"
+#include "errors.h"
 #include "targets.h"
 #include "util.h"
 
@@ -25,9 +25,9 @@ static const char target_json[] =
     " \"key\": \"k\"},"
     " \"osbuild_artifact\": {\"export_filename\": \"image.raw\"}}";
 
-/* Runs the target with ctx's boot mode and job; returns the error id. */
+/* Runs the target with ctx's boot mode; returns the error id. */
 static int
-run(const char *boot_mode, struct job *job, char *reason, size_t len)
+run(const char *boot_mode, char *reason, size_t len)
 {
 	struct config		*conf = config_defaults();
 	struct target_ctx	 ctx;
@@ -41,7 +41,6 @@ run(const char *boot_mode, struct job *job, char *reason, size_t len)
 	conf->aws.credentials = xstrdup("/nonexistent/ib-test/aws-creds");
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.conf = conf;
-	ctx.job = job;
 	ctx.image_boot_mode = boot_mode;
 	ctx.abort = &abort_flag;
 	memset(&err, 0, sizeof(err));
@@ -66,34 +65,18 @@ test_boot_mode_from_ctx(void **state)
 	char		 why[1024];
 	size_t		 i;
 
-	assert_int_equal(run("bios-or-so", NULL, why, sizeof(why)),
+	assert_int_equal(run("bios-or-so", why, sizeof(why)),
 	    JOB_ERR_INVALID_TARGET_CONFIG);
 	assert_string_equal(why, "AWS target: unknown boot mode");
 	/* Known modes (and none) pass on to the credentials (unreadable
 	 * here: the reference's 17, invalid configuration). */
 	for (i = 0; ok[i] != NULL; i++) {
-		assert_int_equal(run(ok[i], NULL, why, sizeof(why)),
+		assert_int_equal(run(ok[i], why, sizeof(why)),
 		    JOB_ERR_INVALID_CONFIG);
 		assert_non_null(strstr(why, "aws-creds"));
 	}
-	assert_int_equal(run(NULL, NULL, why, sizeof(why)),
+	assert_int_equal(run(NULL, why, sizeof(why)),
 	    JOB_ERR_INVALID_CONFIG);
-}
-
-static void
-test_job_args_not_read(void **state)
-{
-	struct job	 job;
-	char		 why[1024];
-
-	/* A job whose args say a bad mode the context does not carry. */
-	memset(&job, 0, sizeof(job));
-	job.args = json_tokener_parse("{\"image_boot_mode\": \"bios-or-so\"}");
-	assert_non_null(job.args);
-	assert_int_equal(run(NULL, &job, why, sizeof(why)),
-	    JOB_ERR_INVALID_CONFIG);
-	assert_null(strstr(why, "boot mode"));
-	json_object_put(job.args);
 }
 
 int
@@ -101,7 +84,6 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_boot_mode_from_ctx),
-		cmocka_unit_test(test_job_args_not_read),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
