@@ -94,6 +94,16 @@ guest_pin(struct vt *vt)
 	}
 }
 
+/* A libguestfs handle whose appliance runs under TCG (/dev/kvm does not
+ * work here: with kvm:tcg the appliance may wait on it). */
+static guestfs_h *
+gf_create(void)
+{
+	setenv("LIBGUESTFS_BACKEND", "direct", 1);
+	setenv("LIBGUESTFS_BACKEND_SETTINGS", "force_tcg", 1);
+	return guestfs_create();
+}
+
 int
 guest_prepare(struct vt *vt, char *err)
 {
@@ -134,9 +144,7 @@ guest_prepare(struct vt *vt, char *err)
 			goto cleanup;
 		}
 	}
-	setenv("LIBGUESTFS_BACKEND", "direct", 1);
-	setenv("LIBGUESTFS_BACKEND_SETTINGS", "force_tcg", 1);
-	if ((g = guestfs_create()) == NULL) {
+	if ((g = gf_create()) == NULL) {
 		snprintf(err, ERRLEN, "guestfs_create failed");
 		goto cleanup;
 	}
@@ -254,7 +262,7 @@ guest_journal(struct vt *vt, struct vm *vm)
 		snprintf(err, ERRLEN, "cannot make %s", dir);
 		goto cleanup;
 	}
-	if ((g = guestfs_create()) == NULL) {
+	if ((g = gf_create()) == NULL) {
 		snprintf(err, ERRLEN, "guestfs_create failed");
 		goto cleanup;
 	}
