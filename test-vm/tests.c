@@ -1312,11 +1312,11 @@ const struct vt_test vt_tests[] = {
 	{ "vm-destroyed", t_vm_destroyed, 0 },
 	{ "vm-shutdown", t_vm_shutdown, 0 },
 	/*
-	 * Run by name until they have a record: the second run of
-	 * broken-builder here never reached the metadata forward (no call
-	 * at the cloud double; first boot waited), cause not yet found.
+	 * By name until it has passed three runs in a row (two so far:
+	 * 538 s quiet, 1523 s at load 10-16; test-vm/README.md), and its
+	 * time fits the stage's budget.
 	 */
 	{ "deploy", t_deploy, 1 },
-	{ "broken-builder", t_broken_builder, 1 },
+	{ "broken-builder", t_broken_builder, 0 },
 	{ NULL, NULL, 0 },
 };
