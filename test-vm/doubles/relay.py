@@ -53,12 +53,17 @@ def relay(port, note):
 
 
 def main():
+    # An error must never reach the guest's connection.
+    sys.stderr = open(os.devnull, "w")
     port = int(sys.argv[1])
     log = None
     if len(sys.argv) > 2:
-        log = open(sys.argv[2], "a", buffering=1)
-    # An error must never reach the guest's connection.
-    sys.stderr = log if log is not None else open(os.devnull, "w")
+        try:
+            log = open(sys.argv[2], "a", buffering=1)
+        except OSError:
+            pass
+    if log is not None:
+        sys.stderr = log
     pid = os.getpid()
 
     def note(what):
