@@ -1311,12 +1311,7 @@ const struct vt_test vt_tests[] = {
 	{ "queue-restart", t_queue_restart, 0 },
 	{ "vm-destroyed", t_vm_destroyed, 0 },
 	{ "vm-shutdown", t_vm_shutdown, 0 },
-	/*
-	 * By name until it has passed three runs in a row (two so far:
-	 * 538 s quiet, 1523 s at load 10-16; test-vm/README.md), and its
-	 * time fits the stage's budget.
-	 */
-	{ "deploy", t_deploy, 1 },
+	{ "deploy", t_deploy, 0 },
 	{ "broken-builder", t_broken_builder, 0 },
 	{ NULL, NULL, 0 },
 };
