@@ -33,6 +33,7 @@ cloud_start(struct vt *vt, const char *name, json_object *cfg,
 		snprintf(err, ERRLEN, "cannot make %s", c->dir);
 		goto cleanup;
 	}
+	c->relay_log = xasprintf("%s/relay.log", c->dir);
 	cfgpath = xasprintf("%s/config.json", c->dir);
 	s = json_object_to_json_string_ext(cfg, JSON_C_TO_STRING_PLAIN);
 	if (write_file_atomic(cfgpath, s, strlen(s), 0600) == -1) {
@@ -118,7 +119,8 @@ cloud_stop(struct cloud *c)
 	json_object_put(c->undeclared);
 	c->user_data = c->undeclared = NULL;
 	free(c->dir);
-	c->dir = NULL;
+	free(c->relay_log);
+	c->dir = c->relay_log = NULL;
 }
 
 int
@@ -168,7 +170,7 @@ cloud_log_lines(json_object *st, const char *regex)
 void
 cloud_show(struct cloud *c)
 {
-	json_object *st = c->dir ? cloud_state(c) : NULL, *v;
+	json_object *st = c->dir ? cloud_state(c) : NULL, *v, *w;
 
 	if (st == NULL)
 		return;
@@ -187,5 +189,21 @@ cloud_show(struct cloud *c)
 		    json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
 	fprintf(stderr, "    log lines received: %d\n",
 	    cloud_log_lines(st, "."));
+	if (json_object_object_get_ex(st, "imds_tokens", &v) &&
+	    json_object_object_get_ex(st, "imds_gets", &w))
+		fprintf(stderr, "    IMDS: %d session tokens, %zu GETs: "
+		    "%.1200s\n", json_object_get_int(v),
+		    json_object_array_length(w),
+		    json_object_to_json_string_ext(w, JSON_C_TO_STRING_PLAIN));
 	json_object_put(st);
+	if (c->relay_log != NULL) {
+		size_t len = 0;
+		char *t = read_file(c->relay_log, 1 << 20, &len);
+
+		fprintf(stderr, "    metadata forward (%s), last lines:\n%s\n",
+		    c->relay_log, t != NULL && len > 0 ?
+		    t + (len > 2000 ? len - 2000 : 0) : "    (none: no guest "
+		    "connection reached the forward)");
+		free(t);
+	}
 }

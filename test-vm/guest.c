@@ -94,6 +94,16 @@ guest_pin(struct vt *vt)
 	}
 }
 
+/* A libguestfs handle whose appliance runs under TCG (/dev/kvm does not
+ * work here: with kvm:tcg the appliance may wait on it). */
+static guestfs_h *
+gf_create(void)
+{
+	setenv("LIBGUESTFS_BACKEND", "direct", 1);
+	setenv("LIBGUESTFS_BACKEND_SETTINGS", "force_tcg", 1);
+	return guestfs_create();
+}
+
 int
 guest_prepare(struct vt *vt, char *err)
 {
@@ -134,9 +144,7 @@ guest_prepare(struct vt *vt, char *err)
 			goto cleanup;
 		}
 	}
-	setenv("LIBGUESTFS_BACKEND", "direct", 1);
-	setenv("LIBGUESTFS_BACKEND_SETTINGS", "force_tcg", 1);
-	if ((g = guestfs_create()) == NULL) {
+	if ((g = gf_create()) == NULL) {
 		snprintf(err, ERRLEN, "guestfs_create failed");
 		goto cleanup;
 	}
@@ -224,4 +232,80 @@ cleanup:
 		vt->base = NULL;
 	}
 	return rc;
+}
+
+/*
+ * A deployed instance that failed its test logs only to its journal (the
+ * image forwards nothing to the console): the domain is stopped (ACPI, so
+ * journald writes everything; destroyed after 120 s), the journal copied
+ * out of its overlay into the work directory and the lines of first boot,
+ * the worker, the network and cloud-init printed to stderr. Best effort:
+ * says why it cannot.
+ */
+void
+guest_journal(struct vt *vt, struct vm *vm)
+{
+	guestfs_h *g = NULL;
+	char err[ERRLEN];
+	char *dir = xasprintf("%s/journal-%s", vt->work, vm->name);
+	char *jdir = xasprintf("%s/journal", dir);
+	char *log = xasprintf("%s/journalctl.log", vt->work);
+	struct buf out;
+	const char *from;
+
+	buf_init(&out);
+	err[0] = '\0';
+	if (vm_shutdown(vm, err) == -1 || vm_wait_off(vm, 120, err) == -1)
+		vm_destroy(vm, err);
+	remove_tree(dir);
+	if (mkdir_p(dir, 0755) == -1) {
+		snprintf(err, ERRLEN, "cannot make %s", dir);
+		goto cleanup;
+	}
+	if ((g = gf_create()) == NULL) {
+		snprintf(err, ERRLEN, "guestfs_create failed");
+		goto cleanup;
+	}
+	if (guestfs_add_drive_opts(g, vm->overlay,
+	    GUESTFS_ADD_DRIVE_OPTS_FORMAT, "qcow2",
+	    GUESTFS_ADD_DRIVE_OPTS_READONLY, 1, -1) == -1 ||
+	    guestfs_launch(g) == -1 ||
+	    guestfs_mount_ro(g, "/dev/sda1", "/") == -1 ||
+	    guestfs_copy_out(g, "/var/log/journal", dir) == -1) {
+		snprintf(err, ERRLEN, "libguestfs: %s",
+		    guestfs_last_error(g) ? guestfs_last_error(g) : "?");
+		goto cleanup;
+	}
+	{
+		char *argv[] = { "journalctl", "-D", jdir, "--no-pager",
+		    "-o", "short-monotonic", "-u", "ib-worker-firstboot.service",
+		    "-u", "ib-worker@*", "-u", "ib-vmcheck*", "-u",
+		    "systemd-networkd.service", "-u", "cloud-init*", NULL };
+
+		if (host_run(argv, &out, log, 60) != 0) {
+			snprintf(err, ERRLEN, "journalctl -D %s failed (%s)",
+			    jdir, log);
+			goto cleanup;
+		}
+	}
+	buf_add(&out, "", 1);
+	/* The last 6000 bytes, from a line's start. */
+	from = out.data;
+	if (out.len > 6000) {
+		from = strchr(out.data + out.len - 6000, '\n');
+		from = from != NULL ? from + 1 : out.data;
+	}
+	fprintf(stderr, "  %s's journal (all of it in %s):\n%s\n", vm->name,
+	    jdir, from);
+	err[0] = '\0';
+cleanup:
+	if (err[0] != '\0')
+		fprintf(stderr, "  %s's journal cannot be read: %s\n",
+		    vm->name, err);
+	if (g != NULL)
+		guestfs_close(g);
+	buf_free(&out);
+	free(dir);
+	free(jdir);
+	free(log);
 }

@@ -875,7 +875,8 @@ deploy_start(struct vt *vt, const char *name, int with_secret,
 	    "%.900s\n", json_object_to_json_string_ext(deploy_cloud.user_data,
 	    JSON_C_TO_STRING_PLAIN));
 	if ((deploy_vm = vm_start_deployed(vt, name + strlen(VT_PREFIX),
-	    deploy_cloud.imds_port, cache_bytes, err)) == NULL)
+	    deploy_cloud.imds_port, deploy_cloud.relay_log, cache_bytes,
+	    err)) == NULL)
 		goto cleanup;
 	rc = 0;
 cleanup:
@@ -1170,6 +1171,8 @@ cleanup:
 		if (deploy_vm != NULL)
 			console_tail(deploy_vm, 60);
 		cloud_show(&deploy_cloud);
+		if (deploy_vm != NULL)
+			guest_journal(vt, deploy_vm);
 	}
 	deploy_teardown(vt);
 	json_object_put(before);
@@ -1285,6 +1288,8 @@ cleanup:
 		if (deploy_vm != NULL)
 			console_tail(deploy_vm, 60);
 		cloud_show(&deploy_cloud);
+		if (deploy_vm != NULL)
+			guest_journal(vt, deploy_vm);
 	}
 	/* Its jobs must not wait for the next test's workers. */
 	for (i = 0; i < BROKEN_JOBS; i++) {
@@ -1306,12 +1311,7 @@ const struct vt_test vt_tests[] = {
 	{ "queue-restart", t_queue_restart, 0 },
 	{ "vm-destroyed", t_vm_destroyed, 0 },
 	{ "vm-shutdown", t_vm_shutdown, 0 },
-	/*
-	 * Run by name until they have a record: the second run of
-	 * broken-builder here never reached the metadata forward (no call
-	 * at the cloud double; first boot waited), cause not yet found.
-	 */
-	{ "deploy", t_deploy, 1 },
-	{ "broken-builder", t_broken_builder, 1 },
+	{ "deploy", t_deploy, 0 },
+	{ "broken-builder", t_broken_builder, 0 },
 	{ NULL, NULL, 0 },
 };

@@ -283,6 +283,17 @@ vm_start(struct vt *vt, const char *suffix, char *err)
 	    err);
 }
 
+/* A path that can stand as one word in the guest forward's command (qemu
+ * splits -netdev at ',', the command is split as a shell would, the XML
+ * attribute is quoted with '). */
+static int
+netdev_safe(const char *p)
+{
+	return p[0] != '\0' &&
+	    p[strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789/._+-")] == '\0';
+}
+
 /*
  * The deployed instance's domain: as domain_xml, but the disks on one
  * virtio-scsi controller (root sda, the cache volume sdb, as a launch
@@ -296,13 +307,22 @@ vm_start(struct vt *vt, const char *suffix, char *err)
  * elevateprivileges=allow because libslirp's child calls setsid() before
  * it runs the command (seccomp kills it with SIGSYS otherwise, and the
  * guest's connection gets an empty reply).
+ * The relay runs as /usr/bin/python3 -I -S: qemu's PATH is the harness's
+ * and may find a python3 that is a shell shim (pyenv's: a second or more
+ * of bash before Python starts under load, and whatever interpreter its
+ * state picks), and qemu's HOME is libvirt's per-domain one; -S skips the
+ * site modules the relay does not need. Each connection appends a line
+ * to the run's relay log (printed when a deploy test fails).
  */
 static char *
-deployed_xml(struct vt *vt, struct vm *vm, int imds_port)
+deployed_xml(struct vt *vt, struct vm *vm, int imds_port,
+    const char *relay_log)
 {
 	char *netdev = xasprintf("user,id=ibvtnet,net=%s,host=%s,"
-	    "guestfwd=tcp:%s:80-cmd:python3 %s/test-vm/doubles/relay.py %d",
-	    VT_DEPLOY_NET, VT_DEPLOY_HOST_IP, VT_IMDS_IP, vt->top, imds_port);
+	    "guestfwd=tcp:%s:80-cmd:/usr/bin/python3 -I -S "
+	    "%s/test-vm/doubles/relay.py %d %s",
+	    VT_DEPLOY_NET, VT_DEPLOY_HOST_IP, VT_IMDS_IP, vt->top, imds_port,
+	    relay_log);
 	char *xml = xasprintf(
 	    "<domain type='qemu' "
 	    "xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>\n"
@@ -363,7 +383,7 @@ deployed_xml(struct vt *vt, struct vm *vm, int imds_port)
 
 struct vm *
 vm_start_deployed(struct vt *vt, const char *suffix, int imds_port,
-    long long cache_size, char *err)
+    const char *relay_log, long long cache_size, char *err)
 {
 	struct vm *vm = xcalloc(1, sizeof(*vm));
 	char *xml = NULL;
@@ -377,9 +397,10 @@ vm_start_deployed(struct vt *vt, const char *suffix, int imds_port,
 	buf_init(&vm->console);
 	unlink(vm->overlay);
 	unlink(vm->serial);
-	if (strchr(vt->top, ',') != NULL || strchr(vt->top, '\'') != NULL) {
-		snprintf(err, ERRLEN, "%s: a ',' or quote in the path would "
-		    "break qemu's -netdev", vt->top);
+	if (!netdev_safe(vt->top) || !netdev_safe(relay_log)) {
+		snprintf(err, ERRLEN, "%s or %s: a path with other than "
+		    "letters, digits and /._+- would break qemu's -netdev",
+		    vt->top, relay_log);
 		goto fail;
 	}
 	{
@@ -403,7 +424,7 @@ vm_start_deployed(struct vt *vt, const char *suffix, int imds_port,
 		goto fail;
 	}
 	close(fd);
-	xml = deployed_xml(vt, vm, imds_port);
+	xml = deployed_xml(vt, vm, imds_port, relay_log);
 	if ((vm->dom = virDomainDefineXML(vt->conn, xml)) == NULL) {
 		snprintf(err, ERRLEN, "define %s: %s", vm->name, lverr());
 		goto fail;

@@ -124,6 +124,7 @@ struct cloud {
 	char		*dir;		/* its state directory */
 	pid_t		 pid;
 	int		 imds_port;	/* on 127.0.0.1 */
+	char		*relay_log;	/* the metadata forward's */
 	json_object	*user_data;	/* as the module rendered it */
 	json_object	*undeclared;	/* variables the module lacks */
 };
@@ -160,9 +161,10 @@ struct vm *vm_start(struct vt *, const char *suffix, char *err);
  * (nothing written into it), root and a blank raw cache volume of
  * cache_size bytes on SCSI (sda, sdb: the module's cache_volume_device is
  * then /dev/sdb), a user network on VT_DEPLOY_NET whose 169.254.169.254:80
- * is forwarded to the IMDS double on 127.0.0.1:imds_port. */
+ * is forwarded to the IMDS double on 127.0.0.1:imds_port; the forward
+ * appends a line per connection to relay_log. */
 struct vm *vm_start_deployed(struct vt *, const char *suffix, int imds_port,
-	    long long cache_size, char *err);
+	    const char *relay_log, long long cache_size, char *err);
 /* Boots a built image (qcow2) on an overlay, so the image stays as built. */
 struct vm *vm_start_image(struct vt *, const char *suffix, const char *image,
 	    char *err);
@@ -192,6 +194,9 @@ void	 console_tail(struct vm *, int lines);
 /* Pins the image (vt->pinned) for the run; guest_prepare needs it. */
 void	 guest_pin(struct vt *);
 int	 guest_prepare(struct vt *, char *err);
+/* For a failed deployed instance: stops it, prints its journal's lines of
+ * first boot, the worker, the network and cloud-init to stderr. */
+void	 guest_journal(struct vt *, struct vm *);
 /* The unit name ib-worker@ADDRESS.service, escaped as systemd does. */
 char	*guest_unit_name(const char *address);
 

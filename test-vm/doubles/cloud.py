@@ -144,6 +144,8 @@ def main():
                   "calls": [[round(t, 3), a, p] for t, a, p in fleet.calls],
                   "rejected": fleet.rejected, "health": fleet.health,
                   "imds_v1": fleet.v1_attempts,
+                  "imds_tokens": len(fleet.tokens),
+                  "imds_gets": list(fleet.imds_gets),
                   "secrets_read": secrets_read, "refused": refused,
                   "log_group": log_group, "streams": streams,
                   "time": time.time()}
@@ -336,7 +338,14 @@ def main():
         json.dumps(ports), fleet.user_data))
 
     term = os.path.join(args.dir, "terminate")
+    seen = (0, 0)
     while True:
+        # IMDS requests go to the state file too (within 0.2 s).
+        with lock:
+            now = (len(fleet.tokens), len(fleet.imds_gets))
+        if now != seen:
+            seen = now
+            write_state()
         if os.path.exists(term):
             os.unlink(term)
             fleet.terminate()
