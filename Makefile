@@ -12,7 +12,7 @@ UNITDIR	?= $(PREFIX)/lib/systemd/system
 CC	?= gcc
 PKGS	 = libcurl json-c openssl libxml-2.0
 CFLAGS	?= -O2 -g
-CFLAGS	+= $(EXTRA_WARN)
+CFLAGS	+= -Wmissing-prototypes -Wcast-qual $(EXTRA_WARN)
 CFLAGS	+= -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
 	   -D_GNU_SOURCE -MMD -MP $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS	+= $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
