@@ -94,17 +94,6 @@ usage(FILE *f)
 }
 
 static int
-text_ok(const char *s, size_t max)
-{
-	size_t	 n;
-
-	for (n = 0; s[n] != '\0'; n++)
-		if (s[n] < 0x20 || s[n] >= 0x7f)
-			return 0;
-	return n > 0 && n <= max;
-}
-
-static int
 scrape(struct http *h, const struct opts *o, double *pending,
     double *running)
 {
@@ -305,10 +294,10 @@ parse(int argc, char **argv, struct opts *o, int *debug)
 		    "--metrics-file is required\n");
 		return -1;
 	}
-	if (!text_ok(o->queue, BL_NAME_MAX) ||
-	    !text_ok(o->namespace, BL_NAME_MAX) ||
+	if (!text_is_printable(o->queue, BL_NAME_MAX) ||
+	    !text_is_printable(o->namespace, BL_NAME_MAX) ||
 	    strncmp(o->namespace, "AWS/", 4) == 0 ||
-	    !text_ok(o->dimension, BL_NAME_MAX)) {
+	    !text_is_printable(o->dimension, BL_NAME_MAX)) {
 		fprintf(stderr, "ib-backlog: the queue name, namespace and "
 		    "dimension must be 1 to %d printable characters (and the "
 		    "namespace not AWS/...)\n", BL_NAME_MAX);

@@ -142,18 +142,6 @@ imds_get(struct asg *a, const char *path, char **out)
 	return rv;
 }
 
-/* Printable ASCII, at most max bytes: what may go into a form field. */
-static int
-text_ok(const char *s, size_t max)
-{
-	size_t	 n;
-
-	for (n = 0; s[n] != '\0'; n++)
-		if (s[n] < 0x20 || s[n] >= 0x7f)
-			return 0;
-	return n > 0 && n <= max;
-}
-
 /* The instance id, its region and its group's name. */
 static int
 identify(struct asg *a)
@@ -162,7 +150,7 @@ identify(struct asg *a)
 	int	 rc, rv = -1;
 
 	if ((rc = imds_get(a, "instance-id", &id)) != 0 ||
-	    !text_ok(id, 64) || strncmp(id, "i-", 2) != 0) {
+	    !text_is_printable(id, 64) || strncmp(id, "i-", 2) != 0) {
 		if (rc != -1)
 			snprintf(a->err, sizeof(a->err), "instance metadata "
 			    "has no usable instance id");
@@ -187,7 +175,7 @@ identify(struct asg *a)
 		}
 		if (rc == -1)
 			goto cleanup;
-		if (!text_ok(group, ASG_NAME_MAX)) {
+		if (!text_is_printable(group, ASG_NAME_MAX)) {
 			snprintf(a->err, sizeof(a->err), "instance metadata "
 			    "gave an odd group name");
 			goto cleanup;

@@ -189,6 +189,17 @@ name_is_safe(const char *s)
 	return 1;
 }
 
+int
+text_is_printable(const char *s, size_t max)
+{
+	size_t	 n;
+
+	for (n = 0; s[n] != '\0'; n++)
+		if (s[n] < 0x20 || s[n] >= 0x7f)
+			return 0;
+	return n > 0 && n <= max;
+}
+
 size_t
 url_origin_len(const char *url)
 {

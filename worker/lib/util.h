@@ -47,6 +47,11 @@ void	 buf_free(struct buf *);
  * control characters. Returns 1 when safe, 0 otherwise.
  */
 int	 name_is_safe(const char *);
+/*
+ * 1 when s is 1..max bytes of printable ASCII (0x20-0x7e): what may go
+ * into a form field, a query or a metric label as it is.
+ */
+int	 text_is_printable(const char *s, size_t max);
 
 /* The length of a URL's scheme://host[:port] part, 0 when it has none. */
 size_t	 url_origin_len(const char *url);
