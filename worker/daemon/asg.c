@@ -91,55 +91,26 @@ imds_token(struct asg *a)
 static int
 imds_get(struct asg *a, const char *path, char **out)
 {
-	struct http_req		 req;
-	struct http_resp	 resp;
-	const char		*hdr[2] = { NULL, NULL };
-	char			*url, *tokhdr = NULL;
-	int			 rv = -1, tries;
+	long	 status = 0;
+	int	 tries;
 
 	*out = NULL;
-	url = xasprintf("%s/latest/meta-data/%s", aws_imds_base(), path);
-	http_resp_init(&resp);
 	for (tries = 0; tries < 2; tries++) {
 		if (imds_token(a) == -1)
-			break;
-		freezero_str(tokhdr);
-		tokhdr = xasprintf("X-aws-ec2-metadata-token: %s", a->token);
-		hdr[0] = tokhdr;
-		memset(&req, 0, sizeof(req));
-		req.url = url;
-		req.headers = hdr;
-		req.timeout = 5;
-		if (http_do(a->http, &req, &resp) == -1) {
-			snprintf(a->err, sizeof(a->err), "instance metadata "
-			    "unreachable: %s", resp.error);
-			break;
-		}
-		if (resp.status == 401) {
-			/* The session expired: one more try with a new one. */
-			drop_token(a);
-			continue;
-		}
-		if (resp.status == 404) {
-			rv = 1;
-			break;
-		}
-		if (resp.status != 200 || resp.body.len > 4096) {
-			snprintf(a->err, sizeof(a->err), "instance metadata "
-			    "answered %ld for %s", resp.status, path);
-			break;
-		}
-		*out = xstrdup(rtrim(resp.body.data ? resp.body.data : ""));
-		rv = 0;
-		break;
+			return -1;
+		if (aws_imds_get(a->http, a->token, path, out, &status, a->err,
+		    sizeof(a->err)) == 0)
+			return 0;
+		if (status == 404)
+			return 1;
+		if (status != 401)
+			return -1;
+		/* The session expired: one more try with a new one. */
+		drop_token(a);
 	}
-	if (rv == -1 && tries == 2)
-		snprintf(a->err, sizeof(a->err), "instance metadata refused "
-		    "two fresh session tokens for %s", path);
-	http_resp_free(&resp);
-	freezero_str(tokhdr);
-	free(url);
-	return rv;
+	snprintf(a->err, sizeof(a->err), "instance metadata refused two "
+	    "fresh session tokens for %s", path);
+	return -1;
 }
 
 /* The instance id, its region and its group's name. */
