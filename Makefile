@@ -15,7 +15,7 @@ CFLAGS	?= -O2 -g
 CFLAGS	+= -Wmissing-prototypes -Wcast-qual $(EXTRA_WARN)
 CFLAGS	+= -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
 	   -D_GNU_SOURCE -MMD -MP $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS	+= $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+LDLIBS	+= $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm -lz
 ifeq ($(SANITIZE),1)
 CFLAGS	+= -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
 	   -fno-sanitize-recover=undefined
@@ -35,12 +35,12 @@ CLOUD_SRCS = $(addprefix worker/cloud/,aws.c aws_creds.c aws_imds.c \
 	   gcp_auth.c gcs.c registry.c s3.c s3_multipart.c)
 DAEMON_SRCS = $(addprefix worker/daemon/,api.c asg.c auth.c cache.c \
 	   config.c health.c job.c loop.c metrics.c sdnotify.c watch.c) \
-	   $(addprefix worker/daemon/jobs/,aws_ec2.c container_resolve.c \
-	   depsolve.c dnfjson.c file_resolve.c jobs.c osbuild.c \
-	   ostree_resolve.c search_packages.c) \
+	   $(addprefix worker/daemon/jobs/,aws_ec2.c bootc_info_resolve.c \
+	   container_resolve.c depsolve.c dnfjson.c file_resolve.c jobs.c \
+	   osbuild.c ostree_resolve.c search_packages.c) \
 	   $(addprefix worker/daemon/targets/,aws_ami.c aws_s3.c \
-	   azure_image.c common.c gcp_image.c run_targets.c targets.c \
-	   worker_server.c)
+	   azure_image.c common.c container.c gcp_image.c run_targets.c \
+	   targets.c worker_server.c)
 BUILDER_SRCS = $(addprefix worker/builder/,disk_direct.c gen.c ids.c inputs.c \
 	   main.c manifest.c monitor.c pyjson.c run.c schema.c sources.c \
 	   stage_image.c stage_tree.c stages.c store.c)

@@ -3,13 +3,16 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 #include <openssl/evp.h>
+#include <zlib.h>
 
 #include "http.h"
 #include "log.h"
@@ -360,6 +363,10 @@ struct client {
 	char			*name;		/* host/repo for messages */
 };
 
+static int	client_open(struct client *, const struct registry_opts *,
+		    const char *, const char *, char *, size_t);
+static void	client_close(struct client *);
+
 /* The registry's {"errors":[{code,message,detail}]}, or the status. */
 static void
 registry_message(const struct http_resp *resp, char *out, size_t outlen)
@@ -460,13 +467,32 @@ cleanup:
 	return rv;
 }
 
+/* A request to the registry beyond a plain GET. */
+struct reg_call {
+	const char		*method;	/* NULL: GET */
+	const char *const	*headers;
+	const char		*body_path;	/* stream this file range */
+	off_t			 body_off;
+	off_t			 body_size;
+	int			 no_redirect;	/* 3xx is the answer */
+};
+
+/* path on the registry, or an absolute URL (an upload's Location). */
+static char *
+reg_url(const struct client *c, const char *path)
+{
+	if (strncasecmp(path, "https://", 8) == 0 ||
+	    strncasecmp(path, "http://", 7) == 0)
+		return xstrdup(path);
+	return xasprintf("%s://%s%s", c->scheme, c->apihost, path);
+}
+
 /*
- * GET path on the registry (or an absolute URL after a redirect) with the
- * authentication dance. Returns 0 with an answer in resp, whatever its
- * status, or -1 with why.
+ * Sends one request to path with the authentication dance and redirects.
+ * Returns 0 with an answer in resp, whatever its status, or -1 with why.
  */
 static int
-get(struct client *c, const char *path, const char *const *headers,
+call(struct client *c, const char *path, const struct reg_call *rc,
     struct http_resp *resp, char *err, size_t errlen)
 {
 	struct http_req			 req;
@@ -474,34 +500,44 @@ get(struct client *c, const char *path, const char *const *headers,
 	char				*url, *hdr, *loc = NULL;
 	int				 tries, redirects = 0, authed = 0;
 
-	url = xasprintf("%s://%s%s", c->scheme, c->apihost, path);
+	url = reg_url(c, path);
 	for (tries = 0; tries < 3 + REG_MAX_REDIRECTS; tries++) {
 		memset(&req, 0, sizeof(req));
 		req.url = url;
-		req.headers = headers;
+		req.method = rc->method;
+		req.headers = rc->headers;
 		req.abort = c->opts->abort;
+		if (rc->body_path != NULL && rc->body_size > 0) {
+			req.body_path = rc->body_path;
+			req.body_off = rc->body_off;
+			req.body_size = rc->body_size;
+		} else if (rc->method != NULL && (strcmp(rc->method, "PUT") ==
+		    0 || strcmp(rc->method, "POST") == 0 ||
+		    strcmp(rc->method, "PATCH") == 0)) {
+			/* No body: an empty one, with its length. */
+			req.body = "";
+			req.body_len = 0;
+		}
 		if (redirects == 0) {
 			req.bearer = c->basic ? NULL : c->token;
 			req.userpwd = c->basic ? c->userpwd : NULL;
 		}
+		http_resp_free(resp);
+		http_resp_init(resp);
 		if (http_do(c->http, &req, resp) == -1) {
 			snprintf(err, errlen, "%s", resp->error);
 			free(url);
 			return -1;
 		}
-		if (resp->status >= 300 && resp->status < 400 &&
-		    resp->status != 304 &&
+		if (!rc->no_redirect && resp->status >= 300 &&
+		    resp->status < 400 && resp->status != 304 &&
 		    (loc = http_resp_header(resp, "Location")) != NULL) {
 			if (++redirects > REG_MAX_REDIRECTS) {
 				free(loc);
 				break;
 			}
 			free(url);
-			if (loc[0] == '/')
-				url = xasprintf("%s://%s%s", c->scheme,
-				    c->apihost, loc);
-			else
-				url = xstrdup(loc);
+			url = reg_url(c, loc);
 			free(loc);
 			continue;
 		}
@@ -532,6 +568,18 @@ get(struct client *c, const char *path, const char *const *headers,
 	}
 	free(url);
 	return 0;
+}
+
+/* GET path (or an absolute URL after a redirect); see call(). */
+static int
+get(struct client *c, const char *path, const char *const *headers,
+    struct http_resp *resp, char *err, size_t errlen)
+{
+	struct reg_call	 rc;
+
+	memset(&rc, 0, sizeof(rc));
+	rc.headers = headers;
+	return call(c, path, &rc, resp, err, errlen);
 }
 
 static char *
@@ -741,45 +789,16 @@ registry_resolve(const struct registry_opts *o, const char *source,
     const char *arch, struct registry_image *img, char *err, size_t errlen)
 {
 	struct client		 c;
-	struct http_opts	 ho;
-	struct http_resp	 resp;
 	json_object		*doc = NULL, *cfg;
-	char			*digest = NULL, *mtype = NULL, *dcopy, why[512];
+	char			*digest = NULL, *mtype = NULL, *dcopy;
 	const char		*goarch = registry_goarch(arch), *d, *cd;
 	int			 rv = -1, rc;
 
 	memset(img, 0, sizeof(*img));
-	memset(&c, 0, sizeof(c));
-	c.opts = o;
-	if (registry_parse_ref(source, &c.ref, err, errlen) == -1)
+	if (client_open(&c, o, source, NULL, err, errlen) == -1) {
+		client_close(&c);
 		return -1;
-	c.apihost = xstrdup(strcmp(c.ref.host, "docker.io") == 0 ?
-	    "registry-1.docker.io" : c.ref.host);
-	c.name = xasprintf("%s/%s", c.ref.host, c.ref.repo);
-	c.scheme = "https";
-	if (o->auth_file != NULL && registry_auth_lookup(o->auth_file,
-	    c.ref.host, &c.userpwd, err, errlen) == -1)
-		goto cleanup;
-	memset(&ho, 0, sizeof(ho));
-	ho.insecure = !o->tls_verify;
-	ho.ca_bundle = o->ca_bundle;
-	ho.connect_timeout = o->connect_timeout;
-	ho.transfer_timeout = o->transfer_timeout;
-	ho.max_body = REG_MAX_BODY;
-	c.http = http_new(&ho);
-
-	/*
-	 * Without TLS verification a registry may speak plain HTTP: try
-	 * https, and http when no TLS answer came, as container tools do.
-	 */
-	if (!o->tls_verify) {
-		http_resp_init(&resp);
-		if (get(&c, "/v2/", NULL, &resp, why, sizeof(why)) == -1 &&
-		    !resp.aborted)
-			c.scheme = "http";
-		http_resp_free(&resp);
 	}
-
 	if (fetch_manifest(&c, c.ref.digest ? c.ref.digest : c.ref.tag, &doc,
 	    &digest, &mtype, err, errlen) == -1)
 		goto cleanup;
@@ -827,11 +846,793 @@ cleanup:
 	json_object_put(doc);
 	free(digest);
 	free(mtype);
-	http_free(c.http);
-	registry_ref_free(&c.ref);
-	free(c.apihost);
-	free(c.name);
-	freezero_str(c.userpwd);
-	freezero_str(c.token);
+	client_close(&c);
+	return rv;
+}
+
+/* ---- pushing an OCI archive ---- */
+
+#define REG_MAX_TAR_ENTRIES	4096
+#define REG_MAX_LAYERS		256
+#define REG_CHUNK_DEFAULT	(16u << 20)
+
+struct tar_entry {
+	char	*name;
+	off_t	 off;		/* of the data */
+	off_t	 size;
+};
+
+struct archive {
+	const char		*path;
+	int			 fd;
+	struct tar_entry	*e;
+	size_t			 n;
+};
+
+static void
+archive_close(struct archive *a)
+{
+	size_t	 i;
+
+	for (i = 0; i < a->n; i++)
+		free(a->e[i].name);
+	free(a->e);
+	if (a->fd != -1)
+		close(a->fd);
+	memset(a, 0, sizeof(*a));
+	a->fd = -1;
+}
+
+static int
+tar_octal(const char *f, size_t len, off_t *out)
+{
+	off_t	 v = 0;
+	size_t	 i = 0;
+
+	while (i < len && f[i] == ' ')
+		i++;
+	for (; i < len && f[i] >= '0' && f[i] <= '7'; i++) {
+		if (v > ((off_t)1 << 52))
+			return -1;
+		v = v * 8 + (f[i] - '0');
+	}
+	for (; i < len; i++)
+		if (f[i] != ' ' && f[i] != '\0')
+			return -1;
+	*out = v;
+	return 0;
+}
+
+/* Indexes the regular files of the tar at path. -1 with why. */
+static int
+archive_open(struct archive *a, const char *path, char *err, size_t errlen)
+{
+	unsigned char	 h[512];
+	char		*longname = NULL, name[257];
+	off_t		 pos = 0, size;
+	ssize_t		 r;
+	int		 zeros = 0;
+
+	memset(a, 0, sizeof(*a));
+	a->path = path;
+	if ((a->fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		snprintf(err, errlen, "opening the image archive %s: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	for (;;) {
+		r = pread(a->fd, h, sizeof(h), pos);
+		if (r == 0 && zeros > 0)
+			break;
+		if (r != (ssize_t)sizeof(h))
+			goto bad;
+		pos += 512;
+		if (h[0] == '\0') {
+			if (++zeros == 2)
+				break;
+			continue;
+		}
+		zeros = 0;
+		if (memcmp(h + 257, "ustar", 5) != 0 ||
+		    tar_octal((char *)h + 124, 12, &size) == -1)
+			goto bad;
+		if (h[156] == 'L') {
+			if (size <= 0 || size > 4096)
+				goto bad;
+			free(longname);
+			longname = xmalloc(size + 1);
+			if (pread(a->fd, longname, size, pos) != size)
+				goto bad;
+			longname[size] = '\0';
+		} else if (h[156] == '0' || h[156] == '\0') {
+			if (longname != NULL) {
+				snprintf(name, sizeof(name), "%.256s", longname);
+				free(longname);
+				longname = NULL;
+			} else if (h[345] != '\0')
+				snprintf(name, sizeof(name), "%.155s/%.100s",
+				    (char *)h + 345, (char *)h);
+			else
+				snprintf(name, sizeof(name), "%.100s", (char *)h);
+			if (a->n >= REG_MAX_TAR_ENTRIES) {
+				snprintf(err, errlen, "the image archive %s has "
+				    "more than %d files", path,
+				    REG_MAX_TAR_ENTRIES);
+				goto fail;
+			}
+			a->e = xrealloc(a->e, (a->n + 1) * sizeof(*a->e));
+			a->e[a->n].name = xstrdup(strncmp(name, "./", 2) == 0 ?
+			    name + 2 : name);
+			a->e[a->n].off = pos;
+			a->e[a->n].size = size;
+			a->n++;
+		} else {
+			free(longname);
+			longname = NULL;
+		}
+		pos += (size + 511) / 512 * 512;
+	}
+	free(longname);
+	return 0;
+bad:
+	snprintf(err, errlen, "the image archive %s is not a tar file", path);
+fail:
+	free(longname);
+	archive_close(a);
+	return -1;
+}
+
+static const struct tar_entry *
+archive_find(const struct archive *a, const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < a->n; i++)
+		if (strcmp(a->e[i].name, name) == 0)
+			return &a->e[i];
+	return NULL;
+}
+
+/* The blob of digest, checked to be that size (-1: any). */
+static const struct tar_entry *
+archive_blob(const struct archive *a, const char *digest, int64_t size,
+    char *err, size_t errlen)
+{
+	const struct tar_entry	*e;
+	char			*name;
+
+	if (!valid_digest(digest)) {
+		snprintf(err, errlen, "the image archive names an invalid "
+		    "digest");
+		return NULL;
+	}
+	name = xasprintf("blobs/sha256/%s", digest + 7);
+	e = strncmp(digest, "sha256:", 7) == 0 ? archive_find(a, name) : NULL;
+	free(name);
+	if (e == NULL)
+		snprintf(err, errlen, "the image archive has no blob %.80s",
+		    digest);
+	else if (size >= 0 && e->size != size) {
+		snprintf(err, errlen, "blob %.80s in the image archive is "
+		    "%lld bytes, its manifest says %lld", digest,
+		    (long long)e->size, (long long)size);
+		return NULL;
+	}
+	return e;
+}
+
+/* A small member (index.json, a manifest) read into memory. */
+static char *
+archive_read(const struct archive *a, const struct tar_entry *e,
+    char *err, size_t errlen)
+{
+	char	*data;
+
+	if (e->size > (off_t)REG_MAX_BODY) {
+		snprintf(err, errlen, "%s in the image archive is too large",
+		    e->name);
+		return NULL;
+	}
+	data = xmalloc(e->size + 1);
+	if (pread(a->fd, data, e->size, e->off) != e->size) {
+		snprintf(err, errlen, "reading %s in the image archive: %s",
+		    e->name, strerror(errno));
+		free(data);
+		return NULL;
+	}
+	data[e->size] = '\0';
+	return data;
+}
+
+static int
+client_open(struct client *c, const struct registry_opts *o,
+    const char *source, const char *userpwd, char *err, size_t errlen)
+{
+	struct http_opts	 ho;
+	struct http_resp	 resp;
+	char			 why[512];
+
+	memset(c, 0, sizeof(*c));
+	c->opts = o;
+	if (registry_parse_ref(source, &c->ref, err, errlen) == -1)
+		return -1;
+	c->apihost = xstrdup(strcmp(c->ref.host, "docker.io") == 0 ?
+	    "registry-1.docker.io" : c->ref.host);
+	c->name = xasprintf("%s/%s", c->ref.host, c->ref.repo);
+	c->scheme = "https";
+	if (userpwd != NULL)
+		c->userpwd = xstrdup(userpwd);
+	else if (o->auth_file != NULL && registry_auth_lookup(o->auth_file,
+	    c->ref.host, &c->userpwd, err, errlen) == -1)
+		return -1;
+	memset(&ho, 0, sizeof(ho));
+	ho.insecure = !o->tls_verify;
+	ho.ca_bundle = o->ca_bundle;
+	ho.connect_timeout = o->connect_timeout;
+	ho.transfer_timeout = o->transfer_timeout;
+	ho.max_body = REG_MAX_BODY;
+	c->http = http_new(&ho);
+
+	/*
+	 * Without TLS verification a registry may speak plain HTTP: try
+	 * https, and http when no TLS answer came, as container tools do.
+	 */
+	if (!o->tls_verify) {
+		http_resp_init(&resp);
+		if (get(c, "/v2/", NULL, &resp, why, sizeof(why)) == -1 &&
+		    !resp.aborted)
+			c->scheme = "http";
+		http_resp_free(&resp);
+	}
+	return 0;
+}
+
+static void
+client_close(struct client *c)
+{
+	http_free(c->http);
+	registry_ref_free(&c->ref);
+	free(c->apihost);
+	free(c->name);
+	freezero_str(c->userpwd);
+	freezero_str(c->token);
+	memset(c, 0, sizeof(*c));
+}
+
+/* An upload's next URL from the answer's Location, or NULL. */
+static char *
+upload_location(struct client *c, const struct http_resp *resp)
+{
+	char	*loc = http_resp_header(resp, "Location"), *u;
+
+	if (loc == NULL || *loc == '\0' || strpbrk(loc, "\r\n ") != NULL) {
+		free(loc);
+		return NULL;
+	}
+	u = reg_url(c, loc);
+	free(loc);
+	return u;
+}
+
+/* Fails with the registry's message for what, and -1. */
+static int
+push_fail(struct client *c, const struct http_resp *resp, const char *what,
+    char *err, size_t errlen)
+{
+	char	 msg[512];
+
+	registry_message(resp, msg, sizeof(msg));
+	snprintf(err, errlen, "pushing to %.200s: %s: %.400s%s", c->name, what,
+	    msg, resp->status == 401 && c->userpwd == NULL ?
+	    " (no credentials for this registry)" : "");
+	return -1;
+}
+
+/* Makes one blob of the archive exist in the repository. */
+static int
+push_blob(struct client *c, struct registry_push *p, const struct archive *a,
+    const struct tar_entry *e, const char *digest, char *err, size_t errlen)
+{
+	struct reg_call		 rc;
+	struct http_resp	 resp;
+	const char		*hdrs[3];
+	char			*path = NULL, *url = NULL, *next, *esc, why[512];
+	char			 range[64];
+	off_t			 done = 0, n;
+	size_t			 chunk = p->chunk_size ? p->chunk_size :
+				    REG_CHUNK_DEFAULT;
+	int			 rv = -1;
+
+	http_resp_init(&resp);
+	memset(&rc, 0, sizeof(rc));
+	rc.method = "HEAD";
+	path = xasprintf("/v2/%s/blobs/%s", c->ref.repo, digest);
+	if (call(c, path, &rc, &resp, why, sizeof(why)) == -1)
+		goto neterr;
+	if (resp.status == 200) {
+		p->present++;
+		rv = 0;
+		goto cleanup;
+	}
+	free(path);
+	if (p->mount_from != NULL && strcmp(p->mount_from, c->ref.repo) != 0) {
+		esc = http_escape(p->mount_from);
+		path = xasprintf("/v2/%s/blobs/uploads/?mount=%s&from=%s",
+		    c->ref.repo, digest, esc);
+		free(esc);
+	} else
+		path = xasprintf("/v2/%s/blobs/uploads/", c->ref.repo);
+	memset(&rc, 0, sizeof(rc));
+	rc.method = "POST";
+	rc.no_redirect = 1;
+	if (call(c, path, &rc, &resp, why, sizeof(why)) == -1)
+		goto neterr;
+	if (resp.status == 201 && p->mount_from != NULL) {
+		p->mounted++;
+		rv = 0;
+		goto cleanup;
+	}
+	if (resp.status != 202) {
+		push_fail(c, &resp, "starting an upload", err, errlen);
+		goto cleanup;
+	}
+	if ((url = upload_location(c, &resp)) == NULL) {
+		snprintf(err, errlen, "pushing to %.200s: the registry started "
+		    "an upload without a usable Location", c->name);
+		goto cleanup;
+	}
+	hdrs[0] = "Content-Type: application/octet-stream";
+	hdrs[1] = range;
+	hdrs[2] = NULL;
+	while (done < e->size) {
+		n = e->size - done < (off_t)chunk ? e->size - done : (off_t)chunk;
+		snprintf(range, sizeof(range), "Content-Range: %lld-%lld",
+		    (long long)done, (long long)(done + n - 1));
+		memset(&rc, 0, sizeof(rc));
+		rc.method = "PATCH";
+		rc.headers = hdrs;
+		rc.body_path = a->path;
+		rc.body_off = e->off + done;
+		rc.body_size = n;
+		rc.no_redirect = 1;
+		if (call(c, url, &rc, &resp, why, sizeof(why)) == -1)
+			goto neterr;
+		if (resp.status != 202) {
+			push_fail(c, &resp, "uploading a chunk", err, errlen);
+			goto cleanup;
+		}
+		p->chunks++;
+		done += n;
+		if ((next = upload_location(c, &resp)) == NULL) {
+			snprintf(err, errlen, "pushing to %.200s: a chunk's "
+			    "answer has no usable Location", c->name);
+			goto cleanup;
+		}
+		free(url);
+		url = next;
+	}
+	next = xasprintf("%s%sdigest=%s", url, strchr(url, '?') ? "&" : "?",
+	    digest);
+	free(url);
+	url = next;
+	memset(&rc, 0, sizeof(rc));
+	rc.method = "PUT";
+	rc.no_redirect = 1;
+	if (call(c, url, &rc, &resp, why, sizeof(why)) == -1)
+		goto neterr;
+	if (resp.status != 201) {
+		push_fail(c, &resp, "completing an upload", err, errlen);
+		goto cleanup;
+	}
+	p->uploaded++;
+	rv = 0;
+	goto cleanup;
+neterr:
+	snprintf(err, errlen, "pushing to %.200s: %.400s", c->name,
+	    resp.aborted ? "canceled" : why);
+cleanup:
+	http_resp_free(&resp);
+	free(path);
+	free(url);
+	return rv;
+}
+
+int
+registry_push_archive(const struct registry_opts *o, struct registry_push *p,
+    const char *archive, const char *dest, char **digest, char *err,
+    size_t errlen)
+{
+	struct client		 c;
+	struct archive		 a;
+	struct reg_call		 rc;
+	struct http_resp	 resp;
+	const struct tar_entry	*ie, *me, *be, *blobs[REG_MAX_LAYERS + 1];
+	json_object		*idx = NULL, *man = NULL, *ms, *m0, *ls, *l;
+	const char		*mdig, *mt, *d, *hdrs[2];
+	const char		*bdig[REG_MAX_LAYERS + 1];
+	char			*data = NULL, *mdata = NULL, *got = NULL;
+	char			*path = NULL, *ct = NULL, why[512];
+	size_t			 i, nb = 0, nl;
+	int			 rv = -1;
+
+	*digest = NULL;
+	memset(&c, 0, sizeof(c));
+	http_resp_init(&resp);
+	if (archive_open(&a, archive, err, errlen) == -1)
+		return -1;
+	if ((ie = archive_find(&a, "index.json")) == NULL) {
+		snprintf(err, errlen, "the image archive %s has no index.json "
+		    "(not an OCI archive)", archive);
+		goto cleanup;
+	}
+	if ((data = archive_read(&a, ie, err, errlen)) == NULL)
+		goto cleanup;
+	idx = json_tokener_parse(data);
+	if (idx == NULL || !json_object_object_get_ex(idx, "manifests", &ms) ||
+	    !json_object_is_type(ms, json_type_array) ||
+	    json_object_array_length(ms) != 1 ||
+	    (m0 = json_object_array_get_idx(ms, 0)) == NULL ||
+	    (mdig = str_of(m0, "digest")) == NULL) {
+		snprintf(err, errlen, "the image archive's index.json does not "
+		    "name exactly one manifest");
+		goto cleanup;
+	}
+	mt = str_of(m0, "mediaType");
+	if (mt != NULL && is_index(mt)) {
+		snprintf(err, errlen, "the image archive holds an image index; "
+		    "only a single image can be pushed");
+		goto cleanup;
+	}
+	if ((me = archive_blob(&a, mdig, -1, err, errlen)) == NULL ||
+	    (mdata = archive_read(&a, me, err, errlen)) == NULL)
+		goto cleanup;
+	got = sha256_digest(mdata, me->size);
+	if (strcmp(got, mdig) != 0) {
+		snprintf(err, errlen, "the manifest in the image archive does "
+		    "not match its digest");
+		goto cleanup;
+	}
+	man = json_tokener_parse(mdata);
+	if (mt == NULL)
+		mt = str_of(man, "mediaType");
+	if (mt == NULL)
+		mt = MT_OCI_MANIFEST;
+	if (man == NULL || !json_object_object_get_ex(man, "config", &l) ||
+	    (d = str_of(l, "digest")) == NULL ||
+	    !json_object_object_get_ex(man, "layers", &ls) ||
+	    !json_object_is_type(ls, json_type_array)) {
+		snprintf(err, errlen, "the manifest in the image archive has "
+		    "no config or layers");
+		goto cleanup;
+	}
+	nl = json_object_array_length(ls);
+	if (nl > REG_MAX_LAYERS) {
+		snprintf(err, errlen, "the image has more than %d layers",
+		    REG_MAX_LAYERS);
+		goto cleanup;
+	}
+	/* Every blob is checked before anything is sent. */
+	for (i = 0; i <= nl; i++) {
+		json_object *sz;
+
+		if (i > 0) {
+			l = json_object_array_get_idx(ls, i - 1);
+			d = str_of(l, "digest");
+		}
+		if (d == NULL || !json_object_object_get_ex(l, "size", &sz) ||
+		    !json_object_is_type(sz, json_type_int)) {
+			snprintf(err, errlen, "a blob of the image's manifest "
+			    "has no digest or size");
+			goto cleanup;
+		}
+		if ((be = archive_blob(&a, d, json_object_get_int64(sz), err,
+		    errlen)) == NULL)
+			goto cleanup;
+		blobs[nb] = be;
+		bdig[nb++] = d;
+	}
+	if (client_open(&c, o, dest, p->userpwd, err, errlen) == -1)
+		goto cleanup;
+	if (c.ref.tag == NULL || c.ref.digest != NULL) {
+		snprintf(err, errlen, "push destination %.300s must name a tag "
+		    "and no digest", dest);
+		goto cleanup;
+	}
+	for (i = 0; i < nb; i++)
+		if (push_blob(&c, p, &a, blobs[i], bdig[i], err, errlen) == -1)
+			goto cleanup;
+
+	/* The manifest last: it refers to the blobs. */
+	ct = xasprintf("Content-Type: %s", mt);
+	hdrs[0] = ct;
+	hdrs[1] = NULL;
+	memset(&rc, 0, sizeof(rc));
+	rc.method = "PUT";
+	rc.headers = hdrs;
+	rc.body_path = archive;
+	rc.body_off = me->off;
+	rc.body_size = me->size;
+	rc.no_redirect = 1;
+	path = xasprintf("/v2/%s/manifests/%s", c.ref.repo, c.ref.tag);
+	if (call(&c, path, &rc, &resp, why, sizeof(why)) == -1) {
+		snprintf(err, errlen, "pushing to %.200s: %.400s", c.name,
+		    resp.aborted ? "canceled" : why);
+		goto cleanup;
+	}
+	if (resp.status != 201) {
+		push_fail(&c, &resp, "putting the manifest", err, errlen);
+		goto cleanup;
+	}
+	*digest = got;
+	got = NULL;
+	rv = 0;
+cleanup:
+	http_resp_free(&resp);
+	json_object_put(idx);
+	json_object_put(man);
+	free(data);
+	free(mdata);
+	free(got);
+	free(path);
+	free(ct);
+	client_close(&c);
+	archive_close(&a);
+	return rv;
+}
+
+/* ---- reading an image's files ---- */
+
+void
+registry_inspect_free(struct registry_inspect *in)
+{
+	registry_image_free(&in->img);
+	free(in->arch);
+	free(in->os);
+	json_object_put(in->labels);
+	in->arch = in->os = NULL;
+	in->labels = NULL;
+}
+
+/* Reads exactly len bytes of the (decompressed) layer; -1 at its end. */
+static int
+gz_full(gzFile gz, void *p, size_t len)
+{
+	int	 r;
+
+	while (len > 0) {
+		r = gzread(gz, p, len > (1u << 30) ? (1u << 30) : (unsigned)len);
+		if (r <= 0)
+			return -1;
+		p = (char *)p + r;
+		len -= (size_t)r;
+	}
+	return 0;
+}
+
+static int
+gz_skip(gzFile gz, off_t n)
+{
+	char	 b[8192];
+
+	while (n > 0) {
+		size_t k = n > (off_t)sizeof(b) ? sizeof(b) : (size_t)n;
+
+		if (gz_full(gz, b, k) == -1)
+			return -1;
+		n -= (off_t)k;
+	}
+	return 0;
+}
+
+/* Walks the tar in file path (gzip or not) through the callbacks. */
+static int
+layer_walk(const char *path, const struct registry_inspect *in, char *err,
+    size_t errlen)
+{
+	unsigned char	 h[512];
+	char		 name[512], *longname = NULL, *data;
+	const char	*np;
+	off_t		 size, pad, take;
+	gzFile		 gz;
+	int		 rv = -1, zeros = 0;
+
+	if ((gz = gzopen(path, "rb")) == NULL) {
+		snprintf(err, errlen, "opening a layer: %s", strerror(errno));
+		return -1;
+	}
+	for (;;) {
+		if (gz_full(gz, h, sizeof(h)) == -1) {
+			if (zeros > 0)
+				break;
+			goto bad;
+		}
+		if (h[0] == '\0') {
+			if (++zeros == 2)
+				break;
+			continue;
+		}
+		zeros = 0;
+		if (memcmp(h + 257, "ustar", 5) != 0 ||
+		    tar_octal((char *)h + 124, 12, &size) == -1)
+			goto bad;
+		pad = (size + 511) / 512 * 512 - size;
+		if (h[156] == 'L') {
+			if (size <= 0 || size > 4096)
+				goto bad;
+			free(longname);
+			longname = xmalloc(size + 1);
+			if (gz_full(gz, longname, size) == -1 ||
+			    gz_skip(gz, pad) == -1)
+				goto bad;
+			longname[size] = '\0';
+			continue;
+		}
+		if (h[156] == 'x' || h[156] == 'g') {
+			if (gz_skip(gz, size + pad) == -1)
+				goto bad;
+			continue;
+		}
+		if (longname != NULL)
+			snprintf(name, sizeof(name), "%.511s", longname);
+		else if (h[345] != '\0')
+			snprintf(name, sizeof(name), "%.155s/%.100s",
+			    (char *)h + 345, (char *)h);
+		else
+			snprintf(name, sizeof(name), "%.100s", (char *)h);
+		free(longname);
+		longname = NULL;
+		for (np = name; *np == '.' && np[1] == '/'; np += 2)
+			;
+		while (*np == '/')
+			np++;
+		if ((h[156] == '0' || h[156] == '\0') && in->want(np)) {
+			take = size > (off_t)REG_MAX_FILE ? (off_t)REG_MAX_FILE :
+			    size;
+			data = xmalloc(take + 1);
+			if (gz_full(gz, data, take) == -1 ||
+			    gz_skip(gz, size - take + pad) == -1) {
+				free(data);
+				goto bad;
+			}
+			data[take] = '\0';
+			in->file(in->arg, np, data, take);
+			free(data);
+			continue;
+		}
+		in->file(in->arg, np, NULL, 0);
+		if (h[156] != '1' && h[156] != '2' && h[156] != '5' &&
+		    gz_skip(gz, size + pad) == -1)
+			goto bad;
+	}
+	rv = 0;
+	goto cleanup;
+bad:
+	snprintf(err, errlen, "a layer is not a (gzip) tar file");
+cleanup:
+	free(longname);
+	gzclose(gz);
+	return rv;
+}
+
+int
+registry_inspect(const struct registry_opts *o, const char *source,
+    const char *arch, struct registry_inspect *in, char *err, size_t errlen)
+{
+	struct client		 c;
+	struct http_resp	 resp;
+	struct http_req		 req;
+	json_object		*man = NULL, *cfg = NULL, *ls, *l, *v, *cc;
+	char			*path = NULL, *mdig = NULL, *mtype = NULL;
+	char			*tmp = NULL, *url, *got = NULL, msg[512], why[512];
+	const char		*d;
+	size_t			 i, n;
+	int			 rv = -1, fd;
+
+	in->arch = in->os = NULL;
+	in->labels = NULL;
+	in->size = 0;
+	if (registry_resolve(o, source, arch, &in->img, err, errlen) == -1)
+		return -1;
+	http_resp_init(&resp);
+	if (client_open(&c, o, source, NULL, err, errlen) == -1)
+		goto cleanup;
+	if (fetch_manifest(&c, in->img.digest, &man, &mdig, &mtype, err,
+	    errlen) == -1)
+		goto cleanup;
+	path = xasprintf("/v2/%s/blobs/%s", c.ref.repo, in->img.image_id);
+	if (get(&c, path, NULL, &resp, why, sizeof(why)) == -1 ||
+	    resp.status != 200) {
+		if (resp.status != 0)
+			registry_message(&resp, why, sizeof(why));
+		snprintf(err, errlen, "reading the image config of %.200s: "
+		    "%.400s", c.name, why);
+		goto cleanup;
+	}
+	got = sha256_digest(resp.body.data, resp.body.len);
+	cfg = json_tokener_parse(resp.body.data ? resp.body.data : "");
+	if (strcmp(got, in->img.image_id) != 0 || cfg == NULL) {
+		snprintf(err, errlen, "the image config of %s does not match "
+		    "its digest or is not JSON", c.name);
+		goto cleanup;
+	}
+	if ((d = str_of(cfg, "architecture")) != NULL)
+		in->arch = xstrdup(d);
+	if ((d = str_of(cfg, "os")) != NULL)
+		in->os = xstrdup(d);
+	if (json_object_object_get_ex(cfg, "config", &cc) &&
+	    json_object_object_get_ex(cc, "Labels", &v) &&
+	    json_object_is_type(v, json_type_object))
+		in->labels = json_object_get(v);
+	if (!json_object_object_get_ex(man, "layers", &ls) ||
+	    !json_object_is_type(ls, json_type_array) ||
+	    (n = json_object_array_length(ls)) > REG_MAX_LAYERS) {
+		snprintf(err, errlen, "the manifest of %s has no usable layer "
+		    "list", c.name);
+		goto cleanup;
+	}
+	for (i = 0; i < n; i++) {
+		l = json_object_array_get_idx(ls, i);
+		if ((d = str_of(l, "digest")) == NULL || !valid_digest(d)) {
+			snprintf(err, errlen, "a layer of %s has no valid "
+			    "digest", c.name);
+			goto cleanup;
+		}
+		if (json_object_object_get_ex(l, "size", &v))
+			in->size += json_object_get_int64(v);
+		free(tmp);
+		tmp = xasprintf("%s/layer-XXXXXX", in->tmpdir);
+		if ((fd = mkstemp(tmp)) == -1) {
+			snprintf(err, errlen, "a file for a layer in %s: %s",
+			    in->tmpdir, strerror(errno));
+			free(tmp);
+			tmp = NULL;
+			goto cleanup;
+		}
+		close(fd);
+		free(path);
+		path = xasprintf("/v2/%s/blobs/%s", c.ref.repo, d);
+		/* Layers stream to the file; redirects (to storage) too. */
+		url = reg_url(&c, path);
+		memset(&req, 0, sizeof(req));
+		req.url = url;
+		req.out_path = tmp;
+		req.abort = o->abort;
+		req.bearer = c.basic ? NULL : c.token;
+		req.userpwd = c.basic ? c.userpwd : NULL;
+		http_resp_free(&resp);
+		http_resp_init(&resp);
+		rv = http_do(c.http, &req, &resp);
+		free(url);
+		if (rv == -1 || resp.status != 200) {
+			if (rv == 0) {
+				registry_message(&resp, msg, sizeof(msg));
+				snprintf(why, sizeof(why), "%s", msg);
+			} else
+				snprintf(why, sizeof(why), "%s", resp.error);
+			rv = -1;
+			snprintf(err, errlen, "reading layer %.80s of %.200s: "
+			    "%.300s", d, c.name, why);
+			goto cleanup;
+		}
+		rv = -1;
+		if (layer_walk(tmp, in, err, errlen) == -1)
+			goto cleanup;
+		unlink(tmp);
+	}
+	rv = 0;
+cleanup:
+	if (tmp != NULL)
+		unlink(tmp);
+	free(tmp);
+	if (rv == -1)
+		registry_inspect_free(in);
+	json_object_put(man);
+	json_object_put(cfg);
+	http_resp_free(&resp);
+	free(path);
+	free(mdig);
+	free(mtype);
+	free(got);
+	client_close(&c);
 	return rv;
 }

@@ -10,6 +10,9 @@
 
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
 
 /* An image reference: host[:port]/path[:tag][@digest]. */
 struct registry_ref {
@@ -73,5 +76,58 @@ int	 registry_resolve(const struct registry_opts *, const char *source,
 	    const char *arch, struct registry_image *img, char *err,
 	    size_t errlen);
 void	 registry_image_free(struct registry_image *);
+
+/*
+ * Pushing an OCI archive (a tar holding an OCI image layout with one image
+ * manifest, as osbuild's oci-archive stage writes it) to dest, a reference
+ * with a tag: each blob is skipped when the repository has it, mounted from
+ * mount_from (a repository on the same registry) when that has it, or else
+ * uploaded in chunks of chunk_size bytes (POST, PATCH..., PUT); the
+ * manifest goes last. Blob sizes and the manifest's digest are checked
+ * against the archive before anything is sent.
+ */
+struct registry_push {
+	const char	*mount_from;	/* NULL: no cross-repository mount */
+	const char	*userpwd;	/* "user:password", or NULL: auth_file */
+	size_t		 chunk_size;	/* 0: 16 MiB */
+	/* out: what happened to the blobs */
+	int		 uploaded, mounted, present, chunks;
+};
+
+/*
+ * Returns 0 with the manifest's digest in *digest (newly allocated), or -1
+ * with the reason (the registry's own message when it gave one) in err.
+ */
+int	 registry_push_archive(const struct registry_opts *,
+	    struct registry_push *, const char *archive, const char *dest,
+	    char **digest, char *err, size_t errlen);
+
+/*
+ * Reading an image's files without running it: the manifest for arch (as
+ * registry_resolve), its config, then each layer in order, downloaded to
+ * a file in tmpdir (removed at once) and read as a (gzip) tar. For each
+ * regular file whose path (without a leading "./" or "/") want() accepts,
+ * file() gets its contents (at most REG_MAX_FILE bytes; larger ones are
+ * cut); a later layer's file comes later, as it overrides. Both callbacks
+ * also see every other path's name with data NULL. -1 with why.
+ */
+#define REG_MAX_FILE	(64u << 10)
+struct registry_inspect {
+	const char	*tmpdir;
+	int		(*want)(const char *path);
+	void		(*file)(void *arg, const char *path, const char *data,
+			    size_t len);
+	void		*arg;
+	/* out, newly allocated: free with registry_inspect_free */
+	struct registry_image	 img;
+	char		*arch;		/* the config's, registry words */
+	char		*os;
+	int64_t		 size;		/* the layers' compressed bytes */
+	json_object	*labels;	/* the config's, or NULL */
+};
+int	 registry_inspect(const struct registry_opts *, const char *source,
+	    const char *arch, struct registry_inspect *, char *err,
+	    size_t errlen);
+void	 registry_inspect_free(struct registry_inspect *);
 
 #endif

@@ -18,6 +18,7 @@ const struct job_kind *const job_kinds[] = {
 	&job_kind_search_packages,
 	&job_kind_ostree_resolve,
 	&job_kind_container_resolve,
+	&job_kind_bootc_info_resolve,
 	NULL
 };
 

@@ -10,6 +10,7 @@
 
 extern const struct job_kind job_kind_aws_ec2_copy;
 extern const struct job_kind job_kind_aws_ec2_share;
+extern const struct job_kind job_kind_bootc_info_resolve;
 extern const struct job_kind job_kind_container_resolve;
 extern const struct job_kind job_kind_depsolve;
 extern const struct job_kind job_kind_file_resolve;

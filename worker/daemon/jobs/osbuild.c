@@ -384,6 +384,12 @@ check_targets(json_object *targets, struct argv *exports, char *why,
 		ename = json_get_str(art, "export_name");
 		efile = json_get_str(art, "export_filename");
 		iname = json_get_str(t, "image_name");
+		/*
+		 * A container target's image name is a registry reference,
+		 * slashes and all; its target checks it as one.
+		 */
+		if (strcmp(name, "org.osbuild.container") == 0)
+			iname = NULL;
 		if (!name_is_safe(ename) || !name_is_safe(efile) ||
 		    (iname != NULL && *iname != '\0' && !name_is_safe(iname))) {
 			snprintf(why, whylen, "target %zu: export name, export "

@@ -14,6 +14,7 @@ const struct target_kind *const target_kinds[] = {
 	&target_aws_ami,
 	&target_gcp_image,
 	&target_azure_image,
+	&target_container,
 	NULL
 };
 
