@@ -786,3 +786,17 @@ config_wants_kind(const struct config *conf, const char *name)
 			return 1;
 	return 0;
 }
+
+char *
+config_containers_ca(const struct config *conf)
+{
+	char	*p;
+
+	if (conf->containers.cert_path == NULL)
+		return NULL;
+	p = xasprintf("%s/ca.crt", conf->containers.cert_path);
+	if (access(p, R_OK) == 0)
+		return p;
+	free(p);
+	return NULL;
+}

@@ -175,6 +175,11 @@ struct config	*config_load(const char *path, int missing_ok, char *err,
 /* The defaults alone; caller frees. */
 struct config	*config_defaults(void);
 void		 config_free(struct config *);
+/*
+ * [containers] cert_path/ca.crt, the registries' CA, when it is set and
+ * readable: newly allocated (caller frees), else NULL.
+ */
+char		*config_containers_ca(const struct config *);
 /* Whether job_types lets the worker take kind name (no list: every kind). */
 int		 config_wants_kind(const struct config *, const char *name);
 /*

@@ -228,14 +228,7 @@ resolve(struct job *job, const struct job_ctx *ctx, json_object *spec,
 	memset(&o, 0, sizeof(o));
 	o.auth_file = ctx->conf->containers.auth_file_path;
 	o.tls_verify = ctx->conf->containers.tls_verify;
-	if (ctx->conf->containers.cert_path != NULL) {
-		ca = xasprintf("%s/ca.crt", ctx->conf->containers.cert_path);
-		if (access(ca, R_OK) != 0) {
-			free(ca);
-			ca = NULL;
-		}
-	}
-	o.ca_bundle = ca;
+	o.ca_bundle = ca = config_containers_ca(ctx->conf);
 	o.connect_timeout = ctx->conf->worker.connect_timeout;
 	o.transfer_timeout = ctx->conf->worker.transfer_timeout;
 	o.abort = &job->canceled;

@@ -20,21 +20,6 @@
 
 #define CR_MAX_SPECS	256
 
-/* [containers] cert_path/ca.crt, the registries' CA, when present. */
-static char *
-ca_bundle(const struct config *conf)
-{
-	char	*p;
-
-	if (conf->containers.cert_path == NULL)
-		return NULL;
-	p = xasprintf("%s/ca.crt", conf->containers.cert_path);
-	if (access(p, R_OK) == 0)
-		return p;
-	free(p);
-	return NULL;
-}
-
 /* 1 when the reference names a tag (in its last part, before any @). */
 static int
 tag_written(const char *source)
@@ -184,7 +169,7 @@ container_resolve_run(struct job *job, const struct job_ctx *ctx)
 		    "container-resolve: no architecture", NULL);
 		return result;
 	}
-	ca = ca_bundle(ctx->conf);
+	ca = config_containers_ca(ctx->conf);
 	log_info("container-resolve: resolving for %s", arch);
 	if (pspecs != NULL) {
 		json_object_object_foreach(pspecs, pipeline, plist) {

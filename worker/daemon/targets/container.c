@@ -79,14 +79,7 @@ run(const struct target_ctx *ctx, json_object *target,
 	memset(&p, 0, sizeof(p));
 	if (defaults) {
 		o.tls_verify = conf->containers.tls_verify;
-		if (conf->containers.cert_path != NULL) {
-			ca = xasprintf("%s/ca.crt", conf->containers.cert_path);
-			if (access(ca, R_OK) != 0) {
-				free(ca);
-				ca = NULL;
-			}
-		}
-		o.ca_bundle = ca;
+		o.ca_bundle = ca = config_containers_ca(conf);
 	} else {
 		o.tls_verify = 1;
 		if (opts != NULL && json_object_object_get_ex(opts,
