@@ -51,6 +51,7 @@ VMCHECK_SRCS = $(addprefix worker/vmcheck/,appliance.c host.c kvm.c main.c \
 	   proc.c report.c tools.c)
 BACKLOG_SRCS = $(addprefix worker/backlog/,cw.c main.c prom.c)
 LOGSHIP_SRCS = $(addprefix worker/logship/,cwl.c event.c journal.c main.c)
+MAINT_SRCS = $(addprefix worker/maintenance/,main.c prune_aws.c)
 
 LIB_A	 = $(B)/libib.a
 CLOUD_A	 = $(B)/libibcloud.a
@@ -65,7 +66,7 @@ UNIT_BINS = $(addprefix $(B)/tests/,$(notdir $(UNIT_SRCS:.c=) \
 	   $(BUILDER_UNIT_SRCS:.c=)))
 
 PROGS	 = $(B)/ib-worker $(B)/ib-vmcheck $(B)/ib-build $(B)/ib-depsolve \
-	   $(B)/ib-backlog $(B)/ib-logship
+	   $(B)/ib-backlog $(B)/ib-logship $(B)/ib-maintenance
 
 all: deps-build $(PROGS)
 
@@ -86,6 +87,7 @@ $(B)/worker/depsolver/%: INC = -Iworker -Iworker/lib
 $(B)/worker/vmcheck/%:	 INC = -Iworker/vmcheck -Iworker/lib \
 	$(shell pkg-config --cflags libguestfs 2>/dev/null)
 $(B)/worker/backlog/%:	 INC = -Iworker/lib -Iworker/cloud
+$(B)/worker/maintenance/%: INC = -Iworker/lib -Iworker/cloud
 $(B)/worker/logship/%:	 INC = -Iworker/lib -Iworker/cloud \
 	$(shell pkg-config --cflags libsystemd 2>/dev/null)
 
@@ -129,6 +131,9 @@ $(B)/ib-depsolve: $(call objs,$(DEPSOLVER_SRCS)) $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lsolvext -lsolv -lz
 
 $(B)/ib-backlog: $(call objs,$(BACKLOG_SRCS)) $(CLOUD_A) $(LIB_A)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/ib-maintenance: $(call objs,$(MAINT_SRCS)) $(CLOUD_A) $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/ib-logship: $(call objs,$(LOGSHIP_SRCS)) $(CLOUD_A) $(LIB_A)

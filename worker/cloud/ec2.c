@@ -456,3 +456,241 @@ ec2_delete_snapshot(struct ec2 *e, const char *snapshot)
 
 	return call_ok(e, "DeleteSnapshot", p);
 }
+
+/*
+ * The next <item>...</item> of [p, end) at the level where p stands (items
+ * nest: tagSet and blockDeviceMapping hold their own), as [*s, *e).
+ * Element text is escaped, so "<item>" cannot come from a value.
+ */
+static int
+next_item(const char *p, const char *end, const char **s, const char **e)
+{
+	const char	*q;
+	int		 depth = 0;
+
+	if ((q = memmem(p, end - p, "<item>", 6)) == NULL)
+		return -1;
+	*s = q;
+	while (q < end) {
+		if (end - q >= 6 && memcmp(q, "<item>", 6) == 0) {
+			depth++;
+			q += 6;
+		} else if (end - q >= 7 && memcmp(q, "</item>", 7) == 0) {
+			q += 7;
+			if (--depth == 0) {
+				*e = q;
+				return 0;
+			}
+		} else
+			q++;
+	}
+	return -1;
+}
+
+/* The inside of the first <name>...</name> of [p, end), as [*s, *e). */
+static int
+element_span(const char *p, const char *end, const char *name,
+    const char **s, const char **e)
+{
+	char		 open[64], close[64];
+	const char	*a, *b;
+	int		 on, cn;
+
+	on = snprintf(open, sizeof(open), "<%s>", name);
+	cn = snprintf(close, sizeof(close), "</%s>", name);
+	if ((a = memmem(p, end - p, open, on)) == NULL)
+		return -1;
+	a += on;
+	/* The last closing tag at this level: sets do not nest in sets. */
+	if ((b = memmem(a, end - a, close, cn)) == NULL)
+		return -1;
+	*s = a;
+	*e = b;
+	return 0;
+}
+
+/* The image's tag named key, from its tagSet; NULL when absent. */
+static char *
+item_tag(const char *s, const char *e, const char *key)
+{
+	const char	*ts, *te, *is, *ie;
+	char		*k, *v = NULL;
+
+	if (element_span(s, e, "tagSet", &ts, &te) == -1)
+		return NULL;
+	while (next_item(ts, te, &is, &ie) == 0) {
+		k = xml_find(is, ie - is, "key");
+		if (k != NULL && strcmp(k, key) == 0)
+			v = xml_find(is, ie - is, "value");
+		free(k);
+		if (v != NULL)
+			return v;
+		ts = ie;
+	}
+	return NULL;
+}
+
+static char **
+item_snapshots(const char *s, const char *e)
+{
+	const char	*bs, *be, *is, *ie;
+	char		**out = xcalloc(1, sizeof(*out)), *id;
+	size_t		 n = 0;
+
+	if (element_span(s, e, "blockDeviceMapping", &bs, &be) == -1)
+		return out;
+	while (next_item(bs, be, &is, &ie) == 0) {
+		id = xml_find(is, ie - is, "snapshotId");
+		if (id != NULL && ec2_id_ok("snap", id)) {
+			out = xrealloc(out, (n + 2) * sizeof(*out));
+			out[n++] = id;
+			out[n] = NULL;
+		} else
+			free(id);
+		bs = ie;
+	}
+	return out;
+}
+
+/* Only the item's own fields: what precedes its first nested set. */
+static char *
+item_field(const char *s, const char *e, const char *name)
+{
+	const char	*cut = e, *q;
+	const char *const sets[] = { "<blockDeviceMapping>", "<tagSet>",
+	    "<productCodes>", "<stateReason>", NULL };
+	size_t		 i;
+
+	for (i = 0; sets[i] != NULL; i++)
+		if ((q = memmem(s, e - s, sets[i], strlen(sets[i]))) != NULL &&
+		    q < cut)
+			cut = q;
+	if (cut != e) {
+		struct buf	 b;
+		char		*v;
+
+		/* Close the cut item so that it parses. */
+		buf_init(&b);
+		buf_add(&b, s, cut - s);
+		buf_add(&b, "</item>", 7);
+		v = xml_find(b.data, b.len, name);
+		buf_free(&b);
+		return v;
+	}
+	return xml_find(s, e - s, name);
+}
+
+void
+ec2_images_free(struct ec2_image *im, size_t n)
+{
+	size_t	 i, j;
+
+	for (i = 0; im != NULL && i < n; i++) {
+		free(im[i].id);
+		free(im[i].name);
+		free(im[i].created);
+		free(im[i].tag);
+		for (j = 0; im[i].snapshots && im[i].snapshots[j]; j++)
+			free(im[i].snapshots[j]);
+		free(im[i].snapshots);
+	}
+	free(im);
+}
+
+int
+ec2_own_images(struct ec2 *e, const char *tag_key, struct ec2_image **images,
+    size_t *np)
+{
+	struct ec2_image	*im = NULL, *one;
+	const char		*p[11], *ss, *se, *is, *ie;
+	char			*x = NULL, *token = NULL;
+	size_t			 len, n = 0, k;
+	int			 rv = -1;
+
+	do {
+		k = 0;
+		p[k++] = "Owner.1";
+		p[k++] = "self";
+		p[k++] = "Filter.1.Name";
+		p[k++] = "tag-key";
+		p[k++] = "Filter.1.Value.1";
+		p[k++] = tag_key;
+		p[k++] = "MaxResults";
+		p[k++] = "1000";
+		if (token != NULL) {
+			p[k++] = "NextToken";
+			p[k++] = token;
+		}
+		p[k] = NULL;
+		len = 0;
+		if ((x = ec2_call(e, "DescribeImages", p, &len)) == NULL)
+			goto cleanup;
+		free(token);
+		token = xml_find(x, len, "nextToken");
+		if (token != NULL && *token == '\0') {
+			free(token);
+			token = NULL;
+		}
+		if (element_span(x, x + len, "imagesSet", &ss, &se) == 0) {
+			while (next_item(ss, se, &is, &ie) == 0) {
+				ss = ie;
+				im = xrealloc(im, (n + 1) * sizeof(*im));
+				one = &im[n];
+				memset(one, 0, sizeof(*one));
+				one->id = item_field(is, ie, "imageId");
+				if (one->id == NULL || !ec2_id_ok("ami",
+				    one->id)) {
+					free(one->id);
+					continue;
+				}
+				one->name = item_field(is, ie, "name");
+				one->created = item_field(is, ie,
+				    "creationDate");
+				one->tag = item_tag(is, ie, tag_key);
+				one->snapshots = item_snapshots(is, ie);
+				n++;
+			}
+		}
+		free(x);
+		x = NULL;
+	} while (token != NULL);
+	*images = im;
+	*np = n;
+	im = NULL;
+	n = 0;
+	rv = 0;
+cleanup:
+	ec2_images_free(im, n);
+	free(token);
+	free(x);
+	return rv;
+}
+
+int
+ec2_regions(struct ec2 *e, char ***regions)
+{
+	const char *const p[] = { NULL };
+	const char	*ss, *se, *is, *ie;
+	char		**out, *x, *name;
+	size_t		 len = 0, n = 0;
+
+	if ((x = ec2_call(e, "DescribeRegions", p, &len)) == NULL)
+		return -1;
+	out = xcalloc(1, sizeof(*out));
+	if (element_span(x, x + len, "regionInfo", &ss, &se) == 0) {
+		while (next_item(ss, se, &is, &ie) == 0) {
+			ss = ie;
+			name = xml_find(is, ie - is, "regionName");
+			if (name == NULL || !aws_region_ok(name)) {
+				free(name);
+				continue;
+			}
+			out = xrealloc(out, (n + 2) * sizeof(*out));
+			out[n++] = name;
+			out[n] = NULL;
+		}
+	}
+	free(x);
+	*regions = out;
+	return 0;
+}

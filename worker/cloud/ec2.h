@@ -84,6 +84,31 @@ int		 ec2_image_state(struct ec2 *, const char *ami, char **state,
 int		 ec2_deregister_image(struct ec2 *, const char *ami);
 int		 ec2_delete_snapshot(struct ec2 *, const char *snapshot);
 
+/*
+ * The retention clean-up (ib-maintenance). One image of DescribeImages:
+ * its id, name, creationDate (ISO 8601 as EC2 prints it), the value of the
+ * tag the listing asked for (NULL when absent) and the EBS snapshots of
+ * its block device mapping (NULL-terminated). All newly allocated.
+ */
+struct ec2_image {
+	char	*id;
+	char	*name;
+	char	*created;
+	char	*tag;
+	char	**snapshots;
+};
+void		 ec2_images_free(struct ec2_image *, size_t);
+/*
+ * DescribeImages Owner=self filtered on tag_key being present, every page
+ * (NextToken). *images newly allocated, *n of them (images without an id
+ * are skipped).
+ */
+int		 ec2_own_images(struct ec2 *, const char *tag_key,
+		    struct ec2_image **images, size_t *n);
+/* DescribeRegions: the regions enabled for the account, NULL-terminated,
+ * each a valid region name (others are skipped); caller frees them. */
+int		 ec2_regions(struct ec2 *, char ***regions);
+
 /* Checks: ids as AWS prints them, a 12-digit account. */
 int		 ec2_id_ok(const char *prefix, const char *id);
 int		 ec2_account_ok(const char *);

@@ -4,7 +4,7 @@ modules (a module is NAME.c with NAME.h and its private NAME_priv.h or
 NAME_xfer.h), no two C files with one basename in different folders (but
 each program's main.c), and each folder includes only its own headers and
 those of the layers below it: lib < cloud < daemon; the other programs
-stand on lib (and backlog and logship on cloud)."""
+stand on lib (and backlog, logship and maintenance on cloud)."""
 
 import os
 import re
@@ -24,6 +24,7 @@ LAYERS = {
     "vmcheck": ["lib"],
     "backlog": ["lib", "cloud"],
     "logship": ["lib", "cloud"],
+    "maintenance": ["lib", "cloud"],
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 

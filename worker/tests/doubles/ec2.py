@@ -10,11 +10,17 @@ InvalidAMIID.Unavailable) and a snapshot in use by a registered image cannot
 be deleted (InvalidSnapshot.InUse). Tests can ask for throttling
 (RequestLimitExceeded), import failures, any action failing with a given
 EC2 error (fail()) and any action's answer held back (hold()).
+For the retention clean-up: DescribeImages without ids lists the account's
+own images (Owner=self) through its Filter.N (tag-key, tag:KEY, name) with
+creationDate and tagSet, MaxResults/NextToken pages (MaxResults 5 to 1000,
+as EC2 checks); DescribeRegions answers the enabled regions; add_image()
+seeds an image and its snapshot with a given creation time.
 The instance metadata service is imds.py."""
 
 import hashlib
 import itertools
 import threading
+import time
 import urllib.parse
 import urllib.request
 import uuid
@@ -24,6 +30,11 @@ import sigv4
 from loopback import Refused, esc
 
 NS = "http://ec2.amazonaws.com/doc/2016-11-15/"
+
+
+def _now_iso(t=None):
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z",
+                         time.gmtime(time.time() if t is None else t))
 
 
 def _id(prefix):
@@ -52,6 +63,9 @@ class EC2Double(loopback.Service):
         self.images = {}            # registered (and pending/available)
         self.deregistered = {}
         self.seq = itertools.count(1)
+        self.regions = ["us-east-1", "eu-west-1"]   # enabled ones
+        self.pages = {}             # NextToken -> remaining image ids
+        self.page_cap = 1000        # images per DescribeImages page
         self.serve(suffix="/")
 
     # -- plumbing
@@ -295,7 +309,7 @@ class EC2Double(loopback.Service):
         self.images[ami] = {"region": region, "name": p["Name"],
                             "params": dict(p), "tags": {}, "shared": [],
                             "snapshot": sid, "state": "available",
-                            "polls": 0}
+                            "polls": 0, "created": _now_iso()}
         return "<imageId>%s</imageId>" % ami
 
     def a_ModifySnapshotAttribute(self, region, p):
@@ -361,7 +375,92 @@ class EC2Double(loopback.Service):
                             "copied_from": p["SourceImageId"]}
         return "<imageId>%s</imageId>" % ami
 
+    def add_image(self, region, name, created, tags=None):
+        """An available image of this account and its snapshot, created at
+        the epoch time created; returns (ami, snapshot)."""
+        with self.lock:
+            sid = _id("snap")
+            self.snapshots[sid] = {"region": region, "tags": dict(tags or {}),
+                                   "shared": [], "sha256": "", "size": 0}
+            ami = _id("ami")
+            self.images[ami] = {"region": region, "name": name, "params": {},
+                                "tags": dict(tags or {}), "shared": [],
+                                "snapshot": sid, "state": "available",
+                                "polls": 0, "created": _now_iso(created)}
+        return ami, sid
+
+    def _image_xml(self, ami, i):
+        tags = "".join("<item><key>%s</key><value>%s</value></item>" %
+                       (esc(k), esc(v)) for k, v in sorted(i["tags"].items()))
+        return ("<item><imageId>%s</imageId><imageState>%s</imageState>"
+                "<name>%s</name><creationDate>%s</creationDate>"
+                "<imageOwnerId>123456789012</imageOwnerId>"
+                "<blockDeviceMapping><item><deviceName>"
+                "/dev/sda1</deviceName><ebs><snapshotId>%s</snapshotId>"
+                "</ebs></item></blockDeviceMapping>%s</item>" % (
+                    ami, i["state"], esc(i["name"]), i.get("created", ""),
+                    i["snapshot"], "<tagSet>%s</tagSet>" % tags if tags
+                    else ""))
+
+    def _filters(self, p):
+        out = []
+        for n in itertools.count(1):
+            name = p.get("Filter.%d.Name" % n)
+            if name is None:
+                return out
+            out.append((name, self._list(p, "Filter.%d.Value.%%d" % n)))
+
+    @staticmethod
+    def _match(i, name, values):
+        if name == "tag-key":
+            return any(k in values for k in i["tags"])
+        if name.startswith("tag:"):
+            return i["tags"].get(name[4:]) in values
+        if name == "name":
+            return i["name"] in values
+        raise Refused(400, "InvalidParameterValue", "The filter '%s' is "
+                      "invalid" % name)
+
+    def _list_images(self, region, p):
+        if p.get("Owner.1") != "self":
+            raise Refused(400, "InvalidParameterCombination", "double: "
+                          "lists only Owner=self")
+        token = p.get("NextToken")
+        if token is not None:
+            ids = self.pages.pop(token, None)
+            if ids is None:
+                raise Refused(400, "InvalidPaginationToken", "The "
+                              "pagination token is invalid")
+        else:
+            flt = self._filters(p)
+            ids = [a for a, i in self.images.items()
+                   if i["region"] == region and
+                   all(self._match(i, n, v) for n, v in flt)]
+        size = int(p.get("MaxResults") or 1000)
+        if not 5 <= size <= 1000:
+            raise Refused(400, "InvalidParameterValue", "MaxResults must "
+                          "be between 5 and 1000")
+        # EC2 may answer fewer than MaxResults with a nextToken.
+        size = min(size, self.page_cap)
+        page, rest = ids[:size], ids[size:]
+        nxt = ""
+        if rest:
+            nxt = uuid.uuid4().hex
+            self.pages[nxt] = rest
+        return "<imagesSet>%s</imagesSet>%s" % (
+            "".join(self._image_xml(a, self.images[a]) for a in page
+                    if a in self.images),
+            "<nextToken>%s</nextToken>" % nxt if nxt else "")
+
+    def a_DescribeRegions(self, region, p):
+        return "<regionInfo>%s</regionInfo>" % "".join(
+            "<item><regionName>%s</regionName><regionEndpoint>ec2.%s."
+            "amazonaws.com</regionEndpoint><optInStatus>opt-in-not-required"
+            "</optInStatus></item>" % (r, r) for r in self.regions)
+
     def a_DescribeImages(self, region, p):
+        if not self._list(p, "ImageId.%d"):
+            return self._list_images(region, p)
         items = []
         for ami in self._list(p, "ImageId.%d"):
             i = self.images.get(ami)
