@@ -1,7 +1,7 @@
 /*
  * ib-maintenance: the retention clean-up. Deletes the fleet's images (and
- * their snapshots or blobs) older than the retention in AWS, GCP and
- * Azure, at most --limit per run, or only says what it would delete with
+ * their snapshots) older than the retention in AWS (GCP and Azure are not
+ * done yet), at most --limit per run, or only says what it would delete with
  * --dry-run. What it did goes to a Prometheus text file for
  * node_exporter's textfile collector (--metrics-file), written atomically.
  * Exit: 0 done, 1 something failed (listed or deleted), 2 usage,
@@ -42,13 +42,9 @@ usage(FILE *f)
 	    "                      [--aws] [--aws-region REGION]...\n"
 	    "                      [--aws-home-region REGION]\n"
 	    "                      [--aws-credentials FILE] [--aws-endpoint URL]\n"
-	    "                      [--gcp-credentials KEYFILE]\n"
-	    "                      [--azure-credentials FILE --azure-tenant ID\n"
-	    "                       --azure-subscription ID\n"
-	    "                       --azure-resource-group NAME]\n"
 	    "\n"
-	    "Deletes the fleet's images older than the retention (default %d\n"
-	    "days), with their snapshots or blobs, at most --limit (default\n"
+	    "Deletes the fleet's AMIs older than the retention (default %d\n"
+	    "days), with their snapshots, at most --limit (default\n"
 	    "%d) per run. See ib-maintenance(8).\n"
 	    "Exit: 0 done, 1 a failure, 2 usage, 3 the limit stopped it.\n",
 	    MAINT_RETENTION_DAYS, MAINT_LIMIT);
@@ -136,7 +132,7 @@ write_metrics(const char *path, const struct prune_run *r, int failed)
 		    "Images deleted (dry run: that would be).",
 		    offsetof(struct prune_tally, images) },
 		{ "ib_maintenance_snapshots_deleted",
-		    "Snapshots and blobs deleted (dry run: that would be).",
+		    "Snapshots deleted (dry run: that would be).",
 		    offsetof(struct prune_tally, snapshots) },
 		{ "ib_maintenance_errors", "Calls that failed.",
 		    offsetof(struct prune_tally, errors) },
@@ -258,16 +254,6 @@ parse(int argc, char **argv, struct prune_opts *o, const char **metrics,
 			dst = &o->aws_creds_file;
 		else if (strcmp(a, "--aws-endpoint") == 0)
 			dst = &o->aws_endpoint;
-		else if (strcmp(a, "--gcp-credentials") == 0)
-			dst = &o->gcp_key;
-		else if (strcmp(a, "--azure-credentials") == 0)
-			dst = &o->azure_creds;
-		else if (strcmp(a, "--azure-tenant") == 0)
-			dst = &o->azure_tenant;
-		else if (strcmp(a, "--azure-subscription") == 0)
-			dst = &o->azure_subscription;
-		else if (strcmp(a, "--azure-resource-group") == 0)
-			dst = &o->azure_rg;
 		else {
 			fprintf(stderr, "ib-maintenance: unknown argument %s\n",
 			    a);
@@ -292,16 +278,9 @@ parse(int argc, char **argv, struct prune_opts *o, const char **metrics,
 		    "printable characters\n", MAINT_PREFIX_MAX);
 		return -1;
 	}
-	if (o->azure_creds != NULL && (o->azure_tenant == NULL ||
-	    o->azure_subscription == NULL || o->azure_rg == NULL)) {
-		fprintf(stderr, "ib-maintenance: --azure-credentials needs "
-		    "--azure-tenant, --azure-subscription and "
-		    "--azure-resource-group\n");
-		return -1;
-	}
-	if (!*aws && o->gcp_key == NULL && o->azure_creds == NULL) {
-		fprintf(stderr, "ib-maintenance: nothing to do: give --aws, "
-		    "--gcp-credentials or --azure-credentials\n");
+	if (!*aws) {
+		fprintf(stderr, "ib-maintenance: nothing to do: give --aws or "
+		    "--aws-region\n");
 		return -1;
 	}
 	return 0;
@@ -333,10 +312,6 @@ main(int argc, char *argv[])
 	r = xcalloc(1, sizeof(*r));
 	r->o = &o;
 	if (aws && prune_aws(r) == -1)
-		failed = 1;
-	if (0 && o.gcp_key != NULL && prune_gcp(r) == -1)
-		failed = 1;
-	if (0 && o.azure_creds != NULL && prune_azure(r) == -1)
 		failed = 1;
 	for (size_t i = 0; i < r->nt; i++) {
 		if (r->t[i].errors > 0)

@@ -1,7 +1,7 @@
 /*
  * ib-maintenance's shared state: what a run may do (the options) and what
  * it did (the tallies main.c writes out as Prometheus text). One prune_*
- * function per cloud; each lists the fleet's images, deletes those older
+ * function per cloud (AWS so far); each lists the fleet's images, deletes those older
  * than the retention (oldest first is not promised: the order the cloud
  * lists them in), and counts. Nothing from the cloud reaches a log line
  * unchecked: ids and names are checked by the clients' *_ok functions.
@@ -30,13 +30,6 @@ struct prune_opts {
 	const char	*aws_home;	/* where DescribeRegions is asked */
 	const char	*aws_creds_file;
 	const char	*name_prefix;	/* NULL or "": any */
-	/* GCP */
-	const char	*gcp_key;	/* service-account key file */
-	/* Azure */
-	const char	*azure_creds;
-	const char	*azure_tenant;
-	const char	*azure_subscription;
-	const char	*azure_rg;
 	const atomic_int *quit;
 };
 
@@ -47,7 +40,7 @@ struct prune_tally {
 	long	 seen;		/* the fleet's images listed */
 	long	 expired;	/* of them, past the retention */
 	long	 images;	/* deleted (or that would be, dry run) */
-	long	 snapshots;	/* snapshots or blobs deleted */
+	long	 snapshots;	/* snapshots deleted */
 	long	 errors;
 };
 
@@ -76,7 +69,5 @@ int	 prune_name_ok(const struct prune_opts *, const char *name);
 
 /* Each returns 0, or -1 when it could not list (a tally's errors). */
 int	 prune_aws(struct prune_run *);
-int	 prune_gcp(struct prune_run *);
-int	 prune_azure(struct prune_run *);
 
 #endif
