@@ -501,7 +501,7 @@ element_span(const char *p, const char *end, const char *name,
 	if ((a = memmem(p, end - p, open, on)) == NULL)
 		return -1;
 	a += on;
-	/* The last closing tag at this level: sets do not nest in sets. */
+	/* The first closing tag: no set holds a set of its own name. */
 	if ((b = memmem(a, end - a, close, cn)) == NULL)
 		return -1;
 	*s = a;
