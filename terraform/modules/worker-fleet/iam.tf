@@ -109,14 +109,12 @@ data "aws_iam_policy_document" "worker" {
 
   # Read-only EC2 calls. Describe* actions have no resource-level
   # permissions in EC2: the only accepted Resource is "*". Pinned to the
-  # image regions. DescribeRegions is in the EC2 client the worker links
-  # (ib-maintenance lists the enabled regions with it); read-only.
+  # image regions.
   statement {
     sid = "ImageReadOnly"
     actions = [
       "ec2:DescribeImportSnapshotTasks",
       "ec2:DescribeImages",
-      "ec2:DescribeRegions",
       "ec2:DescribeSnapshots",
     ]
     resources = ["*"]
