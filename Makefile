@@ -28,7 +28,7 @@ B	 = build$(if $(filter 1,$(SANITIZE)),-san)
 #   lib/     libc, curl and json-c helpers (util, log, http, exec, ...)
 #   cloud/   clients of cloud and registry APIs, on top of lib/
 # Each folder sees only its own headers and those of the layers below it.
-LIB_SRCS = $(addprefix worker/lib/,backoff.c exec.c http.c http_multi.c jsonutil.c \
+LIB_SRCS = $(addprefix worker/lib/,backoff.c cli.c exec.c http.c http_multi.c jsonutil.c \
 	   log.c toml.c util.c xml.c)
 CLOUD_SRCS = $(addprefix worker/cloud/,aws.c aws_creds.c aws_imds.c \
 	   azure.c azure_blob.c azure_sharedkey.c cloud.c ec2.c gce.c gcp.c \

@@ -15,11 +15,14 @@
 #include <curl/curl.h>
 
 #include "aws.h"
+#include "cli.h"
 #include "cw.h"
 #include "http.h"
 #include "log.h"
 #include "prom.h"
 #include "util.h"
+
+#define PROG	"ib-backlog"
 
 #define BL_NAMESPACE	"ImageBuilder/Workers"
 #define BL_DIMENSION	"Queue"
@@ -63,12 +66,6 @@ struct opts {
 };
 
 static atomic_int	 quit;	/* lock-free: safe to set in a handler */
-
-static void
-on_signal(int sig)
-{
-	quit = 1;
-}
 
 static void
 usage(FILE *f)
@@ -216,17 +213,6 @@ run_once(struct http *h, const struct opts *o)
 	return publish(h, o, pending, running);
 }
 
-/* --flag VALUE: the value, or NULL (and a message) when it is missing. */
-static const char *
-value(int argc, char **argv, int *i)
-{
-	if (*i + 1 >= argc) {
-		fprintf(stderr, "ib-backlog: %s needs a value\n", argv[*i]);
-		return NULL;
-	}
-	return argv[++*i];
-}
-
 static int
 parse(int argc, char **argv, struct opts *o, int *debug)
 {
@@ -274,7 +260,7 @@ parse(int argc, char **argv, struct opts *o, int *debug)
 		else if (strcmp(a, "--key") == 0)
 			dst = &o->key;
 		else if (strcmp(a, "--every") == 0) {
-			if ((v = value(argc, argv, &i)) == NULL)
+			if ((v = cli_value(PROG, argc, argv, &i)) == NULL)
 				return -1;
 			o->every = strtol(v, &end, 10);
 			if (*end != '\0' || o->every < 1 || o->every > 3600) {
@@ -286,7 +272,8 @@ parse(int argc, char **argv, struct opts *o, int *debug)
 			fprintf(stderr, "ib-backlog: unknown argument %s\n", a);
 			return -1;
 		}
-		if (dst != NULL && (*dst = value(argc, argv, &i)) == NULL)
+		if (dst != NULL &&
+		    (*dst = cli_value(PROG, argc, argv, &i)) == NULL)
 			return -1;
 	}
 	if ((o->metrics_url == NULL) == (o->metrics_file == NULL)) {
@@ -316,7 +303,6 @@ main(int argc, char *argv[])
 	struct opts		 o;
 	struct http_opts	 ho;
 	struct http		*h;
-	struct sigaction	 sa;
 	struct timespec		 ts;
 	int64_t			 next;
 	int			 debug = 0, rv;
@@ -326,11 +312,7 @@ main(int argc, char *argv[])
 		return 2;
 	}
 	log_init(debug, LOG_TEXT);
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
+	cli_quit_on_signals(&quit);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
 		fatalx("curl_global_init failed");
 	memset(&ho, 0, sizeof(ho));

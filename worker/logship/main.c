@@ -18,6 +18,7 @@
 
 #include "aws.h"
 #include "aws_imds.h"
+#include "cli.h"
 #include "cwl.h"
 #include "event.h"
 #include "http.h"
@@ -57,12 +58,6 @@ struct ship {
 	int64_t			 deadline;
 	unsigned long long	 shipped, dropped;
 };
-
-static void
-on_signal(int sig)
-{
-	quit = 1;
-}
 
 static const char *
 env(const char *name)
@@ -445,7 +440,6 @@ main(int argc, char *argv[])
 {
 	struct ship		 s;
 	struct http_opts	 ho;
-	struct sigaction	 sa;
 	const char		*group, *v;
 	char			*region = NULL, *stream = NULL, *url = NULL;
 	char			*dir = NULL, *end;
@@ -495,11 +489,7 @@ main(int argc, char *argv[])
 		return 2;
 	}
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
+	cli_quit_on_signals(&quit);
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
 		fatalx("curl_global_init failed");
@@ -530,7 +520,8 @@ main(int argc, char *argv[])
 	}
 	if ((v = env("IB_LOG_STREAM")) != NULL)
 		stream = xstrdup(v);
-	else if ((stream = from_imds(&s, "instance id", aws_imds_instance_id)) == NULL) {
+	else if ((stream = from_imds(&s, "instance id",
+	    aws_imds_instance_id)) == NULL) {
 		rv = 0;
 		goto cleanup;
 	}

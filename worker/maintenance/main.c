@@ -16,21 +16,18 @@
 #include <curl/curl.h>
 
 #include "aws.h"
+#include "cli.h"
 #include "log.h"
 #include "prune.h"
 #include "util.h"
+
+#define PROG	"ib-maintenance"
 
 #define MAINT_RETENTION_DAYS	14
 #define MAINT_LIMIT		100
 #define MAINT_PREFIX_MAX	64
 
 static atomic_int	 quit;	/* lock-free: safe to set in a handler */
-
-static void
-on_signal(int sig)
-{
-	quit = 1;
-}
 
 static void
 usage(FILE *f)
@@ -170,17 +167,6 @@ write_metrics(const char *path, const struct prune_run *r, int failed)
 	return rv;
 }
 
-/* --flag VALUE: the value, or NULL (and a message) when it is missing. */
-static const char *
-value(int argc, char **argv, int *i)
-{
-	if (*i + 1 >= argc) {
-		fprintf(stderr, "ib-maintenance: %s needs a value\n", argv[*i]);
-		return NULL;
-	}
-	return argv[++*i];
-}
-
 static int
 number(const char *flag, const char *v, long min, long max, long *out)
 {
@@ -224,16 +210,16 @@ parse(int argc, char **argv, struct prune_opts *o, const char **metrics,
 		else if (strcmp(a, "--aws") == 0)
 			*aws = 1;
 		else if (strcmp(a, "--retention-days") == 0) {
-			if ((v = value(argc, argv, &i)) == NULL ||
+			if ((v = cli_value(PROG, argc, argv, &i)) == NULL ||
 			    number(a, v, 1, 3650, &n) == -1)
 				return -1;
 			o->retention = n * 86400LL;
 		} else if (strcmp(a, "--limit") == 0) {
-			if ((v = value(argc, argv, &i)) == NULL ||
+			if ((v = cli_value(PROG, argc, argv, &i)) == NULL ||
 			    number(a, v, 0, 100000, &o->limit) == -1)
 				return -1;
 		} else if (strcmp(a, "--aws-region") == 0) {
-			if ((v = value(argc, argv, &i)) == NULL)
+			if ((v = cli_value(PROG, argc, argv, &i)) == NULL)
 				return -1;
 			if (!aws_region_ok(v) || nreg == PRUNE_MAX_REGIONS) {
 				fprintf(stderr, "ib-maintenance: bad or too many "
@@ -259,7 +245,8 @@ parse(int argc, char **argv, struct prune_opts *o, const char **metrics,
 			    a);
 			return -1;
 		}
-		if (dst != NULL && (*dst = value(argc, argv, &i)) == NULL)
+		if (dst != NULL &&
+		    (*dst = cli_value(PROG, argc, argv, &i)) == NULL)
 			return -1;
 	}
 	if (o->aws_home == NULL)
@@ -291,7 +278,6 @@ main(int argc, char *argv[])
 {
 	struct prune_opts	 o;
 	struct prune_run	*r;
-	struct sigaction	 sa;
 	const char		*metrics = NULL;
 	int			 aws = 0, debug = 0, failed = 0, rv;
 
@@ -302,11 +288,7 @@ main(int argc, char *argv[])
 	}
 	o.quit = &quit;
 	log_init(debug, LOG_TEXT);
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
+	cli_quit_on_signals(&quit);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
 		fatalx("curl_global_init failed");
 	r = xcalloc(1, sizeof(*r));
