@@ -47,6 +47,42 @@ json_get_bool(json_object *o, const char *key, int *out)
 	return 1;
 }
 
+json_object *
+json_get_arr(json_object *o, const char *key)
+{
+	json_object	*v;
+
+	if (o == NULL || !json_object_is_type(o, json_type_object) ||
+	    !json_object_object_get_ex(o, key, &v) ||
+	    !json_object_is_type(v, json_type_array))
+		return NULL;
+	return v;
+}
+
+int
+json_get_int(json_object *o, const char *key, int64_t *out)
+{
+	json_object	*v;
+	double		 d;
+
+	if (o == NULL || !json_object_is_type(o, json_type_object) ||
+	    !json_object_object_get_ex(o, key, &v))
+		return 0;
+	if (json_object_is_type(v, json_type_int)) {
+		*out = json_object_get_int64(v);
+		return 1;
+	}
+	if (!json_object_is_type(v, json_type_double))
+		return 0;
+	d = json_object_get_double(v);
+	/* -2^63 .. 2^63 exclusive: what converts without overflow. */
+	if (d != d || d < -9223372036854775808.0 ||
+	    d >= 9223372036854775808.0 || d != (double)(int64_t)d)
+		return 0;
+	*out = (int64_t)d;
+	return 1;
+}
+
 void
 json_copy_str(json_object *to, const char *tokey, json_object *from,
     const char *fromkey)

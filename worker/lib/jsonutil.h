@@ -1,9 +1,11 @@
 /*
- * The two member getters every module that reads a job, a target or a
+ * The member getters every module that reads a job, a target or a
  * cloud's answer needs, so that each reads JSON the same careful way.
  */
 #ifndef IB_JSONUTIL_H
 #define IB_JSONUTIL_H
+
+#include <stdint.h>
 
 #include <json-c/json.h>
 
@@ -18,6 +20,16 @@ const char	*json_get_str(json_object *o, const char *key);
  * leaves *out as it was and returns 0.
  */
 int		 json_get_bool(json_object *o, const char *key, int *out);
+/*
+ * The array member key of o, borrowed from o; NULL when o is NULL or not
+ * an object, or the member is missing or not an array.
+ */
+json_object	*json_get_arr(json_object *o, const char *key);
+/*
+ * When the member key of o is an integer, or a double with no fraction
+ * within int64_t: sets *out and returns 1; else leaves *out and returns 0.
+ */
+int		 json_get_int(json_object *o, const char *key, int64_t *out);
 /* Adds from's string member fromkey to `to` as tokey unless it is absent
  * or empty. */
 void		 json_copy_str(json_object *to, const char *tokey,

@@ -36,7 +36,7 @@ str_list(json_object *v)
 	json_object	*a = json_object_new_array();
 	size_t		 i, n;
 
-	if (v == NULL || !json_object_is_type(v, json_type_array))
+	if (v == NULL)		/* json_get_arr: an array or NULL */
 		return a;
 	n = json_object_array_length(v);
 	for (i = 0; i < n; i++) {
@@ -87,13 +87,10 @@ build_request(struct pipeline *p, int api, char *why, size_t whylen)
 		int b;
 
 		json_object_object_add(t, "package-specs",
-		    str_list(json_object_object_get(set, "Include")));
-		if ((v = json_object_object_get(set, "Exclude")) != NULL &&
-		    json_object_is_type(v, json_type_array))
+		    str_list(json_get_arr(set, "Include")));
+		if ((v = json_get_arr(set, "Exclude")) != NULL)
 			json_object_object_add(t, "exclude-specs", str_list(v));
-		if ((v = json_object_object_get(set,
-		    "EnabledModules")) != NULL &&
-		    json_object_is_type(v, json_type_array))
+		if ((v = json_get_arr(set, "EnabledModules")) != NULL)
 			json_object_object_add(t, "module-enable-specs",
 			    str_list(v));
 		ids = json_object_new_array();
@@ -173,8 +170,7 @@ package_spec(json_object *pkg, json_object *repos)
 	 * location, {algorithm, value}. */
 	loc = json_get_str(pkg, "remote_location");
 	if (loc == NULL &&
-	    (v = json_object_object_get(pkg, "remote_locations")) != NULL &&
-	    json_object_is_type(v, json_type_array) &&
+	    (v = json_get_arr(pkg, "remote_locations")) != NULL &&
 	    json_object_array_length(v) > 0)
 		loc = job_string(json_object_array_get_idx(v, 0));
 	if (loc != NULL) {
@@ -273,17 +269,13 @@ spec_list(json_object *pkgs, json_object *repos)
 static int
 answer_api(json_object *ans)
 {
-	json_object	*v;
-
 	if (json_object_is_type(ans, json_type_array))
 		return 1;		/* <= v115: the package list alone */
 	if (!json_object_is_type(ans, json_type_object))
 		return 0;
-	if ((v = json_object_object_get(ans, "transactions")) != NULL &&
-	    json_object_is_type(v, json_type_array))
+	if (json_get_arr(ans, "transactions") != NULL)
 		return 2;
-	if ((v = json_object_object_get(ans, "packages")) != NULL &&
-	    json_object_is_type(v, json_type_array))
+	if (json_get_arr(ans, "packages") != NULL)
 		return 1;
 	return 0;
 }

@@ -158,8 +158,7 @@ copy_list(json_object *to, const char *tokey, json_object *from,
 	json_object	*v, *a = json_object_new_array();
 	size_t		 i, n;
 
-	if (json_object_object_get_ex(from, listkey, &v) &&
-	    json_object_is_type(v, json_type_array)) {
+	if ((v = json_get_arr(from, listkey)) != NULL) {
 		n = json_object_array_length(v);
 		for (i = 0; i < n; i++) {
 			json_object *s = json_object_array_get_idx(v, i);

@@ -94,6 +94,44 @@ test_wipe_str(void **state)
 	json_object_put(o);
 }
 
+static void
+test_get_arr(void **state)
+{
+	json_object	*o = json_tokener_parse("{\"a\":[1],\"s\":\"x\"}");
+	json_object	*notobj = json_tokener_parse("[1]");
+
+	assert_non_null(json_get_arr(o, "a"));
+	assert_int_equal(json_object_array_length(json_get_arr(o, "a")), 1);
+	assert_null(json_get_arr(o, "s"));		/* not an array */
+	assert_null(json_get_arr(o, "missing"));
+	assert_null(json_get_arr(notobj, "a"));		/* not an object */
+	assert_null(json_get_arr(NULL, "a"));
+	json_object_put(o);
+	json_object_put(notobj);
+}
+
+static void
+test_get_int(void **state)
+{
+	json_object	*o = json_tokener_parse("{\"i\":-7,\"d\":42.0,"
+			    "\"f\":1.5,\"big\":1e30,\"s\":\"3\",\"b\":true}");
+	int64_t		 v = 99;
+
+	assert_int_equal(json_get_int(o, "i", &v), 1);
+	assert_int_equal(v, -7);
+	assert_int_equal(json_get_int(o, "d", &v), 1);
+	assert_int_equal(v, 42);
+	v = 99;
+	assert_int_equal(json_get_int(o, "f", &v), 0);	/* a fraction */
+	assert_int_equal(json_get_int(o, "big", &v), 0);	/* out of range */
+	assert_int_equal(json_get_int(o, "s", &v), 0);	/* a string */
+	assert_int_equal(json_get_int(o, "b", &v), 0);
+	assert_int_equal(json_get_int(o, "missing", &v), 0);
+	assert_int_equal(json_get_int(NULL, "i", &v), 0);
+	assert_int_equal(v, 99);			/* left as it was */
+	json_object_put(o);
+}
+
 int
 main(void)
 {
@@ -102,6 +140,8 @@ main(void)
 		cmocka_unit_test(test_wipe_str),
 		cmocka_unit_test(test_get_bool),
 		cmocka_unit_test(test_copy_str),
+		cmocka_unit_test(test_get_arr),
+		cmocka_unit_test(test_get_int),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
