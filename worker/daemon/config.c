@@ -593,7 +593,7 @@ config_defaults(void)
 	c->worker.partial = PARTIAL_AUTO;
 	c->worker.osbuild = xstrdup(CONFIG_DEFAULT_OSBUILD);
 	c->worker.arch = xstrdup(uname(&u) == 0 ? u.machine : "unknown");
-	c->worker.file_resolve_max = INT64_C(64) << 20;
+	c->worker.file_resolve_max = INT64_C(32) << 20;	/* base64: 43 MiB */
 	c->worker.scale_in_protection = 0;
 	c->worker.lifecycle_poll_interval = 5;
 	c->worker.lifecycle_heartbeat_interval = 300;

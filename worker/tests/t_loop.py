@@ -59,6 +59,26 @@ class Loop(harness.TestCase):
         self.assertIn("only http", by["file:///etc/passwd"]["target_error"]["reason"])
         self.assertTrue(w.alive())
 
+    def test_largest_default_file_fits_the_queue(self):
+        # The default file_resolve_max must fit the composer's body limit
+        # once base64 grows it by a third: a file of exactly the default
+        # comes back whole through the real queue (64 MiB bodies), and
+        # one byte more is refused as too large (so this is the default).
+        limit = 32 << 20
+        q = self.queue()
+        files = self.keep(harness.FileServer({}))
+        self.worker("http://" + q.address)
+        jid = q.enqueue("file-resolve", {"urls": [
+            files.url + "/big/%d" % limit, files.url + "/big/%d" % (limit + 1)]})
+        q.wait(jid, 120)
+        res = q.result(jid)
+        by = {r["url"]: r for r in res["results"]}
+        got = by[files.url + "/big/%d" % limit]
+        self.assertNotIn("target_error", got)
+        self.assertEqual(len(base64.b64decode(got["content"])), limit)
+        self.assertIn("larger", by[files.url + "/big/%d" % (limit + 1)]
+                      ["target_error"]["reason"])
+
     def test_empty_polls_with_204(self):
         # The server answers 204 after 1 s; the worker polls again.
         q = self.queue("--request-job-timeout", "1")

@@ -201,7 +201,7 @@ check_defaults(const struct config *c)
 	assert_string_equal(c->worker.osbuild, "osbuild");
 	assert_int_equal(uname(&u), 0);
 	assert_string_equal(c->worker.arch, u.machine);
-	assert_int_equal(c->worker.file_resolve_max, 64 << 20);
+	assert_int_equal(c->worker.file_resolve_max, 32 << 20);
 	assert_int_equal(c->worker.scale_in_protection, 0);
 	assert_null(c->worker.tls_ca);
 	assert_null(c->worker.tls_cert);
