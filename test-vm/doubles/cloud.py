@@ -144,7 +144,7 @@ def main():
                   "calls": [[round(t, 3), a, p] for t, a, p in fleet.calls],
                   "rejected": fleet.rejected, "health": fleet.health,
                   "imds_v1": fleet.v1_attempts,
-                  "imds_tokens": len(fleet.tokens),
+                  "imds_tokens": len(fleet.imds.tokens),
                   "imds_gets": list(fleet.imds_gets),
                   "secrets_read": secrets_read, "refused": refused,
                   "log_group": log_group, "streams": streams,
@@ -342,7 +342,7 @@ def main():
     while True:
         # IMDS requests go to the state file too (within 0.2 s).
         with lock:
-            now = (len(fleet.tokens), len(fleet.imds_gets))
+            now = (len(fleet.imds.tokens), len(fleet.imds_gets))
         if now != seen:
             seen = now
             write_state()
