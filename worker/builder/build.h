@@ -145,6 +145,9 @@ struct disk_spec {
 	const char		*conf;		/* extlinux.conf; NULL: none */
 	const unsigned char	*mbr;		/* 440 bytes, with conf */
 	const char		*tmpdir;	/* scratch */
+	int			 gpt;		/* GPT, not MBR */
+	int64_t			 esp_size;	/* with gpt: ESP bytes, 0 none */
+	const char		*esp_dir;	/* its EFI/ folder, or NULL */
 };
 
 /* Whether this host can make a disk without libguestfs (root and
@@ -154,9 +157,10 @@ int	disk_direct_usable(int need_loop);
  * hard links once, sparse files by their blocks); -1 on error. */
 int64_t	disk_tree_bytes(const char *tree);
 /*
- * Makes the disk: MBR, ext4 filled by mke2fs -d, extlinux when conf is
- * set. Returns 0, -1 (out says why), or DISK_NO_LOOP when the loop mount
- * for extlinux could not be made. Leaves nothing mounted or attached;
+ * Makes the disk: MBR, or GPT with an EFI system partition (FAT32 holding
+ * esp_dir/EFI) before the root, ext4 filled by mke2fs -d, extlinux when
+ * conf is set. Returns 0, -1 (out says why), or DISK_NO_LOOP when the
+ * loop mount for extlinux could not be made. Leaves nothing mounted or attached;
  * the image may be left half made (the caller removes it).
  */
 int	disk_direct(const struct disk_spec *, struct buf *out);

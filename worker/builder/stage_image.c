@@ -20,6 +20,9 @@
 
 #define MIB		(INT64_C(1) << 20)
 #define MBR_FILE	"/usr/lib/syslinux/mbr/mbr.bin"
+#define GPTMBR_FILE	"/usr/lib/syslinux/mbr/gptmbr.bin"
+#define GRUB_EFI_MODULES "/usr/lib/grub/x86_64-efi"
+#define ESP_SIZE	(200 * MIB)	/* as osbuild's UEFI images */
 
 /* The output file's name, checked by stages.c. */
 static const char *
@@ -100,15 +103,16 @@ gerr(struct stage_run *r, guestfs_h *g, const char *what)
 	return -1;
 }
 
+/* The kernel's command line: the tree's /etc/kernel/cmdline (from
+ * org.osbuild.kernel-cmdline) when it names root=, else root=UUID= or
+ * root=LABEL= before it; then ro and the stage's kernel_opts. */
 static char *
-extlinux_conf(struct stage_run *r, const char *os, const char *kver,
-    const char *label, const char *uuid, int has_initrd)
+kernel_append(struct stage_run *r, const char *os, const char *label,
+    const char *uuid)
 {
 	const char	*extra = json_get_str(r->s->options, "kernel_opts");
-	char		*cmdline, *root, *conf;
+	char		*cmdline, *root, *line;
 
-	/* The command line of org.osbuild.kernel-cmdline, when the tree has
-	 * one; the root file system by UUID or label otherwise. */
 	cmdline = tree_read(os, "/etc/kernel/cmdline", 4096);
 	if (cmdline != NULL)
 		rtrim(cmdline);
@@ -118,31 +122,54 @@ extlinux_conf(struct stage_run *r, const char *os, const char *kver,
 		root = xasprintf("root=%s=%s%s%s", uuid ? "UUID" : "LABEL",
 		    uuid ? uuid : label, cmdline && *cmdline ? " " : "",
 		    cmdline ? cmdline : "");
-	conf = xasprintf("# written by ib-build\n"
-	    "DEFAULT linux\nTIMEOUT 1\nPROMPT 0\n"
-	    "LABEL linux\n  LINUX /boot/vmlinuz-%s\n%s%s%s"
-	    "  APPEND %s ro%s%s\n", kver,
-	    has_initrd ? "  INITRD /boot/initrd.img-" : "",
-	    has_initrd ? kver : "", has_initrd ? "\n" : "",
-	    root, extra ? " " : "", extra ? extra : "");
+	line = xasprintf("%s ro%s%s", root, extra ? " " : "",
+	    extra ? extra : "");
 	free(cmdline);
 	free(root);
-	return conf;
+	return line;
+}
+
+static char *
+extlinux_conf(const char *kver, const char *append, int has_initrd)
+{
+	return xasprintf("# written by ib-build\n"
+	    "DEFAULT linux\nTIMEOUT 1\nPROMPT 0\n"
+	    "LABEL linux\n  LINUX /boot/vmlinuz-%s\n%s%s%s"
+	    "  APPEND %s\n", kver,
+	    has_initrd ? "  INITRD /boot/initrd.img-" : "",
+	    has_initrd ? kver : "", has_initrd ? "\n" : "", append);
+}
+
+/* GRUB's configuration on the ESP: find the root file system, boot the
+ * kernel of its /boot (GRUB reads ext4 itself). */
+static char *
+grub_cfg(const char *kver, const char *append, int has_initrd,
+    const char *label, const char *uuid)
+{
+	return xasprintf("# written by ib-build\n"
+	    "set default=0\nset timeout=1\n"
+	    "search --no-floppy --set=root %s %s\n"
+	    "menuentry 'Debian GNU/Linux' {\n"
+	    "  linux /boot/vmlinuz-%s %s\n%s%s%s}\n",
+	    uuid ? "--fs-uuid" : "--label", uuid ? uuid : label, kver, append,
+	    has_initrd ? "  initrd /boot/initrd.img-" : "",
+	    has_initrd ? kver : "", has_initrd ? "\n" : "");
 }
 
 /* What the disk of a tree of tree_bytes takes: the size option (bytes or
- * N[KMG]) or tree + 25 % + 256 MiB, in whole MiB; -1 when too small. */
+ * N[KMG]) or tree + 25 % + 256 MiB (+ extra: the ESP and GPT backup), in
+ * whole MiB; -1 when too small. */
 static int64_t
-disk_size(struct stage_run *r, int64_t tree_bytes)
+disk_size(struct stage_run *r, int64_t tree_bytes, int64_t extra)
 {
 	json_object	*v = NULL;
 	int64_t		 size;
 
 	json_object_object_get_ex(r->s->options, "size", &v);
 	if ((size = parse_size(v)) == 0)
-		size = tree_bytes + tree_bytes / 4 + 256 * MIB;
+		size = tree_bytes + tree_bytes / 4 + 256 * MIB + extra;
 	size = (size + MIB - 1) / MIB * MIB;
-	if (size < tree_bytes + 64 * MIB) {
+	if (size < tree_bytes + 64 * MIB + extra) {
 		out_printf(r->out, "size %lld is too small for a tree of %lld "
 		    "bytes", (long long)size, (long long)tree_bytes);
 		return -1;
@@ -153,19 +180,25 @@ disk_size(struct stage_run *r, int64_t tree_bytes)
 /* What both backends are given: the options read, extlinux prepared. */
 struct disk_job {
 	const char	*label, *uuid;
+	const char	*boot_mode;	/* legacy, uefi or hybrid */
 	char		*os;		/* the input tree */
-	char		*kver;		/* with extlinux */
+	char		*kver;		/* with a boot loader */
 	char		*conf;		/* extlinux.conf, NULL without */
+	char		*esp_dir;	/* the ESP's files (EFI/), or NULL */
+	int		 gpt;
+	int64_t		 esp_size;	/* with gpt; 0: no ESP */
 	unsigned char	 mbr[440];
 };
 
 static void
 disk_banner(struct stage_run *r, const struct disk_job *j, int64_t size)
 {
-	out_printf(r->out, "disk %s: %lld MiB, mbr, ext4 \"%s\"%s%s",
+	out_printf(r->out, "disk %s: %lld MiB, %s, %s boot%s%s, ext4 \"%s\"%s%s",
 	    json_get_str(r->s->options, "filename"), (long long)(size / MIB),
-	    j->label, j->conf ? ", extlinux, kernel " : "",
-	    j->conf ? j->kver : "");
+	    j->gpt ? "gpt" : "mbr", j->boot_mode,
+	    j->esp_size ? ", ESP " : "", j->esp_dir ? "with GRUB (EFI)" :
+	    j->esp_size ? "(empty)" : "", j->label,
+	    j->conf ? ", extlinux, kernel " : "", j->conf ? j->kver : "");
 }
 
 /* The appliance: tar of the tree, partitioning, mkfs, tar-in, extlinux,
@@ -190,7 +223,13 @@ disk_libguestfs(struct stage_run *r, const struct disk_job *j)
 			goto cleanup;
 		}
 	}
-	if ((size = disk_size(r, file_size(tar))) == -1)
+	if (j->gpt) {
+		out_printf(r->out, "GPT disks (boot_mode uefi or hybrid, "
+		    "partition_table gpt) are made by the direct backend "
+		    "only: run as root with loop devices");
+		goto cleanup;
+	}
+	if ((size = disk_size(r, file_size(tar), 0)) == -1)
 		goto cleanup;
 	img = xasprintf("%s/%s", r->tree, filename(r));
 	fd = open(img, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -286,7 +325,8 @@ disk_native(struct stage_run *r, const struct disk_job *j)
 		    strerror(errno));
 		return -1;
 	}
-	if ((size = disk_size(r, bytes)) == -1)
+	if ((size = disk_size(r, bytes, j->gpt ? j->esp_size + MIB : 0)) ==
+	    -1)
 		return -1;
 	img = xasprintf("%s/%s", r->tree, filename(r));
 	disk_banner(r, j, size);
@@ -299,6 +339,9 @@ disk_native(struct stage_run *r, const struct disk_job *j)
 	d.conf = j->conf;
 	d.mbr = j->mbr;
 	d.tmpdir = r->tmpdir;
+	d.gpt = j->gpt;
+	d.esp_size = j->esp_size;
+	d.esp_dir = j->esp_dir;
 	rc = disk_direct(&d, r->out);
 	if (rc == 0 && j->conf != NULL)
 		out_printf(r->out, "extlinux.conf:\n%s", j->conf);
@@ -306,6 +349,158 @@ disk_native(struct stage_run *r, const struct disk_job *j)
 		unlink(img);
 	free(img);
 	return rc;
+}
+
+/* Copies the open file in to out. */
+static int
+copy_fd(int in, int out)
+{
+	char	 b[65536];
+	ssize_t	 n;
+
+	while ((n = read(in, b, sizeof(b))) != 0) {
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (write_all(out, b, (size_t)n) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * Copies the regular files of the image's GRUB module folder to dst, none
+ * followed through a symlink: grub-mkimage (the host's) reads them from
+ * there, so a link in the image cannot lead it to a host file.
+ */
+static int
+copy_grub_modules(const char *os, const char *dst, struct buf *out)
+{
+	char		*src = xasprintf("%s%s", os, GRUB_EFI_MODULES);
+	struct stat	 sb;
+	DIR		*dp;
+	struct dirent	*de;
+	int		 sfd, rc = -1, n = 0;
+
+	if (lstat(src, &sb) == -1 || !S_ISDIR(sb.st_mode) ||
+	    (sfd = open(src, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1) {
+		out_printf(out, "no %s folder in the tree: install "
+		    "grub-efi-amd64-bin in the image for UEFI boot",
+		    GRUB_EFI_MODULES);
+		free(src);
+		return -1;
+	}
+	if ((dp = fdopendir(sfd)) == NULL) {
+		close(sfd);
+		free(src);
+		return -1;
+	}
+	if (mkdir(dst, 0700) == -1 && errno != EEXIST) {
+		out_printf(out, "mkdir %s: %s", dst, strerror(errno));
+		goto cleanup;
+	}
+	while ((de = readdir(dp)) != NULL) {
+		char	*to;
+		int	 in, o, ok;
+
+		if (fstatat(sfd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == -1 ||
+		    !S_ISREG(sb.st_mode))
+			continue;
+		to = xasprintf("%s/%s", dst, de->d_name);
+		in = openat(sfd, de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		o = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
+		    O_CLOEXEC, 0600);
+		ok = in != -1 && o != -1 && copy_fd(in, o) == 0;
+		if (in != -1)
+			close(in);
+		if (o != -1 && close(o) == -1)
+			ok = 0;
+		free(to);
+		if (!ok) {
+			out_printf(out, "copying %s/%s: %s", GRUB_EFI_MODULES,
+			    de->d_name, strerror(errno));
+			goto cleanup;
+		}
+		n++;
+	}
+	if (n == 0) {
+		out_printf(out, "%s of the tree holds no files",
+		    GRUB_EFI_MODULES);
+		goto cleanup;
+	}
+	rc = 0;
+cleanup:
+	closedir(dp);
+	free(src);
+	return rc;
+}
+
+/*
+ * The ESP's files under tmpdir/esp/EFI/BOOT: BOOTX64.EFI (the removable
+ * media path firmware boots without NVRAM entries), made by grub-mkimage
+ * from the modules of the image's grub-efi-amd64-bin, with the ESP's
+ * /EFI/BOOT as prefix, and grub.cfg beside it. Returns tmpdir/esp.
+ */
+static char *
+prepare_grub_efi(struct stage_run *r, const struct disk_job *j,
+    const char *append, int has_initrd)
+{
+	char		*mods = xasprintf("%s/grub-modules", r->tmpdir);
+	char		*esp = xasprintf("%s/esp", r->tmpdir);
+	char		*dir = xasprintf("%s/esp/EFI/BOOT", r->tmpdir);
+	char		*efi = xasprintf("%s/BOOTX64.EFI", dir);
+	char		*cfgp = xasprintf("%s/grub.cfg", dir);
+	char		*cfg = NULL;
+	int		 ok = 0;
+
+	if (copy_grub_modules(j->os, mods, r->out) == -1)
+		goto cleanup;
+	{
+		char	*efid = xasprintf("%s/EFI", esp);
+		int	 bad = mkdir(esp, 0755) == -1 ||
+		    mkdir(efid, 0755) == -1 || mkdir(dir, 0755) == -1;
+
+		free(efid);
+		if (bad) {
+			out_printf(r->out, "mkdir %s: %s", dir,
+			    strerror(errno));
+			goto cleanup;
+		}
+	}
+	{
+		const char *argv[] = { "grub-mkimage", "-d", mods, "-O",
+		    "x86_64-efi", "-p", "/EFI/BOOT", "-o", efi,
+		    "part_gpt", "part_msdos", "fat", "ext2", "normal", "linux",
+		    "search", "search_fs_uuid", "search_label", "configfile",
+		    "echo", "test", "all_video", "gzio", NULL };
+
+		if (run_cmd(argv, NULL, r->out) != 0) {
+			out_printf(r->out, "grub-mkimage failed (install "
+			    "grub-common on the build host)");
+			goto cleanup;
+		}
+	}
+	cfg = grub_cfg(j->kver, append, has_initrd, j->label, j->uuid);
+	if (write_file_atomic(cfgp, cfg, strlen(cfg), 0644) == -1) {
+		out_printf(r->out, "%s: %s", cfgp, strerror(errno));
+		goto cleanup;
+	}
+	out_printf(r->out, "ESP /EFI/BOOT/grub.cfg:\n%s", cfg);
+	ok = 1;
+cleanup:
+	free(mods);
+	free(dir);
+	free(efi);
+	free(cfgp);
+	free(cfg);
+	if (!ok) {
+		free(esp);
+		return NULL;
+	}
+	return esp;
 }
 
 /*
@@ -320,9 +515,10 @@ stage_disk(struct stage_run *r)
 	json_object	*o = r->s->options;
 	const char	*bl = json_get_str(o, "bootloader");
 	const char	*mode = getenv("IB_BUILD_DISK_BACKEND");
+	const char	*pt;
 	struct disk_job	 j;
-	char		 why[256], *initrd = NULL;
-	int		 fd, ret = -1, direct;
+	char		 why[256], *initrd = NULL, *append = NULL;
+	int		 fd, ret = -1, direct, legacy, uefi, has_initrd = 0;
 
 	memset(&j, 0, sizeof(j));
 	j.label = json_get_str(o, "label") ? json_get_str(o, "label") : "root";
@@ -339,25 +535,48 @@ stage_disk(struct stage_run *r)
 		out_printf(r->out, "%s", why);
 		return -1;
 	}
+	/* boot_mode (osbuild's names): legacy BIOS, UEFI, or both on one
+	 * GPT disk; uefi and hybrid imply partition_table gpt (stages.c). */
+	j.boot_mode = json_get_str(o, "boot_mode") ?
+	    json_get_str(o, "boot_mode") : "legacy";
+	legacy = strcmp(j.boot_mode, "uefi") != 0;
+	uefi = strcmp(j.boot_mode, "legacy") != 0;
+	pt = json_get_str(o, "partition_table");
+	j.gpt = uefi || (pt != NULL && strcmp(pt, "gpt") == 0);
+	if (uefi) {
+		json_object *v = NULL;
+
+		json_object_object_get_ex(o, "esp_size", &v);
+		j.esp_size = (parse_size(v) + MIB - 1) / MIB * MIB;
+		if (j.esp_size == 0)
+			j.esp_size = ESP_SIZE;
+	}
 	if (bl == NULL || strcmp(bl, "extlinux") == 0) {
 		if ((j.kver = tree_kernel(j.os)) == NULL) {
 			out_printf(r->out, "no /boot/vmlinuz-* in the tree: "
-			    "nothing for extlinux to boot");
+			    "nothing for the boot loader to boot");
 			goto cleanup;
 		}
-		fd = open(MBR_FILE, O_RDONLY | O_CLOEXEC);
+		initrd = xasprintf("%s/boot/initrd.img-%s", j.os, j.kver);
+		has_initrd = access(initrd, F_OK) == 0;
+		append = kernel_append(r, j.os, j.label, j.uuid);
+	}
+	if (append != NULL && legacy) {
+		/* syslinux's MBR code, or for GPT the one that boots the
+		 * partition with the legacy BIOS bootable attribute. */
+		const char *mbrf = j.gpt ? GPTMBR_FILE : MBR_FILE;
+
+		fd = open(mbrf, O_RDONLY | O_CLOEXEC);
 		if (fd == -1 || read(fd, j.mbr, sizeof(j.mbr)) !=
 		    sizeof(j.mbr)) {
 			out_printf(r->out, "%s: %s (install syslinux-common)",
-			    MBR_FILE, strerror(errno));
+			    mbrf, strerror(errno));
 			if (fd != -1)
 				close(fd);
 			goto cleanup;
 		}
 		close(fd);
-		initrd = xasprintf("%s/boot/initrd.img-%s", j.os, j.kver);
-		j.conf = extlinux_conf(r, j.os, j.kver, j.label, j.uuid,
-		    access(initrd, F_OK) == 0);
+		j.conf = extlinux_conf(j.kver, append, has_initrd);
 	}
 	if (strcmp(mode, "auto") == 0)
 		direct = disk_direct_usable(j.conf != NULL);
@@ -365,6 +584,10 @@ stage_disk(struct stage_run *r)
 		direct = strcmp(mode, "direct") == 0;
 	if (direct) {
 		out_printf(r->out, "disk backend: direct");
+		/* GRUB's EFI image for the ESP (GPT: direct only). */
+		if (append != NULL && uefi && (j.esp_dir =
+		    prepare_grub_efi(r, &j, append, has_initrd)) == NULL)
+			goto cleanup;
 		ret = disk_native(r, &j);
 		if (ret == DISK_NO_LOOP && strcmp(mode, "auto") == 0) {
 			out_printf(r->out, "loop devices do not work here: "
@@ -383,7 +606,9 @@ cleanup:
 	free(j.os);
 	free(j.kver);
 	free(j.conf);
+	free(j.esp_dir);
 	free(initrd);
+	free(append);
 	return ret;
 }
 

@@ -458,6 +458,8 @@ static const struct schema_field disk_fields[] = {
 	{ "uuid", F_STR, 0, NULL },
 	{ "bootloader", F_STR, 0, NULL },
 	{ "kernel_opts", F_STR, 0, NULL },
+	{ "boot_mode", F_STR, 0, NULL },
+	{ "esp_size", F_SIZE, 0, NULL },
 	{ NULL, 0, 0, NULL }
 };
 
@@ -487,7 +489,8 @@ check_disk(json_object *o, json_object *inputs, json_object *path,
     json_object *errors)
 {
 	static const char *const in[] = { "tree", NULL };
-	static const char *const pt[] = { "mbr", "dos", NULL };
+	static const char *const pt[] = { "mbr", "dos", "gpt", NULL };
+	static const char *const bm[] = { "legacy", "uefi", "hybrid", NULL };
 	static const char *const fs[] = { "ext4", NULL };
 	static const char *const bl[] = { "extlinux", "none", NULL };
 	json_object	*v;
@@ -499,6 +502,18 @@ check_disk(json_object *o, json_object *inputs, json_object *path,
 	check_enum(o, "partition_table", pt, path, errors);
 	check_enum(o, "fs_type", fs, path, errors);
 	check_enum(o, "bootloader", bl, path, errors);
+	check_enum(o, "boot_mode", bm, path, errors);
+	if ((s = json_get_str(o, "boot_mode")) != NULL &&
+	    strcmp(s, "legacy") != 0 &&
+	    json_get_str(o, "partition_table") != NULL &&
+	    strcmp(json_get_str(o, "partition_table"), "gpt") != 0)
+		verr_add(errors, path, "boot_mode '%s' needs partition_table "
+		    "gpt (an EFI system partition on a GPT disk)", s);
+	if (json_object_object_get_ex(o, "esp_size", &v) &&
+	    (s = json_get_str(o, "boot_mode")) != NULL &&
+	    strcmp(s, "legacy") == 0)
+		verr_add(errors, path, "esp_size without boot_mode uefi or "
+		    "hybrid");
 	if (json_object_object_get_ex(o, "size", &v) &&
 	    json_object_is_type(v, json_type_string)) {
 		char *end;

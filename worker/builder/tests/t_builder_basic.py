@@ -158,6 +158,32 @@ def body(tmp):
           "bad format type and unsafe filename reported")
     check(["pipelines", 0, "stages", 2, "inputs"] in paths,
           "missing input reported")
+    # UEFI options: boot modes by osbuild's names, an ESP needs a GPT.
+    tree_in = {"tree": {"type": "org.osbuild.tree",
+                        "origin": "org.osbuild.pipeline",
+                        "references": ["name:t"]}}
+    uefi_bad = {"version": "2", "pipelines": [
+        {"name": "t", "stages": [stage("org.osbuild.hostname",
+                                       {"hostname": "x"})]},
+        {"name": "i", "stages": [
+            stage("io.ib.disk", {"filename": "a.raw", "boot_mode": "bios"},
+                  tree_in),
+            stage("io.ib.disk", {"filename": "b.raw", "boot_mode": "uefi",
+                                 "partition_table": "mbr"}, tree_in),
+            stage("io.ib.disk", {"filename": "c.raw", "boot_mode": "legacy",
+                                 "esp_size": "100M"}, tree_in),
+            stage("io.ib.disk", {"filename": "d.raw", "boot_mode": "hybrid",
+                                 "partition_table": "gpt",
+                                 "esp_size": "100M"}, tree_in)]}]}
+    rc, res, _, _ = run(uefi_bad, store)
+    errs = res.get("errors", []) if res else []
+    check(rc == 2 and sorted(e["path"][3] for e in errs) == [0, 1, 2] and
+          any("'bios' is not one of" in e["message"] for e in errs) and
+          any("needs partition_table gpt" in e["message"] for e in errs) and
+          any("esp_size without boot_mode" in e["message"] for e in errs),
+          "io.ib.disk: unknown boot_mode, an ESP on MBR and esp_size for "
+          "legacy refused; hybrid on GPT accepted (%s)" %
+          [(e["path"], e["message"]) for e in errs])
     rc, res, _, _ = run({"version": "1", "pipelines": []}, store)
     check(rc == 2 and res and res["errors"][0]["path"] == ["version"],
           "manifest version 1 refused")
