@@ -156,6 +156,9 @@ int	disk_direct_usable(int need_loop);
 /* The bytes a tar of the tree takes (headers, data in 512-byte blocks,
  * hard links once, sparse files by their blocks); -1 on error. */
 int64_t	disk_tree_bytes(const char *tree);
+/* Copies the open file in to out, every byte (zeros written, not holes);
+ * 0 or -1 (errno). */
+int	disk_copy_fd(int in, int out);
 /*
  * Makes the disk: MBR, or GPT with an EFI system partition (FAT32 holding
  * esp_dir/EFI) before the root, ext4 filled by mke2fs -d, extlinux when

@@ -294,8 +294,9 @@ gpt_header(unsigned char *h, const unsigned char *guid, uint64_t self,
 /*
  * A protective MBR, the primary GPT at sector 1 and its backup in the
  * last sectors: the ESP (when esp_size) from sector 2048, then the root
- * partition, an x86-64 root type with the legacy BIOS bootable attribute
- * gptmbr.bin looks for, from start to the last MiB (the backup's room).
+ * partition, an x86-64 root type, from start to the last MiB (the
+ * backup's room), with extlinux given the legacy BIOS bootable attribute
+ * gptmbr.bin looks for.
  */
 static int
 write_gpt(int fd, const struct disk_spec *d, int64_t start, int64_t part,
@@ -316,7 +317,7 @@ write_gpt(int fd, const struct disk_spec *d, int64_t start, int64_t part,
 		    "EFI System Partition");
 	gpt_entry(table + GPT_ENTRY_SIZE * n, GPT_ROOT_X86_64,
 	    (uint64_t)start / SECTOR, (uint64_t)(start + part) / SECTOR - 1,
-	    GPT_LEGACY_BOOT, d->label);
+	    d->conf != NULL ? GPT_LEGACY_BOOT : 0, d->label);
 	tcrc = crc32_ieee(table, tlen);
 	random_guid(guid);
 
@@ -550,9 +551,8 @@ dir_or_absent(const char *path)
 	return S_ISDIR(sb.st_mode);
 }
 
-/* Copies the open file in to out, every byte, zeros included. */
-static int
-copy_dense(int in, int out)
+int
+disk_copy_fd(int in, int out)
 {
 	char	 b[65536];
 	ssize_t	 n;
@@ -566,7 +566,14 @@ copy_dense(int in, int out)
 		if (write_all(out, b, (size_t)n) == -1)
 			return -1;
 	}
-	return fsync(out);
+	return 0;
+}
+
+/* Copies the open file in to out, every byte, zeros included, synced. */
+static int
+copy_dense(int in, int out)
+{
+	return disk_copy_fd(in, out) == -1 ? -1 : fsync(out);
 }
 
 /*

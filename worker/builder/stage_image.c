@@ -351,25 +351,6 @@ disk_native(struct stage_run *r, const struct disk_job *j)
 	return rc;
 }
 
-/* Copies the open file in to out. */
-static int
-copy_fd(int in, int out)
-{
-	char	 b[65536];
-	ssize_t	 n;
-
-	while ((n = read(in, b, sizeof(b))) != 0) {
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (write_all(out, b, (size_t)n) == -1)
-			return -1;
-	}
-	return 0;
-}
-
 /*
  * Copies the regular files of the image's GRUB module folder to dst, none
  * followed through a symlink: grub-mkimage (the host's) reads them from
@@ -413,7 +394,7 @@ copy_grub_modules(const char *os, const char *dst, struct buf *out)
 		in = openat(sfd, de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 		o = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
 		    O_CLOEXEC, 0600);
-		ok = in != -1 && o != -1 && copy_fd(in, o) == 0;
+		ok = in != -1 && o != -1 && disk_copy_fd(in, o) == 0;
 		if (in != -1)
 			close(in);
 		if (o != -1 && close(o) == -1)

@@ -184,6 +184,30 @@ def body(tmp):
           "io.ib.disk: unknown boot_mode, an ESP on MBR and esp_size for "
           "legacy refused; hybrid on GPT accepted (%s)" %
           [(e["path"], e["message"]) for e in errs])
+    # manifest-gen: image.boot_mode reaches io.ib.disk, checked.
+    def gen_disk(boot_mode):
+        req = {"depsolve": {"package_specs": {"os": [{
+            "name": "base-files", "checksum": "sha256:" + "0" * 64,
+            "remote_location": "http://127.0.0.1:9/base-files.deb"}]}},
+            "image": {"boot_mode": boot_mode} if boot_mode else {}}
+        p = subprocess.run([IB, "--generate-manifest"],
+                           input=json.dumps(req), capture_output=True,
+                           text=True)
+        if p.returncode != 0:
+            return p.returncode, p.stderr
+        m = json.loads(p.stdout)
+        return 0, [st["options"] for pl in m["pipelines"]
+                   if pl["name"] == "image" for st in pl["stages"]][0]
+    rc, o = gen_disk("hybrid")
+    check(rc == 0 and o.get("boot_mode") == "hybrid" and
+          o.get("partition_table") == "gpt",
+          "manifest-gen: boot_mode hybrid gives io.ib.disk a GPT (%s)" % o)
+    rc, o = gen_disk(None)
+    check(rc == 0 and "boot_mode" not in o and "partition_table" not in o,
+          "manifest-gen: no boot_mode, the legacy MBR disk as before")
+    rc, o = gen_disk("bios")
+    check(rc == 1 and "boot_mode is not legacy, uefi or hybrid" in o,
+          "manifest-gen: an unknown boot_mode is refused (%s)" % o)
     rc, res, _, _ = run({"version": "1", "pipelines": []}, store)
     check(rc == 2 and res and res["errors"][0]["path"] == ["version"],
           "manifest version 1 refused")
