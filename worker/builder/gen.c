@@ -408,6 +408,11 @@ manifest_generate(void)
 		 * package set names grub-efi-amd64-bin. */
 		json_object_object_add(opts, "partition_table", str("gpt"));
 		json_object_object_add(opts, "boot_mode", str(boot_mode));
+		/* shim-signed and grub-efi-amd64-signed in the set. */
+		if ((v = get(img, "secure_boot")) != NULL &&
+		    json_object_get_boolean(v))
+			json_object_object_add(opts, "secure_boot",
+			    json_object_new_boolean(1));
 	}
 	in = json_object_new_object();
 	{

@@ -186,6 +186,7 @@ struct disk_job {
 	char		*conf;		/* extlinux.conf, NULL without */
 	char		*esp_dir;	/* the ESP's files (EFI/), or NULL */
 	int		 gpt;
+	int		 secure_boot;	/* shim + signed GRUB on the ESP */
 	int64_t		 esp_size;	/* with gpt; 0: no ESP */
 	unsigned char	 mbr[440];
 };
@@ -196,7 +197,8 @@ disk_banner(struct stage_run *r, const struct disk_job *j, int64_t size)
 	out_printf(r->out, "disk %s: %lld MiB, %s, %s boot%s%s, ext4 \"%s\"%s%s",
 	    json_get_str(r->s->options, "filename"), (long long)(size / MIB),
 	    j->gpt ? "gpt" : "mbr", j->boot_mode,
-	    j->esp_size ? ", ESP " : "", j->esp_dir ? "with GRUB (EFI)" :
+	    j->esp_size ? ", ESP " : "", j->esp_dir ? (j->secure_boot ?
+	    "with shim and signed GRUB" : "with GRUB (EFI)") :
 	    j->esp_size ? "(empty)" : "", j->label,
 	    j->conf ? ", extlinux, kernel " : "", j->conf ? j->kver : "");
 }
@@ -352,31 +354,76 @@ disk_native(struct stage_run *r, const struct disk_job *j)
 }
 
 /*
- * Copies the regular files of the image's GRUB module folder to dst, none
- * followed through a symlink: grub-mkimage (the host's) reads them from
- * there, so a link in the image cannot lead it to a host file.
+ * Opens path of the tree (absolute, as the image sees it) with flags,
+ * following no symlink on the way, so that the image cannot point the
+ * builder at a host file; -1 (errno) otherwise.
+ */
+static int
+open_in_tree(const char *os, const char *path, int flags)
+{
+	char	*p = xstrdup(path), *save = NULL, *c, *next;
+	int	 fd, nfd;
+
+	fd = open(os, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	for (c = strtok_r(p, "/", &save); c != NULL && fd != -1; c = next) {
+		next = strtok_r(NULL, "/", &save);
+		/* O_NONBLOCK: a fifo in the image must not hang the
+		 * build (callers check for a regular file). */
+		nfd = openat(fd, c, (next != NULL ? O_RDONLY | O_DIRECTORY :
+		    flags | O_NONBLOCK) | O_NOFOLLOW | O_CLOEXEC);
+		close(fd);
+		fd = nfd;
+	}
+	free(p);
+	return fd;
+}
+
+/* Copies the tree's regular file at path (nothing followed) to the host
+ * file to; 0 or -1, out says why. */
+static int
+copy_from_tree(const char *os, const char *path, const char *to,
+    struct buf *out)
+{
+	struct stat	 sb;
+	int		 in, o = -1, ok;
+
+	errno = 0;
+	in = open_in_tree(os, path, O_RDONLY);
+	ok = in != -1 && fstat(in, &sb) == 0 && S_ISREG(sb.st_mode) &&
+	    (o = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
+	    O_CLOEXEC, 0644)) != -1 && disk_copy_fd(in, o) == 0;
+	if (in != -1)
+		close(in);
+	if (o != -1 && close(o) == -1)
+		ok = 0;
+	if (!ok)
+		out_printf(out, "copying %s of the tree: %s", path,
+		    errno ? strerror(errno) : "not a regular file");
+	return ok ? 0 : -1;
+}
+
+/*
+ * Copies the regular files of the image's GRUB module folder to dst:
+ * grub-mkimage (the host's) reads them from there, and nothing is
+ * followed through a symlink to a host file.
  */
 static int
 copy_grub_modules(const char *os, const char *dst, struct buf *out)
 {
-	char		*src = xasprintf("%s%s", os, GRUB_EFI_MODULES);
-	struct stat	 sb;
 	DIR		*dp;
 	struct dirent	*de;
+	struct stat	 sb;
 	int		 sfd, rc = -1, n = 0;
 
-	if (lstat(src, &sb) == -1 || !S_ISDIR(sb.st_mode) ||
-	    (sfd = open(src, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC)) == -1) {
+	if ((sfd = open_in_tree(os, GRUB_EFI_MODULES, O_RDONLY |
+	    O_DIRECTORY)) == -1) {
 		out_printf(out, "no %s folder in the tree: install "
 		    "grub-efi-amd64-bin in the image for UEFI boot",
 		    GRUB_EFI_MODULES);
-		free(src);
 		return -1;
 	}
 	if ((dp = fdopendir(sfd)) == NULL) {
 		close(sfd);
-		free(src);
 		return -1;
 	}
 	if (mkdir(dst, 0700) == -1 && errno != EEXIST) {
@@ -384,27 +431,19 @@ copy_grub_modules(const char *os, const char *dst, struct buf *out)
 		goto cleanup;
 	}
 	while ((de = readdir(dp)) != NULL) {
-		char	*to;
-		int	 in, o, ok;
+		char	*from, *to;
+		int	 bad;
 
 		if (fstatat(sfd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == -1 ||
 		    !S_ISREG(sb.st_mode))
 			continue;
+		from = xasprintf("%s/%s", GRUB_EFI_MODULES, de->d_name);
 		to = xasprintf("%s/%s", dst, de->d_name);
-		in = openat(sfd, de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-		o = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
-		    O_CLOEXEC, 0600);
-		ok = in != -1 && o != -1 && disk_copy_fd(in, o) == 0;
-		if (in != -1)
-			close(in);
-		if (o != -1 && close(o) == -1)
-			ok = 0;
+		bad = copy_from_tree(os, from, to, out) == -1;
+		free(from);
 		free(to);
-		if (!ok) {
-			out_printf(out, "copying %s/%s: %s", GRUB_EFI_MODULES,
-			    de->d_name, strerror(errno));
+		if (bad)
 			goto cleanup;
-		}
 		n++;
 	}
 	if (n == 0) {
@@ -415,66 +454,124 @@ copy_grub_modules(const char *os, const char *dst, struct buf *out)
 	rc = 0;
 cleanup:
 	closedir(dp);
-	free(src);
 	return rc;
 }
 
-/*
- * The ESP's files under tmpdir/esp/EFI/BOOT: BOOTX64.EFI (the removable
- * media path firmware boots without NVRAM entries), made by grub-mkimage
- * from the modules of the image's grub-efi-amd64-bin, with the ESP's
- * /EFI/BOOT as prefix, and grub.cfg beside it. Returns tmpdir/esp.
- */
-static char *
-prepare_grub_efi(struct stage_run *r, const struct disk_job *j,
-    const char *append, int has_initrd)
+/* ESP/EFI/BOOT/BOOTX64.EFI: GRUB made by grub-mkimage from the modules of
+ * the image's grub-efi-amd64-bin, its prefix the ESP's /EFI/BOOT. */
+static int
+esp_grub_mkimage(struct stage_run *r, const struct disk_job *j,
+    const char *dir)
 {
-	char		*mods = xasprintf("%s/grub-modules", r->tmpdir);
-	char		*esp = xasprintf("%s/esp", r->tmpdir);
-	char		*dir = xasprintf("%s/esp/EFI/BOOT", r->tmpdir);
-	char		*efi = xasprintf("%s/BOOTX64.EFI", dir);
-	char		*cfgp = xasprintf("%s/grub.cfg", dir);
-	char		*cfg = NULL;
-	int		 ok = 0;
+	char	*mods = xasprintf("%s/grub-modules", r->tmpdir);
+	char	*efi = xasprintf("%s/BOOTX64.EFI", dir);
+	int	 rc = -1;
 
-	if (copy_grub_modules(j->os, mods, r->out) == -1)
-		goto cleanup;
-	{
-		char	*efid = xasprintf("%s/EFI", esp);
-		int	 bad = mkdir(esp, 0755) == -1 ||
-		    mkdir(efid, 0755) == -1 || mkdir(dir, 0755) == -1;
-
-		free(efid);
-		if (bad) {
-			out_printf(r->out, "mkdir %s: %s", dir,
-			    strerror(errno));
-			goto cleanup;
-		}
-	}
-	{
+	if (copy_grub_modules(j->os, mods, r->out) == 0) {
 		const char *argv[] = { "grub-mkimage", "-d", mods, "-O",
 		    "x86_64-efi", "-p", "/EFI/BOOT", "-o", efi,
 		    "part_gpt", "part_msdos", "fat", "ext2", "normal", "linux",
 		    "search", "search_fs_uuid", "search_label", "configfile",
 		    "echo", "test", "all_video", "gzio", NULL };
 
-		if (run_cmd(argv, NULL, r->out) != 0) {
+		if ((rc = run_cmd(argv, NULL, r->out)) != 0) {
 			out_printf(r->out, "grub-mkimage failed (install "
 			    "grub-common on the build host)");
-			goto cleanup;
+			rc = -1;
 		}
 	}
-	cfg = grub_cfg(j->kver, append, has_initrd, j->label, j->uuid);
-	if (write_file_atomic(cfgp, cfg, strlen(cfg), 0644) == -1) {
-		out_printf(r->out, "%s: %s", cfgp, strerror(errno));
+	free(mods);
+	free(efi);
+	return rc;
+}
+
+/*
+ * Secure Boot: Debian's signed shim as BOOTX64.EFI, which loads the
+ * signed GRUB beside it (grubx64.efi) and MokManager (mmx64.efi, when
+ * the image has it), all from the image's shim-signed and
+ * grub-efi-amd64-signed. That GRUB reads /EFI/debian/grub.cfg (its
+ * prefix), else the one beside it: both are written.
+ */
+static int
+esp_shim(struct stage_run *r, const struct disk_job *j, const char *dir)
+{
+	static const char *const files[][2] = {
+		{ "/usr/lib/shim/shimx64.efi.signed", "BOOTX64.EFI" },
+		{ "/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed",
+		  "grubx64.efi" },
+		{ "/usr/lib/shim/mmx64.efi.signed", "mmx64.efi" },
+	};
+	size_t	 i;
+	int	 rc = 0;
+
+	for (i = 0; i < sizeof(files) / sizeof(files[0]) && rc == 0; i++) {
+		char	*to = xasprintf("%s/%s", dir, files[i][1]);
+		int	 fd = open_in_tree(j->os, files[i][0], O_RDONLY);
+
+		if (fd != -1)
+			close(fd);
+		if (fd == -1 && i == 2) {
+			free(to);
+			continue;	/* MokManager is optional */
+		}
+		if (fd == -1) {
+			out_printf(r->out, "secure_boot: no %s in the tree: "
+			    "install shim-signed and grub-efi-amd64-signed "
+			    "in the image", files[i][0]);
+			rc = -1;
+		} else
+			rc = copy_from_tree(j->os, files[i][0], to, r->out);
+		free(to);
+	}
+	return rc;
+}
+
+/*
+ * The ESP's files under tmpdir/esp: EFI/BOOT/BOOTX64.EFI (the removable
+ * media path firmware boots without NVRAM entries), GRUB or, with
+ * secure_boot, shim and the signed GRUB; grub.cfg beside it (and in
+ * EFI/debian for the signed GRUB). Returns tmpdir/esp.
+ */
+static char *
+prepare_esp(struct stage_run *r, const struct disk_job *j,
+    const char *append, int has_initrd)
+{
+	char		*esp = xasprintf("%s/esp", r->tmpdir);
+	char		*efi = xasprintf("%s/esp/EFI", r->tmpdir);
+	char		*dir = xasprintf("%s/esp/EFI/BOOT", r->tmpdir);
+	char		*deb = xasprintf("%s/esp/EFI/debian", r->tmpdir);
+	char		*cfg = NULL, *cfgp = NULL;
+	int		 ok = 0;
+
+	if (mkdir(esp, 0755) == -1 || mkdir(efi, 0755) == -1 ||
+	    mkdir(dir, 0755) == -1 ||
+	    (j->secure_boot && mkdir(deb, 0755) == -1)) {
+		out_printf(r->out, "mkdir %s: %s", dir, strerror(errno));
 		goto cleanup;
 	}
-	out_printf(r->out, "ESP /EFI/BOOT/grub.cfg:\n%s", cfg);
+	if ((j->secure_boot ? esp_shim(r, j, dir) :
+	    esp_grub_mkimage(r, j, dir)) == -1)
+		goto cleanup;
+	cfg = grub_cfg(j->kver, append, has_initrd, j->label, j->uuid);
+	cfgp = xasprintf("%s/grub.cfg", dir);
+	if (write_file_atomic(cfgp, cfg, strlen(cfg), 0644) == -1)
+		goto fail;
+	free(cfgp);
+	cfgp = xasprintf("%s/grub.cfg", deb);
+	if (j->secure_boot && write_file_atomic(cfgp, cfg, strlen(cfg),
+	    0644) == -1)
+		goto fail;
+	out_printf(r->out, "ESP: %s; /EFI/BOOT/grub.cfg:\n%s",
+	    j->secure_boot ? "shim and the signed GRUB (Secure Boot)" :
+	    "GRUB made by grub-mkimage", cfg);
 	ok = 1;
+	goto cleanup;
+fail:
+	out_printf(r->out, "%s: %s", cfgp, strerror(errno));
 cleanup:
-	free(mods);
-	free(dir);
 	free(efi);
+	free(dir);
+	free(deb);
 	free(cfgp);
 	free(cfg);
 	if (!ok) {
@@ -531,6 +628,7 @@ stage_disk(struct stage_run *r)
 		j.esp_size = (parse_size(v) + MIB - 1) / MIB * MIB;
 		if (j.esp_size == 0)
 			j.esp_size = ESP_SIZE;
+		j.secure_boot = opt_bool(o, "secure_boot", 0);
 	}
 	if (bl == NULL || strcmp(bl, "extlinux") == 0) {
 		if ((j.kver = tree_kernel(j.os)) == NULL) {
@@ -567,7 +665,7 @@ stage_disk(struct stage_run *r)
 		out_printf(r->out, "disk backend: direct");
 		/* GRUB's EFI image for the ESP (GPT: direct only). */
 		if (append != NULL && uefi && (j.esp_dir =
-		    prepare_grub_efi(r, &j, append, has_initrd)) == NULL)
+		    prepare_esp(r, &j, append, has_initrd)) == NULL)
 			goto cleanup;
 		ret = disk_native(r, &j);
 		if (ret == DISK_NO_LOOP && strcmp(mode, "auto") == 0) {

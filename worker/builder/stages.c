@@ -460,6 +460,7 @@ static const struct schema_field disk_fields[] = {
 	{ "kernel_opts", F_STR, 0, NULL },
 	{ "boot_mode", F_STR, 0, NULL },
 	{ "esp_size", F_SIZE, 0, NULL },
+	{ "secure_boot", F_BOOL, 0, NULL },
 	{ NULL, 0, 0, NULL }
 };
 
@@ -513,6 +514,11 @@ check_disk(json_object *o, json_object *inputs, json_object *path,
 	    (s = json_get_str(o, "boot_mode")) != NULL &&
 	    strcmp(s, "legacy") == 0)
 		verr_add(errors, path, "esp_size without boot_mode uefi or "
+		    "hybrid");
+	if (json_object_object_get_ex(o, "secure_boot", &v) &&
+	    json_object_get_boolean(v) && ((s = json_get_str(o,
+	    "boot_mode")) == NULL || strcmp(s, "legacy") == 0))
+		verr_add(errors, path, "secure_boot without boot_mode uefi or "
 		    "hybrid");
 	if (json_object_object_get_ex(o, "size", &v) &&
 	    json_object_is_type(v, json_type_string)) {

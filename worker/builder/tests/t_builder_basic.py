@@ -174,22 +174,28 @@ def body(tmp):
                                  "esp_size": "100M"}, tree_in),
             stage("io.ib.disk", {"filename": "d.raw", "boot_mode": "hybrid",
                                  "partition_table": "gpt",
-                                 "esp_size": "100M"}, tree_in)]}]}
+                                 "esp_size": "100M", "secure_boot": True},
+                  tree_in),
+            stage("io.ib.disk", {"filename": "e.raw", "secure_boot": True},
+                  tree_in)]}]}
     rc, res, _, _ = run(uefi_bad, store)
     errs = res.get("errors", []) if res else []
-    check(rc == 2 and sorted(e["path"][3] for e in errs) == [0, 1, 2] and
+    check(rc == 2 and sorted(e["path"][3] for e in errs) == [0, 1, 2, 4] and
+          any("secure_boot without boot_mode" in e["message"]
+              for e in errs) and
           any("'bios' is not one of" in e["message"] for e in errs) and
           any("needs partition_table gpt" in e["message"] for e in errs) and
           any("esp_size without boot_mode" in e["message"] for e in errs),
-          "io.ib.disk: unknown boot_mode, an ESP on MBR and esp_size for "
-          "legacy refused; hybrid on GPT accepted (%s)" %
+          "io.ib.disk: unknown boot_mode, an ESP on MBR, esp_size and "
+          "secure_boot for legacy refused; hybrid on GPT accepted (%s)" %
           [(e["path"], e["message"]) for e in errs])
     # manifest-gen: image.boot_mode reaches io.ib.disk, checked.
     def gen_disk(boot_mode):
         req = {"depsolve": {"package_specs": {"os": [{
             "name": "base-files", "checksum": "sha256:" + "0" * 64,
             "remote_location": "http://127.0.0.1:9/base-files.deb"}]}},
-            "image": {"boot_mode": boot_mode} if boot_mode else {}}
+            "image": {"boot_mode": boot_mode, "secure_boot": True}
+            if boot_mode else {}}
         p = subprocess.run([IB, "--generate-manifest"],
                            input=json.dumps(req), capture_output=True,
                            text=True)
@@ -200,8 +206,9 @@ def body(tmp):
                    if pl["name"] == "image" for st in pl["stages"]][0]
     rc, o = gen_disk("hybrid")
     check(rc == 0 and o.get("boot_mode") == "hybrid" and
-          o.get("partition_table") == "gpt",
-          "manifest-gen: boot_mode hybrid gives io.ib.disk a GPT (%s)" % o)
+          o.get("partition_table") == "gpt" and o.get("secure_boot") is True,
+          "manifest-gen: boot_mode hybrid gives io.ib.disk a GPT, "
+          "secure_boot passed on (%s)" % o)
     rc, o = gen_disk(None)
     check(rc == 0 and "boot_mode" not in o and "partition_table" not in o,
           "manifest-gen: no boot_mode, the legacy MBR disk as before")

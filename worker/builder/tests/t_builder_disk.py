@@ -400,6 +400,51 @@ def gpt_checks(tmp, store, fails):
             check(code == bytes(440), "uefi: no BIOS boot code")
         shutil.rmtree(out)
 
+    # secure_boot: shim and the signed GRUB from the tree, not made.
+    shim = "/usr/lib/shim/shimx64.efi.signed"
+    sgrub = "/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed"
+    mm, t = gpt_tree({"boot_mode": "uefi", "secure_boot": True}, "gpt-sb",
+                     modules=False)
+    for path, data in ((shim, b"MZ shim"), (sgrub, b"MZ signed grub")):
+        os.makedirs(os.path.dirname(t + path), exist_ok=True)
+        with open(t + path, "wb") as f:
+            f.write(data)
+    out = os.path.join(tmp, "out-sb")
+    rc, res, output, err = build(mm, store, out)
+    img = os.path.join(out, "image", "disk.raw")
+    env = dict(os.environ, MTOOLS_SKIP_CHECK="1")
+
+    def esp_read(path):
+        p = subprocess.run(["mtype", "-i", "%s@@%d" % (img, 2048 * 512),
+                            "::" + path], capture_output=True, env=env)
+        return p.stdout if p.returncode == 0 else None
+    check(rc == 0 and esp_read("/EFI/BOOT/BOOTX64.EFI") == b"MZ shim" and
+          esp_read("/EFI/BOOT/grubx64.efi") == b"MZ signed grub" and
+          esp_read("/EFI/BOOT/grub.cfg") is not None and
+          esp_read("/EFI/debian/grub.cfg") == esp_read("/EFI/BOOT/grub.cfg")
+          and esp_read("/EFI/BOOT/mmx64.efi") is None,
+          "secure_boot: shim as BOOTX64.EFI, the signed GRUB beside it, "
+          "grub.cfg in /EFI/BOOT and /EFI/debian (%s)" %
+          (output or err)[-800:])
+    shutil.rmtree(out, ignore_errors=True)
+    # /usr/lib/shim a symlink to a host folder holding a shim: not read.
+    mm, t = gpt_tree({"boot_mode": "uefi", "secure_boot": True},
+                     "gpt-sb-sym", modules=False)
+    hshim = os.path.join(tmp, "host-shim")
+    os.makedirs(hshim)
+    with open(os.path.join(hshim, "shimx64.efi.signed"), "wb") as f:
+        f.write(b"MZ host")
+    os.makedirs(t + "/usr/lib")
+    os.symlink(hshim, t + "/usr/lib/shim")
+    fails(mm, "secure_boot with /usr/lib/shim a symlink to the host",
+          "install shim-signed and grub-efi-amd64-signed")
+    # A fifo where the shim should be: refused, the build does not hang.
+    mm, t = gpt_tree({"boot_mode": "uefi", "secure_boot": True},
+                     "gpt-sb-fifo", modules=False)
+    os.makedirs(t + "/usr/lib/shim")
+    os.mkfifo(t + shim)
+    fails(mm, "secure_boot with a fifo for shim", "not a regular file")
+
     mm, _ = gpt_tree({"boot_mode": "uefi"}, "gpt-nomods", modules=False)
     fails(mm, "uefi without GRUB's EFI modules", "install "
           "grub-efi-amd64-bin in the image")

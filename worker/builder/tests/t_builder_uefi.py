@@ -6,10 +6,12 @@
 # legacy BIOS bootable attribute, gptmbr.bin and extlinux), checks its
 # partition table and ESP, boots it under SeaBIOS and under OVMF to the
 # marker unit of t_builder_boot, then a UEFI-only image from the same
-# stored tree, booted under OVMF. A second unit says which firmware booted
+# stored tree, booted under OVMF, and one with secure_boot (the image's
+# shim-signed and grub-efi-amd64-signed), booted with Secure Boot on. A second unit says which firmware booted
 # (/sys/firmware/efi), so a fallback to the other path cannot pass.
-# Slow parts: the cold build (~4 min) and three TCG boots (~1 min each).
-# check: serial (a whole build and three TCG boots: both cores, minutes)
+# Slow parts: the cold build (~2-4 min) and four TCG boots (~0.5-1 min
+# each).
+# check: serial (a whole build and four TCG boots: both cores, minutes)
 import json
 import os
 import shutil
@@ -23,6 +25,10 @@ import t_builder_boot as tb  # noqa: E402  (build, gen, boot, check)
 
 OVMF_CODE = "/usr/share/OVMF/OVMF_CODE.fd"
 OVMF_VARS = "/usr/share/OVMF/OVMF_VARS.fd"
+# Secure Boot: the SMM build, variables with Microsoft's keys enrolled
+# (shim is signed by Microsoft's UEFI CA).
+OVMF_SB_CODE = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd"
+OVMF_SB_VARS = "/usr/share/OVMF/OVMF_VARS_4M.ms.fd"
 GPTMBR = "/usr/lib/syslinux/mbr/gptmbr.bin"
 ESP_TYPE = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
 ROOT_TYPE = "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709"
@@ -55,7 +61,7 @@ def main():
         if shutil.which(tool) is None:
             print("%s is not installed (make deps)" % tool)
             return 77
-    for f in (OVMF_CODE, OVMF_VARS, GPTMBR):
+    for f in (OVMF_CODE, OVMF_VARS, OVMF_SB_CODE, OVMF_SB_VARS, GPTMBR):
         if not os.path.exists(f):
             print("%s is missing (ci/deps.sh: ovmf, syslinux-common)" % f)
             return 77
@@ -63,7 +69,8 @@ def main():
         print("ib-build is not built: run make")
         return 77
     req = tb.pinned_request(["--formats", "", "--hostname", "ib-uefi-1",
-                             "--extra", "grub-efi-amd64-bin"])
+                             "--extra", "grub-efi-amd64-bin,shim-signed,"
+                             "grub-efi-amd64-signed"])
     if req is None:
         return 77
     c = req["customizations"]
@@ -94,24 +101,36 @@ def esp_files(raw, start):
 
 
 def boot(tmp, raw, name, firmware):
-    """Boots raw under SeaBIOS (firmware "bios") or OVMF ("uefi", with a
-    fresh copy of its variable store) until the boot marker and the line
-    naming that firmware are on the serial console."""
+    """Boots raw under SeaBIOS (firmware "bios"), OVMF ("uefi") or OVMF
+    with Secure Boot enforced ("secureboot": q35 with SMM, Microsoft's
+    keys), each with a fresh copy of its variable store, until the boot
+    marker and the line naming the firmware are on the serial console
+    (and, with Secure Boot, the kernel's word that it is on)."""
     args = []
-    if firmware == "uefi":
-        vars_copy = os.path.join(tmp, name + ".OVMF_VARS.fd")
-        shutil.copyfile(OVMF_VARS, vars_copy)
-        args = ["-drive", "if=pflash,format=raw,readonly=on,file=" +
-                OVMF_CODE, "-drive", "if=pflash,format=raw,file=" + vars_copy]
-    log("SLOW: booting the %s image under %s" %
-        (name, "OVMF" if args else "SeaBIOS"))
-    seen, secs = tb.boot(raw, ["IB-BOOT-MARKER ib-uefi-1",
-                               "IB-FIRMWARE %s ib-uefi-1" % firmware],
-                         fmt="raw", firmware=args,
-                         serial=os.path.join(tmp, name + "-" + firmware +
-                                             ".serial"))
+    expect = ["IB-BOOT-MARKER ib-uefi-1",
+              "IB-FIRMWARE %s ib-uefi-1" % ("bios" if firmware == "bios"
+                                            else "uefi")]
+    code, vars_ = {"uefi": (OVMF_CODE, OVMF_VARS),
+                   "secureboot": (OVMF_SB_CODE, OVMF_SB_VARS)}.get(
+                       firmware, (None, None))
+    if code:
+        vars_copy = os.path.join(tmp, "%s-%s.vars.fd" % (name, firmware))
+        shutil.copyfile(vars_, vars_copy)
+        args = ["-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" +
+                code, "-drive", "if=pflash,format=raw,unit=1,file=" +
+                vars_copy]
+    if firmware == "secureboot":
+        args += ["-machine", "q35,smm=on", "-global",
+                 "driver=cfi.pflash01,property=secure,value=on"]
+        expect.append("Secure boot enabled")
+    fw = {"bios": "SeaBIOS", "uefi": "OVMF",
+          "secureboot": "OVMF with Secure Boot"}[firmware]
+    log("SLOW: booting the %s image under %s" % (name, fw))
+    seen, secs = tb.boot(raw, expect, fmt="raw", firmware=args,
+                         serial=os.path.join(tmp, "%s-%s.serial" %
+                                             (name, firmware)))
     check(seen, "%s image boots under %s to the marker (%.0f s)" %
-          (name, "OVMF" if args else "SeaBIOS", secs))
+          (name, fw, secs))
 
 
 def check_gpt(raw, hybrid):
@@ -187,6 +206,23 @@ def body(tmp, req):
     raw = os.path.join(out, "image", "disk.raw")
     check_gpt(raw, False)
     boot(tmp, raw, "UEFI", "uefi")
+
+    # Secure Boot: shim and the signed GRUB of the image, enforced.
+    req["image"]["secure_boot"] = True
+    out = os.path.join(tmp, "out3")
+    rc, res, mon, err, secs, (dl, ran) = tb.build(tb.gen(req), store, out,
+                                                  ["image"])
+    check(rc == 0 and ran == 1, "the Secure Boot image: one stage "
+          "(%d, %.0f s)%s" % (ran, secs, "" if rc == 0 else
+                              ": " + err[-3000:]))
+    if rc != 0:
+        return 1
+    raw = os.path.join(out, "image", "disk.raw")
+    files = esp_files(raw, 2048 * 512)
+    check(files == ["BOOTX64.EFI", "grub.cfg", "grubx64.efi", "mmx64.efi"],
+          "secure_boot: shim, the signed GRUB and MokManager on the ESP "
+          "(%s)" % files)
+    boot(tmp, raw, "Secure Boot", "secureboot")
     print("%d checks failed" % len(tb.FAILS) if tb.FAILS else
           "all checks passed")
     return 1 if tb.FAILS else 0
