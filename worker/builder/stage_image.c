@@ -41,8 +41,8 @@ opt_bool(json_object *o, const char *key, int def)
 	return v;
 }
 
-static int64_t
-parse_size(json_object *v)
+int64_t
+size_option(json_object *v)
 {
 	const char	*s;
 	char		*end;
@@ -166,7 +166,7 @@ disk_size(struct stage_run *r, int64_t tree_bytes, int64_t extra)
 	int64_t		 size;
 
 	json_object_object_get_ex(r->s->options, "size", &v);
-	if ((size = parse_size(v)) == 0)
+	if ((size = size_option(v)) == 0)
 		size = tree_bytes + tree_bytes / 4 + 256 * MIB + extra;
 	size = (size + MIB - 1) / MIB * MIB;
 	if (size < tree_bytes + 64 * MIB + extra) {
@@ -625,7 +625,7 @@ stage_disk(struct stage_run *r)
 		json_object *v = NULL;
 
 		json_object_object_get_ex(o, "esp_size", &v);
-		j.esp_size = (parse_size(v) + MIB - 1) / MIB * MIB;
+		j.esp_size = (size_option(v) + MIB - 1) / MIB * MIB;
 		if (j.esp_size == 0)
 			j.esp_size = ESP_SIZE;
 		j.secure_boot = opt_bool(o, "secure_boot", 0);

@@ -485,6 +485,33 @@ check_enum(json_object *o, const char *key, const char *const *allowed,
 	}
 }
 
+#define ESP_MIN	(INT64_C(33) << 20)
+
+/* Checks a size option (bytes, or a string N with an optional K, M or G
+ * suffix); 1 when present and valid. */
+static int
+check_size(json_object *o, const char *key, json_object *path,
+    json_object *errors)
+{
+	json_object	*v;
+	const char	*s;
+	char		*end;
+
+	if (!json_object_object_get_ex(o, key, &v))
+		return 0;
+	if (!json_object_is_type(v, json_type_string))
+		return json_object_is_type(v, json_type_int);
+	s = json_object_get_string(v);
+	if (strtoull(s, &end, 10) == 0 || (*end != '\0' &&
+	    strcmp(end, "K") != 0 && strcmp(end, "M") != 0 &&
+	    strcmp(end, "G") != 0)) {
+		verr_add(errors, path, "%s '%s' is not a number with an "
+		    "optional K, M or G suffix", key, s);
+		return 0;
+	}
+	return 1;
+}
+
 static void
 check_disk(json_object *o, json_object *inputs, json_object *path,
     json_object *errors)
@@ -511,8 +538,8 @@ check_disk(json_object *o, json_object *inputs, json_object *path,
 		verr_add(errors, path, "boot_mode '%s' needs partition_table "
 		    "gpt (an EFI system partition on a GPT disk)", s);
 	if (json_object_object_get_ex(o, "esp_size", &v) &&
-	    (s = json_get_str(o, "boot_mode")) != NULL &&
-	    strcmp(s, "legacy") == 0)
+	    ((s = json_get_str(o, "boot_mode")) == NULL ||
+	    strcmp(s, "legacy") == 0))
 		verr_add(errors, path, "esp_size without boot_mode uefi or "
 		    "hybrid");
 	if (json_object_object_get_ex(o, "secure_boot", &v) &&
@@ -520,17 +547,12 @@ check_disk(json_object *o, json_object *inputs, json_object *path,
 	    "boot_mode")) == NULL || strcmp(s, "legacy") == 0))
 		verr_add(errors, path, "secure_boot without boot_mode uefi or "
 		    "hybrid");
-	if (json_object_object_get_ex(o, "size", &v) &&
-	    json_object_is_type(v, json_type_string)) {
-		char *end;
-
-		s = json_object_get_string(v);
-		if (strtoull(s, &end, 10) == 0 || (*end != '\0' &&
-		    strcmp(end, "K") != 0 && strcmp(end, "M") != 0 &&
-		    strcmp(end, "G") != 0))
-			verr_add(errors, path, "size '%s' is not a number "
-			    "with an optional K, M or G suffix", s);
-	}
+	(void)check_size(o, "size", path, errors);
+	if (check_size(o, "esp_size", path, errors) &&
+	    json_object_object_get_ex(o, "esp_size", &v) &&
+	    size_option(v) < ESP_MIN)
+		verr_add(errors, path, "esp_size is below %d MiB, the "
+		    "smallest FAT32 file system", (int)(ESP_MIN >> 20));
 	if ((s = json_get_str(o, "label")) != NULL && (strlen(s) > 16 ||
 	    strpbrk(s, " \t\n/") != NULL))
 		verr_add(errors, path, "label '%s' is not a valid ext4 label",

@@ -177,17 +177,22 @@ def body(tmp):
                                  "esp_size": "100M", "secure_boot": True},
                   tree_in),
             stage("io.ib.disk", {"filename": "e.raw", "secure_boot": True},
-                  tree_in)]}]}
+                  tree_in),
+            stage("io.ib.disk", {"filename": "f.raw", "boot_mode": "uefi",
+                                 "esp_size": "16M"}, tree_in)]}]}
     rc, res, _, _ = run(uefi_bad, store)
     errs = res.get("errors", []) if res else []
-    check(rc == 2 and sorted(e["path"][3] for e in errs) == [0, 1, 2, 4] and
+    check(rc == 2 and sorted(e["path"][3] for e in errs) ==
+          [0, 1, 2, 4, 5] and
+          any("esp_size is below 33 MiB" in e["message"] for e in errs) and
           any("secure_boot without boot_mode" in e["message"]
               for e in errs) and
           any("'bios' is not one of" in e["message"] for e in errs) and
           any("needs partition_table gpt" in e["message"] for e in errs) and
           any("esp_size without boot_mode" in e["message"] for e in errs),
           "io.ib.disk: unknown boot_mode, an ESP on MBR, esp_size and "
-          "secure_boot for legacy refused; hybrid on GPT accepted (%s)" %
+          "secure_boot for legacy, a 16 MiB ESP refused; hybrid on GPT "
+          "accepted (%s)" %
           [(e["path"], e["message"]) for e in errs])
     # manifest-gen: image.boot_mode reaches io.ib.disk, checked.
     def gen_disk(boot_mode):

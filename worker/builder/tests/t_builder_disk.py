@@ -400,6 +400,28 @@ def gpt_checks(tmp, store, fails):
             check(code == bytes(440), "uefi: no BIOS boot code")
         shutil.rmtree(out)
 
+    # bootloader none: an empty ESP of esp_size (the smallest FAT32
+    # size here), the root right after it; no loop device needed.
+    mm, t = gpt_tree({"boot_mode": "uefi", "bootloader": "none",
+                      "esp_size": "33M"}, "gpt-none", modules=False)
+    out = os.path.join(tmp, "out-gn")
+    rc, res, output, err = build(mm, store, out)
+    img = os.path.join(out, "image", "disk.raw")
+    p = subprocess.run(["sfdisk", "--json", img], capture_output=True,
+                       text=True)
+    parts = json.loads(p.stdout)["partitiontable"]["partitions"] \
+        if p.returncode == 0 else []
+    ls = subprocess.run(["mdir", "-b", "-i", "%s@@%d" % (img, 1 << 20),
+                         "::/"], capture_output=True, text=True,
+                        env=dict(os.environ, MTOOLS_SKIP_CHECK="1"))
+    check(rc == 0 and len(parts) == 2 and parts[0]["size"] == 33 * 2048 and
+          parts[1]["start"] == 34 * 2048 and ls.returncode == 0 and
+          ls.stdout.strip() == "" and "ESP (empty)" in output,
+          "uefi, bootloader none: a 33 MiB empty FAT32 ESP, then the root "
+          "(%s %s %s)" % (parts, ls.stdout + ls.stderr, (output or
+                                                         err)[-600:]))
+    shutil.rmtree(out, ignore_errors=True)
+
     # secure_boot: shim and the signed GRUB from the tree, not made.
     shim = "/usr/lib/shim/shimx64.efi.signed"
     sgrub = "/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed"
