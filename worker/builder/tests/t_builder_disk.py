@@ -422,6 +422,31 @@ def gpt_checks(tmp, store, fails):
                                                          err)[-600:]))
     shutil.rmtree(out, ignore_errors=True)
 
+    # legacy on a GPT: no ESP, extlinux behind gptmbr.bin.
+    mm, t = gpt_tree({"partition_table": "gpt"}, "gpt-legacy",
+                     modules=False)
+    out = os.path.join(tmp, "out-gl")
+    rc, res, output, err = build(mm, store, out)
+    img = os.path.join(out, "image", "disk.raw")
+    p = subprocess.run(["sfdisk", "--json", img], capture_output=True,
+                       text=True)
+    parts = json.loads(p.stdout)["partitiontable"]["partitions"] \
+        if p.returncode == 0 else []
+    e2 = subprocess.run(["e2fsck", "-fn", "%s?offset=%d" % (img, MIB)],
+                        capture_output=True)
+    with open(img, "rb") as f:
+        code = f.read(440)
+    with open(GPTMBR, "rb") as f:
+        gptmbr = f.read(440)
+    check(rc == 0 and len(parts) == 1 and parts[0]["start"] == 2048 and
+          parts[0]["type"] == ROOT_TYPE and
+          parts[0].get("attrs") == "LegacyBIOSBootable" and
+          e2.returncode == 0 and code == gptmbr,
+          "legacy on a GPT: one root partition at 1 MiB, legacy BIOS "
+          "bootable, gptmbr.bin, e2fsck clean (%s %s)" %
+          (parts, (output or err)[-600:]))
+    shutil.rmtree(out, ignore_errors=True)
+
     # secure_boot: shim and the signed GRUB from the tree, not made.
     shim = "/usr/lib/shim/shimx64.efi.signed"
     sgrub = "/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed"
