@@ -318,6 +318,14 @@ ESP_TYPE = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
 ROOT_TYPE = "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709"
 
 
+def partition_table(img):
+    """sfdisk's view of the image's partition table, {} without one."""
+    p = subprocess.run(["sfdisk", "--json", img], capture_output=True,
+                       text=True)
+    return json.loads(p.stdout)["partitiontable"] if p.returncode == 0 \
+        else {}
+
+
 def gpt_checks(tmp, store, fails):
     """io.ib.disk with boot_mode hybrid and uefi on a small tree given the
     host's GRUB EFI modules (as grub-efi-amd64-bin puts them in an image):
@@ -344,10 +352,7 @@ def gpt_checks(tmp, store, fails):
         if rc != 0:
             continue
         img = os.path.join(out, "image", "disk.raw")
-        p = subprocess.run(["sfdisk", "--json", img], capture_output=True,
-                           text=True)
-        pt = json.loads(p.stdout)["partitiontable"] if p.returncode == 0 \
-            else {}
+        pt = partition_table(img)
         parts = pt.get("partitions", [])
         check(pt.get("label") == "gpt" and len(parts) == 2 and
               parts[0]["type"] == ESP_TYPE and parts[0]["start"] == 2048 and
@@ -407,10 +412,7 @@ def gpt_checks(tmp, store, fails):
     out = os.path.join(tmp, "out-gn")
     rc, res, output, err = build(mm, store, out)
     img = os.path.join(out, "image", "disk.raw")
-    p = subprocess.run(["sfdisk", "--json", img], capture_output=True,
-                       text=True)
-    parts = json.loads(p.stdout)["partitiontable"]["partitions"] \
-        if p.returncode == 0 else []
+    parts = partition_table(img).get("partitions", [])
     ls = subprocess.run(["mdir", "-b", "-i", "%s@@%d" % (img, 1 << 20),
                          "::/"], capture_output=True, text=True,
                         env=dict(os.environ, MTOOLS_SKIP_CHECK="1"))
@@ -428,10 +430,7 @@ def gpt_checks(tmp, store, fails):
     out = os.path.join(tmp, "out-gl")
     rc, res, output, err = build(mm, store, out)
     img = os.path.join(out, "image", "disk.raw")
-    p = subprocess.run(["sfdisk", "--json", img], capture_output=True,
-                       text=True)
-    parts = json.loads(p.stdout)["partitiontable"]["partitions"] \
-        if p.returncode == 0 else []
+    parts = partition_table(img).get("partitions", [])
     e2 = subprocess.run(["e2fsck", "-fn", "%s?offset=%d" % (img, MIB)],
                         capture_output=True)
     with open(img, "rb") as f:
