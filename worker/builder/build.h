@@ -127,6 +127,9 @@ int	stage_fstab(struct stage_run *);
 int	stage_kernel_cmdline(struct stage_run *);
 int	stage_cloud_init(struct stage_run *);
 int	stage_disk(struct stage_run *);
+/* A size option's bytes: an integer, or "N" with an optional K, M or G
+ * suffix (checked by stages.c); 0 when v is NULL. */
+int64_t	size_option(json_object *v);
 int	stage_qemu(struct stage_run *);
 int	stage_xz(struct stage_run *);
 int	stage_zstd(struct stage_run *);
@@ -145,6 +148,9 @@ struct disk_spec {
 	const char		*conf;		/* extlinux.conf; NULL: none */
 	const unsigned char	*mbr;		/* 440 bytes, with conf */
 	const char		*tmpdir;	/* scratch */
+	int			 gpt;		/* GPT, not MBR */
+	int64_t			 esp_size;	/* with gpt: ESP bytes, 0 none */
+	const char		*esp_dir;	/* its EFI/ folder, or NULL */
 };
 
 /* Whether this host can make a disk without libguestfs (root and
@@ -153,10 +159,14 @@ int	disk_direct_usable(int need_loop);
 /* The bytes a tar of the tree takes (headers, data in 512-byte blocks,
  * hard links once, sparse files by their blocks); -1 on error. */
 int64_t	disk_tree_bytes(const char *tree);
+/* Copies the open file in to out, every byte (zeros written, not holes);
+ * 0 or -1 (errno). */
+int	disk_copy_fd(int in, int out);
 /*
- * Makes the disk: MBR, ext4 filled by mke2fs -d, extlinux when conf is
- * set. Returns 0, -1 (out says why), or DISK_NO_LOOP when the loop mount
- * for extlinux could not be made. Leaves nothing mounted or attached;
+ * Makes the disk: MBR, or GPT with an EFI system partition (FAT32 holding
+ * esp_dir/EFI) before the root, ext4 filled by mke2fs -d, extlinux when
+ * conf is set. Returns 0, -1 (out says why), or DISK_NO_LOOP when the
+ * loop mount for extlinux could not be made. Leaves nothing mounted or attached;
  * the image may be left half made (the caller removes it).
  */
 int	disk_direct(const struct disk_spec *, struct buf *out);

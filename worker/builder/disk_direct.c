@@ -1,6 +1,7 @@
 /*
  * io.ib.disk without the libguestfs appliance, for a root builder with a
- * real kernel: the MBR written here, ext4 made and filled by mke2fs -d at
+ * real kernel: the MBR or GPT written here, the EFI system partition made
+ * by mkfs.fat and mtools beside the image and copied in, ext4 made and filled by mke2fs -d at
  * the partition's offset (no mount), and extlinux installed through a loop
  * mount made in a private mount namespace of a child, so that nothing
  * stays mounted or attached on the host even when the child dies.
@@ -193,6 +194,245 @@ write_mbr(int fd, int64_t size, struct buf *out)
 	return 0;
 }
 
+/* ---- GPT (UEFI spec 2.10, chapter 5) ---- */
+
+#define GPT_ENTRIES	128
+#define GPT_ENTRY_SIZE	128
+#define GPT_TABLE	(GPT_ENTRIES * GPT_ENTRY_SIZE / SECTOR)	/* sectors */
+#define GPT_ESP_TYPE	"C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
+#define GPT_ROOT_X86_64	"4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709"
+#define GPT_LEGACY_BOOT	(UINT64_C(1) << 2)	/* for gptmbr.bin */
+
+static void
+put_le64(unsigned char *p, uint64_t v)
+{
+	put_le32(p, (uint32_t)v);
+	put_le32(p + 4, (uint32_t)(v >> 32));
+}
+
+/* The CRC-32 of the GPT headers and table (IEEE 802.3, reflected). */
+static uint32_t
+crc32_ieee(const unsigned char *p, size_t n)
+{
+	uint32_t	 c = 0xffffffff;
+	int		 k;
+
+	while (n-- > 0) {
+		c ^= *p++;
+		for (k = 0; k < 8; k++)
+			c = (c >> 1) ^ (0xedb88320 & (0 - (c & 1)));
+	}
+	return ~c;
+}
+
+/* A GUID as GPT stores it: the first three fields little-endian. */
+static void
+put_guid(unsigned char *p, const char *text)
+{
+	static const int	 order[16] = { 3, 2, 1, 0, 5, 4, 7, 6,
+	    8, 9, 10, 11, 12, 13, 14, 15 };
+	unsigned char		 b[16];
+	int			 i = 0;
+
+	for (; *text != '\0' && i < 16; text++) {
+		if (*text == '-')
+			continue;
+		sscanf(text, "%2hhx", &b[i++]);
+		text++;
+	}
+	for (i = 0; i < 16; i++)
+		p[i] = b[order[i]];
+}
+
+static void
+random_guid(unsigned char *p)
+{
+	size_t	 i;
+
+	if (getrandom(p, 16, 0) != 16)
+		for (i = 0; i < 16; i++)
+			p[i] = (unsigned char)(rand() ^ getpid());
+	p[7] = (p[7] & 0x0f) | 0x40;		/* version 4 */
+	p[8] = (p[8] & 0x3f) | 0x80;		/* variant */
+}
+
+static void
+gpt_entry(unsigned char *e, const char *type, uint64_t first, uint64_t last,
+    uint64_t attrs, const char *name)
+{
+	size_t	 i;
+
+	put_guid(e, type);
+	random_guid(e + 16);
+	put_le64(e + 32, first);
+	put_le64(e + 40, last);
+	put_le64(e + 48, attrs);
+	for (i = 0; name[i] != '\0' && i < 36; i++)
+		e[56 + 2 * i] = (unsigned char)name[i];	/* UTF-16LE */
+}
+
+static void
+gpt_header(unsigned char *h, const unsigned char *guid, uint64_t self,
+    uint64_t other, uint64_t table, uint64_t last_lba, uint32_t table_crc)
+{
+	memset(h, 0, SECTOR);
+	memcpy(h, "EFI PART", 8);
+	put_le32(h + 8, 0x00010000);
+	put_le32(h + 12, 92);
+	put_le64(h + 24, self);
+	put_le64(h + 32, other);
+	put_le64(h + 40, 2 + GPT_TABLE);		/* first usable */
+	put_le64(h + 48, last_lba - 1 - GPT_TABLE);	/* last usable */
+	memcpy(h + 56, guid, 16);
+	put_le64(h + 72, table);
+	put_le32(h + 80, GPT_ENTRIES);
+	put_le32(h + 84, GPT_ENTRY_SIZE);
+	put_le32(h + 88, table_crc);
+	put_le32(h + 16, crc32_ieee(h, 92));
+}
+
+/*
+ * A protective MBR, the primary GPT at sector 1 and its backup in the
+ * last sectors: the ESP (when esp_size) from sector 2048, then the root
+ * partition, an x86-64 root type, from start to the last MiB (the
+ * backup's room), with extlinux given the legacy BIOS bootable attribute
+ * gptmbr.bin looks for.
+ */
+static int
+write_gpt(int fd, const struct disk_spec *d, int64_t start, int64_t part,
+    struct buf *out)
+{
+	unsigned char	*table, mbr[SECTOR], hdr[SECTOR], guid[16];
+	uint64_t	 last = (uint64_t)d->size / SECTOR - 1, total;
+	size_t		 tlen = GPT_TABLE * SECTOR;
+	uint32_t	 tcrc;
+	int		 n = 0, rc = -1;
+
+	table = xmalloc(tlen);
+	memset(table, 0, tlen);
+	if (d->esp_size > 0)
+		gpt_entry(table + GPT_ENTRY_SIZE * n++, GPT_ESP_TYPE,
+		    DISK_PART_START / SECTOR,
+		    (DISK_PART_START + d->esp_size) / SECTOR - 1, 0,
+		    "EFI System Partition");
+	gpt_entry(table + GPT_ENTRY_SIZE * n, GPT_ROOT_X86_64,
+	    (uint64_t)start / SECTOR, (uint64_t)(start + part) / SECTOR - 1,
+	    d->conf != NULL ? GPT_LEGACY_BOOT : 0, d->label);
+	tcrc = crc32_ieee(table, tlen);
+	random_guid(guid);
+
+	memset(mbr, 0, sizeof(mbr));
+	total = last > UINT32_MAX ? UINT32_MAX : last;
+	mbr[446 + 1] = 0x00;			/* CHS 0/0/2 */
+	mbr[446 + 2] = 0x02;
+	mbr[446 + 4] = 0xee;			/* GPT protective */
+	mbr[446 + 5] = 0xff;
+	mbr[446 + 6] = 0xff;
+	mbr[446 + 7] = 0xff;
+	put_le32(mbr + 446 + 8, 1);
+	put_le32(mbr + 446 + 12, (uint32_t)total);
+	mbr[510] = 0x55;
+	mbr[511] = 0xaa;
+	if (pwrite(fd, mbr, SECTOR, 0) != SECTOR)
+		goto fail;
+	gpt_header(hdr, guid, 1, last, 2, last, tcrc);
+	if (pwrite(fd, hdr, SECTOR, SECTOR) != SECTOR ||
+	    pwrite(fd, table, tlen, 2 * SECTOR) != (ssize_t)tlen)
+		goto fail;
+	gpt_header(hdr, guid, last, 1, last - GPT_TABLE, last, tcrc);
+	if (pwrite(fd, table, tlen, (off_t)(last - GPT_TABLE) * SECTOR) !=
+	    (ssize_t)tlen ||
+	    pwrite(fd, hdr, SECTOR, (off_t)last * SECTOR) != SECTOR)
+		goto fail;
+	rc = 0;
+	goto cleanup;
+fail:
+	out_printf(out, "writing the GPT: %s", strerror(errno));
+cleanup:
+	free(table);
+	return rc;
+}
+
+/* ---- the EFI system partition: FAT32 made beside, then copied in ---- */
+
+/* Copies len bytes of file from to image fd at offset, leaving holes for
+ * blocks of zeros (the image is sparse). */
+static int
+copy_at(const char *from, int fd, off_t offset, int64_t len)
+{
+	char	 b[65536];
+	char	 zero[sizeof(b)];
+	int	 in;
+	ssize_t	 n;
+	off_t	 at = 0;
+
+	if ((in = open(from, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	memset(zero, 0, sizeof(zero));
+	while (at < len && (n = pread(in, b, sizeof(b), at)) != 0) {
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			close(in);
+			return -1;
+		}
+		if (memcmp(b, zero, (size_t)n) != 0 &&
+		    pwrite(fd, b, (size_t)n, offset + at) != n) {
+			close(in);
+			return -1;
+		}
+		at += n;
+	}
+	close(in);
+	return 0;
+}
+
+static int
+make_esp(const struct disk_spec *d, struct buf *out)
+{
+	char		*esp = xasprintf("%s/esp.img", d->tmpdir);
+	char		 kib[32], *src = NULL;
+	int		 fd = -1, rc = -1;
+
+	snprintf(kib, sizeof(kib), "%lld", (long long)(d->esp_size / 1024));
+	unlink(esp);
+	{
+		const char *argv[] = { "mkfs.fat", "-F", "32", "-n", "ESP",
+		    "-C", esp, kib, NULL };
+
+		if (run_cmd(argv, NULL, out) != 0) {
+			out_printf(out, "mkfs.fat of the ESP failed");
+			goto cleanup;
+		}
+	}
+	if (d->esp_dir != NULL) {
+		/* mtools copies the prepared EFI/ folder in, no mount. */
+		const char *env[] = { "MTOOLS_SKIP_CHECK=1", NULL };
+		const char *argv[] = { "mcopy", "-s", "-Q", "-i", esp, NULL,
+		    "::/", NULL };
+
+		src = xasprintf("%s/EFI", d->esp_dir);
+		argv[5] = src;
+		if (run_cmd(argv, env, out) != 0) {
+			out_printf(out, "mcopy to the ESP failed");
+			goto cleanup;
+		}
+	}
+	if ((fd = open(d->img, O_WRONLY | O_CLOEXEC)) == -1 ||
+	    copy_at(esp, fd, DISK_PART_START, d->esp_size) == -1) {
+		out_printf(out, "copying the ESP in: %s", strerror(errno));
+		goto cleanup;
+	}
+	rc = 0;
+cleanup:
+	if (fd != -1)
+		close(fd);
+	unlink(esp);
+	free(esp);
+	free(src);
+	return rc;
+}
+
 /* ---- the file system ---- */
 
 /*
@@ -246,7 +486,8 @@ cleanup:
 }
 
 static int
-make_fs(const struct disk_spec *d, int64_t part, struct buf *out)
+make_fs(const struct disk_spec *d, int64_t start, int64_t part,
+    struct buf *out)
 {
 	char		 sz[32], ext[64];
 	char		*dev;
@@ -255,7 +496,7 @@ make_fs(const struct disk_spec *d, int64_t part, struct buf *out)
 	int		 rc;
 
 	snprintf(sz, sizeof(sz), "%lldk", (long long)(part / 1024));
-	snprintf(ext, sizeof(ext), "offset=%lld", (long long)DISK_PART_START);
+	snprintf(ext, sizeof(ext), "offset=%lld", (long long)start);
 	argv[ac++] = "mke2fs";
 	argv[ac++] = "-t";
 	argv[ac++] = "ext4";
@@ -284,7 +525,7 @@ make_fs(const struct disk_spec *d, int64_t part, struct buf *out)
 		return -1;
 	}
 	/* e2fsprogs opens a file at an offset with the unix_io suffix. */
-	dev = xasprintf("%s?offset=%lld", d->img, (long long)DISK_PART_START);
+	dev = xasprintf("%s?offset=%lld", d->img, (long long)start);
 	rc = fix_root_inode(d, dev, out);
 	free(dev);
 	return rc;
@@ -310,9 +551,8 @@ dir_or_absent(const char *path)
 	return S_ISDIR(sb.st_mode);
 }
 
-/* Copies the open file in to out, every byte, zeros included. */
-static int
-copy_dense(int in, int out)
+int
+disk_copy_fd(int in, int out)
 {
 	char	 b[65536];
 	ssize_t	 n;
@@ -326,7 +566,14 @@ copy_dense(int in, int out)
 		if (write_all(out, b, (size_t)n) == -1)
 			return -1;
 	}
-	return fsync(out);
+	return 0;
+}
+
+/* Copies the open file in to out, every byte, zeros included, synced. */
+static int
+copy_dense(int in, int out)
+{
+	return disk_copy_fd(in, out) == -1 ? -1 : fsync(out);
 }
 
 /*
@@ -390,8 +637,8 @@ done:
 
 /* Runs in the child; returns its exit code. */
 static int
-extlinux_child(const struct disk_spec *d, const char *mnt, int64_t part,
-    struct buf *out)
+extlinux_child(const struct disk_spec *d, const char *mnt, int64_t start,
+    int64_t part, struct buf *out)
 {
 	char		 opts[128], *boot = NULL, *dir = NULL;
 	int		 rc = CHILD_FAILED;
@@ -404,7 +651,7 @@ extlinux_child(const struct disk_spec *d, const char *mnt, int64_t part,
 	}
 	/* mount's loop devices are autoclear: they go with the mount. */
 	snprintf(opts, sizeof(opts), "loop,offset=%lld,sizelimit=%lld",
-	    (long long)DISK_PART_START, (long long)part);
+	    (long long)start, (long long)part);
 	{
 		const char *argv[] = { "mount", "-t", "ext4", "-o", opts,
 		    d->img, mnt, NULL };
@@ -460,7 +707,8 @@ umount:
 }
 
 static int
-install_extlinux(const struct disk_spec *d, int64_t part, struct buf *out)
+install_extlinux(const struct disk_spec *d, int64_t start, int64_t part,
+    struct buf *out)
 {
 	char		*mnt = xasprintf("%s/mnt", d->tmpdir);
 	char		 chunk[4096];
@@ -489,7 +737,7 @@ install_extlinux(const struct disk_spec *d, int64_t part, struct buf *out)
 
 		close(p[0]);
 		buf_init(&o);
-		code = extlinux_child(d, mnt, part, &o);
+		code = extlinux_child(d, mnt, start, part, &o);
 		(void)write_all(p[1], o.data, o.len);
 		_exit(code);
 	}
@@ -524,7 +772,9 @@ cleanup:
 int
 disk_direct(const struct disk_spec *d, struct buf *out)
 {
-	int64_t	 part = d->size - DISK_PART_START;
+	/* GPT: the ESP first, the root partition up to the last MiB. */
+	int64_t	 start = DISK_PART_START + (d->gpt ? d->esp_size : 0);
+	int64_t	 part = d->size - start - (d->gpt ? DISK_PART_START : 0);
 	int	 fd, rc;
 
 	fd = open(d->img, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -534,18 +784,22 @@ disk_direct(const struct disk_spec *d, struct buf *out)
 			close(fd);
 		return -1;
 	}
-	if (write_mbr(fd, d->size, out) == -1) {
+	if ((d->gpt ? write_gpt(fd, d, start, part, out) :
+	    write_mbr(fd, d->size, out)) == -1) {
 		close(fd);
 		return -1;
 	}
 	close(fd);
-	if (make_fs(d, part, out) == -1)
+	if (d->gpt && d->esp_size > 0 && make_esp(d, out) == -1)
+		return -1;
+	if (make_fs(d, start, part, out) == -1)
 		return -1;
 	if (d->conf == NULL)
 		return 0;
-	if ((rc = install_extlinux(d, part, out)) != 0)
+	if ((rc = install_extlinux(d, start, part, out)) != 0)
 		return rc;
-	/* syslinux's boot code, before the disk signature. */
+	/* syslinux's boot code (mbr.bin or gptmbr.bin), before the disk
+	 * signature. */
 	fd = open(d->img, O_WRONLY | O_CLOEXEC);
 	if (fd == -1 || pwrite(fd, d->mbr, 440, 0) != 440) {
 		out_printf(out, "boot record: %s", strerror(errno));

@@ -339,7 +339,7 @@ manifest_generate(void)
 	json_object		*req = NULL, *man = NULL, *pipes, *sources;
 	json_object		*curl, *pkgs = NULL, *img, *v, *opts, *st, *in;
 	char			 why[512], *text = NULL;
-	const char		*uuid;
+	const char		*uuid, *boot_mode;
 	struct buf		 b;
 	char			 chunk[65536];
 	size_t			 n, i;
@@ -372,6 +372,13 @@ manifest_generate(void)
 	}
 	img = get(req, "image");
 	uuid = str_or(img, "uuid", GEN_DEFAULT_UUID);
+	boot_mode = str_or(img, "boot_mode", "legacy");
+	if (strcmp(boot_mode, "legacy") != 0 && strcmp(boot_mode, "uefi") !=
+	    0 && strcmp(boot_mode, "hybrid") != 0) {
+		fprintf(stderr, "manifest-gen: image.boot_mode is not legacy, "
+		    "uefi or hybrid\n");
+		goto cleanup;
+	}
 
 	man = json_object_new_object();
 	json_object_object_add(man, "version", str("2"));
@@ -396,6 +403,17 @@ manifest_generate(void)
 	json_object_object_add(opts, "uuid", str(uuid));
 	if ((v = get(img, "size")) != NULL)
 		json_object_object_add(opts, "size", json_object_get(v));
+	if (strcmp(boot_mode, "legacy") != 0) {
+		/* UEFI needs GRUB's EFI modules in the tree: the request's
+		 * package set names grub-efi-amd64-bin. */
+		json_object_object_add(opts, "partition_table", str("gpt"));
+		json_object_object_add(opts, "boot_mode", str(boot_mode));
+		/* shim-signed and grub-efi-amd64-signed in the set. */
+		if ((v = get(img, "secure_boot")) != NULL &&
+		    json_object_get_boolean(v))
+			json_object_object_add(opts, "secure_boot",
+			    json_object_new_boolean(1));
+	}
 	in = json_object_new_object();
 	{
 		json_object *t = json_object_new_object(), *r;

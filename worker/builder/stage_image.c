@@ -20,6 +20,9 @@
 
 #define MIB		(INT64_C(1) << 20)
 #define MBR_FILE	"/usr/lib/syslinux/mbr/mbr.bin"
+#define GPTMBR_FILE	"/usr/lib/syslinux/mbr/gptmbr.bin"
+#define GRUB_EFI_MODULES "/usr/lib/grub/x86_64-efi"
+#define ESP_SIZE	(200 * MIB)	/* as osbuild's UEFI images */
 
 /* The output file's name, checked by stages.c. */
 static const char *
@@ -38,8 +41,8 @@ opt_bool(json_object *o, const char *key, int def)
 	return v;
 }
 
-static int64_t
-parse_size(json_object *v)
+int64_t
+size_option(json_object *v)
 {
 	const char	*s;
 	char		*end;
@@ -100,15 +103,16 @@ gerr(struct stage_run *r, guestfs_h *g, const char *what)
 	return -1;
 }
 
+/* The kernel's command line: the tree's /etc/kernel/cmdline (from
+ * org.osbuild.kernel-cmdline) when it names root=, else root=UUID= or
+ * root=LABEL= before it; then ro and the stage's kernel_opts. */
 static char *
-extlinux_conf(struct stage_run *r, const char *os, const char *kver,
-    const char *label, const char *uuid, int has_initrd)
+kernel_append(struct stage_run *r, const char *os, const char *label,
+    const char *uuid)
 {
 	const char	*extra = json_get_str(r->s->options, "kernel_opts");
-	char		*cmdline, *root, *conf;
+	char		*cmdline, *root, *line;
 
-	/* The command line of org.osbuild.kernel-cmdline, when the tree has
-	 * one; the root file system by UUID or label otherwise. */
 	cmdline = tree_read(os, "/etc/kernel/cmdline", 4096);
 	if (cmdline != NULL)
 		rtrim(cmdline);
@@ -118,31 +122,54 @@ extlinux_conf(struct stage_run *r, const char *os, const char *kver,
 		root = xasprintf("root=%s=%s%s%s", uuid ? "UUID" : "LABEL",
 		    uuid ? uuid : label, cmdline && *cmdline ? " " : "",
 		    cmdline ? cmdline : "");
-	conf = xasprintf("# written by ib-build\n"
-	    "DEFAULT linux\nTIMEOUT 1\nPROMPT 0\n"
-	    "LABEL linux\n  LINUX /boot/vmlinuz-%s\n%s%s%s"
-	    "  APPEND %s ro%s%s\n", kver,
-	    has_initrd ? "  INITRD /boot/initrd.img-" : "",
-	    has_initrd ? kver : "", has_initrd ? "\n" : "",
-	    root, extra ? " " : "", extra ? extra : "");
+	line = xasprintf("%s ro%s%s", root, extra ? " " : "",
+	    extra ? extra : "");
 	free(cmdline);
 	free(root);
-	return conf;
+	return line;
+}
+
+static char *
+extlinux_conf(const char *kver, const char *append, int has_initrd)
+{
+	return xasprintf("# written by ib-build\n"
+	    "DEFAULT linux\nTIMEOUT 1\nPROMPT 0\n"
+	    "LABEL linux\n  LINUX /boot/vmlinuz-%s\n%s%s%s"
+	    "  APPEND %s\n", kver,
+	    has_initrd ? "  INITRD /boot/initrd.img-" : "",
+	    has_initrd ? kver : "", has_initrd ? "\n" : "", append);
+}
+
+/* GRUB's configuration on the ESP: find the root file system, boot the
+ * kernel of its /boot (GRUB reads ext4 itself). */
+static char *
+grub_cfg(const char *kver, const char *append, int has_initrd,
+    const char *label, const char *uuid)
+{
+	return xasprintf("# written by ib-build\n"
+	    "set default=0\nset timeout=1\n"
+	    "search --no-floppy --set=root %s %s\n"
+	    "menuentry 'Debian GNU/Linux' {\n"
+	    "  linux /boot/vmlinuz-%s %s\n%s%s%s}\n",
+	    uuid ? "--fs-uuid" : "--label", uuid ? uuid : label, kver, append,
+	    has_initrd ? "  initrd /boot/initrd.img-" : "",
+	    has_initrd ? kver : "", has_initrd ? "\n" : "");
 }
 
 /* What the disk of a tree of tree_bytes takes: the size option (bytes or
- * N[KMG]) or tree + 25 % + 256 MiB, in whole MiB; -1 when too small. */
+ * N[KMG]) or tree + 25 % + 256 MiB (+ extra: the ESP and GPT backup), in
+ * whole MiB; -1 when too small. */
 static int64_t
-disk_size(struct stage_run *r, int64_t tree_bytes)
+disk_size(struct stage_run *r, int64_t tree_bytes, int64_t extra)
 {
 	json_object	*v = NULL;
 	int64_t		 size;
 
 	json_object_object_get_ex(r->s->options, "size", &v);
-	if ((size = parse_size(v)) == 0)
-		size = tree_bytes + tree_bytes / 4 + 256 * MIB;
+	if ((size = size_option(v)) == 0)
+		size = tree_bytes + tree_bytes / 4 + 256 * MIB + extra;
 	size = (size + MIB - 1) / MIB * MIB;
-	if (size < tree_bytes + 64 * MIB) {
+	if (size < tree_bytes + 64 * MIB + extra) {
 		out_printf(r->out, "size %lld is too small for a tree of %lld "
 		    "bytes", (long long)size, (long long)tree_bytes);
 		return -1;
@@ -153,19 +180,27 @@ disk_size(struct stage_run *r, int64_t tree_bytes)
 /* What both backends are given: the options read, extlinux prepared. */
 struct disk_job {
 	const char	*label, *uuid;
+	const char	*boot_mode;	/* legacy, uefi or hybrid */
 	char		*os;		/* the input tree */
-	char		*kver;		/* with extlinux */
+	char		*kver;		/* with a boot loader */
 	char		*conf;		/* extlinux.conf, NULL without */
+	char		*esp_dir;	/* the ESP's files (EFI/), or NULL */
+	int		 gpt;
+	int		 secure_boot;	/* shim + signed GRUB on the ESP */
+	int64_t		 esp_size;	/* with gpt; 0: no ESP */
 	unsigned char	 mbr[440];
 };
 
 static void
 disk_banner(struct stage_run *r, const struct disk_job *j, int64_t size)
 {
-	out_printf(r->out, "disk %s: %lld MiB, mbr, ext4 \"%s\"%s%s",
+	out_printf(r->out, "disk %s: %lld MiB, %s, %s boot%s%s, ext4 \"%s\"%s%s",
 	    json_get_str(r->s->options, "filename"), (long long)(size / MIB),
-	    j->label, j->conf ? ", extlinux, kernel " : "",
-	    j->conf ? j->kver : "");
+	    j->gpt ? "gpt" : "mbr", j->boot_mode,
+	    j->esp_size ? ", ESP " : "", j->esp_dir ? (j->secure_boot ?
+	    "with shim and signed GRUB" : "with GRUB (EFI)") :
+	    j->esp_size ? "(empty)" : "", j->label,
+	    j->conf ? ", extlinux, kernel " : "", j->conf ? j->kver : "");
 }
 
 /* The appliance: tar of the tree, partitioning, mkfs, tar-in, extlinux,
@@ -190,7 +225,13 @@ disk_libguestfs(struct stage_run *r, const struct disk_job *j)
 			goto cleanup;
 		}
 	}
-	if ((size = disk_size(r, file_size(tar))) == -1)
+	if (j->gpt) {
+		out_printf(r->out, "GPT disks (boot_mode uefi or hybrid, "
+		    "partition_table gpt) are made by the direct backend "
+		    "only: run as root with loop devices");
+		goto cleanup;
+	}
+	if ((size = disk_size(r, file_size(tar), 0)) == -1)
 		goto cleanup;
 	img = xasprintf("%s/%s", r->tree, filename(r));
 	fd = open(img, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -286,7 +327,8 @@ disk_native(struct stage_run *r, const struct disk_job *j)
 		    strerror(errno));
 		return -1;
 	}
-	if ((size = disk_size(r, bytes)) == -1)
+	if ((size = disk_size(r, bytes, j->gpt ? j->esp_size + MIB : 0)) ==
+	    -1)
 		return -1;
 	img = xasprintf("%s/%s", r->tree, filename(r));
 	disk_banner(r, j, size);
@@ -299,6 +341,9 @@ disk_native(struct stage_run *r, const struct disk_job *j)
 	d.conf = j->conf;
 	d.mbr = j->mbr;
 	d.tmpdir = r->tmpdir;
+	d.gpt = j->gpt;
+	d.esp_size = j->esp_size;
+	d.esp_dir = j->esp_dir;
 	rc = disk_direct(&d, r->out);
 	if (rc == 0 && j->conf != NULL)
 		out_printf(r->out, "extlinux.conf:\n%s", j->conf);
@@ -306,6 +351,234 @@ disk_native(struct stage_run *r, const struct disk_job *j)
 		unlink(img);
 	free(img);
 	return rc;
+}
+
+/*
+ * Opens path of the tree (absolute, as the image sees it) with flags,
+ * following no symlink on the way, so that the image cannot point the
+ * builder at a host file; -1 (errno) otherwise.
+ */
+static int
+open_in_tree(const char *os, const char *path, int flags)
+{
+	char	*p = xstrdup(path), *save = NULL, *c, *next;
+	int	 fd, nfd;
+
+	fd = open(os, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	for (c = strtok_r(p, "/", &save); c != NULL && fd != -1; c = next) {
+		next = strtok_r(NULL, "/", &save);
+		/* O_NONBLOCK: a fifo in the image must not hang the
+		 * build (callers check for a regular file). */
+		nfd = openat(fd, c, (next != NULL ? O_RDONLY | O_DIRECTORY :
+		    flags | O_NONBLOCK) | O_NOFOLLOW | O_CLOEXEC);
+		close(fd);
+		fd = nfd;
+	}
+	free(p);
+	return fd;
+}
+
+/* Copies the tree's regular file at path (nothing followed) to the host
+ * file to; 0 or -1, out says why. */
+static int
+copy_from_tree(const char *os, const char *path, const char *to,
+    struct buf *out)
+{
+	struct stat	 sb;
+	int		 in, o = -1, ok;
+
+	errno = 0;
+	in = open_in_tree(os, path, O_RDONLY);
+	ok = in != -1 && fstat(in, &sb) == 0 && S_ISREG(sb.st_mode) &&
+	    (o = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
+	    O_CLOEXEC, 0644)) != -1 && disk_copy_fd(in, o) == 0;
+	if (in != -1)
+		close(in);
+	if (o != -1 && close(o) == -1)
+		ok = 0;
+	if (!ok)
+		out_printf(out, "copying %s of the tree: %s", path,
+		    errno ? strerror(errno) : "not a regular file");
+	return ok ? 0 : -1;
+}
+
+/*
+ * Copies the regular files of the image's GRUB module folder to dst:
+ * grub-mkimage (the host's) reads them from there, and nothing is
+ * followed through a symlink to a host file.
+ */
+static int
+copy_grub_modules(const char *os, const char *dst, struct buf *out)
+{
+	DIR		*dp;
+	struct dirent	*de;
+	struct stat	 sb;
+	int		 sfd, rc = -1, n = 0;
+
+	if ((sfd = open_in_tree(os, GRUB_EFI_MODULES, O_RDONLY |
+	    O_DIRECTORY)) == -1) {
+		out_printf(out, "no %s folder in the tree: install "
+		    "grub-efi-amd64-bin in the image for UEFI boot",
+		    GRUB_EFI_MODULES);
+		return -1;
+	}
+	if ((dp = fdopendir(sfd)) == NULL) {
+		close(sfd);
+		return -1;
+	}
+	if (mkdir(dst, 0700) == -1 && errno != EEXIST) {
+		out_printf(out, "mkdir %s: %s", dst, strerror(errno));
+		goto cleanup;
+	}
+	while ((de = readdir(dp)) != NULL) {
+		char	*from, *to;
+		int	 bad;
+
+		if (fstatat(sfd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == -1 ||
+		    !S_ISREG(sb.st_mode))
+			continue;
+		from = xasprintf("%s/%s", GRUB_EFI_MODULES, de->d_name);
+		to = xasprintf("%s/%s", dst, de->d_name);
+		bad = copy_from_tree(os, from, to, out) == -1;
+		free(from);
+		free(to);
+		if (bad)
+			goto cleanup;
+		n++;
+	}
+	if (n == 0) {
+		out_printf(out, "%s of the tree holds no files",
+		    GRUB_EFI_MODULES);
+		goto cleanup;
+	}
+	rc = 0;
+cleanup:
+	closedir(dp);
+	return rc;
+}
+
+/* ESP/EFI/BOOT/BOOTX64.EFI: GRUB made by grub-mkimage from the modules of
+ * the image's grub-efi-amd64-bin, its prefix the ESP's /EFI/BOOT. */
+static int
+esp_grub_mkimage(struct stage_run *r, const struct disk_job *j,
+    const char *dir)
+{
+	char	*mods = xasprintf("%s/grub-modules", r->tmpdir);
+	char	*efi = xasprintf("%s/BOOTX64.EFI", dir);
+	int	 rc = -1;
+
+	if (copy_grub_modules(j->os, mods, r->out) == 0) {
+		const char *argv[] = { "grub-mkimage", "-d", mods, "-O",
+		    "x86_64-efi", "-p", "/EFI/BOOT", "-o", efi,
+		    "part_gpt", "part_msdos", "fat", "ext2", "normal", "linux",
+		    "search", "search_fs_uuid", "search_label", "configfile",
+		    "echo", "test", "all_video", "gzio", NULL };
+
+		if ((rc = run_cmd(argv, NULL, r->out)) != 0) {
+			out_printf(r->out, "grub-mkimage failed (install "
+			    "grub-common on the build host)");
+			rc = -1;
+		}
+	}
+	free(mods);
+	free(efi);
+	return rc;
+}
+
+/*
+ * Secure Boot: Debian's signed shim as BOOTX64.EFI, which loads the
+ * signed GRUB beside it (grubx64.efi) and MokManager (mmx64.efi, when
+ * the image has it), all from the image's shim-signed and
+ * grub-efi-amd64-signed. That GRUB reads /EFI/debian/grub.cfg (its
+ * prefix), else the one beside it: both are written.
+ */
+static int
+esp_shim(struct stage_run *r, const struct disk_job *j, const char *dir)
+{
+	static const char *const files[][2] = {
+		{ "/usr/lib/shim/shimx64.efi.signed", "BOOTX64.EFI" },
+		{ "/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed",
+		  "grubx64.efi" },
+		{ "/usr/lib/shim/mmx64.efi.signed", "mmx64.efi" },
+	};
+	size_t	 i;
+	int	 rc = 0;
+
+	for (i = 0; i < sizeof(files) / sizeof(files[0]) && rc == 0; i++) {
+		char	*to = xasprintf("%s/%s", dir, files[i][1]);
+		int	 fd = open_in_tree(j->os, files[i][0], O_RDONLY);
+
+		if (fd != -1)
+			close(fd);
+		if (fd == -1 && i == 2) {
+			free(to);
+			continue;	/* MokManager is optional */
+		}
+		if (fd == -1) {
+			out_printf(r->out, "secure_boot: no %s in the tree: "
+			    "install shim-signed and grub-efi-amd64-signed "
+			    "in the image", files[i][0]);
+			rc = -1;
+		} else
+			rc = copy_from_tree(j->os, files[i][0], to, r->out);
+		free(to);
+	}
+	return rc;
+}
+
+/*
+ * The ESP's files under tmpdir/esp: EFI/BOOT/BOOTX64.EFI (the removable
+ * media path firmware boots without NVRAM entries), GRUB or, with
+ * secure_boot, shim and the signed GRUB; grub.cfg beside it (and in
+ * EFI/debian for the signed GRUB). Returns tmpdir/esp.
+ */
+static char *
+prepare_esp(struct stage_run *r, const struct disk_job *j,
+    const char *append, int has_initrd)
+{
+	char		*esp = xasprintf("%s/esp", r->tmpdir);
+	char		*efi = xasprintf("%s/esp/EFI", r->tmpdir);
+	char		*dir = xasprintf("%s/esp/EFI/BOOT", r->tmpdir);
+	char		*deb = xasprintf("%s/esp/EFI/debian", r->tmpdir);
+	char		*cfg = NULL, *cfgp = NULL;
+	int		 ok = 0;
+
+	if (mkdir(esp, 0755) == -1 || mkdir(efi, 0755) == -1 ||
+	    mkdir(dir, 0755) == -1 ||
+	    (j->secure_boot && mkdir(deb, 0755) == -1)) {
+		out_printf(r->out, "mkdir %s: %s", dir, strerror(errno));
+		goto cleanup;
+	}
+	if ((j->secure_boot ? esp_shim(r, j, dir) :
+	    esp_grub_mkimage(r, j, dir)) == -1)
+		goto cleanup;
+	cfg = grub_cfg(j->kver, append, has_initrd, j->label, j->uuid);
+	cfgp = xasprintf("%s/grub.cfg", dir);
+	if (write_file_atomic(cfgp, cfg, strlen(cfg), 0644) == -1)
+		goto fail;
+	free(cfgp);
+	cfgp = xasprintf("%s/grub.cfg", deb);
+	if (j->secure_boot && write_file_atomic(cfgp, cfg, strlen(cfg),
+	    0644) == -1)
+		goto fail;
+	out_printf(r->out, "ESP: %s; /EFI/BOOT/grub.cfg:\n%s",
+	    j->secure_boot ? "shim and the signed GRUB (Secure Boot)" :
+	    "GRUB made by grub-mkimage", cfg);
+	ok = 1;
+	goto cleanup;
+fail:
+	out_printf(r->out, "%s: %s", cfgp, strerror(errno));
+cleanup:
+	free(efi);
+	free(dir);
+	free(deb);
+	free(cfgp);
+	free(cfg);
+	if (!ok) {
+		free(esp);
+		return NULL;
+	}
+	return esp;
 }
 
 /*
@@ -320,9 +593,10 @@ stage_disk(struct stage_run *r)
 	json_object	*o = r->s->options;
 	const char	*bl = json_get_str(o, "bootloader");
 	const char	*mode = getenv("IB_BUILD_DISK_BACKEND");
+	const char	*pt;
 	struct disk_job	 j;
-	char		 why[256], *initrd = NULL;
-	int		 fd, ret = -1, direct;
+	char		 why[256], *initrd = NULL, *append = NULL;
+	int		 fd, ret = -1, direct, legacy, uefi, has_initrd = 0;
 
 	memset(&j, 0, sizeof(j));
 	j.label = json_get_str(o, "label") ? json_get_str(o, "label") : "root";
@@ -339,25 +613,49 @@ stage_disk(struct stage_run *r)
 		out_printf(r->out, "%s", why);
 		return -1;
 	}
+	/* boot_mode (osbuild's names): legacy BIOS, UEFI, or both on one
+	 * GPT disk; uefi and hybrid imply partition_table gpt (stages.c). */
+	j.boot_mode = json_get_str(o, "boot_mode") ?
+	    json_get_str(o, "boot_mode") : "legacy";
+	legacy = strcmp(j.boot_mode, "uefi") != 0;
+	uefi = strcmp(j.boot_mode, "legacy") != 0;
+	pt = json_get_str(o, "partition_table");
+	j.gpt = uefi || (pt != NULL && strcmp(pt, "gpt") == 0);
+	if (uefi) {
+		json_object *v = NULL;
+
+		json_object_object_get_ex(o, "esp_size", &v);
+		j.esp_size = (size_option(v) + MIB - 1) / MIB * MIB;
+		if (j.esp_size == 0)
+			j.esp_size = ESP_SIZE;
+		j.secure_boot = opt_bool(o, "secure_boot", 0);
+	}
 	if (bl == NULL || strcmp(bl, "extlinux") == 0) {
 		if ((j.kver = tree_kernel(j.os)) == NULL) {
 			out_printf(r->out, "no /boot/vmlinuz-* in the tree: "
-			    "nothing for extlinux to boot");
+			    "nothing for the boot loader to boot");
 			goto cleanup;
 		}
-		fd = open(MBR_FILE, O_RDONLY | O_CLOEXEC);
+		initrd = xasprintf("%s/boot/initrd.img-%s", j.os, j.kver);
+		has_initrd = access(initrd, F_OK) == 0;
+		append = kernel_append(r, j.os, j.label, j.uuid);
+	}
+	if (append != NULL && legacy) {
+		/* syslinux's MBR code, or for GPT the one that boots the
+		 * partition with the legacy BIOS bootable attribute. */
+		const char *mbrf = j.gpt ? GPTMBR_FILE : MBR_FILE;
+
+		fd = open(mbrf, O_RDONLY | O_CLOEXEC);
 		if (fd == -1 || read(fd, j.mbr, sizeof(j.mbr)) !=
 		    sizeof(j.mbr)) {
 			out_printf(r->out, "%s: %s (install syslinux-common)",
-			    MBR_FILE, strerror(errno));
+			    mbrf, strerror(errno));
 			if (fd != -1)
 				close(fd);
 			goto cleanup;
 		}
 		close(fd);
-		initrd = xasprintf("%s/boot/initrd.img-%s", j.os, j.kver);
-		j.conf = extlinux_conf(r, j.os, j.kver, j.label, j.uuid,
-		    access(initrd, F_OK) == 0);
+		j.conf = extlinux_conf(j.kver, append, has_initrd);
 	}
 	if (strcmp(mode, "auto") == 0)
 		direct = disk_direct_usable(j.conf != NULL);
@@ -365,6 +663,10 @@ stage_disk(struct stage_run *r)
 		direct = strcmp(mode, "direct") == 0;
 	if (direct) {
 		out_printf(r->out, "disk backend: direct");
+		/* GRUB's EFI image for the ESP (GPT: direct only). */
+		if (append != NULL && uefi && (j.esp_dir =
+		    prepare_esp(r, &j, append, has_initrd)) == NULL)
+			goto cleanup;
 		ret = disk_native(r, &j);
 		if (ret == DISK_NO_LOOP && strcmp(mode, "auto") == 0) {
 			out_printf(r->out, "loop devices do not work here: "
@@ -383,7 +685,9 @@ cleanup:
 	free(j.os);
 	free(j.kver);
 	free(j.conf);
+	free(j.esp_dir);
 	free(initrd);
+	free(append);
 	return ret;
 }
 

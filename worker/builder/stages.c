@@ -458,6 +458,9 @@ static const struct schema_field disk_fields[] = {
 	{ "uuid", F_STR, 0, NULL },
 	{ "bootloader", F_STR, 0, NULL },
 	{ "kernel_opts", F_STR, 0, NULL },
+	{ "boot_mode", F_STR, 0, NULL },
+	{ "esp_size", F_SIZE, 0, NULL },
+	{ "secure_boot", F_BOOL, 0, NULL },
 	{ NULL, 0, 0, NULL }
 };
 
@@ -482,12 +485,40 @@ check_enum(json_object *o, const char *key, const char *const *allowed,
 	}
 }
 
+#define ESP_MIN	(INT64_C(33) << 20)
+
+/* Checks a size option (bytes, or a string N with an optional K, M or G
+ * suffix); 1 when present and valid. */
+static int
+check_size(json_object *o, const char *key, json_object *path,
+    json_object *errors)
+{
+	json_object	*v;
+	const char	*s;
+	char		*end;
+
+	if (!json_object_object_get_ex(o, key, &v))
+		return 0;
+	if (!json_object_is_type(v, json_type_string))
+		return json_object_is_type(v, json_type_int);
+	s = json_object_get_string(v);
+	if (strtoull(s, &end, 10) == 0 || (*end != '\0' &&
+	    strcmp(end, "K") != 0 && strcmp(end, "M") != 0 &&
+	    strcmp(end, "G") != 0)) {
+		verr_add(errors, path, "%s '%s' is not a number with an "
+		    "optional K, M or G suffix", key, s);
+		return 0;
+	}
+	return 1;
+}
+
 static void
 check_disk(json_object *o, json_object *inputs, json_object *path,
     json_object *errors)
 {
 	static const char *const in[] = { "tree", NULL };
-	static const char *const pt[] = { "mbr", "dos", NULL };
+	static const char *const pt[] = { "mbr", "dos", "gpt", NULL };
+	static const char *const bm[] = { "legacy", "uefi", "hybrid", NULL };
 	static const char *const fs[] = { "ext4", NULL };
 	static const char *const bl[] = { "extlinux", "none", NULL };
 	json_object	*v;
@@ -499,17 +530,29 @@ check_disk(json_object *o, json_object *inputs, json_object *path,
 	check_enum(o, "partition_table", pt, path, errors);
 	check_enum(o, "fs_type", fs, path, errors);
 	check_enum(o, "bootloader", bl, path, errors);
-	if (json_object_object_get_ex(o, "size", &v) &&
-	    json_object_is_type(v, json_type_string)) {
-		char *end;
-
-		s = json_object_get_string(v);
-		if (strtoull(s, &end, 10) == 0 || (*end != '\0' &&
-		    strcmp(end, "K") != 0 && strcmp(end, "M") != 0 &&
-		    strcmp(end, "G") != 0))
-			verr_add(errors, path, "size '%s' is not a number "
-			    "with an optional K, M or G suffix", s);
-	}
+	check_enum(o, "boot_mode", bm, path, errors);
+	if ((s = json_get_str(o, "boot_mode")) != NULL &&
+	    strcmp(s, "legacy") != 0 &&
+	    json_get_str(o, "partition_table") != NULL &&
+	    strcmp(json_get_str(o, "partition_table"), "gpt") != 0)
+		verr_add(errors, path, "boot_mode '%s' needs partition_table "
+		    "gpt (an EFI system partition on a GPT disk)", s);
+	if (json_object_object_get_ex(o, "esp_size", &v) &&
+	    ((s = json_get_str(o, "boot_mode")) == NULL ||
+	    strcmp(s, "legacy") == 0))
+		verr_add(errors, path, "esp_size without boot_mode uefi or "
+		    "hybrid");
+	if (json_object_object_get_ex(o, "secure_boot", &v) &&
+	    json_object_get_boolean(v) && ((s = json_get_str(o,
+	    "boot_mode")) == NULL || strcmp(s, "legacy") == 0))
+		verr_add(errors, path, "secure_boot without boot_mode uefi or "
+		    "hybrid");
+	(void)check_size(o, "size", path, errors);
+	if (check_size(o, "esp_size", path, errors) &&
+	    json_object_object_get_ex(o, "esp_size", &v) &&
+	    size_option(v) < ESP_MIN)
+		verr_add(errors, path, "esp_size is below %d MiB, the "
+		    "smallest FAT32 file system", (int)(ESP_MIN >> 20));
 	if ((s = json_get_str(o, "label")) != NULL && (strlen(s) > 16 ||
 	    strpbrk(s, " \t\n/") != NULL))
 		verr_add(errors, path, "label '%s' is not a valid ext4 label",

@@ -158,6 +158,68 @@ def body(tmp):
           "bad format type and unsafe filename reported")
     check(["pipelines", 0, "stages", 2, "inputs"] in paths,
           "missing input reported")
+    # UEFI options: boot modes by osbuild's names, an ESP needs a GPT.
+    tree_in = {"tree": {"type": "org.osbuild.tree",
+                        "origin": "org.osbuild.pipeline",
+                        "references": ["name:t"]}}
+    uefi_bad = {"version": "2", "pipelines": [
+        {"name": "t", "stages": [stage("org.osbuild.hostname",
+                                       {"hostname": "x"})]},
+        {"name": "i", "stages": [
+            stage("io.ib.disk", {"filename": "a.raw", "boot_mode": "bios"},
+                  tree_in),
+            stage("io.ib.disk", {"filename": "b.raw", "boot_mode": "uefi",
+                                 "partition_table": "mbr"}, tree_in),
+            stage("io.ib.disk", {"filename": "c.raw", "boot_mode": "legacy",
+                                 "esp_size": "100M"}, tree_in),
+            stage("io.ib.disk", {"filename": "d.raw", "boot_mode": "hybrid",
+                                 "partition_table": "gpt",
+                                 "esp_size": "100M", "secure_boot": True},
+                  tree_in),
+            stage("io.ib.disk", {"filename": "e.raw", "secure_boot": True},
+                  tree_in),
+            stage("io.ib.disk", {"filename": "f.raw", "boot_mode": "uefi",
+                                 "esp_size": "16M"}, tree_in)]}]}
+    rc, res, _, _ = run(uefi_bad, store)
+    errs = res.get("errors", []) if res else []
+    check(rc == 2 and sorted(e["path"][3] for e in errs) ==
+          [0, 1, 2, 4, 5] and
+          any("esp_size is below 33 MiB" in e["message"] for e in errs) and
+          any("secure_boot without boot_mode" in e["message"]
+              for e in errs) and
+          any("'bios' is not one of" in e["message"] for e in errs) and
+          any("needs partition_table gpt" in e["message"] for e in errs) and
+          any("esp_size without boot_mode" in e["message"] for e in errs),
+          "io.ib.disk: unknown boot_mode, an ESP on MBR, esp_size and "
+          "secure_boot for legacy, a 16 MiB ESP refused; hybrid on GPT "
+          "accepted (%s)" %
+          [(e["path"], e["message"]) for e in errs])
+    # manifest-gen: image.boot_mode reaches io.ib.disk, checked.
+    def gen_disk(boot_mode):
+        req = {"depsolve": {"package_specs": {"os": [{
+            "name": "base-files", "checksum": "sha256:" + "0" * 64,
+            "remote_location": "http://127.0.0.1:9/base-files.deb"}]}},
+            "image": {"boot_mode": boot_mode, "secure_boot": True}
+            if boot_mode else {}}
+        p = subprocess.run([IB, "--generate-manifest"],
+                           input=json.dumps(req), capture_output=True,
+                           text=True)
+        if p.returncode != 0:
+            return p.returncode, p.stderr
+        m = json.loads(p.stdout)
+        return 0, [st["options"] for pl in m["pipelines"]
+                   if pl["name"] == "image" for st in pl["stages"]][0]
+    rc, o = gen_disk("hybrid")
+    check(rc == 0 and o.get("boot_mode") == "hybrid" and
+          o.get("partition_table") == "gpt" and o.get("secure_boot") is True,
+          "manifest-gen: boot_mode hybrid gives io.ib.disk a GPT, "
+          "secure_boot passed on (%s)" % o)
+    rc, o = gen_disk(None)
+    check(rc == 0 and "boot_mode" not in o and "partition_table" not in o,
+          "manifest-gen: no boot_mode, the legacy MBR disk as before")
+    rc, o = gen_disk("bios")
+    check(rc == 1 and "boot_mode is not legacy, uefi or hybrid" in o,
+          "manifest-gen: an unknown boot_mode is refused (%s)" % o)
     rc, res, _, _ = run({"version": "1", "pipelines": []}, store)
     check(rc == 2 and res and res["errors"][0]["path"] == ["version"],
           "manifest version 1 refused")

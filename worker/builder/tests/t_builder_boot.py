@@ -74,12 +74,16 @@ def build(manifest, store, out, exports):
     return p.returncode, res, mon, se.decode(), secs, summary
 
 
-def boot(image, expect):
-    serial = image + ".serial"
+def boot(image, expect, fmt="qcow2", firmware=(), serial=None):
+    """Boots image (read only: snapshot=on) under TCG until expect (a
+    string, or every string of a list) shows on the serial console;
+    firmware: extra qemu arguments (OVMF's flash)."""
+    serial = serial or image + ".serial"
+    expects = [expect] if isinstance(expect, str) else list(expect)
     argv = ["qemu-system-x86_64", "-accel", "tcg", "-m", "1024", "-smp", "2",
             "-display", "none", "-no-reboot", "-monitor", "none",
-            "-drive", "file=%s,if=virtio,format=qcow2,snapshot=on" % image,
-            "-serial", "file:" + serial]
+            "-drive", "file=%s,if=virtio,format=%s,snapshot=on" % (image, fmt),
+            "-serial", "file:" + serial] + list(firmware)
     q = subprocess.Popen(argv, stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)
     start = time.monotonic()
@@ -89,9 +93,10 @@ def boot(image, expect):
             time.sleep(3)
             try:
                 with open(serial, "rb") as f:
-                    if expect.encode() in f.read():
-                        seen = True
-                        break
+                    text = f.read()
+                if all(e.encode() in text for e in expects):
+                    seen = True
+                    break
             except FileNotFoundError:
                 pass
     finally:
@@ -101,6 +106,17 @@ def boot(image, expect):
         with open(serial, "rb") as f:
             sys.stdout.write(f.read()[-3000:].decode(errors="replace"))
     return seen, time.monotonic() - start
+
+
+def pinned_request(args):
+    """mkmanifest.py's request for args, or None (said why: skip)."""
+    p = subprocess.run([os.path.join(HERE, "mkmanifest.py")] + args,
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        print("cannot pin packages from the apt mirror: " +
+              p.stderr.strip().splitlines()[-1])
+        return None
+    return json.loads(p.stdout)
 
 
 def main():
@@ -117,14 +133,10 @@ def main():
         return 77
     os.environ.setdefault("LIBGUESTFS_BACKEND", "direct")
     os.environ.setdefault("LIBGUESTFS_BACKEND_SETTINGS", "force_tcg")
-    p = subprocess.run([os.path.join(HERE, "mkmanifest.py"),
-                        "--formats", "qcow2,vhd", "--hostname", "ib-boot-1"],
-                       capture_output=True, text=True)
-    if p.returncode != 0:
-        print("cannot pin packages from the apt mirror: " +
-              p.stderr.strip().splitlines()[-1])
+    req = pinned_request(["--formats", "qcow2,vhd", "--hostname",
+                          "ib-boot-1"])
+    if req is None:
         return 77
-    req = json.loads(p.stdout)
     tmp = tempfile.mkdtemp(prefix="t_builder_boot.", dir=BDIR)
     try:
         return body(tmp, req)

@@ -30,6 +30,7 @@ IB = os.path.join(TOP, B, "ib-build") if not os.path.isabs(B) else \
     os.path.join(B, "ib-build")
 MBR_BIN = "/usr/lib/syslinux/mbr/mbr.bin"
 OFF = 1 << 20
+MIB = 1 << 20
 UUID = "0b5f3c2e-8d41-4a7e-9c1f-2e6d7a8b9c0d"
 KVER = "6.1.0-99-test"
 FAILS = []
@@ -311,6 +312,204 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+HOST_GRUB_EFI = "/usr/lib/grub/x86_64-efi"
+GPTMBR = "/usr/lib/syslinux/mbr/gptmbr.bin"
+ESP_TYPE = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
+ROOT_TYPE = "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709"
+
+
+def partition_table(img):
+    """sfdisk's view of the image's partition table, {} without one."""
+    p = subprocess.run(["sfdisk", "--json", img], capture_output=True,
+                       text=True)
+    return json.loads(p.stdout)["partitiontable"] if p.returncode == 0 \
+        else {}
+
+
+def gpt_checks(tmp, store, fails):
+    """io.ib.disk with boot_mode hybrid and uefi on a small tree given the
+    host's GRUB EFI modules (as grub-efi-amd64-bin puts them in an image):
+    the GPT, the ESP's files, the root file system at its offset, the boot
+    code; then the failures: no modules, a module that is a symlink, the
+    libguestfs backend."""
+    def gpt_tree(opts, host, modules=True):
+        mm = manifest(dict({"size": "320M"}, **opts))
+        mm["pipelines"][0]["stages"].append(stage(
+            "org.osbuild.hostname", {"hostname": host}))
+        t = tree_object(store, mm)
+        if modules:
+            shutil.copytree(HOST_GRUB_EFI, t + HOST_GRUB_EFI)
+        return mm, t
+
+    for mode in ("hybrid", "uefi"):
+        mm, t = gpt_tree({"boot_mode": mode}, "gpt-" + mode)
+        out = os.path.join(tmp, "out-" + mode)
+        start = time.monotonic()
+        rc, res, output, err = build(mm, store, out)
+        print("# %s disk stage: %.1f s" % (mode, time.monotonic() - start))
+        check(rc == 0 and "disk backend: direct" in output,
+              "%s: built (%s)" % (mode, (output or err)[-1500:]))
+        if rc != 0:
+            continue
+        img = os.path.join(out, "image", "disk.raw")
+        pt = partition_table(img)
+        parts = pt.get("partitions", [])
+        check(pt.get("label") == "gpt" and len(parts) == 2 and
+              parts[0]["type"] == ESP_TYPE and parts[0]["start"] == 2048 and
+              parts[0]["size"] == 200 * 2048 and
+              parts[1]["type"] == ROOT_TYPE and
+              parts[1]["start"] == 201 * 2048 and
+              ("LegacyBIOSBootable" in parts[1].get("attrs", "")) ==
+              (mode == "hybrid") and
+              parts[1]["start"] + parts[1]["size"] == (320 - 1) * 2048,
+              "%s: GPT with the 200 MiB ESP, then the root to the last "
+              "MiB, legacy BIOS bootable for hybrid only (%s)" %
+              (mode, parts))
+        v = subprocess.run(["sfdisk", "--verify", img], capture_output=True,
+                           text=True)
+        check(v.returncode == 0 and "No errors detected" in v.stdout,
+              "%s: sfdisk --verify (%s)" % (mode, v.stdout.strip()))
+        env = dict(os.environ, MTOOLS_SKIP_CHECK="1")
+        esp = "%s@@%d" % (img, 2048 * 512)
+        ls = subprocess.run(["mdir", "-b", "-i", esp, "::/EFI/BOOT"],
+                            capture_output=True, text=True, env=env)
+        cfg = subprocess.run(["mtype", "-i", esp, "::/EFI/BOOT/grub.cfg"],
+                             capture_output=True, text=True, env=env)
+        efi = subprocess.run(["mtype", "-i", esp, "::/EFI/BOOT/BOOTX64.EFI"],
+                             capture_output=True, env=env)
+        check(sorted(os.path.basename(x) for x in ls.stdout.split()) ==
+              ["BOOTX64.EFI", "grub.cfg"] and efi.stdout[:2] == b"MZ",
+              "%s: the ESP holds a PE BOOTX64.EFI and grub.cfg (%s)" %
+              (mode, ls.stdout + ls.stderr))
+        check("search --no-floppy --set=root --fs-uuid %s" % UUID in
+              cfg.stdout and "linux /boot/vmlinuz-%s root=UUID=%s" %
+              (KVER, UUID) in cfg.stdout and
+              "initrd /boot/initrd.img-" + KVER in cfg.stdout,
+              "%s: grub.cfg finds the root by UUID and boots its kernel "
+              "(%s)" % (mode, cfg.stdout))
+        p = subprocess.run(["e2fsck", "-fn", "%s?offset=%d" %
+                            (img, 201 * MIB)], capture_output=True)
+        check(p.returncode == 0, "%s: the root e2fsck clean" % mode)
+        with open(img, "rb") as f:
+            code = f.read(440)
+        with open(GPTMBR, "rb") as f:
+            gptmbr = f.read(440)
+        if mode == "hybrid":
+            check(code == gptmbr, "hybrid: gptmbr.bin in sector 0")
+            d = subprocess.run(["debugfs", "-R", "stat /boot/extlinux/"
+                                "ldlinux.sys", "%s?offset=%d" %
+                                (img, 201 * MIB)], capture_output=True)
+            check(d.returncode == 0 and b"Inode:" in d.stdout,
+                  "hybrid: extlinux installed on the root")
+        else:
+            check(code == bytes(440), "uefi: no BIOS boot code")
+        shutil.rmtree(out)
+
+    # bootloader none: an empty ESP of esp_size (the smallest FAT32
+    # size here), the root right after it; no loop device needed.
+    mm, t = gpt_tree({"boot_mode": "uefi", "bootloader": "none",
+                      "esp_size": "33M"}, "gpt-none", modules=False)
+    out = os.path.join(tmp, "out-gn")
+    rc, res, output, err = build(mm, store, out)
+    img = os.path.join(out, "image", "disk.raw")
+    parts = partition_table(img).get("partitions", [])
+    ls = subprocess.run(["mdir", "-b", "-i", "%s@@%d" % (img, 1 << 20),
+                         "::/"], capture_output=True, text=True,
+                        env=dict(os.environ, MTOOLS_SKIP_CHECK="1"))
+    check(rc == 0 and len(parts) == 2 and parts[0]["size"] == 33 * 2048 and
+          parts[1]["start"] == 34 * 2048 and ls.returncode == 0 and
+          ls.stdout.strip() == "" and "ESP (empty)" in output,
+          "uefi, bootloader none: a 33 MiB empty FAT32 ESP, then the root "
+          "(%s %s %s)" % (parts, ls.stdout + ls.stderr, (output or
+                                                         err)[-600:]))
+    shutil.rmtree(out, ignore_errors=True)
+
+    # legacy on a GPT: no ESP, extlinux behind gptmbr.bin.
+    mm, t = gpt_tree({"partition_table": "gpt"}, "gpt-legacy",
+                     modules=False)
+    out = os.path.join(tmp, "out-gl")
+    rc, res, output, err = build(mm, store, out)
+    img = os.path.join(out, "image", "disk.raw")
+    parts = partition_table(img).get("partitions", [])
+    e2 = subprocess.run(["e2fsck", "-fn", "%s?offset=%d" % (img, MIB)],
+                        capture_output=True)
+    with open(img, "rb") as f:
+        code = f.read(440)
+    with open(GPTMBR, "rb") as f:
+        gptmbr = f.read(440)
+    check(rc == 0 and len(parts) == 1 and parts[0]["start"] == 2048 and
+          parts[0]["type"] == ROOT_TYPE and
+          parts[0].get("attrs") == "LegacyBIOSBootable" and
+          e2.returncode == 0 and code == gptmbr,
+          "legacy on a GPT: one root partition at 1 MiB, legacy BIOS "
+          "bootable, gptmbr.bin, e2fsck clean (%s %s)" %
+          (parts, (output or err)[-600:]))
+    shutil.rmtree(out, ignore_errors=True)
+
+    # secure_boot: shim and the signed GRUB from the tree, not made.
+    shim = "/usr/lib/shim/shimx64.efi.signed"
+    sgrub = "/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed"
+    mm, t = gpt_tree({"boot_mode": "uefi", "secure_boot": True}, "gpt-sb",
+                     modules=False)
+    for path, data in ((shim, b"MZ shim"), (sgrub, b"MZ signed grub")):
+        os.makedirs(os.path.dirname(t + path), exist_ok=True)
+        with open(t + path, "wb") as f:
+            f.write(data)
+    out = os.path.join(tmp, "out-sb")
+    rc, res, output, err = build(mm, store, out)
+    img = os.path.join(out, "image", "disk.raw")
+    env = dict(os.environ, MTOOLS_SKIP_CHECK="1")
+
+    def esp_read(path):
+        p = subprocess.run(["mtype", "-i", "%s@@%d" % (img, 2048 * 512),
+                            "::" + path], capture_output=True, env=env)
+        return p.stdout if p.returncode == 0 else None
+    check(rc == 0 and esp_read("/EFI/BOOT/BOOTX64.EFI") == b"MZ shim" and
+          esp_read("/EFI/BOOT/grubx64.efi") == b"MZ signed grub" and
+          esp_read("/EFI/BOOT/grub.cfg") is not None and
+          esp_read("/EFI/debian/grub.cfg") == esp_read("/EFI/BOOT/grub.cfg")
+          and esp_read("/EFI/BOOT/mmx64.efi") is None,
+          "secure_boot: shim as BOOTX64.EFI, the signed GRUB beside it, "
+          "grub.cfg in /EFI/BOOT and /EFI/debian (%s)" %
+          (output or err)[-800:])
+    shutil.rmtree(out, ignore_errors=True)
+    # /usr/lib/shim a symlink to a host folder holding a shim: not read.
+    mm, t = gpt_tree({"boot_mode": "uefi", "secure_boot": True},
+                     "gpt-sb-sym", modules=False)
+    hshim = os.path.join(tmp, "host-shim")
+    os.makedirs(hshim)
+    with open(os.path.join(hshim, "shimx64.efi.signed"), "wb") as f:
+        f.write(b"MZ host")
+    os.makedirs(t + "/usr/lib")
+    os.symlink(hshim, t + "/usr/lib/shim")
+    fails(mm, "secure_boot with /usr/lib/shim a symlink to the host",
+          "install shim-signed and grub-efi-amd64-signed")
+    # A fifo where the shim should be: refused, the build does not hang.
+    mm, t = gpt_tree({"boot_mode": "uefi", "secure_boot": True},
+                     "gpt-sb-fifo", modules=False)
+    os.makedirs(t + "/usr/lib/shim")
+    os.mkfifo(t + shim)
+    fails(mm, "secure_boot with a fifo for shim", "not a regular file")
+
+    mm, _ = gpt_tree({"boot_mode": "uefi"}, "gpt-nomods", modules=False)
+    fails(mm, "uefi without GRUB's EFI modules", "install "
+          "grub-efi-amd64-bin in the image")
+    # A module that is a symlink to a host file is not read through.
+    mm, t = gpt_tree({"boot_mode": "uefi"}, "gpt-symmod")
+    os.unlink(t + HOST_GRUB_EFI + "/normal.mod")
+    os.symlink(HOST_GRUB_EFI + "/normal.mod",
+               t + HOST_GRUB_EFI + "/normal.mod")
+    fails(mm, "a GRUB module that is a symlink", "grub-mkimage failed")
+    o = os.path.join(tmp, "out-gg")
+    mm, _ = gpt_tree({"boot_mode": "uefi"}, "gpt-guestfs")
+    rc, res, output, err = build(mm, store, o,
+                                 {"IB_BUILD_DISK_BACKEND": "libguestfs"})
+    check(rc == 1 and "made by the direct backend only" in output,
+          "libguestfs backend: a GPT is a clear stage error (%s)" %
+          output[-300:])
+    shutil.rmtree(o, ignore_errors=True)
+
+
 def body(tmp):
     store = os.path.join(tmp, "store")
     m = manifest({})
@@ -410,6 +609,13 @@ def body(tmp):
     fails(ms, "/boot/extlinux a symlink", "is not a directory")
     check(os.listdir(host) == [],
           "nothing written through the image's symlink on the host")
+
+    # --- GPT: hybrid (ESP with GRUB + extlinux/gptmbr) and uefi ---
+    if os.path.isdir(HOST_GRUB_EFI):
+        gpt_checks(tmp, store, fails)
+    else:
+        print("# skipping the GPT checks: no %s (grub-efi-amd64-bin)" %
+              HOST_GRUB_EFI)
 
     # --- auto with loop devices that do not work: libguestfs once ---
     # A private /dev where loop-control is a plain file: mount -o loop
