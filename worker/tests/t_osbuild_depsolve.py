@@ -88,6 +88,64 @@ class Build(harness.TestCase):
         self.assertIn("job_id=" + jid, log)
         self.assertTrue(self.output_empty(w))
 
+    def test_held_progress_reaches_the_server(self):
+        """Records that come within 5 s of the last progress update are
+        held, not dropped: in a long last stage the server sees that stage
+        once the window ends, not the progress of seconds before; the log
+        and STATUS= say where the build is."""
+        import socket
+        q = self.queue()
+        sock_path = os.path.join(self.tmp, "notify.sock")
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        s.bind(sock_path)
+        s.settimeout(0.5)
+        self.addCleanup(s.close)
+        msgs = []
+
+        def listen():
+            while True:
+                try:
+                    msgs.append(s.recv(4096).decode())
+                except socket.timeout:
+                    continue
+                except OSError:
+                    return
+        import threading
+        threading.Thread(target=listen, daemon=True).start()
+        w = self.worker("http://" + q.address, self.config(),
+                        env={"NOTIFY_SOCKET": sock_path})
+        args = build_args(double={"hold": 11})
+        pipes = args["manifest"]["pipelines"]
+        last = pipes[-1]
+        jid = q.enqueue("osbuild", args)
+        w.wait_log(r"osbuild: starting", 30)
+        started = time.monotonic()
+
+        def at_last_stage():
+            prog = q.show(jid).get("progress") or {}
+            sub = prog.get("sub_progress") or {}
+            return (sub.get("message") == "pipeline: " + last["name"] and
+                    sub.get("done") == len(last["stages"]) - 1)
+        try:
+            harness.wait_until(at_last_stage, 8, "the last stage's "
+                               "progress", step=0.25)
+        except AssertionError:
+            raise AssertionError("progress: %s\nlog:\n%s" % (
+                q.show(jid).get("progress"), w.log()[-3000:]))
+        # Within the window plus a tick, while osbuild still holds.
+        self.assertLess(time.monotonic() - started, 8.5)
+        self.assertEqual(q.show(jid)["state"], "running", q.show(jid))
+        q.wait(jid, 60)
+        self.assertTrue(q.result(jid)["success"])
+        self.assertIn("STATUS=building: pipeline %s %d/%d, stage %d/%d" % (
+            last["name"], len(pipes), len(pipes), len(last["stages"]),
+            len(last["stages"])), msgs)
+        # A long stage is not silent at info level.
+        self.assertRegex(w.log(), r"info osbuild: pipeline %s %d/%d, stage "
+                         r"\S+ %d/%d, \d+ s in it" % (
+                             last["name"], len(pipes), len(pipes),
+                             len(last["stages"]), len(last["stages"])))
+
     def test_2024_server_reads_the_result(self):
         """A 2024 composer cannot decode worker.server options: the result
         must come without them and be taken (no 500, no lost build)."""
