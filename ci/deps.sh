@@ -23,7 +23,8 @@ qemu-system-x86 qemu-utils linux-image-amd64 libguestfs-tools
 libvirt-daemon-system libvirt-clients mmdebstrap cloud-image-utils extlinux
 packer awscli docker-registry skopeo ostree createrepo-c valgrind syslinux-common
 apt-utils gpgv gnupg debian-archive-keyring systemd-journal-remote
-debhelper debugedit elfutils lintian rpmlint devscripts man-db groff-base gnuplot-nox"
+debhelper debugedit elfutils lintian rpmlint devscripts man-db groff-base gnuplot-nox
+prometheus"
 
 case $want in
 build) pkgs=$build_pkgs ;;

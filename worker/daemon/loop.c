@@ -168,6 +168,8 @@ do_register(struct loop *l)
 	char		*id;
 
 	ib_sd_status("registering with the composer");
+	metrics_registered(l->metrics, 0);
+	metrics_state(l->metrics, MSTATE_REGISTERING);
 	while (!draining(l)) {
 		rc = api_register(l->api, arch_of(l->conf), &id);
 		if (rc == API_OK) {
@@ -175,11 +177,14 @@ do_register(struct loop *l)
 			l->worker_id = id;
 			backoff_reset(&l->backoff);
 			log_info("registered as worker %s", id);
+			metrics_registered(l->metrics, 1);
 			if (l->watch != NULL)
 				watch_set_worker(l->watch, id);
 			return 0;
 		}
 		log_warnx("%s", api_error(l->api));
+		metrics_composer_error(l->metrics);
+		metrics_retry(l->metrics, "register");
 		runflags.wake = 0;
 		nap(backoff_next(&l->backoff));
 	}
@@ -327,6 +332,7 @@ deliver_once(struct loop *l, struct job *job, json_object *result)
 		rc = api_update_job(l->api, job->location, result);
 		switch (rc) {
 		case API_OK:
+			metrics_contact(l->metrics);
 			log_info("result delivered");
 			return 0;
 		case API_GONE:
@@ -367,6 +373,7 @@ deliver_once(struct loop *l, struct job *job, json_object *result)
 		}
 		if (runflags.stop_now)
 			return -1;
+		metrics_retry(l->metrics, "result");
 		nap(backoff_next(&b));
 		runflags.wake = runflags.stop_now;
 	}
@@ -441,6 +448,26 @@ count_fault(struct loop *l, const struct job_kind *kind, json_object *result)
 	}
 }
 
+/* The cache's size and evictions into the metrics (a walk of the store). */
+static void
+cache_metrics(struct loop *l)
+{
+	const char	*dir = l->conf->worker.cache_directory;
+	char		*store, *rpmmd;
+	uint64_t	 n;
+	int64_t		 bytes;
+
+	if (l->metrics == NULL)
+		return;
+	store = cache_path(dir, CACHE_STORE);
+	rpmmd = cache_path(dir, CACHE_RPMMD);
+	cache_evictions(&n, &bytes);
+	metrics_cache(l->metrics, cache_usage(store) + cache_usage(rpmmd), n,
+	    bytes);
+	free(store);
+	free(rpmmd);
+}
+
 /*
  * The job's id as the log and the status show it: the server's when it is
  * a plain token (a composer's are UUIDs), else a placeholder.
@@ -479,6 +506,7 @@ run_job(struct loop *l, json_object *doc)
 	log_info("job accepted: type %s", job->type);
 	watch_set_job(l->watch, job, l->asg);
 	metrics_job_started(l->metrics, job->type);
+	metrics_state(l->metrics, MSTATE_BUSY);
 	start = now_ms();
 
 	if (job->invalid != NULL) {
@@ -497,6 +525,7 @@ run_job(struct loop *l, json_object *doc)
 		ctx.cache_dir = l->conf->worker.cache_directory;
 		ctx.partial = l->partial;
 		ctx.generation = l->generation;
+		ctx.metrics = l->metrics;
 		asg_job_start(l->asg, kind);	/* protect a build from scale-in */
 		result = kind->run(job, &ctx);
 	}
@@ -532,6 +561,8 @@ run_job(struct loop *l, json_object *doc)
 		l->unhealthy = 1;
 	}
 	asg_job_end(l->asg);		/* after its result and cache work */
+	if (kind != NULL && !kind->light)
+		cache_metrics(l);
 	json_object_put(result);
 	job_free(job);
 	log_setjob(NULL);
@@ -570,6 +601,10 @@ loop_run(const struct loop_opts *opts, struct config *conf)
 		log_warnx("the cache directory %s cannot be set up; builds "
 		    "will fail until it can", conf->worker.cache_directory);
 	l.types = job_types(conf, &l.types_said);
+	/* A long poll holds the composer's answer for request_timeout. */
+	metrics_contact_window(l.metrics,
+	    (int)conf->worker.request_timeout + 120);
+	cache_metrics(&l);
 	ib_sd_notifyf("READY=1");
 	if (do_register(&l) == -1)
 		goto done;
@@ -585,6 +620,7 @@ loop_run(const struct loop_opts *opts, struct config *conf)
 		if (cannot_ever_build(&l))
 			break;
 		if (l.types[0] == NULL) {
+			metrics_state(l.metrics, MSTATE_GATED);
 			ib_sd_status("no job type can run here");
 			nap(LOOP_RECHECK_MS);
 			runflags.wake = 0;
@@ -602,16 +638,19 @@ loop_run(const struct loop_opts *opts, struct config *conf)
 		if (watch_forgotten(l.watch) && do_register(&l) == -1)
 			break;
 		ib_sd_status("waiting for a job");
+		metrics_state(l.metrics, MSTATE_IDLE);
 		rc = api_request_job(l.api, l.types, arch_of(l.conf),
 		    l.worker_id, l.conf->worker.request_timeout,
 		    &runflags.wake, &doc);
 		switch (rc) {
 		case API_OK:
 			/* Even when a drain began meanwhile: the job is ours. */
+			metrics_contact(l.metrics);
 			backoff_reset(&l.backoff);
 			run_job(&l, doc);
 			break;
 		case API_NOJOB:
+			metrics_contact(l.metrics);
 			backoff_reset(&l.backoff);
 			if (l.conf->worker.poll_interval > 0)
 				nap(l.conf->worker.poll_interval * 1000);
@@ -620,18 +659,22 @@ loop_run(const struct loop_opts *opts, struct config *conf)
 			break;
 		case API_FORGOTTEN:
 			log_warnx("%s", api_error(l.api));
+			metrics_contact(l.metrics);
 			if (do_register(&l) == -1)
 				goto done;
 			break;
 		default:
 			log_warnx("%s", api_error(l.api));
 			metrics_composer_error(l.metrics);
+			metrics_retry(l.metrics, "request_job");
 			nap(backoff_next(&l.backoff));
 			break;
 		}
 	}
 done:
 	ib_sd_notifyf("STOPPING=1");
+	metrics_state(l.metrics, l.leave ? MSTATE_LEAVING : l.unhealthy ?
+	    MSTATE_UNHEALTHY : MSTATE_DRAINING);
 	if (l.unhealthy) {
 		ib_sd_status("unhealthy: the cache cannot be cleaned");
 		status = 3;

@@ -19,7 +19,6 @@
 #include "loop.h"
 #include "watch.h"
 
-#define IB_VERSION	"0.1.0"
 
 static void
 usage(FILE *f)

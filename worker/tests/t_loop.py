@@ -3,9 +3,11 @@
 file-resolve job end to end, unknown job kinds, bad job documents."""
 
 import base64
+import json
 import os
 import signal
 import socket
+import subprocess
 import sys
 import time
 
@@ -299,10 +301,21 @@ class Loop(harness.TestCase):
         time.sleep(1.2)
         body = urllib.request.urlopen(
             "http://127.0.0.1:%d/metrics" % port, timeout=5).read().decode()
-        self.assertIn('ib_worker_jobs_total{kind="file-resolve",outcome='
+        self.assertIn('ib_worker_jobs_total{type="file-resolve",outcome='
                       '"success"} 1', body)
         self.assertRegex(body, r'ib_worker_heartbeats_total\{result="ok"\} [1-9]')
         self.assertIn("ib_worker_busy 0", body)
+        self.assertIn("ib_worker_registered 1", body)
+        self.assertIn('ib_worker_state{state="idle"} 1', body)
+        # Prometheus's own linter takes the exposition as it is.
+        lint = subprocess.run(["promtool", "check", "metrics"],
+                              input=body.encode(), capture_output=True,
+                              timeout=30)
+        self.assertEqual(lint.returncode, 0, lint.stdout + lint.stderr)
+        health = urllib.request.urlopen(
+            "http://127.0.0.1:%d/healthz" % port, timeout=5)
+        self.assertEqual(health.status, 200)
+        self.assertEqual(json.loads(health.read())["state"], "idle")
         w.signal(signal.SIGTERM)
         self.assertEqual(w.wait_exit(10), 0)
         msgs = []

@@ -51,7 +51,9 @@ class Build(harness.TestCase):
 
     def test_build_upload_and_progress(self):
         q = self.queue()
-        w = self.worker("http://" + q.address, self.config())
+        port = harness.free_port()
+        w = self.worker("http://" + q.address, self.config(
+            'metrics_listen = "127.0.0.1:%d"\n' % port))
         size = 3 * 1024 * 1024 + 17
         jid = q.enqueue("osbuild", build_args(double={
             "size": size, "sleep": 0.5}))
@@ -87,6 +89,16 @@ class Build(harness.TestCase):
         self.assertNotRegex(log, r" info osbuild: stage org\.osbuild")
         self.assertIn("job_id=" + jid, log)
         self.assertTrue(self.output_empty(w))
+        # The upload counted under its target, byte for byte.
+        body = urllib.request.urlopen(
+            "http://127.0.0.1:%d/metrics" % port, timeout=5).read().decode()
+        self.assertIn('ib_worker_upload_bytes_total{target='
+                      '"org.osbuild.worker.server"} %d\n' % size, body)
+        self.assertIn('ib_worker_uploads_total{target="org.osbuild.worker.'
+                      'server",outcome="success"} 1\n', body)
+        self.assertIn('ib_worker_job_duration_seconds_count{type="osbuild"} '
+                      '1\n', body)
+        self.assertRegex(body, r"\nib_worker_cache_bytes [1-9]")
 
     def test_held_progress_reaches_the_server(self):
         """Records that come within 5 s of the last progress update are

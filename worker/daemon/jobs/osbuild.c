@@ -784,6 +784,7 @@ osbuild_run(struct job *job, const struct job_ctx *ctx)
 	/* Targets that register images (EC2's BootMode) need the build's. */
 	tctx.image_boot_mode = json_get_str(job->args, "image_boot_mode");
 	tctx.abort = &job->canceled;
+	tctx.metrics = ctx->metrics;
 	if ((terrors = targets_run(result, &tctx, ctx->generation, targets,
 	    outdir)) != NULL) {
 		job_set_error(result, JOB_ERR_TARGET,

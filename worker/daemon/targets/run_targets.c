@@ -20,6 +20,7 @@
 #include "errors.h"
 #include "jsonutil.h"
 #include "log.h"
+#include "metrics.h"
 #include "targets.h"
 #include "util.h"
 
@@ -105,11 +106,17 @@ targets_run(json_object *result, const struct target_ctx *tctx,
 		    terr.reason, sizeof(terr.reason)) == -1) {
 			terr.id = JOB_ERR_INVALID_TARGET_CONFIG;
 		} else {
+			struct stat st;
+			int64_t start = now_ms();
+
 			log_info("target %zu: %s", i, k->name);
 			if (k->run(tctx, t, path, &opts, &terr) == 0)
 				terr.id = 0;
 			else if (terr.id == 0)
 				terr.id = JOB_ERR_UPLOAD;
+			metrics_upload(tctx->metrics, k->name,
+			    stat(path, &st) == 0 ? (int64_t)st.st_size : 0,
+			    (now_ms() - start) / 1000.0, terr.id == 0);
 		}
 		free(path);
 		if (terr.id == 0) {
