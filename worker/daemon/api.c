@@ -95,15 +95,16 @@ api_new(const struct config *conf, const char *address, int unix_socket,
 	} else {
 		sh->base = xasprintf("https://%s", address);
 	}
-	/* The address is host:port, nothing after it. */
+	/* The address is host:port (a trailing '/' is fine), nothing after
+	 * it; [::1]:port for IPv6 as in a URL. */
 	p = strstr(sh->base, "://") + 3;
+	while (*p != '\0' && sh->base[strlen(sh->base) - 1] == '/')
+		sh->base[strlen(sh->base) - 1] = '\0';
 	if (*p == '\0' || strchr(p, '/') != NULL || strchr(p, '?') != NULL) {
 		snprintf(err, errlen, "bad composer address %s: expected "
 		    "HOST:PORT", address);
 		goto fail;
 	}
-	while (strlen(sh->base) > 0 && sh->base[strlen(sh->base) - 1] == '/')
-		sh->base[strlen(sh->base) - 1] = '\0';
 
 	if (conf->worker.tls_ca != NULL) {
 		if (readable(conf->worker.tls_ca, "CA certificate", err,
@@ -130,8 +131,15 @@ api_new(const struct config *conf, const char *address, int unix_socket,
 
 		if (readable(ca, "CA certificate", err, errlen) == -1 ||
 		    readable(crt, "client certificate", err, errlen) == -1 ||
-		    readable(key, "client key", err, errlen) == -1)
+		    readable(key, "client key", err, errlen) == -1) {
+			/* The reference's fixed paths surprise a new user. */
+			snprintf(err + strlen(err), errlen - strlen(err),
+			    " (an https composer needs them: set tls_ca, "
+			    "tls_cert and tls_key in [worker], or "
+			    "[authentication]; a composer without TLS is "
+			    "given as http://HOST:PORT)");
 			goto fail;
+		}
 		if (sh->ca == NULL)
 			sh->ca = xstrdup(ca);
 		sh->cert = xstrdup(crt);
@@ -261,8 +269,11 @@ again:
 	}
 	a->status = 0;
 	if (http_do(a->http, &req, resp) == -1) {
-		snprintf(a->error, sizeof(a->error), "%s: %s", what,
-		    resp->error);
+		snprintf(a->error, sizeof(a->error), "%s: %s%s", what,
+		    resp->error, strncmp(url, "https://", 8) == 0 &&
+		    strstr(resp->error, "wrong version number") != NULL ?
+		    " (the server speaks plain HTTP: give the address as "
+		    "http://HOST:PORT)" : "");
 		rc = resp->aborted ? API_ABORTED : API_RETRY;
 		goto cleanup;
 	}
@@ -294,6 +305,11 @@ again:
 		rc = API_RETRY;
 	else
 		rc = API_ERROR;
+	/* Which URL: the path only, the address may hold credentials. */
+	if (resp->status == 404 && rc != API_GONE)
+		snprintf(a->error + strlen(a->error),
+		    sizeof(a->error) - strlen(a->error), " for %s %s (is the "
+		    "base_path right?)", method, url + strlen(a->sh->base));
 cleanup:
 	freezero_str(token);
 	free(url);

@@ -210,7 +210,9 @@ class Loop(harness.TestCase):
         r = subprocess.run([harness.WORKER, "-n", "-c", bad],
                            capture_output=True, text=True)
         self.assertEqual(r.returncode, 2)
-        self.assertIn(bad + ":2:", r.stdout)
+        # -n: errors on stderr, nothing on stdout but what went well.
+        self.assertIn(bad + ":2:", r.stderr)
+        self.assertEqual(r.stdout, "")
         r = subprocess.run([harness.WORKER, "-c", bad, "127.0.0.1:1"],
                            capture_output=True, text=True)
         self.assertEqual(r.returncode, 2)
@@ -238,7 +240,7 @@ class Loop(harness.TestCase):
                            capture_output=True, text=True, env=env)
         self.assertEqual(r.returncode, 2)
         self.assertIn(missing + ": worker.osbuild (default): osbuild: the "
-                      "builder cannot be run", r.stdout)
+                      "builder cannot be run", r.stderr)
         # What the file refers to, each problem at its key.
         refs = os.path.join(self.tmp, "refs.toml")
         with open(refs, "w") as f:
@@ -260,7 +262,7 @@ class Loop(harness.TestCase):
                      ':8:1: osbuild_executor.type: "aws.ec2" is not '
                      'implemented',
                      ":10:1: aws.credentials: /nonexistent/creds: No such"):
-            self.assertIn(refs + want, r.stdout)
+            self.assertIn(refs + want, r.stderr)
         self.assertNotIn("configuration OK", r.stdout)
         busy = harness.free_port()
         with socket.socket() as s:
@@ -274,7 +276,7 @@ class Loop(harness.TestCase):
             r = subprocess.run([harness.WORKER, "-n", "-c", refs],
                                capture_output=True, text=True)
         self.assertEqual(r.returncode, 2)
-        self.assertIn(refs + ":5:1: worker.metrics_listen: ", r.stdout)
+        self.assertIn(refs + ":5:1: worker.metrics_listen: ", r.stderr)
         for args, code in (([], 2), (["--version"], 0), (["--help"], 0),
                            (["-x"], 2), (["a", "b"], 2)):
             r = subprocess.run([harness.WORKER] + args, capture_output=True,

@@ -739,6 +739,7 @@ osbuild_run(struct job *job, const struct job_ctx *ctx)
 	    conf->worker.cancel_grace * 1000 : 0;
 	o.canceled = &job->canceled;
 	o.pgid = &job->pgid;
+	log_setfield(LOG_F_PHASE, "build");
 	log_info("osbuild: starting %s (exports:%s%s)", osbuild,
 	    exports.n > 0 ? " " : "", exports.n > 0 ? exports.v[0] : "");
 	log_debug("osbuild: start");
@@ -777,6 +778,7 @@ osbuild_run(struct job *job, const struct job_ctx *ctx)
 		goto done;
 	}
 	log_info("osbuild: build succeeded");
+	log_setfield(LOG_F_PHASE, "upload");
 	memset(&tctx, 0, sizeof(tctx));
 	tctx.conf = ctx->conf;
 	tctx.api = ctx->api;
