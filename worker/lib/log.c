@@ -189,10 +189,12 @@ vlog(const char *level, const struct log_num *nums, const char *fmt,
 	else if ((size_t)n >= sizeof(log_msg))
 		memcpy(log_msg + sizeof(log_msg) - sizeof(LOG_TRUNC),
 		    LOG_TRUNC, sizeof(LOG_TRUNC));
-	/* One event, one line: fold any newline a message carries, and no
-	 * other control byte (a terminal's escapes) either. */
+	/* One event, one line: fold any newline a message carries; a text
+	 * line carries no other control byte (a terminal's escapes) either,
+	 * JSON escapes them. */
 	for (p = log_msg; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+		if (*p == '\n' || *p == '\r' || (log_fmt == LOG_TEXT &&
+		    ((unsigned char)*p < 0x20 || *p == 0x7f)))
 			*p = ' ';
 
 	if (log_fmt == LOG_JSON) {
