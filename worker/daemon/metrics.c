@@ -313,6 +313,8 @@ health_body(struct metrics *m, int *ok)
 		why = "leaving: this machine cannot work";
 	else if (m->state == MSTATE_DRAINING)
 		why = "draining";
+	else if (m->state == MSTATE_GATED)
+		why = "gated: no job type can run here now";
 	else if (!m->registered)
 		why = "not registered with the composer";
 	else if (ago < 0 || ago > m->contact_window)

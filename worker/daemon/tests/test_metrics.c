@@ -270,6 +270,9 @@ test_healthz(void **state)
 	metrics_state(m, MSTATE_DRAINING);
 	expect(port, "GET", "/healthz?x=1", "HTTP/1.1 503 ",
 	    "\"state\":\"draining\"");
+	metrics_state(m, MSTATE_GATED);
+	expect(port, "GET", "/healthz", "HTTP/1.1 503 ",
+	    "\"reason\":\"gated: no job type can run here now\"");
 	metrics_state(m, MSTATE_UNHEALTHY);
 	expect(port, "GET", "/healthz", "HTTP/1.1 503 ",
 	    "unhealthy: the cache cannot be cleaned");
