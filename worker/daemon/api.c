@@ -17,6 +17,7 @@
 #include "http.h"
 #include "jsonutil.h"
 #include "log.h"
+#include "sdnotify.h"
 #include "util.h"
 
 #define API_ERR_JOB_NOT_FOUND	5
@@ -502,6 +503,31 @@ api_update_partial(struct api *a, const char *location, json_object *partial)
 	return patch(a, location, "partial", partial, "job progress");
 }
 
+/* An artifact going out: a progress line every API_PROGRESS_MS. */
+#define API_PROGRESS_MS		10000
+struct upload_progress {
+	const char	*name;		/* checked by name_is_safe */
+	int64_t		 start, last;
+};
+
+static void
+upload_progress(void *arg, int64_t sent, int64_t total)
+{
+	struct upload_progress	*u = arg;
+	struct log_num		 nums[] = { { "bytes", 0 }, { NULL, 0 } };
+	int64_t			 now = now_ms(), pct;
+
+	if (now - u->last < API_PROGRESS_MS)
+		return;
+	u->last = now;
+	pct = total > 0 ? sent * 100 / total : 0;
+	nums[0].value = sent;
+	log_info_n(nums, "artifact %s: %lld of %lld bytes (%lld%%), %.1f MB/s",
+	    u->name, (long long)sent, (long long)total, (long long)pct,
+	    sent / 1e6 / ((now - u->start) / 1000.0));
+	ib_sd_status("uploading %s: %lld%%", u->name, (long long)pct);
+}
+
 /*
  * A cut connection or a 5xx in the middle of an artifact upload is worth
  * another try from the start: the composer keeps nothing of a partial PUT.
@@ -517,6 +543,7 @@ api_upload_artifact(struct api *a, const char *artifact_location,
 	struct http_req		 extra;
 	struct http_resp	 resp;
 	struct backoff		 b;
+	struct upload_progress	 up = { name, 0, 0 };
 	char			*url, *esc;
 	enum api_rc		 rc;
 	int			 attempt;
@@ -533,8 +560,11 @@ api_upload_artifact(struct api *a, const char *artifact_location,
 	extra.content_type = "application/octet-stream";
 	extra.abort = abort;
 	extra.timeout = -1;
+	extra.on_upload = upload_progress;
+	extra.upload_arg = &up;
 	backoff_init(&b, ARTIFACT_BACKOFF_MS, ARTIFACT_BACKOFF_CAP_MS);
 	for (attempt = 1;; attempt++) {
+		up.start = up.last = now_ms();
 		http_resp_init(&resp);
 		rc = call(a, "PUT", url, NULL, &extra, &resp,
 		    "artifact upload");

@@ -9,6 +9,7 @@ slash or an IPv6 literal)."""
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -22,6 +23,7 @@ import testpath  # noqa: F401,E402  (shared helpers and doubles on the path)
 import harness  # noqa: E402
 from jobs import fixture  # noqa: E402
 from jobs import worker_server_args as build_args  # noqa: E402
+from faultproxy import FaultProxy  # noqa: E402
 
 DOUBLES = harness.DOUBLES
 
@@ -137,6 +139,28 @@ class Operator(harness.TestCase):
         self.assertNotIn("job finished", w.log())
         self.assertEqual(w.wait_exit(60), 0)
         self.assertEqual(q.show(jid)["state"], "success")
+
+    def test_upload_progress(self):
+        """An upload longer than 10 s says how far it is, in the log (with
+        bytes=) and in STATUS=, through a slow uplink (the proxy reads
+        200 kB/s)."""
+        q = self.queue()
+        proxy = self.keep(FaultProxy(q.port, rate=200000))
+        n = self.keep(Notify(self.tmp))
+        w = self.worker("http://" + proxy.address, self.config(), env={
+            "NOTIFY_SOCKET": n.path})
+        size = 2600000
+        jid = q.enqueue("osbuild", build_args(double={"size": size}))
+        q.wait(jid, 90)
+        self.assertEqual(q.show(jid)["state"], "success")
+        m = re.search(r"info artifact disk\.qcow2: (\d+) of %d bytes "
+                      r"\((\d+)%%\), [0-9.]+ MB/s bytes=(\d+) " % size,
+                      w.log())
+        self.assertIsNotNone(m, w.log()[-3000:])
+        self.assertEqual(m.group(1), m.group(3))
+        self.assertGreater(int(m.group(1)), 0)
+        self.assertTrue(any(re.match(r"STATUS=uploading disk\.qcow2: "
+                                     r"\d+%$", x) for x in n.msgs), n.msgs)
 
     def test_drain_when_idle_is_said_too(self):
         q = self.queue()
