@@ -53,7 +53,8 @@ class FaultProxy:
                 return
             threading.Thread(target=self._conn, args=(c,), daemon=True).start()
 
-    def _read_request(self, c):
+    @staticmethod
+    def _read_request(c, rate=0):
         data = b""
         while b"\r\n\r\n" not in data:
             chunk = c.recv(65536)
@@ -65,12 +66,12 @@ class FaultProxy:
         n = int(m.group(1)) if m else 0
         t0 = time.monotonic()
         while len(rest) < n:
-            chunk = c.recv(16384 if self.rate else 65536)
+            chunk = c.recv(16384 if rate else 65536)
             if not chunk:
                 return None
             rest += chunk
-            if self.rate:
-                ahead = len(rest) / self.rate - (time.monotonic() - t0)
+            if rate:
+                ahead = len(rest) / rate - (time.monotonic() - t0)
                 if ahead > 0:
                     time.sleep(ahead)
         return head + b"\r\n\r\n" + rest
@@ -79,7 +80,9 @@ class FaultProxy:
         upstream = None
         try:
             while True:
-                req = self._read_request(c)
+                # Subclasses override _read_request(c) (t_loop's).
+                req = (FaultProxy._read_request(c, self.rate) if self.rate
+                       else self._read_request(c))
                 if req is None:
                     return
                 line = req.split(b"\r\n", 1)[0].decode(errors="replace")
