@@ -25,6 +25,7 @@
 #include "job.h"
 #include "log.h"
 #include "metrics.h"
+#include "targets.h"
 #include "util.h"
 
 /* Every kind of job_kinds plus "other"; more is a bug in the table. */
@@ -102,6 +103,11 @@ struct metrics {
 	int			 contact_window;
 	enum metrics_state	 state;
 	struct conn		 conns[METRICS_MAX_CONNS];
+};
+
+/* The composer calls the loop retries, each a series from the start. */
+static const char *const metrics_calls[] = {
+	"register", "request_job", "result", NULL
 };
 
 static const char *const state_names[] = {
@@ -528,6 +534,10 @@ metrics_start(const char *listen_addr, char *err, size_t errlen)
 	for (i = 0; job_kinds[i] != NULL; i++)
 		(void)kind_of(m, job_kinds[i]->name);
 	(void)kind_of(m, METRICS_OTHER);
+	for (i = 0; target_kinds[i] != NULL; i++)
+		(void)target_of(m, target_kinds[i]->name);
+	for (i = 0; metrics_calls[i] != NULL; i++)
+		m->calls[m->ncalls++].name = metrics_calls[i];
 	m->fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC, 0);
 	if (m->fd == -1 ||
 	    setsockopt(m->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||

@@ -136,8 +136,8 @@ test_labels(void **state)
 	assert_non_null(strstr(body, "ib_worker_jobs_total{type=\"other\","
 	    "outcome=\"success\"} 1\n"));
 	/* Every line of the body is a comment or name{labels} value. */
-	assert_int_equal(regcomp(&line, "^(# .*|[a-z_]+(\\{[a-z_]+=\"[a-zA-Z0-9.+-]+"
-	    "\"(,[a-z_]+=\"[a-zA-Z0-9.+-]+\")*\\})? [0-9.]+)$", REG_EXTENDED), 0);
+	assert_int_equal(regcomp(&line, "^(# .*|[a-z_]+(\\{[a-z_]+=\"[a-zA-Z0-9._+-]+"
+	    "\"(,[a-z_]+=\"[a-zA-Z0-9._+-]+\")*\\})? [0-9.]+)$", REG_EXTENDED), 0);
 	for (p = strstr(body, "\r\n\r\n") + 4; *p != '\0'; p = nl + 1) {
 		assert_non_null(nl = strchr(p, '\n'));
 		*nl = '\0';
@@ -224,6 +224,11 @@ test_label_sets_stable(void **state)
 	assert_non_null(strstr(c, "ib_worker_job_duration_seconds_count{type="
 	    "\"osbuild\"} 1\n"));
 	assert_non_null(strstr(a, "ib_worker_build_info{version=\""));
+	/* Targets and retried calls are there before any happened. */
+	assert_non_null(strstr(a, "ib_worker_upload_bytes_total{target="
+	    "\"org.osbuild.aws\"} 0\n"));
+	assert_non_null(strstr(a, "ib_worker_composer_retries_total{call="
+	    "\"result\"} 0\n"));
 	assert_non_null(strstr(a, "\nprocess_start_time_seconds 1"));
 	free(a);
 	free(b);
