@@ -236,7 +236,8 @@ render(struct metrics *m)
 	    "Jobs running now, by type.");
 	for (i = 0; i < m->nkinds; i++)
 		buf_printf(&b, "ib_worker_running_jobs{type=\"%s\"} %d\n",
-		    m->kinds[i].name, m->running == m->kinds[i].name);
+		    m->kinds[i].name, m->running != NULL &&
+		    strcmp(m->running, m->kinds[i].name) == 0);
 	family(&b, "ib_worker_jobs_total", "counter",
 	    "Jobs finished, by type and outcome.");
 	for (i = 0; i < m->nkinds; i++)
