@@ -158,6 +158,21 @@ class Build(harness.TestCase):
                              last["name"], len(pipes), len(pipes),
                              len(last["stages"]), len(last["stages"])))
 
+    def test_last_progress_goes_out_before_the_upload(self):
+        """A build shorter than the 5 s between updates: the progress it
+        ended with reaches the server, not the first record's."""
+        q = self.queue()
+        self.worker("http://" + q.address, self.config())
+        args = build_args(double={"size": 1000})
+        pipes = args["manifest"]["pipelines"]
+        jid = q.enqueue("osbuild", args)
+        q.wait(jid, 60)
+        prog = q.show(jid)["progress"]
+        self.assertEqual((prog["done"], prog["total"]),
+                         (len(pipes), len(pipes)), prog)
+        self.assertEqual(prog["sub_progress"]["message"],
+                         "pipeline: " + pipes[-1]["name"])
+
     def test_2024_server_reads_the_result(self):
         """A 2024 composer cannot decode worker.server options: the result
         must come without them and be taken (no 500, no lost build)."""

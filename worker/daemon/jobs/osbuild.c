@@ -750,6 +750,11 @@ osbuild_run(struct job *job, const struct job_ctx *ctx)
 	}
 	ran = 1;
 	log_debug("osbuild: exited");
+	/* The last progress osbuild gave, before the uploads. */
+	if (mon.held != NULL && !res.canceled) {
+		partial_put(&mon, mon.held);
+		mon.held = NULL;
+	}
 	if (res.canceled) {
 		log_info("osbuild: build canceled");
 		job_set_error(result, JOB_ERR_BUILD, "the build was canceled",
