@@ -307,10 +307,10 @@ render(struct metrics *m)
 static char *
 health_body(struct metrics *m, int *ok)
 {
-	time_t	 now = time(NULL);
-	long	 ago;
-	char	*body;
-	const char *why = NULL;
+	const char	*why = NULL;
+	time_t		 now = time(NULL);
+	long		 ago;
+	char		*body;
 
 	pthread_mutex_lock(&m->mtx);
 	ago = m->last_contact ? (long)(now - m->last_contact) : -1;
