@@ -123,7 +123,7 @@ selected() {
 	return 0
 }
 
-scripts=$(find worker queue loadtest ami packer terraform ci -path '*/tests/t_*' \
+scripts=$(find worker queue loadtest ami packer terraform ci ops -path '*/tests/t_*' \
     -type f -perm -u+x 2>/dev/null | sort)
 serial=""
 for t in $scripts; do

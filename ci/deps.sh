@@ -24,7 +24,7 @@ libvirt-daemon-system libvirt-clients mmdebstrap cloud-image-utils extlinux
 packer awscli docker-registry skopeo ostree createrepo-c valgrind syslinux-common
 apt-utils gpgv gnupg debian-archive-keyring systemd-journal-remote
 debhelper debugedit elfutils lintian rpmlint devscripts man-db groff-base gnuplot-nox
-ovmf grub-common grub-efi-amd64-bin dosfstools mtools"
+ovmf grub-common grub-efi-amd64-bin dosfstools mtools prometheus"
 
 case $want in
 build) pkgs=$build_pkgs ;;

@@ -133,7 +133,12 @@ start=$(date +%s)
 id=$(sample_enqueue)
 echo "submitted:    job $id"
 rc=0
-q wait "$id" --timeout "$timeout" >/dev/null || rc=$?
+# A line each time the job (or the depsolve and manifest before it) moves.
+# (sh has no pipefail: the exit status goes through a file.)
+rm -f "$run/watch.rc"
+{ q watch "$id" --timeout "$timeout" || echo "$?" >"$run/watch.rc"; } |
+    sed -n 's/^\[/progress:     [/p'
+[ ! -f "$run/watch.rc" ] || rc=$(cat "$run/watch.rc")
 q show "$id" >"$run/job.json"
 state=$(jq -r .state "$run/job.json")
 case $rc in

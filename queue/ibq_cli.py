@@ -167,6 +167,61 @@ def cmd_wait(c, a):
             return 2
 
 
+def _progress_text(p):
+    """A JobProgress as one short line: "message done/total; sub ..."."""
+    if not isinstance(p, dict):
+        return ""
+    out = "%s %s/%s" % (_clean(p.get("message")), p.get("done", 0),
+                        p.get("total", 0))
+    sub = p.get("sub_progress")
+    if isinstance(sub, dict):
+        out += "; %s %s/%s" % (_clean(sub.get("message")),
+                               sub.get("done", 0), sub.get("total", 0))
+    return out
+
+
+def _clean(text, limit=80):
+    """Text from a worker, for one terminal line: printable, bounded."""
+    text = "".join(ch if ch.isprintable() else "?" for ch in str(text or ""))
+    return text[:limit]
+
+
+def watch_line(c, job_id):
+    """One line for the job and the chain before it (a compose's depsolve
+    and manifest): each job's type and state; the running one's progress;
+    the artifacts received so far. Returns (line, state of the job)."""
+    job = c.call("GET", "/jobs/" + job_id)
+    parts = []
+    for dep in job.get("dependencies") or []:
+        d = c.call("GET", "/jobs/" + dep)
+        parts.append("%s %s" % (_clean(d["type"]), d["state"]))
+    me = "%s %s" % (_clean(job["type"]), job["state"])
+    if job["state"] == "running" and job.get("progress"):
+        me += ": " + _progress_text(job["progress"])
+    for art in job.get("artifacts") or []:
+        me += ", %s %d bytes" % (_clean(art["name"]), art["size"])
+    parts.append(me)
+    return " -> ".join(parts), job["state"]
+
+
+def cmd_watch(c, a):
+    start = time.monotonic()
+    deadline = None if a.timeout is None else start + a.timeout
+    last = None
+    while True:
+        line, state = watch_line(c, a.id)
+        if line != last:
+            print("[%4ds] %s" % (time.monotonic() - start, line), flush=True)
+            last = line
+        if state in ("success", "failure", "canceled"):
+            print(state)
+            return 0 if state == "success" else 1
+        if deadline is not None and time.monotonic() >= deadline:
+            print("timeout (job %s)" % state, file=sys.stderr)
+            return 2
+        time.sleep(a.interval)
+
+
 def cmd_cancel(c, a):
     print(c.call("POST", "/jobs/%s/cancel" % a.id)["state"])
 
@@ -212,6 +267,12 @@ def add_parsers(sub):
     p.add_argument("id")
     p.add_argument("--timeout", type=float)
     p.set_defaults(fn=cmd_wait)
+    p = sub.add_parser("watch", help="wait for a job, printing a line each "
+                       "time it or the jobs before it move on")
+    p.add_argument("id")
+    p.add_argument("--timeout", type=float)
+    p.add_argument("--interval", type=float, default=1.0)
+    p.set_defaults(fn=cmd_watch)
     p = sub.add_parser("artifact", help="download an artifact")
     p.add_argument("id")
     p.add_argument("name")

@@ -64,6 +64,33 @@ def test_cli_job_lifecycle():
                      (a, "finished"), (b, "canceled")], kinds
 
 
+def test_watch_shows_the_chain_and_progress():
+    a = S.enqueue("t-w-dep")
+    b = S.enqueue("t-w-build", depends=[a])
+    p = S.cli("watch", b, "--timeout", "0.3", "--interval", "0.1",
+              check=False)
+    assert p.returncode == 2, p
+    assert re.search(r"^\[ +0s\] t-w-dep pending -> t-w-build pending$",
+                     p.stdout, re.M), p.stdout
+    _, tok = S.take(["t-w-dep"])
+    S.w("PATCH", "/jobs/" + tok, {"result": {}})
+    _, tok = S.take(["t-w-build"])
+    st, _, _ = S.w("PATCH", "/jobs/" + tok, {"partial": {"progress": {
+        "message": "Starting pipeline os\x1b[2J", "done": 1, "total": 4,
+        "sub_progress": {"message": "pipeline: os", "done": 3,
+                         "total": 10}}}})
+    assert st == 200
+    p = S.cli("watch", b, "--timeout", "0.3", "--interval", "0.1",
+              check=False)
+    assert p.returncode == 2, p
+    # The worker's text reaches the terminal without its control bytes.
+    assert "t-w-dep success -> t-w-build running: Starting pipeline os?[2J " \
+        "1/4; pipeline: os 3/10" in p.stdout, p.stdout
+    S.w("PATCH", "/jobs/" + tok, {"result": {}})
+    p = S.cli("watch", b, "--interval", "0.1", check=False)
+    assert p.returncode == 0 and p.stdout.splitlines()[-1] == "success", p
+
+
 def test_wait_reports_failure():
     j = S.enqueue("t-cli-fail")
     _, tok = S.take(["t-cli-fail"])
@@ -134,5 +161,6 @@ def test_unix_socket():
 
 
 if __name__ == "__main__":
-    run([test_cli_job_lifecycle, test_wait_reports_failure, test_metrics,
+    run([test_cli_job_lifecycle, test_watch_shows_the_chain_and_progress,
+         test_wait_reports_failure, test_metrics,
          test_unix_socket])

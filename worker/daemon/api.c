@@ -17,6 +17,7 @@
 #include "http.h"
 #include "jsonutil.h"
 #include "log.h"
+#include "sdnotify.h"
 #include "util.h"
 
 #define API_ERR_JOB_NOT_FOUND	5
@@ -95,15 +96,16 @@ api_new(const struct config *conf, const char *address, int unix_socket,
 	} else {
 		sh->base = xasprintf("https://%s", address);
 	}
-	/* The address is host:port, nothing after it. */
+	/* The address is host:port (a trailing '/' is fine), nothing after
+	 * it; [::1]:port for IPv6 as in a URL. */
 	p = strstr(sh->base, "://") + 3;
+	while (*p != '\0' && sh->base[strlen(sh->base) - 1] == '/')
+		sh->base[strlen(sh->base) - 1] = '\0';
 	if (*p == '\0' || strchr(p, '/') != NULL || strchr(p, '?') != NULL) {
 		snprintf(err, errlen, "bad composer address %s: expected "
 		    "HOST:PORT", address);
 		goto fail;
 	}
-	while (strlen(sh->base) > 0 && sh->base[strlen(sh->base) - 1] == '/')
-		sh->base[strlen(sh->base) - 1] = '\0';
 
 	if (conf->worker.tls_ca != NULL) {
 		if (readable(conf->worker.tls_ca, "CA certificate", err,
@@ -130,8 +132,15 @@ api_new(const struct config *conf, const char *address, int unix_socket,
 
 		if (readable(ca, "CA certificate", err, errlen) == -1 ||
 		    readable(crt, "client certificate", err, errlen) == -1 ||
-		    readable(key, "client key", err, errlen) == -1)
+		    readable(key, "client key", err, errlen) == -1) {
+			/* The reference's fixed paths surprise a new user. */
+			snprintf(err + strlen(err), errlen - strlen(err),
+			    " (an https composer needs them: set tls_ca, "
+			    "tls_cert and tls_key in [worker], or "
+			    "[authentication]; a composer without TLS is "
+			    "given as http://HOST:PORT)");
 			goto fail;
+		}
 		if (sh->ca == NULL)
 			sh->ca = xstrdup(ca);
 		sh->cert = xstrdup(crt);
@@ -261,8 +270,11 @@ again:
 	}
 	a->status = 0;
 	if (http_do(a->http, &req, resp) == -1) {
-		snprintf(a->error, sizeof(a->error), "%s: %s", what,
-		    resp->error);
+		snprintf(a->error, sizeof(a->error), "%s: %s%s", what,
+		    resp->error, strncmp(url, "https://", 8) == 0 &&
+		    strstr(resp->error, "wrong version number") != NULL ?
+		    " (the server speaks plain HTTP: give the address as "
+		    "http://HOST:PORT)" : "");
 		rc = resp->aborted ? API_ABORTED : API_RETRY;
 		goto cleanup;
 	}
@@ -294,6 +306,11 @@ again:
 		rc = API_RETRY;
 	else
 		rc = API_ERROR;
+	/* Which URL: the path only, the address may hold credentials. */
+	if (resp->status == 404 && rc != API_GONE)
+		snprintf(a->error + strlen(a->error),
+		    sizeof(a->error) - strlen(a->error), " for %s %s (is the "
+		    "base_path right?)", method, url + strlen(a->sh->base));
 cleanup:
 	freezero_str(token);
 	free(url);
@@ -486,6 +503,31 @@ api_update_partial(struct api *a, const char *location, json_object *partial)
 	return patch(a, location, "partial", partial, "job progress");
 }
 
+/* An artifact going out: a progress line every API_PROGRESS_MS. */
+#define API_PROGRESS_MS		10000
+struct upload_progress {
+	const char	*name;		/* checked by name_is_safe */
+	int64_t		 start, last;
+};
+
+static void
+upload_progress(void *arg, int64_t sent, int64_t total)
+{
+	struct upload_progress	*u = arg;
+	struct log_num		 nums[] = { { "bytes", 0 }, { NULL, 0 } };
+	int64_t			 now = now_ms(), pct;
+
+	if (now - u->last < API_PROGRESS_MS)
+		return;
+	u->last = now;
+	pct = total > 0 ? sent * 100 / total : 0;
+	nums[0].value = sent;
+	log_info_n(nums, "artifact %s: %lld of %lld bytes (%lld%%), %.1f MB/s",
+	    u->name, (long long)sent, (long long)total, (long long)pct,
+	    sent / 1e6 / ((now - u->start) / 1000.0));
+	ib_sd_status("uploading %s: %lld%%", u->name, (long long)pct);
+}
+
 /*
  * A cut connection or a 5xx in the middle of an artifact upload is worth
  * another try from the start: the composer keeps nothing of a partial PUT.
@@ -501,6 +543,7 @@ api_upload_artifact(struct api *a, const char *artifact_location,
 	struct http_req		 extra;
 	struct http_resp	 resp;
 	struct backoff		 b;
+	struct upload_progress	 up = { name, 0, 0 };
 	char			*url, *esc;
 	enum api_rc		 rc;
 	int			 attempt;
@@ -517,8 +560,11 @@ api_upload_artifact(struct api *a, const char *artifact_location,
 	extra.content_type = "application/octet-stream";
 	extra.abort = abort;
 	extra.timeout = -1;
+	extra.on_upload = upload_progress;
+	extra.upload_arg = &up;
 	backoff_init(&b, ARTIFACT_BACKOFF_MS, ARTIFACT_BACKOFF_CAP_MS);
 	for (attempt = 1;; attempt++) {
+		up.start = up.last = now_ms();
 		http_resp_init(&resp);
 		rc = call(a, "PUT", url, NULL, &extra, &resp,
 		    "artifact upload");

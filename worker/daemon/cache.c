@@ -13,6 +13,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -313,6 +314,17 @@ victim_cmp(const void *a, const void *b)
 	return strcmp(va->path, vb->path);
 }
 
+/* Since the start, for the metrics; only the main thread evicts. */
+static _Atomic uint64_t	evicted_entries;
+static _Atomic int64_t	evicted_bytes;
+
+void
+cache_evictions(uint64_t *entries, int64_t *bytes)
+{
+	*entries = atomic_load(&evicted_entries);
+	*bytes = atomic_load(&evicted_bytes);
+}
+
 int
 cache_evict(const char *dir, int64_t max_bytes, int64_t min_free)
 {
@@ -369,6 +381,8 @@ cache_evict(const char *dir, int64_t max_bytes, int64_t min_free)
 		evicted++;
 		avail = cache_free_bytes(dir);
 	}
+	atomic_fetch_add(&evicted_entries, evicted);
+	atomic_fetch_add(&evicted_bytes, freed);
 	prune_refs(store);
 	rv = ((max_bytes <= 0 || used <= max_bytes) &&
 	    (min_free <= 0 || avail < 0 || avail >= min_free)) ? 0 : -1;

@@ -33,6 +33,8 @@ int	 cache_init(const char *dir);
  */
 int	 cache_prepare(const struct config *, const char *dir);
 int	 cache_evict(const char *dir, int64_t max_bytes, int64_t min_free);
+/* Entries and bytes evicted since the start (for the metrics). */
+void	 cache_evictions(uint64_t *entries, int64_t *bytes);
 /*
  * After every job: with clean_store, empties the store. Returns -1 when that
  * failed: the worker then reports itself unhealthy and takes no more jobs.

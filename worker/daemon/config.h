@@ -11,6 +11,8 @@
 
 #include "log.h"
 
+/* The worker's version: -V, the start-up line, ib_worker_build_info. */
+#define IB_VERSION	"0.1.0"
 #define CONFIG_DEFAULT_PATH	"/etc/osbuild-worker/osbuild-worker.toml"
 #define CONFIG_DEFAULT_BASE	"/api/worker/v1"
 #define CONFIG_DEFAULT_DNFJSON	"/usr/libexec/osbuild-depsolve-dnf"

@@ -32,12 +32,15 @@ struct job {
 	atomic_int	 done;		/* ran to its end; result being sent */
 };
 
+struct metrics;
+
 struct job_ctx {
 	const struct config	*conf;
 	struct api		*api;		/* this thread's: uploads, partials */
 	const char		*cache_dir;
 	int			 partial;	/* the server takes partial updates */
 	int			 generation;	/* SERVER_GEN_*: what its results parse */
+	struct metrics		*metrics;	/* NULL: off */
 };
 
 struct job_kind {

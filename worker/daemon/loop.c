@@ -49,6 +49,8 @@ struct loop {
 	int			 faults;	/* machine faults in a row */
 	int			 leave;		/* too many: leave the fleet */
 	struct metrics		*metrics;
+	int64_t			 outage_since;	/* first failed call, 0: none */
+	int			 outage_calls;
 	struct backoff		 backoff;
 	struct asg		*asg;		/* Auto Scaling, or NULL */
 };
@@ -64,6 +66,45 @@ draining(struct loop *l)
 	if (!runflags.drain && asg_leaving(l->asg))
 		runflags.drain = 1;
 	return runflags.drain;
+}
+
+static int64_t
+mono_usec(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/*
+ * The composer answered a call (of the loop's own): once after failures,
+ * says it is reachable again and how long it was not.
+ */
+static void
+composer_answered(struct loop *l)
+{
+	struct log_num	 nums[] = { { "duration_ms", 0 }, { NULL, 0 } };
+
+	metrics_contact(l->metrics);
+	if (l->outage_since == 0)
+		return;
+	nums[0].value = now_ms() - l->outage_since;
+	log_info_n(nums, "the composer is reachable again after %.0f s "
+	    "(%d failed calls)", nums[0].value / 1000.0, l->outage_calls);
+	l->outage_since = 0;
+	l->outage_calls = 0;
+}
+
+/* A call of the loop's own failed for want of the composer. */
+static void
+composer_failed(struct loop *l, const char *call)
+{
+	metrics_composer_error(l->metrics);
+	metrics_retry(l->metrics, call);
+	if (l->outage_since == 0)
+		l->outage_since = now_ms();
+	l->outage_calls++;
 }
 
 /* Sleeps ms, waking early when a signal asks for something. */
@@ -168,18 +209,24 @@ do_register(struct loop *l)
 	char		*id;
 
 	ib_sd_status("registering with the composer");
+	metrics_registered(l->metrics, 0);
+	metrics_state(l->metrics, MSTATE_REGISTERING);
 	while (!draining(l)) {
 		rc = api_register(l->api, arch_of(l->conf), &id);
 		if (rc == API_OK) {
 			free(l->worker_id);
 			l->worker_id = id;
 			backoff_reset(&l->backoff);
+			composer_answered(l);
+			log_setfield(LOG_F_WORKER_ID, id);
 			log_info("registered as worker %s", id);
+			metrics_registered(l->metrics, 1);
 			if (l->watch != NULL)
 				watch_set_worker(l->watch, id);
 			return 0;
 		}
 		log_warnx("%s", api_error(l->api));
+		composer_failed(l, "register");
 		runflags.wake = 0;
 		nap(backoff_next(&l->backoff));
 	}
@@ -193,7 +240,7 @@ make_apis(struct loop *l)
 
 	if ((l->api = api_new(l->conf, l->opts->address,
 	    l->opts->unix_socket, err, sizeof(err))) == NULL) {
-		log_warnx("%s", err);
+		log_errx("%s", err);
 		return -1;
 	}
 	l->watch = watch_start(api_clone(l->api), l->conf, l->worker_id,
@@ -277,10 +324,15 @@ reload(struct loop *l)
 	char		 err[1024];
 
 	runflags.reload = 0;
+	/* systemd's notify-reload protocol wants the monotonic clock too. */
+	ib_sd_notifyf("RELOADING=1\nMONOTONIC_USEC=%lld",
+	    (long long)mono_usec());
+	log_info("reloading the configuration (SIGHUP)");
 	if ((nc = config_load(l->opts->config_path, 1, err, sizeof(err))) ==
 	    NULL) {
 		log_warnx("reload refused, keeping the running configuration: "
 		    "%s", err);
+		ib_sd_notifyf("READY=1");
 		return;
 	}
 	old = l->conf;
@@ -293,6 +345,7 @@ reload(struct loop *l)
 		config_free(nc);
 		if (make_apis(l) == -1)
 			fatalx("cannot restore the old configuration");
+		ib_sd_notifyf("READY=1");
 		return;
 	}
 	config_free(old);
@@ -303,6 +356,7 @@ reload(struct loop *l)
 	detect_partial(l);
 	reload_asg(l);
 	log_info("configuration reloaded from %s", l->opts->config_path);
+	ib_sd_notifyf("READY=1");
 }
 
 /*
@@ -327,6 +381,7 @@ deliver_once(struct loop *l, struct job *job, json_object *result)
 		rc = api_update_job(l->api, job->location, result);
 		switch (rc) {
 		case API_OK:
+			metrics_contact(l->metrics);
 			log_info("result delivered");
 			return 0;
 		case API_GONE:
@@ -367,6 +422,7 @@ deliver_once(struct loop *l, struct job *job, json_object *result)
 		}
 		if (runflags.stop_now)
 			return -1;
+		metrics_retry(l->metrics, "result");
 		nap(backoff_next(&b));
 		runflags.wake = runflags.stop_now;
 	}
@@ -442,6 +498,49 @@ count_fault(struct loop *l, const struct job_kind *kind, json_object *result)
 }
 
 /*
+ * What a job error says beyond its reason: its details (the depsolver's or
+ * osbuild's own message), on one line and cut; NULL when there are none.
+ */
+#define LOOP_CAUSE_MAX	400
+static char *
+error_cause(json_object *err)
+{
+	json_object	*d;
+	const char	*s;
+
+	if (!json_object_object_get_ex(err, "details", &d) || d == NULL)
+		return NULL;
+	s = json_object_is_type(d, json_type_string) ?
+	    json_object_get_string(d) : json_object_to_json_string_ext(d,
+	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	if (s == NULL || *s == '\0')
+		return NULL;
+	if (strlen(s) > LOOP_CAUSE_MAX)
+		return xasprintf("%.*s...", LOOP_CAUSE_MAX, s);
+	return xstrdup(s);
+}
+
+/* The cache's size and evictions into the metrics (a walk of the store). */
+static void
+cache_metrics(struct loop *l)
+{
+	const char	*dir = l->conf->worker.cache_directory;
+	char		*store, *rpmmd;
+	uint64_t	 n;
+	int64_t		 bytes;
+
+	if (l->metrics == NULL)
+		return;
+	store = cache_path(dir, CACHE_STORE);
+	rpmmd = cache_path(dir, CACHE_RPMMD);
+	cache_evictions(&n, &bytes);
+	metrics_cache(l->metrics, cache_usage(store) + cache_usage(rpmmd), n,
+	    bytes);
+	free(store);
+	free(rpmmd);
+}
+
+/*
  * The job's id as the log and the status show it: the server's when it is
  * a plain token (a composer's are UUIDs), else a placeholder.
  */
@@ -465,6 +564,8 @@ run_job(struct loop *l, json_object *doc)
 	struct job_ctx		 ctx;
 	struct job		*job;
 	json_object		*result, *v;
+	struct log_num		 took[3] = { { "duration_ms", 0 },
+				    { NULL, 0 }, { NULL, 0 } };
 	char			 err[512];
 	int64_t			 start;
 
@@ -475,10 +576,13 @@ run_job(struct loop *l, json_object *doc)
 		return;
 	}
 	log_setjob(shown_id(job->id));
+	log_setfield(LOG_F_JOB_TYPE, job->type);
+	log_setfield(LOG_F_PHASE, "run");
 	ib_sd_status("running %s job %s", job->type, shown_id(job->id));
 	log_info("job accepted: type %s", job->type);
 	watch_set_job(l->watch, job, l->asg);
 	metrics_job_started(l->metrics, job->type);
+	metrics_state(l->metrics, MSTATE_BUSY);
 	start = now_ms();
 
 	if (job->invalid != NULL) {
@@ -497,6 +601,7 @@ run_job(struct loop *l, json_object *doc)
 		ctx.cache_dir = l->conf->worker.cache_directory;
 		ctx.partial = l->partial;
 		ctx.generation = l->generation;
+		ctx.metrics = l->metrics;
 		asg_job_start(l->asg, kind);	/* protect a build from scale-in */
 		result = kind->run(job, &ctx);
 	}
@@ -506,19 +611,26 @@ run_job(struct loop *l, json_object *doc)
 	metrics_job_finished(l->metrics, job->type, job_canceled(job) ?
 	    "stopped" : job_result_error(result) ? "failure" : "success",
 	    (now_ms() - start) / 1000.0);
+	took[0].value = now_ms() - start;
 	if (job_canceled(job)) {
-		log_info("job stopped after %.1fs; not reporting it",
-		    (now_ms() - start) / 1000.0);
+		log_info_n(took, "job stopped after %.1fs; not reporting it",
+		    took[0].value / 1000.0);
 	} else {
-		if ((v = job_result_error(result)) != NULL)
-			log_warnx("job failed after %.1fs: error %d: %s",
-			    (now_ms() - start) / 1000.0,
-			    json_object_get_int(json_object_object_get(v,
-			    "id")), json_object_get_string(
-			    json_object_object_get(v, "reason")));
-		else
-			log_info("job finished after %.1fs",
-			    (now_ms() - start) / 1000.0);
+		if ((v = job_result_error(result)) != NULL) {
+			char *cause = error_cause(v);
+
+			took[1].key = "error_code";
+			took[1].value = json_object_get_int(
+			    json_object_object_get(v, "id"));
+			log_warnx_n(took, "job failed after %.1fs: error %lld: "
+			    "%s%s%s", took[0].value / 1000.0, took[1].value,
+			    json_object_get_string(json_object_object_get(v,
+			    "reason")), cause ? ": " : "", cause ? cause : "");
+			free(cause);
+		} else
+			log_info_n(took, "job finished after %.1fs",
+			    took[0].value / 1000.0);
+		log_setfield(LOG_F_PHASE, "result");
 		if (deliver(l, job, result) == -1)
 			log_warnx("stopping before the result was delivered; "
 			    "the composer will requeue the job");
@@ -532,6 +644,8 @@ run_job(struct loop *l, json_object *doc)
 		l->unhealthy = 1;
 	}
 	asg_job_end(l->asg);		/* after its result and cache work */
+	if (kind != NULL && !kind->light)
+		cache_metrics(l);
 	json_object_put(result);
 	job_free(job);
 	log_setjob(NULL);
@@ -555,7 +669,7 @@ loop_run(const struct loop_opts *opts, struct config *conf)
 	if (conf->worker.metrics_listen != NULL && (l.metrics =
 	    metrics_start(conf->worker.metrics_listen, err, sizeof(err))) ==
 	    NULL) {
-		log_warnx("%s", err);
+		log_errx("%s", err);
 		config_free(conf);
 		return 2;
 	}
@@ -570,6 +684,10 @@ loop_run(const struct loop_opts *opts, struct config *conf)
 		log_warnx("the cache directory %s cannot be set up; builds "
 		    "will fail until it can", conf->worker.cache_directory);
 	l.types = job_types(conf, &l.types_said);
+	/* A long poll holds the composer's answer for request_timeout. */
+	metrics_contact_window(l.metrics,
+	    (int)conf->worker.request_timeout + 120);
+	cache_metrics(&l);
 	ib_sd_notifyf("READY=1");
 	if (do_register(&l) == -1)
 		goto done;
@@ -585,6 +703,7 @@ loop_run(const struct loop_opts *opts, struct config *conf)
 		if (cannot_ever_build(&l))
 			break;
 		if (l.types[0] == NULL) {
+			metrics_state(l.metrics, MSTATE_GATED);
 			ib_sd_status("no job type can run here");
 			nap(LOOP_RECHECK_MS);
 			runflags.wake = 0;
@@ -602,16 +721,19 @@ loop_run(const struct loop_opts *opts, struct config *conf)
 		if (watch_forgotten(l.watch) && do_register(&l) == -1)
 			break;
 		ib_sd_status("waiting for a job");
+		metrics_state(l.metrics, MSTATE_IDLE);
 		rc = api_request_job(l.api, l.types, arch_of(l.conf),
 		    l.worker_id, l.conf->worker.request_timeout,
 		    &runflags.wake, &doc);
 		switch (rc) {
 		case API_OK:
 			/* Even when a drain began meanwhile: the job is ours. */
+			composer_answered(&l);
 			backoff_reset(&l.backoff);
 			run_job(&l, doc);
 			break;
 		case API_NOJOB:
+			composer_answered(&l);
 			backoff_reset(&l.backoff);
 			if (l.conf->worker.poll_interval > 0)
 				nap(l.conf->worker.poll_interval * 1000);
@@ -620,18 +742,23 @@ loop_run(const struct loop_opts *opts, struct config *conf)
 			break;
 		case API_FORGOTTEN:
 			log_warnx("%s", api_error(l.api));
+			composer_answered(&l);
 			if (do_register(&l) == -1)
 				goto done;
 			break;
 		default:
 			log_warnx("%s", api_error(l.api));
-			metrics_composer_error(l.metrics);
+			composer_failed(&l, "request_job");
 			nap(backoff_next(&l.backoff));
 			break;
 		}
 	}
 done:
+	if (runflags.drain)
+		watch_drain_started(l.conf, NULL);
 	ib_sd_notifyf("STOPPING=1");
+	metrics_state(l.metrics, l.leave ? MSTATE_LEAVING : l.unhealthy ?
+	    MSTATE_UNHEALTHY : MSTATE_DRAINING);
 	if (l.unhealthy) {
 		ib_sd_status("unhealthy: the cache cannot be cleaned");
 		status = 3;

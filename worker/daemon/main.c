@@ -19,7 +19,6 @@
 #include "loop.h"
 #include "watch.h"
 
-#define IB_VERSION	"0.1.0"
 
 static void
 usage(FILE *f)
@@ -154,10 +153,10 @@ main(int argc, char *argv[])
 	if ((conf = config_load(opts.config_path, 1, err, sizeof(err))) ==
 	    NULL) {
 		if (check) {
-			printf("%s\n", err);
+			fprintf(stderr, "%s\n", err);
 			return 2;
 		}
-		log_warnx("%s", err);
+		log_errx("%s", err);
 		return 2;
 	}
 	if (check) {
@@ -165,7 +164,7 @@ main(int argc, char *argv[])
 		if (conf->fallback_note != NULL)
 			printf("%s: %s\n", opts.config_path,
 			    conf->fallback_note);
-		rv = health_check_config(conf, stdout);
+		rv = health_check_config(conf, stderr);	/* the problems */
 		if (rv == 0)
 			printf("configuration OK\n");
 		config_free(conf);

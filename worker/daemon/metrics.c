@@ -21,22 +21,55 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "job.h"
 #include "log.h"
 #include "metrics.h"
+#include "targets.h"
 #include "util.h"
 
 /* Every kind of job_kinds plus "other"; more is a bug in the table. */
 #define METRICS_MAX_KINDS	32
+#define METRICS_MAX_TARGETS	16
+#define METRICS_MAX_CALLS	8
 #define METRICS_OTHER		"other"
 #define METRICS_MAX_CONNS	16
 /* From accept to the answer written, whatever the client does. */
 #define METRICS_DEADLINE_MS	2000
+#define METRICS_CONTACT_S	300	/* default /healthz window */
+
+/* Histogram bounds in seconds: a job lasts from a second to hours. */
+static const double job_buckets[] = {
+	1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200
+};
+#define JOB_NBUCKETS	(sizeof(job_buckets) / sizeof(job_buckets[0]))
+static const double upload_buckets[] = {
+	1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600
+};
+#define UPLOAD_NBUCKETS	(sizeof(upload_buckets) / sizeof(upload_buckets[0]))
+
+struct hist {
+	unsigned long	 le[JOB_NBUCKETS];	/* not cumulative */
+	unsigned long	 count;
+	double		 sum;
+};
 
 struct kind_stats {
 	const char	*name;		/* static: a job_kinds name or "other" */
 	unsigned long	 ok, failed, stopped;
-	double		 seconds;
+	struct hist	 dur;
+};
+
+struct target_stats {
+	const char	*name;		/* static: a target_kind's name */
+	unsigned long	 ok, failed;
+	uint64_t	 bytes;
+	struct hist	 dur;
+};
+
+struct call_stats {
+	const char	*name;		/* static: the caller's literal */
+	unsigned long	 retries;
 };
 
 struct conn {
@@ -52,13 +85,36 @@ struct metrics {
 	int			 fd;
 	int			 quit_pipe[2];
 	time_t			 started;
+	double			 start_time;	/* epoch seconds, sub-second */
 	struct kind_stats	 kinds[METRICS_MAX_KINDS];
 	int			 nkinds;
+	struct target_stats	 targets[METRICS_MAX_TARGETS];
+	int			 ntargets;
+	struct call_stats	 calls[METRICS_MAX_CALLS];
+	int			 ncalls;
 	const char		*running;	/* NULL or as kinds[].name */
 	unsigned long		 heartbeats_ok, heartbeats_failed;
 	unsigned long		 composer_errors;
+	int64_t			 cache_bytes;	/* -1: not measured yet */
+	uint64_t		 cache_evictions;
+	int64_t			 cache_evicted_bytes;
+	int			 registered;
+	time_t			 last_contact;	/* 0: never */
+	int			 contact_window;
+	enum metrics_state	 state;
 	struct conn		 conns[METRICS_MAX_CONNS];
 };
+
+/* The composer calls the loop retries, each a series from the start. */
+static const char *const metrics_calls[] = {
+	"register", "request_job", "result", NULL
+};
+
+static const char *const state_names[] = {
+	"starting", "registering", "idle", "busy", "gated", "draining",
+	"unhealthy", "leaving"
+};
+#define NSTATES	(sizeof(state_names) / sizeof(state_names[0]))
 
 /* The label for a job type from the server: our own name for it. */
 static const char *
@@ -86,49 +142,206 @@ kind_of(struct metrics *m, const char *type)
 	return &m->kinds[m->nkinds++];
 }
 
+static struct target_stats *
+target_of(struct metrics *m, const char *name)
+{
+	int	 i;
+
+	for (i = 0; i < m->ntargets; i++)
+		if (strcmp(m->targets[i].name, name) == 0)
+			return &m->targets[i];
+	if (m->ntargets == METRICS_MAX_TARGETS)
+		return NULL;
+	m->targets[m->ntargets].name = name;
+	return &m->targets[m->ntargets++];
+}
+
+static void
+hist_add(struct hist *h, const double *bounds, size_t n, double v)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++)
+		if (v <= bounds[i]) {
+			h->le[i]++;
+			break;
+		}
+	h->count++;
+	h->sum += v;
+}
+
+/* The series of one histogram: label="value" comes before le. */
+static void
+hist_render(struct buf *b, const char *name, const char *label,
+    const char *value, const struct hist *h, const double *bounds, size_t n)
+{
+	unsigned long	 cum = 0;
+	size_t		 i;
+
+	for (i = 0; i < n; i++) {
+		cum += h->le[i];
+		buf_printf(b, "%s_bucket{%s=\"%s\",le=\"%g\"} %lu\n", name,
+		    label, value, bounds[i], cum);
+	}
+	buf_printf(b, "%s_bucket{%s=\"%s\",le=\"+Inf\"} %lu\n", name, label,
+	    value, h->count);
+	buf_printf(b, "%s_sum{%s=\"%s\"} %.3f\n", name, label, value, h->sum);
+	buf_printf(b, "%s_count{%s=\"%s\"} %lu\n", name, label, value,
+	    h->count);
+}
+
+static void
+family(struct buf *b, const char *name, const char *type, const char *help)
+{
+	buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
 static char *
 render(struct metrics *m)
 {
+	static const char *const outcomes[] = { "success", "failure",
+	    "stopped" };
 	struct buf	 b;
-	int		 i;
+	size_t		 s;
+	int		 i, o;
 
 	buf_init(&b);
 	pthread_mutex_lock(&m->mtx);
-	buf_printf(&b, "# HELP ib_worker_up 1 while the worker runs.\n"
-	    "# TYPE ib_worker_up gauge\nib_worker_up 1\n");
-	buf_printf(&b, "# HELP ib_worker_uptime_seconds Seconds since start.\n"
-	    "# TYPE ib_worker_uptime_seconds gauge\n"
-	    "ib_worker_uptime_seconds %ld\n", (long)(time(NULL) - m->started));
-	buf_printf(&b, "# HELP ib_worker_busy 1 while a job runs.\n"
-	    "# TYPE ib_worker_busy gauge\nib_worker_busy%s%s%s %d\n",
-	    m->running ? "{kind=\"" : "", m->running ? m->running : "",
-	    m->running ? "\"}" : "", m->running ? 1 : 0);
-	buf_printf(&b, "# HELP ib_worker_jobs_total Jobs by kind and "
-	    "outcome.\n# TYPE ib_worker_jobs_total counter\n");
-	for (i = 0; i < m->nkinds; i++) {
-		buf_printf(&b, "ib_worker_jobs_total{kind=\"%s\",outcome="
-		    "\"success\"} %lu\n", m->kinds[i].name, m->kinds[i].ok);
-		buf_printf(&b, "ib_worker_jobs_total{kind=\"%s\",outcome="
-		    "\"failure\"} %lu\n", m->kinds[i].name, m->kinds[i].failed);
-		buf_printf(&b, "ib_worker_jobs_total{kind=\"%s\",outcome="
-		    "\"stopped\"} %lu\n", m->kinds[i].name,
-		    m->kinds[i].stopped);
-	}
-	buf_printf(&b, "# HELP ib_worker_job_seconds_total Time spent in jobs "
-	    "by kind.\n# TYPE ib_worker_job_seconds_total counter\n");
+	family(&b, "ib_worker_build_info", "gauge",
+	    "The worker's version, always 1.");
+	buf_printf(&b, "ib_worker_build_info{version=\"%s\"} 1\n", IB_VERSION);
+	family(&b, "process_start_time_seconds", "gauge",
+	    "Start time of the process since the Unix epoch in seconds.");
+	buf_printf(&b, "process_start_time_seconds %.3f\n", m->start_time);
+	family(&b, "ib_worker_up", "gauge", "1 while the worker runs.");
+	buf_printf(&b, "ib_worker_up 1\n");
+	family(&b, "ib_worker_uptime_seconds", "gauge", "Seconds since start.");
+	buf_printf(&b, "ib_worker_uptime_seconds %ld\n",
+	    (long)(time(NULL) - m->started));
+	family(&b, "ib_worker_registered", "gauge",
+	    "1 while the worker is registered with the composer.");
+	buf_printf(&b, "ib_worker_registered %d\n", m->registered);
+	family(&b, "ib_worker_last_contact_timestamp_seconds", "gauge",
+	    "When the composer last answered, since the Unix epoch; 0: never.");
+	buf_printf(&b, "ib_worker_last_contact_timestamp_seconds %ld\n",
+	    (long)m->last_contact);
+	family(&b, "ib_worker_state", "gauge",
+	    "1 for the state the worker's loop is in, 0 for the others.");
+	for (s = 0; s < NSTATES; s++)
+		buf_printf(&b, "ib_worker_state{state=\"%s\"} %d\n",
+		    state_names[s], (size_t)m->state == s);
+	family(&b, "ib_worker_busy", "gauge", "1 while a job runs.");
+	buf_printf(&b, "ib_worker_busy %d\n", m->running != NULL);
+	family(&b, "ib_worker_running_jobs", "gauge",
+	    "Jobs running now, by type.");
 	for (i = 0; i < m->nkinds; i++)
-		buf_printf(&b, "ib_worker_job_seconds_total{kind=\"%s\"} "
-		    "%.3f\n", m->kinds[i].name, m->kinds[i].seconds);
-	buf_printf(&b, "# HELP ib_worker_heartbeats_total Job heartbeats by "
-	    "result.\n# TYPE ib_worker_heartbeats_total counter\n"
-	    "ib_worker_heartbeats_total{result=\"ok\"} %lu\n"
+		buf_printf(&b, "ib_worker_running_jobs{type=\"%s\"} %d\n",
+		    m->kinds[i].name, m->running != NULL &&
+		    strcmp(m->running, m->kinds[i].name) == 0);
+	family(&b, "ib_worker_jobs_total", "counter",
+	    "Jobs finished, by type and outcome.");
+	for (i = 0; i < m->nkinds; i++)
+		for (o = 0; o < 3; o++)
+			buf_printf(&b, "ib_worker_jobs_total{type=\"%s\","
+			    "outcome=\"%s\"} %lu\n", m->kinds[i].name,
+			    outcomes[o], o == 0 ? m->kinds[i].ok : o == 1 ?
+			    m->kinds[i].failed : m->kinds[i].stopped);
+	family(&b, "ib_worker_job_duration_seconds", "histogram",
+	    "Time from a job's acceptance to its result, by type.");
+	for (i = 0; i < m->nkinds; i++)
+		hist_render(&b, "ib_worker_job_duration_seconds", "type",
+		    m->kinds[i].name, &m->kinds[i].dur, job_buckets,
+		    JOB_NBUCKETS);
+	family(&b, "ib_worker_uploads_total", "counter",
+	    "Uploads to a target, by target and outcome.");
+	for (i = 0; i < m->ntargets; i++)
+		buf_printf(&b, "ib_worker_uploads_total{target=\"%s\",outcome="
+		    "\"success\"} %lu\nib_worker_uploads_total{target=\"%s\","
+		    "outcome=\"failure\"} %lu\n", m->targets[i].name,
+		    m->targets[i].ok, m->targets[i].name, m->targets[i].failed);
+	family(&b, "ib_worker_upload_bytes_total", "counter",
+	    "Bytes of the images uploaded, by target.");
+	for (i = 0; i < m->ntargets; i++)
+		buf_printf(&b, "ib_worker_upload_bytes_total{target=\"%s\"} "
+		    "%llu\n", m->targets[i].name,
+		    (unsigned long long)m->targets[i].bytes);
+	family(&b, "ib_worker_upload_duration_seconds", "histogram",
+	    "Time a target took, by target.");
+	for (i = 0; i < m->ntargets; i++)
+		hist_render(&b, "ib_worker_upload_duration_seconds", "target",
+		    m->targets[i].name, &m->targets[i].dur, upload_buckets,
+		    UPLOAD_NBUCKETS);
+	if (m->cache_bytes >= 0) {
+		family(&b, "ib_worker_cache_bytes", "gauge",
+		    "Bytes the cache (osbuild store and metadata) uses.");
+		buf_printf(&b, "ib_worker_cache_bytes %lld\n",
+		    (long long)m->cache_bytes);
+	}
+	family(&b, "ib_worker_cache_evictions_total", "counter",
+	    "Cache entries evicted to keep within the limits.");
+	buf_printf(&b, "ib_worker_cache_evictions_total %llu\n",
+	    (unsigned long long)m->cache_evictions);
+	family(&b, "ib_worker_cache_evicted_bytes_total", "counter",
+	    "Bytes of the cache entries evicted.");
+	buf_printf(&b, "ib_worker_cache_evicted_bytes_total %lld\n",
+	    (long long)m->cache_evicted_bytes);
+	family(&b, "ib_worker_heartbeats_total", "counter",
+	    "Job heartbeats by result.");
+	buf_printf(&b, "ib_worker_heartbeats_total{result=\"ok\"} %lu\n"
 	    "ib_worker_heartbeats_total{result=\"failed\"} %lu\n",
 	    m->heartbeats_ok, m->heartbeats_failed);
-	buf_printf(&b, "# HELP ib_worker_composer_errors_total Failed calls to "
-	    "the composer.\n# TYPE ib_worker_composer_errors_total counter\n"
-	    "ib_worker_composer_errors_total %lu\n", m->composer_errors);
+	family(&b, "ib_worker_composer_errors_total", "counter",
+	    "Failed calls to the composer.");
+	buf_printf(&b, "ib_worker_composer_errors_total %lu\n",
+	    m->composer_errors);
+	family(&b, "ib_worker_composer_retries_total", "counter",
+	    "Calls to the composer tried again after a failure, by call.");
+	for (i = 0; i < m->ncalls; i++)
+		buf_printf(&b, "ib_worker_composer_retries_total{call=\"%s\"} "
+		    "%lu\n", m->calls[i].name, m->calls[i].retries);
 	pthread_mutex_unlock(&m->mtx);
 	return buf_release(&b);
+}
+
+/* /healthz: 200 when registered, in touch and able to work; else 503. */
+static char *
+health_body(struct metrics *m, int *ok)
+{
+	const char	*why = NULL;
+	time_t		 now = time(NULL);
+	long		 ago;
+	char		*body;
+
+	pthread_mutex_lock(&m->mtx);
+	ago = m->last_contact ? (long)(now - m->last_contact) : -1;
+	if (m->state == MSTATE_UNHEALTHY)
+		why = "unhealthy: the cache cannot be cleaned";
+	else if (m->state == MSTATE_LEAVING)
+		why = "leaving: this machine cannot work";
+	else if (m->state == MSTATE_DRAINING)
+		why = "draining";
+	else if (m->state == MSTATE_GATED)
+		why = "gated: no job type can run here now";
+	else if (!m->registered)
+		why = "not registered with the composer";
+	else if (ago < 0 || ago > m->contact_window)
+		why = "no answer from the composer";
+	*ok = why == NULL;
+	body = xasprintf("{\"status\":\"%s\",\"state\":\"%s\",\"registered\":"
+	    "%s,\"last_contact_seconds_ago\":%ld%s%s%s}\n", why ? "fail" : "ok",
+	    state_names[m->state], m->registered ? "true" : "false", ago,
+	    why ? ",\"reason\":\"" : "", why ? why : "", why ? "\"" : "");
+	pthread_mutex_unlock(&m->mtx);
+	return body;
+}
+
+static int
+path_is(const char *target, const char *path)
+{
+	size_t	 n = strlen(path);
+
+	return strncmp(target, path, n) == 0 &&
+	    (target[n] == ' ' || target[n] == '?');
 }
 
 /* Answers the request read on c (blocking, with a send timeout). */
@@ -136,24 +349,39 @@ static void
 answer(struct metrics *m, struct conn *c)
 {
 	struct timeval	 tv = { 1, 0 };
+	const char	*status = "200 OK", *ctype = "text/plain; version=0.0.4";
+	const char	*target, *extra = "";
 	char		*body, *head;
+	int		 head_only = 0, get, ok;
 
-	if (strncmp(c->req, "GET /metrics ", 13) == 0 ||
-	    strncmp(c->req, "GET /metrics?", 13) == 0) {
-		body = render(m);
-		head = xasprintf("HTTP/1.1 200 OK\r\nContent-Type: text/plain; "
-		    "version=0.0.4\r\nContent-Length: %zu\r\nConnection: "
-		    "close\r\n\r\n", strlen(body));
-	} else {
+	get = strncmp(c->req, "GET ", 4) == 0;
+	head_only = strncmp(c->req, "HEAD ", 5) == 0;
+	target = strchr(c->req, ' ');
+	target = target ? target + 1 : "";
+	if (!path_is(target, "/metrics") && !path_is(target, "/healthz")) {
+		status = "404 Not Found";
+		ctype = "text/plain";
 		body = xstrdup("not found\n");
-		head = xasprintf("HTTP/1.1 404 Not Found\r\nContent-Type: "
-		    "text/plain\r\nContent-Length: %zu\r\nConnection: close"
-		    "\r\n\r\n", strlen(body));
+	} else if (!get && !head_only) {
+		status = "405 Method Not Allowed";
+		ctype = "text/plain";
+		extra = "Allow: GET, HEAD\r\n";
+		body = xstrdup("method not allowed\n");
+	} else if (path_is(target, "/metrics"))
+		body = render(m);
+	else {
+		body = health_body(m, &ok);
+		ctype = "application/json";
+		if (!ok)
+			status = "503 Service Unavailable";
 	}
+	head = xasprintf("HTTP/1.1 %s\r\nContent-Type: %s\r\n%sContent-Length: "
+	    "%zu\r\nConnection: close\r\n\r\n", status, ctype, extra,
+	    strlen(body));
 	/* A few KiB: the socket buffer takes them, a stuck reader waits 1 s. */
 	fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) & ~O_NONBLOCK);
 	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (write_all(c->fd, head, strlen(head)) == 0)
+	if (write_all(c->fd, head, strlen(head)) == 0 && !head_only)
 		(void)write_all(c->fd, body, strlen(body));
 	free(head);
 	free(body);
@@ -269,8 +497,9 @@ metrics_start(const char *listen_addr, char *err, size_t errlen)
 	struct addrinfo	 hints, *res = NULL;
 	struct metrics	*m;
 	sigset_t	 all, old;
-	char		*host, *port;
-	int		 one = 1, rc;
+	struct timespec	 ts;
+	char		*host, *hp, *port;
+	int		 one = 1, rc, i;
 
 	host = xstrdup(listen_addr);
 	if ((port = strrchr(host, ':')) == NULL) {
@@ -280,10 +509,15 @@ metrics_start(const char *listen_addr, char *err, size_t errlen)
 		return NULL;
 	}
 	*port++ = '\0';
+	hp = host;
+	if (*hp == '[' && hp[strlen(hp) - 1] == ']') {	/* [::1]:PORT */
+		hp[strlen(hp) - 1] = '\0';
+		hp++;
+	}
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	if ((rc = getaddrinfo(*host ? host : NULL, port, &hints, &res)) != 0) {
+	if ((rc = getaddrinfo(*hp ? hp : NULL, port, &hints, &res)) != 0) {
 		snprintf(err, errlen, "metrics_listen %s: %s", listen_addr,
 		    gai_strerror(rc));
 		free(host);
@@ -293,6 +527,18 @@ metrics_start(const char *listen_addr, char *err, size_t errlen)
 	m = xcalloc(1, sizeof(*m));
 	pthread_mutex_init(&m->mtx, NULL);
 	m->started = time(NULL);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	m->start_time = ts.tv_sec + ts.tv_nsec / 1e9;
+	m->cache_bytes = -1;
+	m->contact_window = METRICS_CONTACT_S;
+	/* Every type from the start: a series does not appear mid-run. */
+	for (i = 0; job_kinds[i] != NULL; i++)
+		(void)kind_of(m, job_kinds[i]->name);
+	(void)kind_of(m, METRICS_OTHER);
+	for (i = 0; target_kinds[i] != NULL; i++)
+		(void)target_of(m, target_kinds[i]->name);
+	for (i = 0; metrics_calls[i] != NULL; i++)
+		m->calls[m->ncalls++].name = metrics_calls[i];
 	m->fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC, 0);
 	if (m->fd == -1 ||
 	    setsockopt(m->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
@@ -357,7 +603,7 @@ metrics_job_finished(struct metrics *m, const char *kind, const char *outcome,
 			k->failed++;
 		else
 			k->stopped++;
-		k->seconds += seconds;
+		hist_add(&k->dur, job_buckets, JOB_NBUCKETS, seconds);
 	}
 	pthread_mutex_unlock(&m->mtx);
 }
@@ -368,9 +614,10 @@ metrics_heartbeat(struct metrics *m, int ok)
 	if (m == NULL)
 		return;
 	pthread_mutex_lock(&m->mtx);
-	if (ok)
+	if (ok) {
 		m->heartbeats_ok++;
-	else
+		m->last_contact = time(NULL);	/* the composer answered */
+	} else
 		m->heartbeats_failed++;
 	pthread_mutex_unlock(&m->mtx);
 }
@@ -382,5 +629,98 @@ metrics_composer_error(struct metrics *m)
 		return;
 	pthread_mutex_lock(&m->mtx);
 	m->composer_errors++;
+	pthread_mutex_unlock(&m->mtx);
+}
+
+void
+metrics_upload(struct metrics *m, const char *target, int64_t bytes,
+    double seconds, int ok)
+{
+	struct target_stats	*t;
+
+	if (m == NULL)
+		return;
+	pthread_mutex_lock(&m->mtx);
+	if ((t = target_of(m, target)) != NULL) {
+		if (ok) {
+			t->ok++;
+			t->bytes += bytes > 0 ? (uint64_t)bytes : 0;
+		} else
+			t->failed++;
+		hist_add(&t->dur, upload_buckets, UPLOAD_NBUCKETS, seconds);
+	}
+	pthread_mutex_unlock(&m->mtx);
+}
+
+void
+metrics_cache(struct metrics *m, int64_t bytes, uint64_t evictions,
+    int64_t evicted_bytes)
+{
+	if (m == NULL)
+		return;
+	pthread_mutex_lock(&m->mtx);
+	m->cache_bytes = bytes;
+	m->cache_evictions = evictions;
+	m->cache_evicted_bytes = evicted_bytes;
+	pthread_mutex_unlock(&m->mtx);
+}
+
+void
+metrics_retry(struct metrics *m, const char *call)
+{
+	int	 i;
+
+	if (m == NULL)
+		return;
+	pthread_mutex_lock(&m->mtx);
+	for (i = 0; i < m->ncalls; i++)
+		if (strcmp(m->calls[i].name, call) == 0)
+			break;
+	if (i == m->ncalls && m->ncalls < METRICS_MAX_CALLS)
+		m->calls[m->ncalls++].name = call;
+	if (i < m->ncalls)
+		m->calls[i].retries++;
+	pthread_mutex_unlock(&m->mtx);
+}
+
+void
+metrics_contact(struct metrics *m)
+{
+	if (m == NULL)
+		return;
+	pthread_mutex_lock(&m->mtx);
+	m->last_contact = time(NULL);
+	pthread_mutex_unlock(&m->mtx);
+}
+
+void
+metrics_registered(struct metrics *m, int registered)
+{
+	if (m == NULL)
+		return;
+	pthread_mutex_lock(&m->mtx);
+	m->registered = registered;
+	if (registered)
+		m->last_contact = time(NULL);
+	pthread_mutex_unlock(&m->mtx);
+}
+
+void
+metrics_state(struct metrics *m, enum metrics_state st)
+{
+	if (m == NULL)
+		return;
+	pthread_mutex_lock(&m->mtx);
+	m->state = st;
+	pthread_mutex_unlock(&m->mtx);
+}
+
+void
+metrics_contact_window(struct metrics *m, int seconds)
+{
+	if (m == NULL)
+		return;
+	pthread_mutex_lock(&m->mtx);
+	m->contact_window = seconds;
 	pthread_mutex_unlock(&m->mtx);
 }

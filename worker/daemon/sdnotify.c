@@ -15,8 +15,9 @@
 #include "sdnotify.h"
 #include "util.h"
 
+/* flags: MSG_DONTWAIT for what may be dropped rather than wait for. */
 static void
-send_msg(const char *msg)
+send_msg(const char *msg, int flags)
 {
 	struct sockaddr_un	 sun;
 	const char		*path = getenv("NOTIFY_SOCKET");
@@ -34,7 +35,7 @@ send_msg(const char *msg)
 	len = offsetof(struct sockaddr_un, sun_path) + strlen(path);
 	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
 		return;
-	(void)sendto(fd, msg, strlen(msg), MSG_NOSIGNAL,
+	(void)sendto(fd, msg, strlen(msg), MSG_NOSIGNAL | flags,
 	    (struct sockaddr *)&sun, len);
 	close(fd);
 }
@@ -50,7 +51,7 @@ ib_sd_notifyf(const char *fmt, ...)
 	va_start(ap, fmt);
 	msg = xvasprintf(fmt, ap);
 	va_end(ap);
-	send_msg(msg);
+	send_msg(msg, 0);
 	free(msg);
 }
 
@@ -70,7 +71,9 @@ ib_sd_status(const char *fmt, ...)
 	for (p = (unsigned char *)msg + 7; *p != '\0'; p++)
 		if (*p < 0x20 || *p == 0x7f)
 			*p = '?';
-	send_msg(msg);
+	/* A build sends one per stage: when the manager's queue is full the
+	 * status is dropped, the build does not wait for it. */
+	send_msg(msg, MSG_DONTWAIT);
 }
 
 int64_t

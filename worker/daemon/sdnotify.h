@@ -18,7 +18,8 @@ void	 ib_sd_notifyf(const char *, ...)
 	    __attribute__((format(printf, 1, 2)));
 /*
  * Sends "STATUS=text": the formatted text cut to SD_STATUS_MAX bytes, each
- * control byte (a newline would start another assignment) as '?'.
+ * control byte (a newline would start another assignment) as '?'. Never
+ * blocks: dropped when the manager's queue is full.
  */
 #define SD_STATUS_MAX	200
 void	 ib_sd_status(const char *, ...)

@@ -15,6 +15,7 @@
 #include "config.h"
 
 struct api;
+struct metrics;
 
 struct target_ctx {
 	const struct config	*conf;
@@ -22,6 +23,7 @@ struct target_ctx {
 	const char		*artifact_location;
 	const char		*image_boot_mode;	/* the job's, NULL: none */
 	const atomic_int	*abort;		/* set on cancellation */
+	struct metrics		*metrics;	/* uploads counted; NULL: off */
 };
 
 struct target_err {

@@ -66,6 +66,29 @@ cancel_job(struct job *job, const char *why)
 }
 
 /*
+ * A drain begins (a stop signal, or the instance leaving its group): said
+ * at once, to the log and the service manager, not after the job.
+ */
+void
+watch_drain_started(const struct config *conf, const struct job *job)
+{
+	static atomic_int	 said;
+
+	if (atomic_exchange(&said, 1))
+		return;
+	if (job != NULL && !atomic_load(&job->done)) {
+		log_info("drain started: finishing the running job first%s",
+		    conf->worker.drain_timeout > 0 ? " (drain_timeout "
+		    "applies)" : "");
+		ib_sd_status("draining: finishing the running job");
+	} else {
+		log_info("drain started: no job running, exiting");
+		ib_sd_status("draining");
+	}
+	ib_sd_notifyf("STOPPING=1");
+}
+
+/*
  * The job pointer is touched only with w->mtx held and only while it is
  * still the watched job, so the loop may free a job as soon as
  * watch_set_job(NULL) returns. Calls to the composer happen unlocked.
@@ -114,9 +137,11 @@ watch_main(void *arg)
 		 */
 		if (asg_leaving(asg) && !runflags.drain)
 			runflags.drain = 1;
-		if (runflags.drain && drain_deadline == 0)
+		if (runflags.drain && drain_deadline == 0) {
 			drain_deadline = w->conf->worker.drain_timeout > 0 ?
 			    now + w->conf->worker.drain_timeout * 1000 : -1;
+			watch_drain_started(w->conf, job);
+		}
 		if (job != NULL) {
 			if (runflags.stop_now)
 				cancel_job(job, "the worker must stop now");

@@ -56,5 +56,12 @@ void		 watch_job_ended(struct watch *);
 void		 watch_set_worker(struct watch *, const char *worker_id);
 /* 1 once the server said it no longer knows this worker (then reset). */
 int		 watch_forgotten(struct watch *);
+/*
+ * Says, once per process, that a drain began: a log line, STATUS= and
+ * STOPPING=1. The watcher calls it on the tick that sees the flag; the
+ * loop too, for a drain that ends before that tick. job: the running one
+ * or NULL.
+ */
+void		 watch_drain_started(const struct config *, const struct job *);
 
 #endif

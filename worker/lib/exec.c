@@ -363,6 +363,8 @@ exec_run(const struct exec_opts *o, struct exec_result *res)
 			else if (o->on_extra != NULL)
 				o->on_extra(chunk, r, o->arg);
 		}
+		if (o->on_tick != NULL && !reaped)
+			o->on_tick(o->arg);
 
 		if (!reaped) {
 			pid_t w = waitpid(pid, &status, WNOHANG);

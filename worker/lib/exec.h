@@ -25,6 +25,9 @@ struct exec_opts {
 	int		 extra_fd;	/* child fd of a pipe to us (3), 0: none */
 	/* Called with the extra pipe's bytes as they arrive. */
 	void		(*on_extra)(const char *, size_t, void *);
+	/* Called about every 100 ms while the program runs, or NULL: for
+	 * work due on time rather than on output (a held progress update). */
+	void		(*on_tick)(void *);
 	void		*arg;
 	long		 timeout_ms;	/* 0: none */
 	long		 grace_ms;	/* SIGTERM to SIGKILL, 0: 10 s */

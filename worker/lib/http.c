@@ -165,6 +165,8 @@ on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
 	 */
 	if (x->answered && x->keep_answer)
 		return 0;
+	if (x->on_upload != NULL && un > 0)
+		x->on_upload(x->upload_arg, (int64_t)un, (int64_t)ut);
 	return x->abort != NULL && *x->abort;
 }
 
@@ -201,6 +203,8 @@ http_xfer_setup(struct http *h, CURL *c, const struct http_req *req,
 	x->in_fd = -1;
 	x->abort = req->abort;
 	x->keep_answer = req->keep_answer;
+	x->on_upload = req->on_upload;
+	x->upload_arg = req->upload_arg;
 	x->out_path = req->out_path;
 	resp->status = 0;
 	resp->aborted = 0;

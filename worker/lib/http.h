@@ -54,6 +54,9 @@ struct http_req {
 	const atomic_int	*abort;		/* when set, the transfer stops */
 	int			 keep_answer;	/* abort only before the answer */
 	int			 long_poll;	/* silence is expected: no stall limit */
+	/* Called as the body goes out (bytes sent, of total), or NULL. */
+	void			(*on_upload)(void *, int64_t, int64_t);
+	void			*upload_arg;
 };
 
 struct http_resp {

@@ -7,6 +7,7 @@
 #define IB_HTTP_XFER_H
 
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
 
@@ -27,6 +28,8 @@ struct http_xfer {
 	int			 too_big;
 	int			 answered;	/* a status line arrived */
 	int			 keep_answer;
+	void			(*on_upload)(void *, int64_t, int64_t);
+	void			*upload_arg;
 	int			 failed;	/* setup failed, resp->error */
 	char			 errbuf[CURL_ERROR_SIZE];
 };

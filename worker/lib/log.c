@@ -25,11 +25,15 @@
 static int		 log_debugging;
 static enum log_format	 log_fmt = LOG_TEXT;
 static char		 log_job[128];
+static char		 log_ctx[LOG_F_N][128];
+static const char *const log_ctx_names[LOG_F_N] = {
+	"job_type", "worker_id", "phase"
+};
 static pthread_mutex_t	 log_mtx = PTHREAD_MUTEX_INITIALIZER;
 /* Under log_mtx: the message, then the line (JSON escapes at most 6x). */
 static char		 log_msg[LOG_MSG_MAX];
-static char		 log_line[6 * (LOG_MSG_MAX + 256 + sizeof(log_job)) +
-			    512];
+static char		 log_line[6 * (LOG_MSG_MAX + 256 + sizeof(log_job) +
+			    sizeof(log_ctx)) + 1024];
 
 void
 log_init(int debug, enum log_format fmt)
@@ -48,10 +52,27 @@ void
 log_setjob(const char *job_id)
 {
 	pthread_mutex_lock(&log_mtx);
-	if (job_id == NULL)
+	if (job_id == NULL) {
 		log_job[0] = '\0';
-	else
+		log_ctx[LOG_F_JOB_TYPE][0] = '\0';
+		log_ctx[LOG_F_PHASE][0] = '\0';
+	} else
 		snprintf(log_job, sizeof(log_job), "%s", job_id);
+	pthread_mutex_unlock(&log_mtx);
+}
+
+void
+log_setfield(enum log_field f, const char *value)
+{
+	char	*p;
+
+	if (f < 0 || f >= LOG_F_N)
+		return;
+	pthread_mutex_lock(&log_mtx);
+	snprintf(log_ctx[f], sizeof(log_ctx[f]), "%s", value ? value : "");
+	for (p = log_ctx[f]; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	pthread_mutex_unlock(&log_mtx);
 }
 
@@ -124,14 +145,36 @@ lb_flush(struct logbuf *lb)
 	}
 }
 
+/* " key=value" (text) or ",\"key\":value" (JSON) for each number. */
 static void
-vlog(const char *level, const char *fmt, va_list ap, const char *suffix)
+lb_nums(struct logbuf *lb, const struct log_num *nums)
+{
+	char	 v[32];
+
+	for (; nums != NULL && nums->key != NULL; nums++) {
+		snprintf(v, sizeof(v), "%lld", nums->value);
+		if (log_fmt == LOG_JSON) {
+			lb_str(lb, ",\"");
+			lb_json(lb, nums->key);
+			lb_str(lb, "\":");
+		} else {
+			lb_str(lb, " ");
+			lb_str(lb, nums->key);
+			lb_str(lb, "=");
+		}
+		lb_str(lb, v);
+	}
+}
+
+static void
+vlog(const char *level, const struct log_num *nums, const char *fmt,
+    va_list ap, const char *suffix)
 {
 	struct logbuf	 lb = { 0 };
 	struct timespec	 ts;
 	struct tm	 tm;
 	char		 when[96], *p;
-	int		 n, saved = errno;
+	int		 n, f, saved = errno;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
@@ -146,9 +189,12 @@ vlog(const char *level, const char *fmt, va_list ap, const char *suffix)
 	else if ((size_t)n >= sizeof(log_msg))
 		memcpy(log_msg + sizeof(log_msg) - sizeof(LOG_TRUNC),
 		    LOG_TRUNC, sizeof(LOG_TRUNC));
-	/* One event, one line: fold any newline a message carries. */
+	/* One event, one line: fold any newline a message carries; a text
+	 * line carries no other control byte (a terminal's escapes) either,
+	 * JSON escapes them. */
 	for (p = log_msg; *p; p++)
-		if (*p == '\n' || *p == '\r')
+		if (*p == '\n' || *p == '\r' || (log_fmt == LOG_TEXT &&
+		    ((unsigned char)*p < 0x20 || *p == 0x7f)))
 			*p = ' ';
 
 	if (log_fmt == LOG_JSON) {
@@ -168,6 +214,16 @@ vlog(const char *level, const char *fmt, va_list ap, const char *suffix)
 			lb_json(&lb, log_job);
 			lb_str(&lb, "\"");
 		}
+		for (f = 0; f < LOG_F_N; f++) {
+			if (log_ctx[f][0] == '\0')
+				continue;
+			lb_str(&lb, ",\"");
+			lb_str(&lb, log_ctx_names[f]);
+			lb_str(&lb, "\":\"");
+			lb_json(&lb, log_ctx[f]);
+			lb_str(&lb, "\"");
+		}
+		lb_nums(&lb, nums);
 		lb_str(&lb, "}");
 	} else {
 		lb_str(&lb, when);
@@ -179,6 +235,7 @@ vlog(const char *level, const char *fmt, va_list ap, const char *suffix)
 			lb_str(&lb, ": ");
 			lb_str(&lb, suffix);
 		}
+		lb_nums(&lb, nums);
 		if (log_job[0] != '\0') {
 			lb_str(&lb, " job_id=");
 			lb_str(&lb, log_job);
@@ -200,13 +257,34 @@ name(const char *fmt, ...)					\
 	if (!(cond))						\
 		return;						\
 	va_start(ap, fmt);					\
-	vlog(level, fmt, ap, NULL);				\
+	vlog(level, NULL, fmt, ap, NULL);				\
 	va_end(ap);						\
 }
 
 LOGFN(log_debug, "debug", log_debugging)
 LOGFN(log_info, "info", 1)
 LOGFN(log_warnx, "warning", 1)
+LOGFN(log_errx, "error", 1)
+
+void
+log_info_n(const struct log_num *nums, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vlog("info", nums, fmt, ap, NULL);
+	va_end(ap);
+}
+
+void
+log_warnx_n(const struct log_num *nums, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vlog("warning", nums, fmt, ap, NULL);
+	va_end(ap);
+}
 
 void
 log_warn(const char *fmt, ...)
@@ -216,7 +294,7 @@ log_warn(const char *fmt, ...)
 
 	snprintf(err, sizeof(err), "%s", strerror(errno));
 	va_start(ap, fmt);
-	vlog("warning", fmt, ap, err);
+	vlog("warning", NULL, fmt, ap, err);
 	va_end(ap);
 }
 
@@ -226,7 +304,7 @@ fatalx(const char *fmt, ...)
 	va_list	 ap;
 
 	va_start(ap, fmt);
-	vlog("fatal", fmt, ap, NULL);
+	vlog("fatal", NULL, fmt, ap, NULL);
 	va_end(ap);
 	exit(1);
 }
@@ -239,7 +317,7 @@ fatal(const char *fmt, ...)
 
 	snprintf(err, sizeof(err), "%s", strerror(errno));
 	va_start(ap, fmt);
-	vlog("fatal", fmt, ap, err);
+	vlog("fatal", NULL, fmt, ap, err);
 	va_end(ap);
 	exit(1);
 }

@@ -3,9 +3,11 @@
 file-resolve job end to end, unknown job kinds, bad job documents."""
 
 import base64
+import json
 import os
 import signal
 import socket
+import subprocess
 import sys
 import time
 
@@ -228,7 +230,9 @@ class Loop(harness.TestCase):
         r = subprocess.run([harness.WORKER, "-n", "-c", bad],
                            capture_output=True, text=True)
         self.assertEqual(r.returncode, 2)
-        self.assertIn(bad + ":2:", r.stdout)
+        # -n: errors on stderr, nothing on stdout but what went well.
+        self.assertIn(bad + ":2:", r.stderr)
+        self.assertEqual(r.stdout, "")
         r = subprocess.run([harness.WORKER, "-c", bad, "127.0.0.1:1"],
                            capture_output=True, text=True)
         self.assertEqual(r.returncode, 2)
@@ -256,7 +260,7 @@ class Loop(harness.TestCase):
                            capture_output=True, text=True, env=env)
         self.assertEqual(r.returncode, 2)
         self.assertIn(missing + ": worker.osbuild (default): osbuild: the "
-                      "builder cannot be run", r.stdout)
+                      "builder cannot be run", r.stderr)
         # What the file refers to, each problem at its key.
         refs = os.path.join(self.tmp, "refs.toml")
         with open(refs, "w") as f:
@@ -278,7 +282,7 @@ class Loop(harness.TestCase):
                      ':8:1: osbuild_executor.type: "aws.ec2" is not '
                      'implemented',
                      ":10:1: aws.credentials: /nonexistent/creds: No such"):
-            self.assertIn(refs + want, r.stdout)
+            self.assertIn(refs + want, r.stderr)
         self.assertNotIn("configuration OK", r.stdout)
         busy = harness.free_port()
         with socket.socket() as s:
@@ -292,7 +296,7 @@ class Loop(harness.TestCase):
             r = subprocess.run([harness.WORKER, "-n", "-c", refs],
                                capture_output=True, text=True)
         self.assertEqual(r.returncode, 2)
-        self.assertIn(refs + ":5:1: worker.metrics_listen: ", r.stdout)
+        self.assertIn(refs + ":5:1: worker.metrics_listen: ", r.stderr)
         for args, code in (([], 2), (["--version"], 0), (["--help"], 0),
                            (["-x"], 2), (["a", "b"], 2)):
             r = subprocess.run([harness.WORKER] + args, capture_output=True,
@@ -319,10 +323,21 @@ class Loop(harness.TestCase):
         time.sleep(1.2)
         body = urllib.request.urlopen(
             "http://127.0.0.1:%d/metrics" % port, timeout=5).read().decode()
-        self.assertIn('ib_worker_jobs_total{kind="file-resolve",outcome='
+        self.assertIn('ib_worker_jobs_total{type="file-resolve",outcome='
                       '"success"} 1', body)
         self.assertRegex(body, r'ib_worker_heartbeats_total\{result="ok"\} [1-9]')
         self.assertIn("ib_worker_busy 0", body)
+        self.assertIn("ib_worker_registered 1", body)
+        self.assertIn('ib_worker_state{state="idle"} 1', body)
+        # Prometheus's own linter takes the exposition as it is.
+        lint = subprocess.run(["promtool", "check", "metrics"],
+                              input=body.encode(), capture_output=True,
+                              timeout=30)
+        self.assertEqual(lint.returncode, 0, lint.stdout + lint.stderr)
+        health = urllib.request.urlopen(
+            "http://127.0.0.1:%d/healthz" % port, timeout=5)
+        self.assertEqual(health.status, 200)
+        self.assertEqual(json.loads(health.read())["state"], "idle")
         w.signal(signal.SIGTERM)
         self.assertEqual(w.wait_exit(10), 0)
         msgs = []

@@ -51,7 +51,9 @@ class Build(harness.TestCase):
 
     def test_build_upload_and_progress(self):
         q = self.queue()
-        w = self.worker("http://" + q.address, self.config())
+        port = harness.free_port()
+        w = self.worker("http://" + q.address, self.config(
+            'metrics_listen = "127.0.0.1:%d"\n' % port))
         size = 3 * 1024 * 1024 + 17
         jid = q.enqueue("osbuild", build_args(double={
             "size": size, "sleep": 0.5}))
@@ -87,6 +89,89 @@ class Build(harness.TestCase):
         self.assertNotRegex(log, r" info osbuild: stage org\.osbuild")
         self.assertIn("job_id=" + jid, log)
         self.assertTrue(self.output_empty(w))
+        # The upload counted under its target, byte for byte.
+        body = urllib.request.urlopen(
+            "http://127.0.0.1:%d/metrics" % port, timeout=5).read().decode()
+        self.assertIn('ib_worker_upload_bytes_total{target='
+                      '"org.osbuild.worker.server"} %d\n' % size, body)
+        self.assertIn('ib_worker_uploads_total{target="org.osbuild.worker.'
+                      'server",outcome="success"} 1\n', body)
+        self.assertIn('ib_worker_job_duration_seconds_count{type="osbuild"} '
+                      '1\n', body)
+        self.assertRegex(body, r"\nib_worker_cache_bytes [1-9]")
+
+    def test_held_progress_reaches_the_server(self):
+        """Records that come within 5 s of the last progress update are
+        held, not dropped: in a long last stage the server sees that stage
+        once the window ends, not the progress of seconds before; the log
+        and STATUS= say where the build is."""
+        import socket
+        q = self.queue()
+        sock_path = os.path.join(self.tmp, "notify.sock")
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        s.bind(sock_path)
+        s.settimeout(0.5)
+        self.addCleanup(s.close)
+        msgs = []
+
+        def listen():
+            while True:
+                try:
+                    msgs.append(s.recv(4096).decode())
+                except socket.timeout:
+                    continue
+                except OSError:
+                    return
+        import threading
+        threading.Thread(target=listen, daemon=True).start()
+        w = self.worker("http://" + q.address, self.config(),
+                        env={"NOTIFY_SOCKET": sock_path})
+        args = build_args(double={"hold": 11})
+        pipes = args["manifest"]["pipelines"]
+        last = pipes[-1]
+        jid = q.enqueue("osbuild", args)
+        w.wait_log(r"osbuild: starting", 30)
+        started = time.monotonic()
+
+        def at_last_stage():
+            prog = q.show(jid).get("progress") or {}
+            sub = prog.get("sub_progress") or {}
+            return (sub.get("message") == "pipeline: " + last["name"] and
+                    sub.get("done") == len(last["stages"]) - 1)
+        try:
+            harness.wait_until(at_last_stage, 8, "the last stage's "
+                               "progress", step=0.25)
+        except AssertionError:
+            raise AssertionError("progress: %s\nlog:\n%s" % (
+                q.show(jid).get("progress"), w.log()[-3000:]))
+        # Within the window plus a tick, while osbuild still holds.
+        self.assertLess(time.monotonic() - started, 8.5)
+        self.assertEqual(q.show(jid)["state"], "running", q.show(jid))
+        q.wait(jid, 60)
+        self.assertTrue(q.result(jid)["success"])
+        self.assertIn("STATUS=building: pipeline %s %d/%d, stage %d/%d" % (
+            last["name"], len(pipes), len(pipes), len(last["stages"]),
+            len(last["stages"])), msgs)
+        # A long stage is not silent at info level.
+        self.assertRegex(w.log(), r"info osbuild: pipeline %s %d/%d, stage "
+                         r"\S+ %d/%d, \d+ s in it" % (
+                             last["name"], len(pipes), len(pipes),
+                             len(last["stages"]), len(last["stages"])))
+
+    def test_last_progress_goes_out_before_the_upload(self):
+        """A build shorter than the 5 s between updates: the progress it
+        ended with reaches the server, not the first record's."""
+        q = self.queue()
+        self.worker("http://" + q.address, self.config())
+        args = build_args(double={"size": 1000})
+        pipes = args["manifest"]["pipelines"]
+        jid = q.enqueue("osbuild", args)
+        q.wait(jid, 60)
+        prog = q.show(jid)["progress"]
+        self.assertEqual((prog["done"], prog["total"]),
+                         (len(pipes), len(pipes)), prog)
+        self.assertEqual(prog["sub_progress"]["message"],
+                         "pipeline: " + pipes[-1]["name"])
 
     def test_2024_server_reads_the_result(self):
         """A 2024 composer cannot decode worker.server options: the result

@@ -21,12 +21,13 @@
 #include "jobs/jobs.h"
 #include "jsonutil.h"
 #include "log.h"
+#include "sdnotify.h"
 #include "targets.h"
 #include "util.h"
 
 #define OSB_MONITOR_MAX		(1 << 20)	/* one monitor record */
 #define OSB_PARTIAL_MS		5000		/* between progress updates */
-#define OSB_INFO_MS		30000		/* between coarse progress lines */
+#define OSB_INFO_MS		10000		/* between coarse progress lines */
 #define OSB_DETAIL_MAX		(64 << 10)	/* per string in job_error */
 #define OSB_MAX_TARGETS		64
 #define OSB_VERSION_TIMEOUT_MS	60000
@@ -37,9 +38,12 @@ struct monitor {
 	const struct job_ctx	*ctx;
 	char			*pipeline;
 	char			*stage;
-	int64_t			 done, total;
+	int64_t			 done, total;	/* pipelines */
+	int64_t			 sdone, stotal;	/* stages of this pipeline */
+	int64_t			 stage_since;
 	int64_t			 last_partial;
 	int64_t			 last_info;	/* the coarse progress line */
+	json_object		*held;		/* progress update not sent yet */
 	int			 overflowed;
 };
 
@@ -129,16 +133,29 @@ worker_arch(const struct config *conf)
 
 /* ---- the monitor pipe: RFC 7464 records as they arrive ---- */
 
+/* Sends body now (takes it); a refusal is logged, the build goes on. */
+static void
+partial_put(struct monitor *m, json_object *body)
+{
+	m->last_partial = now_ms();
+	if (api_update_partial(m->ctx->api, m->job->location, body) != API_OK)
+		log_warnx("osbuild: progress update not taken: %s",
+		    api_error(m->ctx->api));
+	json_object_put(body);
+}
+
+/*
+ * The progress update for this record: sent now, or, within OSB_PARTIAL_MS
+ * of the last one, held (replacing any older held one) for monitor_tick to
+ * send when the window ends, so that the server sees the latest progress.
+ */
 static void
 send_partial(struct monitor *m, const char *message, json_object *progress)
 {
 	json_object	*partial, *p, *sub, *v;
-	int64_t		 now = now_ms();
 
-	if (!m->ctx->partial || m->ctx->api == NULL ||
-	    now - m->last_partial < OSB_PARTIAL_MS)
+	if (!m->ctx->partial || m->ctx->api == NULL)
 		return;
-	m->last_partial = now;
 	p = json_object_new_object();
 	json_object_object_add(p, "message", json_object_new_string(message));
 	if (progress != NULL) {
@@ -164,11 +181,40 @@ send_partial(struct monitor *m, const char *message, json_object *progress)
 	}
 	partial = json_object_new_object();
 	json_object_object_add(partial, "progress", p);
-	if (api_update_partial(m->ctx->api, m->job->location, partial) !=
-	    API_OK)
-		log_warnx("osbuild: progress update not taken: %s",
-		    api_error(m->ctx->api));
-	json_object_put(partial);
+	json_object_put(m->held);
+	m->held = NULL;
+	if (now_ms() - m->last_partial < OSB_PARTIAL_MS)
+		m->held = partial;
+	else
+		partial_put(m, partial);
+}
+
+/*
+ * While osbuild runs: the held progress update once its window ends, and
+ * a progress line every OSB_INFO_MS, also in a long stage that says
+ * nothing.
+ */
+static void
+monitor_tick(void *arg)
+{
+	struct monitor	*m = arg;
+	int64_t		 now = now_ms();
+	json_object	*held;
+
+	if (m->held != NULL && now - m->last_partial >= OSB_PARTIAL_MS) {
+		held = m->held;
+		m->held = NULL;
+		partial_put(m, held);
+	}
+	if (m->stage != NULL && now - m->last_info >= OSB_INFO_MS) {
+		m->last_info = now;
+		log_info("osbuild: pipeline %s %lld/%lld, stage %s %lld/%lld, "
+		    "%lld s in it", m->pipeline ? m->pipeline : "?",
+		    (long long)(m->done < m->total ? m->done + 1 : m->done),
+		    (long long)m->total, m->stage, (long long)(m->sdone <
+		    m->stotal ? m->sdone + 1 : m->sdone), (long long)m->stotal,
+		    (long long)((now - m->stage_since) / 1000));
+	}
 }
 
 static void
@@ -203,6 +249,7 @@ monitor_record(struct monitor *m, const char *text, size_t len)
 	    strcmp(sname, m->stage) != 0)) {
 		free(m->stage);
 		m->stage = xstrdup(sname);
+		m->stage_since = now_ms();
 		log_debug("osbuild: stage %s (pipeline %s)", sname,
 		    m->pipeline ? m->pipeline : "?");
 	}
@@ -213,26 +260,38 @@ monitor_record(struct monitor *m, const char *text, size_t len)
 		    json_object_object_get(prog, "done"));
 		int64_t t = json_object_get_int64(
 		    json_object_object_get(prog, "total"));
+		int64_t sd = m->sdone, st = m->stotal;
+		json_object *sub;
 
-		if (d != m->done || t != m->total) {
+		if (json_object_object_get_ex(prog, "progress", &sub) &&
+		    json_object_is_type(sub, json_type_object)) {
+			sd = json_object_get_int64(
+			    json_object_object_get(sub, "done"));
+			st = json_object_get_int64(
+			    json_object_object_get(sub, "total"));
+		}
+		if (d != m->done || t != m->total || sd != m->sdone ||
+		    st != m->stotal) {
 			m->done = d;
 			m->total = t;
+			m->sdone = sd;
+			m->stotal = st;
 			log_debug("osbuild: progress %lld/%lld",
 			    (long long)d, (long long)t);
+			/* Pipeline and stage names come from the manifest:
+			 * ib_sd_status bounds and cleans them. */
+			ib_sd_status("building: pipeline %s %lld/%lld, stage "
+			    "%lld/%lld", m->pipeline ? m->pipeline : "?",
+			    (long long)(d < t ? d + 1 : d), (long long)t,
+			    (long long)(sd < st ? sd + 1 : sd), (long long)st);
 		}
 	} else
 		prog = NULL;
-	/* Per stage is debug; info hears of it every OSB_INFO_MS. */
-	if (m->stage != NULL && now_ms() - m->last_info >= OSB_INFO_MS) {
-		m->last_info = now_ms();
-		log_info("osbuild: pipeline %s, stage %s, %lld/%lld",
-		    m->pipeline ? m->pipeline : "?", m->stage,
-		    (long long)m->done, (long long)m->total);
-	}
 	if ((msg = json_get_str(rec, "message")) != NULL && *msg != '\0') {
 		snprintf(line, sizeof(line), "%s", msg);
 		rtrim(line);
 		log_debug("osbuild: %s", line);
+		/* Per stage is debug; info hears of it from monitor_tick. */
 		send_partial(m, line, prog);
 	}
 	json_object_put(rec);
@@ -680,11 +739,13 @@ osbuild_run(struct job *job, const struct job_ctx *ctx)
 	o.stdin_len = strlen(mtext);
 	o.extra_fd = 3;
 	o.on_extra = monitor_feed;
+	o.on_tick = monitor_tick;
 	o.arg = &mon;
 	o.grace_ms = conf->worker.cancel_grace > 0 ?
 	    conf->worker.cancel_grace * 1000 : 0;
 	o.canceled = &job->canceled;
 	o.pgid = &job->pgid;
+	log_setfield(LOG_F_PHASE, "build");
 	log_info("osbuild: starting %s (exports:%s%s)", osbuild,
 	    exports.n > 0 ? " " : "", exports.n > 0 ? exports.v[0] : "");
 	log_debug("osbuild: start");
@@ -695,6 +756,11 @@ osbuild_run(struct job *job, const struct job_ctx *ctx)
 	}
 	ran = 1;
 	log_debug("osbuild: exited");
+	/* The last progress osbuild gave, before the uploads. */
+	if (mon.held != NULL && !res.canceled) {
+		partial_put(&mon, mon.held);
+		mon.held = NULL;
+	}
 	if (res.canceled) {
 		log_info("osbuild: build canceled");
 		job_set_error(result, JOB_ERR_BUILD, "the build was canceled",
@@ -723,6 +789,7 @@ osbuild_run(struct job *job, const struct job_ctx *ctx)
 		goto done;
 	}
 	log_info("osbuild: build succeeded");
+	log_setfield(LOG_F_PHASE, "upload");
 	memset(&tctx, 0, sizeof(tctx));
 	tctx.conf = ctx->conf;
 	tctx.api = ctx->api;
@@ -730,6 +797,7 @@ osbuild_run(struct job *job, const struct job_ctx *ctx)
 	/* Targets that register images (EC2's BootMode) need the build's. */
 	tctx.image_boot_mode = json_get_str(job->args, "image_boot_mode");
 	tctx.abort = &job->canceled;
+	tctx.metrics = ctx->metrics;
 	if ((terrors = targets_run(result, &tctx, ctx->generation, targets,
 	    outdir)) != NULL) {
 		job_set_error(result, JOB_ERR_TARGET,
@@ -749,6 +817,7 @@ done:
 	json_object_put(out);
 	exec_result_free(&res);
 	buf_free(&mon.pending);
+	json_object_put(mon.held);
 	free(mon.pipeline);
 	free(mon.stage);
 	argv_free(&av);

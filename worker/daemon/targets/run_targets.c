@@ -20,6 +20,7 @@
 #include "errors.h"
 #include "jsonutil.h"
 #include "log.h"
+#include "metrics.h"
 #include "targets.h"
 #include "util.h"
 
@@ -105,11 +106,24 @@ targets_run(json_object *result, const struct target_ctx *tctx,
 		    terr.reason, sizeof(terr.reason)) == -1) {
 			terr.id = JOB_ERR_INVALID_TARGET_CONFIG;
 		} else {
+			struct log_num nums[] = { { "duration_ms", 0 },
+			    { "bytes", 0 }, { NULL, 0 } };
+			struct stat st;
+			int64_t start = now_ms();
+
 			log_info("target %zu: %s", i, k->name);
 			if (k->run(tctx, t, path, &opts, &terr) == 0)
 				terr.id = 0;
 			else if (terr.id == 0)
 				terr.id = JOB_ERR_UPLOAD;
+			nums[0].value = now_ms() - start;
+			nums[1].value = stat(path, &st) == 0 ?
+			    (int64_t)st.st_size : 0;
+			metrics_upload(tctx->metrics, k->name, nums[1].value,
+			    nums[0].value / 1000.0, terr.id == 0);
+			if (terr.id == 0)
+				log_info_n(nums, "target %zu (%s) done", i,
+				    k->name);
 		}
 		free(path);
 		if (terr.id == 0) {

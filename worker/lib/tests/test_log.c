@@ -1,7 +1,8 @@
 /*
- * log.c: the line formats (text, JSON with escapes and job id), the cut of
- * an over-long message, and logging when no memory can be had: fatalx() is
- * how the allocators report out-of-memory, so the logger must not allocate.
+ * log.c: the line formats (text, JSON with escapes, job id and fields),
+ * the cut of an over-long message, and logging when no memory can be had:
+ * fatalx() is how the allocators report out-of-memory, so the logger must
+ * not allocate.
  *
  * For the last test this file replaces malloc and its family with a bump
  * allocator that can be told to fail (not under ASan, which owns them).
@@ -195,6 +196,67 @@ test_text(void **state)
 }
 
 static void
+field_lines(void)
+{
+	struct log_num	 nums[] = { { "duration_ms", 1500 }, { "bytes", 42 },
+			    { NULL, 0 } };
+
+	log_init(0, LOG_JSON);
+	log_setfield(LOG_F_WORKER_ID, "w-1");
+	log_setjob("job-3");
+	log_setfield(LOG_F_JOB_TYPE, "osb\nuild");
+	log_setfield(LOG_F_PHASE, "upload");
+	log_info_n(nums, "uploaded");
+	log_setjob(NULL);
+	log_errx("after");
+	log_setformat(LOG_TEXT);
+	log_warnx_n(nums, "esc\x1b[2Jape");
+}
+
+static void
+test_fields(void **state)
+{
+	json_object	*o;
+	char		*out, *nl;
+	int		 st;
+
+	out = capture(field_lines, &st);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_non_null(nl = strchr(out, '\n'));
+	*nl = '\0';
+	assert_non_null(o = json_tokener_parse(out));
+	assert_string_equal(json_object_get_string(
+	    json_object_object_get(o, "job_id")), "job-3");
+	/* Context values are cleaned: no control byte, even escaped. */
+	assert_string_equal(json_object_get_string(
+	    json_object_object_get(o, "job_type")), "osb?uild");
+	assert_string_equal(json_object_get_string(
+	    json_object_object_get(o, "worker_id")), "w-1");
+	assert_string_equal(json_object_get_string(
+	    json_object_object_get(o, "phase")), "upload");
+	assert_int_equal(json_object_get_int64(
+	    json_object_object_get(o, "duration_ms")), 1500);
+	assert_true(json_object_is_type(json_object_object_get(o, "bytes"),
+	    json_type_int));
+	json_object_put(o);
+	/* The job's fields end with it; the worker's stays. */
+	out = nl + 1;
+	assert_non_null(nl = strchr(out, '\n'));
+	*nl = '\0';
+	assert_non_null(o = json_tokener_parse(out));
+	assert_string_equal(json_object_get_string(
+	    json_object_object_get(o, "level")), "error");
+	assert_null(json_object_object_get(o, "job_type"));
+	assert_null(json_object_object_get(o, "phase"));
+	assert_string_equal(json_object_get_string(
+	    json_object_object_get(o, "worker_id")), "w-1");
+	json_object_put(o);
+	/* Text: the numbers as key=value, no terminal escape. */
+	assert_non_null(strstr(nl + 1, " warning esc [2Jape duration_ms=1500 "
+	    "bytes=42\n"));
+}
+
+static void
 json_lines(void)
 {
 	log_init(1, LOG_JSON);
@@ -291,6 +353,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_text),
 		cmocka_unit_test(test_json),
+		cmocka_unit_test(test_fields),
 		cmocka_unit_test(test_long),
 		cmocka_unit_test(test_no_memory),
 	};

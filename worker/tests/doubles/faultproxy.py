@@ -13,8 +13,11 @@ import time
 class FaultProxy:
     """The proxy on a port of its own, forwarding to target_port."""
 
-    def __init__(self, target_port):
+    def __init__(self, target_port, rate=0):
+        """rate: bytes a second read of request bodies (a slow uplink;
+        small socket buffers then so that the sender feels it), 0: all."""
         self.target = ("127.0.0.1", target_port)
+        self.rate = rate
         self.lock = threading.Lock()
         self.status = None      # answer this many requests with a status
         self.status_left = 0
@@ -24,6 +27,8 @@ class FaultProxy:
         self.requests = []      # (time, first request line)
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if rate:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(64)
         self.port = self.sock.getsockname()[1]
@@ -49,7 +54,7 @@ class FaultProxy:
             threading.Thread(target=self._conn, args=(c,), daemon=True).start()
 
     @staticmethod
-    def _read_request(c):
+    def _read_request(c, rate=0):
         data = b""
         while b"\r\n\r\n" not in data:
             chunk = c.recv(65536)
@@ -59,18 +64,25 @@ class FaultProxy:
         head, _, rest = data.partition(b"\r\n\r\n")
         m = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
         n = int(m.group(1)) if m else 0
+        t0 = time.monotonic()
         while len(rest) < n:
-            chunk = c.recv(65536)
+            chunk = c.recv(16384 if rate else 65536)
             if not chunk:
                 return None
             rest += chunk
+            if rate:
+                ahead = len(rest) / rate - (time.monotonic() - t0)
+                if ahead > 0:
+                    time.sleep(ahead)
         return head + b"\r\n\r\n" + rest
 
     def _conn(self, c):
         upstream = None
         try:
             while True:
-                req = self._read_request(c)
+                # Subclasses override _read_request(c) (t_loop's).
+                req = (FaultProxy._read_request(c, self.rate) if self.rate
+                       else self._read_request(c))
                 if req is None:
                     return
                 line = req.split(b"\r\n", 1)[0].decode(errors="replace")

@@ -1,0 +1,251 @@
+#!/usr/bin/python3
+"""What an operator sees of the worker, against the project's queue (a real
+HTTP server) and the osbuild and depsolver test doubles: JSON log lines
+with fields, the cause of a failed job, a drain said when it starts (log
+and STOPPING=1), RELOADING=1 on SIGHUP, the composer reachable again after
+an outage, and configuration errors with a hint (missing CA, TLS to a
+plain-HTTP server, a 404 that names the URL, addresses with a trailing
+slash or an IPv6 literal)."""
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "lib"))
+import testpath  # noqa: F401,E402  (shared helpers and doubles on the path)
+import harness  # noqa: E402
+from jobs import fixture  # noqa: E402
+from jobs import worker_server_args as build_args  # noqa: E402
+from faultproxy import FaultProxy  # noqa: E402
+
+DOUBLES = harness.DOUBLES
+
+
+def json_lines(text):
+    out = []
+    for line in text.splitlines():
+        if line.startswith("{"):
+            out.append(json.loads(line))
+    return out
+
+
+def first(lines, prefix):
+    for rec in lines:
+        if rec["msg"].startswith(prefix):
+            return rec
+    raise AssertionError("no line starting with %r in:\n%s" % (
+        prefix, "\n".join(json.dumps(r) for r in lines)))
+
+
+class Notify:
+    """A NOTIFY_SOCKET read by a thread, as the service manager reads it."""
+
+    def __init__(self, tmp):
+        self.path = os.path.join(tmp, "notify.sock")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.sock.settimeout(0.2)
+        self.msgs = []
+        self.quit = False
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while not self.quit:
+            try:
+                self.msgs.append(self.sock.recv(4096).decode())
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+
+    def stop(self):
+        self.quit = True
+        self.thread.join(2)
+        self.sock.close()
+
+
+class Operator(harness.TestCase):
+
+    def config(self, extra="", top=""):
+        return ('%sdnf-json = "%s/depsolver"\n[worker]\nosbuild = '
+                '"%s/osbuild"\n%s' % (top, DOUBLES, DOUBLES, extra))
+
+    def test_json_fields_and_failure_cause(self):
+        q = self.queue()
+        dep = os.path.join(self.tmp, "depsolver")
+        os.symlink(os.path.join(DOUBLES, "depsolver"), dep)
+        w = self.worker("http://" + q.address, self.config(
+            'log_format = "json"\n').replace(
+                '"%s/depsolver"' % DOUBLES, '"%s"' % dep))
+        w.wait_log(r"registered as worker")
+        jid = q.enqueue("osbuild", build_args(double={"size": 4096}))
+        q.wait(jid, 60)
+        w.wait_log(r"result delivered", 10)
+        # The depsolver gone after the start: the job fails; its cause is
+        # in the log, not only the number.
+        os.unlink(dep)
+        args = fixture("composer-v105-requestjob-depsolve-response.json")[
+            "args"]
+        bad = q.enqueue("depsolve", args)
+        q.wait(bad, 30)
+        w.wait_log(r"job failed after", 10)
+        lines = json_lines(w.log())
+        reg = first(lines, "registered as worker")
+        wid = reg["worker_id"]
+        self.assertRegex(wid, r"^[0-9a-f-]{36}$")
+        acc = first(lines, "job accepted")
+        self.assertEqual((acc["job_id"], acc["job_type"], acc["worker_id"]),
+                         (jid, "osbuild", wid))
+        build = first(lines, "osbuild: starting")
+        self.assertEqual(build["phase"], "build")
+        up = first(lines, "target 0 (org.osbuild.worker.server) done")
+        self.assertEqual((up["phase"], up["bytes"]), ("upload", 4096))
+        self.assertIsInstance(up["duration_ms"], int)
+        done = first(lines, "job finished after")
+        self.assertGreater(done["duration_ms"], 0)
+        self.assertEqual(done["job_type"], "osbuild")
+        self.assertEqual(first(lines, "result delivered")["phase"], "result")
+        failed = first(lines, "job failed after")
+        self.assertEqual((failed["job_id"], failed["job_type"],
+                          failed["error_code"]), (bad, "depsolve", 23))
+        self.assertIn("cannot run %s" % dep, failed["msg"])
+        # Job fields end with the job.
+        after = lines[lines.index(failed) + 1:]
+        self.assertTrue(any("job_type" not in r for r in after), after)
+
+    def test_drain_said_when_it_starts(self):
+        q = self.queue()
+        n = self.keep(Notify(self.tmp))
+        w = self.worker("http://" + q.address, self.config(), env={
+            "NOTIFY_SOCKET": n.path})
+        jid = q.enqueue("osbuild", build_args(double={"hold": 6}))
+        w.wait_log(r"osbuild: starting", 30)
+        t0 = time.monotonic()
+        w.signal(signal.SIGTERM)
+        w.wait_log(r"info drain started: finishing the running job first",
+                   3)
+        harness.wait_until(lambda: "STOPPING=1" in n.msgs, 3, "STOPPING=1")
+        self.assertLess(time.monotonic() - t0, 3)
+        self.assertIn("STATUS=draining: finishing the running job", n.msgs)
+        # Said before the job ended, and the job still ran to its end.
+        self.assertNotIn("job finished", w.log())
+        self.assertEqual(w.wait_exit(60), 0)
+        self.assertEqual(q.show(jid)["state"], "success")
+
+    def test_upload_progress(self):
+        """An upload longer than 10 s says how far it is, in the log (with
+        bytes=) and in STATUS=, through a slow uplink (the proxy reads
+        200 kB/s)."""
+        q = self.queue()
+        proxy = self.keep(FaultProxy(q.port, rate=200000))
+        n = self.keep(Notify(self.tmp))
+        w = self.worker("http://" + proxy.address, self.config(), env={
+            "NOTIFY_SOCKET": n.path})
+        size = 2600000
+        jid = q.enqueue("osbuild", build_args(double={"size": size}))
+        q.wait(jid, 90)
+        self.assertEqual(q.show(jid)["state"], "success")
+        m = re.search(r"info artifact disk\.qcow2: (\d+) of %d bytes "
+                      r"\((\d+)%%\), [0-9.]+ MB/s bytes=(\d+) " % size,
+                      w.log())
+        self.assertIsNotNone(m, w.log()[-3000:])
+        self.assertEqual(m.group(1), m.group(3))
+        self.assertGreater(int(m.group(1)), 0)
+        self.assertTrue(any(re.match(r"STATUS=uploading disk\.qcow2: "
+                                     r"\d+%$", x) for x in n.msgs), n.msgs)
+
+    def test_drain_when_idle_is_said_too(self):
+        q = self.queue()
+        w = self.worker("http://" + q.address, self.config())
+        w.wait_log(r"registered as worker")
+        w.signal(signal.SIGTERM)
+        self.assertEqual(w.wait_exit(20), 0)
+        self.assertIn("drain started: no job running", w.log())
+
+    def test_reload_notifies(self):
+        q = self.queue()
+        n = self.keep(Notify(self.tmp))
+        w = self.worker("http://" + q.address, self.config(), env={
+            "NOTIFY_SOCKET": n.path})
+        harness.wait_until(lambda: "READY=1" in n.msgs, 15, "READY=1")
+        w.wait_log(r"registered as worker")
+        w.signal(signal.SIGHUP)
+        w.wait_log(r"configuration reloaded", 15)
+        harness.wait_until(lambda: n.msgs.count("READY=1") >= 2, 5,
+                           "READY=1 after the reload")
+        rel = [m for m in n.msgs if m.startswith("RELOADING=1\n")]
+        self.assertEqual(len(rel), 1, n.msgs)
+        self.assertRegex(rel[0], r"^RELOADING=1\nMONOTONIC_USEC=\d+$")
+        self.assertLess(n.msgs.index(rel[0]),
+                        len(n.msgs) - 1 - n.msgs[::-1].index("READY=1"))
+        self.assertIn("reloading the configuration (SIGHUP)", w.log())
+
+    def test_composer_reachable_again(self):
+        q = self.queue()
+        # The worker knows the composer is back when a call returns: a
+        # long poll returns after request_timeout.
+        w = self.worker("http://" + q.address, self.config(
+            "backoff_max = 1\nrequest_timeout = 2\n"))
+        w.wait_log(r"registered as worker")
+        q.stop()
+        w.wait_log(r"warning request job: ", 20)
+        time.sleep(1.5)
+        q.start()
+        m = w.wait_log(r"info the composer is reachable again after "
+                       r"(\d+) s \((\d+) failed calls\)", 30)
+        self.assertGreaterEqual(int(m.group(2)), 1)
+
+    def test_config_errors_with_a_hint(self):
+        q = self.queue()
+        # https without certificates: the reference's fixed paths.
+        conf = os.path.join(self.tmp, "w.toml")
+        with open(conf, "w") as f:
+            f.write(self.config('cache_directory = "%s"\n' % self.tmp))
+        r = subprocess.run([harness.WORKER, "-c", conf, q.address],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 2)
+        self.assertRegex(r.stderr, r" error CA certificate \S+: No such file")
+        self.assertIn("set tls_ca", r.stderr)
+        self.assertIn("http://HOST:PORT", r.stderr)
+        # TLS to a server that speaks plain HTTP.
+        key = os.path.join(self.tmp, "k.pem")
+        crt = os.path.join(self.tmp, "c.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                        "-nodes", "-keyout", key, "-out", crt, "-days", "1",
+                        "-subj", "/CN=localhost"], check=True,
+                       capture_output=True, timeout=60)
+        w = self.worker("https://" + q.address, self.config(
+            'tls_ca = "%s"\ntls_cert = "%s"\ntls_key = "%s"\n' % (
+                crt, crt, key)), name="tls")
+        w.wait_log(r"register: .*\(the server speaks plain HTTP: give the "
+                   r"address as http://HOST:PORT\)", 20)
+        w.stop()
+        # A 404 names the URL (its path: the address may hold secrets).
+        w = self.worker("http://" + q.address, self.config(
+            top='base_path = "/wrong/v1"\n'), name="404")
+        w.wait_log(r"register: HTTP 404.* for POST /wrong/v1/workers "
+                   r"\(is the base_path right\?\)", 20)
+        w.stop()
+        # HOST:PORT/ as people paste it.
+        w = self.worker("http://%s/" % q.address, self.config(),
+                        name="slash")
+        w.wait_log(r"registered as worker", 20)
+        w.stop()
+        # An IPv6 literal is an address, not a "bad composer address".
+        port = harness.free_port()
+        w = self.worker("http://[::1]:%d" % port, self.config(), name="v6")
+        w.wait_log(r"register: .*(onnect|refused)", 20)
+        self.assertNotIn("bad composer address", w.log())
+        w.stop()
+
+
+if __name__ == "__main__":
+    harness.main()
