@@ -139,8 +139,7 @@ os_stages(json_object *req, json_object *pkgs, json_object *sources,
 		const char *sum = json_get_str(p, "checksum");
 		const char *url = json_get_str(p, "remote_location");
 
-		if (url == NULL && (v = get(p, "remote_locations")) != NULL &&
-		    json_object_is_type(v, json_type_array) &&
+		if (url == NULL && (v = json_get_arr(p, "remote_locations")) != NULL &&
 		    json_object_array_length(v) > 0)
 			url = json_object_get_string(
 			    json_object_array_get_idx(v, 0));
@@ -185,8 +184,7 @@ os_stages(json_object *req, json_object *pkgs, json_object *sources,
 		json_object_array_add(stages, stage("org.osbuild.hostname",
 		    opts, NULL));
 	}
-	if ((v = get(cust, "user")) != NULL &&
-	    json_object_is_type(v, json_type_array) &&
+	if ((v = json_get_arr(cust, "user")) != NULL &&
 	    json_object_array_length(v) > 0) {
 		json_object *users = json_object_new_object();
 
@@ -217,8 +215,7 @@ os_stages(json_object *req, json_object *pkgs, json_object *sources,
 		json_object_array_add(stages, stage("org.osbuild.users", opts,
 		    NULL));
 	}
-	if ((v = get(cust, "files")) != NULL &&
-	    json_object_is_type(v, json_type_array) &&
+	if ((v = json_get_arr(cust, "files")) != NULL &&
 	    json_object_array_length(v) > 0) {
 		json_object *files = json_object_new_array();
 

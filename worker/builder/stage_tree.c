@@ -9,6 +9,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,17 +33,6 @@ has_package(const char *names, const char *name)
 	return 0;
 }
 
-static json_object *
-opt_arr(json_object *o, const char *key)
-{
-	json_object	*v;
-
-	if (o == NULL || !json_object_object_get_ex(o, key, &v) ||
-	    !json_object_is_type(v, json_type_array))
-		return NULL;
-	return v;
-}
-
 static int
 opt_mode(json_object *o, int def)
 {
@@ -51,16 +41,15 @@ opt_mode(json_object *o, int def)
 	return m ? (int)strtol(m, NULL, 8) : def;
 }
 
+/* An int option (ids, fstab numbers), or def when absent or out of range. */
 static int
 opt_int(json_object *o, const char *key, int def)
 {
-	json_object	*v;
+	int64_t	 v;
 
-	if (o == NULL || !json_object_object_get_ex(o, key, &v) ||
-	    (!json_object_is_type(v, json_type_int) &&
-	    !json_object_is_type(v, json_type_double)))
+	if (!json_get_int(o, key, &v) || v < INT_MIN || v > INT_MAX)
 		return def;
-	return json_object_get_int(v);
+	return (int)v;
 }
 
 static int
@@ -154,7 +143,7 @@ installed_packages(const char *tree, struct buf *out)
 static int
 stage_setup_files(struct stage_run *r, const char *root)
 {
-	json_object	*files = opt_arr(r->s->options, "setup_files");
+	json_object	*files = json_get_arr(r->s->options, "setup_files");
 	size_t		 i, n;
 
 	if (mkdir(root, 0755) == -1) {
@@ -253,7 +242,7 @@ stage_debian_install(struct stage_run *r)
 	inc = xasprintf("--include=%s", names);
 	archopt = xasprintf("--architectures=%s", arch ? arch : "amd64");
 	hook = xasprintf("sync-in %s /", setup);
-	dpkg = opt_arr(r->s->options, "dpkg_opts");
+	dpkg = json_get_arr(r->s->options, "dpkg_opts");
 	argv = xcalloc(32 + (dpkg ? json_object_array_length(dpkg) * 2 : 0),
 	    sizeof(*argv));
 	/* Own mount and network namespaces: the mounts mmdebstrap makes
@@ -418,7 +407,7 @@ stage_users(struct stage_run *r)
 			argv[ac++] = "-g";
 			argv[ac++] = num[1];
 		}
-		if ((g = opt_arr(u, "groups")) != NULL &&
+		if ((g = json_get_arr(u, "groups")) != NULL &&
 		    json_object_array_length(g) > 0) {
 			struct buf gb;
 
@@ -484,7 +473,7 @@ stage_users(struct stage_run *r)
 		buf_init(&kb);
 		if (json_get_str(u, "key") != NULL)
 			buf_printf(&kb, "%s\n", json_get_str(u, "key"));
-		if ((keys = opt_arr(u, "keys")) != NULL)
+		if ((keys = json_get_arr(u, "keys")) != NULL)
 			for (i = 0; i < json_object_array_length(keys); i++)
 				buf_printf(&kb, "%s\n", json_object_get_string(
 				    json_object_array_get_idx(keys, i)));
@@ -525,8 +514,8 @@ cleanup:
 int
 stage_files(struct stage_run *r)
 {
-	json_object	*dirs = opt_arr(r->s->options, "directories");
-	json_object	*files = opt_arr(r->s->options, "files");
+	json_object	*dirs = json_get_arr(r->s->options, "directories");
+	json_object	*files = json_get_arr(r->s->options, "files");
 	size_t		 i;
 
 	for (i = 0; dirs != NULL && i < json_object_array_length(dirs); i++) {
@@ -584,9 +573,9 @@ stage_systemd(struct stage_run *r)
 	const char	*t;
 	size_t		 i;
 
-	if (systemctl(r, "enable", opt_arr(o, "enabled_services")) == -1 ||
-	    systemctl(r, "disable", opt_arr(o, "disabled_services")) == -1 ||
-	    systemctl(r, "mask", opt_arr(o, "masked_services")) == -1)
+	if (systemctl(r, "enable", json_get_arr(o, "enabled_services")) == -1 ||
+	    systemctl(r, "disable", json_get_arr(o, "disabled_services")) == -1 ||
+	    systemctl(r, "mask", json_get_arr(o, "masked_services")) == -1)
 		return -1;
 	if ((t = json_get_str(o, "default_target")) != NULL) {
 		json_object *a = json_object_new_array();
@@ -598,7 +587,7 @@ stage_systemd(struct stage_run *r)
 		if (rc == -1)
 			return -1;
 	}
-	gens = opt_arr(o, "masked_generators");
+	gens = json_get_arr(o, "masked_generators");
 	for (i = 0; gens != NULL && i < json_object_array_length(gens); i++) {
 		char *link = xasprintf("/etc/systemd/system-generators/%s",
 		    json_object_get_string(json_object_array_get_idx(gens, i)));
@@ -617,7 +606,7 @@ stage_systemd(struct stage_run *r)
 int
 stage_fstab(struct stage_run *r)
 {
-	json_object	*fss = opt_arr(r->s->options, "filesystems");
+	json_object	*fss = json_get_arr(r->s->options, "filesystems");
 	struct buf	 b;
 	size_t		 i;
 	int		 rc;
