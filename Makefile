@@ -141,12 +141,16 @@ $(B)/ib-logship: $(call objs,$(LOGSHIP_SRCS)) $(CLOUD_A) $(LIB_A)
 
 # A unit test sees the headers of every layer; it links the libraries,
 # which bring in only the objects it uses.
+# worker/tests/c/ holds what C unit tests share (a loopback HTTP server).
+TESTC_OBJS = $(B)/worker/tests/c/loopsrv.o
+$(B)/worker/tests/c/%.o:   INC = -Iworker/tests/c
+
 define unit_rule
-$(B)/tests/$(notdir $(1:.c=)): $(1) $(DAEMON_A) $(CLOUD_A) $(LIB_A)
+$(B)/tests/$(notdir $(1:.c=)): $(1) $(TESTC_OBJS) $(DAEMON_A) $(CLOUD_A) $(LIB_A)
 	@mkdir -p $$(@D)
 	$$(CC) $$(CFLAGS) -Iworker -Iworker/lib -Iworker/cloud -Iworker/daemon \
-	    $$(LDFLAGS) -o $$@ $(1) $(DAEMON_A) $(CLOUD_A) $(LIB_A) \
-	    $$(LDLIBS) -lcmocka
+	    -Iworker/tests/c $$(LDFLAGS) -o $$@ $(1) $(TESTC_OBJS) \
+	    $(DAEMON_A) $(CLOUD_A) $(LIB_A) $$(LDLIBS) -lcmocka
 endef
 $(foreach t,$(UNIT_SRCS),$(eval $(call unit_rule,$(t))))
 

@@ -5,11 +5,6 @@
  * token. A loopback server answers the token requests and counts them.
  * The cloud targets' token answers (cloud_token_take) likewise.
  */
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,73 +19,50 @@
 #include "auth.h"
 #include "cloud.h"
 #include "http.h"
+#include "loopsrv.h"
 #include "config.h"
 #include "util.h"
 
 struct server {
-	int		 fd;
-	int		 port;
-	pthread_t	 thread;
+	struct loopsrv	 srv;
 	const char	*expires_in;	/* the JSON text of the value */
 	int		 calls;
+	char		 out[512];
 };
 
-static void *
-serve(void *arg)
+/* The form is short: headers and body come together. */
+static int
+form_read(const char *req, size_t len)
+{
+	return strstr(req, "grant_type") != NULL;
+}
+
+static void
+token_answer(void *arg, const char *req, size_t len, const char **ans,
+    size_t *anslen)
 {
 	struct server	*s = arg;
-	struct timeval	 tv = { 5, 0 };
-	char		 req[8192], *ans, *body;
-	size_t		 got;
-	ssize_t		 n;
-	int		 c;
+	char		 body[256];
 
-	while ((c = accept(s->fd, NULL, NULL)) != -1) {
-		setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		got = 0;
-		while (got < sizeof(req) - 1 &&
-		    (n = read(c, req + got, sizeof(req) - 1 - got)) > 0) {
-			got += n;
-			req[got] = '\0';
-			/* The form is short: headers and body come together. */
-			if (strstr(req, "grant_type") != NULL)
-				break;
-		}
-		__atomic_add_fetch(&s->calls, 1, __ATOMIC_SEQ_CST);
-		body = xasprintf("{\"access_token\":\"tok\",\"token_type\":"
-		    "\"Bearer\",\"expires_in\":%s}", s->expires_in);
-		ans = xasprintf("HTTP/1.1 200 OK\r\nContent-Type: "
-		    "application/json\r\nContent-Length: %zu\r\nConnection: "
-		    "close\r\n\r\n%s", strlen(body), body);
-		if (write(c, ans, strlen(ans)) == -1)
-			s->calls = -1000;
-		free(ans);
-		free(body);
-		shutdown(c, SHUT_WR);
-		while (read(c, req, sizeof(req)) > 0)
-			;
-		close(c);
-	}
-	return NULL;
+	__atomic_add_fetch(&s->calls, 1, __ATOMIC_SEQ_CST);
+	snprintf(body, sizeof(body), "{\"access_token\":\"tok\",\"token_type\":"
+	    "\"Bearer\",\"expires_in\":%s}", s->expires_in);
+	snprintf(s->out, sizeof(s->out), "HTTP/1.1 200 OK\r\nContent-Type: "
+	    "application/json\r\nContent-Length: %zu\r\nConnection: "
+	    "close\r\n\r\n%s", strlen(body), body);
+	*ans = s->out;
+	*anslen = strlen(s->out);
 }
 
 static int
 setup(void **state)
 {
-	struct server		*s = xcalloc(1, sizeof(*s));
-	struct sockaddr_in	 sin;
-	socklen_t		 len = sizeof(sin);
+	struct server	*s = xcalloc(1, sizeof(*s));
 
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if ((s->fd = socket(AF_INET, SOCK_STREAM, 0)) == -1 ||
-	    bind(s->fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
-	    listen(s->fd, 8) == -1 ||
-	    getsockname(s->fd, (struct sockaddr *)&sin, &len) == -1)
-		return -1;
-	s->port = ntohs(sin.sin_port);
-	if (pthread_create(&s->thread, NULL, serve, s) != 0)
+	s->srv.complete = form_read;
+	s->srv.answer = token_answer;
+	s->srv.arg = s;
+	if (loopsrv_start(&s->srv) == -1)
 		return -1;
 	*state = s;
 	return 0;
@@ -101,9 +73,7 @@ teardown(void **state)
 {
 	struct server	*s = *state;
 
-	shutdown(s->fd, SHUT_RDWR);
-	pthread_join(s->thread, NULL);
-	close(s->fd);
+	loopsrv_stop(&s->srv);
 	free(s);
 	return 0;
 }
@@ -122,7 +92,7 @@ fetches(struct server *s, const char *expires_in)
 	assert_int_equal(write_file_atomic(path, "s3cret", 6, 0600), 0);
 	conf->authentication.present = 1;
 	conf->authentication.oauth_url = xasprintf("http://127.0.0.1:%d/token",
-	    s->port);
+	    s->srv.port);
 	conf->authentication.client_id = xstrdup("svc");
 	conf->authentication.client_secret = xstrdup(path);
 	s->expires_in = expires_in;

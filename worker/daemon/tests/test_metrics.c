@@ -23,26 +23,9 @@
 
 #include <cmocka.h>
 
+#include "loopsrv.h"
 #include "metrics.h"
 #include "util.h"
-
-static int
-free_port(void)
-{
-	struct sockaddr_in	 sin;
-	socklen_t		 len = sizeof(sin);
-	int			 fd, port;
-
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-	port = ntohs(sin.sin_port);
-	close(fd);
-	return port;
-}
 
 static int
 dial(int port)
@@ -92,7 +75,7 @@ start(int *portp)
 	struct metrics	*m;
 	char		 addr[64], err[256];
 
-	*portp = free_port();
+	*portp = loopsrv_free_port();
 	snprintf(addr, sizeof(addr), "127.0.0.1:%d", *portp);
 	m = metrics_start(addr, err, sizeof(err));
 	if (m == NULL)
@@ -312,7 +295,7 @@ test_ipv6(void **state)
 	struct sockaddr_in6	 sin6;
 	struct metrics		*m;
 	char			 addr[64], err[256], buf[64];
-	int			 port = free_port(), fd;
+	int			 port = loopsrv_free_port(), fd;
 	ssize_t			 n;
 
 	snprintf(addr, sizeof(addr), "[::1]:%d", port);

@@ -26,6 +26,7 @@
 #include <cmocka.h>
 
 #include "http.h"
+#include "loopsrv.h"
 #include "http_multi.h"
 #include "log.h"
 #include "util.h"
@@ -159,9 +160,7 @@ test_escape(void **state)
 /* A loopback server: each connection reads one request and gets the
  * current canned answer (or the pool's, see items()), then is closed. */
 struct server {
-	int		 fd;
-	int		 port;
-	pthread_t	 thread;
+	struct loopsrv	 srv;
 	const char	*answer;
 	size_t		 answer_len;
 	char		 request[8192];
@@ -196,61 +195,29 @@ items(struct server *s, const char *req)
 	s->answer_len = strlen(s->out);
 }
 
-static void *
-serve(void *arg)
+/* Keeps the request for the test and answers as it was told to. */
+static void
+canned(void *arg, const char *req, size_t len, const char **ans,
+    size_t *anslen)
 {
 	struct server	*s = arg;
-	struct timeval	 tv = { 5, 0 };
-	char		 req[8192];
-	size_t		 got;
-	ssize_t		 n;
-	int		 c;
 
-	while ((c = accept(s->fd, NULL, NULL)) != -1) {
-		setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		got = 0;
-		while (got < sizeof(req) - 1 &&
-		    (n = read(c, req + got, sizeof(req) - 1 - got)) > 0) {
-			got += n;
-			req[got] = '\0';
-			if (strstr(req, "\r\n\r\n") != NULL)
-				break;
-		}
-		req[got] = '\0';
-		memcpy(s->request, req, got + 1);
-		if (s->pool)
-			items(s, req);
-		if (s->answer_len > 0 &&
-		    write(c, s->answer, s->answer_len) == -1)
-			s->answer_len = 0;
-		/* Read what is left of the request before closing: closing
-		 * with unread data would reset the connection under the
-		 * answer. */
-		shutdown(c, SHUT_WR);
-		while (read(c, req, sizeof(req)) > 0)
-			;
-		close(c);
-	}
-	return NULL;
+	memcpy(s->request, req, len + 1);
+	if (s->pool)
+		items(s, req);
+	*ans = s->answer;
+	*anslen = s->answer_len;
 }
 
 static int
 server_setup(void **state)
 {
-	struct server		*s = xcalloc(1, sizeof(*s));
-	struct sockaddr_in	 sin;
-	socklen_t		 len = sizeof(sin);
+	struct server	*s = xcalloc(1, sizeof(*s));
 
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if ((s->fd = socket(AF_INET, SOCK_STREAM, 0)) == -1 ||
-	    bind(s->fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
-	    listen(s->fd, 8) == -1 ||
-	    getsockname(s->fd, (struct sockaddr *)&sin, &len) == -1)
-		return -1;
-	s->port = ntohs(sin.sin_port);
-	if (pthread_create(&s->thread, NULL, serve, s) != 0)
+	s->srv.complete = loopsrv_headers_read;
+	s->srv.answer = canned;
+	s->srv.arg = s;
+	if (loopsrv_start(&s->srv) == -1)
 		return -1;
 	*state = s;
 	return 0;
@@ -261,10 +228,7 @@ server_teardown(void **state)
 {
 	struct server	*s = *state;
 
-	/* On Linux, shutting a listening socket down ends the accept. */
-	shutdown(s->fd, SHUT_RDWR);
-	pthread_join(s->thread, NULL);
-	close(s->fd);
+	loopsrv_stop(&s->srv);
 	free(s);
 	return 0;
 }
@@ -280,7 +244,7 @@ static int
 get(struct server *s, struct http *h, struct http_req *req,
     struct http_resp *r)
 {
-	char	*url = xasprintf("http://127.0.0.1:%d/p/a%%20th", s->port);
+	char	*url = xasprintf("http://127.0.0.1:%d/p/a%%20th", s->srv.port);
 	int	 rv;
 
 	req->url = url;
@@ -543,8 +507,8 @@ build(void *arg, void *item, struct http_call *call)
 	struct run	*r = arg;
 
 	call->req.url = http_call_own(call, r->bad ?
-	    xasprintf("http://127.0.0.1:%d/item/bad", r->s->port) :
-	    xasprintf("http://127.0.0.1:%d/item/%d", r->s->port,
+	    xasprintf("http://127.0.0.1:%d/item/bad", r->s->srv.port) :
+	    xasprintf("http://127.0.0.1:%d/item/%d", r->s->srv.port,
 	    *(int *)item));
 }
 
