@@ -127,9 +127,6 @@ int	stage_fstab(struct stage_run *);
 int	stage_kernel_cmdline(struct stage_run *);
 int	stage_cloud_init(struct stage_run *);
 int	stage_disk(struct stage_run *);
-/* A size option's bytes: an integer, or "N" with an optional K, M or G
- * suffix (checked by stages.c); 0 when v is NULL. */
-int64_t	size_option(json_object *v);
 int	stage_qemu(struct stage_run *);
 int	stage_xz(struct stage_run *);
 int	stage_zstd(struct stage_run *);

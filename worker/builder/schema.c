@@ -2,6 +2,7 @@
  * The schema checker (see schema.h): validation errors with their JSON
  * paths, and the field tables stage options are checked against.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -282,4 +283,38 @@ schema_check_fields(json_object *o, const struct schema_field *fields,
 			json_object_put(p);
 		}
 	}
+}
+
+int64_t
+size_option(json_object *v)
+{
+	const char		*s;
+	char			*end;
+	unsigned long long	 n;
+	int			 shift = 0;
+
+	if (v == NULL)
+		return 0;
+	if (json_object_is_type(v, json_type_int)) {
+		n = (unsigned long long)json_object_get_int64(v);
+		return json_object_get_int64(v) > 0 && n <= SIZE_OPTION_MAX ?
+		    (int64_t)n : -1;
+	}
+	if (!json_object_is_type(v, json_type_string))
+		return -1;
+	s = json_object_get_string(v);
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	n = strtoull(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	switch (*end) {
+	case 'K': shift = 10; end++; break;
+	case 'M': shift = 20; end++; break;
+	case 'G': shift = 30; end++; break;
+	}
+	if (*end != '\0' || n == 0 || n > (SIZE_OPTION_MAX >> shift))
+		return -1;
+	return (int64_t)(n << shift);
 }

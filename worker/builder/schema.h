@@ -2,11 +2,13 @@
  * ib-build's schema checker: the way manifest.c and the stage option
  * checks in stages.c report what is wrong with a manifest, as osbuild's
  * JSON schema check does (every error at once, each a {message, path}
- * object with the JSON path of the value), and the small field tables
- * stages describe their options with.
+ * object with the JSON path of the value), the small field tables
+ * stages describe their options with, and the parser of size options.
  */
 #ifndef IB_BUILD_SCHEMA_H
 #define IB_BUILD_SCHEMA_H
+
+#include <stdint.h>
 
 #include <json-c/json.h>
 
@@ -48,5 +50,14 @@ struct schema_field {
 void		 schema_check_fields(json_object *o,
 		    const struct schema_field *fields, json_object *path,
 		    json_object *errors);
+
+/*
+ * A size option: an integer of bytes or a string N with an optional K, M
+ * or G suffix. 0 when v is NULL, -1 when it is not a size from 1 byte to
+ * SIZE_OPTION_MAX (1 PiB: nothing larger is a disk, and sums stay in
+ * range), else the bytes.
+ */
+#define SIZE_OPTION_MAX	(1ULL << 50)
+int64_t	size_option(json_object *v);
 
 #endif

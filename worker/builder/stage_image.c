@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "builder/build.h"
+#include "builder/schema.h"
 #include "jsonutil.h"
 
 #define MIB		(INT64_C(1) << 20)
@@ -39,27 +40,6 @@ opt_bool(json_object *o, const char *key, int def)
 
 	(void)json_get_bool(o, key, &v);
 	return v;
-}
-
-int64_t
-size_option(json_object *v)
-{
-	const char	*s;
-	char		*end;
-	int64_t		 n;
-
-	if (v == NULL)
-		return 0;
-	if (json_object_is_type(v, json_type_int))
-		return json_object_get_int64(v);
-	s = json_object_get_string(v);
-	n = (int64_t)strtoull(s, &end, 10);
-	switch (*end) {
-	case 'K': return n << 10;
-	case 'M': return n << 20;
-	case 'G': return n << 30;
-	}
-	return n;
 }
 
 static int64_t
@@ -166,7 +146,7 @@ disk_size(struct stage_run *r, int64_t tree_bytes, int64_t extra)
 	int64_t		 size;
 
 	json_object_object_get_ex(r->s->options, "size", &v);
-	if ((size = size_option(v)) == 0)
+	if ((size = size_option(v)) <= 0)	/* validated: absent */
 		size = tree_bytes + tree_bytes / 4 + 256 * MIB + extra;
 	size = (size + MIB - 1) / MIB * MIB;
 	if (size < tree_bytes + 64 * MIB + extra) {
@@ -626,7 +606,7 @@ stage_disk(struct stage_run *r)
 
 		json_object_object_get_ex(o, "esp_size", &v);
 		j.esp_size = (size_option(v) + MIB - 1) / MIB * MIB;
-		if (j.esp_size == 0)
+		if (j.esp_size <= 0)
 			j.esp_size = ESP_SIZE;
 		j.secure_boot = opt_bool(o, "secure_boot", 0);
 	}

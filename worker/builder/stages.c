@@ -494,19 +494,12 @@ check_size(json_object *o, const char *key, json_object *path,
     json_object *errors)
 {
 	json_object	*v;
-	const char	*s;
-	char		*end;
 
 	if (!json_object_object_get_ex(o, key, &v))
 		return 0;
-	if (!json_object_is_type(v, json_type_string))
-		return json_object_is_type(v, json_type_int);
-	s = json_object_get_string(v);
-	if (strtoull(s, &end, 10) == 0 || (*end != '\0' &&
-	    strcmp(end, "K") != 0 && strcmp(end, "M") != 0 &&
-	    strcmp(end, "G") != 0)) {
-		verr_add(errors, path, "%s '%s' is not a number with an "
-		    "optional K, M or G suffix", key, s);
+	if (size_option(v) <= 0) {
+		verr_add(errors, path, "%s is not a size from 1 byte to 1 PiB "
+		    "(bytes, or a number with a K, M or G suffix)", key);
 		return 0;
 	}
 	return 1;

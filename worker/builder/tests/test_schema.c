@@ -162,6 +162,41 @@ test_fields(void **state)
 	json_object_put(errors);
 }
 
+static int64_t
+size_of(const char *json)
+{
+	json_object	*v = json_tokener_parse(json);
+	int64_t		 n;
+
+	assert_non_null(v);
+	n = size_option(v);
+	json_object_put(v);
+	return n;
+}
+
+static void
+test_size_option(void **state)
+{
+	assert_int_equal(size_option(NULL), 0);
+	assert_int_equal(size_of("4096"), 4096);
+	assert_int_equal(size_of("\"3K\""), 3 << 10);
+	assert_int_equal(size_of("\"200M\""), INT64_C(200) << 20);
+	assert_int_equal(size_of("\"1048576G\""), INT64_C(1) << 50);
+	/* Past 1 PiB, or past what a shift can hold: refused, not wrapped
+	 * (an overflowing shift was undefined and gave a small disk). */
+	assert_int_equal(size_of("\"1048577G\""), -1);
+	assert_int_equal(size_of("\"99999999999999999999G\""), -1);
+	assert_int_equal(size_of("1125899906842625"), -1);
+	assert_int_equal(size_of("-5"), -1);
+	assert_int_equal(size_of("0"), -1);
+	assert_int_equal(size_of("\"0M\""), -1);
+	assert_int_equal(size_of("\"12X\""), -1);
+	assert_int_equal(size_of("\"12MB\""), -1);
+	assert_int_equal(size_of("\"-1G\""), -1);
+	assert_int_equal(size_of("\" 1G\""), -1);
+	assert_int_equal(size_of("1.5"), -1);
+}
+
 int
 main(void)
 {
@@ -169,6 +204,7 @@ main(void)
 		cmocka_unit_test(test_paths),
 		cmocka_unit_test(test_member_and_keys),
 		cmocka_unit_test(test_fields),
+		cmocka_unit_test(test_size_option),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -44,6 +44,7 @@ NOT_RUN(job_kind_aws_ec2_share, "aws-ec2-share")
 NOT_RUN(job_kind_search_packages, "search-packages")
 NOT_RUN(job_kind_ostree_resolve, "ostree-resolve")
 NOT_RUN(job_kind_container_resolve, "container-resolve")
+NOT_RUN(job_kind_bootc_info_resolve, "bootc-info-resolve")
 
 /*
  * What job.c promises of a location it accepted: a plain path, appended
