@@ -86,7 +86,9 @@ guest_pin(struct vt *vt)
 	 * renames a new worker.qcow2 into place, and an overlay whose backing
 	 * file changed under it would be garbage. */
 	free(vt->pinned);
-	vt->pinned = xasprintf("%s/%simage.qcow2", vt->work, VT_PREFIX);
+	/* Not VT_PREFIX + a name: the boot test's domain is ibvt-image, and
+	 * a domain's overlay is work/DOMAIN.qcow2, removed with it. */
+	vt->pinned = xasprintf("%s/pinned-worker.qcow2", vt->work);
 	unlink(vt->pinned);
 	if (link(vt->image, vt->pinned) == -1) {
 		free(vt->pinned);
