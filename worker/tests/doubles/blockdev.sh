@@ -26,12 +26,31 @@ last() {
 
 case $tool in
 blkid)
+	# blkid [-p] [-s TAG -o value] DEV. A device listed in
+	# $IB_TEST_PARTITIONED holds a partition table (a root disk).
 	dev=$(last "$@")
+	tag=""
+	prev=""
+	for a in "$@"; do
+		[ "$prev" != -s ] || tag=$a
+		prev=$a
+	done
 	[ -b "$dev" ] || exit 4
+	case " ${IB_TEST_PARTITIONED:-} " in
+	*" $dev "*)
+		case $tag in
+		"") printf '%s: PTTYPE="dos"\n' "$dev" ;;
+		PTTYPE) echo dos ;;
+		*) exit 2 ;;
+		esac
+		exit 0 ;;
+	esac
 	[ -f "$(fs_file "$dev")" ] || exit 2
-	case $1 in
-	-p) printf '%s: TYPE="ext4"\n' "$dev" ;;
-	-s) cat "$(fs_file "$dev")" ;;
+	case $tag in
+	"") printf '%s: TYPE="ext4"\n' "$dev" ;;
+	TYPE) echo ext4 ;;
+	UUID) cat "$(fs_file "$dev")" ;;
+	*) exit 2 ;;
 	esac ;;
 mkfs.ext4)
 	dev=$(last "$@")
