@@ -295,9 +295,10 @@ netdev_safe(const char *p)
 }
 
 /*
- * The deployed instance's domain: as domain_xml, but the disks on one
- * virtio-scsi controller (root sda, the cache volume sdb, as a launch
- * template attaches them) and the network given to qemu directly: libvirt's
+ * The deployed instance's domain: as domain_xml, but the root disk on a
+ * virtio-scsi controller (sda; the cache volume is hot-plugged as sdb once
+ * the root disk is up, see vm_start_deployed) and the network given to qemu
+ * directly: libvirt's
  * user interface has no guest forwarding, which the metadata address needs.
  * The forward runs test-vm/doubles/relay.py for each connection, which
  * libvirt's default seccomp sandbox (spawn=deny) would refuse, killing
@@ -348,13 +349,6 @@ deployed_xml(struct vt *vt, struct vm *vm, int imds_port,
 	    "      <address type='drive' controller='0' bus='0' target='0' "
 	    "unit='0'/>\n"
 	    "    </disk>\n"
-	    "    <disk type='file' device='disk'>\n"
-	    "      <driver name='qemu' type='raw' cache='unsafe'/>\n"
-	    "      <source file='%s'/>\n"
-	    "      <target dev='sdb' bus='scsi'/>\n"
-	    "      <address type='drive' controller='0' bus='0' target='0' "
-	    "unit='1'/>\n"
-	    "    </disk>\n"
 	    "    <serial type='file'><source path='%s'/>"
 	    "<target port='0'/></serial>\n"
 	    "    <memballoon model='none'/>\n"
@@ -375,10 +369,46 @@ deployed_xml(struct vt *vt, struct vm *vm, int imds_port,
 	    "    <qemu:del capability='seccomp-sandbox'/>\n"
 	    "  </qemu:capabilities>\n"
 	    "</domain>\n", vm->name, vt->vm_mem_mib, VT_WORKER_VCPUS,
-	    vm->overlay, vm->cache, vm->serial, netdev);
+	    vm->overlay, vm->serial, netdev);
 
 	free(netdev);
 	return xml;
+}
+
+/*
+ * The cache volume, attached once the guest has its root disk as sda.
+ * Attached at boot, both disks were probed in parallel and the names went
+ * to whichever finished first: the root disk came up as sdb (in CI and
+ * here), and first boot (rightly) found no file system UUID on it. EBS
+ * attaches a launch template's volumes in no promised order either; first
+ * boot retries until the named device is there, and this exercises that.
+ */
+static int
+attach_cache_late(struct vm *vm, char *err)
+{
+	char found[128];
+	char *xml;
+	int rc;
+
+	if (console_wait(vm, "\\[sda\\] Attached SCSI disk", 300, found,
+	    sizeof(found), 0, err) == -1)
+		return -1;
+	xml = xasprintf(
+	    "<disk type='file' device='disk'>\n"
+	    "  <driver name='qemu' type='raw' cache='unsafe'/>\n"
+	    "  <source file='%s'/>\n"
+	    "  <target dev='sdb' bus='scsi'/>\n"
+	    "  <address type='drive' controller='0' bus='0' target='0' "
+	    "unit='1'/>\n"
+	    "</disk>\n", vm->cache);
+	rc = virDomainAttachDeviceFlags(vm->dom, xml, VIR_DOMAIN_AFFECT_LIVE);
+	free(xml);
+	if (rc == -1) {
+		snprintf(err, ERRLEN, "attach %s's cache volume: %s", vm->name,
+		    lverr());
+		return -1;
+	}
+	return 0;
 }
 
 struct vm *
@@ -434,6 +464,8 @@ vm_start_deployed(struct vt *vt, const char *suffix, int imds_port,
 		snprintf(err, ERRLEN, "start %s: %s", vm->name, lverr());
 		goto fail;
 	}
+	if (attach_cache_late(vm, err) == -1)
+		goto fail;
 	free(xml);
 	free(log);
 	return vm;
