@@ -52,6 +52,9 @@ VMCHECK_SRCS = $(addprefix worker/vmcheck/,appliance.c host.c kvm.c main.c \
 BACKLOG_SRCS = $(addprefix worker/backlog/,cw.c main.c prom.c)
 LOGSHIP_SRCS = $(addprefix worker/logship/,cwl.c event.c journal.c main.c)
 MAINT_SRCS = $(addprefix worker/maintenance/,main.c prune_aws.c)
+# issue 16's later targets (h-targets2): Pulp ostree, the legacy Azure blob
+CLOUD_SRCS += worker/cloud/pulp.c
+DAEMON_SRCS += worker/daemon/targets/pulp_ostree.c
 
 LIB_A	 = $(B)/libib.a
 CLOUD_A	 = $(B)/libibcloud.a
