@@ -54,7 +54,8 @@ LOGSHIP_SRCS = $(addprefix worker/logship/,cwl.c event.c journal.c main.c)
 MAINT_SRCS = $(addprefix worker/maintenance/,main.c prune_aws.c)
 # issue 16's later targets (h-targets2): Pulp ostree, the legacy Azure blob
 CLOUD_SRCS += worker/cloud/pulp.c
-DAEMON_SRCS += worker/daemon/targets/pulp_ostree.c
+DAEMON_SRCS += worker/daemon/targets/pulp_ostree.c \
+	   worker/daemon/targets/azure_storage.c
 
 LIB_A	 = $(B)/libib.a
 CLOUD_A	 = $(B)/libibcloud.a

@@ -156,10 +156,12 @@ azure_new(const struct azure_cfg *c)
 	az->login_url = xstrdup(cloud_env_or("IB_AZURE_LOGIN_URL",
 	    LOGIN_DEFAULT));
 	az->arm_url = xstrdup(cloud_env_or("IB_AZURE_ARM_URL", ARM_DEFAULT));
-	az->tenant = xstrdup(c->tenant);
-	az->sub = xstrdup(c->subscription);
-	az->creds.client_id = xstrdup(c->creds->client_id);
-	az->creds.client_secret = xstrdup(c->creds->client_secret);
+	az->tenant = xstrdup(c->tenant ? c->tenant : "");
+	az->sub = xstrdup(c->subscription ? c->subscription : "");
+	if (c->creds != NULL) {
+		az->creds.client_id = xstrdup(c->creds->client_id);
+		az->creds.client_secret = xstrdup(c->creds->client_secret);
+	}
 	az->connect_timeout = c->connect_timeout > 0 ? c->connect_timeout : 30;
 	az->threads = c->threads > 0 ? c->threads : 16;
 	if (az->threads > 64)
@@ -645,6 +647,46 @@ cleanup:
 	free(url);
 	free(ep);
 	return rv;
+}
+
+int
+azure_use_key(struct azure *az, const char *account, const char *key)
+{
+	const char	*base;
+	char		*raw, *ep;
+	size_t		 len;
+	int		 rv;
+
+	if (!azure_account_ok(account)) {
+		snprintf(az->cl.err, sizeof(az->cl.err), "the storage account "
+		    "name must be 3-24 lower-case letters and digits");
+		return -1;
+	}
+	if (key == NULL || *key == '\0' || strlen(key) > 1024 ||
+	    (raw = base64_decode(key, &len)) == NULL) {
+		snprintf(az->cl.err, sizeof(az->cl.err), "cannot create shared "
+		    "key credential: the storage access key is not base64");
+		return -1;
+	}
+	explicit_bzero(raw, len);
+	free(raw);
+	/* Path-style under IB_AZURE_BLOB_URL (azurite), else Azure's own. */
+	if ((base = getenv("IB_AZURE_BLOB_URL")) != NULL && *base)
+		ep = xasprintf("%s/%s", base, account);
+	else
+		ep = xasprintf("https://%s.blob.core.windows.net", account);
+	rv = set_endpoint(az, ep);
+	free(ep);
+	if (rv == -1) {
+		snprintf(az->cl.err, sizeof(az->cl.err), "the blob endpoint is "
+		    "not a plain http(s) URL");
+		return -1;
+	}
+	free(az->account);
+	az->account = xstrdup(account);
+	freezero_str(az->key);
+	az->key = xstrdup(key);
+	return 0;
 }
 
 int

@@ -50,9 +50,9 @@ int	 azure_blob_ok(const char *);
 int	 azure_arm_name_ok(const char *);
 
 struct azure_cfg {
-	const char		*tenant;
+	const char		*tenant;	/* NULL: blob calls only */
 	const char		*subscription;
-	const struct azure_creds *creds;	/* copied */
+	const struct azure_creds *creds;	/* copied; may be NULL */
 	long			 connect_timeout;
 	int			 threads;	/* pages in flight, 0: 16 */
 	int			 tries;		/* per request, 0: 6 */
@@ -82,6 +82,13 @@ int	 azure_create_account(struct azure *, const char *rg,
 /* Looks up the account's blob endpoint and a key for the calls below. */
 int	 azure_use_account(struct azure *, const char *rg,
 	    const char *account);
+/*
+ * Uses the named account with its key (base64, secret) for the blob calls
+ * below, at https://ACCOUNT.blob.core.windows.net, or path-style under
+ * IB_AZURE_BLOB_URL (tests). Needs no login: a client made without
+ * tenant, subscription or creds can do this and the blob calls only.
+ */
+int	 azure_use_key(struct azure *, const char *account, const char *key);
 /* Creates the container unless it exists. */
 int	 azure_container(struct azure *, const char *container);
 /* Uploads path as a page blob container/blob; its size must be a

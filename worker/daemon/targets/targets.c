@@ -16,6 +16,7 @@ const struct target_kind *const target_kinds[] = {
 	&target_azure_image,
 	&target_container,
 	&target_pulp_ostree,
+	&target_azure_storage,
 	NULL
 };
 

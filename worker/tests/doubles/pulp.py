@@ -15,6 +15,7 @@ that description)."""
 import base64
 import hashlib
 import io
+import json
 import re
 import tarfile
 import threading
@@ -132,7 +133,7 @@ class PulpDouble(loopback.Service):
                 if m == "POST":
                     return self.distribute(h, body)
             if path == API + "uploads/" and m == "POST":
-                size = self.json(h, body).get("size")
+                size = self.jbody(h, body).get("size")
                 if not isinstance(size, int) or size <= 0:
                     raise self._bad("size", "A valid integer is required.")
                 href = self._href("uploads")
@@ -154,12 +155,11 @@ class PulpDouble(loopback.Service):
                 "results": results}
 
     @staticmethod
-    def json(h, body):
+    def jbody(h, body):
         if (h.headers.get("Content-Type") or "").split(";")[0] != \
                 "application/json":
             raise loopback.Refused(415, None, {
                 "detail": "Unsupported media type in request."})
-        import json
         return json.loads(body)
 
     def task(self, href):
@@ -179,7 +179,7 @@ class PulpDouble(loopback.Service):
         return 200, doc
 
     def repo_create(self, h, body):
-        d = self.json(h, body)
+        d = self.jbody(h, body)
         name = d.get("name")
         if not name:
             raise self._bad("name", "This field is required.")
@@ -190,7 +190,7 @@ class PulpDouble(loopback.Service):
         return 201, {"pulp_href": href, "name": name}
 
     def distribute(self, h, body):
-        d = self.json(h, body)
+        d = self.jbody(h, body)
         for f in ("name", "base_path"):
             if not d.get(f):
                 raise self._bad(f, "This field is required.")
@@ -237,7 +237,7 @@ class PulpDouble(loopback.Service):
 
     def commit(self, h, href, body):
         up = self.uploads[href]
-        want = self.json(h, body).get("sha256")
+        want = self.jbody(h, body).get("sha256")
         data = b"".join(up["chunks"][k] for k in sorted(up["chunks"]))
         offs, at = sorted(up["chunks"]), 0
         for o in offs:
@@ -260,7 +260,7 @@ class PulpDouble(loopback.Service):
         return self._task(final)
 
     def import_all(self, h, repo, body):
-        d = self.json(h, body)
+        d = self.jbody(h, body)
         art = d.get("artifact")
         if art not in self.artifacts:
             raise self._bad("artifact", "Invalid hyperlink - Object does "
