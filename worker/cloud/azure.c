@@ -691,16 +691,24 @@ azure_use_key(struct azure *az, const char *account, const char *key)
 
 int
 azure_image_create(struct azure *az, const char *rg, const char *name,
-    const char *location, const char *blob_url, const char *hyperv)
+    const char *location, const char *blob_url, const char *hyperv,
+    const char *const *tags)
 {
 	struct http_resp	 resp;
-	json_object		*body, *props, *sp, *disk;
+	json_object		*body, *props, *sp, *disk, *t;
 	char			*url;
 	int			 rv = -1;
 
 	body = json_object_new_object();
 	json_object_object_add(body, "location",
 	    json_object_new_string(location));
+	if (tags != NULL && *tags != NULL) {
+		t = json_object_new_object();
+		for (; tags[0] != NULL && tags[1] != NULL; tags += 2)
+			json_object_object_add(t, tags[0],
+			    json_object_new_string(tags[1]));
+		json_object_object_add(body, "tags", t);
+	}
 	props = json_object_new_object();
 	json_object_object_add(props, "hyperVGeneration",
 	    json_object_new_string(hyperv));

@@ -98,9 +98,11 @@ int	 azure_page_blob_upload(struct azure *, const char *container,
 /* The URL of container/blob in the account in use; caller frees. */
 char	*azure_blob_url(const struct azure *, const char *container,
 	    const char *blob);
-/* A managed image from the blob, waited for. hyperv: "V1" or "V2". */
+/* A managed image from the blob, waited for. hyperv: "V1" or "V2".
+ * tags: key, value, key, value..., NULL, or NULL. */
 int	 azure_image_create(struct azure *, const char *rg, const char *name,
-	    const char *location, const char *blob_url, const char *hyperv);
+	    const char *location, const char *blob_url, const char *hyperv,
+	    const char *const *tags);
 
 struct azure_stats {
 	int64_t	 bytes_sent;

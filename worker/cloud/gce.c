@@ -49,7 +49,8 @@ op_error(struct gcp *g, const char *name, json_object *op)
 
 int
 gcp_image_insert(struct gcp *g, const char *name, const char *bucket,
-    const char *object, const char *region, const char *const *features)
+    const char *object, const char *region, const char *const *features,
+    const char *const *labels)
 {
 	struct http_resp	 resp;
 	struct gcall		 c;
@@ -82,6 +83,13 @@ gcp_image_insert(struct gcp *g, const char *name, const char *bucket,
 			json_object_array_add(arr, f);
 		}
 		json_object_object_add(img, "guestOsFeatures", arr);
+	}
+	if (labels != NULL && *labels != NULL) {
+		f = json_object_new_object();
+		for (; labels[0] != NULL && labels[1] != NULL; labels += 2)
+			json_object_object_add(f, labels[0],
+			    json_object_new_string(labels[1]));
+		json_object_object_add(img, "labels", f);
 	}
 	url = xasprintf("%s/compute/v1/projects/%s/global/images",
 	    g->compute_url, g->key.project_id);

@@ -79,10 +79,13 @@ int	 gcp_upload(struct gcp *, const char *bucket, const char *object,
 	    const char *path, const char *image_name);
 int	 gcp_delete_object(struct gcp *, const char *bucket,
 	    const char *object);
-/* images.insert from the object (rawDisk TAR) and waits for the end. */
+/*
+ * images.insert from the object (rawDisk TAR) and waits for the end.
+ * labels: key, value, key, value..., NULL (valid GCE labels), or NULL.
+ */
 int	 gcp_image_insert(struct gcp *, const char *name, const char *bucket,
 	    const char *object, const char *region,
-	    const char *const *features);
+	    const char *const *features, const char *const *labels);
 /* Adds members to the image's roles/compute.imageUser binding. */
 int	 gcp_image_share(struct gcp *, const char *name,
 	    const char *const *members);

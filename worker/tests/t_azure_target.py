@@ -99,6 +99,9 @@ class AzureTarget(azureenv.OneAzurite, harness.TestCase):
         self.assertEqual(digest, azureenv_export_sha256(size))
         img = self.az.images["img-az-1"]["properties"]
         self.assertEqual(img["hyperVGeneration"], "V2")
+        # The fleet's mark, which ib-maintenance looks for.
+        self.assertEqual(self.az.images["img-az-1"]["tags"],
+                         {"ib-fleet": "image-builder"})
         self.assertEqual(img["storageProfile"]["osDisk"]["blobUri"],
                          "%s/%s/imagebuilder/img-az-1.vhd" %
                          (self.azurite.url, name))

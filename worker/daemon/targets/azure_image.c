@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "azure.h"
+#include "cloud.h"
 #include "errors.h"
 #include "jsonutil.h"
 #include "log.h"
@@ -75,6 +76,10 @@ hyperv(json_object *o, const struct target_ctx *ctx)
 	mode = ctx->image_boot_mode;
 	return mode != NULL && strcmp(mode, "uefi") == 0 ? "V2" : "V1";
 }
+
+/* The fleet's mark, which ib-maintenance looks for (cloud.h). */
+static const char *const fleet[] = { CLOUD_FLEET_KEY, CLOUD_FLEET_VALUE,
+    NULL };
 
 static int
 run(const struct target_ctx *ctx, json_object *target,
@@ -208,7 +213,8 @@ run(const struct target_ctx *ctx, json_object *target,
 	url = azure_blob_url(az, CONTAINER, blob);
 	log_info("azure: registering image %s (%s) in %s", image, gen,
 	    location);
-	if (azure_image_create(az, rg, image, location, url, gen) == -1) {
+	if (azure_image_create(az, rg, image, location, url, gen, fleet) ==
+	    -1) {
 		target_fail(err, JOB_ERR_IMPORT,
 		    "registering the image failed: %s",
 		    azure_aborted(az) ? "canceled" : azure_error(az));

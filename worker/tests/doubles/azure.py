@@ -213,6 +213,12 @@ class AzureDouble:
 
     def image(self, h, name, body):
         doc = json.loads(body)
+        tags = doc.get("tags") or {}
+        if len(tags) > 50 or any(
+                not isinstance(v, str) or len(k) > 512 or len(v) > 256 or
+                re.search(r"[<>%&\\?/]", k) for k, v in tags.items()):
+            return self.err(h, 400, "InvalidTagNameCharacters",
+                            "tag names or values are not valid")
         disk = doc.get("properties", {}).get("storageProfile", {}) \
             .get("osDisk", {})
         blob = disk.get("blobUri", "")

@@ -280,6 +280,11 @@ class GcpDouble:
                                  "'resource.rawDisk.source': '%s'" % src)
             if img.get("rawDisk", {}).get("containerType") != "TAR":
                 return self.gerr(h, 400, "containerType must be TAR")
+            for k, v in (img.get("labels") or {}).items():
+                if not re.match(r"^[a-z][a-z0-9_-]{0,62}$", k) or \
+                        not re.match(r"^[a-z0-9_-]{0,63}$", str(v)):
+                    return self.gerr(h, 400, "Invalid value for field "
+                                     "'resource.labels': '%s'" % k)
             with self.lock:
                 self.seq += 1
                 op = {"kind": "compute#operation", "name":
