@@ -1,6 +1,6 @@
 /*
  * ib-maintenance: the retention clean-up. Deletes the fleet's images (and
- * their snapshots) older than the retention in AWS (GCP and Azure are not
+ * their snapshots) older than the retention in AWS and GCP (Azure is not
  * done yet), at most --limit per run, or only says what it would delete with
  * --dry-run. What it did goes to a Prometheus text file for
  * node_exporter's textfile collector (--metrics-file), written atomically.
@@ -39,9 +39,10 @@ usage(FILE *f)
 	    "                      [--aws] [--aws-region REGION]...\n"
 	    "                      [--aws-home-region REGION]\n"
 	    "                      [--aws-credentials FILE] [--aws-endpoint URL]\n"
+	    "                      [--gcp-credentials FILE]\n"
 	    "\n"
-	    "Deletes the fleet's AMIs older than the retention (default %d\n"
-	    "days), with their snapshots, at most --limit (default\n"
+	    "Deletes the fleet's AMIs (with their snapshots) and GCE images\n"
+	    "older than the retention (default %d days), at most --limit (default\n"
 	    "%d) per run. See ib-maintenance(8).\n"
 	    "Exit: 0 done, 1 a failure, 2 usage, 3 the limit stopped it.\n",
 	    MAINT_RETENTION_DAYS, MAINT_LIMIT);
@@ -183,7 +184,7 @@ number(const char *flag, const char *v, long min, long max, long *out)
 
 static int
 parse(int argc, char **argv, struct prune_opts *o, const char **metrics,
-    int *aws, int *debug)
+    int *aws, int *gcp, int *debug)
 {
 	const char	*v, *env;
 	long		 n;
@@ -240,6 +241,10 @@ parse(int argc, char **argv, struct prune_opts *o, const char **metrics,
 			dst = &o->aws_creds_file;
 		else if (strcmp(a, "--aws-endpoint") == 0)
 			dst = &o->aws_endpoint;
+		else if (strcmp(a, "--gcp-credentials") == 0) {
+			dst = &o->gcp_creds_file;
+			*gcp = 1;
+		}
 		else {
 			fprintf(stderr, "ib-maintenance: unknown argument %s\n",
 			    a);
@@ -265,9 +270,9 @@ parse(int argc, char **argv, struct prune_opts *o, const char **metrics,
 		    "printable characters\n", MAINT_PREFIX_MAX);
 		return -1;
 	}
-	if (!*aws) {
-		fprintf(stderr, "ib-maintenance: nothing to do: give --aws or "
-		    "--aws-region\n");
+	if (!*aws && !*gcp) {
+		fprintf(stderr, "ib-maintenance: nothing to do: give --aws, "
+		    "--aws-region or --gcp-credentials\n");
 		return -1;
 	}
 	return 0;
@@ -279,10 +284,10 @@ main(int argc, char *argv[])
 	struct prune_opts	 o;
 	struct prune_run	*r;
 	const char		*metrics = NULL;
-	int			 aws = 0, debug = 0, failed = 0, rv;
+	int			 aws = 0, gcp = 0, debug = 0, failed = 0, rv;
 
 	memset(&o, 0, sizeof(o));
-	if (parse(argc, argv, &o, &metrics, &aws, &debug) == -1) {
+	if (parse(argc, argv, &o, &metrics, &aws, &gcp, &debug) == -1) {
 		usage(stderr);
 		return 2;
 	}
@@ -294,6 +299,8 @@ main(int argc, char *argv[])
 	r = xcalloc(1, sizeof(*r));
 	r->o = &o;
 	if (aws && prune_aws(r) == -1)
+		failed = 1;
+	if (gcp && !quit && prune_gcp(r) == -1)
 		failed = 1;
 	for (size_t i = 0; i < r->nt; i++) {
 		if (r->t[i].errors > 0)
