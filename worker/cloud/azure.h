@@ -104,6 +104,32 @@ int	 azure_image_create(struct azure *, const char *rg, const char *name,
 	    const char *location, const char *blob_url, const char *hyperv,
 	    const char *const *tags);
 
+/* ---- the retention clean-up ---- */
+
+#define AZURE_IMAGES_MAX	50000
+struct azure_image {
+	char	*name;		/* an ARM name */
+	char	*rg;		/* its resource group */
+	char	*created;	/* the created tag's value, or NULL */
+	char	*blob_uri;	/* its OS disk's VHD, or NULL */
+};
+/*
+ * The subscription's managed images tagged tag=value, every page of
+ * ARM's list (nextLink followed on ARM only), at most AZURE_IMAGES_MAX;
+ * created_tag names the tag that dates them. Free with azure_images_free.
+ */
+int	 azure_images_list(struct azure *, const char *tag, const char *value,
+	    const char *created_tag, struct azure_image **out, size_t *n);
+void	 azure_images_free(struct azure_image *, size_t);
+/* Deletes a managed image and waits for the operation. */
+int	 azure_image_delete(struct azure *, const char *rg, const char *name);
+/* The storage account of a blob URL (host ACCOUNT.blob.*, else the first
+ * path segment), checked; NULL when none. Caller frees. */
+char	*azure_blob_account(const char *uri);
+/* Deletes the blob at uri, which must lie in the account in use
+ * (azure_use_account); a blob already gone is no error. */
+int	 azure_blob_delete(struct azure *, const char *uri);
+
 struct azure_stats {
 	int64_t	 bytes_sent;
 	int64_t	 pages_sent;

@@ -83,6 +83,9 @@ void	 cloud_client_clear(struct cloud_client *);
  */
 #define CLOUD_FLEET_KEY		"ib-fleet"
 #define CLOUD_FLEET_VALUE	"image-builder"
+/* Azure images carry no creation time: the fleet's say it in this tag
+ * (UTC, "2026-12-03T17:52:06Z"). */
+#define CLOUD_CREATED_KEY	"ib-created"
 
 /* 1 for no answer, 408, 429 and the 5xx a retry can cure. */
 int	 cloud_retryable(long status);
