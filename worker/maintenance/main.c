@@ -282,7 +282,8 @@ parse(int argc, char **argv, struct prune_opts *o, const char **metrics,
 	    o->azure_sub != NULL) {
 		if (o->azure_creds_file == NULL ||
 		    !azure_arm_name_ok(o->azure_tenant) ||
-		    !azure_arm_name_ok(o->azure_sub)) {
+		    !azure_arm_name_ok(o->azure_sub) ||
+		    strchr(o->azure_sub, '"') != NULL) {	/* a metric label */
 			fprintf(stderr, "ib-maintenance: Azure needs "
 			    "--azure-credentials, --azure-tenant and "
 			    "--azure-subscription (names without '/', '?', "

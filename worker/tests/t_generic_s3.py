@@ -117,9 +117,11 @@ class GenericS3(harness.TestCase):
         d = os.path.join(self.tmp, "run%d" % self.runs)
         os.mkdir(d)
         q = self.keep(harness.Queue(d))
+        # The log in self.tmp, where the harness looks for sanitizer reports.
         w = self.keep(harness.Worker(
-            d, "http://" + q.address, '[worker]\nosbuild = "%s/osbuild"\n'
-            'backoff_max = 1\n%s' % (DOUBLES, config)))
+            self.tmp, "http://" + q.address, '[worker]\nosbuild = '
+            '"%s/osbuild"\nbackoff_max = 1\n%s' % (DOUBLES, config),
+            name="worker%d" % self.runs))
         jid = q.enqueue("osbuild", jobs.osbuild_args(
             {"size": size}, ("qcow2", "disk.qcow2"), targets))
         q.wait(jid, 120)
