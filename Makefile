@@ -51,7 +51,12 @@ VMCHECK_SRCS = $(addprefix worker/vmcheck/,appliance.c host.c kvm.c main.c \
 	   proc.c report.c tools.c)
 BACKLOG_SRCS = $(addprefix worker/backlog/,cw.c main.c prom.c)
 LOGSHIP_SRCS = $(addprefix worker/logship/,cwl.c event.c journal.c main.c)
-MAINT_SRCS = $(addprefix worker/maintenance/,main.c prune_aws.c)
+MAINT_SRCS = $(addprefix worker/maintenance/,main.c prune_aws.c prune_azure.c \
+	   prune_gcp.c)
+# issue 16's later targets (h-targets2): Pulp ostree, the legacy Azure blob
+CLOUD_SRCS += worker/cloud/pulp.c
+DAEMON_SRCS += worker/daemon/targets/pulp_ostree.c \
+	   worker/daemon/targets/azure_storage.c
 
 LIB_A	 = $(B)/libib.a
 CLOUD_A	 = $(B)/libibcloud.a

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <json-c/json.h>
 
@@ -156,10 +157,12 @@ azure_new(const struct azure_cfg *c)
 	az->login_url = xstrdup(cloud_env_or("IB_AZURE_LOGIN_URL",
 	    LOGIN_DEFAULT));
 	az->arm_url = xstrdup(cloud_env_or("IB_AZURE_ARM_URL", ARM_DEFAULT));
-	az->tenant = xstrdup(c->tenant);
-	az->sub = xstrdup(c->subscription);
-	az->creds.client_id = xstrdup(c->creds->client_id);
-	az->creds.client_secret = xstrdup(c->creds->client_secret);
+	az->tenant = xstrdup(c->tenant ? c->tenant : "");
+	az->sub = xstrdup(c->subscription ? c->subscription : "");
+	if (c->creds != NULL) {
+		az->creds.client_id = xstrdup(c->creds->client_id);
+		az->creds.client_secret = xstrdup(c->creds->client_secret);
+	}
 	az->connect_timeout = c->connect_timeout > 0 ? c->connect_timeout : 30;
 	az->threads = c->threads > 0 ? c->threads : 16;
 	if (az->threads > 64)
@@ -648,17 +651,65 @@ cleanup:
 }
 
 int
+azure_use_key(struct azure *az, const char *account, const char *key)
+{
+	const char	*base;
+	char		*raw, *ep;
+	size_t		 len;
+	int		 rv;
+
+	if (!azure_account_ok(account)) {
+		snprintf(az->cl.err, sizeof(az->cl.err), "the storage account "
+		    "name must be 3-24 lower-case letters and digits");
+		return -1;
+	}
+	if (key == NULL || *key == '\0' || strlen(key) > 1024 ||
+	    (raw = base64_decode(key, &len)) == NULL) {
+		snprintf(az->cl.err, sizeof(az->cl.err), "cannot create shared "
+		    "key credential: the storage access key is not base64");
+		return -1;
+	}
+	explicit_bzero(raw, len);
+	free(raw);
+	/* Path-style under IB_AZURE_BLOB_URL (azurite), else Azure's own. */
+	if ((base = getenv("IB_AZURE_BLOB_URL")) != NULL && *base)
+		ep = xasprintf("%s/%s", base, account);
+	else
+		ep = xasprintf("https://%s.blob.core.windows.net", account);
+	rv = set_endpoint(az, ep);
+	free(ep);
+	if (rv == -1) {
+		snprintf(az->cl.err, sizeof(az->cl.err), "the blob endpoint is "
+		    "not a plain http(s) URL");
+		return -1;
+	}
+	free(az->account);
+	az->account = xstrdup(account);
+	freezero_str(az->key);
+	az->key = xstrdup(key);
+	return 0;
+}
+
+int
 azure_image_create(struct azure *az, const char *rg, const char *name,
-    const char *location, const char *blob_url, const char *hyperv)
+    const char *location, const char *blob_url, const char *hyperv,
+    const char *const *tags)
 {
 	struct http_resp	 resp;
-	json_object		*body, *props, *sp, *disk;
+	json_object		*body, *props, *sp, *disk, *t;
 	char			*url;
 	int			 rv = -1;
 
 	body = json_object_new_object();
 	json_object_object_add(body, "location",
 	    json_object_new_string(location));
+	if (tags != NULL && *tags != NULL) {
+		t = json_object_new_object();
+		for (; tags[0] != NULL && tags[1] != NULL; tags += 2)
+			json_object_object_add(t, tags[0],
+			    json_object_new_string(tags[1]));
+		json_object_object_add(body, "tags", t);
+	}
 	props = json_object_new_object();
 	json_object_object_add(props, "hyperVGeneration",
 	    json_object_new_string(hyperv));
@@ -686,5 +737,236 @@ cleanup:
 	json_object_put(body);
 	http_resp_free(&resp);
 	free(url);
+	return rv;
+}
+
+/* ---- the retention clean-up ---- */
+
+void
+azure_images_free(struct azure_image *v, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; v != NULL && i < n; i++) {
+		free(v[i].name);
+		free(v[i].rg);
+		free(v[i].created);
+		free(v[i].blob_uri);
+	}
+	free(v);
+}
+
+/* The resource group of an ARM id ".../resourceGroups/RG/...", or NULL. */
+static char *
+id_rg(const char *id)
+{
+	const char	*p, *e;
+	char		*rg;
+
+	if (id == NULL || (p = strcasestr(id, "/resourceGroups/")) == NULL)
+		return NULL;
+	p += strlen("/resourceGroups/");
+	if ((e = strchr(p, '/')) == NULL)
+		return NULL;
+	rg = xstrndup(p, e - p);
+	if (!azure_arm_name_ok(rg)) {
+		free(rg);
+		return NULL;
+	}
+	return rg;
+}
+
+/* Adds the images of one page that carry tag=value to *out. */
+static void
+images_take(json_object *doc, const char *tag, const char *value,
+    const char *created_tag, struct azure_image **out, size_t *n)
+{
+	json_object	*arr, *it, *tags, *p, *sp, *disk;
+	const char	*name, *v, *c, *uri;
+	struct azure_image *im;
+	size_t		 i;
+
+	if ((arr = json_get_arr(doc, "value")) == NULL)
+		return;
+	for (i = 0; i < json_object_array_length(arr) &&
+	    *n < AZURE_IMAGES_MAX; i++) {
+		it = json_object_array_get_idx(arr, i);
+		name = json_get_str(it, "name");
+		if (!json_object_object_get_ex(it, "tags", &tags) ||
+		    (v = json_get_str(tags, tag)) == NULL ||
+		    strcmp(v, value) != 0 || !azure_arm_name_ok(name))
+			continue;
+		*out = xrealloc(*out, (*n + 1) * sizeof(**out));
+		im = &(*out)[*n];
+		memset(im, 0, sizeof(*im));
+		if ((im->rg = id_rg(json_get_str(it, "id"))) == NULL)
+			continue;
+		im->name = xstrdup(name);
+		c = json_get_str(tags, created_tag);
+		if (c != NULL && text_is_printable(c, 40))
+			im->created = xstrdup(c);
+		uri = NULL;
+		if (json_object_object_get_ex(it, "properties", &p) &&
+		    json_object_object_get_ex(p, "storageProfile", &sp) &&
+		    json_object_object_get_ex(sp, "osDisk", &disk))
+			uri = json_get_str(disk, "blobUri");
+		if (uri != NULL && text_is_printable(uri, 2048) &&
+		    strpbrk(uri, " ?#") == NULL)
+			im->blob_uri = xstrdup(uri);
+		(*n)++;
+	}
+}
+
+int
+azure_images_list(struct azure *az, const char *tag, const char *value,
+    const char *created_tag, struct azure_image **out, size_t *n)
+{
+	struct http_resp	 resp;
+	json_object		*doc = NULL;
+	const char		*next;
+	char			*url;
+	int			 pages, rv = -1;
+
+	*out = NULL;
+	*n = 0;
+	url = xasprintf("%s/subscriptions/%s/providers/Microsoft.Compute/"
+	    "images?api-version=%s", az->arm_url, az->sub, API_COMPUTE);
+	http_resp_init(&resp);
+	for (pages = 0; pages < 1000; pages++) {
+		if (acall(az, "listing the images", "GET", url, NULL, NULL, 1,
+		    &resp) == -1)
+			goto cleanup;
+		json_object_put(doc);
+		if ((doc = json_tokener_parse(resp.body.data)) == NULL ||
+		    !json_object_is_type(doc, json_type_object)) {
+			snprintf(az->cl.err, sizeof(az->cl.err), "listing the "
+			    "images: the answer is not JSON");
+			goto cleanup;
+		}
+		images_take(doc, tag, value, created_tag, out, n);
+		next = json_get_str(doc, "nextLink");
+		if (next == NULL || *next == '\0')
+			break;
+		/* The token goes to ARM only. */
+		if (!arm_url_ok(az, next)) {
+			snprintf(az->cl.err, sizeof(az->cl.err), "listing the "
+			    "images: nextLink is not on Resource Manager");
+			goto cleanup;
+		}
+		free(url);
+		url = xstrdup(next);
+	}
+	rv = 0;
+cleanup:
+	if (rv == -1) {
+		azure_images_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+	}
+	json_object_put(doc);
+	http_resp_free(&resp);
+	free(url);
+	return rv;
+}
+
+int
+azure_image_delete(struct azure *az, const char *rg, const char *name)
+{
+	struct http_resp	 resp;
+	char			*url;
+	int			 rv = -1;
+
+	url = xasprintf("%s/subscriptions/%s/resourceGroups/%s/providers/"
+	    "Microsoft.Compute/images/%s?api-version=%s", az->arm_url, az->sub,
+	    rg, name, API_COMPUTE);
+	http_resp_init(&resp);
+	if (acall(az, "deleting the image", "DELETE", url, NULL, NULL, 1,
+	    &resp) == 0)
+		rv = arm_wait(az, "deleting the image", url, &resp);
+	http_resp_free(&resp);
+	free(url);
+	return rv;
+}
+
+char *
+azure_blob_account(const char *uri)
+{
+	const char	*host, *end, *dot;
+	char		*a;
+
+	if (uri == NULL || (host = strstr(uri, "://")) == NULL)
+		return NULL;
+	host += 3;
+	if ((end = strchr(host, '/')) == NULL)
+		return NULL;
+	dot = memchr(host, '.', end - host);
+	if (dot != NULL && strncmp(dot, ".blob.", 6) == 0)
+		a = xstrndup(host, dot - host);
+	else {
+		/* Path-style: the first segment (azurite, Azure Stack). */
+		host = end + 1;
+		end = strchr(host, '/');
+		a = end ? xstrndup(host, end - host) : xstrdup(host);
+	}
+	if (!azure_account_ok(a)) {
+		free(a);
+		return NULL;
+	}
+	return a;
+}
+
+int
+azure_blob_delete(struct azure *az, const char *uri)
+{
+	struct http_req		 req;
+	struct http_resp	 resp;
+	const char		*hdr[4], *path;
+	char			*base, *sts = NULL, *sig = NULL, *auth = NULL;
+	char			 date[64], dateh[96];
+	size_t			 n;
+	time_t			 t = time(NULL);
+	struct tm		 tm;
+	int			 rv = -1;
+
+	base = xasprintf("%s%s/", az->origin, az->prefix);
+	n = strlen(base);
+	if (strncmp(uri, base, n) != 0 || !azure_blob_ok(uri + n) ||
+	    strpbrk(uri + n, "?#% ") != NULL) {
+		snprintf(az->cl.err, sizeof(az->cl.err), "the image's blob is "
+		    "not in storage account %s", az->account);
+		free(base);
+		return -1;
+	}
+	path = uri + strlen(az->origin);
+	gmtime_r(&t, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	snprintf(dateh, sizeof(dateh), "x-ms-date: %s", date);
+	hdr[0] = dateh;
+	hdr[1] = "x-ms-version: " AZURE_STORAGE_VERSION;
+	hdr[2] = NULL;
+	sts = azure_sharedkey_string("DELETE", az->account, path, NULL, hdr);
+	if ((sig = azure_sharedkey_sign(az->key, sts)) == NULL) {
+		snprintf(az->cl.err, sizeof(az->cl.err), "the storage account "
+		    "key is not base64");
+		goto cleanup;
+	}
+	auth = xasprintf("Authorization: SharedKey %s:%s", az->account, sig);
+	hdr[2] = auth;
+	hdr[3] = NULL;
+	memset(&req, 0, sizeof(req));
+	req.method = "DELETE";
+	req.url = uri;
+	req.headers = hdr;
+	http_resp_init(&resp);
+	/* Gone already is done. */
+	az->cl.ok_also = 404;
+	rv = cloud_do(&az->cl, "deleting the blob", 0, 0, &req, &resp);
+	az->cl.ok_also = 0;
+	http_resp_free(&resp);
+cleanup:
+	free(base);
+	free(sts);
+	freezero_str(sig);
+	freezero_str(auth);
 	return rv;
 }

@@ -50,9 +50,9 @@ int	 azure_blob_ok(const char *);
 int	 azure_arm_name_ok(const char *);
 
 struct azure_cfg {
-	const char		*tenant;
+	const char		*tenant;	/* NULL: blob calls only */
 	const char		*subscription;
-	const struct azure_creds *creds;	/* copied */
+	const struct azure_creds *creds;	/* copied; may be NULL */
 	long			 connect_timeout;
 	int			 threads;	/* pages in flight, 0: 16 */
 	int			 tries;		/* per request, 0: 6 */
@@ -82,6 +82,13 @@ int	 azure_create_account(struct azure *, const char *rg,
 /* Looks up the account's blob endpoint and a key for the calls below. */
 int	 azure_use_account(struct azure *, const char *rg,
 	    const char *account);
+/*
+ * Uses the named account with its key (base64, secret) for the blob calls
+ * below, at https://ACCOUNT.blob.core.windows.net, or path-style under
+ * IB_AZURE_BLOB_URL (tests). Needs no login: a client made without
+ * tenant, subscription or creds can do this and the blob calls only.
+ */
+int	 azure_use_key(struct azure *, const char *account, const char *key);
 /* Creates the container unless it exists. */
 int	 azure_container(struct azure *, const char *container);
 /* Uploads path as a page blob container/blob; its size must be a
@@ -91,9 +98,37 @@ int	 azure_page_blob_upload(struct azure *, const char *container,
 /* The URL of container/blob in the account in use; caller frees. */
 char	*azure_blob_url(const struct azure *, const char *container,
 	    const char *blob);
-/* A managed image from the blob, waited for. hyperv: "V1" or "V2". */
+/* A managed image from the blob, waited for. hyperv: "V1" or "V2".
+ * tags: key, value, key, value..., NULL, or NULL. */
 int	 azure_image_create(struct azure *, const char *rg, const char *name,
-	    const char *location, const char *blob_url, const char *hyperv);
+	    const char *location, const char *blob_url, const char *hyperv,
+	    const char *const *tags);
+
+/* ---- the retention clean-up ---- */
+
+#define AZURE_IMAGES_MAX	50000
+struct azure_image {
+	char	*name;		/* an ARM name */
+	char	*rg;		/* its resource group */
+	char	*created;	/* the created tag's value, or NULL */
+	char	*blob_uri;	/* its OS disk's VHD, or NULL */
+};
+/*
+ * The subscription's managed images tagged tag=value, every page of
+ * ARM's list (nextLink followed on ARM only), at most AZURE_IMAGES_MAX;
+ * created_tag names the tag that dates them. Free with azure_images_free.
+ */
+int	 azure_images_list(struct azure *, const char *tag, const char *value,
+	    const char *created_tag, struct azure_image **out, size_t *n);
+void	 azure_images_free(struct azure_image *, size_t);
+/* Deletes a managed image and waits for the operation. */
+int	 azure_image_delete(struct azure *, const char *rg, const char *name);
+/* The storage account of a blob URL (host ACCOUNT.blob.*, else the first
+ * path segment), checked; NULL when none. Caller frees. */
+char	*azure_blob_account(const char *uri);
+/* Deletes the blob at uri, which must lie in the account in use
+ * (azure_use_account); a blob already gone is no error. */
+int	 azure_blob_delete(struct azure *, const char *uri);
 
 struct azure_stats {
 	int64_t	 bytes_sent;

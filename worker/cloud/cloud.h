@@ -75,6 +75,18 @@ int	 cloud_sleep(struct cloud_client *, int64_t ms);
 /* Drops the token. */
 void	 cloud_client_clear(struct cloud_client *);
 
+/*
+ * The mark of the images this fleet makes, which ib-maintenance deletes
+ * past the retention and nothing else: a GCE image label and an Azure
+ * image tag. (AWS: the Name tag equal to the image's name, which the
+ * reference's AMIs carry too.) A valid GCE label key and value.
+ */
+#define CLOUD_FLEET_KEY		"ib-fleet"
+#define CLOUD_FLEET_VALUE	"image-builder"
+/* Azure images carry no creation time: the fleet's say it in this tag
+ * (UTC, "2026-12-03T17:52:06Z"). */
+#define CLOUD_CREATED_KEY	"ib-created"
+
 /* 1 for no answer, 408, 429 and the 5xx a retry can cure. */
 int	 cloud_retryable(long status);
 /* At most max bytes of s into dst, control characters as spaces. */

@@ -17,7 +17,7 @@
 #include "util.h"
 
 static void
-op_error(struct gcp *g, const char *name, json_object *op)
+op_error(struct gcp *g, const char *doing, const char *name, json_object *op)
 {
 	json_object	*e, *errs, *it;
 	struct buf	 b;
@@ -42,21 +42,91 @@ op_error(struct gcp *g, const char *name, json_object *op)
 	cloud_clean_copy(clean, sizeof(clean), b.len ? b.data
 	    : "no reason given",
 	    700);
-	snprintf(g->cl.err, sizeof(g->cl.err), "importing image %.63s failed: %.900s",
-	    name, clean);
+	snprintf(g->cl.err, sizeof(g->cl.err), "%s image %.63s failed: %.900s",
+	    doing, name, clean);
 	buf_free(&b);
+}
+
+/*
+ * Follows the operation resp holds (the answer of the call that started
+ * it) to its end: 0 when it ended without an error, else -1 with what
+ * the operation says ("doing image NAME failed: ...").
+ */
+static int
+op_wait(struct gcp *g, const char *doing, const char *name,
+    struct http_resp *resp)
+{
+	struct gcall		 c;
+	json_object		*op = NULL, *e;
+	const char		*status, *opname;
+	char			*eop, *opurl = NULL;
+	int64_t			 deadline;
+	int			 rv = -1;
+
+	deadline = now_ms() + g->op_timeout * 1000;
+	for (;;) {
+		json_object_put(op);
+		if ((op = json_tokener_parse(resp->body.data)) == NULL ||
+		    (status = json_get_str(op, "status")) == NULL ||
+		    (opname = json_get_str(op, "name")) == NULL) {
+			snprintf(g->cl.err, sizeof(g->cl.err), "GCE %s image: "
+			    "the answer is not an operation", doing);
+			goto cleanup;
+		}
+		if (strcmp(status, "DONE") == 0)
+			break;
+		if (now_ms() > deadline) {
+			snprintf(g->cl.err, sizeof(g->cl.err), "%s image %s: "
+			    "not done after %lld s (operation %.100s)", doing, name,
+			    (long long)g->op_timeout, opname);
+			goto cleanup;
+		}
+		if (cloud_sleep(&g->cl, g->poll_ms) == -1)
+			goto cleanup;
+		if (opurl == NULL) {
+			if (!gcp_printable(opname, 200) || strchr(opname, '/') ||
+			    strchr(opname, '?')) {
+				snprintf(g->cl.err, sizeof(g->cl.err), "GCE "
+				    "%s image: unusable operation name", doing);
+				goto cleanup;
+			}
+			eop = http_escape(opname);
+			opurl = xasprintf("%s/compute/v1/projects/%s/global/"
+			    "operations/%s", g->compute_url, g->key.project_id,
+			    eop);
+			free(eop);
+		}
+		memset(&c, 0, sizeof(c));
+		c.what = "GCE operation";
+		c.method = "GET";
+		c.url = opurl;
+		c.auth = 1;
+		g->stats.polls++;
+		if (gcp_call(g, &c, resp) == -1)
+			goto cleanup;
+	}
+	if (json_object_object_get_ex(op, "error", &e) ||
+	    (json_object_object_get_ex(op, "httpErrorStatusCode", &e) &&
+	    json_object_get_int(e) != 0)) {
+		op_error(g, doing, name, op);
+		goto cleanup;
+	}
+	rv = 0;
+cleanup:
+	json_object_put(op);
+	free(opurl);
+	return rv;
 }
 
 int
 gcp_image_insert(struct gcp *g, const char *name, const char *bucket,
-    const char *object, const char *region, const char *const *features)
+    const char *object, const char *region, const char *const *features,
+    const char *const *labels)
 {
 	struct http_resp	 resp;
 	struct gcall		 c;
-	json_object		*img, *raw, *arr, *f, *op = NULL, *e;
-	const char		*status, *opname;
-	char			*url = NULL, *eop, *opurl = NULL;
-	int64_t			 deadline;
+	json_object		*img, *raw, *arr, *f;
+	char			*url = NULL;
 	int			 rv = -1;
 
 	img = json_object_new_object();
@@ -83,6 +153,13 @@ gcp_image_insert(struct gcp *g, const char *name, const char *bucket,
 		}
 		json_object_object_add(img, "guestOsFeatures", arr);
 	}
+	if (labels != NULL && *labels != NULL) {
+		f = json_object_new_object();
+		for (; labels[0] != NULL && labels[1] != NULL; labels += 2)
+			json_object_object_add(f, labels[0],
+			    json_object_new_string(labels[1]));
+		json_object_object_add(img, "labels", f);
+	}
 	url = xasprintf("%s/compute/v1/projects/%s/global/images",
 	    g->compute_url, g->key.project_id);
 	memset(&c, 0, sizeof(c));
@@ -95,61 +172,13 @@ gcp_image_insert(struct gcp *g, const char *name, const char *bucket,
 	http_resp_init(&resp);
 	if (gcp_call(g, &c, &resp) == -1)
 		goto cleanup;
-	deadline = now_ms() + g->op_timeout * 1000;
-	for (;;) {
-		json_object_put(op);
-		if ((op = json_tokener_parse(resp.body.data)) == NULL ||
-		    (status = json_get_str(op, "status")) == NULL ||
-		    (opname = json_get_str(op, "name")) == NULL) {
-			snprintf(g->cl.err, sizeof(g->cl.err), "GCE images.insert: "
-			    "the answer is not an operation");
-			goto cleanup;
-		}
-		if (strcmp(status, "DONE") == 0)
-			break;
-		if (now_ms() > deadline) {
-			snprintf(g->cl.err, sizeof(g->cl.err), "importing image %s: "
-			    "not done after %lld s (operation %.100s)", name,
-			    (long long)g->op_timeout, opname);
-			goto cleanup;
-		}
-		if (cloud_sleep(&g->cl, g->poll_ms) == -1)
-			goto cleanup;
-		if (opurl == NULL) {
-			if (!gcp_printable(opname, 200) || strchr(opname, '/') ||
-			    strchr(opname, '?')) {
-				snprintf(g->cl.err, sizeof(g->cl.err), "GCE "
-				    "images.insert: unusable operation name");
-				goto cleanup;
-			}
-			eop = http_escape(opname);
-			opurl = xasprintf("%s/compute/v1/projects/%s/global/"
-			    "operations/%s", g->compute_url, g->key.project_id,
-			    eop);
-			free(eop);
-		}
-		memset(&c, 0, sizeof(c));
-		c.what = "GCE operation";
-		c.method = "GET";
-		c.url = opurl;
-		c.auth = 1;
-		g->stats.polls++;
-		if (gcp_call(g, &c, &resp) == -1)
-			goto cleanup;
-	}
-	if (json_object_object_get_ex(op, "error", &e) ||
-	    (json_object_object_get_ex(op, "httpErrorStatusCode", &e) &&
-	    json_object_get_int(e) != 0)) {
-		op_error(g, name, op);
+	if (op_wait(g, "importing", name, &resp) == -1)
 		goto cleanup;
-	}
 	rv = 0;
 cleanup:
 	json_object_put(img);
-	json_object_put(op);
 	http_resp_free(&resp);
 	free(url);
-	free(opurl);
 	return rv;
 }
 
@@ -264,5 +293,113 @@ gcp_image_share(struct gcp *g, const char *name, const char *const *members)
 	json_object_put(policy);
 	http_resp_free(&resp);
 	free(base);
+	return rv;
+}
+
+int
+gcp_image_delete(struct gcp *g, const char *name)
+{
+	struct http_resp	 resp;
+	struct gcall		 c;
+	char			*url, *en;
+	int			 rv = -1;
+
+	en = http_escape(name);
+	url = xasprintf("%s/compute/v1/projects/%s/global/images/%s",
+	    g->compute_url, g->key.project_id, en);
+	free(en);
+	memset(&c, 0, sizeof(c));
+	c.what = "GCE images.delete";
+	c.method = "DELETE";
+	c.url = url;
+	c.auth = 1;
+	http_resp_init(&resp);
+	if (gcp_call(g, &c, &resp) == 0 &&
+	    op_wait(g, "deleting", name, &resp) == 0)
+		rv = 0;
+	http_resp_free(&resp);
+	free(url);
+	return rv;
+}
+
+/* 1 when the image's labels hold key=value. */
+static int
+labelled(json_object *img, const char *key, const char *value)
+{
+	json_object	*l;
+	const char	*v;
+
+	return json_object_object_get_ex(img, "labels", &l) &&
+	    (v = json_get_str(l, key)) != NULL && strcmp(v, value) == 0;
+}
+
+int
+gcp_image_list(struct gcp *g, const char *key, const char *value,
+    char **token, struct gcp_image *out, size_t max, size_t *n)
+{
+	struct http_resp	 resp;
+	struct gcall		 c;
+	json_object		*doc = NULL, *items, *it;
+	const char		*name, *created, *next;
+	char			*url, *filter, *ef, *et = NULL;
+	size_t			 i;
+	int			 rv = -1;
+
+	*n = 0;
+	filter = xasprintf("labels.%s=%s", key, value);
+	ef = http_escape(filter);
+	if (*token != NULL)
+		et = http_escape(*token);
+	url = xasprintf("%s/compute/v1/projects/%s/global/images?filter=%s&"
+	    "maxResults=%zu%s%s", g->compute_url, g->key.project_id, ef, max,
+	    et ? "&pageToken=" : "", et ? et : "");
+	free(filter);
+	free(ef);
+	free(et);
+	free(*token);
+	*token = NULL;
+	memset(&c, 0, sizeof(c));
+	c.what = "GCE images.list";
+	c.method = "GET";
+	c.url = url;
+	c.auth = 1;
+	http_resp_init(&resp);
+	if (gcp_call(g, &c, &resp) == -1)
+		goto cleanup;
+	if ((doc = json_tokener_parse(resp.body.data)) == NULL ||
+	    !json_object_is_type(doc, json_type_object)) {
+		snprintf(g->cl.err, sizeof(g->cl.err), "GCE images.list: the "
+		    "answer is not a list");
+		goto cleanup;
+	}
+	items = json_get_arr(doc, "items");
+	for (i = 0; items != NULL && i < json_object_array_length(items) &&
+	    *n < max; i++) {
+		it = json_object_array_get_idx(items, i);
+		name = json_get_str(it, "name");
+		created = json_get_str(it, "creationTimestamp");
+		/* The filter is the server's: the mark is checked here too. */
+		if (!labelled(it, key, value) || !gcp_image_name_ok(name) ||
+		    created == NULL || !gcp_printable(created, 40))
+			continue;
+		snprintf(out[*n].name, sizeof(out[*n].name), "%s", name);
+		snprintf(out[*n].created, sizeof(out[*n].created), "%s",
+		    created);
+		(*n)++;
+	}
+	next = json_get_str(doc, "nextPageToken");
+	if (next != NULL && *next != '\0') {
+		if (!gcp_printable(next, 1024)) {
+			snprintf(g->cl.err, sizeof(g->cl.err), "GCE "
+			    "images.list: unusable nextPageToken");
+			goto cleanup;
+		}
+		*token = xstrdup(next);
+	}
+	rv = 0;
+cleanup:
+	json_object_put(doc);
+	http_resp_free(&resp);
+	free(url);
 	return rv;
 }

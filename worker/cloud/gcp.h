@@ -79,10 +79,28 @@ int	 gcp_upload(struct gcp *, const char *bucket, const char *object,
 	    const char *path, const char *image_name);
 int	 gcp_delete_object(struct gcp *, const char *bucket,
 	    const char *object);
-/* images.insert from the object (rawDisk TAR) and waits for the end. */
+/*
+ * images.insert from the object (rawDisk TAR) and waits for the end.
+ * labels: key, value, key, value..., NULL (valid GCE labels), or NULL.
+ */
 int	 gcp_image_insert(struct gcp *, const char *name, const char *bucket,
 	    const char *object, const char *region,
-	    const char *const *features);
+	    const char *const *features, const char *const *labels);
+/* Deletes the image and waits for the operation. */
+int	 gcp_image_delete(struct gcp *, const char *name);
+/*
+ * One page of the project's images labelled key=value (Compute Engine's
+ * filter, checked again here; images with unusable names or dates are
+ * left out): at most max (1-500) into out, *n of them. *token: the page
+ * to read, NULL for the first; replaced by the next one's, NULL when
+ * none is left (caller frees).
+ */
+struct gcp_image {
+	char	 name[64];
+	char	 created[48];	/* creationTimestamp, RFC 3339 */
+};
+int	 gcp_image_list(struct gcp *, const char *key, const char *value,
+	    char **token, struct gcp_image *out, size_t max, size_t *n);
 /* Adds members to the image's roles/compute.imageUser binding. */
 int	 gcp_image_share(struct gcp *, const char *name,
 	    const char *const *members);

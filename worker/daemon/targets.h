@@ -52,6 +52,8 @@ extern const struct target_kind target_aws_ami;
 extern const struct target_kind target_gcp_image;
 extern const struct target_kind target_azure_image;
 extern const struct target_kind target_container;
+extern const struct target_kind target_pulp_ostree;
+extern const struct target_kind target_azure_storage;
 /* The table, ending with NULL (targets/targets.c). */
 extern const struct target_kind *const target_kinds[];
 const struct target_kind *target_kind_find(const char *);

@@ -1,7 +1,7 @@
 /*
  * ib-maintenance: the retention clean-up. Deletes the fleet's images (and
- * their snapshots) older than the retention in AWS (GCP and Azure are not
- * done yet), at most --limit per run, or only says what it would delete with
+ * their snapshots or blobs) older than the retention in AWS, GCP and
+ * Azure, at most --limit per run, or only says what it would delete with
  * --dry-run. What it did goes to a Prometheus text file for
  * node_exporter's textfile collector (--metrics-file), written atomically.
  * Exit: 0 done, 1 something failed (listed or deleted), 2 usage,
@@ -16,6 +16,7 @@
 #include <curl/curl.h>
 
 #include "aws.h"
+#include "azure.h"
 #include "cli.h"
 #include "log.h"
 #include "prune.h"
@@ -39,9 +40,12 @@ usage(FILE *f)
 	    "                      [--aws] [--aws-region REGION]...\n"
 	    "                      [--aws-home-region REGION]\n"
 	    "                      [--aws-credentials FILE] [--aws-endpoint URL]\n"
+	    "                      [--gcp-credentials FILE]\n"
+	    "                      [--azure-credentials FILE --azure-tenant ID\n"
+	    "                       --azure-subscription ID]\n"
 	    "\n"
-	    "Deletes the fleet's AMIs older than the retention (default %d\n"
-	    "days), with their snapshots, at most --limit (default\n"
+	    "Deletes the fleet's AMIs (with their snapshots), GCE images and\n"
+	    "Azure images (with their blobs) older than the retention (default %d days), at most --limit (default\n"
 	    "%d) per run. See ib-maintenance(8).\n"
 	    "Exit: 0 done, 1 a failure, 2 usage, 3 the limit stopped it.\n",
 	    MAINT_RETENTION_DAYS, MAINT_LIMIT);
@@ -183,7 +187,7 @@ number(const char *flag, const char *v, long min, long max, long *out)
 
 static int
 parse(int argc, char **argv, struct prune_opts *o, const char **metrics,
-    int *aws, int *debug)
+    int *aws, int *gcp, int *azure, int *debug)
 {
 	const char	*v, *env;
 	long		 n;
@@ -240,6 +244,15 @@ parse(int argc, char **argv, struct prune_opts *o, const char **metrics,
 			dst = &o->aws_creds_file;
 		else if (strcmp(a, "--aws-endpoint") == 0)
 			dst = &o->aws_endpoint;
+		else if (strcmp(a, "--gcp-credentials") == 0) {
+			dst = &o->gcp_creds_file;
+			*gcp = 1;
+		} else if (strcmp(a, "--azure-credentials") == 0)
+			dst = &o->azure_creds_file;
+		else if (strcmp(a, "--azure-tenant") == 0)
+			dst = &o->azure_tenant;
+		else if (strcmp(a, "--azure-subscription") == 0)
+			dst = &o->azure_sub;
 		else {
 			fprintf(stderr, "ib-maintenance: unknown argument %s\n",
 			    a);
@@ -265,9 +278,23 @@ parse(int argc, char **argv, struct prune_opts *o, const char **metrics,
 		    "printable characters\n", MAINT_PREFIX_MAX);
 		return -1;
 	}
-	if (!*aws) {
-		fprintf(stderr, "ib-maintenance: nothing to do: give --aws or "
-		    "--aws-region\n");
+	if (o->azure_creds_file != NULL || o->azure_tenant != NULL ||
+	    o->azure_sub != NULL) {
+		if (o->azure_creds_file == NULL ||
+		    !azure_arm_name_ok(o->azure_tenant) ||
+		    !azure_arm_name_ok(o->azure_sub) ||
+		    strchr(o->azure_sub, '"') != NULL) {	/* a metric label */
+			fprintf(stderr, "ib-maintenance: Azure needs "
+			    "--azure-credentials, --azure-tenant and "
+			    "--azure-subscription (names without '/', '?', "
+			    "'#', '%%' or spaces)\n");
+			return -1;
+		}
+		*azure = 1;
+	}
+	if (!*aws && !*gcp && !*azure) {
+		fprintf(stderr, "ib-maintenance: nothing to do: give --aws, "
+		    "--aws-region, --gcp-credentials or --azure-credentials\n");
 		return -1;
 	}
 	return 0;
@@ -279,10 +306,12 @@ main(int argc, char *argv[])
 	struct prune_opts	 o;
 	struct prune_run	*r;
 	const char		*metrics = NULL;
-	int			 aws = 0, debug = 0, failed = 0, rv;
+	int			 aws = 0, gcp = 0, azure = 0, debug = 0;
+	int			 failed = 0, rv;
 
 	memset(&o, 0, sizeof(o));
-	if (parse(argc, argv, &o, &metrics, &aws, &debug) == -1) {
+	if (parse(argc, argv, &o, &metrics, &aws, &gcp, &azure,
+	    &debug) == -1) {
 		usage(stderr);
 		return 2;
 	}
@@ -294,6 +323,10 @@ main(int argc, char *argv[])
 	r = xcalloc(1, sizeof(*r));
 	r->o = &o;
 	if (aws && prune_aws(r) == -1)
+		failed = 1;
+	if (gcp && !quit && prune_gcp(r) == -1)
+		failed = 1;
+	if (azure && !quit && prune_azure(r) == -1)
 		failed = 1;
 	for (size_t i = 0; i < r->nt; i++) {
 		if (r->t[i].errors > 0)

@@ -1,7 +1,7 @@
 /*
  * ib-maintenance's shared state: what a run may do (the options) and what
  * it did (the tallies main.c writes out as Prometheus text). One prune_*
- * function per cloud (AWS so far); each lists the fleet's images, deletes those older
+ * function per cloud (AWS, GCP, Azure); each lists the fleet's images, deletes those older
  * than the retention (oldest first is not promised: the order the cloud
  * lists them in), and counts. Nothing from the cloud reaches a log line
  * unchecked: ids and names are checked by the clients' *_ok functions.
@@ -30,6 +30,12 @@ struct prune_opts {
 	const char	*aws_home;	/* where DescribeRegions is asked */
 	const char	*aws_creds_file;
 	const char	*name_prefix;	/* NULL or "": any */
+	/* GCP: the service account's key (JSON), its project the one */
+	const char	*gcp_creds_file;
+	/* Azure: a service principal (TOML client_id, client_secret) */
+	const char	*azure_creds_file;
+	const char	*azure_tenant;
+	const char	*azure_sub;
 	const atomic_int *quit;
 };
 
@@ -69,5 +75,7 @@ int	 prune_name_ok(const struct prune_opts *, const char *name);
 
 /* Each returns 0, or -1 when it could not list (a tally's errors). */
 int	 prune_aws(struct prune_run *);
+int	 prune_gcp(struct prune_run *);
+int	 prune_azure(struct prune_run *);
 
 #endif

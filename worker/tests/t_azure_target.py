@@ -99,6 +99,12 @@ class AzureTarget(azureenv.OneAzurite, harness.TestCase):
         self.assertEqual(digest, azureenv_export_sha256(size))
         img = self.az.images["img-az-1"]["properties"]
         self.assertEqual(img["hyperVGeneration"], "V2")
+        # The fleet's mark, which ib-maintenance looks for.
+        tags = self.az.images["img-az-1"]["tags"]
+        self.assertEqual(tags["ib-fleet"], "image-builder")
+        self.assertRegex(tags["ib-created"],
+                         r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+        self.assertEqual(len(tags), 2)
         self.assertEqual(img["storageProfile"]["osDisk"]["blobUri"],
                          "%s/%s/imagebuilder/img-az-1.vhd" %
                          (self.azurite.url, name))

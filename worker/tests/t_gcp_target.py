@@ -120,6 +120,8 @@ class GcpTarget(harness.TestCase):
         # The import read the object, which is gone afterwards.
         img = self.gcp.images["img-gcp-1"]
         self.assertEqual(img["storageLocations"], ["us-central1"])
+        # The fleet's mark, which ib-maintenance looks for.
+        self.assertEqual(img["labels"], {"ib-fleet": "image-builder"})
         self.assertEqual(img["rawDisk"]["source"],
                          "https://storage.googleapis.com/cfg-bkt/"
                          "composer-api-1.tar.gz")

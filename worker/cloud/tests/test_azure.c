@@ -146,6 +146,27 @@ test_names(void **state)
 	assert_false(azure_arm_name_ok("t\tx"));
 }
 
+/* The account of an image's blob URL, for the retention clean-up. */
+static void
+test_blob_account(void **state)
+{
+	char	*a;
+
+	a = azure_blob_account("https://ibabc123.blob.core.windows.net/"
+	    "imagebuilder/x.vhd");
+	assert_string_equal(a, "ibabc123");
+	free(a);
+	a = azure_blob_account("http://127.0.0.1:10000/devstore1/c/x.vhd");
+	assert_string_equal(a, "devstore1");
+	free(a);
+	assert_null(azure_blob_account("https://Bad_Name.blob.core.windows."
+	    "net/c/x.vhd"));
+	assert_null(azure_blob_account("http://127.0.0.1:1/a/c/x"));
+	assert_null(azure_blob_account("no-scheme/acct/c/x"));
+	assert_null(azure_blob_account("https://host-without-path"));
+	assert_null(azure_blob_account(NULL));
+}
+
 int
 main(void)
 {
@@ -155,6 +176,7 @@ main(void)
 		cmocka_unit_test(test_signature),
 		cmocka_unit_test(test_creds),
 		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_blob_account),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,10 +2,11 @@
  * org.osbuild.aws.s3: the export goes to an S3 bucket (AWS or any
  * S3-compatible server) as KEY-EXPORTFILENAME; the result is a presigned
  * GET URL valid 7 days, or the object's plain URL when it is public.
- * Settings the target leaves empty come from [generic_s3] (custom
- * endpoints) or [aws] (AWS itself), credentials last from the instance
- * role; an AWS upload goes to [aws] s3_endpoint when set. [aws]
- * s3_part_size and s3_parallel tune the multipart upload.
+ * A target with a region only is AWS ([aws] bucket and credentials, the
+ * instance role last; [aws] s3_endpoint when set); with an endpoint and
+ * a region an S3-compatible server the job names; with neither the
+ * [generic_s3] server, all its settings from there. [aws] s3_part_size
+ * and s3_parallel tune the multipart upload.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,6 +76,12 @@ target_s3_tuning(struct s3_cfg *c, const struct config *conf)
 }
 
 static int
+empty(const char *s)
+{
+	return s == NULL || *s == '\0';
+}
+
+static int
 run(const struct target_ctx *ctx, json_object *target,
     const char *export_path, json_object **options, struct target_err *err)
 {
@@ -86,6 +93,7 @@ run(const struct target_ctx *ctx, json_object *target,
 	struct s3		*s3 = NULL;
 	json_object		*o = NULL;
 	const char		*endpoint, *region, *bucket, *ca, *credfile;
+	const char		*akey, *skey, *miss;
 	char			*key = NULL, *url = NULL, why[512];
 	int			 generic, skip_verify = 0, public = 0;
 	int			 rv = -1;
@@ -99,23 +107,57 @@ run(const struct target_ctx *ctx, json_object *target,
 		    "S3 target: no options");
 		return -1;
 	}
+	/*
+	 * Where the object goes, as the reference decides it from the
+	 * target's endpoint and region: a region alone is AWS ([aws] bucket
+	 * and credentials); both are an S3-compatible server the job names
+	 * (its own TLS settings, [generic_s3] credentials when it has no
+	 * keys); neither is the [generic_s3] server, every setting from
+	 * there. The worker's configuration is at fault: 17.
+	 */
 	endpoint = json_get_str(o, "endpoint");
-	if (endpoint == NULL || *endpoint == '\0')
-		endpoint = conf->generic_s3.endpoint;
-	generic = endpoint != NULL && *endpoint != '\0';
 	region = json_get_str(o, "region");
-	if ((region == NULL || *region == '\0') && generic)
-		region = conf->generic_s3.region;
 	bucket = json_get_str(o, "bucket");
-	if (bucket == NULL || *bucket == '\0')
-		bucket = generic ? conf->generic_s3.bucket : conf->aws.bucket;
 	ca = json_get_str(o, "ca_bundle");
-	if ((ca == NULL || *ca == '\0') && generic)
+	akey = json_get_str(o, "accessKeyID");
+	skey = json_get_str(o, "secretAccessKey");
+	json_get_bool(o, "skip_ssl_verification", &skip_verify);
+	generic = endpoint != NULL && *endpoint != '\0';
+	if (!generic && region != NULL && *region != '\0') {
+		endpoint = conf->aws.s3_endpoint;
+		if (bucket == NULL || *bucket == '\0')
+			bucket = conf->aws.bucket;
+		credfile = conf->aws.credentials;
+		ca = NULL;
+		skip_verify = 0;
+	} else if (generic && region != NULL && *region != '\0') {
+		credfile = conf->generic_s3.credentials;
+		if ((empty(akey) || empty(skey)) && empty(credfile))
+			return target_fail(err, JOB_ERR_INVALID_CONFIG,
+			    "S3 target: no credentials found (neither keys in "
+			    "the target nor [generic_s3] credentials)");
+	} else if (!generic) {
+		miss = empty(conf->generic_s3.endpoint) ? "endpoint" :
+		    empty(conf->generic_s3.region) ? "region" :
+		    empty(conf->generic_s3.bucket) ? "bucket" :
+		    empty(conf->generic_s3.credentials) ? "credentials" : NULL;
+		if (miss != NULL)
+			return target_fail(err, JOB_ERR_INVALID_CONFIG,
+			    "S3 target: no default %s for S3 was set "
+			    "([generic_s3] %s)", miss, miss);
+		generic = 1;
+		endpoint = conf->generic_s3.endpoint;
+		region = conf->generic_s3.region;
+		bucket = conf->generic_s3.bucket;
+		credfile = conf->generic_s3.credentials;
 		ca = conf->generic_s3.ca_bundle;
-	credfile = generic ? conf->generic_s3.credentials :
-	    conf->aws.credentials;
+		skip_verify = conf->generic_s3.skip_ssl_verification;
+		akey = skey = NULL;
+	} else
+		return target_fail(err, JOB_ERR_INVALID_CONFIG, "S3 target: "
+		    "s3 server configuration is incomplete (an endpoint "
+		    "without a region)");
 
-	/* The worker's configuration is at fault: 17, as the reference. */
 	if (bucket == NULL || *bucket == '\0') {
 		err->id = JOB_ERR_INVALID_CONFIG;
 		snprintf(err->reason, sizeof(err->reason),
@@ -127,24 +169,20 @@ run(const struct target_ctx *ctx, json_object *target,
 
 	memset(&ho, 0, sizeof(ho));
 	h = http_new(&ho);
-	if (aws_creds_resolve(h, json_get_str(o, "accessKeyID"),
-	    json_get_str(o, "secretAccessKey"),
-	    json_get_str(o, "sessionToken"), credfile, &creds, why,
-	    sizeof(why)) == -1) {
+	if (aws_creds_resolve(h, akey, skey, json_get_str(o, "sessionToken"),
+	    credfile, &creds, why, sizeof(why)) == -1) {
 		err->id = JOB_ERR_INVALID_CONFIG;
 		snprintf(err->reason, sizeof(err->reason), "S3 target: %s", why);
 		goto cleanup;
 	}
 
 	memset(&sc, 0, sizeof(sc));
-	sc.endpoint = generic ? endpoint : conf->aws.s3_endpoint;
+	sc.endpoint = endpoint;
 	sc.region = region;
 	sc.bucket = bucket;
 	sc.ca_bundle = ca;
-	json_get_bool(o, "skip_ssl_verification", &skip_verify);
 	json_get_bool(o, "public", &public);
-	sc.insecure = skip_verify ||
-	    (generic && conf->generic_s3.skip_ssl_verification);
+	sc.insecure = skip_verify;
 	sc.public_read = public;
 	sc.creds = &creds;
 	sc.backoff_cap = conf->worker.backoff_max * 1000;

@@ -11,8 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "azure.h"
+#include "cloud.h"
 #include "errors.h"
 #include "jsonutil.h"
 #include "log.h"
@@ -88,6 +90,10 @@ run(const struct target_ctx *ctx, json_object *target,
 	const char		*tenant, *sub, *rg, *image, *gen, *e;
 	char			*location = NULL, *account = NULL, *blob = NULL;
 	char			*tagval = NULL, *url = NULL, why[512];
+	char			 created[32];
+	const char		*tags[5];
+	time_t			 t;
+	struct tm		 tm;
 	size_t			 n;
 	int64_t			 start;
 	int			 rv = -1;
@@ -208,7 +214,17 @@ run(const struct target_ctx *ctx, json_object *target,
 	url = azure_blob_url(az, CONTAINER, blob);
 	log_info("azure: registering image %s (%s) in %s", image, gen,
 	    location);
-	if (azure_image_create(az, rg, image, location, url, gen) == -1) {
+	/* The fleet's mark and date, which ib-maintenance reads (cloud.h). */
+	t = time(NULL);
+	gmtime_r(&t, &tm);
+	strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	tags[0] = CLOUD_FLEET_KEY;
+	tags[1] = CLOUD_FLEET_VALUE;
+	tags[2] = CLOUD_CREATED_KEY;
+	tags[3] = created;
+	tags[4] = NULL;
+	if (azure_image_create(az, rg, image, location, url, gen, tags) ==
+	    -1) {
 		target_fail(err, JOB_ERR_IMPORT,
 		    "registering the image failed: %s",
 		    azure_aborted(az) ? "canceled" : azure_error(az));

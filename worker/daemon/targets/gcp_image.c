@@ -12,8 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gcp.h"
+#include "cloud.h"
 #include "errors.h"
+#include "gcp.h"
 #include "jsonutil.h"
 #include "log.h"
 #include "targets.h"
@@ -71,6 +72,10 @@ tuning(struct gcp_cfg *c)
 	if ((e = getenv("IB_GCP_POLL_MS")) != NULL)
 		c->poll_ms = strtoll(e, NULL, 10);
 }
+
+/* The fleet's mark, which ib-maintenance looks for (cloud.h). */
+static const char *const fleet[] = { CLOUD_FLEET_KEY, CLOUD_FLEET_VALUE,
+    NULL };
 
 static int
 run(const struct target_ctx *ctx, json_object *target,
@@ -177,7 +182,8 @@ run(const struct target_ctx *ctx, json_object *target,
 	    "retries); importing image %s", (long long)gcp_stats(g)->bytes_sent,
 	    (long long)(now_ms() - start), gcp_stats(g)->chunks,
 	    gcp_stats(g)->retries, image);
-	imported = gcp_image_insert(g, image, bucket, object, region, NULL);
+	imported = gcp_image_insert(g, image, bucket, object, region, NULL,
+	    fleet);
 	if (imported == -1)
 		target_fail(err, JOB_ERR_IMPORT, "%s", gcp_aborted(g) ?
 		    "the image import was canceled" : gcp_error(g));

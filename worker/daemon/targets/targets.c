@@ -15,6 +15,8 @@ const struct target_kind *const target_kinds[] = {
 	&target_gcp_image,
 	&target_azure_image,
 	&target_container,
+	&target_pulp_ostree,
+	&target_azure_storage,
 	NULL
 };
 
@@ -31,13 +33,27 @@ target_kind_find(const char *name)
 	return NULL;
 }
 
+/*
+ * Results whose options that composer cannot decode at all, not even a
+ * null: org.osbuild.azure has none in any, and the 2026 composer no
+ * longer knows pulp.ostree's (its decoder fails on the whole result).
+ */
+static int
+options_unknown(const char *name, int generation)
+{
+	return strcmp(name, "org.osbuild.azure") == 0 ||
+	    (strcmp(name, "org.osbuild.pulp.ostree") == 0 &&
+	    generation >= SERVER_GEN_2026);
+}
+
 int
 target_result_takes_options(const char *name, int generation)
 {
 	/* The 2024 composer knows no options of worker.server results. */
 	if (strcmp(name, "org.osbuild.worker.server") == 0)
 		return generation >= SERVER_GEN_2026;
-	return target_kind_find(name) != NULL;
+	return target_kind_find(name) != NULL &&
+	    !options_unknown(name, generation);
 }
 
 int
@@ -53,6 +69,7 @@ target_result_failed_options(const char *name, int generation)
 	if (strcmp(name, "org.osbuild.worker.server") == 0)
 		return generation >= SERVER_GEN_2026 ? TARGET_OPTS_OBJECT :
 		    TARGET_OPTS_NONE;
-	return target_kind_find(name) != NULL ? TARGET_OPTS_NULL :
+	return target_kind_find(name) != NULL &&
+	    !options_unknown(name, generation) ? TARGET_OPTS_NULL :
 	    TARGET_OPTS_NONE;
 }

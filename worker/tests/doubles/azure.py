@@ -9,7 +9,9 @@ blob that exists in azurite. Long-running operations: storage account
 creation answers 202 + Location, image creation 201 +
 Azure-AsyncOperation, each done after a few polls. Faults set by the
 test: `throttle` (429 + Retry-After), `image_error` (the image operation
-fails with that message)."""
+fails with that message). For the retention clean-up: the subscription's
+images listed in pages (nextLink), an image deleted with an
+Azure-AsyncOperation, add_image() to seed one."""
 
 import json
 import re
@@ -35,6 +37,8 @@ class AzureDouble:
         self.rejected = []
         self.throttle = 0
         self.image_error = None
+        self.deleted_images = []
+        self.page_size = 2
         self.seq = 0
         outer = self
 
@@ -104,6 +108,9 @@ class AzureDouble:
                           r"locations/[^/]+/operations/([^/]+)$", path)
             if m2:
                 return self.op_status(h, m2.group(1))
+            if path == "/subscriptions/%s/providers/Microsoft.Compute/" \
+                    "images" % self.sub and h.command == "GET":
+                return self.list_images(h, q)
             return self.err(h, 404, "DoubleNoRoute", path)
         if m.group(1) != self.sub:
             return self.err(h, 404, "SubscriptionNotFound", "The "
@@ -138,7 +145,50 @@ class AzureDouble:
         m = re.match(r"^/providers/Microsoft\.Compute/images/([^/]+)$", rest)
         if m and h.command == "PUT":
             return self.image(h, m.group(1), body)
+        if m and h.command == "DELETE":
+            return self.delete_image(h, m.group(1))
         self.err(h, 404, "DoubleNoRoute", rest)
+
+    def image_doc(self, name, doc):
+        return dict(doc, name=name, type="Microsoft.Compute/images",
+                    id="/subscriptions/%s/resourceGroups/%s/providers/"
+                    "Microsoft.Compute/images/%s" % (self.sub, self.rg, name),
+                    properties=dict(doc.get("properties", {}),
+                                    provisioningState="Succeeded"))
+
+    def add_image(self, name, tags, blob_uri):
+        """A managed image of the group, from blob_uri, with these tags."""
+        with self.lock:
+            self.images[name] = {"location": self.location, "tags": tags,
+                                 "properties": {"storageProfile": {"osDisk": {
+                                     "osType": "Linux", "blobUri": blob_uri,
+                                     "osState": "Generalized"}}}}
+
+    def list_images(self, h, q):
+        """Pages of `page_size`, nextLink with a $skiptoken, as ARM."""
+        start = int(q.get("$skiptoken", ["0"])[0])
+        with self.lock:
+            docs = [self.image_doc(n, d) for n, d in
+                    sorted(self.images.items())]
+        out = {"value": docs[start:start + self.page_size]}
+        if start + self.page_size < len(docs):
+            out["nextLink"] = "%s/subscriptions/%s/providers/Microsoft." \
+                "Compute/images?api-version=2023-09-01&$skiptoken=%d" % (
+                    self.url, self.sub, start + self.page_size)
+        return h._send(200, out)
+
+    def delete_image(self, h, name):
+        if name not in self.images:
+            return h._send(204)
+        with self.lock:
+            self.seq += 1
+            op = "op-%d" % self.seq
+            self.ops[op] = {"polls": 0, "delete": name, "error": None}
+        h._send(202, headers={
+            "Azure-AsyncOperation": "%s/subscriptions/%s/providers/"
+            "Microsoft.Compute/locations/%s/operations/%s?api-version="
+            "2023-09-01" % (self.url, self.sub, self.location, op),
+            "Retry-After": "1"})
 
     def token(self, h, tenant, body):
         form = {k: v[0] for k, v in urllib.parse.parse_qs(
@@ -213,6 +263,12 @@ class AzureDouble:
 
     def image(self, h, name, body):
         doc = json.loads(body)
+        tags = doc.get("tags") or {}
+        if len(tags) > 50 or any(
+                not isinstance(v, str) or len(k) > 512 or len(v) > 256 or
+                re.search(r"[<>%&\\?/]", k) for k, v in tags.items()):
+            return self.err(h, 400, "InvalidTagNameCharacters",
+                            "tag names or values are not valid")
         disk = doc.get("properties", {}).get("storageProfile", {}) \
             .get("osDisk", {})
         blob = disk.get("blobUri", "")
@@ -255,5 +311,9 @@ class AzureDouble:
             if o["error"]:
                 return h._send(200, {"name": op, "status": "Failed", "error": {
                     "code": "InvalidVhd", "message": o["error"]}})
+            if "delete" in o:
+                if self.images.pop(o["delete"], None) is not None:
+                    self.deleted_images.append(o["delete"])
+                return h._send(200, {"name": op, "status": "Succeeded"})
             self.images[o["image"]] = o["doc"]
         h._send(200, {"name": op, "status": "Succeeded"})

@@ -5,7 +5,11 @@
 signature against the service account's public key (modulus given by the
 test), its iss/aud/exp/scope; bearer tokens it issued; resumable upload
 offsets and the object's MD5 against the md5Hash announced; etags of IAM
-policies. Operations take a few polls to finish. Faults are injected by
+policies. Operations take a few polls to finish. For the retention
+clean-up: images.list with a labels.KEY=VALUE filter, maxResults and
+pageToken pages; images.delete with its operation; add_image() seeds an
+image created at a given time (creationTimestamp in US Pacific time, as
+GCE writes it); labels are checked as GCE checks them. Faults are injected by
 the test: `throttle` (429s), `chunk_failures` (503 on upload chunks),
 `import_error` (the insert operation ends with that error)."""
 
@@ -20,6 +24,14 @@ import urllib.parse
 import loopback
 
 SHA256_PREFIX = bytes.fromhex("3031300d060960864801650304020105000420")
+
+
+def gce_time(t=None):
+    """t (epoch, default now) as Compute Engine writes creationTimestamp:
+    RFC 3339 in US Pacific time (PST here, -08:00), milliseconds."""
+    t = time.time() if t is None else t
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t - 8 * 3600)) + \
+        ".%03d-08:00" % (int(t * 1000) % 1000)
 
 
 def b64url_decode(s):
@@ -58,6 +70,8 @@ class GcpDouble:
         self.throttle = {}      # path regex -> count of 429s left
         self.chunk_failures = 0
         self.import_error = None
+        self.deleted_images = []    # names, in the order deleted
+        self.list_calls = []        # images.list queries
         self.seq = 0
         outer = self
 
@@ -263,7 +277,64 @@ class GcpDouble:
             s["done"] = obj
         h._send(200, obj)
 
+    def add_image(self, name, created, labels=None):
+        """An image of the project created at the epoch time created."""
+        with self.lock:
+            self.images[name] = {"name": name,
+                                 "creationTimestamp": gce_time(created)}
+            if labels is not None:
+                self.images[name]["labels"] = dict(labels)
+
+    def list_images(self, h):
+        q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(h.path).query))
+        f = q.get("filter", "")
+        m = re.match(r'^labels\.([a-z][a-z0-9_-]*)\s*=\s*"?([a-z0-9_-]*)"?$',
+                     f)
+        if f and not m:
+            return self.gerr(h, 400, "Invalid value for field 'filter': "
+                             "'%s'. Invalid list filter expression." % f)
+        try:
+            size = int(q.get("maxResults", "500"))
+            start = int(q.get("pageToken", "0") or "0")
+        except ValueError:
+            return self.gerr(h, 400, "Invalid value for field 'pageToken'")
+        if not 0 <= size <= 500:
+            return self.gerr(h, 400, "Invalid value for field "
+                             "'maxResults': must be 0 to 500")
+        with self.lock:
+            self.list_calls.append(q)
+            items = [dict(i) for _, i in sorted(self.images.items())
+                     if not m or (i.get("labels") or {}).get(m.group(1)) ==
+                     m.group(2)]
+        page = items[start:start + size]
+        doc = {"kind": "compute#imageList", "id": "projects/%s/global/"
+               "images" % self.project}
+        if page:
+            doc["items"] = page
+        if start + size < len(items):
+            doc["nextPageToken"] = str(start + size)
+        return h._send(200, doc)
+
     def compute(self, h, rest, body):
+        if rest == "images" and h.command == "GET":
+            return self.list_images(h)
+        m = re.match(r"^images/([^/]+)$", rest)
+        if m and h.command == "DELETE":
+            name = m.group(1)
+            if name not in self.images:
+                return self.gerr(h, 404, "The resource 'projects/%s/global/"
+                                 "images/%s' was not found" %
+                                 (self.project, name), "notFound")
+            with self.lock:
+                self.seq += 1
+                op = {"kind": "compute#operation", "name":
+                      "operation-%d-delete" % self.seq, "operationType":
+                      "delete", "status": "PENDING", "targetLink":
+                      "%s/compute/v1/projects/%s/global/images/%s" %
+                      (self.url, self.project, name), "polls": 0,
+                      "image": {"name": name}, "error_to_give": None}
+                self.ops[op["name"]] = op
+            return h._send(200, self.public(op))
         if rest == "images" and h.command == "POST":
             img = json.loads(body)
             name = img.get("name", "")
@@ -280,6 +351,11 @@ class GcpDouble:
                                  "'resource.rawDisk.source': '%s'" % src)
             if img.get("rawDisk", {}).get("containerType") != "TAR":
                 return self.gerr(h, 400, "containerType must be TAR")
+            for k, v in (img.get("labels") or {}).items():
+                if not re.match(r"^[a-z][a-z0-9_-]{0,62}$", k) or \
+                        not re.match(r"^[a-z0-9_-]{0,63}$", str(v)):
+                    return self.gerr(h, 400, "Invalid value for field "
+                                     "'resource.labels': '%s'" % k)
             with self.lock:
                 self.seq += 1
                 op = {"kind": "compute#operation", "name":
@@ -307,9 +383,13 @@ class GcpDouble:
                             "message": op["error_to_give"]}]}
                         op["httpErrorStatusCode"] = 400
                         op["httpErrorMessage"] = "BAD REQUEST"
+                    elif op["operationType"] == "delete":
+                        self.images.pop(op["image"]["name"], None)
+                        self.deleted_images.append(op["image"]["name"])
                     else:
                         name = op["image"]["name"]
-                        self.images[name] = op["image"]
+                        self.images[name] = dict(
+                            op["image"], creationTimestamp=gce_time())
                         self.policies[name] = {"version": 1,
                                                "etag": "BwXz001=",
                                                "bindings": [{
