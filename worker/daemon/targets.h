@@ -52,6 +52,7 @@ extern const struct target_kind target_aws_ami;
 extern const struct target_kind target_gcp_image;
 extern const struct target_kind target_azure_image;
 extern const struct target_kind target_container;
+extern const struct target_kind target_oci, target_oci_objectstorage;
 /* The table, ending with NULL (targets/targets.c). */
 extern const struct target_kind *const target_kinds[];
 const struct target_kind *target_kind_find(const char *);

@@ -15,6 +15,7 @@ const struct target_kind *const target_kinds[] = {
 	&target_gcp_image,
 	&target_azure_image,
 	&target_container,
+	&target_oci, &target_oci_objectstorage,
 	NULL
 };
 
