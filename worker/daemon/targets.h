@@ -24,6 +24,8 @@ struct target_ctx {
 	const char		*image_boot_mode;	/* the job's, NULL: none */
 	const atomic_int	*abort;		/* set on cancellation */
 	struct metrics		*metrics;	/* uploads counted; NULL: off */
+	json_object		*manifest;	/* the job's, borrowed (koji) */
+	json_object		*osbuild_output; /* the build's, borrowed (koji) */
 };
 
 struct target_err {
@@ -53,6 +55,7 @@ extern const struct target_kind target_gcp_image;
 extern const struct target_kind target_azure_image;
 extern const struct target_kind target_container;
 extern const struct target_kind target_oci, target_oci_objectstorage;
+extern const struct target_kind target_koji;
 /* The table, ending with NULL (targets/targets.c). */
 extern const struct target_kind *const target_kinds[];
 const struct target_kind *target_kind_find(const char *);

@@ -16,6 +16,7 @@ const struct target_kind *const target_kinds[] = {
 	&target_azure_image,
 	&target_container,
 	&target_oci, &target_oci_objectstorage,
+	&target_koji,
 	NULL
 };
 

@@ -1,0 +1,180 @@
+# Test double of a Koji hub (XML-RPC at /kojihub, login at
+# /kojihub/ssllogin, raw chunked uploads): no Koji hub can run here. One
+# loopback HTTP server; the XML is read and written by Python's xmlrpc.
+"""It checks what Koji's hub checks: every call's method and arity against
+the hub's signatures (sslLogin, logout, getAPIVersion, CGInitBuild,
+CGImport, CGRefundBuild), the session (id, key) on every call but the
+login, call numbers that only grow (the last one repeated is a retry,
+answered from the hub's record), uploads whose chunks come in order at the
+offset the file has reached, answered with the chunk's size and Adler-32
+as fileverify=adler32 asks. Faults are Koji's (code, "koji.Error: ...").
+Faults set by the test: `login_fault` (AuthError on sslLogin),
+`chunk_failures` (503 on uploads), `short_chunks` (the hub keeps one byte
+less of the next chunks), `require_negotiate` (sslLogin without an
+Authorization: Negotiate header is refused)."""
+
+import random
+import threading
+import urllib.parse
+import xmlrpc.client
+import zlib
+
+import loopback
+
+SIGNATURES = {            # method -> (min, max) positional arguments
+    "sslLogin": (0, 1),
+    "logout": (0, 0),
+    "getAPIVersion": (0, 0),
+    "CGInitBuild": (2, 2),
+    "CGImport": (2, 4),
+    "CGRefundBuild": (3, 4),
+}
+
+
+class KojiDouble:
+    def __init__(self):
+        self.sessions = {}      # id -> {"key", "last", "answer"}
+        self.files = {}         # "dir/name" -> bytearray
+        self.calls = []         # (method, callnum) in order
+        self.faults = []        # fault strings sent
+        self.logouts = 0
+        self.negotiate_seen = []
+        self.login_fault = None
+        self.chunk_failures = 0
+        self.short_chunks = 0
+        self.require_negotiate = False
+        self.lock = threading.RLock()
+        outer = self
+
+        class H(loopback.Handler):
+            def do_POST(self):
+                body = self.body()
+                with outer.lock:
+                    outer.route(self, body)
+
+        self.server = loopback.start(H)
+        self.port = self.server.server_address[1]
+        self.url = "http://127.0.0.1:%d/kojihub" % self.port
+
+    def stop(self):
+        loopback.stop(self.server)
+
+    @staticmethod
+    def _answer(h, value):
+        h.xml(200, xmlrpc.client.dumps((value,), methodresponse=True,
+                                       allow_none=True))
+
+    def _fault(self, h, code, msg):
+        self.faults.append(msg)
+        h.xml(200, xmlrpc.client.dumps(xmlrpc.client.Fault(code, msg),
+                                       methodresponse=True))
+
+    def route(self, h, body):
+        u = urllib.parse.urlsplit(h.path)
+        q = {k: v[0] for k, v in urllib.parse.parse_qs(
+            u.query, keep_blank_values=True).items()}
+        if u.path == "/kojihub/ssllogin":
+            return self.login(h, body)
+        if u.path != "/kojihub":
+            return h.send(404, "not found")
+        sid, key = q.get("session-id"), q.get("session-key")
+        s = self.sessions.get(int(sid)) if sid and sid.isdigit() else None
+        if s is None or s["key"] != key:
+            return self._fault(h, 1001, "koji.AuthError: could not get "
+                               "session %s" % sid)
+        try:
+            callnum = int(q.get("callnum"))
+        except (TypeError, ValueError):
+            return self._fault(h, 1000, "koji.GenericError: no callnum")
+        if s["last"] is not None and callnum <= s["last"]:
+            if callnum == s["last"] and s["answer"] is not None:
+                self.calls.append(("retry", callnum))
+                return h.xml(200, s["answer"])
+            return self._fault(h, 1005, "koji.SequenceError: %d > %d "
+                               "(session %s)" % (s["last"], callnum, sid))
+        if "filepath" in q or "filename" in q:
+            if self.chunk_failures > 0:
+                self.chunk_failures -= 1
+                return h.send(503, "Service Unavailable")
+            s["last"], s["answer"] = callnum, None
+            ans = self.upload(q, body)
+        else:
+            params, method = xmlrpc.client.loads(body)
+            s["last"], s["answer"] = callnum, None
+            self.calls.append((method, callnum))
+            ans = self.call(method, params, sid)
+        if isinstance(ans, xmlrpc.client.Fault):
+            self.faults.append(ans.faultString)
+            doc = xmlrpc.client.dumps(ans, methodresponse=True)
+        else:
+            doc = xmlrpc.client.dumps((ans,), methodresponse=True,
+                                      allow_none=True)
+        s["answer"] = doc
+        h.xml(200, doc)
+
+    def login(self, h, body):
+        params, method = xmlrpc.client.loads(body)
+        self.calls.append((method, None))
+        auth = h.headers.get("Authorization", "")
+        self.negotiate_seen.append(auth.startswith("Negotiate "))
+        if method != "sslLogin" or not (SIGNATURES["sslLogin"][0] <=
+                                        len(params) <=
+                                        SIGNATURES["sslLogin"][1]):
+            return self._fault(h, 1000, "koji.GenericError: Invalid "
+                               "method: %s" % method)
+        if self.require_negotiate and not auth.startswith("Negotiate "):
+            return h.send(401, "Unauthorized",
+                          headers=[("WWW-Authenticate", "Negotiate")])
+        if self.login_fault:
+            return self._fault(h, 1002, "koji.AuthError: " +
+                               self.login_fault)
+        sid = random.randint(1000, 99999)
+        key = "%d-%016x" % (sid, random.getrandbits(64))
+        self.sessions[sid] = {"key": key, "last": None, "answer": None}
+        self._answer(h, {"session-id": sid, "session-key": key})
+
+    def call(self, method, params, sid):
+        if method not in SIGNATURES:
+            return xmlrpc.client.Fault(1000, "koji.GenericError: Invalid "
+                                       "method: %s" % method)
+        lo, hi = SIGNATURES[method]
+        if not lo <= len(params) <= hi:
+            return xmlrpc.client.Fault(1000, "koji.ParameterError: %s() "
+                                       "takes %d to %d arguments (%d "
+                                       "given)" % (method, lo, hi,
+                                                   len(params)))
+        if method == "logout":
+            self.logouts += 1
+            del self.sessions[int(sid)]
+            return None
+        if method == "getAPIVersion":
+            return 1
+        return xmlrpc.client.Fault(1000, "koji.GenericError: double: %s "
+                                   "not implemented" % method)
+
+    def upload(self, q, body):
+        path, name = q.get("filepath", ""), q.get("filename", "")
+        if not path or path.startswith("/") or ".." in path.split("/") or \
+                not name or "/" in name:
+            return xmlrpc.client.Fault(1000, "koji.GenericError: invalid "
+                                       "upload path")
+        if q.get("fileverify") != "adler32":
+            return xmlrpc.client.Fault(1000, "koji.GenericError: "
+                                       "unsupported checksum type")
+        key = path + "/" + name
+        offset = int(q.get("offset", "0"))
+        if offset == 0 and q.get("overwrite") == "true":
+            self.files[key] = bytearray()
+        have = self.files.setdefault(key, bytearray())
+        if offset != len(have):
+            return xmlrpc.client.Fault(1000, "koji.GenericError: upload "
+                                       "offset %d but the file has %d "
+                                       "bytes" % (offset, len(have)))
+        data = body
+        if self.short_chunks > 0 and len(data) > 0:
+            self.short_chunks -= 1
+            data = data[:-1]
+        have += data
+        return {"size": len(data), "fileverify": "adler32",
+                "offset": offset,
+                "hexdigest": "%08x" % (zlib.adler32(data) & 0xffffffff)}
