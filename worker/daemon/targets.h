@@ -56,6 +56,7 @@ extern const struct target_kind target_azure_image;
 extern const struct target_kind target_container;
 extern const struct target_kind target_oci, target_oci_objectstorage;
 extern const struct target_kind target_koji;
+extern const struct target_kind target_vmware;
 /* The table, ending with NULL (targets/targets.c). */
 extern const struct target_kind *const target_kinds[];
 const struct target_kind *target_kind_find(const char *);

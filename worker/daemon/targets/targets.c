@@ -17,6 +17,7 @@ const struct target_kind *const target_kinds[] = {
 	&target_container,
 	&target_oci, &target_oci_objectstorage,
 	&target_koji,
+	&target_vmware,
 	NULL
 };
 
