@@ -10,7 +10,7 @@ SYSCONFDIR ?= /etc
 UNITDIR	?= $(PREFIX)/lib/systemd/system
 
 CC	?= gcc
-PKGS	 = libcurl json-c openssl libxml-2.0
+PKGS	 = libcurl json-c openssl libxml-2.0 krb5-gssapi krb5
 CFLAGS	?= -O2 -g
 CFLAGS	+= -Wmissing-prototypes -Wcast-qual $(EXTRA_WARN)
 CFLAGS	+= -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \

@@ -15,6 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <gssapi/gssapi_krb5.h>
+#include <krb5.h>
 #include <openssl/evp.h>
 #include <zlib.h>
 
@@ -33,7 +35,9 @@
 struct koji {
 	char			*server;
 	struct http		*http;
-	int			 negotiate;
+	char			*principal, *keytab;
+	krb5_context		 kctx;		/* with kcc: the ticket */
+	krb5_ccache		 kcc;
 	int			 tries;
 	int64_t			 backoff_cap, chunk_size;
 	long			 timeout;	/* s per call */
@@ -80,7 +84,10 @@ koji_new(const struct koji_cfg *c)
 		return NULL;
 	k = xcalloc(1, sizeof(*k));
 	k->server = xstrdup(c->server);
-	k->negotiate = c->negotiate;
+	if (c->principal != NULL && c->keytab != NULL) {
+		k->principal = xstrdup(c->principal);
+		k->keytab = xstrdup(c->keytab);
+	}
 	k->tries = c->tries > 0 ? c->tries : 6;
 	k->backoff_cap = c->backoff_cap > 0 ? c->backoff_cap : 20000;
 	k->chunk_size = c->chunk_size > 0 ? c->chunk_size : KOJI_DEFAULT_CHUNK;
@@ -101,6 +108,16 @@ koji_free(struct koji *k)
 		return;
 	http_free(k->http);
 	free(k->server);
+	free(k->principal);
+	free(k->keytab);
+	if (k->kcc != NULL) {
+		OM_uint32 minor;
+
+		gss_krb5_ccache_name(&minor, NULL, NULL);
+		krb5_cc_destroy(k->kctx, k->kcc);
+	}
+	if (k->kctx != NULL)
+		krb5_free_context(k->kctx);
 	if (k->session_key != NULL)
 		freezero_str(k->session_key);
 	free(k);
@@ -239,6 +256,83 @@ koji_call(struct koji *k, const char *method, json_object *params,
 	return rv;
 }
 
+/* "what: Kerberos's message" into err; returns -1. */
+static int
+kerr(struct koji *k, krb5_error_code code, const char *what)
+{
+	const char	*m = krb5_get_error_message(k->kctx, code);
+
+	snprintf(k->err, sizeof(k->err), "%s: %s", what, m);
+	krb5_free_error_message(k->kctx, m);
+	return -1;
+}
+
+/*
+ * A ticket-granting ticket for the principal from the keytab, in a
+ * memory cache that this thread's GSSAPI, and so libcurl's SPNEGO, uses.
+ */
+static int
+kinit(struct koji *k)
+{
+	krb5_get_init_creds_opt *opt = NULL;
+	krb5_principal	 me = NULL;
+	krb5_keytab	 kt = NULL;
+	krb5_creds	 creds;
+	krb5_error_code	 code;
+	OM_uint32	 minor;
+	char		 name[64], *ktname;
+	int		 rv = -1, got = 0;
+
+	memset(&creds, 0, sizeof(creds));
+	if (k->kctx == NULL && (code = krb5_init_context(&k->kctx)) != 0) {
+		snprintf(k->err, sizeof(k->err), "Kerberos: cannot start "
+		    "(error %d)", (int)code);
+		return -1;
+	}
+	if ((code = krb5_parse_name(k->kctx, k->principal, &me)) != 0) {
+		kerr(k, code, "Kerberos principal");
+		goto cleanup;
+	}
+	ktname = strchr(k->keytab, ':') == NULL ?
+	    xasprintf("FILE:%s", k->keytab) : xstrdup(k->keytab);
+	code = krb5_kt_resolve(k->kctx, ktname, &kt);
+	free(ktname);
+	if (code != 0) {
+		kerr(k, code, "Kerberos keytab");
+		goto cleanup;
+	}
+	if ((code = krb5_get_init_creds_opt_alloc(k->kctx, &opt)) != 0 ||
+	    (code = krb5_get_init_creds_keytab(k->kctx, &creds, me, kt, 0,
+	    NULL, opt)) != 0) {
+		kerr(k, code, "getting a Kerberos ticket from the keytab");
+		goto cleanup;
+	}
+	got = 1;
+	snprintf(name, sizeof(name), "MEMORY:ib-koji-%p", (void *)k);
+	if ((code = krb5_cc_resolve(k->kctx, name, &k->kcc)) != 0 ||
+	    (code = krb5_cc_initialize(k->kctx, k->kcc, me)) != 0 ||
+	    (code = krb5_cc_store_cred(k->kctx, k->kcc, &creds)) != 0) {
+		kerr(k, code, "storing the Kerberos ticket");
+		goto cleanup;
+	}
+	if (gss_krb5_ccache_name(&minor, name, NULL) != GSS_S_COMPLETE) {
+		snprintf(k->err, sizeof(k->err), "Kerberos: cannot use the "
+		    "ticket's cache");
+		goto cleanup;
+	}
+	rv = 0;
+cleanup:
+	if (got)
+		krb5_free_cred_contents(k->kctx, &creds);
+	if (opt != NULL)
+		krb5_get_init_creds_opt_free(k->kctx, opt);
+	if (kt != NULL)
+		krb5_kt_close(k->kctx, kt);
+	if (me != NULL)
+		krb5_free_principal(k->kctx, me);
+	return rv;
+}
+
 int
 koji_login(struct koji *k)
 {
@@ -249,12 +343,14 @@ koji_login(struct koji *k)
 	int64_t		 id = 0;
 	int		 rv = -1;
 
+	if (k->principal != NULL && k->kcc == NULL && kinit(k) == -1)
+		return -1;
 	if ((doc = xml_rpc_call("sslLogin", NULL, &len)) == NULL) {
 		snprintf(k->err, sizeof(k->err), "cannot encode sslLogin");
 		return -1;
 	}
 	if (post(k, "logging in (sslLogin)", "/ssllogin", NULL, "text/xml",
-	    doc, len, k->negotiate, &out) == -1)
+	    doc, len, k->principal != NULL, &out) == -1)
 		goto cleanup;
 	key = json_get_str(out, "session-key");
 	if (json_get_int(out, "session-id", &id) == -1 || key == NULL ||

@@ -19,7 +19,13 @@ struct koji_cfg {
 	const char		*server;	/* the hub's XML-RPC URL */
 	long			 connect_timeout;
 	int64_t			 relax_timeout_factor;	/* scales timeouts, 0: 1 */
-	int			 negotiate;	/* log in with Kerberos */
+	/*
+	 * Kerberos: with both, the login gets a ticket for principal from
+	 * the keytab (a memory cache of this thread, nothing on disk) and
+	 * logs in with SPNEGO.
+	 */
+	const char		*principal;
+	const char		*keytab;
 	int			 tries;		/* per call, 0: 6 */
 	int64_t			 backoff_cap;	/* ms, 0: 20000 */
 	int64_t			 chunk_size;	/* upload chunk, 0: 1 MiB */

@@ -5,14 +5,22 @@ the manifest and the build log to the Koji hub double (doubles/koji.py:
 XML-RPC checked against the hub's signatures, sessions and call numbers,
 chunked uploads answered with size and Adler-32 as Koji answers them).
 Checked: the files and their MD5s in the result, chunks in order, a chunk
-retried on 503 under the same call number, logout always, and the
-failures a user meets: a hub not configured, a refused login, a hub that
-kept less than was sent, a bad upload directory; no session key in logs."""
+retried on 503 under the same call number, logout always, the Kerberos
+login against a real KDC (Debian's krb5-kdc on loopback, a keytab the
+test makes; the hub double checks the SPNEGO token carries a ticket for
+HTTP/localhost from that realm), and the failures a user meets: a hub not
+configured, a refused login, a principal missing from the keytab, a hub
+that kept less than was sent, a bad upload directory; no session key in
+logs."""
 
 import hashlib
 import json
 import os
+import shutil
+import socket
+import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "lib"))
@@ -30,6 +38,71 @@ DIR = "osbuild-cg/osbuild-composer-koji-0c1a2b3c"
 def target(options, image_name="Fedora-Cloud-41.x86_64.qcow2", n=1):
     return jobs.target("org.osbuild.koji", options, image_name, EXPORT,
                        "0c1a2b3c-0000-4000-8000-%012d" % n)
+
+
+REALM = "IB.TEST"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Kdc:
+    """A real MIT KDC for REALM on a loopback port, its database in tmp,
+    with the worker's principal (in a keytab) and HTTP/localhost."""
+
+    def __init__(self, tmp):
+        self.dir = os.path.join(tmp, "kdc")
+        os.makedirs(self.dir)
+        port = free_port()
+        self.conf = os.path.join(self.dir, "krb5.conf")
+        with open(self.conf, "w") as f:
+            f.write("[libdefaults]\n default_realm = %s\n"
+                    " dns_canonicalize_hostname = false\n rdns = false\n"
+                    " dns_lookup_kdc = false\n"
+                    "[realms]\n %s = {\n  kdc = 127.0.0.1:%d\n }\n"
+                    % (REALM, REALM, port))
+        kdcconf = os.path.join(self.dir, "kdc.conf")
+        with open(kdcconf, "w") as f:
+            f.write("[kdcdefaults]\n kdc_listen = 127.0.0.1:%d\n"
+                    " kdc_tcp_listen = 127.0.0.1:%d\n[realms]\n %s = {\n"
+                    "  database_name = %s/principal\n"
+                    "  key_stash_file = %s/stash\n"
+                    "  acl_file = %s/kadm5.acl\n }\n[logging]\n"
+                    " kdc = FILE:%s/kdc.log\n"
+                    % (port, port, REALM, self.dir, self.dir, self.dir,
+                       self.dir))
+        self.env = dict(os.environ, KRB5_CONFIG=self.conf,
+                        KRB5_KDC_PROFILE=kdcconf)
+        run = lambda *a: subprocess.run(  # noqa: E731
+            a, env=self.env, check=True, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+        run("kdb5_util", "create", "-s", "-r", REALM, "-P", "master-pw")
+        self.keytab = os.path.join(self.dir, "worker.keytab")
+        for q in ("addprinc -randkey composer/worker@%s" % REALM,
+                  "addprinc -randkey HTTP/localhost@%s" % REALM,
+                  "ktadd -k %s composer/worker@%s" % (self.keytab, REALM)):
+            run("kadmin.local", "-r", REALM, "-q", q)
+        self.proc = subprocess.Popen(["krb5kdc", "-n", "-r", REALM],
+                                     env=self.env,
+                                     stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        # Ready once it answers on TCP (it serves UDP from the same start).
+        deadline = time.time() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), 1).close()
+                break
+            except OSError:
+                if time.time() > deadline or self.proc.poll() is not None:
+                    raise RuntimeError("krb5kdc did not start")
+                time.sleep(0.1)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
 
 
 class KojiTarget(harness.TestCase):
@@ -92,6 +165,39 @@ class KojiTarget(harness.TestCase):
         self.assertEqual(self.hub.negotiate_seen, [False])
         self.assertIn("retrying", w.log())
         self.assert_no_session_key(w, res)
+
+    def kerberos(self, principal):
+        if shutil.which("krb5kdc") is None:
+            self.fail("krb5kdc is missing: ci/deps.sh installs krb5-kdc")
+        kdc = self.keep(Kdc(self.tmp))
+        self.hub.require_negotiate = True
+        url = self.hub.url.replace("127.0.0.1", "localhost")
+        w = self.worker("http://" + self.q.address,
+                        '[worker]\nosbuild = "%s/osbuild"\nbackoff_max = 1'
+                        '\n[koji."localhost".kerberos]\nprincipal = "%s"\n'
+                        'keytab = "%s"\n' % (DOUBLES, principal, kdc.keytab),
+                        env={"KRB5_CONFIG": kdc.conf})
+        _, res = self.run_job([target({"server": url,
+                                       "upload_directory": DIR})], 5000)
+        return w, res
+
+    def test_kerberos_login(self):
+        w, res = self.kerberos("composer/worker@" + REALM)
+        self.assertTrue(res.get("success"),
+                        json.dumps(res.get("target_results")))
+        self.assertEqual(self.hub.tickets, [("HTTP/localhost", REALM)])
+        self.assertEqual(self.hub.logouts, 1)
+        self.assert_no_session_key(w, res)
+
+    def test_kerberos_principal_not_in_keytab(self):
+        w, res = self.kerberos("someone-else@" + REALM)
+        terr = res["target_results"][0]["target_error"]
+        self.assertEqual(terr["id"], 2)
+        self.assertIn("getting a Kerberos ticket from the keytab",
+                      terr["reason"])
+        self.assertEqual(self.hub.tickets, [])
+        self.assertEqual(self.hub.calls, [])
+        self.assertTrue(w.alive())
 
     def test_hub_not_configured(self):
         self.start()

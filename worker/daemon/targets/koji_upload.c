@@ -140,7 +140,8 @@ run(const struct target_ctx *ctx, json_object *target,
 	c.server = server;
 	c.connect_timeout = conf->worker.connect_timeout;
 	c.relax_timeout_factor = kc->relax_timeout_factor;
-	c.negotiate = kc->principal != NULL && kc->keytab != NULL;
+	c.principal = kc->principal;
+	c.keytab = kc->keytab;
 	c.backoff_cap = conf->worker.backoff_max * 1000;
 	c.abort = ctx->abort;
 	if ((e = getenv("IB_KOJI_CHUNK_SIZE")) != NULL)

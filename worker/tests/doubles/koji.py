@@ -8,11 +8,16 @@ login, call numbers that only grow (the last one repeated is a retry,
 answered from the hub's record), uploads whose chunks come in order at the
 offset the file has reached, answered with the chunk's size and Adler-32
 as fileverify=adler32 asks. Faults are Koji's (code, "koji.Error: ...").
+With `require_negotiate`, sslLogin wants SPNEGO as a Kerberized hub
+does: a 401 asking for Negotiate, then a token that must be an SPNEGO
+NegTokenInit carrying a Kerberos AP-REQ, whose ticket's service principal
+and realm are recorded in `tickets` (the double cannot decrypt it: that
+the client got it from the KDC for HTTP/HOST is what is checked).
 Faults set by the test: `login_fault` (AuthError on sslLogin),
 `chunk_failures` (503 on uploads), `short_chunks` (the hub keeps one byte
-less of the next chunks), `require_negotiate` (sslLogin without an
-Authorization: Negotiate header is refused)."""
+less of the next chunks)."""
 
+import base64
 import random
 import threading
 import urllib.parse
@@ -31,6 +36,65 @@ SIGNATURES = {            # method -> (min, max) positional arguments
 }
 
 
+def der(buf, i):
+    """(tag, content start, content end) of the DER element at i."""
+    tag, n = buf[i], buf[i + 1]
+    i += 2
+    if n & 0x80:
+        k = n & 0x7f
+        n = int.from_bytes(buf[i:i + k], "big")
+        i += k
+    if i + n > len(buf):
+        raise ValueError("truncated")
+    return tag, i, i + n
+
+
+def der_children(buf, start, end):
+    out, i = [], start
+    while i < end:
+        tag, s, e = der(buf, i)
+        out.append((tag, s, e))
+        i = e
+    return out
+
+
+KRB5_OID = bytes.fromhex("06092a864886f712010202")
+SPNEGO_OID = bytes.fromhex("06062b0601050502")
+
+
+def ap_req_ticket(token):
+    """(service principal, realm) of the ticket in an SPNEGO token's
+    Kerberos AP-REQ; ValueError when it is not one."""
+    tag, s, e = der(token, 0)
+    if tag != 0x60 or token[s:s + len(SPNEGO_OID)] != SPNEGO_OID:
+        raise ValueError("not an SPNEGO initial token")
+    tag, s, e = der(token, s + len(SPNEGO_OID))          # [0] NegTokenInit
+    tag, s, e = der(token, s)                            # SEQUENCE
+    mech = [c for c in der_children(token, s, e) if c[0] == 0xa2]
+    if not mech:
+        raise ValueError("no mechToken")
+    tag, s, e = der(token, mech[0][1])                   # OCTET STRING
+    tag, s, e = der(token, s)                            # [APPLICATION 0]
+    if token[s:s + len(KRB5_OID)] != KRB5_OID:
+        raise ValueError("the mechToken is not Kerberos")
+    s += len(KRB5_OID)
+    if token[s:s + 2] != b"\x01\x00":
+        raise ValueError("not an AP-REQ")
+    tag, s, e = der(token, s + 2)                        # [APPLICATION 14]
+    tag, s, e = der(token, s)                            # SEQUENCE
+    fields = {t: (a, b) for t, a, b in der_children(token, s, e)}
+    tag, s, e = der(token, fields[0xa3][0])              # [APPLICATION 1]
+    tag, s, e = der(token, s)                            # Ticket SEQUENCE
+    tf = {t: (a, b) for t, a, b in der_children(token, s, e)}
+    _, rs, re_ = der(token, tf[0xa1][0])                 # realm
+    realm = token[rs:re_].decode()
+    _, ps, pe = der(token, tf[0xa2][0])                  # PrincipalName
+    pf = {t: (a, b) for t, a, b in der_children(token, ps, pe)}
+    _, ns, ne = der(token, pf[0xa1][0])                  # name-string
+    names = [token[a:b].decode() for _, a, b in der_children(token, ns, ne)]
+    return "/".join(names), realm
+
+
 class KojiDouble:
     def __init__(self):
         self.sessions = {}      # id -> {"key", "last", "answer"}
@@ -43,6 +107,7 @@ class KojiDouble:
         self.chunk_failures = 0
         self.short_chunks = 0
         self.require_negotiate = False
+        self.tickets = []       # (service principal, realm) of logins
         self.lock = threading.RLock()
         outer = self
 
@@ -122,9 +187,15 @@ class KojiDouble:
                                         SIGNATURES["sslLogin"][1]):
             return self._fault(h, 1000, "koji.GenericError: Invalid "
                                "method: %s" % method)
-        if self.require_negotiate and not auth.startswith("Negotiate "):
-            return h.send(401, "Unauthorized",
-                          headers=[("WWW-Authenticate", "Negotiate")])
+        if self.require_negotiate:
+            if not auth.startswith("Negotiate "):
+                return h.send(401, "Unauthorized",
+                              headers=[("WWW-Authenticate", "Negotiate")])
+            try:
+                self.tickets.append(ap_req_ticket(base64.b64decode(
+                    auth[10:])))
+            except (ValueError, KeyError, IndexError) as e:
+                return h.send(401, "bad Negotiate token: %s" % e)
         if self.login_fault:
             return self._fault(h, 1002, "koji.AuthError: " +
                                self.login_fault)
