@@ -323,7 +323,6 @@ try_once(struct oci *o, const struct oreq *r, const char *token,
 		htok = xasprintf("opc-retry-token: %s", token);
 		hdrs[nh++] = htok;
 	}
-	hdrs[nh++] = "Expect:";
 	hdrs[nh] = NULL;
 
 	memset(&req, 0, sizeof(req));

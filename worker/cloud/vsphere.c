@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <libxml/parser.h>
@@ -621,25 +622,33 @@ upload_item(struct vsphere *v, const char *url, int create,
 	struct http_resp resp;
 	const char	*hdrs[3];
 	char		*u, *cookie, *star;
-	int		 rv = -1;
+	int		 rv = -1, same, n;
 
-	/* vSphere writes '*' for "the host you reached me at". */
+	/*
+	 * vCenter writes '*' for "the host you reached me at"; other URLs
+	 * name the ESXi host, which the lease's ticket in the URL admits:
+	 * the session cookie goes only to the host it came from.
+	 */
 	if ((star = strstr(url, "://*")) != NULL)
 		u = xasprintf("%s%s", v->base, star + 4 + strcspn(star + 4,
 		    "/"));
 	else
 		u = xstrdup(url);
-	if (getenv("IB_VSPHERE_URL") == NULL && strncmp(u, v->base,
-	    strlen(v->base)) != 0) {
+	same = url_origin_len(u) == url_origin_len(v->base) &&
+	    strncasecmp(u, v->base, url_origin_len(u)) == 0;
+	if (!same && strncmp(u, "https://", 8) != 0) {
 		snprintf(v->err, sizeof(v->err), "the lease names a device "
-		    "URL on another host");
+		    "URL that is not https");
 		free(u);
 		return -1;
 	}
-	cookie = xasprintf("Cookie: %s", v->cookie);
-	hdrs[0] = cookie;
-	hdrs[1] = create ? "Overwrite: t" : NULL;
-	hdrs[2] = NULL;
+	cookie = same ? xasprintf("Cookie: %s", v->cookie) : NULL;
+	n = 0;
+	if (cookie != NULL)
+		hdrs[n++] = cookie;
+	if (create)
+		hdrs[n++] = "Overwrite: t";
+	hdrs[n] = NULL;
 	memset(&r, 0, sizeof(r));
 	r.method = create ? "PUT" : "POST";
 	r.url = u;
@@ -663,7 +672,8 @@ upload_item(struct vsphere *v, const char *url, int create,
 	if (resp.aborted)
 		v->aborted = 1;
 	http_resp_free(&resp);
-	freezero_str(cookie);
+	if (cookie != NULL)
+		freezero_str(cookie);
 	free(u);
 	return rv;
 }

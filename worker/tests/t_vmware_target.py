@@ -8,7 +8,8 @@ its uploads). Checked: a VMDK ends as [DATASTORE] NAME/NAME.vmdk with its
 import VM gone, an OVA as the VM NAME, the result's null options, and the
 failures a user meets: a wrong password, a missing datacenter, a VMDK that
 is not streamOptimized, an export that is neither, a name taken, a lease
-in error (aborted); no password in logs."""
+in error (aborted), a device URL on another host in clear text; no
+password or session cookie in logs."""
 
 import io
 import json
@@ -162,6 +163,17 @@ class VmwareTarget(harness.TestCase):
         self.assertEqual(self.vc.files, {})
         self.assertNotIn("wrong", w.log())
         self.assertTrue(w.alive())
+
+    def test_device_url_elsewhere_must_be_https(self):
+        # The session cookie never goes to another host, and never in
+        # clear text.
+        self.vc.device_base = "http://127.0.0.2:%d" % self.vc.port
+        self.start()
+        res = self.run_job([self.target(VMDK)], VMDK, self.vmdk)
+        terr = res["target_results"][0]["target_error"]
+        self.assertIn("device URL that is not https", terr["reason"])
+        self.assertIn("HttpNfcLeaseAbort", self.vc.calls)
+        self.assertEqual(self.vc.files, {})
 
     def test_lease_error(self):
         self.vc.lease_error = "Insufficient disk space on datastore"

@@ -13,7 +13,8 @@ by their key. Faults are SOAP faults with vSphere's fault types. An
 imported VM's files live on the datastore until Destroy_Task removes
 those its devices still use. Faults set by the test: `lease_error` (the
 lease ends in error with that message), `lease_polls` (polls before
-ready)."""
+ready), `device_base` (the lease's device URLs on that origin instead of
+"https://*", as a vCenter naming the ESXi host answers)."""
 
 import re
 import threading
@@ -96,6 +97,7 @@ class VsphereDouble:
         self.faults = []
         self.lease_error = None
         self.lease_polls = 1
+        self.device_base = "https://*"
         self.seq = 0
         self.lock = threading.RLock()
         outer = self
@@ -294,11 +296,12 @@ class VsphereDouble:
                         "entity", "VirtualMachine", lease["vm"]) +
                         "<deviceUrl><key>/vm-disk/0</key><importKey>/%s/"
                         "VirtualLsiLogicController0:0/VirtualDisk0"
-                        "</importKey><url>https://*/nfc/%s/disk-0.vmdk</url>"
+                        "</importKey><url>%s/nfc/%s/disk-0.vmdk</url>"
                         "<sslThumbprint>AA:BB</sslThumbprint><disk>true"
                         "</disk><targetId>disk-0.vmdk</targetId></deviceUrl>"
                         "<leaseTimeout>300</leaseTimeout>"
-                        % (esc(lease["name"]), esc(moid))))
+                        % (esc(lease["name"]), esc(self.device_base),
+                           esc(moid))))
                 elif p == "error" and lease["state"] == "error":
                     props.append((p, "LocalizedMethodFault",
                                   "<fault xsi:type=\"SystemError\"/>"
