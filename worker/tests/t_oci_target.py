@@ -8,7 +8,8 @@ uploads, the image import waited on with its capability schema, the
 object deleted whatever happened, the pre-authenticated URL that reads the
 object back, retries on 429, target options over [oci] credentials, and
 the failures a user meets: a wrong key, a missing bucket, a failing
-import, the image quota; no secret in logs."""
+import, the image quota, a refused part (the multipart upload aborted);
+no secret in logs."""
 
 import hashlib
 import json
@@ -193,6 +194,19 @@ class OciTarget(harness.TestCase):
         # The quota refusal still removed the object it had uploaded.
         self.assertEqual(len(self.oci.deleted), 1)
         self.assertEqual(self.oci.buckets["cfg-bkt"], {})
+
+    def test_failed_part_aborts_the_multipart_upload(self):
+        self.oci.fail_part = 2
+        self.start()
+        res = self.run_job([target({})], 3 * 1024 * KiB)
+        terr = res["target_results"][0]["target_error"]
+        self.assertEqual(terr["id"], 11)
+        self.assertIn("uploading a part: HTTP 400 InvalidParameter",
+                      terr["reason"])
+        self.assertEqual(self.oci.aborted, ["upl-0"])
+        self.assertEqual(self.oci.uploads, {})
+        self.assertEqual(self.oci.committed, [])
+        self.assertEqual(self.oci.images, {})
 
     def test_failing_import_still_deletes_the_object(self):
         self.oci.import_error = "The image is not a valid QCOW2 file"

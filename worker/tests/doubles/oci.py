@@ -11,7 +11,8 @@ content-length; a Date within five minutes; namespaces and buckets that
 exist; multipart part numbers, ETags and the committed list. Errors are
 OCI's JSON {code, message}. Faults set by the test: `throttle` (429s on a
 path regex), `import_error` (the work request fails with that message),
-`image_limit` (images allowed before LimitExceeded)."""
+`image_limit` (images allowed before LimitExceeded), `fail_part` (that
+part number is refused with 400)."""
 
 import base64
 import email.utils
@@ -58,6 +59,7 @@ class OciDouble:
         self.throttle = {}
         self.import_error = None
         self.image_limit = None
+        self.fail_part = None
         self.wr_polls = wr_polls
         self.min_part = min_part
         self.lock = threading.RLock()
@@ -215,6 +217,9 @@ class OciDouble:
             uid = q["uploadId"][0]
             if h.command == "PUT":
                 num = int(q.get("uploadPartNum", ["0"])[0])
+                if num == self.fail_part:
+                    raise loopback.Refused(400, "InvalidParameter",
+                                           "double: part %d refused" % num)
                 if not 1 <= num <= 10000:
                     raise loopback.Refused(400, "InvalidParameter",
                                            "uploadPartNum out of range")
