@@ -38,6 +38,7 @@ DAEMON_SRCS = $(addprefix worker/daemon/,api.c asg.c auth.c cache.c \
 	   config.c health.c job.c loop.c metrics.c sdnotify.c watch.c) \
 	   $(addprefix worker/daemon/jobs/,aws_ec2.c bootc_info_resolve.c \
 	   container_resolve.c depsolve.c dnfjson.c file_resolve.c jobs.c \
+	   koji_finalize.c koji_init.c kojihub.c \
 	   osbuild.c ostree_resolve.c search_packages.c) \
 	   $(addprefix worker/daemon/targets/,aws_ami.c aws_s3.c \
 	   azure_image.c common.c container.c gcp_image.c koji_upload.c oci_image.c run_targets.c \

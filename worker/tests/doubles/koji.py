@@ -13,11 +13,21 @@ does: a 401 asking for Negotiate, then a token that must be an SPNEGO
 NegTokenInit carrying a Kerberos AP-REQ, whose ticket's service principal
 and realm are recorded in `tickets` (the double cannot decrypt it: that
 the client got it from the KDC for HTTP/HOST is what is checked).
+Content generator calls as Koji checks them: CGInitBuild reserves a build
+(refused when the NVR exists) and a token; CGImport wants that token, a
+build still BUILDING, metadata_version 0, outputs whose buildroots exist
+and whose files are in the upload directory with the size and MD5 the
+metadata says (else Koji's "Corrupted upload?" fault); CGRefundBuild the
+token and a FAILED or CANCELED state.
 Faults set by the test: `login_fault` (AuthError on sslLogin),
 `chunk_failures` (503 on uploads), `short_chunks` (the hub keeps one byte
-less of the next chunks)."""
+less of the next chunks), `corrupt_imports` (CGImports answered with the
+corrupted-upload fault first, as NFS lag between hub replicas makes it),
+`import_fault` (CGImport refused with that message)."""
 
 import base64
+import hashlib
+import json
 import random
 import threading
 import urllib.parse
@@ -108,6 +118,10 @@ class KojiDouble:
         self.short_chunks = 0
         self.require_negotiate = False
         self.tickets = []       # (service principal, realm) of logins
+        self.builds = {}        # id -> {"nvr", "token", "state", "metadata"}
+        self.refunds = []       # (build id, state)
+        self.corrupt_imports = 0
+        self.import_fault = None
         self.lock = threading.RLock()
         outer = self
 
@@ -220,6 +234,22 @@ class KojiDouble:
             return None
         if method == "getAPIVersion":
             return 1
+        if method.startswith("CG"):
+            if method == "CGImport":
+                try:
+                    return self.CGImport(*params)
+                except (KeyError, TypeError, ValueError) as e:
+                    return xmlrpc.client.Fault(1000, "koji.GenericError: "
+                                               "malformed CGImport: %r" % e)
+            if params[0] != "osbuild":
+                return xmlrpc.client.Fault(1000, "koji.GenericError: "
+                                           "unknown content generator %r"
+                                           % params[0])
+            try:
+                return getattr(self, method)(*params[1:])
+            except (KeyError, TypeError, ValueError) as e:
+                return xmlrpc.client.Fault(1000, "koji.GenericError: "
+                                           "malformed %s: %r" % (method, e))
         return xmlrpc.client.Fault(1000, "koji.GenericError: double: %s "
                                    "not implemented" % method)
 
@@ -249,3 +279,92 @@ class KojiDouble:
         return {"size": len(data), "fileverify": "adler32",
                 "offset": offset,
                 "hexdigest": "%08x" % (zlib.adler32(data) & 0xffffffff)}
+
+    # -- content generator calls ---------------------------------------
+    def CGInitBuild(self, data):
+        nvr = (data["name"], data["version"], data["release"])
+        if not all(isinstance(x, str) and x for x in nvr):
+            raise ValueError("name, version and release")
+        for bid, b in self.builds.items():
+            if b["nvr"] == nvr:
+                return xmlrpc.client.Fault(1000, "koji.GenericError: Build "
+                                           "already exists (id=%d, state="
+                                           "%s): %r" % (bid, b["state"],
+                                                        data))
+        bid = 100 + len(self.builds)
+        token = "%032x" % random.getrandbits(128)
+        self.builds[bid] = {"nvr": nvr, "token": token, "state": "BUILDING",
+                            "metadata": None, "directory": None}
+        return {"build_id": bid, "token": token}
+
+    def _build(self, bid, token):
+        b = self.builds.get(bid)
+        if b is None or b["token"] != token:
+            return None, xmlrpc.client.Fault(1000, "koji.GenericError: "
+                                             "Invalid token for build %r"
+                                             % bid)
+        if b["state"] != "BUILDING":
+            return None, xmlrpc.client.Fault(1000, "koji.GenericError: "
+                                             "Build %d is %s, not BUILDING"
+                                             % (bid, b["state"]))
+        return b, None
+
+    def CGImport(self, metadata, directory, token=None):
+        md = json.loads(metadata)
+        if md.get("metadata_version") != 0:
+            raise ValueError("metadata_version")
+        b, fault = self._build(md["build"]["build_id"], token)
+        if fault:
+            return fault
+        if self.import_fault:
+            return xmlrpc.client.Fault(1000, "koji.GenericError: " +
+                                       self.import_fault)
+        if self.corrupt_imports > 0:
+            self.corrupt_imports -= 1
+            return xmlrpc.client.Fault(1000, "koji.GenericError: File size "
+                                       "0 for x (expected 1) doesn't match. "
+                                       "Corrupted upload?")
+        build = md["build"]
+        for k in ("name", "version", "release", "start_time", "end_time"):
+            build[k]  # noqa: B018 (a KeyError is Koji's refusal)
+        if (build["name"], build["version"], build["release"]) != b["nvr"]:
+            raise ValueError("the build's NVR is not the reserved one")
+        build["extra"]["typeinfo"]["image"]
+        roots = {r["id"] for r in md["buildroots"]}
+        for r in md["buildroots"]:
+            if r["content_generator"]["name"] != "osbuild":
+                raise ValueError("content_generator")
+            for c in r["components"]:
+                if c["type"] != "rpm" or not {"name", "version", "release",
+                                              "arch", "sigmd5",
+                                              "signature"} <= set(c):
+                    raise ValueError("component %r" % c)
+        for o in md["output"]:
+            if o["buildroot_id"] not in roots or o["type"] not in (
+                    "image", "log", "osbuild-manifest", "sbom-doc"):
+                raise ValueError("output %r" % o["filename"])
+            data = self.files.get(directory + "/" + o["filename"])
+            if data is None:
+                return xmlrpc.client.Fault(1000, "koji.GenericError: No "
+                                           "such file: %s" % o["filename"])
+            if len(data) != o["filesize"] or (
+                    o["checksum_type"] == "md5" and
+                    hashlib.md5(data).hexdigest() != o["checksum"]):
+                return xmlrpc.client.Fault(1000, "koji.GenericError: File "
+                                           "size %d for %s (expected %d) "
+                                           "doesn't match. Corrupted "
+                                           "upload?" % (len(data),
+                                                        o["filename"],
+                                                        o["filesize"]))
+        b["state"], b["metadata"], b["directory"] = "COMPLETE", md, directory
+        return {"build_id": build["build_id"]}
+
+    def CGRefundBuild(self, bid, token, state=None):
+        b, fault = self._build(bid, token)
+        if fault:
+            return fault
+        if state not in (3, 4):
+            raise ValueError("state")
+        b["state"] = "FAILED" if state == 3 else "CANCELED"
+        self.refunds.append((bid, state))
+        return None
