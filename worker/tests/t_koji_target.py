@@ -152,8 +152,16 @@ class KojiTarget(harness.TestCase):
         self.assertEqual(opts["osbuild_manifest"]["checksum"],
                          hashlib.md5(man).hexdigest())
         log = bytes(self.hub.files[DIR + "/" + name + ".osbuild.log"])
-        self.assertIn(b"Pipeline: ", log)
-        self.assertIn(b"Stage: org.osbuild.", log)
+        # As the reference writes it: pipelines by name, stages with
+        # their output and metadata.
+        self.assertTrue(log.startswith(b"Pipeline: build\nStage: "
+                                       b"org.osbuild.rpm\nOutput:\n"
+                                       b"org.osbuild.rpm: done\n\n"
+                                       b"Metadata:\n{"), log[:200])
+        heads = [ln for ln in log.split(b"\n") if ln.startswith(
+            b"Pipeline: ")]
+        self.assertEqual(heads, sorted(heads))
+        self.assertIn(b'"name": "gpg-pubkey"', log)
         self.assertEqual(opts["log"]["filename"], name + ".osbuild.log")
         self.assertEqual(opts["log"]["size"], len(log))
         # Login, then calls with growing numbers, the failed chunk retried

@@ -43,16 +43,24 @@ url_host(const char *url)
 	return h;
 }
 
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 /*
- * The build's log as text: each pipeline, each stage's type and output,
- * as the reference writes it for Koji.
+ * The build's log as text, as the reference writes it for Koji: pipelines
+ * by name, each stage's type, output and, when there is any, its metadata
+ * as indented JSON.
  */
 static char *
 osbuild_log_text(json_object *out)
 {
 	struct buf	 b;
-	json_object	*log, *st;
-	size_t		 i, n;
+	json_object	*log, *st, *stages, *md = NULL, *pmd, *smd;
+	const char	**names, *type;
+	size_t		 i, j, n, np = 0;
 
 	buf_init(&b);
 	buf_add(&b, "", 0);
@@ -61,20 +69,39 @@ osbuild_log_text(json_object *out)
 		buf_addstr(&b, "The compose result is empty.\n");
 		return buf_release(&b);
 	}
-	json_object_object_foreach(log, pname, stages) {
-		buf_printf(&b, "Pipeline: %s\n", pname);
+	json_object_object_get_ex(out, "metadata", &md);
+	names = xcalloc(json_object_object_length(log) + 1, sizeof(*names));
+	json_object_object_foreach(log, pname, pv) {
+		(void)pv;
+		names[np++] = pname;
+	}
+	qsort(names, np, sizeof(*names), cmp_str);
+	for (j = 0; j < np && b.len < KOJI_LOG_MAX; j++) {
+		buf_printf(&b, "Pipeline: %s\n", names[j]);
+		stages = json_object_object_get(log, names[j]);
+		pmd = md != NULL ? json_object_object_get(md, names[j]) : NULL;
 		if (!json_object_is_type(stages, json_type_array))
 			continue;
 		n = json_object_array_length(stages);
 		for (i = 0; i < n && b.len < KOJI_LOG_MAX; i++) {
 			st = json_object_array_get_idx(stages, i);
-			buf_printf(&b, "Stage: %s\n", json_get_str(st, "type") ?
-			    json_get_str(st, "type") : "(unknown)");
+			type = json_get_str(st, "type") ? json_get_str(st,
+			    "type") : "";
+			buf_printf(&b, "Stage: %s\n", type);
 			buf_printf(&b, "Output:\n%s\n",
 			    json_get_str(st, "output") ?
 			    json_get_str(st, "output") : "");
+			if (pmd != NULL && json_object_object_get_ex(pmd, type,
+			    &smd))
+				buf_printf(&b, "Metadata:\n%s\n",
+				    json_object_to_json_string_ext(smd,
+				    JSON_C_TO_STRING_PRETTY |
+				    JSON_C_TO_STRING_SPACED |
+				    JSON_C_TO_STRING_NOSLASHESCAPE));
+			buf_addstr(&b, "\n");
 		}
 	}
+	free(names);
 	return buf_release(&b);
 }
 
