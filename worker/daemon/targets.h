@@ -26,6 +26,7 @@ struct target_ctx {
 	struct metrics		*metrics;	/* uploads counted; NULL: off */
 	json_object		*manifest;	/* the job's, borrowed (koji) */
 	json_object		*osbuild_output; /* the build's, borrowed (koji) */
+	json_object		*manifest_info;	/* the manifest job's "info" or NULL */
 };
 
 struct target_err {

@@ -21,6 +21,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "lib"))
@@ -206,6 +207,49 @@ class KojiTarget(harness.TestCase):
         self.assertEqual(self.hub.tickets, [])
         self.assertEqual(self.hub.calls, [])
         self.assertTrue(w.alive())
+
+    def finish_as_worker(self, jtype, result):
+        """Takes the queued job of jtype through the worker API, as a
+        worker would, and reports result for it."""
+        base = "http://%s/api/worker/v1" % self.q.address
+
+        def call(method, url, body):
+            req = urllib.request.Request(
+                url, json.dumps(body).encode(), method=method,
+                headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(req, timeout=30) as r:
+                data = r.read()
+                return json.loads(data) if data else None
+        wid = call("POST", base + "/workers", {"arch": "x86_64"})["id"]
+        job = call("POST", base + "/jobs", {"types": [jtype],
+                                            "arch": "x86_64",
+                                            "worker_id": wid})
+        call("PATCH", "http://%s%s" % (self.q.address, job["location"])
+             if job["location"].startswith("/") else job["location"],
+             {"result": result})
+
+    def test_manifest_info_from_the_manifest_job(self):
+        """The manifest comes from a manifest job (dynamic argument), whose
+        info names the composer that made it: koji-finalize records it."""
+        self.start()
+        args = jobs.osbuild_args({"size": 2000}, EXPORT, [target({
+            "server": self.hub.url, "upload_directory": DIR})])
+        manifest = args.pop("manifest")
+        man = self.q.enqueue("test-manifest", {})
+        info = {"osbuild_composer_version": "v140",
+                "osbuild_composer_deps": [
+                    {"path": "github.com/osbuild/images",
+                     "version": "v0.200.0",
+                     "replace": {"path": "github.com/x/images",
+                                 "version": "v0.200.1"}}]}
+        self.finish_as_worker("test-manifest", {"data": manifest,
+                                                "info": info})
+        jid = self.q.enqueue("osbuild", args, depends=[man])
+        self.q.wait(jid, 120)
+        res = self.q.result(jid)
+        self.assertTrue(res.get("success"), json.dumps(res)[:3000])
+        self.assertEqual(res["target_results"][0]["options"]
+                         ["osbuild_manifest_info"], info)
 
     def test_hub_not_configured(self):
         self.start()

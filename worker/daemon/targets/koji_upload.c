@@ -105,6 +105,47 @@ osbuild_log_text(json_object *out)
 	return buf_release(&b);
 }
 
+/* A Go module record of the manifest info, copied field by field. */
+static json_object *
+dep_module(json_object *d, int depth)
+{
+	json_object	*o = json_object_new_object(), *r;
+
+	json_copy_str(o, "path", d, "path");
+	json_copy_str(o, "version", d, "version");
+	if (depth == 0 && json_object_object_get_ex(d, "replace", &r) &&
+	    json_object_is_type(r, json_type_object))
+		json_object_object_add(o, "replace", dep_module(r, 1));
+	return o;
+}
+
+/*
+ * The osbuild_manifest_info of the result, from the manifest job's info:
+ * the composer version and its modules, as koji-finalize records them.
+ */
+static json_object *
+manifest_info(json_object *info)
+{
+	json_object	*o, *deps, *a;
+	size_t		 i, n;
+
+	if (info == NULL || json_get_str(info, "osbuild_composer_version") ==
+	    NULL)
+		return NULL;
+	o = json_object_new_object();
+	json_copy_str(o, "osbuild_composer_version", info,
+	    "osbuild_composer_version");
+	if ((deps = json_get_arr(info, "osbuild_composer_deps")) != NULL &&
+	    (n = json_object_array_length(deps)) > 0) {
+		a = json_object_new_array();
+		for (i = 0; i < n && i < 1000; i++)
+			json_object_array_add(a, dep_module(
+			    json_object_array_get_idx(deps, i), 0));
+		json_object_object_add(o, "osbuild_composer_deps", a);
+	}
+	return o;
+}
+
 static json_object *
 output_info(const char *name, const char *md5, uint64_t size)
 {
@@ -126,7 +167,7 @@ run(const struct target_ctx *ctx, json_object *target,
 	const struct config_koji *kc = NULL;
 	struct koji_cfg		 c;
 	struct koji		*k = NULL;
-	json_object		*o = NULL;
+	json_object		*o = NULL, *mi;
 	const char		*server, *dir, *image, *mtext, *e;
 	char			*host = NULL, *mname = NULL, *lname = NULL;
 	char			*ltext = NULL;
@@ -217,6 +258,8 @@ run(const struct target_ctx *ctx, json_object *target,
 	    output_info(lname, lmd5, lsize));
 	json_object_object_add(*options, "osbuild_manifest",
 	    output_info(mname, mmd5, msize));
+	if ((mi = manifest_info(ctx->manifest_info)) != NULL)
+		json_object_object_add(*options, "osbuild_manifest_info", mi);
 	json_object_object_add(*options, "image_md5",
 	    json_object_new_string(imd5));
 	json_object_object_add(*options, "image_size",
