@@ -76,7 +76,8 @@ class OciTarget(harness.TestCase):
                "IB_OCI_PART_SIZE": str(1024 * KiB), "IB_OCI_POLL_MS": "50"}
         return self.worker("http://" + self.q.address,
                            '[worker]\nosbuild = "%s/osbuild"\nbackoff_max = 1'
-                           '\n%s' % (DOUBLES, extra), env=env)
+                           '\nheartbeat_interval = 1\n%s' % (DOUBLES, extra),
+                           env=env)
 
     def run_job(self, targets, size, timeout=120):
         jid = self.q.enqueue("osbuild", jobs.osbuild_args(
@@ -207,6 +208,22 @@ class OciTarget(harness.TestCase):
         self.assertEqual(self.oci.uploads, {})
         self.assertEqual(self.oci.committed, [])
         self.assertEqual(self.oci.images, {})
+
+    def test_cancel_during_the_upload(self):
+        self.oci.part_delay = 0.5     # 8 parts: 4 s, heartbeats every 1 s
+        w = self.start()
+        jid = self.q.enqueue("osbuild", jobs.osbuild_args(
+            {"size": 8 * 1024 * KiB}, EXPORT, [target({})]))
+        harness.wait_until(lambda: self.oci.count("PUT", r"/u/", 200) >= 1,
+                           60, "a part to be uploaded")
+        self.q.cancel(jid)
+        harness.wait_until(lambda: self.oci.aborted, 30,
+                           "the multipart upload to be aborted")
+        self.assertEqual(self.oci.uploads, {})
+        self.assertEqual(self.oci.committed, [])
+        self.assertEqual(self.oci.images, {})
+        self.assertLess(self.oci.count("PUT", r"/u/"), 8)
+        self.assertTrue(w.alive())
 
     def test_failing_import_still_deletes_the_object(self):
         self.oci.import_error = "The image is not a valid QCOW2 file"

@@ -12,7 +12,8 @@ exist; multipart part numbers, ETags and the committed list. Errors are
 OCI's JSON {code, message}. Faults set by the test: `throttle` (429s on a
 path regex), `import_error` (the work request fails with that message),
 `image_limit` (images allowed before LimitExceeded), `fail_part` (that
-part number is refused with 400)."""
+part number is refused with 400), `part_delay` (seconds each part takes
+to be answered)."""
 
 import base64
 import email.utils
@@ -60,6 +61,7 @@ class OciDouble:
         self.import_error = None
         self.image_limit = None
         self.fail_part = None
+        self.part_delay = 0
         self.wr_polls = wr_polls
         self.min_part = min_part
         self.lock = threading.RLock()
@@ -223,6 +225,7 @@ class OciDouble:
                 if not 1 <= num <= 10000:
                     raise loopback.Refused(400, "InvalidParameter",
                                            "uploadPartNum out of range")
+                time.sleep(self.part_delay)
                 etag = hashlib.md5(body).hexdigest() + "-%d" % num
                 up["parts"][num] = (etag, bytes(body))
                 return h._send(200, headers={"etag": etag})
