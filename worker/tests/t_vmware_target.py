@@ -8,7 +8,8 @@ its uploads). Checked: a VMDK ends as [DATASTORE] NAME/NAME.vmdk with its
 import VM gone, an OVA as the VM NAME, the result's null options, and the
 failures a user meets: a wrong password, a missing datacenter, a VMDK that
 is not streamOptimized, an export that is neither, a name taken, a lease
-in error (aborted), a device URL on another host in clear text; no
+in error (aborted), a device URL on another host in clear text, a job
+canceled while the lease initializes (aborted, logged out); no
 password or session cookie in logs."""
 
 import io
@@ -80,7 +81,7 @@ class VmwareTarget(harness.TestCase):
     def start(self):
         return self.worker("http://" + self.q.address,
                            '[worker]\nosbuild = "%s/osbuild"\nbackoff_max = 1'
-                           '\n' % DOUBLES,
+                           '\nheartbeat_interval = 1\n' % DOUBLES,
                            env={"IB_VSPHERE_URL": self.vc.url,
                                 "IB_VSPHERE_POLL_MS": "50"})
 
@@ -174,6 +175,21 @@ class VmwareTarget(harness.TestCase):
         self.assertIn("device URL that is not https", terr["reason"])
         self.assertIn("HttpNfcLeaseAbort", self.vc.calls)
         self.assertEqual(self.vc.files, {})
+
+    def test_cancel_while_the_lease_initializes(self):
+        self.vc.lease_polls = 100000
+        w = self.start()
+        jid = self.q.enqueue("osbuild", jobs.osbuild_args(
+            {"content": self.vmdk}, VMDK, [self.target(VMDK)]))
+        harness.wait_until(lambda: "RetrievePropertiesEx" in self.vc.calls,
+                           60, "the lease to be polled")
+        self.q.cancel(jid)
+        harness.wait_until(lambda: "HttpNfcLeaseAbort" in self.vc.calls,
+                           30, "the lease to be aborted")
+        harness.wait_until(lambda: "Logout" in self.vc.calls, 30,
+                           "the session to end")
+        self.assertEqual(self.vc.files, {})
+        self.assertTrue(w.alive())
 
     def test_lease_error(self):
         self.vc.lease_error = "Insufficient disk space on datastore"
