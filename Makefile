@@ -10,7 +10,7 @@ SYSCONFDIR ?= /etc
 UNITDIR	?= $(PREFIX)/lib/systemd/system
 
 CC	?= gcc
-PKGS	 = libcurl json-c openssl libxml-2.0
+PKGS	 = libcurl json-c openssl libxml-2.0 krb5-gssapi krb5
 CFLAGS	?= -O2 -g
 CFLAGS	+= -Wmissing-prototypes -Wcast-qual $(EXTRA_WARN)
 CFLAGS	+= -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
@@ -32,15 +32,17 @@ LIB_SRCS = $(addprefix worker/lib/,backoff.c cli.c exec.c http.c http_multi.c js
 	   log.c toml.c util.c xml.c)
 CLOUD_SRCS = $(addprefix worker/cloud/,aws.c aws_creds.c aws_imds.c \
 	   azure.c azure_blob.c azure_sharedkey.c cloud.c ec2.c gce.c gcp.c \
-	   gcp_auth.c gcs.c registry.c s3.c s3_multipart.c)
+	   gcp_auth.c gcs.c koji.c oci.c registry.c s3.c s3_multipart.c \
+	   vsphere.c)
 DAEMON_SRCS = $(addprefix worker/daemon/,api.c asg.c auth.c cache.c \
 	   config.c health.c job.c loop.c metrics.c sdnotify.c watch.c) \
 	   $(addprefix worker/daemon/jobs/,aws_ec2.c bootc_info_resolve.c \
 	   container_resolve.c depsolve.c dnfjson.c file_resolve.c jobs.c \
+	   koji_finalize.c koji_init.c kojihub.c \
 	   osbuild.c ostree_resolve.c search_packages.c) \
 	   $(addprefix worker/daemon/targets/,aws_ami.c aws_s3.c \
-	   azure_image.c common.c container.c gcp_image.c run_targets.c \
-	   targets.c worker_server.c)
+	   azure_image.c common.c container.c gcp_image.c koji_upload.c oci_image.c run_targets.c \
+	   targets.c vmware.c worker_server.c)
 BUILDER_SRCS = $(addprefix worker/builder/,disk_direct.c gen.c ids.c inputs.c \
 	   main.c manifest.c monitor.c pyjson.c run.c schema.c sources.c \
 	   stage_image.c stage_tree.c stages.c store.c)

@@ -11,7 +11,7 @@ want=${1:-all}
 
 lib_pkgs="gcc make pkg-config libc6-dev libcurl4-openssl-dev libjson-c-dev
 libssl-dev libxml2-dev libsystemd-dev libguestfs-dev libsolv-dev libsolvext-dev
-zlib1g-dev"
+zlib1g-dev libkrb5-dev"
 build_pkgs="$lib_pkgs clang libclang-rt-14-dev libcmocka-dev libvirt-dev"
 # find-debuginfo (debugedit) needs eu-strip (elfutils).
 deb_pkgs="$lib_pkgs git debhelper dpkg-dev"
@@ -24,7 +24,8 @@ libvirt-daemon-system libvirt-clients mmdebstrap cloud-image-utils extlinux
 packer awscli docker-registry skopeo ostree createrepo-c valgrind syslinux-common
 apt-utils gpgv gnupg debian-archive-keyring systemd-journal-remote
 debhelper debugedit elfutils lintian rpmlint devscripts man-db groff-base gnuplot-nox
-ovmf grub-common grub-efi-amd64-bin dosfstools mtools prometheus"
+ovmf grub-common grub-efi-amd64-bin dosfstools mtools prometheus krb5-kdc
+krb5-admin-server"
 
 case $want in
 build) pkgs=$build_pkgs ;;

@@ -24,6 +24,9 @@ struct target_ctx {
 	const char		*image_boot_mode;	/* the job's, NULL: none */
 	const atomic_int	*abort;		/* set on cancellation */
 	struct metrics		*metrics;	/* uploads counted; NULL: off */
+	json_object		*manifest;	/* the job's, borrowed (koji) */
+	json_object		*osbuild_output; /* the build's, borrowed (koji) */
+	json_object		*manifest_info;	/* the manifest job's "info" or NULL */
 };
 
 struct target_err {
@@ -54,6 +57,9 @@ extern const struct target_kind target_azure_image;
 extern const struct target_kind target_container;
 extern const struct target_kind target_pulp_ostree;
 extern const struct target_kind target_azure_storage;
+extern const struct target_kind target_oci, target_oci_objectstorage;
+extern const struct target_kind target_koji;
+extern const struct target_kind target_vmware;
 /* The table, ending with NULL (targets/targets.c). */
 extern const struct target_kind *const target_kinds[];
 const struct target_kind *target_kind_find(const char *);

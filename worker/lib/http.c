@@ -305,6 +305,11 @@ http_xfer_setup(struct http *h, CURL *c, const struct http_req *req,
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, x->hdrs);
 	if (req->userpwd != NULL)
 		curl_easy_setopt(c, CURLOPT_USERPWD, req->userpwd);
+	if (req->negotiate) {
+		/* Kerberos through SPNEGO; the name comes from the ticket. */
+		curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_NEGOTIATE);
+		curl_easy_setopt(c, CURLOPT_USERPWD, ":");
+	}
 	if (req->sigv4 != NULL)
 		curl_easy_setopt(c, CURLOPT_AWS_SIGV4, req->sigv4);
 	return 0;
@@ -336,6 +341,7 @@ http_xfer_finish(struct http_xfer *x, CURL *c, CURLcode cc,
 	/* Drop the credentials from the reused handle. */
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
 	curl_easy_setopt(c, CURLOPT_USERPWD, NULL);
+	curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
 	curl_slist_free_all(x->hdrs);	/* held tokens */
 	x->hdrs = NULL;

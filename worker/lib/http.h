@@ -47,6 +47,7 @@ struct http_req {
 	const char		*out_path;	/* stream the answer to this file */
 	const char		*bearer;	/* secret */
 	const char		*userpwd;	/* secret, "user:password" */
+	int			 negotiate;	/* Kerberos (SPNEGO) auth */
 	const char		*sigv4;		/* libcurl signs with userpwd:
 						 * "aws:amz:REGION:SERVICE" */
 	size_t			 max_body;	/* answer cap, 0: the handle's */

@@ -19,6 +19,7 @@ const struct job_kind *const job_kinds[] = {
 	&job_kind_ostree_resolve,
 	&job_kind_container_resolve,
 	&job_kind_bootc_info_resolve,
+	&job_kind_koji_init, &job_kind_koji_finalize,
 	NULL
 };
 

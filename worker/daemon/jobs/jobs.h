@@ -14,6 +14,7 @@ extern const struct job_kind job_kind_bootc_info_resolve;
 extern const struct job_kind job_kind_container_resolve;
 extern const struct job_kind job_kind_depsolve;
 extern const struct job_kind job_kind_file_resolve;
+extern const struct job_kind job_kind_koji_init, job_kind_koji_finalize;
 extern const struct job_kind job_kind_osbuild;
 extern const struct job_kind job_kind_ostree_resolve;
 extern const struct job_kind job_kind_search_packages;

@@ -798,6 +798,12 @@ osbuild_run(struct job *job, const struct job_ctx *ctx)
 	tctx.image_boot_mode = json_get_str(job->args, "image_boot_mode");
 	tctx.abort = &job->canceled;
 	tctx.metrics = ctx->metrics;
+	tctx.manifest = manifest;
+	tctx.osbuild_output = out;
+	/* Koji records which composer made the manifest. */
+	if (from != NULL && json_object_object_get_ex(from, "info", &info) &&
+	    json_object_is_type(info, json_type_object))
+		tctx.manifest_info = info;
 	if ((terrors = targets_run(result, &tctx, ctx->generation, targets,
 	    outdir)) != NULL) {
 		job_set_error(result, JOB_ERR_TARGET,

@@ -130,6 +130,10 @@ targets_run(json_object *result, const struct target_ctx *tctx,
 			if (opts != NULL && target_result_takes_options(
 			    k->name, generation))
 				json_object_object_add(tr, "options", opts);
+			else if (opts == NULL && target_result_failed_options(
+			    k->name, generation) == TARGET_OPTS_NULL)
+				/* No options (vmware): the reference's nil. */
+				json_object_object_add(tr, "options", NULL);
 			else
 				json_object_put(opts);
 		} else {

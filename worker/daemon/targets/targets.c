@@ -17,6 +17,9 @@ const struct target_kind *const target_kinds[] = {
 	&target_container,
 	&target_pulp_ostree,
 	&target_azure_storage,
+	&target_oci, &target_oci_objectstorage,
+	&target_koji,
+	&target_vmware,
 	NULL
 };
 

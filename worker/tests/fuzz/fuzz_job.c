@@ -45,6 +45,8 @@ NOT_RUN(job_kind_search_packages, "search-packages")
 NOT_RUN(job_kind_ostree_resolve, "ostree-resolve")
 NOT_RUN(job_kind_container_resolve, "container-resolve")
 NOT_RUN(job_kind_bootc_info_resolve, "bootc-info-resolve")
+NOT_RUN(job_kind_koji_init, "koji-init")
+NOT_RUN(job_kind_koji_finalize, "koji-finalize")
 
 /*
  * What job.c promises of a location it accepted: a plain path, appended

@@ -1,0 +1,282 @@
+/*
+ * org.osbuild.koji: the image, the job's manifest (indented JSON) and the
+ * build's log (text) go to the Koji hub named by the target's server, into
+ * its upload_directory, for the koji-finalize job to import. The hub must
+ * have a [koji."HOST"] table (HOST: the server URL's host); with a
+ * kerberos principal and keytab there, the login is Kerberos (SPNEGO).
+ * The result gives each file's name, MD5 and size, with the image's also
+ * as image_md5 and image_size, which composers before 2023 read.
+ * IB_KOJI_CHUNK_SIZE tunes the upload (tests).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "errors.h"
+#include "jsonutil.h"
+#include "koji.h"
+#include "log.h"
+#include "targets.h"
+#include "targets/common.h"
+#include "util.h"
+
+#define KOJI_LOG_MAX	(32 << 20)
+
+/* The host of an http(s) URL (no port, no userinfo); NULL when bad. */
+static char *
+url_host(const char *url)
+{
+	const char	*p = strstr(url, "://"), *e;
+	char		*h;
+
+	if (p == NULL)
+		return NULL;
+	p += 3;
+	e = p + strcspn(p, "/?#");
+	if (memchr(p, '@', e - p) != NULL || *p == '[')
+		return NULL;
+	h = xstrndup(p, strcspn(p, ":/?#"));
+	if (*h == '\0' || !text_is_printable(h, 253)) {
+		free(h);
+		return NULL;
+	}
+	return h;
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * The build's log as text, as the reference writes it for Koji: pipelines
+ * by name, each stage's type, output and, when there is any, its metadata
+ * as indented JSON.
+ */
+static char *
+osbuild_log_text(json_object *out)
+{
+	struct buf	 b;
+	json_object	*log, *st, *stages, *md = NULL, *pmd, *smd;
+	const char	**names, *type;
+	size_t		 i, j, n, np = 0;
+
+	buf_init(&b);
+	buf_add(&b, "", 0);
+	if (out == NULL || !json_object_object_get_ex(out, "log", &log) ||
+	    !json_object_is_type(log, json_type_object)) {
+		buf_addstr(&b, "The compose result is empty.\n");
+		return buf_release(&b);
+	}
+	json_object_object_get_ex(out, "metadata", &md);
+	names = xcalloc(json_object_object_length(log) + 1, sizeof(*names));
+	json_object_object_foreach(log, pname, pv) {
+		(void)pv;
+		names[np++] = pname;
+	}
+	qsort(names, np, sizeof(*names), cmp_str);
+	for (j = 0; j < np && b.len < KOJI_LOG_MAX; j++) {
+		buf_printf(&b, "Pipeline: %s\n", names[j]);
+		stages = json_object_object_get(log, names[j]);
+		pmd = md != NULL ? json_object_object_get(md, names[j]) : NULL;
+		if (!json_object_is_type(stages, json_type_array))
+			continue;
+		n = json_object_array_length(stages);
+		for (i = 0; i < n && b.len < KOJI_LOG_MAX; i++) {
+			st = json_object_array_get_idx(stages, i);
+			type = json_get_str(st, "type") ? json_get_str(st,
+			    "type") : "";
+			buf_printf(&b, "Stage: %s\n", type);
+			buf_printf(&b, "Output:\n%s\n",
+			    json_get_str(st, "output") ?
+			    json_get_str(st, "output") : "");
+			if (pmd != NULL && json_object_object_get_ex(pmd, type,
+			    &smd))
+				buf_printf(&b, "Metadata:\n%s\n",
+				    json_object_to_json_string_ext(smd,
+				    JSON_C_TO_STRING_PRETTY |
+				    JSON_C_TO_STRING_SPACED |
+				    JSON_C_TO_STRING_NOSLASHESCAPE));
+			buf_addstr(&b, "\n");
+		}
+	}
+	free(names);
+	return buf_release(&b);
+}
+
+/* A Go module record of the manifest info, copied field by field. */
+static json_object *
+dep_module(json_object *d, int depth)
+{
+	json_object	*o = json_object_new_object(), *r;
+
+	json_copy_str(o, "path", d, "path");
+	json_copy_str(o, "version", d, "version");
+	if (depth == 0 && json_object_object_get_ex(d, "replace", &r) &&
+	    json_object_is_type(r, json_type_object))
+		json_object_object_add(o, "replace", dep_module(r, 1));
+	return o;
+}
+
+/*
+ * The osbuild_manifest_info of the result, from the manifest job's info:
+ * the composer version and its modules, as koji-finalize records them.
+ */
+static json_object *
+manifest_info(json_object *info)
+{
+	json_object	*o, *deps, *a;
+	size_t		 i, n;
+
+	if (info == NULL || json_get_str(info, "osbuild_composer_version") ==
+	    NULL)
+		return NULL;
+	o = json_object_new_object();
+	json_copy_str(o, "osbuild_composer_version", info,
+	    "osbuild_composer_version");
+	if ((deps = json_get_arr(info, "osbuild_composer_deps")) != NULL &&
+	    (n = json_object_array_length(deps)) > 0) {
+		a = json_object_new_array();
+		for (i = 0; i < n && i < 1000; i++)
+			json_object_array_add(a, dep_module(
+			    json_object_array_get_idx(deps, i), 0));
+		json_object_object_add(o, "osbuild_composer_deps", a);
+	}
+	return o;
+}
+
+static json_object *
+output_info(const char *name, const char *md5, uint64_t size)
+{
+	json_object	*o = json_object_new_object();
+
+	json_object_object_add(o, "filename", json_object_new_string(name));
+	json_object_object_add(o, "checksum_type",
+	    json_object_new_string("md5"));
+	json_object_object_add(o, "checksum", json_object_new_string(md5));
+	json_object_object_add(o, "size", json_object_new_int64(size));
+	return o;
+}
+
+static int
+run(const struct target_ctx *ctx, json_object *target,
+    const char *export_path, json_object **options, struct target_err *err)
+{
+	const struct config	*conf = ctx->conf;
+	const struct config_koji *kc = NULL;
+	struct koji_cfg		 c;
+	struct koji		*k = NULL;
+	json_object		*o = NULL, *mi;
+	const char		*server, *dir, *image, *mtext, *e;
+	char			*host = NULL, *mname = NULL, *lname = NULL;
+	char			*ltext = NULL;
+	char			 imd5[33], mmd5[33], lmd5[33];
+	uint64_t		 isize, msize, lsize;
+	int			 i, rv = -1;
+
+	json_object_object_get_ex(target, "options", &o);
+	if (o == NULL || !json_object_is_type(o, json_type_object))
+		return target_fail(err, JOB_ERR_INVALID_TARGET_CONFIG,
+		    "Koji target: no options");
+	server = json_get_str(o, "server");
+	dir = json_get_str(o, "upload_directory");
+	image = json_get_str(target, "image_name");
+	if (server == NULL || (host = url_host(server)) == NULL)
+		return target_fail(err, JOB_ERR_INVALID_TARGET_CONFIG,
+		    "failed to parse Koji server URL");
+	for (i = 0; i < conf->nkoji; i++)
+		if (strcmp(conf->koji[i].host, host) == 0)
+			kc = &conf->koji[i];
+	if (kc == NULL) {
+		target_fail(err, JOB_ERR_INVALID_TARGET_CONFIG, "Koji server "
+		    "has not been configured: %s", host);
+		goto cleanup;
+	}
+	if (!koji_dir_ok(dir)) {
+		target_fail(err, JOB_ERR_INVALID_TARGET_CONFIG, "Koji target: "
+		    "the upload directory must be a relative path of "
+		    "A-Z, a-z, 0-9, '.', '_', '-', '+' without '..'");
+		goto cleanup;
+	}
+	if (!name_is_safe(image) || strlen(image) > 200) {
+		target_fail(err, JOB_ERR_INVALID_TARGET_CONFIG, "Koji target: "
+		    "the image name must be a file name");
+		goto cleanup;
+	}
+	memset(&c, 0, sizeof(c));
+	c.server = server;
+	c.connect_timeout = conf->worker.connect_timeout;
+	c.relax_timeout_factor = kc->relax_timeout_factor;
+	c.principal = kc->principal;
+	c.keytab = kc->keytab;
+	c.backoff_cap = conf->worker.backoff_max * 1000;
+	c.abort = ctx->abort;
+	if ((e = getenv("IB_KOJI_CHUNK_SIZE")) != NULL)
+		c.chunk_size = strtoll(e, NULL, 10);
+	if ((k = koji_new(&c)) == NULL) {
+		target_fail(err, JOB_ERR_INVALID_TARGET_CONFIG,
+		    "failed to parse Koji server URL");
+		goto cleanup;
+	}
+	if (koji_login(k) == -1) {
+		log_warnx("koji: login to %s failed: %s", host, koji_error(k));
+		target_fail(err, JOB_ERR_INVALID_TARGET_CONFIG, "failed to "
+		    "authenticate with Koji server \"%s\": %s", host,
+		    koji_error(k));
+		goto cleanup;
+	}
+	log_info("koji: authenticated with %s; uploading %s to %s", host,
+	    image, dir);
+	if (koji_upload(k, dir, image, export_path, NULL, 0, imd5,
+	    &isize) == -1) {
+		target_fail(err, JOB_ERR_UPLOAD, "%s", koji_error(k));
+		goto cleanup;
+	}
+	mname = xasprintf("%s.manifest.json", image);
+	mtext = ctx->manifest != NULL ? json_object_to_json_string_ext(
+	    ctx->manifest, JSON_C_TO_STRING_PRETTY |
+	    JSON_C_TO_STRING_NOSLASHESCAPE) : "null";
+	if (koji_upload(k, dir, mname, NULL, mtext, strlen(mtext), mmd5,
+	    &msize) == -1) {
+		target_fail(err, JOB_ERR_UPLOAD, "%s", koji_error(k));
+		goto cleanup;
+	}
+	lname = xasprintf("%s.osbuild.log", image);
+	ltext = osbuild_log_text(ctx->osbuild_output);
+	if (koji_upload(k, dir, lname, NULL, ltext, strlen(ltext), lmd5,
+	    &lsize) == -1) {
+		target_fail(err, JOB_ERR_UPLOAD, "%s", koji_error(k));
+		goto cleanup;
+	}
+	log_info("koji: uploaded %s (%llu bytes, md5 %s), its manifest and "
+	    "log", image, (unsigned long long)isize, imd5);
+	*options = json_object_new_object();
+	json_object_object_add(*options, "image",
+	    output_info(image, imd5, isize));
+	json_object_object_add(*options, "log",
+	    output_info(lname, lmd5, lsize));
+	json_object_object_add(*options, "osbuild_manifest",
+	    output_info(mname, mmd5, msize));
+	if ((mi = manifest_info(ctx->manifest_info)) != NULL)
+		json_object_object_add(*options, "osbuild_manifest_info", mi);
+	json_object_object_add(*options, "image_md5",
+	    json_object_new_string(imd5));
+	json_object_object_add(*options, "image_size",
+	    json_object_new_int64(isize));
+	rv = 0;
+cleanup:
+	if (k != NULL) {
+		koji_set_abort(k, NULL);
+		if (koji_logout(k) == -1)
+			log_warnx("koji: logout failed: %s", koji_error(k));
+	}
+	koji_free(k);
+	free(host);
+	free(mname);
+	free(lname);
+	free(ltext);
+	return rv;
+}
+
+const struct target_kind target_koji = { "org.osbuild.koji", run };
