@@ -24,6 +24,8 @@ struct target_ctx {
 	const char		*image_boot_mode;	/* the job's, NULL: none */
 	const atomic_int	*abort;		/* set on cancellation */
 	struct metrics		*metrics;	/* uploads counted; NULL: off */
+	const char		*job_location;	/* progress updates go here */
+	int			 partial;	/* the server takes them */
 };
 
 struct target_err {

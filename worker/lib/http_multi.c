@@ -123,19 +123,27 @@ slot_end(const struct http_multi_cfg *cfg, const struct http_multi_ops *ops,
 	return v;
 }
 
-/* Tells the caller the bytes sent so far when they changed. */
+/*
+ * Tells the caller the bytes sent so far when they changed, and once a
+ * second anyway: a stalled upload still lets it act on time (a held
+ * progress update).
+ */
 static void
 report_sent(const struct http_multi_cfg *cfg, void *arg,
-    const struct slot *slots, int n, int64_t done, int64_t *told)
+    const struct slot *slots, int n, int64_t done, int64_t *told,
+    int64_t *told_at)
 {
+	int64_t	 t = now_ms();
 	int	 i;
 
 	if (cfg->on_sent == NULL)
 		return;
 	for (i = 0; i < n; i++)
 		done += slots[i].sent;
-	if (done != *told)
+	if (done != *told || t - *told_at >= 1000) {
+		*told_at = t;
 		cfg->on_sent(arg, *told = done);
+	}
 }
 
 int
@@ -148,7 +156,7 @@ http_multi_run(struct http *h, const struct http_multi_cfg *cfg,
 	CURLMsg		*msg;
 	int		 n = cfg->parallel > 0 ? cfg->parallel : 1;
 	int		 i, more = 1, inflight, waiting, running, left, rv = -1;
-	int64_t		 t, base = st->sent, told = -1;
+	int64_t		 t, base = st->sent, told = -1, told_at = 0;
 
 	*aborted = 0;
 	slots = xcalloc(n, sizeof(*slots));
@@ -206,10 +214,11 @@ http_multi_run(struct http *h, const struct http_multi_cfg *cfg,
 			    aborted) == HTTP_FAIL)
 				goto cleanup;
 		}
-		report_sent(cfg, arg, slots, n, st->sent - base, &told);
+		report_sent(cfg, arg, slots, n, st->sent - base, &told,
+		    &told_at);
 		curl_multi_poll(m, NULL, 0, inflight ? 100 : 10, NULL);
 	}
-	report_sent(cfg, arg, slots, n, st->sent - base, &told);
+	report_sent(cfg, arg, slots, n, st->sent - base, &told, &told_at);
 	rv = 0;
 cleanup:
 	for (i = 0; i < n; i++) {

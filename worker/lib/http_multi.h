@@ -79,7 +79,8 @@ struct http_multi_cfg {
 	const atomic_int	*abort;		/* when set, all stops */
 	/*
 	 * Called from the run's loop (never from within libcurl) when the
-	 * bytes sent of the items' bodies changed: items done count whole,
+	 * bytes sent of the items' bodies changed, and at least once a
+	 * second while the run lasts: items done count whole,
 	 * running ones as far as they got, a retried attempt from zero.
 	 * NULL: not told.
 	 */

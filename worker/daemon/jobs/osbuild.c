@@ -798,6 +798,8 @@ osbuild_run(struct job *job, const struct job_ctx *ctx)
 	tctx.image_boot_mode = json_get_str(job->args, "image_boot_mode");
 	tctx.abort = &job->canceled;
 	tctx.metrics = ctx->metrics;
+	tctx.job_location = job->location;
+	tctx.partial = ctx->partial;
 	if ((terrors = targets_run(result, &tctx, ctx->generation, targets,
 	    outdir)) != NULL) {
 		job_set_error(result, JOB_ERR_TARGET,

@@ -26,6 +26,7 @@
 #include "s3.h"
 #include "targets.h"
 #include "targets/common.h"
+#include "targets/progress.h"
 #include "util.h"
 
 #define MAX_ACCOUNTS	100
@@ -245,6 +246,7 @@ run(const struct target_ctx *ctx, json_object *target,
 	struct ec2_cfg		 ec;
 	struct http		*h = NULL;
 	struct s3		*s3 = NULL;
+	struct target_progress	 tp;
 	struct ec2		*e = NULL;
 	json_object		*o = NULL;
 	const char		*region, *bucket, *name, *arch, *bmode, **acc = NULL;
@@ -337,12 +339,15 @@ run(const struct target_ctx *ctx, json_object *target,
 
 	log_info("aws: uploading %s to s3://%s/%s (credentials from %s)",
 	    export_path, bucket, key, creds.source);
+	s3_set_progress(s3, target_progress_start(&tp, ctx,
+	    target_aws_ami.name, key));
 	if (s3_put_file(s3, key, export_path) == -1) {
 		target_fail(err, JOB_ERR_UPLOAD, "%s", s3_aborted(s3) ?
 		    "the upload was canceled" : s3_error(s3));
 		goto cleanup;
 	}
 	uploaded = 1;
+	target_progress_end(&tp);
 	log_info("aws: importing s3://%s/%s as a snapshot", bucket, key);
 	if (ec2_import_snapshot(e, bucket, key, disk_format(export_path), name,
 	    &task) == -1) {

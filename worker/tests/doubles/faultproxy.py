@@ -118,13 +118,21 @@ class FaultProxy:
                     upstream = socket.create_connection(self.target)
                 upstream.sendall(req)
                 # Relay the answer: read until the upstream answer is whole.
+                # An interim answer (100 Continue to the request's Expect:
+                # the body is here already) is passed on and the final one
+                # read after it.
                 resp = b""
-                while b"\r\n\r\n" not in resp:
-                    chunk = upstream.recv(65536)
-                    if not chunk:
-                        return
-                    resp += chunk
-                head, _, rest = resp.partition(b"\r\n\r\n")
+                while True:
+                    while b"\r\n\r\n" not in resp:
+                        chunk = upstream.recv(65536)
+                        if not chunk:
+                            return
+                        resp += chunk
+                    head, _, rest = resp.partition(b"\r\n\r\n")
+                    if not re.match(rb"HTTP/1\.[01] 1\d\d ", head):
+                        break
+                    c.sendall(head + b"\r\n\r\n")
+                    resp = rest
                 m = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
                 n = int(m.group(1)) if m else 0
                 while len(rest) < n:

@@ -133,6 +133,22 @@ class Queue:
     def result(self, job_id):
         return self.admin("GET", "jobs/%s/result" % job_id)
 
+    def watch_progress(self, job_id, timeout=120):
+        """Reads the job back every 50 ms until it ends, as a composer's
+        client would; returns each distinct progress it showed, in order."""
+        seen = []
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            job = self.show(job_id)
+            p = job.get("progress")
+            if p and (not seen or seen[-1] != p):
+                seen.append(p)
+            if job["state"] not in ("pending", "running"):
+                return seen
+            time.sleep(0.05)
+        raise AssertionError("job %s did not finish in %ds" %
+                             (job_id, timeout))
+
     def cancel(self, job_id):
         return self.admin("POST", "jobs/%s/cancel" % job_id)
 
@@ -314,6 +330,20 @@ class TestCase(unittest.TestCase):
 
     def queue(self, *args):
         return self.keep(Queue(self.tmp, *args))
+
+    def assert_upload_progress(self, seen, target, name, size):
+        """A cloud upload's progress reached the server (seen: from
+        Queue.watch_progress): "uploading NAME to TARGET" with bytes done
+        of size, moving forward, partway at least once (an update held
+        past the 5 s window went out) and whole at the end."""
+        msg = "uploading %s to %s" % (name, target)
+        ups = [p for p in seen if p["message"] == msg]
+        self.assertGreaterEqual(len(ups), 2, seen)
+        self.assertEqual({p["total"] for p in ups}, {size}, ups)
+        done = [p["done"] for p in ups]
+        self.assertEqual(done, sorted(done), ups)
+        self.assertTrue(any(0 < d < size for d in done), ups)
+        self.assertEqual(done[-1], size, ups)
 
     def worker(self, address, config="", args=(), name="worker", env=None):
         return self.keep(Worker(self.tmp, address, config, args, name, env))

@@ -1,0 +1,40 @@
+/*
+ * A cloud upload as the operator and the composer see it, the same as the
+ * build's progress: a log line every TPROG_LOG_MS with bytes, total,
+ * percent and rate; STATUS= "uploading NAME: x%"; and, when the server
+ * takes partial updates, the composer's progress at most every
+ * TPROG_PARTIAL_MS, a newer one held and sent once its window ends.
+ */
+#ifndef IB_TARGETS_PROGRESS_H
+#define IB_TARGETS_PROGRESS_H
+
+#include <stdint.h>
+
+#include "http_multi.h"
+#include "targets.h"
+
+#define TPROG_LOG_MS		10000
+#define TPROG_PARTIAL_MS	5000
+
+struct target_progress {
+	const struct target_ctx	*ctx;
+	const char		*target;	/* a literal: the target kind */
+	char			 name[128];	/* printable copy of the object */
+	int64_t			 start, last_log, last_partial;
+	int64_t			 done, total;
+	int			 pct;		/* of the last STATUS=, -1 none */
+	int			 held;		/* the server is behind */
+	struct http_progress	 hook;		/* for the cloud client */
+};
+
+/*
+ * Follows an upload of name (borrowed; copied printable and bounded) for
+ * the target kind (a literal). Returns the hook to hand to the cloud
+ * client's *_set_progress(); it points into p.
+ */
+const struct http_progress *target_progress_start(struct target_progress *p,
+	    const struct target_ctx *, const char *target, const char *name);
+/* The upload is over: a held update goes out now. */
+void	target_progress_end(struct target_progress *p);
+
+#endif
