@@ -135,6 +135,23 @@ class GcpTarget(harness.TestCase):
                           "user:alice@x.test"])
         self.assert_no_secrets(w, res)
 
+    def test_upload_progress_reaches_the_server(self):
+        """Through a slow uplink (1.2 s a 1 MiB chunk: some 7 s) the queue
+        sees the resumable upload move: "uploading OBJECT to
+        org.osbuild.gcp" with bytes done of the size, partway once the 5 s
+        window has passed, whole at the end."""
+        self.gcp.chunk_delay = 1.2
+        self.start('[gcp]\ncredentials = "%s"\n' % self.credfile)
+        size = 6 * 1024 * KiB
+        jid = self.q.enqueue("osbuild", build_args([target({
+            "region": "us-central1", "os": "", "bucket": "bkt",
+            "object": "slow.tar.gz"})], size))
+        seen = self.q.watch_progress(jid, 120)
+        res = self.q.result(jid)
+        self.assertTrue(res.get("success"), json.dumps(res)[:3000])
+        self.assert_upload_progress(seen, "org.osbuild.gcp", "slow.tar.gz",
+                                    size)
+
     def test_target_credentials_and_retries(self):
         self.gcp.chunk_failures = 1
         self.gcp.throttle = {r"/operations/": 2, r"/global/images$": 1}

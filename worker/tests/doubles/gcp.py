@@ -7,7 +7,8 @@ test), its iss/aud/exp/scope; bearer tokens it issued; resumable upload
 offsets and the object's MD5 against the md5Hash announced; etags of IAM
 policies. Operations take a few polls to finish. Faults are injected by
 the test: `throttle` (429s), `chunk_failures` (503 on upload chunks),
-`import_error` (the insert operation ends with that error)."""
+`import_error` (the insert operation ends with that error); `chunk_delay`
+makes each upload chunk take that many seconds (a slow uplink)."""
 
 import base64
 import hashlib
@@ -57,6 +58,7 @@ class GcpDouble:
         self.rejected = []      # why requests were refused
         self.throttle = {}      # path regex -> count of 429s left
         self.chunk_failures = 0
+        self.chunk_delay = 0.0
         self.import_error = None
         self.seq = 0
         outer = self
@@ -203,6 +205,8 @@ class GcpDouble:
                         "upload_id=%s" % (self.url, bucket, sid)})
 
     def upload_chunk(self, h, sid, body):
+        if body and self.chunk_delay:
+            time.sleep(self.chunk_delay)
         s = self.sessions.get(sid)
         if s is None:
             return self.gerr(h, 404, "No such upload session", "notFound")
