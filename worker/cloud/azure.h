@@ -105,6 +105,11 @@ struct azure_stats {
 	int	 retries;
 	int	 max_inflight;
 	int	 polls;
+	/* Of the pages (http_multi): attempts again, how many of them
+	 * waited as Retry-After asked, and the time they waited. */
+	int	 page_retries;
+	int	 retry_after;
+	int64_t	 retry_wait_ms;
 };
 const struct azure_stats *azure_stats(const struct azure *);
 

@@ -353,6 +353,9 @@ azure_page_blob_upload(struct azure *az, const char *container,
 	memset(&st, 0, sizeof(st));
 	rv = http_multi_run(az->http, &cfg, &ops, &u, &st, &aborted);
 	az->stats.retries += st.retries;
+	az->stats.page_retries += st.retries;
+	az->stats.retry_after += st.retry_after;
+	az->stats.retry_wait_ms += st.backoff_ms;
 	if (st.max_inflight > az->stats.max_inflight)
 		az->stats.max_inflight = st.max_inflight;
 	if (aborted) {

@@ -83,6 +83,11 @@ struct s3_stats {
 	int	 parts;
 	int	 retries;
 	int	 max_inflight;
+	/* Of the parts (http_multi): attempts again, how many of them
+	 * waited as Retry-After asked, and the time they waited. */
+	int	 part_retries;
+	int	 retry_after;
+	int64_t	 retry_wait_ms;
 };
 const struct s3_stats *s3_stats(const struct s3 *);
 

@@ -149,6 +149,9 @@ put_parts(struct upload *u)
 	memset(&st, 0, sizeof(st));
 	rv = http_multi_run(s->http, &cfg, &ops, u, &st, &aborted);
 	s->stats.retries += st.retries;
+	s->stats.part_retries += st.retries;
+	s->stats.retry_after += st.retry_after;
+	s->stats.retry_wait_ms += st.backoff_ms;
 	if (st.max_inflight > s->stats.max_inflight)
 		s->stats.max_inflight = st.max_inflight;
 	if (aborted) {

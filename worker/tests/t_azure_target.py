@@ -12,6 +12,7 @@ the log."""
 
 import json
 import os
+import re
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -129,6 +130,34 @@ class AzureTarget(azureenv.OneAzurite, harness.TestCase):
         self.assertTrue(res.get("success"), json.dumps(res)[:3000])
         self.assert_upload_progress(seen, "org.osbuild.azure.image",
                                     "img-az-slow.vhd", size)
+
+    def test_page_retry_after_is_counted(self):
+        """Pages the blob service turns away with 503 and Retry-After: 1
+        are sent again after that second, and the metrics count them under
+        the target as waits the server asked for."""
+        proxy = self.keep(FaultProxy(self.azurite.port))
+        proxy.set(status=503, count=2, match=r"comp=page", retry_after=1)
+        self.az.blob_origin = "http://" + proxy.address
+        port = harness.free_port()
+        env = {"IB_AZURE_LOGIN_URL": self.az.url,
+               "IB_AZURE_ARM_URL": self.az.url, "IB_AZURE_POLL_MS": "50"}
+        self.worker("http://" + self.q.address,
+                    '[worker]\nosbuild = "%s/osbuild"\nbackoff_max = 1\n'
+                    'metrics_listen = "127.0.0.1:%d"\n[azure]\n'
+                    'credentials = "%s"\nupload_threads = 2\n'
+                    % (DOUBLES, port, self.creds), env=env)
+        res = self.run_job([target(self.opts(), "img-az-ra")], 8 * MiB)
+        self.assertTrue(res.get("success"), json.dumps(res)[:3000])
+        body = self.scrape(port)
+        t = 'target="org.osbuild.azure.image"'
+        self.assertIn('ib_worker_upload_retries_total{%s,wait="retry_after"}'
+                      ' 2\n' % t, body)
+        self.assertIn('ib_worker_upload_retries_total{%s,wait="backoff"} 0\n'
+                      % t, body)
+        m = re.search(r'ib_worker_upload_retry_wait_seconds_total\{%s\} '
+                      r'([0-9.]+)' % t, body)
+        self.assertIsNotNone(m, body)
+        self.assertGreaterEqual(float(m.group(1)), 2.0)
 
     def test_existing_account_sparse_vhd_and_throttling(self):
         self.az.add_account("ibexisting01", {TAG: "location=westeurope"})

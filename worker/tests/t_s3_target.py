@@ -110,13 +110,27 @@ class S3Target(awsenv.OneS3rver, harness.TestCase):
         self.assertEqual(self.proxy.rejected, [])
 
     def test_slowdown_is_retried(self):
+        """SlowDown on parts is retried after a backoff, and counted in the
+        metrics under the target, every target's series there from the
+        start (one label set: target and wait)."""
         self.proxy.inject("UploadPart", 503, "SlowDown", count=2)
         self.proxy.inject("CreateMultipartUpload", 500, "InternalError")
-        w = self.start()
+        port = harness.free_port()
+        w = self.start('metrics_listen = "127.0.0.1:%d"' % port)
         res, fname = self.run_job(self.opts(), 11 * MiB)
         self.assertTrue(res.get("success"), json.dumps(res)[:3000])
         self.assertEqual(self.proxy.count("UploadPart", 503), 2)
         self.assertIn("SlowDown", w.log())
+        body = self.scrape(port)
+        t = 'target="org.osbuild.aws.s3"'
+        self.assertIn('ib_worker_upload_retries_total{%s,wait="backoff"} 2\n'
+                      % t, body)
+        self.assertIn('ib_worker_upload_retries_total{%s,wait="retry_after"}'
+                      ' 0\n' % t, body)
+        self.assertRegex(body, r'ib_worker_upload_retry_wait_seconds_total'
+                         r'\{%s\} (0\.0*[1-9]|[1-9])' % t)
+        self.assertIn('ib_worker_upload_retries_total{target="org.osbuild.'
+                      'azure.image",wait="retry_after"} 0\n', body)
         self.assertEqual(self.cli.sha256(self.bucket, "job-key-" + fname)
                          if self.cli.available() else
                          awsenv.double_export(11 * MiB),

@@ -17,6 +17,7 @@
 #include "errors.h"
 #include "jsonutil.h"
 #include "log.h"
+#include "metrics.h"
 #include "s3.h"
 #include "targets.h"
 #include "targets/common.h"
@@ -86,6 +87,7 @@ run(const struct target_ctx *ctx, json_object *target,
 	struct http		*h = NULL;
 	struct s3		*s3 = NULL;
 	struct target_progress	 tp;
+	int			 put;
 	json_object		*o = NULL;
 	const char		*endpoint, *region, *bucket, *ca, *credfile;
 	char			*key = NULL, *url = NULL, why[512];
@@ -164,7 +166,11 @@ run(const struct target_ctx *ctx, json_object *target,
 	start = now_ms();
 	s3_set_progress(s3, target_progress_start(&tp, ctx,
 	    target_aws_s3.name, key));
-	if (s3_put_file(s3, key, export_path) == -1) {
+	put = s3_put_file(s3, key, export_path);
+	metrics_upload_retries(ctx->metrics, target_aws_s3.name,
+	    s3_stats(s3)->part_retries, s3_stats(s3)->retry_after,
+	    s3_stats(s3)->retry_wait_ms);
+	if (put == -1) {
 		err->id = JOB_ERR_UPLOAD;
 		snprintf(err->reason, sizeof(err->reason), "%s",
 		    s3_aborted(s3) ? "the upload was canceled" : s3_error(s3));

@@ -16,6 +16,7 @@
 #include "errors.h"
 #include "jsonutil.h"
 #include "log.h"
+#include "metrics.h"
 #include "targets.h"
 #include "targets/common.h"
 #include "targets/progress.h"
@@ -86,6 +87,7 @@ run(const struct target_ctx *ctx, json_object *target,
 	struct azure_cfg	 ac;
 	struct azure		*az = NULL;
 	struct target_progress	 tp;
+	int			 put;
 	json_object		*o = NULL, *v;
 	const char		*tenant, *sub, *rg, *image, *gen, *e;
 	char			*location = NULL, *account = NULL, *blob = NULL;
@@ -196,7 +198,11 @@ run(const struct target_ctx *ctx, json_object *target,
 	start = now_ms();
 	azure_set_progress(az, target_progress_start(&tp, ctx,
 	    target_azure_image.name, blob));
-	if (azure_page_blob_upload(az, CONTAINER, blob, export_path) == -1) {
+	put = azure_page_blob_upload(az, CONTAINER, blob, export_path);
+	metrics_upload_retries(ctx->metrics, target_azure_image.name,
+	    azure_stats(az)->page_retries, azure_stats(az)->retry_after,
+	    azure_stats(az)->retry_wait_ms);
+	if (put == -1) {
 		target_fail(err, JOB_ERR_UPLOAD,
 		    "uploading the image failed: %s",
 		    azure_aborted(az) ? "canceled" : azure_error(az));

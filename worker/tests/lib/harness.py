@@ -331,6 +331,17 @@ class TestCase(unittest.TestCase):
     def queue(self, *args):
         return self.keep(Queue(self.tmp, *args))
 
+    def scrape(self, port):
+        """The worker's /metrics on port, checked by Prometheus's own
+        linter (promtool check metrics)."""
+        body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port,
+                                      timeout=5).read().decode()
+        lint = subprocess.run(["promtool", "check", "metrics"],
+                              input=body.encode(), capture_output=True,
+                              timeout=30)
+        self.assertEqual(lint.returncode, 0, lint.stdout + lint.stderr)
+        return body
+
     def assert_upload_progress(self, seen, target, name, size):
         """A cloud upload's progress reached the server (seen: from
         Queue.watch_progress): "uploading NAME to TARGET" with bytes done
