@@ -22,7 +22,7 @@ partial_put(struct target_progress *p)
 	json_object	*partial, *prog;
 	char		 msg[256];
 
-	snprintf(msg, sizeof(msg), "uploading %s to %s", p->name, p->target);
+	snprintf(msg, sizeof(msg), "%s %s to %s", p->verb, p->name, p->target);
 	prog = json_object_new_object();
 	json_object_object_add(prog, "message", json_object_new_string(msg));
 	json_object_object_add(prog, "done", json_object_new_int64(p->done));
@@ -51,7 +51,9 @@ on_progress(void *arg, int64_t done, int64_t total, int safe)
 	p->done = done;
 	p->total = total;
 	pct = total > 0 ? (int)(done * 100 / total) : 0;
-	if (now - p->last_log >= TPROG_LOG_MS) {
+	if (p->percent && pct != p->pct)
+		log_info("%s: %s %s: %d%%", p->target, p->verb, p->name, pct);
+	else if (!p->percent && now - p->last_log >= TPROG_LOG_MS) {
 		p->last_log = now;
 		nums[0].value = done;
 		log_info_n(nums, "%s: %s: %lld of %lld bytes (%d%%), %.1f MB/s",
@@ -60,7 +62,7 @@ on_progress(void *arg, int64_t done, int64_t total, int safe)
 	}
 	if (pct != p->pct) {
 		p->pct = pct;
-		ib_sd_status("uploading %s: %d%%", p->name, pct);
+		ib_sd_status("%s %s: %d%%", p->verb, p->name, pct);
 	}
 	if (!p->ctx->partial || p->ctx->api == NULL ||
 	    p->ctx->job_location == NULL)
@@ -78,6 +80,7 @@ target_progress_start(struct target_progress *p, const struct target_ctx *ctx,
 	memset(p, 0, sizeof(*p));
 	p->ctx = ctx;
 	p->target = target;
+	p->verb = "uploading";
 	for (i = 0; name[i] != '\0' && i < sizeof(p->name) - 1; i++)
 		p->name[i] = name[i] > ' ' && name[i] < 0x7f ? name[i] : '?';
 	p->name[i] = '\0';
@@ -87,6 +90,23 @@ target_progress_start(struct target_progress *p, const struct target_ctx *ctx,
 	p->hook.fn = on_progress;
 	p->hook.arg = p;
 	return &p->hook;
+}
+
+void
+target_progress_phase(struct target_progress *p, const char *verb)
+{
+	p->verb = verb;
+	p->percent = 1;
+	p->done = p->total = -1;
+	p->pct = -1;
+	p->held = 0;
+	p->start = p->last_log = now_ms();
+}
+
+void
+target_progress_percent(struct target_progress *p, int pct)
+{
+	on_progress(p, pct < 0 ? 0 : pct > 100 ? 100 : pct, 100, 1);
 }
 
 void
