@@ -51,17 +51,20 @@ on_progress(void *arg, int64_t done, int64_t total, int safe)
 	p->done = done;
 	p->total = total;
 	pct = total > 0 ? (int)(done * 100 / total) : 0;
-	if (p->percent && pct != p->pct)
+	if (p->percent && pct != p->log_pct) {
+		p->log_pct = pct;
 		log_info("%s: %s %s: %d%%", p->target, p->verb, p->name, pct);
-	else if (!p->percent && now - p->last_log >= TPROG_LOG_MS) {
+	} else if (!p->percent && now - p->last_log >= TPROG_LOG_MS) {
 		p->last_log = now;
 		nums[0].value = done;
 		log_info_n(nums, "%s: %s: %lld of %lld bytes (%d%%), %.1f MB/s",
 		    p->target, p->name, (long long)done, (long long)total, pct,
 		    done / 1e6 / ((now - p->start + 1) / 1000.0));
 	}
-	if (pct != p->pct) {
+	if (pct != p->pct && (now - p->last_status >= TPROG_STATUS_MS ||
+	    pct == 100)) {
 		p->pct = pct;
+		p->last_status = now;
 		ib_sd_status("%s %s: %d%%", p->verb, p->name, pct);
 	}
 	if (!p->ctx->partial || p->ctx->api == NULL ||
@@ -86,7 +89,7 @@ target_progress_start(struct target_progress *p, const struct target_ctx *ctx,
 	p->name[i] = '\0';
 	p->start = p->last_log = now_ms();
 	p->done = p->total = -1;
-	p->pct = -1;
+	p->pct = p->log_pct = -1;
 	p->hook.fn = on_progress;
 	p->hook.arg = p;
 	return &p->hook;
@@ -98,7 +101,7 @@ target_progress_phase(struct target_progress *p, const char *verb)
 	p->verb = verb;
 	p->percent = 1;
 	p->done = p->total = -1;
-	p->pct = -1;
+	p->pct = p->log_pct = -1;
 	p->held = 0;
 	p->start = p->last_log = now_ms();
 }

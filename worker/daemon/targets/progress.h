@@ -17,6 +17,7 @@
 
 #define TPROG_LOG_MS		10000
 #define TPROG_PARTIAL_MS	5000
+#define TPROG_STATUS_MS		1000	/* the manager's queue is short */
 
 struct target_progress {
 	const struct target_ctx	*ctx;
@@ -24,9 +25,10 @@ struct target_progress {
 	const char		*verb;		/* a literal: "uploading" */
 	int			 percent;	/* done/total are a percentage */
 	char			 name[128];	/* printable copy of the object */
-	int64_t			 start, last_log, last_partial;
+	int64_t			 start, last_log, last_partial, last_status;
 	int64_t			 done, total;
 	int			 pct;		/* of the last STATUS=, -1 none */
+	int			 log_pct;	/* of the last percent line */
 	int			 held;		/* the server is behind */
 	struct http_progress	 hook;		/* for the cloud client */
 };

@@ -12,9 +12,11 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 import urllib.request
@@ -157,6 +159,34 @@ class Queue:
 
     def events(self, since=0):
         return self.admin("GET", "events?since=%d" % since)
+
+
+class Notify:
+    """A NOTIFY_SOCKET read by a thread, as the service manager reads it."""
+
+    def __init__(self, tmp):
+        self.path = os.path.join(tmp, "notify.sock")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.sock.settimeout(0.2)
+        self.msgs = []
+        self.quit = False
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while not self.quit:
+            try:
+                self.msgs.append(self.sock.recv(4096).decode())
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+
+    def stop(self):
+        self.quit = True
+        self.thread.join(2)
+        self.sock.close()
 
 
 class Worker:
