@@ -11,6 +11,7 @@
 
 #include <json-c/json.h>
 #include <stdatomic.h>
+#include <stdint.h>
 
 #include "config.h"
 
@@ -26,6 +27,9 @@ struct target_ctx {
 	struct metrics		*metrics;	/* uploads counted; NULL: off */
 	const char		*job_location;	/* progress updates go here */
 	int			 partial;	/* the server takes them */
+	int64_t			*last_partial;	/* the job's last one (now_ms),
+						 * one window for build and
+						 * uploads; NULL: the target's */
 };
 
 struct target_err {

@@ -800,6 +800,7 @@ osbuild_run(struct job *job, const struct job_ctx *ctx)
 	tctx.metrics = ctx->metrics;
 	tctx.job_location = job->location;
 	tctx.partial = ctx->partial;
+	tctx.last_partial = &mon.last_partial;
 	if ((terrors = targets_run(result, &tctx, ctx->generation, targets,
 	    outdir)) != NULL) {
 		job_set_error(result, JOB_ERR_TARGET,

@@ -29,7 +29,7 @@ partial_put(struct target_progress *p)
 	json_object_object_add(prog, "total", json_object_new_int64(p->total));
 	partial = json_object_new_object();
 	json_object_object_add(partial, "progress", prog);
-	p->last_partial = now_ms();
+	*p->last_partial = now_ms();
 	p->held = 0;
 	if (api_update_partial(p->ctx->api, p->ctx->job_location, partial) !=
 	    API_OK)
@@ -70,7 +70,7 @@ on_progress(void *arg, int64_t done, int64_t total, int safe)
 	if (!p->ctx->partial || p->ctx->api == NULL ||
 	    p->ctx->job_location == NULL)
 		p->held = 0;
-	else if (safe && p->held && now - p->last_partial >= TPROG_PARTIAL_MS)
+	else if (safe && p->held && now - *p->last_partial >= TPROG_PARTIAL_MS)
 		partial_put(p);
 }
 
@@ -90,6 +90,8 @@ target_progress_start(struct target_progress *p, const struct target_ctx *ctx,
 	p->start = p->last_log = now_ms();
 	p->done = p->total = -1;
 	p->pct = p->log_pct = -1;
+	p->last_partial = ctx->last_partial != NULL ? ctx->last_partial :
+	    &p->own_partial;
 	p->hook.fn = on_progress;
 	p->hook.arg = p;
 	return &p->hook;

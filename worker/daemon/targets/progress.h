@@ -3,7 +3,9 @@
  * build's progress: a log line every TPROG_LOG_MS with bytes, total,
  * percent and rate; STATUS= "uploading NAME: x%"; and, when the server
  * takes partial updates, the composer's progress at most every
- * TPROG_PARTIAL_MS, a newer one held and sent once its window ends. A
+ * TPROG_PARTIAL_MS (one window with the build's updates when the job
+ * shares it, target_ctx.last_partial), a newer one held and sent once its
+ * window ends. A
  * phase the cloud measures in percent (EC2's snapshot import) follows on
  * the same window: "importing NAME: x%".
  */
@@ -25,7 +27,9 @@ struct target_progress {
 	const char		*verb;		/* a literal: "uploading" */
 	int			 percent;	/* done/total are a percentage */
 	char			 name[128];	/* printable copy of the object */
-	int64_t			 start, last_log, last_partial, last_status;
+	int64_t			 start, last_log, last_status;
+	int64_t			 own_partial;	/* unless the job keeps one */
+	int64_t			*last_partial;
 	int64_t			 done, total;
 	int			 pct;		/* of the last STATUS=, -1 none */
 	int			 log_pct;	/* of the last percent line */
