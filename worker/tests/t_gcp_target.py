@@ -161,6 +161,22 @@ class GcpTarget(harness.TestCase):
         self.assertTrue(any(0 < p < 100 for p in pcts), n.msgs)
         self.assertEqual(pcts[-1], 100, n.msgs)
 
+    def test_no_progress_to_a_server_without_partial(self):
+        """A server before partial updates takes a PATCH without "result"
+        as the job's final, null result: the upload says how far it is in
+        the log and STATUS= only, and the job's result arrives whole."""
+        self.q.stop()
+        self.q = self.queue("--no-partial")
+        self.gcp.chunk_delay = 0.3
+        self.start('[gcp]\ncredentials = "%s"\n' % self.credfile)
+        size = 3 * 1024 * KiB
+        res = self.run_job([target({"region": "us-central1", "os": "",
+                                    "bucket": "bkt",
+                                    "object": "old.tar.gz"})], size)
+        self.assertTrue(res.get("success"), json.dumps(res)[:3000])
+        self.assertEqual(res["target_results"][0]["options"]["image_name"],
+                         "img-gcp-1")
+
     def test_target_credentials_and_retries(self):
         self.gcp.chunk_failures = 1
         self.gcp.throttle = {r"/operations/": 2, r"/global/images$": 1}
