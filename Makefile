@@ -41,8 +41,8 @@ DAEMON_SRCS = $(addprefix worker/daemon/,api.c asg.c auth.c cache.c \
 	   koji_finalize.c koji_init.c kojihub.c \
 	   osbuild.c ostree_resolve.c search_packages.c) \
 	   $(addprefix worker/daemon/targets/,aws_ami.c aws_s3.c \
-	   azure_image.c common.c container.c gcp_image.c koji_upload.c oci_image.c run_targets.c \
-	   targets.c vmware.c worker_server.c)
+	   azure_image.c common.c container.c gcp_image.c koji_upload.c oci_image.c \
+	   progress.c run_targets.c targets.c vmware.c worker_server.c)
 BUILDER_SRCS = $(addprefix worker/builder/,disk_direct.c gen.c ids.c inputs.c \
 	   main.c manifest.c monitor.c pyjson.c run.c schema.c sources.c \
 	   stage_image.c stage_tree.c stages.c store.c)

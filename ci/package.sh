@@ -35,7 +35,10 @@ if count=$(git rev-list --count HEAD 2>/dev/null) &&
 else
 	rel=0.local
 fi
-maint="Image Builder worker team <ib-worker-team@lists.example.org>"
+# The maintainer, in one place: debian/control's (t_packages checks that
+# debian/copyright and the spec's entries say the same).
+maint=$(sed -n 's/^Maintainer: *//p' ami/debian/control)
+[ -n "$maint" ] || { echo "package.sh: no Maintainer in ami/debian/control" >&2; exit 1; }
 
 work=$(mktemp -d "$out/.work.XXXXXX")
 trap 'rm -rf "$work"' EXIT

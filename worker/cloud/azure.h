@@ -95,6 +95,9 @@ int	 azure_container(struct azure *, const char *container);
  * multiple of 512. */
 int	 azure_page_blob_upload(struct azure *, const char *container,
 	    const char *blob, const char *path);
+/* Where a page-blob upload says how far it is (copied; NULL: nowhere). */
+struct http_progress;
+void	 azure_set_progress(struct azure *, const struct http_progress *);
 /* The URL of container/blob in the account in use; caller frees. */
 char	*azure_blob_url(const struct azure *, const char *container,
 	    const char *blob);
@@ -137,6 +140,11 @@ struct azure_stats {
 	int	 retries;
 	int	 max_inflight;
 	int	 polls;
+	/* Of the pages (http_multi): attempts again, how many of them
+	 * waited as Retry-After asked, and the time they waited. */
+	int	 page_retries;
+	int	 retry_after;
+	int64_t	 retry_wait_ms;
 };
 const struct azure_stats *azure_stats(const struct azure *);
 

@@ -219,21 +219,44 @@ struct pages {
 	int		 fd;
 	off_t		 size;
 	off_t		 off;		/* where the next page is looked for */
+	off_t		 skipped;	/* bytes of holes and zero pages */
 	struct page	*slots;
 };
+
+void
+azure_set_progress(struct azure *az, const struct http_progress *p)
+{
+	memset(&az->progress, 0, sizeof(az->progress));
+	if (p != NULL)
+		az->progress = *p;
+}
+
+/* How far the upload is: pages sent and the holes passed over. */
+static void
+page_sent(void *arg, int64_t sent)
+{
+	struct pages	*u = arg;
+	struct azure	*az = u->az;
+
+	az->progress.fn(az->progress.arg, sent + u->skipped, u->size, 1);
+}
 
 static int
 page_next(void *arg, int slot, void **item)
 {
 	struct pages	*u = arg;
 	struct page	*p = &u->slots[slot];
+	off_t		 from = u->off;
 	int		 got;
 
 	if (p->buf == NULL)
 		p->buf = xmalloc(AZURE_PAGE);
-	if ((got = next_page(u->az, u->fd, u->size, &u->off, p->buf,
-	    &p->len)) != 1)
+	got = next_page(u->az, u->fd, u->size, &u->off, p->buf, &p->len);
+	if (got == 0)
+		u->skipped += u->size - from;
+	if (got != 1)
 		return got;
+	u->skipped += u->off - from;
 	p->off = u->off;
 	u->off += p->len;
 	*item = p;
@@ -325,9 +348,14 @@ azure_page_blob_upload(struct azure *az, const char *container,
 	cfg.backoff_cap = az->cl.backoff_cap;
 	cfg.retry_after = 1;
 	cfg.abort = az->cl.abort;
+	if (az->progress.fn != NULL)
+		cfg.on_sent = page_sent;
 	memset(&st, 0, sizeof(st));
 	rv = http_multi_run(az->http, &cfg, &ops, &u, &st, &aborted);
 	az->stats.retries += st.retries;
+	az->stats.page_retries += st.retries;
+	az->stats.retry_after += st.retry_after;
+	az->stats.retry_wait_ms += st.backoff_ms;
 	if (st.max_inflight > az->stats.max_inflight)
 		az->stats.max_inflight = st.max_inflight;
 	if (aborted) {

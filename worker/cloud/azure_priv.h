@@ -11,6 +11,7 @@
 #include "azure.h"
 #include "cloud.h"
 #include "http.h"
+#include "http_multi.h"
 
 #define BODY_MAX	(64 * 1024)	/* error answers of the blob service */
 
@@ -32,6 +33,7 @@ struct azure {
 	int64_t			 poll_ms;
 	int64_t			 op_timeout;
 	struct azure_stats	 stats;
+	struct http_progress	 progress;	/* fn NULL: none */
 };
 
 /* The cloud's message of a failed answer into az->err (arg: the client). */

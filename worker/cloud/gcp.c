@@ -248,6 +248,8 @@ gcp_call(struct gcp *g, const struct gcall *c, struct http_resp *resp)
 		req.body_path = c->file;
 		req.body_off = c->off;
 		req.body_size = c->size;
+		req.on_upload = c->on_upload;
+		req.upload_arg = c->upload_arg;
 	} else if (c->body != NULL) {
 		req.body = c->body;
 		req.body_len = strlen(c->body);

@@ -68,6 +68,9 @@ const char	*gcp_error(const struct gcp *);
 int		 gcp_aborted(const struct gcp *);
 /* Clean-up after a cancellation runs without the abort flag. */
 void		 gcp_set_abort(struct gcp *, const atomic_int *);
+/* Where a GCS upload says how far it is (copied; NULL: nowhere). */
+struct http_progress;
+void		 gcp_set_progress(struct gcp *, const struct http_progress *);
 const char	*gcp_project(const struct gcp *);
 
 /* Gets an access token (done on demand by the calls below too). */

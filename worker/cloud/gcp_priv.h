@@ -13,6 +13,7 @@
 #include "cloud.h"
 #include "gcp.h"
 #include "http.h"
+#include "http_multi.h"
 
 #define GCS_DEFAULT		"https://storage.googleapis.com"
 #define GCE_DEFAULT		"https://compute.googleapis.com"
@@ -33,6 +34,7 @@ struct gcp {
 	int64_t			 poll_ms;
 	int64_t			 op_timeout;
 	struct gcp_stats	 stats;
+	struct http_progress	 progress;	/* fn NULL: none */
 };
 
 struct gcall {
@@ -47,6 +49,9 @@ struct gcall {
 	const char *const	*headers;
 	int			 auth;
 	int			 once;		/* no retries: the caller's loop */
+	/* the body going out, as http_req's */
+	void			(*on_upload)(void *, int64_t, int64_t);
+	void			*upload_arg;
 };
 
 /*

@@ -1,7 +1,8 @@
 /*
  * Google Cloud Storage: resumable uploads in chunks read from the file
  * (never the whole image in memory), checked against the file's MD5, and
- * object deletion.
+ * object deletion. The upload says how far it is as chunks go out; only
+ * between chunks may the receiver make requests of its own.
  */
 #include <sys/stat.h>
 
@@ -20,9 +21,43 @@
 #include "gcp.h"
 #include "gcp_priv.h"
 #include "http.h"
+#include "http_multi.h"
 #include "jsonutil.h"
 #include "log.h"
 #include "util.h"
+
+void
+gcp_set_progress(struct gcp *g, const struct http_progress *p)
+{
+	memset(&g->progress, 0, sizeof(g->progress));
+	if (p != NULL)
+		g->progress = *p;
+}
+
+/* A chunk under way, for its progress callback. */
+struct chunk {
+	struct gcp	*g;
+	off_t		 off;		/* where the chunk starts */
+	off_t		 size;		/* of the whole file */
+};
+
+/* Inside libcurl's progress callback: the receiver must not call it. */
+static void
+chunk_sent(void *arg, int64_t sent, int64_t total)
+{
+	struct chunk	*c = arg;
+
+	(void)total;
+	c->g->progress.fn(c->g->progress.arg, c->off + sent, c->size, 0);
+}
+
+/* Between requests: the receiver may make its own. */
+static void
+upload_at(struct gcp *g, off_t off, off_t size)
+{
+	if (g->progress.fn != NULL)
+		g->progress.fn(g->progress.arg, off, size, 1);
+}
 
 /* MD5 of the whole file, base64 as GCS gives it; read in slices. */
 static int
@@ -97,6 +132,7 @@ gcp_upload(struct gcp *g, const char *bucket, const char *object,
 {
 	struct http_resp	 resp;
 	struct gcall		 c;
+	struct chunk		 ch;
 	json_object		*meta = NULL, *md, *doc = NULL;
 	const char		*hdr[4];
 	char			*md5 = NULL, *url = NULL, *session = NULL;
@@ -141,6 +177,7 @@ gcp_upload(struct gcp *g, const char *bucket, const char *object,
 		goto cleanup;
 	}
 
+	upload_at(g, 0, size);
 	while (rv == -1) {
 		memset(&c, 0, sizeof(c));
 		c.what = "GCS upload";
@@ -158,6 +195,13 @@ gcp_upload(struct gcp *g, const char *bucket, const char *object,
 			c.file = path;
 			c.off = off;
 			c.size = n;
+			if (g->progress.fn != NULL) {
+				ch.g = g;
+				ch.off = off;
+				ch.size = size;
+				c.on_upload = chunk_sent;
+				c.upload_arg = &ch;
+			}
 		} else {
 			range = xasprintf("Content-Range: bytes */%lld",
 			    (long long)size);
@@ -170,8 +214,10 @@ gcp_upload(struct gcp *g, const char *bucket, const char *object,
 			g->stats.bytes_sent += n;
 			if (resp.status == 308) {
 				off = persisted(&resp);
+				upload_at(g, off, size);
 				continue;
 			}
+			upload_at(g, size, size);
 			break;		/* 200/201: the object exists */
 		}
 		if (g->cl.aborted || !cloud_retryable(resp.status) ||
@@ -199,6 +245,7 @@ gcp_upload(struct gcp *g, const char *bucket, const char *object,
 		if (resp.status != 308)
 			break;
 		off = persisted(&resp);
+		upload_at(g, off, size);
 	}
 	if ((doc = json_tokener_parse(resp.body.data)) == NULL ||
 	    (got = json_get_str(doc, "md5Hash")) == NULL) {

@@ -58,6 +58,9 @@ long		 s3_error_status(const struct s3 *);
 int		 s3_aborted(const struct s3 *);
 /* Clean-up after a cancellation runs with no abort flag. */
 void		 s3_set_abort(struct s3 *, const atomic_int *);
+/* Where a multipart upload says how far it is (copied; NULL: nowhere). */
+struct http_progress;
+void		 s3_set_progress(struct s3 *, const struct http_progress *);
 
 /* An object key we accept: 1..1024 bytes, no control characters, no
  * "." or ".." segment, no leading '/'. */
@@ -80,6 +83,11 @@ struct s3_stats {
 	int	 parts;
 	int	 retries;
 	int	 max_inflight;
+	/* Of the parts (http_multi): attempts again, how many of them
+	 * waited as Retry-After asked, and the time they waited. */
+	int	 part_retries;
+	int	 retry_after;
+	int64_t	 retry_wait_ms;
 };
 const struct s3_stats *s3_stats(const struct s3 *);
 

@@ -35,7 +35,26 @@ struct upload {
 	struct part		*parts;
 	int			 n;
 	int			 next;
+	off_t			 size;
 };
+
+void
+s3_set_progress(struct s3 *s, const struct http_progress *p)
+{
+	memset(&s->progress, 0, sizeof(s->progress));
+	if (p != NULL)
+		s->progress = *p;
+}
+
+/* The parts' bytes sent so far, for whoever follows the upload. */
+static void
+part_sent(void *arg, int64_t sent)
+{
+	struct upload	*u = arg;
+	struct s3	*s = u->s3;
+
+	s->progress.fn(s->progress.arg, sent, u->size, 1);
+}
 
 static int
 part_next(void *arg, int slot, void **item)
@@ -125,9 +144,14 @@ put_parts(struct upload *u)
 	cfg.backoff_base = s->backoff_base;
 	cfg.backoff_cap = s->backoff_cap;
 	cfg.abort = s->abort;
+	if (s->progress.fn != NULL)
+		cfg.on_sent = part_sent;
 	memset(&st, 0, sizeof(st));
 	rv = http_multi_run(s->http, &cfg, &ops, u, &st, &aborted);
 	s->stats.retries += st.retries;
+	s->stats.part_retries += st.retries;
+	s->stats.retry_after += st.retry_after;
+	s->stats.retry_wait_ms += st.backoff_ms;
 	if (st.max_inflight > s->stats.max_inflight)
 		s->stats.max_inflight = st.max_inflight;
 	if (aborted) {
@@ -193,6 +217,7 @@ s3_put_multipart(struct s3 *s, const char *key, const char *path, off_t size)
 	u.upload_id = upload_id;
 	u.parts = parts;
 	u.n = n;
+	u.size = size;
 	if (put_parts(&u) == -1)
 		goto abort;
 

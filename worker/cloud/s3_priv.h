@@ -12,6 +12,7 @@
 
 #include "aws.h"
 #include "http.h"
+#include "http_multi.h"
 #include "s3.h"
 
 struct s3 {
@@ -33,6 +34,7 @@ struct s3 {
 	int64_t			 backoff_base;
 	int64_t			 backoff_cap;
 	const atomic_int	*abort;
+	struct http_progress	 progress;	/* fn NULL: none */
 
 	char			 err[1024];
 	char			 code[64];

@@ -65,6 +65,8 @@ struct target_stats {
 	unsigned long	 ok, failed;
 	uint64_t	 bytes;
 	struct hist	 dur;
+	unsigned long	 retry_backoff, retry_after;
+	double		 retry_wait;	/* s */
 };
 
 struct call_stats {
@@ -271,6 +273,23 @@ render(struct metrics *m)
 		hist_render(&b, "ib_worker_upload_duration_seconds", "target",
 		    m->targets[i].name, &m->targets[i].dur, upload_buckets,
 		    UPLOAD_NBUCKETS);
+	family(&b, "ib_worker_upload_retries_total", "counter",
+	    "Transfers of uploads (S3 parts, Azure pages) tried again, by "
+	    "target and by what set the wait: backoff or the server's "
+	    "Retry-After.");
+	for (i = 0; i < m->ntargets; i++)
+		buf_printf(&b, "ib_worker_upload_retries_total{target=\"%s\","
+		    "wait=\"backoff\"} %lu\nib_worker_upload_retries_total{"
+		    "target=\"%s\",wait=\"retry_after\"} %lu\n",
+		    m->targets[i].name, m->targets[i].retry_backoff,
+		    m->targets[i].name, m->targets[i].retry_after);
+	family(&b, "ib_worker_upload_retry_wait_seconds_total", "counter",
+	    "Time transfers of uploads waited before being tried again, by "
+	    "target.");
+	for (i = 0; i < m->ntargets; i++)
+		buf_printf(&b, "ib_worker_upload_retry_wait_seconds_total{"
+		    "target=\"%s\"} %.3f\n", m->targets[i].name,
+		    m->targets[i].retry_wait);
 	if (m->cache_bytes >= 0) {
 		family(&b, "ib_worker_cache_bytes", "gauge",
 		    "Bytes the cache (osbuild store and metadata) uses.");
@@ -648,6 +667,24 @@ metrics_upload(struct metrics *m, const char *target, int64_t bytes,
 		} else
 			t->failed++;
 		hist_add(&t->dur, upload_buckets, UPLOAD_NBUCKETS, seconds);
+	}
+	pthread_mutex_unlock(&m->mtx);
+}
+
+void
+metrics_upload_retries(struct metrics *m, const char *target, int retries,
+    int retry_after, int64_t waited_ms)
+{
+	struct target_stats	*t;
+
+	if (m == NULL || retries < 0 || retry_after < 0 ||
+	    retry_after > retries)
+		return;
+	pthread_mutex_lock(&m->mtx);
+	if ((t = target_of(m, target)) != NULL) {
+		t->retry_backoff += retries - retry_after;
+		t->retry_after += retry_after;
+		t->retry_wait += waited_ms > 0 ? waited_ms / 1000.0 : 0;
 	}
 	pthread_mutex_unlock(&m->mtx);
 }

@@ -40,6 +40,13 @@ void		 metrics_job_finished(struct metrics *, const char *type,
 		    const char *outcome, double seconds);
 void		 metrics_upload(struct metrics *, const char *target,
 		    int64_t bytes, double seconds, int ok);
+/*
+ * Transfers of a target's upload (S3 parts, Azure pages) tried again:
+ * retries in all, retry_after of them waiting as the server's Retry-After
+ * asked (the others: backoff), having waited waited_ms in all.
+ */
+void		 metrics_upload_retries(struct metrics *, const char *target,
+		    int retries, int retry_after, int64_t waited_ms);
 void		 metrics_cache(struct metrics *, int64_t bytes,
 		    uint64_t evictions, int64_t evicted_bytes);
 void		 metrics_heartbeat(struct metrics *, int ok);

@@ -11,6 +11,7 @@
 
 #include <json-c/json.h>
 #include <stdatomic.h>
+#include <stdint.h>
 
 #include "config.h"
 
@@ -27,6 +28,11 @@ struct target_ctx {
 	json_object		*manifest;	/* the job's, borrowed (koji) */
 	json_object		*osbuild_output; /* the build's, borrowed (koji) */
 	json_object		*manifest_info;	/* the manifest job's "info" or NULL */
+	const char		*job_location;	/* progress updates go here */
+	int			 partial;	/* the server takes them */
+	int64_t			*last_partial;	/* the job's last one (now_ms),
+						 * one window for build and
+						 * uploads; NULL: the target's */
 };
 
 struct target_err {

@@ -21,6 +21,7 @@ struct slot {
 	int			 running;
 	int			 tries;
 	int64_t			 not_before;	/* ms, a retry's time */
+	int64_t			 sent;		/* body bytes of this attempt */
 	struct backoff		 bo;
 	struct http_call	 call;
 	struct http_xfer	 x;
@@ -46,6 +47,16 @@ http_call_clear(struct http_call *c)
 	memset(c, 0, sizeof(*c));
 }
 
+/* The attempt's body going out (libcurl's progress callback). */
+static void
+slot_sent(void *arg, int64_t sent, int64_t total)
+{
+	struct slot	*s = arg;
+
+	(void)total;
+	s->sent = sent;
+}
+
 /* Builds and starts an attempt at the slot's item; -1 when setup failed. */
 static int
 slot_start(struct http *h, CURLM *m, const struct http_multi_ops *ops,
@@ -56,6 +67,11 @@ slot_start(struct http *h, CURLM *m, const struct http_multi_ops *ops,
 	http_call_clear(&s->call);
 	ops->build(arg, s->item, &s->call);
 	s->tries++;
+	s->sent = 0;
+	if (s->call.req.on_upload == NULL) {
+		s->call.req.on_upload = slot_sent;
+		s->call.req.upload_arg = s;
+	}
 	if (http_xfer_setup(h, s->easy, &s->call.req, &s->resp, &s->x) == -1)
 		return -1;
 	curl_easy_setopt(s->easy, CURLOPT_PRIVATE, s);
@@ -71,8 +87,14 @@ slot_end(const struct http_multi_cfg *cfg, const struct http_multi_ops *ops,
     int *aborted)
 {
 	enum http_verdict	 v;
-	int64_t			 wait;
+	int64_t			 wait, dflt;
+	curl_off_t		 up = 0;
+	char			*ra;
 
+	/* The exact count: the last progress call may predate the end. */
+	if (cc == CURLE_OK &&
+	    curl_easy_getinfo(s->easy, CURLINFO_SIZE_UPLOAD_T, &up) == CURLE_OK)
+		s->sent = up;
 	http_xfer_finish(&s->x, s->easy, cc, &s->resp);
 	http_call_clear(&s->call);
 	s->running = 0;
@@ -81,17 +103,47 @@ slot_end(const struct http_multi_cfg *cfg, const struct http_multi_ops *ops,
 		return HTTP_FAIL;
 	}
 	v = ops->judge(arg, s->item, &s->resp, s->tries);
-	if (v == HTTP_DONE)
+	if (v == HTTP_DONE) {
 		s->item = NULL;
-	else if (v == HTTP_RETRY) {
+		st->sent += s->sent;
+	} else if (v == HTTP_RETRY) {
 		st->retries++;
-		wait = backoff_next(&s->bo);
-		if (cfg->retry_after)
-			wait = http_retry_after(&s->resp, wait,
+		wait = dflt = backoff_next(&s->bo);
+		if (cfg->retry_after && (ra = http_resp_header(&s->resp,
+		    "Retry-After")) != NULL) {
+			free(ra);
+			wait = http_retry_after(&s->resp, dflt,
 			    cfg->backoff_cap);
+			st->retry_after++;
+		}
+		st->backoff_ms += wait;
 		s->not_before = now_ms() + wait;
 	}
+	s->sent = 0;
 	return v;
+}
+
+/*
+ * Tells the caller the bytes sent so far when they changed, and once a
+ * second anyway: a stalled upload still lets it act on time (a held
+ * progress update).
+ */
+static void
+report_sent(const struct http_multi_cfg *cfg, void *arg,
+    const struct slot *slots, int n, int64_t done, int64_t *told,
+    int64_t *told_at)
+{
+	int64_t	 t = now_ms();
+	int	 i;
+
+	if (cfg->on_sent == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		done += slots[i].sent;
+	if (done != *told || t - *told_at >= 1000) {
+		*told_at = t;
+		cfg->on_sent(arg, *told = done);
+	}
 }
 
 int
@@ -104,7 +156,7 @@ http_multi_run(struct http *h, const struct http_multi_cfg *cfg,
 	CURLMsg		*msg;
 	int		 n = cfg->parallel > 0 ? cfg->parallel : 1;
 	int		 i, more = 1, inflight, waiting, running, left, rv = -1;
-	int64_t		 t;
+	int64_t		 t, base = st->sent, told = -1, told_at = 0;
 
 	*aborted = 0;
 	slots = xcalloc(n, sizeof(*slots));
@@ -162,8 +214,11 @@ http_multi_run(struct http *h, const struct http_multi_cfg *cfg,
 			    aborted) == HTTP_FAIL)
 				goto cleanup;
 		}
+		report_sent(cfg, arg, slots, n, st->sent - base, &told,
+		    &told_at);
 		curl_multi_poll(m, NULL, 0, inflight ? 100 : 10, NULL);
 	}
+	report_sent(cfg, arg, slots, n, st->sent - base, &told, &told_at);
 	rv = 0;
 cleanup:
 	for (i = 0; i < n; i++) {

@@ -3,6 +3,8 @@
  * each slot working through items the caller hands out (S3's multipart
  * parts, Azure's pages). A slot retries its own item with capped backoff
  * (and the answer's Retry-After when asked); abort stops the whole run.
+ * The caller hears how many body bytes went out (on_sent) and how often
+ * and how long slots waited to retry (the stats).
  * Requests are built by the caller per attempt, as http_req (http.h).
  */
 #ifndef IB_HTTP_MULTI_H
@@ -58,17 +60,39 @@ struct http_multi_ops {
 	    const struct http_resp *resp, int tries);
 };
 
+/*
+ * Where an upload says how far it is: done bytes of total, as they move.
+ * safe is 1 when the caller is outside every libcurl callback, so that fn
+ * may make requests of its own (libcurl must not be called recursively);
+ * 0 from within a transfer's progress callback.
+ */
+struct http_progress {
+	void	(*fn)(void *arg, int64_t done, int64_t total, int safe);
+	void	*arg;
+};
+
 struct http_multi_cfg {
 	int			 parallel;	/* slots, at least 1 */
 	int64_t			 backoff_base;	/* ms */
 	int64_t			 backoff_cap;	/* ms */
 	int			 retry_after;	/* honour Retry-After */
 	const atomic_int	*abort;		/* when set, all stops */
+	/*
+	 * Called from the run's loop (never from within libcurl) when the
+	 * bytes sent of the items' bodies changed, and at least once a
+	 * second while the run lasts: items done count whole,
+	 * running ones as far as they got, a retried attempt from zero.
+	 * NULL: not told.
+	 */
+	void			(*on_sent)(void *arg, int64_t sent);
 };
 
 struct http_multi_stats {
 	int	 max_inflight;
-	int	 retries;
+	int	 retries;		/* attempts judged HTTP_RETRY */
+	int	 retry_after;		/* of which waited as Retry-After asked */
+	int64_t	 backoff_ms;		/* time the retries waited */
+	int64_t	 sent;			/* body bytes of the items done */
 };
 
 /*

@@ -125,6 +125,29 @@ class AWSTarget(awsenv.OneS3rver, harness.TestCase):
         self.assertIn("instance role ib-role", w.log())
         self.assert_clean_log(w)
 
+    def test_import_progress_reaches_the_server(self):
+        """EC2's import percentage (DescribeImportSnapshotTasks Progress)
+        is the job's progress the queue shows: "importing KEY to
+        org.osbuild.aws" of 100, partway once the 5 s window since the
+        upload's last update has passed, 100 at the end; the log says
+        each step."""
+        self.ec2.steps = 12     # 8%, 16%, ... 91% (polls of 0.5-1 s)
+        w = self.start()
+        args, fname = build_args(self.opts(), 6 * MiB)
+        jid = self.q.enqueue("osbuild", args)
+        seen = self.q.watch_progress(jid, 120)
+        res = self.q.result(jid)
+        self.assertTrue(res.get("success"), json.dumps(res)[-2000:])
+        msg = "importing k-%s to org.osbuild.aws" % fname
+        imp = [p for p in seen if p["message"] == msg]
+        self.assertEqual({p["total"] for p in imp}, {100}, seen)
+        done = [p["done"] for p in imp]
+        self.assertEqual(done, sorted(done), seen)
+        self.assertTrue(any(0 < d < 100 for d in done), seen)
+        self.assertEqual(done[-1], 100, seen)
+        self.assertRegex(w.log(), r"info org\.osbuild\.aws: importing "
+                         r"k-\S+: 50%")
+
     def test_arm64_legacy_job_credentials_throttling_and_limit(self):
         self.ec2.throttle = 3
         self.ec2.limit_busy = 2

@@ -5,12 +5,14 @@ Azure AD double, finds or creates the tagged storage account through the
 ARM double, uploads the VHD as a page blob to the real azurite (which
 verifies every SharedKey signature) and registers the image, polling the
 operations. The blob is read back with a SharedKey client of our own.
-Also: all-zero pages skipped, ARM throttling, a failing image operation,
+Also: the upload's progress as the queue shows it, all-zero pages skipped,
+ARM throttling, a failing image operation,
 wrong secret, a VHD size not a multiple of 512, bad names, no secret in
 the log."""
 
 import json
 import os
+import re
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -20,6 +22,7 @@ import azureenv  # noqa: E402
 import harness  # noqa: E402
 import jobs  # noqa: E402
 from azure import AzureDouble  # noqa: E402
+from faultproxy import FaultProxy  # noqa: E402
 
 DOUBLES = harness.DOUBLES
 TENANT = "5f1c0a7e-0000-4000-8000-00000000aaaa"
@@ -116,6 +119,51 @@ class AzureTarget(azureenv.OneAzurite, harness.TestCase):
         self.assertNotIn("SharedKey", w.log())
         for tok in self.az.tokens:
             self.assertNotIn(tok, w.log())
+
+    def test_upload_progress_reaches_the_server(self):
+        """Through a slow uplink to the blob service (750 kB/s, one page
+        at a time: some 9 s) the queue sees the page-blob upload move:
+        "uploading BLOB to org.osbuild.azure.image" with bytes done of the
+        size, partway once the 5 s window has passed, whole at the end."""
+        slow = self.keep(FaultProxy(self.azurite.port, rate=750000))
+        self.az.blob_origin = "http://" + slow.address
+        self.start(threads=1)
+        size = 6 * MiB
+        jid = self.q.enqueue("osbuild", build_args(
+            [target(self.opts(), "img-az-slow")], size))
+        seen = self.q.watch_progress(jid, 120)
+        res = self.q.result(jid)
+        self.assertTrue(res.get("success"), json.dumps(res)[:3000])
+        self.assert_upload_progress(seen, "org.osbuild.azure.image",
+                                    "img-az-slow.vhd", size)
+
+    def test_page_retry_after_is_counted(self):
+        """Pages the blob service turns away with 503 and Retry-After: 1
+        are sent again after that second, and the metrics count them under
+        the target as waits the server asked for."""
+        proxy = self.keep(FaultProxy(self.azurite.port))
+        proxy.set(status=503, count=2, match=r"comp=page", retry_after=1)
+        self.az.blob_origin = "http://" + proxy.address
+        port = harness.free_port()
+        env = {"IB_AZURE_LOGIN_URL": self.az.url,
+               "IB_AZURE_ARM_URL": self.az.url, "IB_AZURE_POLL_MS": "50"}
+        self.worker("http://" + self.q.address,
+                    '[worker]\nosbuild = "%s/osbuild"\nbackoff_max = 1\n'
+                    'metrics_listen = "127.0.0.1:%d"\n[azure]\n'
+                    'credentials = "%s"\nupload_threads = 2\n'
+                    % (DOUBLES, port, self.creds), env=env)
+        res = self.run_job([target(self.opts(), "img-az-ra")], 8 * MiB)
+        self.assertTrue(res.get("success"), json.dumps(res)[:3000])
+        body = self.scrape(port)
+        t = 'target="org.osbuild.azure.image"'
+        self.assertIn('ib_worker_upload_retries_total{%s,wait="retry_after"}'
+                      ' 2\n' % t, body)
+        self.assertIn('ib_worker_upload_retries_total{%s,wait="backoff"} 0\n'
+                      % t, body)
+        m = re.search(r'ib_worker_upload_retry_wait_seconds_total\{%s\} '
+                      r'([0-9.]+)' % t, body)
+        self.assertIsNotNone(m, body)
+        self.assertGreaterEqual(float(m.group(1)), 2.0)
 
     def test_existing_account_sparse_vhd_and_throttling(self):
         self.az.add_account("ibexisting01", {TAG: "location=westeurope"})

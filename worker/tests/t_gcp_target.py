@@ -12,6 +12,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -77,10 +78,11 @@ class GcpTarget(harness.TestCase):
             f.write(self.keyjson)
         self.q = self.queue()
 
-    def start(self, extra=""):
+    def start(self, extra="", env_extra=None):
         env = {"IB_GCP_STORAGE_URL": self.gcp.url,
                "IB_GCP_COMPUTE_URL": self.gcp.url,
                "IB_GCP_CHUNK_SIZE": str(1024 * KiB), "IB_GCP_POLL_MS": "50"}
+        env.update(env_extra or {})
         return self.worker("http://" + self.q.address,
                            '[worker]\nosbuild = "%s/osbuild"\nbackoff_max = 1'
                            '\n%s' % (DOUBLES, extra), env=env)
@@ -136,6 +138,46 @@ class GcpTarget(harness.TestCase):
                          ["serviceAccount:b@p.iam.gserviceaccount.com",
                           "user:alice@x.test"])
         self.assert_no_secrets(w, res)
+
+    def test_upload_progress_reaches_the_server(self):
+        """Through a slow uplink (1.2 s a 1 MiB chunk: some 7 s) the queue
+        sees the resumable upload move: "uploading OBJECT to
+        org.osbuild.gcp" with bytes done of the size, partway once the 5 s
+        window has passed, whole at the end; STATUS= says the percent."""
+        self.gcp.chunk_delay = 1.2
+        n = self.keep(harness.Notify(self.tmp))
+        self.start('[gcp]\ncredentials = "%s"\n' % self.credfile,
+                   {"NOTIFY_SOCKET": n.path})
+        size = 6 * 1024 * KiB
+        jid = self.q.enqueue("osbuild", build_args([target({
+            "region": "us-central1", "os": "", "bucket": "bkt",
+            "object": "slow.tar.gz"})], size))
+        seen = self.q.watch_progress(jid, 120)
+        res = self.q.result(jid)
+        self.assertTrue(res.get("success"), json.dumps(res)[:3000])
+        self.assert_upload_progress(seen, "org.osbuild.gcp", "slow.tar.gz",
+                                    size)
+        pcts = [int(m.group(1)) for m in (
+            re.match(r"STATUS=uploading slow\.tar\.gz: (\d+)%$", x)
+            for x in n.msgs) if m]
+        self.assertTrue(any(0 < p < 100 for p in pcts), n.msgs)
+        self.assertEqual(pcts[-1], 100, n.msgs)
+
+    def test_no_progress_to_a_server_without_partial(self):
+        """A server before partial updates takes a PATCH without "result"
+        as the job's final, null result: the upload says how far it is in
+        the log and STATUS= only, and the job's result arrives whole."""
+        self.q.stop()
+        self.q = self.queue("--no-partial")
+        self.gcp.chunk_delay = 0.3
+        self.start('[gcp]\ncredentials = "%s"\n' % self.credfile)
+        size = 3 * 1024 * KiB
+        res = self.run_job([target({"region": "us-central1", "os": "",
+                                    "bucket": "bkt",
+                                    "object": "old.tar.gz"})], size)
+        self.assertTrue(res.get("success"), json.dumps(res)[:3000])
+        self.assertEqual(res["target_results"][0]["options"]["image_name"],
+                         "img-gcp-1")
 
     def test_target_credentials_and_retries(self):
         self.gcp.chunk_failures = 1

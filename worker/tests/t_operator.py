@@ -11,10 +11,8 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -44,32 +42,7 @@ def first(lines, prefix):
         prefix, "\n".join(json.dumps(r) for r in lines)))
 
 
-class Notify:
-    """A NOTIFY_SOCKET read by a thread, as the service manager reads it."""
-
-    def __init__(self, tmp):
-        self.path = os.path.join(tmp, "notify.sock")
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(self.path)
-        self.sock.settimeout(0.2)
-        self.msgs = []
-        self.quit = False
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
-
-    def run(self):
-        while not self.quit:
-            try:
-                self.msgs.append(self.sock.recv(4096).decode())
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-
-    def stop(self):
-        self.quit = True
-        self.thread.join(2)
-        self.sock.close()
+Notify = harness.Notify
 
 
 class Operator(harness.TestCase):

@@ -4,8 +4,9 @@ from the project's queue (osbuild is the test double), uploads the export
 to a real s3rver through a proxy that checks every SigV4 signature, and
 the result's presigned URL is fetched through that proxy too. awscli,
 a second client, reads the object back and its sha256 is compared.
-Also: retries on SlowDown, an aborted multipart upload on a lasting part
-failure, wrong credentials, [generic_s3] fallbacks, no secret in the log."""
+Also: the upload's progress as the queue shows it, retries on SlowDown, an
+aborted multipart upload on a lasting part failure, wrong credentials,
+[generic_s3] fallbacks, no secret in the log."""
 
 import hashlib
 import json
@@ -20,6 +21,7 @@ import awsenv  # noqa: E402
 import harness  # noqa: E402
 import jobs  # noqa: E402
 from s3proxy import S3Proxy  # noqa: E402
+from faultproxy import FaultProxy  # noqa: E402
 
 DOUBLES = harness.DOUBLES
 SECRET = "S3RVER"
@@ -41,11 +43,11 @@ class S3Target(awsenv.OneS3rver, harness.TestCase):
         self.cli = awsenv.AwsCli(self.tmp, self.s3.url)
         self.q = self.queue()
 
-    def start(self, extra="", env=None):
+    def start(self, extra="", env=None, parallel=3):
         return self.worker("http://" + self.q.address,
                            '[worker]\nosbuild = "%s/osbuild"\nbackoff_max = 1'
-                           '\n%s\n[aws]\ns3_part_size = %d\ns3_parallel = 3\n'
-                           % (DOUBLES, extra, 5 * MiB), env=env)
+                           '\n%s\n[aws]\ns3_part_size = %d\ns3_parallel = %d\n'
+                           % (DOUBLES, extra, 5 * MiB, parallel), env=env)
 
     def opts(self, **kw):
         o = {"region": "us-east-1", "bucket": self.bucket, "key": "job-key",
@@ -88,14 +90,47 @@ class S3Target(awsenv.OneS3rver, harness.TestCase):
         self.assertNotIn(SECRET + "\n", w.log())
         self.assertNotIn("X-Amz-Signature", w.log())
 
+    def test_upload_progress_reaches_the_server(self):
+        """Through a slow uplink (1.2 MB/s, one part at a time: some 7 s)
+        the queue sees the multipart upload move: "uploading KEY to
+        org.osbuild.aws.s3" with bytes done of the size, partway once the
+        5 s window has passed, whole at the end."""
+        slow = self.keep(FaultProxy(self.proxy.port, rate=1200000))
+        self.start(parallel=1)
+        size = 6 * MiB
+        args, fname = build_args(self.opts(endpoint="http://" +
+                                           slow.address), size)
+        jid = self.q.enqueue("osbuild", args)
+        seen = self.q.watch_progress(jid, 120)
+        res = self.q.result(jid)
+        self.assertTrue(res.get("success"), json.dumps(res)[:3000])
+        self.assertEqual(self.proxy.count("UploadPart", 200), 2)
+        self.assert_upload_progress(seen, "org.osbuild.aws.s3",
+                                    "job-key-" + fname, size)
+        self.assertEqual(self.proxy.rejected, [])
+
     def test_slowdown_is_retried(self):
+        """SlowDown on parts is retried after a backoff, and counted in the
+        metrics under the target, every target's series there from the
+        start (one label set: target and wait)."""
         self.proxy.inject("UploadPart", 503, "SlowDown", count=2)
         self.proxy.inject("CreateMultipartUpload", 500, "InternalError")
-        w = self.start()
+        port = harness.free_port()
+        w = self.start('metrics_listen = "127.0.0.1:%d"' % port)
         res, fname = self.run_job(self.opts(), 11 * MiB)
         self.assertTrue(res.get("success"), json.dumps(res)[:3000])
         self.assertEqual(self.proxy.count("UploadPart", 503), 2)
         self.assertIn("SlowDown", w.log())
+        body = self.scrape(port)
+        t = 'target="org.osbuild.aws.s3"'
+        self.assertIn('ib_worker_upload_retries_total{%s,wait="backoff"} 2\n'
+                      % t, body)
+        self.assertIn('ib_worker_upload_retries_total{%s,wait="retry_after"}'
+                      ' 0\n' % t, body)
+        self.assertRegex(body, r'ib_worker_upload_retry_wait_seconds_total'
+                         r'\{%s\} (0\.0*[1-9]|[1-9])' % t)
+        self.assertIn('ib_worker_upload_retries_total{target="org.osbuild.'
+                      'azure.image",wait="retry_after"} 0\n', body)
         self.assertEqual(self.cli.sha256(self.bucket, "job-key-" + fname)
                          if self.cli.available() else
                          awsenv.double_export(11 * MiB),

@@ -804,6 +804,9 @@ osbuild_run(struct job *job, const struct job_ctx *ctx)
 	if (from != NULL && json_object_object_get_ex(from, "info", &info) &&
 	    json_object_is_type(info, json_type_object))
 		tctx.manifest_info = info;
+	tctx.job_location = job->location;
+	tctx.partial = ctx->partial;
+	tctx.last_partial = &mon.last_partial;
 	if ((terrors = targets_run(result, &tctx, ctx->generation, targets,
 	    outdir)) != NULL) {
 		job_set_error(result, JOB_ERR_TARGET,

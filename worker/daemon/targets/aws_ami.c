@@ -23,9 +23,11 @@
 #include "errors.h"
 #include "jsonutil.h"
 #include "log.h"
+#include "metrics.h"
 #include "s3.h"
 #include "targets.h"
 #include "targets/common.h"
+#include "targets/progress.h"
 #include "util.h"
 
 #define MAX_ACCOUNTS	100
@@ -128,13 +130,30 @@ accounts_get(json_object *o, const char ***out, struct target_err *err)
 }
 
 /*
- * Polls the import task until it ends. 0 with *snapshot when completed;
- * -1 with err filled when it failed or the job was canceled (then the
- * task is canceled too).
+ * EC2's Progress of an import, a percentage as a string: -1 when absent
+ * or not a number from 0 to 100.
+ */
+static int
+import_percent(const char *s)
+{
+	char	*end;
+	long	 v;
+
+	if (s == NULL || *s < '0' || *s > '9')
+		return -1;
+	v = strtol(s, &end, 10);
+	return *end == '\0' && v >= 0 && v <= 100 ? (int)v : -1;
+}
+
+/*
+ * Polls the import task until it ends, its percentage to tp. 0 with
+ * *snapshot when completed; -1 with err filled when it failed or the job
+ * was canceled (then the task is canceled too).
  */
 static int
 wait_import(const struct target_ctx *ctx, struct ec2 *e, const char *task,
-    int64_t cap_ms, char **snapshot, struct target_err *err)
+    int64_t cap_ms, struct target_progress *tp, char **snapshot,
+    struct target_err *err)
 {
 	struct ec2_import	 st;
 	struct backoff		 bo;
@@ -160,6 +179,8 @@ wait_import(const struct target_ctx *ctx, struct ec2 *e, const char *task,
 			    st.progress ? st.progress : "");
 		free(last);
 		last = xstrdup(st.status);
+		if (import_percent(st.progress) != -1)
+			target_progress_percent(tp, import_percent(st.progress));
 		if (strcmp(st.status, "completed") == 0) {
 			if (st.snapshot == NULL ||
 			    !ec2_id_ok("snap", st.snapshot)) {
@@ -171,6 +192,8 @@ wait_import(const struct target_ctx *ctx, struct ec2 *e, const char *task,
 			}
 			*snapshot = xstrdup(st.snapshot);
 			ec2_import_clear(&st);
+			target_progress_percent(tp, 100);
+			target_progress_end(tp);
 			rv = 0;
 			break;
 		}
@@ -245,6 +268,8 @@ run(const struct target_ctx *ctx, json_object *target,
 	struct ec2_cfg		 ec;
 	struct http		*h = NULL;
 	struct s3		*s3 = NULL;
+	struct target_progress	 tp;
+	int			 put;
 	struct ec2		*e = NULL;
 	json_object		*o = NULL;
 	const char		*region, *bucket, *name, *arch, *bmode, **acc = NULL;
@@ -337,12 +362,19 @@ run(const struct target_ctx *ctx, json_object *target,
 
 	log_info("aws: uploading %s to s3://%s/%s (credentials from %s)",
 	    export_path, bucket, key, creds.source);
-	if (s3_put_file(s3, key, export_path) == -1) {
+	s3_set_progress(s3, target_progress_start(&tp, ctx,
+	    target_aws_ami.name, key));
+	put = s3_put_file(s3, key, export_path);
+	metrics_upload_retries(ctx->metrics, target_aws_ami.name,
+	    s3_stats(s3)->part_retries, s3_stats(s3)->retry_after,
+	    s3_stats(s3)->retry_wait_ms);
+	if (put == -1) {
 		target_fail(err, JOB_ERR_UPLOAD, "%s", s3_aborted(s3) ?
 		    "the upload was canceled" : s3_error(s3));
 		goto cleanup;
 	}
 	uploaded = 1;
+	target_progress_end(&tp);
 	log_info("aws: importing s3://%s/%s as a snapshot", bucket, key);
 	if (ec2_import_snapshot(e, bucket, key, disk_format(export_path), name,
 	    &task) == -1) {
@@ -354,7 +386,8 @@ run(const struct target_ctx *ctx, json_object *target,
 		    "ImportSnapshot: unusable task id");
 		goto cleanup;
 	}
-	if (wait_import(ctx, e, task, cap_ms, &snap, err) == -1)
+	target_progress_phase(&tp, "importing");
+	if (wait_import(ctx, e, task, cap_ms, &tp, &snap, err) == -1)
 		goto cleanup;
 	log_info("aws: snapshot %s imported", snap);
 

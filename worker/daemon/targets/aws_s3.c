@@ -18,9 +18,11 @@
 #include "errors.h"
 #include "jsonutil.h"
 #include "log.h"
+#include "metrics.h"
 #include "s3.h"
 #include "targets.h"
 #include "targets/common.h"
+#include "targets/progress.h"
 #include "util.h"
 
 /*
@@ -91,6 +93,8 @@ run(const struct target_ctx *ctx, json_object *target,
 	struct http_opts	 ho;
 	struct http		*h = NULL;
 	struct s3		*s3 = NULL;
+	struct target_progress	 tp;
+	int			 put;
 	json_object		*o = NULL;
 	const char		*endpoint, *region, *bucket, *ca, *credfile;
 	const char		*akey, *skey, *miss;
@@ -198,12 +202,19 @@ run(const struct target_ctx *ctx, json_object *target,
 	log_info("s3: uploading %s to bucket %s as %s (credentials from %s)",
 	    export_path, bucket, key, creds.source);
 	start = now_ms();
-	if (s3_put_file(s3, key, export_path) == -1) {
+	s3_set_progress(s3, target_progress_start(&tp, ctx,
+	    target_aws_s3.name, key));
+	put = s3_put_file(s3, key, export_path);
+	metrics_upload_retries(ctx->metrics, target_aws_s3.name,
+	    s3_stats(s3)->part_retries, s3_stats(s3)->retry_after,
+	    s3_stats(s3)->retry_wait_ms);
+	if (put == -1) {
 		err->id = JOB_ERR_UPLOAD;
 		snprintf(err->reason, sizeof(err->reason), "%s",
 		    s3_aborted(s3) ? "the upload was canceled" : s3_error(s3));
 		goto cleanup;
 	}
+	target_progress_end(&tp);
 	log_info("s3: uploaded %s in %lld ms (%d parts, %d retries)", key,
 	    (long long)(now_ms() - start), s3_stats(s3)->parts,
 	    s3_stats(s3)->retries);

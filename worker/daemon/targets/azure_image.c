@@ -18,8 +18,10 @@
 #include "errors.h"
 #include "jsonutil.h"
 #include "log.h"
+#include "metrics.h"
 #include "targets.h"
 #include "targets/common.h"
+#include "targets/progress.h"
 #include "util.h"
 
 #define ACCOUNT_TAG	"imageBuilderStorageAccount"
@@ -86,6 +88,8 @@ run(const struct target_ctx *ctx, json_object *target,
 	struct azure_creds	 creds;
 	struct azure_cfg	 ac;
 	struct azure		*az = NULL;
+	struct target_progress	 tp;
+	int			 put;
 	json_object		*o = NULL, *v;
 	const char		*tenant, *sub, *rg, *image, *gen, *e;
 	char			*location = NULL, *account = NULL, *blob = NULL;
@@ -198,12 +202,19 @@ run(const struct target_ctx *ctx, json_object *target,
 	log_info("azure: uploading %s to %s/%s/%s (%d in parallel)",
 	    export_path, account, CONTAINER, blob, ac.threads);
 	start = now_ms();
-	if (azure_page_blob_upload(az, CONTAINER, blob, export_path) == -1) {
+	azure_set_progress(az, target_progress_start(&tp, ctx,
+	    target_azure_image.name, blob));
+	put = azure_page_blob_upload(az, CONTAINER, blob, export_path);
+	metrics_upload_retries(ctx->metrics, target_azure_image.name,
+	    azure_stats(az)->page_retries, azure_stats(az)->retry_after,
+	    azure_stats(az)->retry_wait_ms);
+	if (put == -1) {
 		target_fail(err, JOB_ERR_UPLOAD,
 		    "uploading the image failed: %s",
 		    azure_aborted(az) ? "canceled" : azure_error(az));
 		goto cleanup;
 	}
+	target_progress_end(&tp);
 	log_info("azure: uploaded %lld bytes in %lld pages, skipped %lld "
 	    "empty pages, in %lld ms (%d retries, %d in flight at most)",
 	    (long long)azure_stats(az)->bytes_sent,

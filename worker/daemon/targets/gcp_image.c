@@ -19,6 +19,7 @@
 #include "log.h"
 #include "targets.h"
 #include "targets/common.h"
+#include "targets/progress.h"
 #include "util.h"
 
 #define GCP_KEY_MAX	(64 * 1024)
@@ -85,6 +86,7 @@ run(const struct target_ctx *ctx, json_object *target,
 	struct gcp_key		 key;
 	struct gcp_cfg		 gc;
 	struct gcp		*g = NULL;
+	struct target_progress	 tp;
 	json_object		*o = NULL, *v, *share = NULL;
 	const char		*bucket, *object, *region, *image;
 	const char		**members = NULL;
@@ -168,6 +170,8 @@ run(const struct target_ctx *ctx, json_object *target,
 	log_info("gcp: uploading %s to gs://%s/%s (project %s)", export_path,
 	    bucket, object, gcp_project(g));
 	start = now_ms();
+	gcp_set_progress(g, target_progress_start(&tp, ctx,
+	    target_gcp_image.name, object));
 	if (gcp_upload(g, bucket, object, export_path, image) == -1) {
 		target_fail(err, JOB_ERR_UPLOAD, "%s", gcp_aborted(g) ?
 		    "the upload was canceled" : gcp_error(g));
@@ -178,6 +182,7 @@ run(const struct target_ctx *ctx, json_object *target,
 			log_info("gcp: deleted gs://%s/%s", bucket, object);
 		goto cleanup;
 	}
+	target_progress_end(&tp);
 	log_info("gcp: uploaded %lld bytes in %lld ms (%d chunks, %d "
 	    "retries); importing image %s", (long long)gcp_stats(g)->bytes_sent,
 	    (long long)(now_ms() - start), gcp_stats(g)->chunks,

@@ -4,8 +4,9 @@
  * loopback (one canned answer per connection) for what only a real
  * transfer shows: interim answers, the body limit, files, no answer, a
  * SigV4 signature. Then http_multi's pool against the same server: every
- * item done in parallel, retries after the server's Retry-After, a
- * failure that stops the run, abort.
+ * item done in parallel, retries after the server's Retry-After (counted,
+ * with the time waited), the bytes sent told as they go (a retried body
+ * once), a failure that stops the run, abort.
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -178,7 +179,7 @@ items(struct server *s, const char *req)
 {
 	int	 item;
 
-	if (sscanf(req, "GET /item/%d ", &item) == 1 && item >= 0 &&
+	if (sscanf(req, "%*s /item/%d ", &item) == 1 && item >= 0 &&
 	    item < NITEMS) {
 		if (item % 2 == 1 && s->seen[item]++ == 0)
 			snprintf(s->out, sizeof(s->out), "HTTP/1.1 503 Busy\r\n"
@@ -485,7 +486,21 @@ struct run {
 	int		 items[NITEMS];
 	int		 done[NITEMS];
 	int		 max_slot;
+	int64_t		 sent;		/* as on_sent told */
+	int		 told;		/* on_sent calls */
 };
+
+/* Item i's body: (i + 1) * 100 bytes. */
+static const char body[NITEMS * 100];
+
+static void
+on_sent(void *arg, int64_t sent)
+{
+	struct run	*r = arg;
+
+	r->sent = sent;
+	r->told++;
+}
 
 static int
 next(void *arg, int slot, void **item)
@@ -510,6 +525,8 @@ build(void *arg, void *item, struct http_call *call)
 	    xasprintf("http://127.0.0.1:%d/item/bad", r->s->srv.port) :
 	    xasprintf("http://127.0.0.1:%d/item/%d", r->s->srv.port,
 	    *(int *)item));
+	call->req.body = body;
+	call->req.body_len = (*(int *)item + 1) * 100;
 }
 
 static enum http_verdict
@@ -548,6 +565,7 @@ test_multi_all_done(void **state)
 	cfg.backoff_base = 1;
 	cfg.backoff_cap = 5000;
 	cfg.retry_after = 1;
+	cfg.on_sent = on_sent;
 	t0 = now_ms();
 	assert_int_equal(http_multi_run(h, &cfg, &ops, &r, &st, &aborted), 0);
 	assert_int_equal(aborted, 0);
@@ -556,6 +574,12 @@ test_multi_all_done(void **state)
 	for (i = 0; i < NITEMS; i++)
 		assert_int_equal(r.done[i], i % 2 == 1 ? 2 : 1);
 	assert_int_equal(st.retries, NITEMS / 2);
+	assert_int_equal(st.retry_after, NITEMS / 2);
+	assert_true(st.backoff_ms >= NITEMS / 2 * 1000);
+	/* Every body once, though the odd ones went out twice. */
+	assert_int_equal(st.sent, 100 * NITEMS * (NITEMS + 1) / 2);
+	assert_int_equal(r.sent, st.sent);
+	assert_true(r.told >= 1);
 	assert_true(st.max_inflight >= 2 && st.max_inflight <= 3);
 	assert_int_equal(r.max_slot, 2);
 	http_free(h);

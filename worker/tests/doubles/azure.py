@@ -40,6 +40,9 @@ class AzureDouble:
         self.deleted_images = []
         self.page_size = 2
         self.seq = 0
+        # The blob service's origin the accounts name: azurite's, or a
+        # proxy in front of it (a slow uplink) when the test sets one.
+        self.blob_origin = None
         outer = self
 
         class H(loopback.Handler):
@@ -220,8 +223,11 @@ class AzureDouble:
                 "kind": "StorageV2",
                 "properties": {"provisioningState": a["state"],
                                "primaryEndpoints": {
-                                   "blob": "%s/%s/" % (self.azurite.url,
+                                   "blob": "%s/%s/" % (self.blob_url(),
                                                        name)}}}
+
+    def blob_url(self):
+        return self.blob_origin or self.azurite.url
 
     def storage(self, h, name, keys, body):
         if h.command == "PUT" and not keys:
@@ -273,7 +279,7 @@ class AzureDouble:
             .get("osDisk", {})
         blob = disk.get("blobUri", "")
         m = re.match(r"^%s/([a-z0-9]+)/([^/]+)/(.+)$" %
-                     re.escape(self.azurite.url), blob)
+                     re.escape(self.blob_url()), blob)
         if not m or m.group(1) not in self.azurite.accounts:
             return self.err(h, 400, "InvalidParameter", "blobUri %s is not "
                             "a blob of a storage account" % blob)

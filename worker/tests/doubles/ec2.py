@@ -223,7 +223,9 @@ class EC2Double(loopback.Service):
             return
         t["polls"] += 1
         if t["polls"] < self.steps:
-            t["message"], t["progress"] = "converting", "50"
+            # EC2's percentage grows as the conversion goes on.
+            t["message"] = "converting"
+            t["progress"] = str(t["polls"] * 100 // self.steps)
             return
         if t["fail"] or self.import_mode == "fail":
             t["status"], t["message"] = "deleted", (t["fail"] or

@@ -23,6 +23,7 @@ class FaultProxy:
         self.status_left = 0
         self.resets_left = 0    # close this many connections at once
         self.delay = 0.0        # seconds before forwarding each request
+        self.retry_after = None  # Retry-After of the status answers
         self.match = None       # faults only for request lines matching
         self.requests = []      # (time, first request line)
         self.sock = socket.socket()
@@ -36,10 +37,13 @@ class FaultProxy:
         self.running = True
         threading.Thread(target=self._accept, daemon=True).start()
 
-    def set(self, status=None, count=0, resets=0, delay=0.0, match=None):
+    def set(self, status=None, count=0, resets=0, delay=0.0, match=None,
+            retry_after=None):
         """match: a regular expression; when given, only requests whose
-        first line matches it get the status or the reset."""
+        first line matches it get the status or the reset. retry_after:
+        seconds the status answers ask for in Retry-After."""
         with self.lock:
+            self.retry_after = retry_after
             self.status, self.status_left = status, count
             self.resets_left = resets
             self.delay = delay
@@ -97,6 +101,7 @@ class FaultProxy:
                         self.status_left -= 1
                         status = self.status
                     delay = self.delay
+                    retry_after = self.retry_after
                 if reset:
                     c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
                                  b"\x01\x00\x00\x00\x00\x00\x00\x00")
@@ -107,10 +112,12 @@ class FaultProxy:
                         "kind": "Error", "code": "IMAGE-BUILDER-WORKER-1000",
                         "reason": "injected failure", "message":
                         "injected failure", "operation_id": "x"}).encode()
+                    ra = b"" if retry_after is None else \
+                        b"Retry-After: %d\r\n" % retry_after
                     c.sendall(b"HTTP/1.1 %d Injected\r\nContent-Type: "
-                              b"application/json; charset=UTF-8\r\n"
+                              b"application/json; charset=UTF-8\r\n%s"
                               b"Content-Length: %d\r\n\r\n" %
-                              (status, len(body)) + body)
+                              (status, ra, len(body)) + body)
                     continue
                 if delay:
                     time.sleep(delay)
@@ -118,13 +125,21 @@ class FaultProxy:
                     upstream = socket.create_connection(self.target)
                 upstream.sendall(req)
                 # Relay the answer: read until the upstream answer is whole.
+                # An interim answer (100 Continue to the request's Expect:
+                # the body is here already) is passed on and the final one
+                # read after it.
                 resp = b""
-                while b"\r\n\r\n" not in resp:
-                    chunk = upstream.recv(65536)
-                    if not chunk:
-                        return
-                    resp += chunk
-                head, _, rest = resp.partition(b"\r\n\r\n")
+                while True:
+                    while b"\r\n\r\n" not in resp:
+                        chunk = upstream.recv(65536)
+                        if not chunk:
+                            return
+                        resp += chunk
+                    head, _, rest = resp.partition(b"\r\n\r\n")
+                    if not re.match(rb"HTTP/1\.[01] 1\d\d ", head):
+                        break
+                    c.sendall(head + b"\r\n\r\n")
+                    resp = rest
                 m = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
                 n = int(m.group(1)) if m else 0
                 while len(rest) < n:

@@ -11,7 +11,8 @@ pageToken pages; images.delete with its operation; add_image() seeds an
 image created at a given time (creationTimestamp in US Pacific time, as
 GCE writes it); labels are checked as GCE checks them. Faults are injected by
 the test: `throttle` (429s), `chunk_failures` (503 on upload chunks),
-`import_error` (the insert operation ends with that error)."""
+`import_error` (the insert operation ends with that error); `chunk_delay`
+makes each upload chunk take that many seconds (a slow uplink)."""
 
 import base64
 import hashlib
@@ -69,6 +70,7 @@ class GcpDouble:
         self.rejected = []      # why requests were refused
         self.throttle = {}      # path regex -> count of 429s left
         self.chunk_failures = 0
+        self.chunk_delay = 0.0
         self.import_error = None
         self.deleted_images = []    # names, in the order deleted
         self.list_calls = []        # images.list queries
@@ -217,6 +219,8 @@ class GcpDouble:
                         "upload_id=%s" % (self.url, bucket, sid)})
 
     def upload_chunk(self, h, sid, body):
+        if body and self.chunk_delay:
+            time.sleep(self.chunk_delay)
         s = self.sessions.get(sid)
         if s is None:
             return self.gerr(h, 404, "No such upload session", "notFound")

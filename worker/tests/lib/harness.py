@@ -12,9 +12,11 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 import urllib.request
@@ -133,6 +135,22 @@ class Queue:
     def result(self, job_id):
         return self.admin("GET", "jobs/%s/result" % job_id)
 
+    def watch_progress(self, job_id, timeout=120):
+        """Reads the job back every 50 ms until it ends, as a composer's
+        client would; returns each distinct progress it showed, in order."""
+        seen = []
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            job = self.show(job_id)
+            p = job.get("progress")
+            if p and (not seen or seen[-1] != p):
+                seen.append(p)
+            if job["state"] not in ("pending", "running"):
+                return seen
+            time.sleep(0.05)
+        raise AssertionError("job %s did not finish in %ds" %
+                             (job_id, timeout))
+
     def cancel(self, job_id):
         return self.admin("POST", "jobs/%s/cancel" % job_id)
 
@@ -141,6 +159,34 @@ class Queue:
 
     def events(self, since=0):
         return self.admin("GET", "events?since=%d" % since)
+
+
+class Notify:
+    """A NOTIFY_SOCKET read by a thread, as the service manager reads it."""
+
+    def __init__(self, tmp):
+        self.path = os.path.join(tmp, "notify.sock")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.sock.settimeout(0.2)
+        self.msgs = []
+        self.quit = False
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while not self.quit:
+            try:
+                self.msgs.append(self.sock.recv(4096).decode())
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+
+    def stop(self):
+        self.quit = True
+        self.thread.join(2)
+        self.sock.close()
 
 
 class Worker:
@@ -314,6 +360,31 @@ class TestCase(unittest.TestCase):
 
     def queue(self, *args):
         return self.keep(Queue(self.tmp, *args))
+
+    def scrape(self, port):
+        """The worker's /metrics on port, checked by Prometheus's own
+        linter (promtool check metrics)."""
+        body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port,
+                                      timeout=5).read().decode()
+        lint = subprocess.run(["promtool", "check", "metrics"],
+                              input=body.encode(), capture_output=True,
+                              timeout=30)
+        self.assertEqual(lint.returncode, 0, lint.stdout + lint.stderr)
+        return body
+
+    def assert_upload_progress(self, seen, target, name, size):
+        """A cloud upload's progress reached the server (seen: from
+        Queue.watch_progress): "uploading NAME to TARGET" with bytes done
+        of size, moving forward, partway at least once (an update held
+        past the 5 s window went out) and whole at the end."""
+        msg = "uploading %s to %s" % (name, target)
+        ups = [p for p in seen if p["message"] == msg]
+        self.assertGreaterEqual(len(ups), 2, seen)
+        self.assertEqual({p["total"] for p in ups}, {size}, ups)
+        done = [p["done"] for p in ups]
+        self.assertEqual(done, sorted(done), ups)
+        self.assertTrue(any(0 < d < size for d in done), ups)
+        self.assertEqual(done[-1], size, ups)
 
     def worker(self, address, config="", args=(), name="worker", env=None):
         return self.keep(Worker(self.tmp, address, config, args, name, env))
