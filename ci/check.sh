@@ -9,7 +9,7 @@
 # libguestfs appliances: heavy on CPU or on global resources) runs after
 # the others, alone. Each test's output goes to $B/test-logs/NAME.log; a
 # PASS, FAIL or SKIP line is printed as each one ends.
-# TESTS=pattern limits the t_* scripts to names matching the pattern;
+# TESTS="pattern ..." limits the t_* scripts to names matching any pattern;
 # TEST_SKIP="pattern ..." leaves out those matching any of the patterns;
 # TEST_TIMEOUT=seconds bounds each test (default 900).
 set -u
@@ -109,18 +109,20 @@ wait_below() {
 }
 
 selected() {
-	# shellcheck disable=SC2254  # the pattern is meant to match
-	case "$(basename "$1")" in
-	${TESTS:-*}) ;;
-	*) return 1 ;;
-	esac
+	found=""
+	for pat in ${TESTS:-*}; do
+		# shellcheck disable=SC2254  # the pattern is meant to match
+		case "$(basename "$1")" in
+		$pat) found=1 ;;
+		esac
+	done
 	for pat in ${TEST_SKIP:-}; do
 		# shellcheck disable=SC2254  # the pattern is meant to match
 		case "$(basename "$1")" in
-		$pat) return 1 ;;
+		$pat) found="" ;;
 		esac
 	done
-	return 0
+	[ -n "$found" ]
 }
 
 scripts=$(find worker queue loadtest ami packer terraform ci ops -path '*/tests/t_*' \
