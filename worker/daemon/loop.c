@@ -233,6 +233,43 @@ do_register(struct loop *l)
 	return -1;
 }
 
+/*
+ * After failed calls, the first call that reaches the composer again is the
+ * worker status: a restarted composer holds a forgotten worker's long poll
+ * as any other, and the watcher's next status call may be status_interval
+ * away (on real composers: half a minute and more without a worker, weldr
+ * refusing composes). Returns 0 to poll now, 1 to go round the loop again
+ * (the call failed, after a nap; or it was aborted), -1 when a registration
+ * was needed and a drain stopped it.
+ */
+static int
+check_after_outage(struct loop *l)
+{
+	enum api_rc	 rc;
+
+	if (l->outage_since == 0 || l->worker_id == NULL)
+		return 0;
+	rc = api_worker_status(l->api, l->worker_id);
+	switch (rc) {
+	case API_OK:
+		composer_answered(l);
+		backoff_reset(&l->backoff);
+		return 0;
+	case API_FORGOTTEN:
+		composer_answered(l);
+		log_warnx("the server no longer knows this worker: "
+		    "registering again now");
+		return do_register(l) == -1 ? -1 : 1;
+	case API_ABORTED:
+		return 1;
+	default:
+		log_warnx("%s", api_error(l->api));
+		composer_failed(l, "worker_status");
+		nap(backoff_next(&l->backoff));
+		return 1;
+	}
+}
+
 static int
 make_apis(struct loop *l)
 {
@@ -658,7 +695,7 @@ loop_run(const struct loop_opts *opts, struct config *conf)
 	json_object	*doc;
 	enum api_rc	 rc;
 	char		 err[512];
-	int		 status = 0;
+	int		 status = 0, ok;
 
 	memset(&l, 0, sizeof(l));
 	l.opts = opts;
@@ -720,6 +757,10 @@ loop_run(const struct loop_opts *opts, struct config *conf)
 			break;
 		if (watch_forgotten(l.watch) && do_register(&l) == -1)
 			break;
+		if ((ok = check_after_outage(&l)) == -1)
+			break;
+		if (ok == 1)
+			continue;
 		ib_sd_status("waiting for a job");
 		metrics_state(l.metrics, MSTATE_IDLE);
 		rc = api_request_job(l.api, l.types, arch_of(l.conf),
