@@ -238,9 +238,10 @@ do_register(struct loop *l)
  * worker status: a restarted composer holds a forgotten worker's long poll
  * as any other, and the watcher's next status call may be status_interval
  * away (on real composers: half a minute and more without a worker, weldr
- * refusing composes). Returns 0 to poll now, 1 to go round the loop again
- * (the call failed, after a nap; or it was aborted), -1 when a registration
- * was needed and a drain stopped it.
+ * refusing composes). Returns 0 to poll now (also when the composer refuses
+ * the status call for good), 1 to go round the loop again (the composer
+ * still cannot be reached, after a nap; or the call was aborted), -1 when a
+ * registration was needed and a drain stopped it.
  */
 static int
 check_after_outage(struct loop *l)
@@ -262,11 +263,19 @@ check_after_outage(struct loop *l)
 		return do_register(l) == -1 ? -1 : 1;
 	case API_ABORTED:
 		return 1;
-	default:
+	case API_RETRY:
 		log_warnx("%s", api_error(l->api));
 		composer_failed(l, "worker_status");
 		nap(backoff_next(&l->backoff));
 		return 1;
+	default:
+		/*
+		 * It answered, but refuses the call itself (a composer
+		 * without the status endpoint): the poll is what counts.
+		 */
+		log_warnx("%s", api_error(l->api));
+		composer_answered(l);
+		return 0;
 	}
 }
 

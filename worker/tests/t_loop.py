@@ -175,6 +175,27 @@ class Loop(harness.TestCase):
                 self.assertEqual(w.wait_exit(10), 0)
                 q.stop()
 
+    def test_polls_after_an_outage_when_the_status_call_is_refused(self):
+        # A composer that refuses the status call for good (404: one
+        # without that endpoint) must not keep the worker from polling
+        # once it is back: only a composer still out of reach is waited
+        # for.
+        q = self.queue()
+        proxy = self.keep(FaultProxy(q.port))
+        proxy.set(status=404, count=1000,
+                  match=r"^POST /api/worker/v1/workers/\S+/status ")
+        w = self.worker("http://" + proxy.address)
+        w.wait_log(r"registered as worker")
+        q.stop(signal.SIGKILL)
+        harness.wait_until(lambda: "warning request job" in w.log(), 10,
+                           "the long poll to fail")
+        q.start()
+        files = self.keep(harness.FileServer({"/a": b"a"}))
+        jid = q.enqueue("file-resolve", {"urls": [files.url + "/a"]})
+        q.wait(jid, 15)
+        self.assertTrue(q.result(jid)["success"])
+        self.assertGreaterEqual(proxy.count(r"/workers/\S+/status "), 1)
+
     def test_no_heartbeat_after_the_result(self):
         # Heartbeats reach the queue late (0.4 s on the way): a fast job's
         # result must still be the last thing the queue hears of the job.
