@@ -406,10 +406,25 @@ reload(struct loop *l)
 }
 
 /*
+ * Whether the server canceled the job: the composers answer a result for a
+ * job canceled since its last heartbeat with a 500 (their catch-all, code
+ * 1004), not with "not running"; its heartbeat still says canceled.
+ */
+static int
+canceled_meanwhile(struct loop *l, const struct job *job)
+{
+	int	 canceled = 0;
+
+	return api_job_status(l->api, job->location, &canceled) == API_OK &&
+	    canceled;
+}
+
+/*
  * Delivers a result until the server has it. Returns 0 when delivered or
  * dropped for good, 1 when the server refused it as too large (413), -1
  * when the worker had to stop first. A server error
- * (5xx) is retried as such, at most LOOP_RESULT_FAILED_MAX times; a job
+ * (5xx) is retried as such, at most LOOP_RESULT_FAILED_MAX times, unless
+ * the job turns out to be canceled (dropped at once); a job
  * the server no longer knows after it failed on the result was not
  * requeued or canceled: the server failed on that result (a composer may
  * even have kept it without being able to read it).
@@ -455,6 +470,13 @@ deliver_once(struct loop *l, struct job *job, json_object *result)
 			if (api_status(l->api) >= 500) {
 				snprintf(failure, sizeof(failure), "%s",
 				    api_error(l->api));
+				if (canceled_meanwhile(l, job)) {
+					log_warnx("result dropped: the server "
+					    "canceled the job before its end "
+					    "(it answered the result: %s)",
+					    failure);
+					return 0;
+				}
 				if (++failed >= LOOP_RESULT_FAILED_MAX) {
 					log_warnx("result dropped: the server "
 					    "failed on it %d times: %s",
