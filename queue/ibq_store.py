@@ -471,11 +471,15 @@ class Store:
 
     def update(self, token, body, partial_ok):
         """PATCH /jobs/{token}; returns the job's type. Raises
-        StoreError('no-token'|'not-running')."""
+        StoreError('no-token'|'canceled'|'not-running')."""
         with self.cv:
             j = self.live_token(token)
             if j is None:
                 raise StoreError("no-token")
+            # As composer's job queues (fs and db): canceled is checked
+            # first and is not "not running" to its API, but a failure.
+            if j["state"] == CANCELED:
+                raise StoreError("canceled")
             if j["state"] != RUNNING:
                 raise StoreError("not-running")
             if partial_ok and "result" not in body and "partial" in body:

@@ -32,6 +32,7 @@ ERRORS = {
     1000: (500, "Error discarding artifact"),
     1002: (500, "Error writing artifact"),
     1004: (500, "Error finishing job"),
+    1010: (500, "Error updating job"),
     10000: (500, "Unspecified internal error "),
 }
 
@@ -200,6 +201,13 @@ def update_job(h, app, token):
     try:
         jtype = app.store.update(token, body, app.partial)
     except ibq_store.StoreError as e:
+        if e.what == "canceled":
+            # Both generations: "job was canceled" from the job queue
+            # surfaces as the handler's catch-all, a 500 (Error updating
+            # job for a partial update, Error finishing job otherwise).
+            partial = app.partial and "result" not in body and \
+                "partial" in body
+            raise error(app, 1010 if partial else 1004)
         raise error(app, 5 if e.what == "no-token" else 6)
     if jtype == "osbuild" and "result" in body:
         why = unreadable_result(body["result"], app.generation)

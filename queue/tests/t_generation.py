@@ -56,6 +56,22 @@ def test_2024_refuses_worker_server_options():
     assert st == 200
 
 
+def test_result_of_a_canceled_job():
+    # Both generations' job queues answer "job was canceled" before "not
+    # running"; the handler maps it to its catch-all: 500 code 1004 (seen
+    # on both real composers), the token still answers canceled:true.
+    for s in (G2024, G2026):
+        j = s.enqueue("osbuild", {"a": 1})
+        _, tok = s.take(["osbuild"])
+        s.admin("POST", "/jobs/%s/cancel" % j)
+        st, body, _ = s.w("PATCH", "/jobs/" + tok, {"result": WS_BARE})
+        assert_error(st, body, 500, 1004)
+        assert body["reason"] == "Error finishing job", body
+        st, body, _ = s.w("GET", "/jobs/" + tok)
+        assert st == 200 and body["canceled"] is True, body
+        assert s.show(j)["state"] == "canceled"
+
+
 def test_2026_takes_worker_server_options():
     G2026.enqueue("osbuild", {"a": 1})
     _, tok = G2026.take(["osbuild"])
@@ -160,4 +176,5 @@ if __name__ == "__main__":
          test_compose_status_needs_asserted_options,
          test_compose_metadata_needs_pipeline_names,
          test_2026_takes_worker_server_options,
-         test_2026_progress_as_read_back, test_unknown_worker_answers])
+         test_2026_progress_as_read_back, test_unknown_worker_answers,
+         test_result_of_a_canceled_job])

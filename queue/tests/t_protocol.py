@@ -226,8 +226,14 @@ def test_cancel():
     assert S.admin("POST", "/jobs/%s/cancel" % j)["state"] == "canceled"
     st, body, _ = S.w("GET", "/jobs/" + tok)
     assert st == 200 and body["canceled"] is True, body
+    # As both composer generations: the job queue's "job was canceled"
+    # is the handler's catch-all, a 500 (1010 for a partial update).
     st, body, _ = S.w("PATCH", "/jobs/" + tok, {"result": {}})
-    assert_error(st, body, 400, 6)
+    assert_error(st, body, 500, 1004)
+    st, body, _ = S.w("PATCH", "/jobs/" + tok, {"partial": {"progress": {}}})
+    assert_error(st, body, 500, 1010)
+    st, body, _ = S.w("GET", "/jobs/" + tok)
+    assert st == 200 and body["canceled"] is True, body
     S.admin("POST", "/jobs/%s/cancel" % j, expect=409)
     # A pending job is simply canceled, and so is what depends on it.
     p = S.enqueue("t-cancel")

@@ -233,6 +233,52 @@ do_register(struct loop *l)
 	return -1;
 }
 
+/*
+ * After failed calls, the first call that reaches the composer again is the
+ * worker status: a restarted composer holds a forgotten worker's long poll
+ * as any other, and the watcher's next status call may be status_interval
+ * away (on real composers: half a minute and more without a worker, weldr
+ * refusing composes). Returns 0 to poll now (also when the composer refuses
+ * the status call for good), 1 to go round the loop again (the composer
+ * still cannot be reached, after a nap; or the call was aborted), -1 when a
+ * registration was needed and a drain stopped it.
+ */
+static int
+check_after_outage(struct loop *l)
+{
+	enum api_rc	 rc;
+
+	if (l->outage_since == 0 || l->worker_id == NULL)
+		return 0;
+	rc = api_worker_status(l->api, l->worker_id);
+	switch (rc) {
+	case API_OK:
+		composer_answered(l);
+		backoff_reset(&l->backoff);
+		return 0;
+	case API_FORGOTTEN:
+		composer_answered(l);
+		log_warnx("the server no longer knows this worker: "
+		    "registering again now");
+		return do_register(l) == -1 ? -1 : 1;
+	case API_ABORTED:
+		return 1;
+	case API_RETRY:
+		log_warnx("%s", api_error(l->api));
+		composer_failed(l, "worker_status");
+		nap(backoff_next(&l->backoff));
+		return 1;
+	default:
+		/*
+		 * It answered, but refuses the call itself (a composer
+		 * without the status endpoint): the poll is what counts.
+		 */
+		log_warnx("%s", api_error(l->api));
+		composer_answered(l);
+		return 0;
+	}
+}
+
 static int
 make_apis(struct loop *l)
 {
@@ -360,10 +406,25 @@ reload(struct loop *l)
 }
 
 /*
+ * Whether the server canceled the job: the composers answer a result for a
+ * job canceled since its last heartbeat with a 500 (their catch-all, code
+ * 1004), not with "not running"; its heartbeat still says canceled.
+ */
+static int
+canceled_meanwhile(struct loop *l, const struct job *job)
+{
+	int	 canceled = 0;
+
+	return api_job_status(l->api, job->location, &canceled) == API_OK &&
+	    canceled;
+}
+
+/*
  * Delivers a result until the server has it. Returns 0 when delivered or
  * dropped for good, 1 when the server refused it as too large (413), -1
  * when the worker had to stop first. A server error
- * (5xx) is retried as such, at most LOOP_RESULT_FAILED_MAX times; a job
+ * (5xx) is retried as such, at most LOOP_RESULT_FAILED_MAX times, unless
+ * the job turns out to be canceled (dropped at once); a job
  * the server no longer knows after it failed on the result was not
  * requeued or canceled: the server failed on that result (a composer may
  * even have kept it without being able to read it).
@@ -409,6 +470,13 @@ deliver_once(struct loop *l, struct job *job, json_object *result)
 			if (api_status(l->api) >= 500) {
 				snprintf(failure, sizeof(failure), "%s",
 				    api_error(l->api));
+				if (canceled_meanwhile(l, job)) {
+					log_warnx("result dropped: the server "
+					    "canceled the job before its end "
+					    "(it answered the result: %s)",
+					    failure);
+					return 0;
+				}
 				if (++failed >= LOOP_RESULT_FAILED_MAX) {
 					log_warnx("result dropped: the server "
 					    "failed on it %d times: %s",
@@ -658,7 +726,7 @@ loop_run(const struct loop_opts *opts, struct config *conf)
 	json_object	*doc;
 	enum api_rc	 rc;
 	char		 err[512];
-	int		 status = 0;
+	int		 status = 0, ok;
 
 	memset(&l, 0, sizeof(l));
 	l.opts = opts;
@@ -720,6 +788,10 @@ loop_run(const struct loop_opts *opts, struct config *conf)
 			break;
 		if (watch_forgotten(l.watch) && do_register(&l) == -1)
 			break;
+		if ((ok = check_after_outage(&l)) == -1)
+			break;
+		if (ok == 1)
+			continue;
 		ib_sd_status("waiting for a job");
 		metrics_state(l.metrics, MSTATE_IDLE);
 		rc = api_request_job(l.api, l.types, arch_of(l.conf),

@@ -109,7 +109,7 @@ struct metrics {
 
 /* The composer calls the loop retries, each a series from the start. */
 static const char *const metrics_calls[] = {
-	"register", "request_job", "result", NULL
+	"register", "request_job", "worker_status", "result", NULL
 };
 
 static const char *const state_names[] = {

@@ -198,7 +198,12 @@ watch_main(void *arg)
 			w->hb_inflight = 0;
 			pthread_cond_broadcast(&w->hb_idle);
 		}
-		if (status_due && st_rc == API_FORGOTTEN) {
+		/*
+		 * Only for the id asked about: the loop may have registered
+		 * meanwhile (it asks too, after failed calls of its own).
+		 */
+		if (status_due && st_rc == API_FORGOTTEN &&
+		    w->worker_id != NULL && strcmp(w->worker_id, wid) == 0) {
 			w->forgotten = 1;
 			/*
 			 * Ends the long poll at once (it aborts on wake), so

@@ -77,6 +77,35 @@ class Lifecycle(harness.TestCase):
         q.wait(j2, 10)
         self.assertTrue(q.result(j2)["success"])
 
+    def canceled_before_its_heartbeat_told_the_worker(self, gen):
+        # Canceled between two heartbeats, the job runs to its end; both
+        # composer generations then answer the result with a 500 (1004,
+        # "job was canceled" inside). That is no server failure to retry
+        # for minutes (backoff up to 60 s, ten times), with the worker
+        # taking no job: the job is canceled, the result dropped at once.
+        q = self.queue("--generation", gen)
+        files = self.keep(harness.FileServer({"/a": b"a"}))
+        w = self.worker("http://" + q.address,
+                        "[worker]\nheartbeat_interval = 60\n")
+        jid = q.enqueue("file-resolve", {"urls": [files.url + "/slow/3"]})
+        w.wait_log(r"job accepted")
+        q.cancel(jid)
+        w.wait_log(r"job finished after", 10)
+        t0 = time.monotonic()
+        j2 = q.enqueue("file-resolve", {"urls": [files.url + "/a"]})
+        q.wait(j2, 10)
+        self.assertTrue(q.result(j2)["success"])
+        self.assertLess(time.monotonic() - t0, 5)
+        self.assertRegex(w.log(), r"result dropped: the server canceled "
+                         r"the job")
+        self.assertEqual(q.show(jid)["state"], "canceled")
+
+    def test_canceled_before_its_heartbeat_told_the_worker_2024(self):
+        self.canceled_before_its_heartbeat_told_the_worker("2024")
+
+    def test_canceled_before_its_heartbeat_told_the_worker_2026(self):
+        self.canceled_before_its_heartbeat_told_the_worker("2026")
+
     def test_drain_finishes_the_job_and_exits_zero(self):
         q = self.queue()
         files = self.keep(harness.FileServer({}))

@@ -142,6 +142,59 @@ class Loop(harness.TestCase):
         q.wait(jid, 10)
         self.assertTrue(q.result(jid)["success"])
 
+    def reregisters_when_the_composer_comes_back(self, gen):
+        # The same restart with the default status_interval (60 s): the
+        # composers hold a forgotten worker's long poll as any other
+        # (t_generation), so the worker must not wait for its next status
+        # call. Once its calls failed, the first one that reaches the
+        # composer again asks whether it still knows the worker (measured
+        # on real composers: 36 s without a worker, weldr refusing
+        # composes, before this).
+        q = self.queue("--generation", gen)
+        w = self.worker("http://" + q.address)
+        w.wait_log(r"registered as worker")
+        q.stop(signal.SIGKILL)
+        harness.wait_until(lambda: "warning request job" in w.log(), 10,
+                           "the long poll to fail")
+        q.state = os.path.join(self.tmp, "queue-state-2")
+        q.start()
+        t = time.monotonic()
+        harness.wait_until(lambda: len(q.workers()) == 1, 15,
+                           "the worker to register with the new queue")
+        self.assertLess(time.monotonic() - t, 8, w.log()[-2000:])
+        self.assertRegex(w.log(), r"no longer knows this worker")
+        files = self.keep(harness.FileServer({"/a": b"a"}))
+        jid = q.enqueue("file-resolve", {"urls": [files.url + "/a"]})
+        q.wait(jid, 10)
+        self.assertTrue(q.result(jid)["success"])
+
+    def test_reregisters_when_the_composer_comes_back_2024(self):
+        self.reregisters_when_the_composer_comes_back("2024")
+
+    def test_reregisters_when_the_composer_comes_back_2026(self):
+        self.reregisters_when_the_composer_comes_back("2026")
+
+    def test_polls_after_an_outage_when_the_status_call_is_refused(self):
+        # A composer that refuses the status call for good (404: one
+        # without that endpoint) must not keep the worker from polling
+        # once it is back: only a composer still out of reach is waited
+        # for.
+        q = self.queue()
+        proxy = self.keep(FaultProxy(q.port))
+        proxy.set(status=404, count=1000,
+                  match=r"^POST /api/worker/v1/workers/\S+/status ")
+        w = self.worker("http://" + proxy.address)
+        w.wait_log(r"registered as worker")
+        q.stop(signal.SIGKILL)
+        harness.wait_until(lambda: "warning request job" in w.log(), 10,
+                           "the long poll to fail")
+        q.start()
+        files = self.keep(harness.FileServer({"/a": b"a"}))
+        jid = q.enqueue("file-resolve", {"urls": [files.url + "/a"]})
+        q.wait(jid, 15)
+        self.assertTrue(q.result(jid)["success"])
+        self.assertGreaterEqual(proxy.count(r"/workers/\S+/status "), 1)
+
     def test_no_heartbeat_after_the_result(self):
         # Heartbeats reach the queue late (0.4 s on the way): a fast job's
         # result must still be the last thing the queue hears of the job.

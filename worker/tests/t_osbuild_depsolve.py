@@ -279,6 +279,28 @@ class Build(harness.TestCase):
         q.wait(jid2, 60)
         self.assertTrue(q.result(jid2)["success"])
 
+    def test_cancel_learned_from_a_refused_progress_update(self):
+        # The 2026 composer answers a partial update for a canceled job
+        # with a 500 (1010); the worker asks the job's status then, and
+        # stops the build at once rather than at its next heartbeat (a
+        # minute here): real composer, 15 s heartbeats, osbuild ran on.
+        q = self.queue("--generation", "2026")
+        w = self.worker("http://" + q.address,
+                        self.config("heartbeat_interval = 60\n"))
+        marker = os.path.join(w.cache, "osbuild-store")
+        jid = q.enqueue("osbuild", build_args(double={"sleep": 1}))
+        harness.wait_until(lambda: osbuild_procs(marker), 30,
+                           "osbuild to start")
+        harness.wait_until(lambda: q.show(jid).get("partial"), 10,
+                           "a first progress update")
+        q.cancel(jid)
+        t0 = time.monotonic()
+        harness.wait_until(lambda: not osbuild_procs(marker), 30,
+                           "osbuild and its children to be gone")
+        self.assertLess(time.monotonic() - t0, 9, w.log()[-3000:])
+        w.wait_log(r"job stopped after", 10)
+        self.assertIn("the server canceled it", w.log())
+
     def test_drain_mid_build(self):
         q = self.queue()
         w = self.worker("http://" + q.address, self.config())

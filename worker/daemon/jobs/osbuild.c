@@ -133,14 +133,28 @@ worker_arch(const struct config *conf)
 
 /* ---- the monitor pipe: RFC 7464 records as they arrive ---- */
 
-/* Sends body now (takes it); a refusal is logged, the build goes on. */
+/*
+ * Sends body now (takes it); a refusal is logged, the build goes on. The
+ * 2026 composer answers an update for a job canceled meanwhile with a 500
+ * (1010): the job's status then says whether that is it, and the watcher
+ * stops the build now rather than at the next heartbeat.
+ */
 static void
 partial_put(struct monitor *m, json_object *body)
 {
+	int	 canceled = 0;
+
 	m->last_partial = now_ms();
-	if (api_update_partial(m->ctx->api, m->job->location, body) != API_OK)
+	if (api_update_partial(m->ctx->api, m->job->location, body) !=
+	    API_OK) {
 		log_warnx("osbuild: progress update not taken: %s",
 		    api_error(m->ctx->api));
+		if (api_status(m->ctx->api) >= 500 &&
+		    api_job_status(m->ctx->api, m->job->location,
+		    &canceled) == API_OK && canceled &&
+		    atomic_exchange(&m->job->canceled, 1) == 0)
+			log_warnx("stopping the job: the server canceled it");
+	}
 	json_object_put(body);
 }
 
