@@ -28,8 +28,8 @@ B	 = build$(if $(filter 1,$(SANITIZE)),-san)
 #   lib/     libc, curl and json-c helpers (util, log, http, exec, ...)
 #   cloud/   clients of cloud and registry APIs, on top of lib/
 # Each folder sees only its own headers and those of the layers below it.
-LIB_SRCS = $(addprefix worker/lib/,backoff.c cli.c exec.c http.c http_multi.c jsonutil.c \
-	   log.c toml.c util.c xml.c)
+LIB_SRCS = $(addprefix worker/lib/,backoff.c cli.c exec.c frame.c http.c http_multi.c \
+	   jsonutil.c log.c toml.c util.c xml.c)
 CLOUD_SRCS = $(addprefix worker/cloud/,aws.c aws_creds.c aws_imds.c \
 	   azure.c azure_blob.c azure_sharedkey.c cloud.c ec2.c gce.c gcp.c \
 	   gcp_auth.c gcs.c registry.c s3.c s3_multipart.c)
@@ -52,6 +52,7 @@ VMCHECK_SRCS = $(addprefix worker/vmcheck/,appliance.c host.c kvm.c main.c \
 BACKLOG_SRCS = $(addprefix worker/backlog/,cw.c main.c prom.c)
 LOGSHIP_SRCS = $(addprefix worker/logship/,cwl.c event.c journal.c main.c)
 MAINT_SRCS = $(addprefix worker/maintenance/,main.c prune_aws.c)
+AGENT_SRCS = $(addprefix worker/agent/,main.c session.c)
 
 LIB_A	 = $(B)/libib.a
 CLOUD_A	 = $(B)/libibcloud.a
@@ -66,7 +67,7 @@ UNIT_BINS = $(addprefix $(B)/tests/,$(notdir $(UNIT_SRCS:.c=) \
 	   $(BUILDER_UNIT_SRCS:.c=)))
 
 PROGS	 = $(B)/ib-worker $(B)/ib-vmcheck $(B)/ib-build $(B)/ib-depsolve \
-	   $(B)/ib-backlog $(B)/ib-logship $(B)/ib-maintenance
+	   $(B)/ib-backlog $(B)/ib-logship $(B)/ib-maintenance $(B)/ib-agent
 
 all: deps-build $(PROGS)
 
@@ -88,6 +89,7 @@ $(B)/worker/vmcheck/%:	 INC = -Iworker/vmcheck -Iworker/lib \
 	$(shell pkg-config --cflags libguestfs 2>/dev/null)
 $(B)/worker/backlog/%:	 INC = -Iworker/lib -Iworker/cloud
 $(B)/worker/maintenance/%: INC = -Iworker/lib -Iworker/cloud
+$(B)/worker/agent/%:	 INC = -Iworker/agent -Iworker/lib
 $(B)/worker/logship/%:	 INC = -Iworker/lib -Iworker/cloud \
 	$(shell pkg-config --cflags libsystemd 2>/dev/null)
 
@@ -134,6 +136,9 @@ $(B)/ib-backlog: $(call objs,$(BACKLOG_SRCS)) $(CLOUD_A) $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/ib-maintenance: $(call objs,$(MAINT_SRCS)) $(CLOUD_A) $(LIB_A)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/ib-agent: $(call objs,$(AGENT_SRCS)) $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/ib-logship: $(call objs,$(LOGSHIP_SRCS)) $(CLOUD_A) $(LIB_A)
