@@ -38,6 +38,8 @@ DAEMON_SRCS = $(addprefix worker/daemon/,api.c asg.c auth.c cache.c \
 	   $(addprefix worker/daemon/jobs/,aws_ec2.c bootc_info_resolve.c \
 	   container_resolve.c depsolve.c dnfjson.c file_resolve.c jobs.c \
 	   osbuild.c ostree_resolve.c search_packages.c) \
+	   $(addprefix worker/daemon/executor/,agent_client.c executor.c \
+	   executor_ec2.c executor_host.c executor_qemu.c) \
 	   $(addprefix worker/daemon/targets/,aws_ami.c aws_s3.c \
 	   azure_image.c common.c container.c gcp_image.c run_targets.c \
 	   targets.c worker_server.c)
