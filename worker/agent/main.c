@@ -25,7 +25,7 @@
 #define PROG			"ib-agent"
 #define AGENT_PORT		"8701"
 #define AGENT_WORKDIR		"/var/lib/ib-agent"
-#define AGENT_BUILDER		"osbuild"
+#define AGENT_BUILDER		"auto"
 #define AGENT_IDLE_S		1800
 
 static atomic_int	 quit;	/* lock-free: safe to set in a handler */
@@ -67,6 +67,21 @@ builder_version(const char *builder)
 	    res.out.data + 8 : res.out.data);
 	exec_result_free(&res);
 	return v;
+}
+
+/*
+ * The builder this image ships, as the worker's first boot picks it:
+ * ib-build on Debian, osbuild elsewhere, the other one when the preferred
+ * one is missing.
+ */
+static const char *
+pick_builder(void)
+{
+	int	 debian = access("/etc/debian_version", F_OK) == 0;
+	const char *first = debian ? "ib-build" : "osbuild";
+	const char *second = debian ? "osbuild" : "ib-build";
+
+	return exec_runnable(first) || !exec_runnable(second) ? first : second;
 }
 
 static int
@@ -208,6 +223,8 @@ main(int argc, char **argv)
 	}
 	log_init(debug, LOG_TEXT);
 	cli_quit_on_signals(&quit);
+	if (strcmp(o.builder, "auto") == 0)
+		o.builder = pick_builder();
 	o.build_timeout_ms = build_s * 1000;
 	if ((lfd = listen_on(listen_spec, why, sizeof(why))) == -1) {
 		log_warnx("agent: cannot listen on %s", why);
