@@ -37,7 +37,7 @@ usage(FILE *f)
 	    "usage: ib-agent [-d] [--listen [HOST:]PORT] [--builder PROGRAM]\n"
 	    "                [--workdir DIR] [--port-file FILE]\n"
 	    "                [--idle-timeout SECONDS] [--build-timeout SECONDS]\n"
-	    "                [--poweroff]\n"
+	    "                [--scratch DEVICE] [--poweroff]\n"
 	    "\n"
 	    "Serves one build to an ib-worker executor (default port %s),\n"
 	    "then exits or powers the machine off. See ib-agent(8).\n"
@@ -82,6 +82,51 @@ pick_builder(void)
 	const char *second = debian ? "osbuild" : "ib-build";
 
 	return exec_runnable(first) || !exec_runnable(second) ? first : second;
+}
+
+/* Runs a tool of the VM's set-up; 0 when it exited 0. */
+static int
+run_tool(const char *const *argv)
+{
+	struct exec_opts	 o;
+	struct exec_result	 res;
+	int			 ok;
+
+	memset(&o, 0, sizeof(o));
+	o.argv = argv;
+	o.timeout_ms = 300000;
+	o.abort = &quit;
+	ok = exec_run(&o, &res) == 0 && res.exited && res.code == 0;
+	if (!ok)
+		log_warnx("agent: %s failed: %.300s", argv[0],
+		    res.err.data != NULL ? res.err.data : res.error);
+	exec_result_free(&res);
+	return ok ? 0 : -1;
+}
+
+/*
+ * The build's scratch disk (the executor attaches a blank one, sized for
+ * the build): a fresh ext4 on it, mounted on the work directory. Without
+ * the device the work directory stays on the root file system.
+ */
+static int
+scratch_mount(const char *dev, const char *workdir)
+{
+	const char *const mkfs[] = { "mkfs.ext4", "-q", "-F", "-E",
+	    "lazy_itable_init=1,lazy_journal_init=1", dev, NULL };
+	const char *const mnt[] = { "mount", dev, workdir, NULL };
+	struct stat	 st;
+
+	if (stat(dev, &st) == -1 || !S_ISBLK(st.st_mode)) {
+		log_info("agent: no scratch disk %s: building on the root "
+		    "file system", dev);
+		return 0;
+	}
+	if (mkdir_p(workdir, 0700) == -1 || run_tool(mkfs) == -1 ||
+	    run_tool(mnt) == -1)
+		return -1;
+	log_info("agent: scratch disk %s on %s", dev, workdir);
+	return 0;
 }
 
 static int
@@ -160,6 +205,7 @@ main(int argc, char **argv)
 {
 	struct agent_opts	 o;
 	const char		*listen_spec = AGENT_PORT, *port_file = NULL;
+	const char		*scratch = NULL;
 	const char		*v;
 	char			 why[256], *version;
 	long			 idle_s = AGENT_IDLE_S, build_s = 0;
@@ -183,6 +229,7 @@ main(int argc, char **argv)
 		    strcmp(argv[i], "--builder") == 0 ||
 		    strcmp(argv[i], "--workdir") == 0 ||
 		    strcmp(argv[i], "--port-file") == 0 ||
+		    strcmp(argv[i], "--scratch") == 0 ||
 		    strcmp(argv[i], "--idle-timeout") == 0 ||
 		    strcmp(argv[i], "--build-timeout") == 0) {
 			const char *f = argv[i];
@@ -199,6 +246,8 @@ main(int argc, char **argv)
 				o.workdir = v;
 			else if (strcmp(f, "--port-file") == 0)
 				port_file = v;
+			else if (strcmp(f, "--scratch") == 0)
+				scratch = v;
 			else {
 				n = strtol(v, &end, 10);
 				if (*v == '\0' || *end != '\0' || n < 0 ||
@@ -225,6 +274,12 @@ main(int argc, char **argv)
 	cli_quit_on_signals(&quit);
 	if (strcmp(o.builder, "auto") == 0)
 		o.builder = pick_builder();
+	if (scratch != NULL && scratch_mount(scratch, o.workdir) == -1) {
+		log_warnx("agent: the scratch disk %s cannot be used", scratch);
+		if (poweroff)
+			power_off();
+		return 1;
+	}
 	o.build_timeout_ms = build_s * 1000;
 	if ((lfd = listen_on(listen_spec, why, sizeof(why))) == -1) {
 		log_warnx("agent: cannot listen on %s", why);

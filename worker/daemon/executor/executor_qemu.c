@@ -1,7 +1,8 @@
 /*
  * The "qemu.kvm" executor: one transient libvirt domain per build, booted
  * from a qcow2 overlay on the executor base image (the worker image; an
- * SMBIOS OEM string "ib-role=executor" makes it start ib-agent instead of
+ * SMBIOS OEM string passes the system credential ib.role, which makes
+ * it start ib-agent instead of
  * the worker), reached through a forward of one loopback port to the
  * agent's. KVM when ib-vmcheck finds it usable, TCG otherwise. The domain
  * and the overlay go when the build ends, however it ends; domains named
@@ -40,6 +41,7 @@ struct qvm {
 	char			 port[16];
 	char			*dir;		/* overlay, XML, console */
 	char			*overlay;
+	char			*scratch;	/* the build's blank disk */
 	int			 created;
 };
 
@@ -164,7 +166,7 @@ domain_xml(const struct qvm *vm, const char *acc, const char *console)
 	    "  <memory unit='MiB'>%lld</memory>\n"
 	    "  <vcpu>%lld</vcpu>\n"
 	    "  <sysinfo type='smbios'><oemStrings>"
-	    "<entry>ib-role=executor</entry></oemStrings></sysinfo>\n"
+	    "<entry>io.systemd.credential:ib.role=executor</entry></oemStrings></sysinfo>\n"
 	    "  <os><type arch='x86_64' machine='pc'>hvm</type>"
 	    "<boot dev='hd'/><smbios mode='sysinfo'/></os>\n"
 	    "  <features><acpi/></features>\n"
@@ -178,6 +180,11 @@ domain_xml(const struct qvm *vm, const char *acc, const char *console)
 	    "      <driver name='qemu' type='qcow2' cache='unsafe'/>\n"
 	    "      <source file='%s'/>\n"
 	    "      <target dev='vda' bus='virtio'/>\n"
+	    "    </disk>\n"
+	    "    <disk type='file' device='disk'>\n"
+	    "      <driver name='qemu' type='qcow2' cache='unsafe'/>\n"
+	    "      <source file='%s'/>\n"
+	    "      <target dev='vdb' bus='virtio'/>\n"
 	    "    </disk>\n"
 	    "    <serial type='file'><source path='%s'/>"
 	    "<target port='0'/></serial>\n"
@@ -198,7 +205,7 @@ domain_xml(const struct qvm *vm, const char *acc, const char *console)
 	    strcmp(acc, "kvm") == 0 ? "  <cpu mode='host-passthrough'/>\n" :
 	    "  <cpu mode='custom' match='exact' check='none'><model "
 	    "fallback='forbid'>qemu64</model></cpu>\n",
-	    vm->overlay, console,
+	    vm->overlay, vm->scratch, console,
 	    strcmp(c->osbuild_executor.network, "none") == 0 ? "on" : "off",
 	    vm->port, AGC_PORT);
 }
@@ -234,6 +241,7 @@ destroy(struct qvm *vm)
 		log_warn("executor qemu.kvm: cannot remove %s", vm->dir);
 	free(vm->dir);
 	free(vm->overlay);
+	free(vm->scratch);
 }
 
 static int
@@ -270,16 +278,22 @@ qemu_build(const struct config *conf, const struct executor_build *b,
 		goto cleanup;
 	}
 	vm.overlay = xasprintf("%s/disk.qcow2", vm.dir);
+	vm.scratch = xasprintf("%s/scratch.qcow2", vm.dir);
 	console = xasprintf("%s/console.log", vm.dir);
 	xmlpath = xasprintf("%s/domain.xml", vm.dir);
 	snprintf(size, sizeof(size), "%lldG",
 	    (long long)conf->osbuild_executor.disk);
 	{
+		/* The system on an overlay of the image, the build on a
+		 * blank disk of its own (the agent makes its file system). */
 		const char *argv[] = { "qemu-img", "create", "-q", "-f",
 		    "qcow2", "-F", "qcow2", "-b", conf->osbuild_executor.image,
-		    vm.overlay, size, NULL };
+		    vm.overlay, NULL };
+		const char *sargv[] = { "qemu-img", "create", "-q", "-f",
+		    "qcow2", vm.scratch, size, NULL };
 
-		if (tool(argv, NULL, why, sizeof(why)) == -1) {
+		if (tool(argv, NULL, why, sizeof(why)) == -1 ||
+		    tool(sargv, NULL, why, sizeof(why)) == -1) {
 			snprintf(r->res.error, sizeof(r->res.error),
 			    "executor qemu.kvm: the overlay: %.200s", why);
 			goto cleanup;
