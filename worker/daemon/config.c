@@ -126,6 +126,12 @@ static const struct keydef osbuild_executor_keys[] = {
 	FN("libvirt_uri", osbuild_executor.libvirt_uri, set_nonempty),
 	INT("boot_timeout", osbuild_executor.boot_timeout, 5, 86400),
 	INT("build_timeout", osbuild_executor.build_timeout, 0, 7 * 86400),
+	FN("ami", osbuild_executor.ami, set_word),
+	FN("instance_type", osbuild_executor.instance_type, set_word),
+	FN("subnet_id", osbuild_executor.subnet_id, set_word),
+	FN("security_group", osbuild_executor.security_group, set_word),
+	FN("region", osbuild_executor.region, set_word),
+	INT("agent_port", osbuild_executor.agent_port, 1, 65535),
 };
 static const struct keydef repository_mtls_keys[] = {
 	STR("baseurl", repository_mtls.baseurl),
@@ -629,6 +635,8 @@ config_defaults(void)
 	c->osbuild_executor.network = xstrdup("nat");
 	c->osbuild_executor.libvirt_uri = xstrdup("qemu:///system");
 	c->osbuild_executor.boot_timeout = 600;
+	c->osbuild_executor.instance_type = xstrdup("m6a.large");
+	c->osbuild_executor.agent_port = 8701;
 
 	c->worker.poll_interval = 0;
 	c->worker.request_timeout = 600;
@@ -807,6 +815,11 @@ config_free(struct config *c)
 	free(c->osbuild_executor.accel);
 	free(c->osbuild_executor.network);
 	free(c->osbuild_executor.libvirt_uri);
+	free(c->osbuild_executor.ami);
+	free(c->osbuild_executor.instance_type);
+	free(c->osbuild_executor.subnet_id);
+	free(c->osbuild_executor.security_group);
+	free(c->osbuild_executor.region);
 	free(c->repository_mtls.baseurl);
 	free(c->repository_mtls.ca);
 	free(c->repository_mtls.mtls_client_key);

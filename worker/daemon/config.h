@@ -122,6 +122,15 @@ struct config {
 		char	*libvirt_uri;	/* default qemu:///system */
 		int64_t	 boot_timeout;	/* default 600 */
 		int64_t	 build_timeout;	/* default 0 */
+		/* aws.ec2: the executor AMI, the instance type, the subnet
+		 * and the security group (admitting only the workers on
+		 * agent_port), the region; [aws] credentials and endpoint. */
+		char	*ami;
+		char	*instance_type;	/* default m6a.large */
+		char	*subnet_id;
+		char	*security_group;
+		char	*region;
+		int64_t	 agent_port;	/* default 8701 */
 	} osbuild_executor;
 	struct {
 		char	*baseurl;

@@ -318,7 +318,11 @@ class Loop(harness.TestCase):
                 ("host", "", 0, "configuration OK"),
                 ("qemu.kvm", 'image = "%s"\n' % image, 0,
                  "configuration OK"),
-                ("aws.ec2", "", 2, "osbuild_executor.type: aws.ec2: "),
+                ("aws.ec2", 'ami = "ami-0a1"\nsubnet_id = "subnet-0b2"\n'
+                 'security_group = "sg-0c3"\nregion = "eu-west-1"\n', 0,
+                 "configuration OK"),
+                ("aws.ec2", "", 2, "osbuild_executor.type: aws.ec2: aws.ec2 "
+                 "needs ami, subnet_id, security_group and region"),
                 ("docker", "", 2, 'osbuild_executor.type: must be "host", '
                  '"aws.ec2" or "qemu.kvm"')):
             with open(conf, "w") as f:

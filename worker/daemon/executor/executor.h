@@ -62,6 +62,9 @@ extern const struct executor executor_host;
 extern const struct executor executor_qemu;
 extern const struct executor executor_ec2;
 
+/* aws.ec2's check of its keys (its available()). */
+int	 executor_ec2_configured(const struct config *, char *, size_t);
+
 /* The executor [osbuild_executor] type names, NULL for an unknown one. */
 const struct executor	*executor_find(const char *type);
 /* The configured one (host when unset or unknown). */

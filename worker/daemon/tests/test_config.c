@@ -382,6 +382,17 @@ test_sections_present(void **state)
 	assert_int_equal(c->osbuild_executor.boot_timeout, 900);
 	assert_int_equal(c->osbuild_executor.build_timeout, 7200);
 	config_free(c);
+
+	c = load("[osbuild_executor]\ntype = \"aws.ec2\"\nami = \"ami-0a\"\n"
+	    "subnet_id = \"subnet-0b\"\nsecurity_group = \"sg-0c\"\n"
+	    "region = \"eu-west-1\"\nagent_port = 9000\n");
+	assert_string_equal(c->osbuild_executor.ami, "ami-0a");
+	assert_string_equal(c->osbuild_executor.subnet_id, "subnet-0b");
+	assert_string_equal(c->osbuild_executor.security_group, "sg-0c");
+	assert_string_equal(c->osbuild_executor.region, "eu-west-1");
+	assert_string_equal(c->osbuild_executor.instance_type, "m6a.large");
+	assert_int_equal(c->osbuild_executor.agent_port, 9000);
+	config_free(c);
 }
 
 static void
