@@ -157,9 +157,9 @@ frame_read(int fd, char *type, struct buf *payload, long timeout_ms,
 		payload->data = xrealloc(payload->data, len + 1);
 		payload->cap = len + 1;
 	}
-	if (recv_all(fd, payload->data, len, deadline, abort, why,
-	    whylen) != 0) {
-		if (why[0] == '\0' || strncmp(why, "recv", 4) != 0)
+	if ((r = recv_all(fd, payload->data, len, deadline, abort, why,
+	    whylen)) != 0) {
+		if (r == 1)
 			snprintf(why, whylen, "the peer closed the "
 			    "connection inside a frame");
 		return -1;
