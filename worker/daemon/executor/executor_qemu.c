@@ -77,9 +77,12 @@ tool(const char *const *argv, struct buf *out, char *why, size_t len)
 	if (exec_run(&o, &res) == -1)
 		snprintf(why, len, "%s", res.error);
 	else if (!res.exited || res.code != 0) {
+		/* The end of what it said: virsh names the file first. */
 		rtrim(res.err.data);
-		snprintf(why, len, "%s: %s: %.200s", argv[0],
-		    exec_status_str(&res, st, sizeof(st)), res.err.data);
+		snprintf(why, len, "%s: %s: %s", argv[0],
+		    exec_status_str(&res, st, sizeof(st)), res.err.data +
+		    (strlen(res.err.data) > 160 ? strlen(res.err.data) - 160 :
+		    0));
 	} else {
 		rc = 0;
 		if (out != NULL)
@@ -200,7 +203,7 @@ domain_xml(const struct qvm *vm, const char *acc, const char *console)
 	    "    <qemu:arg value='virtio-net-pci,netdev=ibxnet,bus=pci.0,"
 	    "addr=0x10'/>\n"
 	    "  </qemu:commandline>\n"
-	    "</domain>\n", acc, vm->name, (long long)c->osbuild_executor.memory,
+	    "</domain>\n", strcmp(acc, "kvm") == 0 ? "kvm" : "qemu", vm->name, (long long)c->osbuild_executor.memory,
 	    (long long)c->osbuild_executor.vcpus,
 	    strcmp(acc, "kvm") == 0 ? "  <cpu mode='host-passthrough'/>\n" :
 	    "  <cpu mode='custom' match='exact' check='none'><model "
