@@ -28,11 +28,11 @@ B	 = build$(if $(filter 1,$(SANITIZE)),-san)
 #   lib/     libc, curl and json-c helpers (util, log, http, exec, ...)
 #   cloud/   clients of cloud and registry APIs, on top of lib/
 # Each folder sees only its own headers and those of the layers below it.
-LIB_SRCS = $(addprefix worker/lib/,backoff.c cli.c exec.c http.c http_multi.c jsonutil.c \
-	   log.c toml.c util.c xml.c)
+LIB_SRCS = $(addprefix worker/lib/,backoff.c cli.c exec.c frame.c http.c http_multi.c \
+	   jsonutil.c log.c toml.c util.c xml.c)
 CLOUD_SRCS = $(addprefix worker/cloud/,aws.c aws_creds.c aws_imds.c \
 	   azure.c azure_blob.c azure_sharedkey.c cloud.c ec2.c gce.c gcp.c \
-	   gcp_auth.c gcs.c koji.c oci.c registry.c s3.c s3_multipart.c \
+	   gcp_auth.c gcs.c koji.c oci.c pulp.c registry.c s3.c s3_multipart.c \
 	   vsphere.c)
 DAEMON_SRCS = $(addprefix worker/daemon/,api.c asg.c auth.c cache.c \
 	   config.c health.c job.c loop.c metrics.c sdnotify.c watch.c) \
@@ -40,9 +40,12 @@ DAEMON_SRCS = $(addprefix worker/daemon/,api.c asg.c auth.c cache.c \
 	   container_resolve.c depsolve.c dnfjson.c file_resolve.c jobs.c \
 	   koji_finalize.c koji_init.c kojihub.c \
 	   osbuild.c ostree_resolve.c search_packages.c) \
+	   $(addprefix worker/daemon/executor/,agent_client.c executor.c \
+	   executor_ec2.c executor_host.c executor_qemu.c) \
 	   $(addprefix worker/daemon/targets/,aws_ami.c aws_s3.c \
-	   azure_image.c common.c container.c gcp_image.c koji_upload.c oci_image.c \
-	   progress.c run_targets.c targets.c vmware.c worker_server.c)
+	   azure_image.c azure_storage.c common.c container.c gcp_image.c \
+	   koji_upload.c oci_image.c progress.c pulp_ostree.c run_targets.c \
+	   targets.c vmware.c worker_server.c)
 BUILDER_SRCS = $(addprefix worker/builder/,disk_direct.c gen.c ids.c inputs.c \
 	   main.c manifest.c monitor.c pyjson.c run.c schema.c sources.c \
 	   stage_image.c stage_tree.c stages.c store.c)
@@ -55,10 +58,7 @@ BACKLOG_SRCS = $(addprefix worker/backlog/,cw.c main.c prom.c)
 LOGSHIP_SRCS = $(addprefix worker/logship/,cwl.c event.c journal.c main.c)
 MAINT_SRCS = $(addprefix worker/maintenance/,main.c prune_aws.c prune_azure.c \
 	   prune_gcp.c)
-# issue 16's later targets (h-targets2): Pulp ostree, the legacy Azure blob
-CLOUD_SRCS += worker/cloud/pulp.c
-DAEMON_SRCS += worker/daemon/targets/pulp_ostree.c \
-	   worker/daemon/targets/azure_storage.c
+AGENT_SRCS = $(addprefix worker/agent/,main.c session.c)
 
 LIB_A	 = $(B)/libib.a
 CLOUD_A	 = $(B)/libibcloud.a
@@ -73,7 +73,7 @@ UNIT_BINS = $(addprefix $(B)/tests/,$(notdir $(UNIT_SRCS:.c=) \
 	   $(BUILDER_UNIT_SRCS:.c=)))
 
 PROGS	 = $(B)/ib-worker $(B)/ib-vmcheck $(B)/ib-build $(B)/ib-depsolve \
-	   $(B)/ib-backlog $(B)/ib-logship $(B)/ib-maintenance
+	   $(B)/ib-backlog $(B)/ib-logship $(B)/ib-maintenance $(B)/ib-agent
 
 all: deps-build $(PROGS)
 
@@ -95,6 +95,7 @@ $(B)/worker/vmcheck/%:	 INC = -Iworker/vmcheck -Iworker/lib \
 	$(shell pkg-config --cflags libguestfs 2>/dev/null)
 $(B)/worker/backlog/%:	 INC = -Iworker/lib -Iworker/cloud
 $(B)/worker/maintenance/%: INC = -Iworker/lib -Iworker/cloud
+$(B)/worker/agent/%:	 INC = -Iworker/agent -Iworker/lib
 $(B)/worker/logship/%:	 INC = -Iworker/lib -Iworker/cloud \
 	$(shell pkg-config --cflags libsystemd 2>/dev/null)
 
@@ -141,6 +142,9 @@ $(B)/ib-backlog: $(call objs,$(BACKLOG_SRCS)) $(CLOUD_A) $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/ib-maintenance: $(call objs,$(MAINT_SRCS)) $(CLOUD_A) $(LIB_A)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/ib-agent: $(call objs,$(AGENT_SRCS)) $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/ib-logship: $(call objs,$(LOGSHIP_SRCS)) $(CLOUD_A) $(LIB_A)

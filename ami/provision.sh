@@ -34,7 +34,8 @@ command -v ib-worker >/dev/null || {
 }
 
 # The worker itself is enabled by the first boot, once it knows its composer.
-systemctl enable ib-worker-firstboot.service ib-vmcheck.timer
+# The agent runs only in a build VM (the ib.role credential; its unit says).
+systemctl enable ib-worker-firstboot.service ib-vmcheck.timer ib-agent.service
 install -d -m 0700 /var/cache/osbuild-worker /etc/osbuild-worker
 install -d -m 0700 /var/lib/ib-worker
 rm -f /var/lib/ib-worker/firstboot.done

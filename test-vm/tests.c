@@ -241,9 +241,7 @@ compose_request(struct vt *vt, const char *host_ip, const char *hostname,
  * download, about a minute under TCG, so a fault lands mid-build. The
  * hostname differs per test, so no VM finds the result in its store.
  */
-#define FAULT_ARTIFACT	"disk.raw.xz"
-
-static json_object *
+json_object *
 fault_args(struct vt *vt, const char *hostname, char *err)
 {
 	char *p = xasprintf("%s/test-vm/fault-manifest.json", vt->top);
@@ -322,7 +320,7 @@ wait_accept(struct vm *const *vms, size_t n, const char *id, int timeout_s,
 }
 
 /* Runs an osbuild job to its end; its result on success (caller frees). */
-static json_object *
+json_object *
 finished_result(struct vt *vt, const char *id, int timeout_s, char *err)
 {
 	char *state = queue_wait(vt, id, timeout_s, err);
@@ -1313,5 +1311,7 @@ const struct vt_test vt_tests[] = {
 	{ "vm-shutdown", t_vm_shutdown, 0 },
 	{ "deploy", t_deploy, 0 },
 	{ "broken-builder", t_broken_builder, 0 },
+	{ "executor", t_executor, 0 },
+	{ "executor-reaper", t_executor_reaper, 0 },
 	{ NULL, NULL, 0 },
 };

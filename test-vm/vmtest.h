@@ -208,5 +208,16 @@ struct vt_test {
 };
 extern const struct vt_test vt_tests[];
 void	 tests_teardown(struct vt *);
+/* The fault tests' build (test-vm/fault-manifest.json, hostname set):
+ * an osbuild job's args, or NULL with err. */
+json_object *fault_args(struct vt *, const char *hostname, char *err);
+#define FAULT_ARTIFACT	"disk.raw.xz"
+/* Waits for the job; its result when it succeeded, else NULL with err. */
+json_object *finished_result(struct vt *, const char *id, int timeout_s,
+	    char *err);
+
+/* executor.c: the osbuild executor qemu.kvm, a worker on the host. */
+int	 t_executor(struct vt *, char *err);
+int	 t_executor_reaper(struct vt *, char *err);
 
 #endif

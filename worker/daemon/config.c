@@ -60,7 +60,7 @@ struct tabledef {
 #define FN(n, f, fn)	{ n, K_FN, OFF(f), 0, 0, fn }
 
 static keyfn	 set_log_format, set_partial, set_job_types, set_executor,
-		 set_abspath, set_word, set_nonempty;
+		 set_abspath, set_word, set_nonempty, set_accel, set_network;
 
 static const struct keydef top_keys[] = {
 	STR("base_path", base_path),
@@ -117,6 +117,21 @@ static const struct keydef osbuild_executor_keys[] = {
 	FN("type", osbuild_executor.type, set_executor),
 	STR("iam_profile", osbuild_executor.iam_profile),
 	STR("key_name", osbuild_executor.key_name),
+	FN("image", osbuild_executor.image, set_abspath),
+	INT("vcpus", osbuild_executor.vcpus, 1, 256),
+	INT("memory", osbuild_executor.memory, 256, INT64_C(1) << 22),
+	INT("disk", osbuild_executor.disk, 1, 65536),
+	FN("accel", osbuild_executor.accel, set_accel),
+	FN("network", osbuild_executor.network, set_network),
+	FN("libvirt_uri", osbuild_executor.libvirt_uri, set_nonempty),
+	INT("boot_timeout", osbuild_executor.boot_timeout, 5, 86400),
+	INT("build_timeout", osbuild_executor.build_timeout, 0, 7 * 86400),
+	FN("ami", osbuild_executor.ami, set_word),
+	FN("instance_type", osbuild_executor.instance_type, set_word),
+	FN("subnet_id", osbuild_executor.subnet_id, set_word),
+	FN("security_group", osbuild_executor.security_group, set_word),
+	FN("region", osbuild_executor.region, set_word),
+	INT("agent_port", osbuild_executor.agent_port, 1, 65535),
 };
 static const struct keydef repository_mtls_keys[] = {
 	STR("baseurl", repository_mtls.baseurl),
@@ -289,6 +304,44 @@ set_executor(struct loader *ld, const char *name,
 		    "\"qemu.kvm\"", name);
 	set_str(base, kd->off, v->str);
 	return 0;
+}
+
+/* One of a list of words (NULL-terminated), stored as it is. */
+static int
+set_oneof(struct loader *ld, const char *name, const struct toml_value *v,
+    void *base, const struct keydef *kd, const char *const *words,
+    const char *said)
+{
+	const char *const	*w;
+
+	if (want(ld, name, v, TOML_STRING) == -1)
+		return -1;
+	for (w = words; *w != NULL; w++)
+		if (strcmp(v->str, *w) == 0) {
+			set_str(base, kd->off, v->str);
+			return 0;
+		}
+	return bad(ld, v, "%s: must be %s", name, said);
+}
+
+static int
+set_accel(struct loader *ld, const char *name, const struct toml_value *v,
+    void *base, const struct keydef *kd)
+{
+	static const char *const words[] = { "auto", "kvm", "tcg", NULL };
+
+	return set_oneof(ld, name, v, base, kd, words,
+	    "\"auto\", \"kvm\" or \"tcg\"");
+}
+
+static int
+set_network(struct loader *ld, const char *name, const struct toml_value *v,
+    void *base, const struct keydef *kd)
+{
+	static const char *const words[] = { "nat", "none", NULL };
+
+	return set_oneof(ld, name, v, base, kd, words,
+	    "\"nat\" or \"none\"");
 }
 
 static int
@@ -574,6 +627,16 @@ config_defaults(void)
 	c->aws.s3_parallel = 4;
 	c->containers.tls_verify = 1;
 	c->osbuild_executor.type = xstrdup("host");
+	c->osbuild_executor.image = xstrdup(CONFIG_DEFAULT_EXECUTOR_IMAGE);
+	c->osbuild_executor.vcpus = 2;
+	c->osbuild_executor.memory = 2048;
+	c->osbuild_executor.disk = 20;
+	c->osbuild_executor.accel = xstrdup("auto");
+	c->osbuild_executor.network = xstrdup("nat");
+	c->osbuild_executor.libvirt_uri = xstrdup("qemu:///system");
+	c->osbuild_executor.boot_timeout = 600;
+	c->osbuild_executor.instance_type = xstrdup("m6a.large");
+	c->osbuild_executor.agent_port = 8701;
 
 	c->worker.poll_interval = 0;
 	c->worker.request_timeout = 600;
@@ -748,6 +811,15 @@ config_free(struct config *c)
 	free(c->osbuild_executor.type);
 	free(c->osbuild_executor.iam_profile);
 	free(c->osbuild_executor.key_name);
+	free(c->osbuild_executor.image);
+	free(c->osbuild_executor.accel);
+	free(c->osbuild_executor.network);
+	free(c->osbuild_executor.libvirt_uri);
+	free(c->osbuild_executor.ami);
+	free(c->osbuild_executor.instance_type);
+	free(c->osbuild_executor.subnet_id);
+	free(c->osbuild_executor.security_group);
+	free(c->osbuild_executor.region);
 	free(c->repository_mtls.baseurl);
 	free(c->repository_mtls.ca);
 	free(c->repository_mtls.mtls_client_key);

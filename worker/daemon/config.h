@@ -17,6 +17,7 @@
 #define CONFIG_DEFAULT_BASE	"/api/worker/v1"
 #define CONFIG_DEFAULT_DNFJSON	"/usr/libexec/osbuild-depsolve-dnf"
 #define CONFIG_DEFAULT_OSBUILD	"osbuild"
+#define CONFIG_DEFAULT_EXECUTOR_IMAGE "/var/lib/ib-worker/executor.qcow2"
 /*
  * The native builder and depsolver (Debian images): used when the default
  * above is absent and these exist. IB_FALLBACK_BINDIR replaces /usr/bin
@@ -108,6 +109,28 @@ struct config {
 		char	*type;			/* default "host": host, aws.ec2, qemu.kvm */
 		char	*iam_profile;
 		char	*key_name;
+		/* qemu.kvm: the base image (an overlay per build), the VM's
+		 * size (MiB of memory, GiB of disk), "auto"/"kvm"/"tcg",
+		 * "nat"/"none", the libvirt URI, and the seconds the agent
+		 * has to answer after boot and the build has (0: none). */
+		char	*image;
+		int64_t	 vcpus;		/* default 2 */
+		int64_t	 memory;	/* default 2048 */
+		int64_t	 disk;		/* default 20 */
+		char	*accel;		/* default "auto": ib-vmcheck says */
+		char	*network;	/* default "nat" */
+		char	*libvirt_uri;	/* default qemu:///system */
+		int64_t	 boot_timeout;	/* default 600 */
+		int64_t	 build_timeout;	/* default 0 */
+		/* aws.ec2: the executor AMI, the instance type, the subnet
+		 * and the security group (admitting only the workers on
+		 * agent_port), the region; [aws] credentials and endpoint. */
+		char	*ami;
+		char	*instance_type;	/* default m6a.large */
+		char	*subnet_id;
+		char	*security_group;
+		char	*region;
+		int64_t	 agent_port;	/* default 8701 */
 	} osbuild_executor;
 	struct {
 		char	*baseurl;

@@ -14,6 +14,7 @@
 
 #include "cache.h"
 #include "jobs/dnfjson.h"
+#include "executor/executor.h"
 #include "health.h"
 #include "job.h"
 #include "jsonutil.h"
@@ -74,13 +75,12 @@ health_osbuild_available(const struct config *conf, char *why, size_t len)
 {
 	const char	*b = conf->worker.osbuild;
 
-	if (conf->osbuild_executor.type != NULL &&
-	    strcmp(conf->osbuild_executor.type, "host") != 0) {
-		snprintf(why, len, "the osbuild executor \"%s\" is not "
-		    "implemented (only \"host\")", conf->osbuild_executor.type);
+	const struct executor	*ex = executor_of(conf);
+
+	if (!ex->available(conf, why, len))
 		return 0;
-	}
-	if (!exec_runnable(b)) {
+	/* In a VM, the builder is the executor image's. */
+	if (ex == &executor_host && !exec_runnable(b)) {
 		snprintf(why, len, "the builder %s cannot be run", b);
 		return 0;
 	}
@@ -225,12 +225,12 @@ health_check_config(const struct config *conf, FILE *out)
 	n += check_file(out, conf, "repository_mtls.mtls_client_cert",
 	    conf->repository_mtls.mtls_client_cert);
 
-	if (conf->osbuild_executor.type != NULL &&
-	    strcmp(conf->osbuild_executor.type, "host") != 0)
-		n += problem(out, conf, "osbuild_executor.type", "\"%s\" is "
-		    "not implemented by this worker%s (only \"host\")",
-		    conf->osbuild_executor.type, "");
 	if (config_wants_kind(conf, "osbuild") &&
+	    !executor_of(conf)->available(conf, why, sizeof(why)))
+		n += problem(out, conf, "osbuild_executor.type", "%s: %s",
+		    conf->osbuild_executor.type, why);
+	if (config_wants_kind(conf, "osbuild") &&
+	    executor_of(conf) == &executor_host &&
 	    !exec_runnable(conf->worker.osbuild))
 		n += problem(out, conf, "worker.osbuild", "%s: the builder "
 		    "cannot be run%s", conf->worker.osbuild, "");

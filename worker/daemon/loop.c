@@ -17,6 +17,7 @@
 #include "asg.h"
 #include "backoff.h"
 #include "cache.h"
+#include "executor/executor.h"
 #include "health.h"
 #include "job.h"
 #include "log.h"
@@ -751,6 +752,9 @@ loop_run(const struct loop_opts *opts, struct config *conf)
 	if (cache_init(conf->worker.cache_directory) == -1)
 		log_warnx("the cache directory %s cannot be set up; builds "
 		    "will fail until it can", conf->worker.cache_directory);
+	/* Build VMs a dead worker left (their overlays were in output/). */
+	if (config_wants_kind(conf, "osbuild"))
+		executor_reap(conf);
 	l.types = job_types(conf, &l.types_said);
 	/* A long poll holds the composer's answer for request_timeout. */
 	metrics_contact_window(l.metrics,

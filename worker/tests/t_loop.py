@@ -322,20 +322,21 @@ class Loop(harness.TestCase):
                     'metrics_listen = "no-port"\n'
                     'job_types = ["osbuild", "frobnicate"]\n'
                     'tls_ca = "/nonexistent/ca.pem"\n'
-                    '[osbuild_executor]\ntype = "aws.ec2"\n'
+                    '[osbuild_executor]\ntype = "qemu.kvm"\n'
+                    'image = "/nonexistent/base.qcow2"\n'
                     '[aws]\ncredentials = "/nonexistent/creds"\n' % DOUBLES)
         r = subprocess.run([harness.WORKER, "-n", "-c", refs],
                            capture_output=True, text=True)
         self.assertEqual(r.returncode, 2)
-        for want in (":3:1: worker.osbuild: /nonexistent/osbuild: the "
-                     "builder cannot be run",
-                     ":4:1: worker.metrics_listen: ",
+        for want in (":4:1: worker.metrics_listen: ",
                      ':5:1: worker.job_types: "frobnicate": not a job type',
                      ":6:1: worker.tls_ca: /nonexistent/ca.pem: No such",
-                     ':8:1: osbuild_executor.type: "aws.ec2" is not '
-                     'implemented',
-                     ":10:1: aws.credentials: /nonexistent/creds: No such"):
+                     ':8:1: osbuild_executor.type: qemu.kvm: the executor '
+                     'image /nonexistent/base.qcow2 cannot be read',
+                     ":11:1: aws.credentials: /nonexistent/creds: No such"):
             self.assertIn(refs + want, r.stderr)
+        # The builder runs in the executor's VM: the host's is not needed.
+        self.assertNotIn("worker.osbuild", r.stderr)
         self.assertNotIn("configuration OK", r.stdout)
         busy = harness.free_port()
         with socket.socket() as s:
@@ -355,6 +356,35 @@ class Loop(harness.TestCase):
             r = subprocess.run([harness.WORKER] + args, capture_output=True,
                                text=True)
             self.assertEqual(r.returncode, code, args)
+
+    def test_executor_types(self):
+        """-n takes the reference's three executor types, each checked
+        for what it needs here, and refuses any other."""
+        conf = os.path.join(self.tmp, "executor.toml")
+        image = os.path.join(self.tmp, "base.qcow2")
+        with open(image, "wb") as f:
+            f.write(b"QFI\xfb")
+        base = ('dnf-json = "%s/depsolver"\n[worker]\nosbuild = '
+                '"%s/osbuild"\ncache_directory = "%s"\n' % (
+                    DOUBLES, DOUBLES, self.tmp))
+        for typ, extra, code, said in (
+                ("host", "", 0, "configuration OK"),
+                ("qemu.kvm", 'image = "%s"\n' % image, 0,
+                 "configuration OK"),
+                ("aws.ec2", 'ami = "ami-0a1"\nsubnet_id = "subnet-0b2"\n'
+                 'security_group = "sg-0c3"\nregion = "eu-west-1"\n', 0,
+                 "configuration OK"),
+                ("aws.ec2", "", 2, "osbuild_executor.type: aws.ec2: aws.ec2 "
+                 "needs ami, subnet_id, security_group and region"),
+                ("docker", "", 2, 'osbuild_executor.type: must be "host", '
+                 '"aws.ec2" or "qemu.kvm"')):
+            with open(conf, "w") as f:
+                f.write(base + '[osbuild_executor]\ntype = "%s"\n%s' % (
+                    typ, extra))
+            r = subprocess.run([harness.WORKER, "-n", "-c", conf],
+                               capture_output=True, text=True)
+            self.assertEqual(r.returncode, code, typ + r.stdout + r.stderr)
+            self.assertIn(said, r.stdout + r.stderr, typ)
 
     def test_sd_notify_and_metrics(self):
         import socket

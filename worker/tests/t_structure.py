@@ -25,6 +25,7 @@ LAYERS = {
     "backlog": ["lib", "cloud"],
     "logship": ["lib", "cloud"],
     "maintenance": ["lib", "cloud"],
+    "agent": ["lib"],
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 

@@ -17,6 +17,7 @@
 #include "api.h"
 #include "cache.h"
 #include "exec.h"
+#include "executor/executor.h"
 #include "health.h"
 #include "jobs/jobs.h"
 #include "jsonutil.h"
@@ -641,14 +642,37 @@ run_failed(json_object *result, const struct exec_result *res,
 	free(d);
 }
 
+/*
+ * The checksums of the manifest's org.osbuild.curl items that can name a
+ * file (copies): a VM executor sends the ones the store has.
+ */
+static void
+curl_sources(json_object *manifest, struct argv *sums)
+{
+	json_object	*src, *curl, *items;
+
+	if (!json_object_object_get_ex(manifest, "sources", &src) ||
+	    !json_object_object_get_ex(src, "org.osbuild.curl", &curl) ||
+	    !json_object_object_get_ex(curl, "items", &items) ||
+	    !json_object_is_type(items, json_type_object))
+		return;
+	json_object_object_foreach(items, sum, v) {
+		(void)v;
+		if (name_is_safe(sum) && sums->n < 100000)
+			argv_add(sums, xstrdup(sum));
+	}
+}
+
 static json_object *
 osbuild_run(struct job *job, const struct job_ctx *ctx)
 {
 	const struct config	*conf = ctx->conf;
-	struct exec_opts	 o;
-	struct exec_result	 res;
+	const struct executor	*ex = executor_of(conf);
+	struct executor_build	 b;
+	struct executor_result	 xr;
+	struct exec_result	*res = &xr.res;
 	struct monitor		 mon;
-	struct argv		 av = { NULL, 0, 0 }, env = { NULL, 0, 0 };
+	struct argv		 env = { NULL, 0, 0 }, sums = { NULL, 0, 0 };
 	struct argv		 exports = { NULL, 0, 0 };
 	struct target_ctx	 tctx;
 	json_object		*result, *manifest, *targets = NULL, *out = NULL;
@@ -660,7 +684,7 @@ osbuild_run(struct job *job, const struct job_ctx *ctx)
 	size_t			 i, n;
 	int			 err_id = 0, ran = 0;
 
-	memset(&res, 0, sizeof(res));
+	memset(&xr, 0, sizeof(xr));
 	memset(&mon, 0, sizeof(mon));
 	buf_init(&mon.pending);
 	result = base_result(job, ctx);
@@ -703,15 +727,17 @@ osbuild_run(struct job *job, const struct job_ctx *ctx)
 		goto done;
 	}
 
-	if ((version = osbuild_version(osbuild, job, why, sizeof(why))) ==
-	    NULL) {
+	/* In a VM, the agent says the version with the build's result. */
+	if (ex == &executor_host && (version = osbuild_version(osbuild, job,
+	    why, sizeof(why))) == NULL) {
 		job_set_error(result, JOB_ERR_BUILD,
 		    "Error getting osbuild binary version",
 		    json_object_new_string(why));
 		goto done;
 	}
-	json_object_object_add(result, "osbuild_version",
-	    json_object_new_string(version));
+	if (version != NULL)
+		json_object_object_add(result, "osbuild_version",
+		    json_object_new_string(version));
 
 	/* Make room first: a build that fills the disk fails late. */
 	cache_prepare(conf, ctx->cache_dir);
@@ -723,22 +749,12 @@ osbuild_run(struct job *job, const struct job_ctx *ctx)
 	}
 	store = cache_path(ctx->cache_dir, CACHE_STORE);
 
-	argv_add(&av, xstrdup(osbuild));
-	argv_add(&av, xstrdup("--store"));
-	argv_add(&av, xstrdup(store));
-	argv_add(&av, xstrdup("--output-directory"));
-	argv_add(&av, xstrdup(outdir));
-	argv_add(&av, xasprintf("--cache-max-size=%lld",
-	    (long long)conf->worker.cache_max_bytes));
-	argv_add(&av, xstrdup("-"));
-	for (i = 0; i < exports.n; i++) {
-		argv_add(&av, xstrdup("--export"));
-		argv_add(&av, xstrdup(exports.v[i]));
-	}
-	argv_add(&av, xstrdup("--monitor=JSONSeqMonitor"));
-	argv_add(&av, xstrdup("--monitor-fd=3"));
-	argv_add(&av, xstrdup("--json"));
 	extra_env(conf, &env);
+	argv_add(&exports, NULL);	/* NULL-terminated for the executor */
+	exports.n--;
+	curl_sources(manifest, &sums);
+	argv_add(&sums, NULL);
+	sums.n--;
 
 	mtext = json_object_to_json_string_ext(manifest,
 	    JSON_C_TO_STRING_PLAIN);
@@ -746,50 +762,61 @@ osbuild_run(struct job *job, const struct job_ctx *ctx)
 	mon.ctx = ctx;
 	mon.last_partial = 0;
 	mon.last_info = now_ms();
-	memset(&o, 0, sizeof(o));
-	o.argv = (const char *const *)av.v;
-	o.env_add = (const char *const *)env.v;
-	o.stdin_data = mtext;
-	o.stdin_len = strlen(mtext);
-	o.extra_fd = 3;
-	o.on_extra = monitor_feed;
-	o.on_tick = monitor_tick;
-	o.arg = &mon;
-	o.grace_ms = conf->worker.cancel_grace > 0 ?
+	memset(&b, 0, sizeof(b));
+	b.build_id = name_is_safe(job->id) ? job->id : "job";
+	b.builder = osbuild;
+	b.manifest = mtext;
+	b.manifest_len = strlen(mtext);
+	b.exports = (const char *const *)exports.v;
+	b.sources = (const char *const *)sums.v;
+	b.store = store;
+	b.outdir = outdir;
+	b.env_add = (const char *const *)env.v;
+	b.cache_max = conf->worker.cache_max_bytes;
+	b.on_monitor = monitor_feed;
+	b.on_tick = monitor_tick;
+	b.arg = &mon;
+	b.grace_ms = conf->worker.cancel_grace > 0 ?
 	    conf->worker.cancel_grace * 1000 : 0;
-	o.canceled = &job->canceled;
-	o.pgid = &job->pgid;
+	b.canceled = &job->canceled;
+	b.pgid = &job->pgid;
 	log_setfield(LOG_F_PHASE, "build");
-	log_info("osbuild: starting %s (exports:%s%s)", osbuild,
-	    exports.n > 0 ? " " : "", exports.n > 0 ? exports.v[0] : "");
+	log_info("osbuild: starting %s on the %s executor (exports:%s%s)",
+	    osbuild, ex->name, exports.n > 0 ? " " : "",
+	    exports.n > 0 ? exports.v[0] : "");
 	log_debug("osbuild: start");
-	if (exec_run(&o, &res) == -1) {
+	if (ex->build(conf, &b, &xr) == -1) {
 		job_set_error(result, JOB_ERR_BUILD, "osbuild build failed",
-		    json_object_new_string(res.error));
+		    json_object_new_string(res->error));
 		goto done;
+	}
+	if (version == NULL && xr.version != NULL) {
+		version = xstrdup(xr.version);
+		json_object_object_add(result, "osbuild_version",
+		    json_object_new_string(version));
 	}
 	ran = 1;
 	log_debug("osbuild: exited");
 	/* The last progress osbuild gave, before the uploads. */
-	if (mon.held != NULL && !res.canceled) {
+	if (mon.held != NULL && !res->canceled) {
 		partial_put(&mon, mon.held);
 		mon.held = NULL;
 	}
-	if (res.canceled) {
+	if (res->canceled) {
 		log_info("osbuild: build canceled");
 		job_set_error(result, JOB_ERR_BUILD, "the build was canceled",
 		    NULL);
 		goto done;
 	}
-	if (res.out.len == 0) {
-		run_failed(result, &res, ctx->cache_dir,
+	if (res->out.len == 0) {
+		run_failed(result, res, ctx->cache_dir,
 		    "osbuild did not return any output");
 		goto done;
 	}
-	out = json_tokener_parse(res.out.data);
+	out = json_tokener_parse(res->out.data);
 	if (out == NULL || !json_object_is_type(out, json_type_object) ||
 	    !json_object_object_get_ex(out, "success", NULL)) {
-		run_failed(result, &res, ctx->cache_dir,
+		run_failed(result, res, ctx->cache_dir,
 		    "error decoding osbuild output");
 		goto done;
 	}
@@ -798,7 +825,7 @@ osbuild_run(struct job *job, const struct job_ctx *ctx)
 		char st[64];
 
 		log_info("osbuild: build failed (%s)",
-		    exec_status_str(&res, st, sizeof(st)));
+		    exec_status_str(res, st, sizeof(st)));
 		build_failed(result, out);
 		goto done;
 	}
@@ -838,12 +865,12 @@ done:
 	if (ran)
 		log_debug("osbuild: output removed");
 	json_object_put(out);
-	exec_result_free(&res);
+	executor_result_free(&xr);
 	buf_free(&mon.pending);
 	json_object_put(mon.held);
 	free(mon.pipeline);
 	free(mon.stage);
-	argv_free(&av);
+	argv_free(&sums);
 	argv_free(&env);
 	argv_free(&exports);
 	free(outdir);

@@ -354,6 +354,44 @@ test_sections_present(void **state)
 
 	c = load("[osbuild_executor]\ntype = \"qemu.kvm\"\n");
 	assert_string_equal(c->osbuild_executor.type, "qemu.kvm");
+	/* The VM's defaults. */
+	assert_string_equal(c->osbuild_executor.image,
+	    "/var/lib/ib-worker/executor.qcow2");
+	assert_int_equal(c->osbuild_executor.vcpus, 2);
+	assert_int_equal(c->osbuild_executor.memory, 2048);
+	assert_int_equal(c->osbuild_executor.disk, 20);
+	assert_string_equal(c->osbuild_executor.accel, "auto");
+	assert_string_equal(c->osbuild_executor.network, "nat");
+	assert_string_equal(c->osbuild_executor.libvirt_uri, "qemu:///system");
+	assert_int_equal(c->osbuild_executor.boot_timeout, 600);
+	config_free(c);
+
+	c = load("[osbuild_executor]\ntype = \"qemu.kvm\"\n"
+	    "image = \"/srv/base.qcow2\"\nvcpus = 4\nmemory = 4096\n"
+	    "disk = 30\naccel = \"tcg\"\nnetwork = \"none\"\n"
+	    "libvirt_uri = \"qemu:///session\"\nboot_timeout = 900\n"
+	    "build_timeout = 7200\n");
+	assert_string_equal(c->osbuild_executor.image, "/srv/base.qcow2");
+	assert_int_equal(c->osbuild_executor.vcpus, 4);
+	assert_int_equal(c->osbuild_executor.memory, 4096);
+	assert_int_equal(c->osbuild_executor.disk, 30);
+	assert_string_equal(c->osbuild_executor.accel, "tcg");
+	assert_string_equal(c->osbuild_executor.network, "none");
+	assert_string_equal(c->osbuild_executor.libvirt_uri,
+	    "qemu:///session");
+	assert_int_equal(c->osbuild_executor.boot_timeout, 900);
+	assert_int_equal(c->osbuild_executor.build_timeout, 7200);
+	config_free(c);
+
+	c = load("[osbuild_executor]\ntype = \"aws.ec2\"\nami = \"ami-0a\"\n"
+	    "subnet_id = \"subnet-0b\"\nsecurity_group = \"sg-0c\"\n"
+	    "region = \"eu-west-1\"\nagent_port = 9000\n");
+	assert_string_equal(c->osbuild_executor.ami, "ami-0a");
+	assert_string_equal(c->osbuild_executor.subnet_id, "subnet-0b");
+	assert_string_equal(c->osbuild_executor.security_group, "sg-0c");
+	assert_string_equal(c->osbuild_executor.region, "eu-west-1");
+	assert_string_equal(c->osbuild_executor.instance_type, "m6a.large");
+	assert_int_equal(c->osbuild_executor.agent_port, 9000);
 	config_free(c);
 }
 
@@ -559,6 +597,13 @@ test_value_errors(void **state)
 	refuse("[osbuild_executor]\ntype = \"docker\"\n",
 	    "2:1: osbuild_executor.type: must be \"host\", \"aws.ec2\" or "
 	    "\"qemu.kvm\"");
+	refuse("[osbuild_executor]\naccel = \"hvf\"\n",
+	    "2:1: osbuild_executor.accel: must be \"auto\", \"kvm\" or "
+	    "\"tcg\"");
+	refuse("[osbuild_executor]\nnetwork = \"bridge\"\n",
+	    "2:1: osbuild_executor.network: must be \"nat\" or \"none\"");
+	refuse("[osbuild_executor]\nimage = \"base.qcow2\"\n",
+	    "2:1: osbuild_executor.image: must be an absolute path");
 	/* TOML mistakes come through with their place. */
 	refuse("[worker]\npoll_interval = 1.5\n",
 	    "2:17: floating-point numbers are not supported");

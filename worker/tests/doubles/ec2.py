@@ -15,6 +15,13 @@ own images (Owner=self) through its Filter.N (tag-key, tag:KEY, name) with
 creationDate and tagSet, MaxResults/NextToken pages (MaxResults 5 to 1000,
 as EC2 checks); DescribeRegions answers the enabled regions; add_image()
 seeds an image and its snapshot with a given creation time.
+For the aws.ec2 osbuild executor: RunInstances (its parameters kept, tags
+from TagSpecification), DescribeInstances by InstanceId.N or by Filter.N
+(tag:KEY, instance-state-name) with instanceState first in each item, and
+TerminateInstances, in EC2's states (pending, running after boot_delay
+seconds, shutting-down, terminated); an instance's privateIpAddress is
+instance_ip (a test's loopback agent stands in for it); kill() terminates
+one as EC2 would on its own (a spot reclaim, an operator).
 The instance metadata service is imds.py."""
 
 import hashlib
@@ -66,6 +73,9 @@ class EC2Double(loopback.Service):
         self.regions = ["us-east-1", "eu-west-1"]   # enabled ones
         self.pages = {}             # NextToken -> remaining image ids
         self.page_cap = 1000        # images per DescribeImages page
+        self.instances = {}         # id -> {state, since, params, tags}
+        self.boot_delay = 0.5       # s from pending to running
+        self.instance_ip = "127.0.0.1"
         self.serve(suffix="/")
 
     # -- plumbing
@@ -272,6 +282,90 @@ class EC2Double(loopback.Service):
         t["status"], t["message"] = "deleted", "canceled by the user"
         return "<importTaskId>%s</importTaskId><state>deleting</state>" % \
             p["ImportTaskId"]
+
+    # -- instances (the aws.ec2 executor)
+    CODES = {"pending": 0, "running": 16, "shutting-down": 32,
+             "terminated": 48, "stopping": 64, "stopped": 80}
+
+    def _state(self, i):
+        if i["state"] == "pending" and \
+                time.time() - i["since"] >= self.boot_delay:
+            i["state"] = "running"
+        elif i["state"] == "shutting-down" and \
+                time.time() - i["since"] >= 0.5:
+            i["state"] = "terminated"
+        return i["state"]
+
+    def a_RunInstances(self, region, p):
+        self._need(p, "ImageId", "MinCount", "MaxCount")
+        if p["MinCount"] != "1" or p["MaxCount"] != "1":
+            raise Refused(400, "InvalidParameterCombination",
+                          "one instance expected here")
+        tags = {}
+        for n in itertools.count(1):
+            k = "TagSpecification.1.Tag.%d.Key" % n
+            if k not in p:
+                break
+            tags[p[k]] = p.get("TagSpecification.1.Tag.%d.Value" % n, "")
+        iid = _id("i")
+        self.instances[iid] = {"state": "pending", "since": time.time(),
+                               "params": dict(p), "tags": tags,
+                               "region": region}
+        return "<instancesSet><item>%s</item></instancesSet>" % \
+            self._instance_xml(iid)
+
+    def _instance_xml(self, iid):
+        i = self.instances[iid]
+        st = self._state(i)
+        ip = "<privateIpAddress>%s</privateIpAddress>" % \
+            esc(self.instance_ip) if st == "running" else ""
+        tags = "".join("<item><key>%s</key><value>%s</value></item>" % (
+            esc(k), esc(v)) for k, v in i["tags"].items())
+        return ("<instanceState><code>%d</code><name>%s</name>"
+                "</instanceState><instanceId>%s</instanceId>"
+                "<imageId>%s</imageId>%s<tagSet>%s</tagSet>" % (
+                    self.CODES[st], st, iid, esc(i["params"]["ImageId"]),
+                    ip, tags))
+
+    def a_DescribeInstances(self, region, p):
+        ids = self._list(p, "InstanceId.%d")
+        for iid in ids:
+            if iid not in self.instances:
+                raise Refused(400, "InvalidInstanceID.NotFound",
+                              "The instance ID '%s' does not exist" % iid)
+        filters = self._filters(p)
+        out = []
+        for iid, i in self.instances.items():
+            if ids and iid not in ids:
+                continue
+            ok = True
+            for name, values in filters:
+                if name == "instance-state-name":
+                    ok = ok and self._state(i) in values
+                elif name.startswith("tag:"):
+                    ok = ok and i["tags"].get(name[4:]) in values
+            if ok:
+                out.append("<item><instancesSet><item>%s</item>"
+                           "</instancesSet></item>" % self._instance_xml(iid))
+        return "<reservationSet>%s</reservationSet>" % "".join(out)
+
+    def a_TerminateInstances(self, region, p):
+        out = []
+        for iid in self._list(p, "InstanceId.%d"):
+            i = self.instances.get(iid)
+            if i is None:
+                raise Refused(400, "InvalidInstanceID.NotFound",
+                              "The instance ID '%s' does not exist" % iid)
+            if self._state(i) not in ("shutting-down", "terminated"):
+                i["state"], i["since"] = "shutting-down", time.time()
+            out.append("<item><instanceId>%s</instanceId></item>" % iid)
+        return "<instancesSet>%s</instancesSet>" % "".join(out)
+
+    def kill(self, iid):
+        """Terminates an instance from outside, as EC2 would."""
+        with self.lock:
+            i = self.instances[iid]
+            i["state"], i["since"] = "shutting-down", time.time()
 
     def _resource(self, rid):
         return self.snapshots.get(rid) or self.images.get(rid)
