@@ -6,9 +6,14 @@
 # Tests run CHECK_JOBS at a time (default 4: most wait on sockets, child
 # processes and timers rather than on the 2 cores CI has). A t_* script
 # with a line "# check: serial" (the builder's boot and loop-device tests,
-# libguestfs appliances: heavy on CPU or on global resources) runs after
-# the others, alone. Each test's output goes to $B/test-logs/NAME.log; a
-# PASS, FAIL or SKIP line is printed as each one ends.
+# libguestfs appliances: heavy on CPU or on global resources) runs in the
+# serial lane: one such test at a time, never two together, started first
+# (they are the longest) while the others share the remaining
+# CHECK_JOBS - 1 slots. CHECK_SERIAL_ALONE=1 (or CHECK_JOBS=1) runs them
+# after the others, alone, as before. Each test's output goes to
+# $B/test-logs/NAME.log; a
+# PASS, FAIL or SKIP line is printed as each one ends, and the run's
+# slowest tests are listed at its end.
 # TESTS="pattern ..." limits the t_* scripts to names matching any pattern;
 # TEST_SKIP="pattern ..." leaves out those matching any of the patterns;
 # TEST_TIMEOUT=seconds bounds each test (default 900).
@@ -64,11 +69,13 @@ start() {
 		mv "$state/$n.tmp" "$state/$n.done"
 	) &
 	running="$running $n:$name"
+	last=$n
 }
 
 # report NAME RC SECONDS: the test's line, and its log's tail on failure.
 report() {
 	log=$(logname "$1")
+	echo "$3 $1" >>"$state/times"
 	case $2 in
 	0) pass=$((pass + 1)); echo "PASS $1 (${3}s)" ;;
 	77) skip=$((skip + 1)); echo "SKIP $1 (${3}s): $(tail -n 1 "$log")" ;;
@@ -127,25 +134,73 @@ selected() {
 
 scripts=$(find worker queue loadtest ami packer terraform ci ops -path '*/tests/t_*' \
     -type f -perm -u+x 2>/dev/null | sort)
-serial=""
+serial="" others=""
 for t in $scripts; do
 	selected "$t" || continue
 	if grep -q '^# check: serial' "$t"; then
 		serial="$serial $t"
-		continue
+	else
+		others="$others $t"
 	fi
-	wait_below "$jobs"
-	start "$t" "$t"
 done
 for bin in "$@"; do
-	wait_below "$jobs"
-	start "unit/$(basename "$bin")" "$bin"
+	others="$others unit:$bin"
 done
-wait_below 1
-for t in $serial; do
-	start "$t" "$t"
+
+# The serial lane: the index of its running test ("" when none). A
+# serial test takes a slot of the CHECK_JOBS.
+lane=""
+lane_busy() {
+	[ -n "$lane" ] && [ ! -f "$state/$lane.done" ]
+}
+# lane_next: starts the next serial test when the lane is free; true when
+# it started one.
+lane_next() {
+	lane_busy && return 1
+	# shellcheck disable=SC2086  # one word per test
+	set -- $serial
+	[ $# -gt 0 ] || { lane=""; return 1; }
+	start "$1" "$1"
+	lane=$last
+	shift
+	serial="$*"
+}
+
+start_other() {
+	case $1 in
+	unit:*) start "unit/$(basename "${1#unit:}")" "${1#unit:}" ;;
+	*) start "$1" "$1" ;;
+	esac
+}
+
+if [ "${CHECK_SERIAL_ALONE:-0}" = 1 ] || [ "$jobs" -eq 1 ]; then
+	for t in $others; do
+		wait_below "$jobs"
+		start_other "$t"
+	done
 	wait_below 1
-done
+	for t in $serial; do
+		start "$t" "$t"
+		wait_below 1
+	done
+else
+	lane_next || :
+	for t in $others; do
+		wait_below "$jobs"
+		! lane_next || wait_below "$jobs"
+		start_other "$t"
+	done
+	while [ -n "$serial" ] || lane_busy; do
+		wait_below "$jobs"
+		lane_next || sleep 0.2
+	done
+	wait_below 1
+fi
+
+if [ -s "$state/times" ]; then
+	echo "slowest:"
+	sort -rn "$state/times" | head -n 8 | sed 's/^/    /'
+fi
 rm -rf "$state"
 
 [ -z "$failed" ] || echo "failed:$failed"

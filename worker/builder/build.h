@@ -194,6 +194,18 @@ int	tree_write(const char *tree, const char *path, const void *data,
 	    size_t len, int mode, int uid, int gid, struct buf *out);
 int	tree_mkdir(const char *tree, const char *path, int mode, int uid,
 	    int gid, struct buf *out);
+/*
+ * ib-build's hidden first argument: the binary run again as a child for
+ * work that must not happen in the builder itself (a chroot, a private
+ * mount namespace). Not for users: the arguments after it are internal.
+ */
+#define IB_CHILD_ARG	"--ib-child"
+int	run_self(const char *const *args, const void *in, size_t inlen,
+	    struct buf *out);
+/* main() for argv after IB_CHILD_ARG; returns the exit code. */
+int	run_child_main(int argc, char *argv[]);
+/* disk_direct.c's child: "extlinux IMG MNT START PART", the conf on stdin. */
+int	disk_extlinux_main(int argc, char *argv[]);
 /* Reads a small file of the tree (chroot view); caller frees. */
 char	*tree_read(const char *tree, const char *path, size_t max);
 /* Appends a line to out like printf. */

@@ -635,7 +635,7 @@ done:
 	return rc;
 }
 
-/* Runs in the child; returns its exit code. */
+/* Runs in the child (disk_extlinux_main); returns its exit code. */
 static int
 extlinux_child(const struct disk_spec *d, const char *mnt, int64_t start,
     int64_t part, struct buf *out)
@@ -706,67 +706,77 @@ umount:
 	return rc;
 }
 
+/*
+ * The loop mount lives in a private mount namespace, so that it goes away
+ * with the process whatever happens: that process is ib-build run again
+ * ("extlinux" below) through lib/exec rather than a fork of this one, so it
+ * starts from a clean image and is run and stopped like every other child.
+ */
 static int
 install_extlinux(const struct disk_spec *d, int64_t start, int64_t part,
     struct buf *out)
 {
 	char		*mnt = xasprintf("%s/mnt", d->tmpdir);
-	char		 chunk[4096];
-	int		 p[2], status = 0, rc = -1;
-	pid_t		 pid;
-	ssize_t		 n;
+	char		 so[32], po[32];
+	const char	*args[6];
+	int		 rc;
 
 	if (mkdir(mnt, 0700) == -1 && errno != EEXIST) {
 		out_printf(out, "mkdir %s: %s", mnt, strerror(errno));
 		free(mnt);
 		return -1;
 	}
-	if (pipe2(p, O_CLOEXEC) == -1) {
-		out_printf(out, "pipe: %s", strerror(errno));
-		goto cleanup;
-	}
-	if ((pid = fork()) == -1) {
-		out_printf(out, "fork: %s", strerror(errno));
-		close(p[0]);
-		close(p[1]);
-		goto cleanup;
-	}
-	if (pid == 0) {
-		struct buf	 o;
-		int		 code;
-
-		close(p[0]);
-		buf_init(&o);
-		code = extlinux_child(d, mnt, start, part, &o);
-		(void)write_all(p[1], o.data, o.len);
-		_exit(code);
-	}
-	close(p[1]);
-	for (;;) {
-		n = read(p[0], chunk, sizeof(chunk));
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		buf_add(out, chunk, (size_t)n);
-	}
-	close(p[0]);
-	while (waitpid(pid, &status, 0) == -1)
-		if (errno != EINTR) {
-			out_printf(out, "waitpid: %s", strerror(errno));
-			goto cleanup;
-		}
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-		rc = 0;
-	else if (WIFEXITED(status) && WEXITSTATUS(status) == CHILD_NO_LOOP)
-		rc = DISK_NO_LOOP;
-	else if (WIFSIGNALED(status))
-		out_printf(out, "extlinux child killed by signal %d",
-		    WTERMSIG(status));
-cleanup:
+	snprintf(so, sizeof(so), "%lld", (long long)start);
+	snprintf(po, sizeof(po), "%lld", (long long)part);
+	args[0] = "extlinux";
+	args[1] = d->img;
+	args[2] = mnt;
+	args[3] = so;
+	args[4] = po;
+	args[5] = NULL;
+	rc = run_self(args, d->conf, strlen(d->conf), out);
 	rmdir(mnt);
 	free(mnt);
-	return rc;
+	if (rc == 0)
+		return 0;
+	return rc == CHILD_NO_LOOP ? DISK_NO_LOOP : -1;
+}
+
+int
+disk_extlinux_main(int argc, char *argv[])
+{
+	struct disk_spec	 d;
+	struct buf		 conf, out;
+	long long		 start, part;
+	char			 chunk[4096], *end;
+	ssize_t			 n;
+	int			 code;
+
+	if (argc != 4 || argv[0][0] == '\0' || argv[1][0] == '\0' ||
+	    (start = strtoll(argv[2], &end, 10)) < 0 || *end != '\0' ||
+	    (part = strtoll(argv[3], &end, 10)) <= 0 || *end != '\0') {
+		fprintf(stderr, "extlinux: bad arguments\n");
+		return CHILD_FAILED;
+	}
+	buf_init(&conf);
+	while ((n = read(0, chunk, sizeof(chunk))) != 0) {
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 || conf.len + (size_t)n > 1024 * 1024) {
+			fprintf(stderr, "extlinux: reading the conf failed\n");
+			return CHILD_FAILED;
+		}
+		buf_add(&conf, chunk, (size_t)n);
+	}
+	memset(&d, 0, sizeof(d));
+	d.img = argv[0];
+	d.conf = conf.data != NULL ? conf.data : "";
+	buf_init(&out);
+	code = extlinux_child(&d, argv[1], start, part, &out);
+	(void)write_all(1, out.data, out.len);
+	buf_free(&out);
+	buf_free(&conf);
+	return code;
 }
 
 int

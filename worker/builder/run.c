@@ -1,7 +1,8 @@
 /*
  * Child processes for the stages (output captured, the tail kept) and file
- * writes inside a tree done from a chrooted child, so that an absolute
- * symlink in the image (/etc/resolv.conf, say) never leads to the host.
+ * writes inside a tree done from a chrooted child (ib-build run again with
+ * IB_CHILD_ARG), so that an absolute symlink in the image
+ * (/etc/resolv.conf, say) never leads to the host.
  */
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -17,6 +18,9 @@
 
 #include "builder/build.h"
 #include "exec.h"
+#include "log.h"
+
+#define TREE_DATA_MAX	(64 * 1024 * 1024)	/* one file written */
 
 void
 out_printf(struct buf *out, const char *fmt, ...)
@@ -161,46 +165,156 @@ tree_child(const struct tree_op *op, int errfd)
 	return 0;
 }
 
+/*
+ * Runs ib-build itself again (/proc/self/exe, the very binary even if it
+ * was replaced on disk) with IB_CHILD_ARG and args, in our process group,
+ * in through its stdin, its output's tail appended to out. Returns the
+ * exit status, -1 when it did not run or was killed (out says why).
+ */
+int
+run_self(const char *const *args, const void *in, size_t inlen,
+    struct buf *out)
+{
+	struct exec_opts	 o;
+	struct exec_result	 res;
+	const char		*argv[16];
+	size_t			 n = 0;
+	int			 rv = -1;
+
+	argv[n++] = "/proc/self/exe";
+	argv[n++] = IB_CHILD_ARG;
+	for (; *args != NULL; args++) {
+		if (n + 1 >= nitems(argv))
+			fatalx("run_self: too many arguments");
+		argv[n++] = *args;
+	}
+	argv[n] = NULL;
+	memset(&o, 0, sizeof(o));
+	o.argv = argv;
+	o.stdin_data = in;
+	o.stdin_len = inlen;
+	o.merge_output = 1;
+	o.stdout_tail = 1;
+	o.stdout_max = IB_OUTPUT_MAX;
+	o.same_group = 1;
+	if (exec_run(&o, &res) == -1) {
+		out_printf(out, "%s", res.error);
+		goto cleanup;
+	}
+	buf_add(out, res.out.data, res.out.len);
+	keep_tail(out);
+	if (res.exited)
+		rv = res.code;
+	else
+		out_printf(out, "ib-build child: killed by signal %d",
+		    res.signo);
+cleanup:
+	exec_result_free(&res);
+	return rv;
+}
+
+/*
+ * A tree operation runs in ib-build executed anew ("tree" below), not in
+ * a fork of this process: the chrooted writer then starts from a clean
+ * image (nothing of our heap, stdio buffers or state copied into a process
+ * that chroots into an image someone else made), and it is run, bounded
+ * and stopped like every other child, through lib/exec.
+ */
 static int
 tree_do(const char *tree, const struct tree_op *op, struct buf *out)
 {
-	int	 p[2], status;
-	pid_t	 pid;
-	char	 msg[1024];
-	ssize_t	 n;
+	char		 mode[16], uid[16], gid[16];
+	const char	*args[8];
+	struct buf	 msg;
+	int		 rc;
 
 	if (op->path[0] != '/' || strstr(op->path, "/../") != NULL) {
 		out_printf(out, "%s: not an absolute path", op->path);
 		return -1;
 	}
-	if (pipe2(p, O_CLOEXEC) == -1) {
-		out_printf(out, "pipe: %s", strerror(errno));
+	snprintf(mode, sizeof(mode), "%d", op->mode);
+	snprintf(uid, sizeof(uid), "%d", op->uid);
+	snprintf(gid, sizeof(gid), "%d", op->gid);
+	args[0] = "tree";
+	args[1] = op->dir ? "dir" : "file";
+	args[2] = tree;
+	args[3] = op->path;
+	args[4] = mode;
+	args[5] = uid;
+	args[6] = gid;
+	args[7] = NULL;
+	buf_init(&msg);
+	rc = run_self(args, op->data, op->len, &msg);
+	if (rc != 0)
+		out_printf(out, "%s", msg.len > 0 ? rtrim(msg.data) :
+		    "tree operation failed");
+	buf_free(&msg);
+	return rc == 0 ? 0 : -1;
+}
+
+static int
+parse_id(const char *s, int *v)
+{
+	char	*end;
+	long	 l;
+
+	errno = 0;
+	l = strtol(s, &end, 10);
+	if (errno != 0 || *s == '\0' || *end != '\0' || l < -1 ||
+	    l > INT32_MAX)
 		return -1;
+	*v = (int)l;
+	return 0;
+}
+
+/* ib-build --ib-child tree file|dir TREE PATH MODE UID GID, data on stdin. */
+static int
+tree_main(int argc, char *argv[])
+{
+	struct tree_op	 op;
+	struct buf	 in;
+	char		 chunk[65536];
+	ssize_t		 n;
+
+	memset(&op, 0, sizeof(op));
+	if (argc != 6 || (strcmp(argv[0], "file") != 0 &&
+	    strcmp(argv[0], "dir") != 0) || argv[2][0] != '/' ||
+	    strstr(argv[2], "/../") != NULL || parse_id(argv[3], &op.mode) ||
+	    parse_id(argv[4], &op.uid) || parse_id(argv[5], &op.gid)) {
+		fprintf(stderr, "tree: bad arguments\n");
+		return 2;
 	}
-	if ((pid = fork()) == -1) {
-		out_printf(out, "fork: %s", strerror(errno));
-		close(p[0]);
-		close(p[1]);
-		return -1;
-	}
-	if (pid == 0) {
-		close(p[0]);
-		if (chroot(tree) == -1 || chdir("/") == -1) {
-			dprintf(p[1], "chroot %s: %s", tree, strerror(errno));
-			_exit(1);
+	op.dir = strcmp(argv[0], "dir") == 0;
+	op.path = argv[2];
+	buf_init(&in);
+	while ((n = read(0, chunk, sizeof(chunk))) != 0) {
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 || in.len + (size_t)n > TREE_DATA_MAX) {
+			fprintf(stderr, "%s: reading its data failed\n",
+			    op.path);
+			return 1;
 		}
-		_exit(tree_child(op, p[1]));
+		buf_add(&in, chunk, (size_t)n);
 	}
-	close(p[1]);
-	n = read(p[0], msg, sizeof(msg) - 1);
-	close(p[0]);
-	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
-		;
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-		return 0;
-	msg[n > 0 ? n : 0] = '\0';
-	out_printf(out, "%s", n > 0 ? msg : "tree operation failed");
-	return -1;
+	op.data = in.data;
+	op.len = in.len;
+	if (chroot(argv[1]) == -1 || chdir("/") == -1) {
+		fprintf(stderr, "chroot %s: %s\n", argv[1], strerror(errno));
+		return 1;
+	}
+	return tree_child(&op, 2);
+}
+
+int
+run_child_main(int argc, char *argv[])
+{
+	if (argc >= 1 && strcmp(argv[0], "tree") == 0)
+		return tree_main(argc - 1, argv + 1);
+	if (argc >= 1 && strcmp(argv[0], "extlinux") == 0)
+		return disk_extlinux_main(argc - 1, argv + 1);
+	fprintf(stderr, "ib-build: %s: unknown child\n", IB_CHILD_ARG);
+	return 2;
 }
 
 int

@@ -1,11 +1,12 @@
 /*
  * org.osbuild.curl: each item is downloaded once into the store under its
  * checksum, hashed as it arrives, and renamed into place only when the
- * sha256 matches. One curl handle for all items: connections are reused.
+ * sha256 matches. The items run on lib/http_multi: SRC_PARALLEL at a time
+ * on one pool (connections are reused), each retried on its own with
+ * backoff (and the server's Retry-After) up to SRC_TRIES times.
  */
 #include <sys/stat.h>
 
-#include <curl/curl.h>
 #include <openssl/evp.h>
 
 #include <errno.h>
@@ -16,33 +17,13 @@
 #include <unistd.h>
 
 #include "builder/build.h"
+#include "http.h"
+#include "http_multi.h"
 #include "log.h"
 
 #define SRC_TRIES	3
 #define SRC_MAX		(INT64_C(8) << 30)	/* one item */
-
-struct dl {
-	FILE		*f;
-	EVP_MD_CTX	*md;
-	int64_t		 bytes;
-	int		 failed;
-};
-
-static size_t
-dl_write(char *data, size_t size, size_t nmemb, void *arg)
-{
-	struct dl	*d = arg;
-	size_t		 n = size * nmemb;
-
-	if (d->bytes + (int64_t)n > SRC_MAX ||
-	    fwrite(data, 1, n, d->f) != n) {
-		d->failed = 1;
-		return 0;
-	}
-	EVP_DigestUpdate(d->md, data, n);
-	d->bytes += (int64_t)n;
-	return n;
-}
+#define SRC_PARALLEL	4
 
 static void
 hexify(const unsigned char *md, char hex[65])
@@ -75,146 +56,207 @@ sha256_file(const char *path, char hex[65])
 	return 0;
 }
 
-static int
-fetch_one(CURL *c, const char *url, const char *sum, const char *dst,
-    int64_t *bytes, char *why, size_t whylen)
+/* One item to download: where it goes, and its hash as it arrives. */
+struct src_item {
+	const char	*sum;
+	const char	*url;
+	char		*dst;
+	char		*tmp;		/* NULL once renamed or removed */
+	EVP_MD_CTX	*md;
+};
+
+struct src_run {
+	struct store		*st;
+	struct manifest		*m;
+	const char		**sums;
+	size_t			 n, next, missing, done;
+	struct src_item		*items;	/* n of them, filled as handed out */
+	int64_t			*bytes;
+	char			*why;
+	size_t			 whylen;
+};
+
+static void
+src_hash(void *arg, const void *data, size_t len)
 {
-	struct dl	 d;
+	EVP_DigestUpdate(arg, data, len);
+}
+
+/* The next item not in the store; its part file is made here. */
+static int
+src_next(void *arg, int slot, void **itemp)
+{
+	struct src_run	*r = arg;
+	struct src_item	*it;
+	struct stat	 sb;
+	int		 fd;
+
+	(void)slot;
+	for (; r->next < r->n; r->next++) {
+		it = &r->items[r->next];
+		it->sum = r->sums[r->next];
+		it->dst = store_source_path(r->st->dir, it->sum);
+		if (stat(it->dst, &sb) == 0)
+			continue;
+		if ((it->url = manifest_source_url(r->m, it->sum)) == NULL) {
+			snprintf(r->why, r->whylen, "%s: no url", it->sum);
+			return -1;
+		}
+		it->tmp = xasprintf("%s.part-XXXXXX", it->dst);
+		if ((fd = mkstemp(it->tmp)) == -1) {
+			snprintf(r->why, r->whylen, "%s: %s", it->tmp,
+			    strerror(errno));
+			free(it->tmp);
+			it->tmp = NULL;
+			return -1;
+		}
+		close(fd);
+		if ((it->md = EVP_MD_CTX_new()) == NULL)
+			fatalx("EVP_MD_CTX_new failed");
+		r->next++;
+		*itemp = it;
+		return 1;
+	}
+	return 0;
+}
+
+static void
+src_build(void *arg, void *item, struct http_call *call)
+{
+	struct src_item	*it = item;
+
+	(void)arg;
+	EVP_DigestInit_ex(it->md, EVP_sha256(), NULL);
+	call->req.url = it->url;
+	call->req.out_path = it->tmp;	/* truncated at each try */
+	call->req.max_out = SRC_MAX;
+	call->req.on_out = src_hash;
+	call->req.out_arg = it->md;
+}
+
+/* Checks the hash and moves the file into the store; -1 with why. */
+static int
+src_finish(struct src_run *r, struct src_item *it)
+{
 	unsigned char	 md[32];
 	unsigned int	 mdlen;
-	char		 hex[65], *tmp, *shown, err[CURL_ERROR_SIZE];
-	CURLcode	 rc;
-	long		 code = 0;
-	int		 fd, ret = -1;
+	char		 hex[65], *shown;
 
-	tmp = xasprintf("%s.part-XXXXXX", dst);
-	if ((fd = mkstemp(tmp)) == -1 || (d.f = fdopen(fd, "wb")) == NULL) {
-		snprintf(why, whylen, "%s: %s", tmp, strerror(errno));
-		if (fd != -1)
-			close(fd);
-		free(tmp);
+	EVP_DigestFinal_ex(it->md, md, &mdlen);
+	hexify(md, hex);
+	shown = url_redact(it->url);
+	if (strcmp(hex, it->sum + 7) != 0) {
+		snprintf(r->why, r->whylen, "%s: checksum mismatch (got "
+		    "sha256:%s)", shown, hex);
+		free(shown);
 		return -1;
 	}
-	d.md = EVP_MD_CTX_new();
-	EVP_DigestInit_ex(d.md, EVP_sha256(), NULL);
-	d.bytes = 0;
-	d.failed = 0;
-	err[0] = '\0';
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, dl_write);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &d);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, err);
-	rc = curl_easy_perform(c);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-	*bytes += d.bytes;
-	if (fclose(d.f) != 0 && rc == CURLE_OK) {
-		snprintf(why, whylen, "%s: write failed", tmp);
-		goto cleanup;
+	if (rename(it->tmp, it->dst) == -1) {
+		snprintf(r->why, r->whylen, "%s: %s", it->dst,
+		    strerror(errno));
+		free(shown);
+		return -1;
 	}
+	free(it->tmp);
+	it->tmp = NULL;
+	r->done++;
+	monitor_subprogress("sources", (int)r->done, (int)r->missing);
+	monitor_log("Downloaded %s", shown);
+	free(shown);
+	return 0;
+}
+
+/* Every failure is tried again, up to SRC_TRIES in all. */
+static enum http_verdict
+src_judge(void *arg, void *item, const struct http_resp *resp, int tries)
+{
+	struct src_run	*r = arg;
+	struct src_item	*it = item;
+	struct stat	 sb;
+	char		*shown;
+	int		 ok = 0;
+
 	/* Source URLs may be presigned or carry credentials. */
-	if (rc != CURLE_OK) {
-		shown = url_redact(url);
-		snprintf(why, whylen, "%s: %s", shown, err[0] ? err :
-		    curl_easy_strerror(rc));
-		free(shown);
-		goto cleanup;
-	}
-	if (code >= 400) {
-		shown = url_redact(url);
-		snprintf(why, whylen, "%s: HTTP %ld", shown, code);
-		free(shown);
-		goto cleanup;
-	}
-	EVP_DigestFinal_ex(d.md, md, &mdlen);
-	hexify(md, hex);
-	if (strcmp(hex, sum + 7) != 0) {
-		snprintf(why, whylen, "%s: checksum mismatch (got sha256:%s)",
-		    url, hex);
-		goto cleanup;
-	}
-	if (rename(tmp, dst) == -1) {
-		snprintf(why, whylen, "%s: %s", dst, strerror(errno));
-		goto cleanup;
-	}
-	ret = 0;
-cleanup:
-	if (ret == -1)
-		unlink(tmp);
-	EVP_MD_CTX_free(d.md);
-	free(tmp);
-	return ret;
+	shown = url_redact(it->url);
+	if (resp->error[0] != '\0')
+		snprintf(r->why, r->whylen, "%s: %s", shown, resp->error);
+	else if (resp->status >= 400)
+		snprintf(r->why, r->whylen, "%s: HTTP %ld", shown,
+		    resp->status);
+	else
+		ok = 1;
+	free(shown);
+	if (stat(it->tmp, &sb) == 0)
+		*r->bytes += sb.st_size;
+	if (ok && src_finish(r, it) == 0)
+		return HTTP_DONE;
+	log_warnx("source %s (try %d): %s", it->sum, tries, r->why);
+	return tries < SRC_TRIES ? HTTP_RETRY : HTTP_FAIL;
 }
 
 int
 sources_fetch(struct store *st, struct manifest *m, const char **sums,
     size_t n, int64_t *bytes, char *why, size_t whylen)
 {
-	CURL		*c = NULL;
-	struct stat	 sb;
-	size_t		 i, missing = 0, done = 0;
-	int		 tries, ret = -1;
-	char		*shown;
+	static const struct http_multi_ops ops = {
+		src_next, src_build, src_judge
+	};
+	struct http_opts	 ho;
+	struct http_multi_cfg	 cfg;
+	struct http_multi_stats	 stats;
+	struct src_run		 r;
+	struct http		*h;
+	struct stat		 sb;
+	size_t			 i;
+	int			 aborted, ret;
 
+	memset(&r, 0, sizeof(r));
 	for (i = 0; i < n; i++) {
 		char *p = store_source_path(st->dir, sums[i]);
 
 		if (stat(p, &sb) == -1)
-			missing++;
+			r.missing++;
 		else
 			utimensat(AT_FDCWD, p, NULL, 0);	/* used now */
 		free(p);
 	}
 	monitor_log("Sources: %zu items, %zu in the store, %zu to download",
-	    n, n - missing, missing);
-	if (missing == 0)
+	    n, n - r.missing, r.missing);
+	if (r.missing == 0)
 		return 0;
-	if ((c = curl_easy_init()) == NULL) {
-		snprintf(why, whylen, "curl_easy_init failed");
-		return -1;
-	}
-	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
-	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
-	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
+	memset(&ho, 0, sizeof(ho));
+	ho.connect_timeout = 30;
+	ho.low_speed_limit = 1024;
+	ho.low_speed_time = 60;
+	ho.follow_redirects = 1;
 	/* file:// reads the builder's host: only when asked for (tests). */
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR,
-	    getenv("IB_BUILD_ALLOW_FILE_URLS") != NULL ? "http,https,file" :
-	    "http,https");
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "ib-build/" IB_BUILD_VERSION);
+	ho.allow_file = getenv("IB_BUILD_ALLOW_FILE_URLS") != NULL;
+	ho.user_agent = "ib-build/" IB_BUILD_VERSION;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.parallel = SRC_PARALLEL;
+	cfg.backoff_base = 1000;
+	cfg.backoff_cap = 4000;
+	cfg.retry_after = 1;
+	memset(&stats, 0, sizeof(stats));
+	r.st = st;
+	r.m = m;
+	r.sums = sums;
+	r.n = n;
+	r.items = xcalloc(n, sizeof(*r.items));
+	r.bytes = bytes;
+	r.why = why;
+	r.whylen = whylen;
+	h = http_new(&ho);
+	ret = http_multi_run(h, &cfg, &ops, &r, &stats, &aborted);
+	http_free(h);
 	for (i = 0; i < n; i++) {
-		char *dst = store_source_path(st->dir, sums[i]);
-		const char *url = manifest_source_url(m, sums[i]);
-
-		if (stat(dst, &sb) == 0) {
-			free(dst);
-			continue;
+		if (r.items[i].tmp != NULL) {
+			unlink(r.items[i].tmp);
+			free(r.items[i].tmp);
 		}
-		if (url == NULL) {
-			snprintf(why, whylen, "%s: no url", sums[i]);
-			free(dst);
-			goto cleanup;
-		}
-		for (tries = 1; tries <= SRC_TRIES; tries++) {
-			if (fetch_one(c, url, sums[i], dst, bytes, why,
-			    whylen) == 0)
-				break;
-			log_warnx("source %s (try %d): %s", sums[i], tries,
-			    why);
-			if (tries < SRC_TRIES)
-				sleep((unsigned)tries);
-		}
-		free(dst);
-		if (tries > SRC_TRIES)
-			goto cleanup;
-		done++;
-		monitor_subprogress("sources", (int)done, (int)missing);
-		shown = url_redact(url);
-		monitor_log("Downloaded %s", shown);
-		free(shown);
+		free(r.items[i].dst);
+		EVP_MD_CTX_free(r.items[i].md);
 	}
-	ret = 0;
-cleanup:
-	curl_easy_cleanup(c);
+	free(r.items);
 	return ret;
 }

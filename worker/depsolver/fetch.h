@@ -1,7 +1,7 @@
 /*
- * Downloads of repository metadata with libcurl: one handle per run (so
- * connections are reused), the repository's TLS settings, bounded sizes
- * and times.
+ * Downloads of repository metadata on lib/http (http_do): one handle per
+ * repository's TLS settings for the run (so connections are reused),
+ * redirects to http(s) only, file:// URLs, bounded sizes and times.
  */
 #ifndef IB_DS_FETCH_H
 #define IB_DS_FETCH_H

@@ -202,6 +202,7 @@ exec_run(const struct exec_opts *o, struct exec_result *res)
 	size_t			 in_off = 0, out_max, err_max;
 	pid_t			 pid = -1;
 	int64_t			 start, now, term_at = 0, reaped_at = 0;
+	int64_t			 kill_at = 0;
 	long			 grace;
 	int			 i, n, status = 0, reaped = 0, rv = -1, fa_ok = 0;
 	int			 attr_ok = 0, sent_kill = 0, outfd = -1;
@@ -402,9 +403,17 @@ exec_run(const struct exec_opts *o, struct exec_result *res)
 		} else if (!sent_kill && now - term_at > grace) {
 			stop_child(o, pid, SIGKILL);
 			sent_kill = 1;
+			kill_at = now;
+		} else if (sent_kill && o->reap_limit_ms > 0 &&
+		    now - kill_at > o->reap_limit_ms) {
+			log_warnx("exec: %s (pid %ld) not reaped %ld ms after "
+			    "SIGKILL: left behind", o->argv[0], (long)pid,
+			    o->reap_limit_ms);
+			res->abandoned = 1;
+			break;
 		}
 	}
-	if (!reaped) {
+	if (!reaped && !res->abandoned) {
 		stop_child(o, pid, SIGKILL);
 		while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
 			;
@@ -415,14 +424,18 @@ exec_run(const struct exec_opts *o, struct exec_result *res)
 		int64_t until = now_ms() + EXEC_REAP_MS;
 
 		kill_group(pid, SIGKILL);
-		while (kill(-pid, 0) == 0 && now_ms() < until)
+		/* An abandoned leader keeps the group: no use waiting. */
+		while (!res->abandoned && kill(-pid, 0) == 0 &&
+		    now_ms() < until)
 			usleep(20000);
-		if (kill(-pid, 0) == 0)
+		if (!res->abandoned && kill(-pid, 0) == 0)
 			log_warnx("exec: process group %ld still present",
 			    (long)pid);
 	}
 	res->status = status;
-	if (WIFEXITED(status)) {
+	if (res->abandoned)
+		;	/* no status: it was never reaped */
+	else if (WIFEXITED(status)) {
 		res->exited = 1;
 		res->code = WEXITSTATUS(status);
 	} else if (WIFSIGNALED(status)) {

@@ -45,6 +45,13 @@ struct exec_opts {
 	 * and pgid is not set. 0: a group of its own.
 	 */
 	int		 same_group;
+	/*
+	 * Once the child was sent SIGKILL, give up waiting for it after this
+	 * long and return with res->abandoned set, leaving it unreaped: a
+	 * probe stuck in the kernel (KVM_RUN) must not hang its caller. 0:
+	 * wait until it is reaped.
+	 */
+	long		 reap_limit_ms;
 };
 
 struct exec_result {
@@ -55,6 +62,7 @@ struct exec_result {
 	int		 status;	/* the wait status, for WIFEXITED() */
 	int		 timed_out;
 	int		 canceled;	/* stopped by canceled or abort */
+	int		 abandoned;	/* killed but not reaped in time */
 	int		 stdout_truncated;
 	struct buf	 out;		/* stdout, at most stdout_max bytes */
 	struct buf	 err;		/* the last stderr_max bytes of stderr */
@@ -65,7 +73,8 @@ struct exec_result {
  * Runs the program and waits for it and for its pipes. Returns 0 once the
  * program ran and was reaped, whatever its status, and -1 when it could not
  * be started (res->error says why). Nothing of the group is left running
- * when it returns. The caller frees res with exec_result_free().
+ * when it returns, unless reap_limit_ms let it abandon a child that SIGKILL
+ * did not end. The caller frees res with exec_result_free().
  */
 int	 exec_run(const struct exec_opts *, struct exec_result *);
 void	 exec_result_free(struct exec_result *);

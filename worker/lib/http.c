@@ -31,7 +31,12 @@ struct http {
 	long		 connect_timeout;
 	long		 transfer_timeout;
 	long		 low_speed_time;
+	long		 low_speed_limit;
 	size_t		 max_body;
+	int		 follow_redirects;
+	int		 allow_file;
+	int		 decompress;
+	char		*user_agent;
 };
 
 static char *
@@ -58,6 +63,11 @@ http_new(const struct http_opts *o)
 	h->transfer_timeout = o->transfer_timeout;
 	h->low_speed_time = o->low_speed_time > 0 ? o->low_speed_time : 60;
 	h->max_body = o->max_body > 0 ? o->max_body : HTTP_DEFAULT_MAX_BODY;
+	h->low_speed_limit = o->low_speed_limit > 0 ? o->low_speed_limit : 1;
+	h->follow_redirects = o->follow_redirects;
+	h->allow_file = o->allow_file;
+	h->decompress = o->decompress;
+	h->user_agent = dup_or_null(o->user_agent);
 	return h;
 }
 
@@ -72,6 +82,7 @@ http_free(struct http *h)
 	free(h->client_key);
 	free(h->proxy);
 	free(h->unix_socket);
+	free(h->user_agent);
 	free(h);
 }
 
@@ -80,7 +91,17 @@ http_apply(struct http *h, CURL *c)
 {
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, h->connect_timeout);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, h->allow_file ?
+	    "http,https,file" : "http,https");
+	if (h->follow_redirects) {
+		curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+		curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
+		curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	}
+	if (h->decompress)
+		curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
+	if (h->user_agent != NULL)
+		curl_easy_setopt(c, CURLOPT_USERAGENT, h->user_agent);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, h->insecure ? 0L : 1L);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, h->insecure ? 0L : 2L);
 	if (h->ca_bundle != NULL)
@@ -94,7 +115,7 @@ http_apply(struct http *h, CURL *c)
 	if (h->unix_socket != NULL)
 		curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, h->unix_socket);
 	/* A transfer that stalls for a minute is dead, even a long one. */
-	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, h->low_speed_limit);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, h->low_speed_time);
 	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
 }
@@ -105,8 +126,18 @@ on_body(char *data, size_t size, size_t n, void *arg)
 	struct http_xfer	*x = arg;
 	size_t			 len = size * n;
 
-	if (x->out != NULL)
-		return fwrite(data, 1, len, x->out);
+	if (x->out != NULL) {
+		if (x->max_out > 0 && x->out_len + (int64_t)len > x->max_out) {
+			x->too_big = 1;
+			return 0;
+		}
+		if (fwrite(data, 1, len, x->out) != len)
+			return 0;
+		x->out_len += (int64_t)len;
+		if (x->on_out != NULL)
+			x->on_out(x->out_arg, data, len);
+		return len;
+	}
 	if (x->resp->body.len + len > x->max_body) {
 		x->too_big = 1;
 		return 0;
@@ -206,6 +237,9 @@ http_xfer_setup(struct http *h, CURL *c, const struct http_req *req,
 	x->on_upload = req->on_upload;
 	x->upload_arg = req->upload_arg;
 	x->out_path = req->out_path;
+	x->max_out = req->max_out;
+	x->on_out = req->on_out;
+	x->out_arg = req->out_arg;
 	resp->status = 0;
 	resp->aborted = 0;
 	resp->error[0] = '\0';
@@ -329,7 +363,8 @@ http_xfer_finish(struct http_xfer *x, CURL *c, CURLcode cc,
 			snprintf(resp->error, sizeof(resp->error), "aborted");
 		} else if (x->too_big)
 			snprintf(resp->error, sizeof(resp->error),
-			    "answer larger than %zu bytes", x->max_body);
+			    "answer larger than %lld bytes", x->out != NULL ?
+			    (long long)x->max_out : (long long)x->max_body);
 		else
 			snprintf(resp->error, sizeof(resp->error), "%s",
 			    x->errbuf[0] ? x->errbuf : curl_easy_strerror(cc));

@@ -32,6 +32,12 @@ struct http_opts {
 	long		 transfer_timeout;	/* s for in-memory calls, 0: none */
 	long		 low_speed_time;	/* s without a byte that fail a call, 0: 60 */
 	size_t		 max_body;	/* answers larger fail, 0: 64 MiB */
+	long		 low_speed_limit;	/* bytes/s below which the
+						 * stall time counts, 0: 1 */
+	int		 follow_redirects;	/* up to 5, to http(s) only */
+	int		 allow_file;	/* file:// URLs too (local reads) */
+	int		 decompress;	/* accept and undo gzip, deflate */
+	const char	*user_agent;	/* NULL: libcurl's */
 };
 
 struct http_req {
@@ -45,6 +51,10 @@ struct http_req {
 	off_t			 body_off;	/* from here */
 	off_t			 body_size;	/* this many bytes, 0: to the end */
 	const char		*out_path;	/* stream the answer to this file */
+	int64_t			 max_out;	/* its cap in bytes, 0: none */
+	/* Called with each piece written to out_path, or NULL. */
+	void			(*on_out)(void *, const void *, size_t);
+	void			*out_arg;
 	const char		*bearer;	/* secret */
 	const char		*userpwd;	/* secret, "user:password" */
 	int			 negotiate;	/* Kerberos (SPNEGO) auth */

@@ -20,6 +20,10 @@ struct http_xfer {
 	size_t			 max_body;
 	FILE			*out;
 	const char		*out_path;
+	int64_t			 out_len;
+	int64_t			 max_out;
+	void			(*on_out)(void *, const void *, size_t);
+	void			*out_arg;
 	int			 in_fd;
 	off_t			 in_off;
 	off_t			 in_left;

@@ -176,9 +176,8 @@ cleanup:
 
 /* The child: reports "launch_ms N", "ops_ms N", "accel A", "ok". */
 static int
-appliance_child(void *arg, int fd)
+appliance_child(const struct attempt *at, int fd)
 {
-	struct attempt	*at = arg;
 	char *const	 tcg_settings[] = { "force_tcg", NULL };
 	guestfs_h	*g = NULL;
 	char		*disk;
@@ -236,6 +235,21 @@ cleanup:
 	return rv;
 }
 
+int
+appliance_probe_child(int argc, char *argv[])
+{
+	struct attempt	 at;
+
+	if (argc != 2 || argv[0][0] != '/' || (strcmp(argv[1], "tcg") != 0 &&
+	    strcmp(argv[1], "kvm") != 0)) {
+		fprintf(stderr, "appliance: bad arguments\n");
+		return 2;
+	}
+	at.dir = argv[0];
+	at.tcg = strcmp(argv[1], "tcg") == 0;
+	return appliance_child(&at, CHILD_RESULT_FD);
+}
+
 static void
 parse_result(const char *out, struct result *r)
 {
@@ -265,7 +279,6 @@ parse_result(const char *out, struct result *r)
 static void
 attempt(int tcg, int timeout_s, struct result *r)
 {
-	struct attempt	 at;
 	struct buf	 out;
 	char		 err[256];
 	char		*dir;
@@ -278,10 +291,13 @@ attempt(int tcg, int timeout_s, struct result *r)
 		snprintf(r->error, sizeof(r->error), "%s", err);
 		goto cleanup;
 	}
-	at.dir = dir;
-	at.tcg = tcg;
-	rv = proc_run_fn(appliance_child, &at, timeout_s * 1000, &out,
-	    &status, err, sizeof(err));
+	{
+		const char *args[] = { "appliance", dir, tcg ? "tcg" : "kvm",
+		    NULL };
+
+		rv = proc_run_child(args, timeout_s * 1000, &out, &status,
+		    err, sizeof(err));
+	}
 	if (rv == -1)
 		snprintf(r->error, sizeof(r->error), "%s", err);
 	else {

@@ -158,9 +158,8 @@ check_container(struct vmcheck *vc, struct check *c)
 
 /* The child: a private mount namespace, a tmpfs in it, a file on it. */
 static int
-mount_child(void *arg, int fd)
+mount_child(const char *dir, int fd)
 {
-	const char	*dir = arg;
 	char		*file = NULL;
 	int		 f, rv = 1;
 
@@ -196,6 +195,16 @@ cleanup:
 	return rv;
 }
 
+int
+host_mount_child(int argc, char *argv[])
+{
+	if (argc != 1 || argv[0][0] != '/') {
+		fprintf(stderr, "mount: bad arguments\n");
+		return 2;
+	}
+	return mount_child(argv[0], CHILD_RESULT_FD);
+}
+
 void
 check_mount(struct vmcheck *vc, struct check *c)
 {
@@ -209,8 +218,12 @@ check_mount(struct vmcheck *vc, struct check *c)
 		check_set(c, ST_FAIL, "%s", err);
 		goto cleanup;
 	}
-	rv = proc_run_fn(mount_child, dir, MOUNT_TIMEOUT_MS, &out, &status,
-	    err, sizeof(err));
+	{
+		const char *args[] = { "mount", dir, NULL };
+
+		rv = proc_run_child(args, MOUNT_TIMEOUT_MS, &out, &status,
+		    err, sizeof(err));
+	}
 	first_line(out.data, line, sizeof(line));
 	if (rv == -1)
 		check_set(c, ST_FAIL, "cannot test mounts: %s", err);

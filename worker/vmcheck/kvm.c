@@ -215,7 +215,7 @@ run_vcpu(int vcpu, struct kvm_run *run, int fd)
 
 /* The child: everything it opened dies with it. */
 static int
-probe_child(void *arg, int fd)
+probe_child(int fd)
 {
 	struct sigaction	 sa;
 	struct kvm_run		*run = NULL;
@@ -235,6 +235,17 @@ probe_child(void *arg, int fd)
 		return 1;
 	alarm(ALARM_S);
 	return run_vcpu(vcpu, run, fd);
+}
+
+int
+kvm_probe_child(int argc, char *argv[])
+{
+	(void)argv;
+	if (argc != 0) {
+		fprintf(stderr, "kvm: bad arguments\n");
+		return 2;
+	}
+	return probe_child(CHILD_RESULT_FD);
 }
 
 /* "vmx", "svm" or NULL, and whether the CPU says it runs under a hypervisor. */
@@ -312,8 +323,12 @@ check_kvm(struct vmcheck *vc, struct check *c)
 	}
 	close(fd);
 	t0 = now_ms();
-	rv = proc_run_fn(probe_child, NULL, KILL_MS, &out, &status, err,
-	    sizeof(err));
+	{
+		const char *args[] = { "kvm", NULL };
+
+		rv = proc_run_child(args, KILL_MS, &out, &status, err,
+		    sizeof(err));
+	}
 	check_figure(c, "probe_ms", now_ms() - t0);
 	first_line(out.data, line, sizeof(line));
 	if (rv == -1)

@@ -254,6 +254,27 @@ run_checks(struct vmcheck *vc, struct opts *o, struct check *checks)
 		vc->accel = vc->kvm_ok ? "kvm" : "tcg";
 }
 
+/* ib-vmcheck run again by proc_run_child: one probe, its exit code. */
+static int
+child_main(int argc, char *argv[])
+{
+	static const struct {
+		const char	*name;
+		int		 (*main)(int, char *[]);
+	} children[] = {
+		{ "mount", host_mount_child },
+		{ "kvm", kvm_probe_child },
+		{ "appliance", appliance_probe_child },
+	};
+	size_t	 i;
+
+	for (i = 0; i < nitems(children); i++)
+		if (strcmp(argv[0], children[i].name) == 0)
+			return children[i].main(argc - 1, argv + 1);
+	fprintf(stderr, "ib-vmcheck: %s: unknown child\n", VMCHECK_CHILD_ARG);
+	return 2;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -268,6 +289,8 @@ main(int argc, char *argv[])
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
 		log_warn("prctl(PR_SET_DUMPABLE)");
 	log_init(getenv("IB_VMCHECK_DEBUG") != NULL, LOG_TEXT);
+	if (argc >= 3 && strcmp(argv[1], VMCHECK_CHILD_ARG) == 0)
+		return child_main(argc - 2, argv + 2);
 	memset(&vc, 0, sizeof(vc));
 	memset(&o, 0, sizeof(o));
 	memset(checks, 0, sizeof(checks));

@@ -1,8 +1,8 @@
 /*
  * Bounded child processes: every probe that might hang (KVM_RUN, the
- * appliance, an external command) runs in a child alone in its process
- * group, and the whole group is killed when its time is up, so ib-vmcheck
- * itself always finishes.
+ * appliance, an external command) runs through lib/exec in a child alone in
+ * its process group, and the whole group is killed when its time is up, so
+ * ib-vmcheck itself always finishes.
  */
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -10,7 +10,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,127 +18,81 @@
 #include <unistd.h>
 
 #include "exec.h"
+#include "log.h"
 #include "vmcheck.h"
 
 #define FN_OUT_MAX	4096
 #define CMD_OUT_MAX	(64 * 1024)
 #define REAP_GRACE_MS	3000
 
-/* Returns 1 when pid has exited (left as a zombie, not reaped), else 0. */
-static int
-exited(pid_t pid)
+struct collect {
+	struct buf	*out;
+	size_t		 max;
+};
+
+static void
+collect(const char *p, size_t n, void *arg)
 {
-	siginfo_t	 si;
+	struct collect	*c = arg;
 
-	memset(&si, 0, sizeof(si));
-	if (waitid(P_PID, pid, &si, WEXITED | WNOHANG | WNOWAIT) == -1)
-		return errno == ECHILD;
-	return si.si_pid == pid;
-}
-
-/* Reads what is there without blocking; returns 1 on EOF. */
-static int
-drain(int fd, struct buf *out, size_t max)
-{
-	char	 chunk[4096];
-	ssize_t	 n;
-
-	for (;;) {
-		n = read(fd, chunk, sizeof(chunk));
-		if (n == 0)
-			return 1;
-		if (n == -1)
-			return errno == EINTR ? 0 : errno != EAGAIN;
-		if (out->len < max)
-			buf_add(out, chunk, (size_t)n < max - out->len ?
-			    (size_t)n : max - out->len);
-	}
+	if (c->out->len < c->max)
+		buf_add(c->out, p, n < c->max - c->out->len ? n :
+		    c->max - c->out->len);
 }
 
 /*
- * Waits for the child and its output until deadline. The group is killed
- * while the leader is still an unreaped zombie, so its id cannot have been
- * reused by anyone else.
+ * A probe is ib-vmcheck run again (/proc/self/exe VMCHECK_CHILD_ARG NAME
+ * ...) through lib/exec, alone in its process group: it starts from a
+ * clean image rather than as a fork of this process (libguestfs, libvirt
+ * and KVM state never copied), and is run like every other child. What
+ * lib/exec could not do before is kept: a probe that SIGKILL does not end
+ * (stuck in KVM_RUN) is left behind after REAP_GRACE_MS, so that
+ * ib-vmcheck itself always finishes. Its own stdout and stderr (libguestfs
+ * messages) go to our stderr, never to the report on stdout.
  */
-static int
-supervise(pid_t pid, int rfd, int64_t deadline, struct buf *out, size_t max,
-    int *statusp)
+int
+proc_run_child(const char *const args[], int timeout_ms, struct buf *out,
+    int *statusp, char *errbuf, size_t errlen)
 {
-	struct pollfd	 pfd;
-	int64_t		 left, dead_at = -1;
-	int		 eof = 0, timedout = 0, status = 0;
+	struct exec_opts	 o;
+	struct exec_result	 res;
+	struct collect		 c = { out, FN_OUT_MAX };
+	const char		*argv[8];
+	size_t			 n = 0;
+	int			 rv = -1;
 
-	for (;;) {
-		if (!eof) {
-			pfd.fd = rfd;
-			pfd.events = POLLIN;
-			if (poll(&pfd, 1, 20) > 0)
-				eof = drain(rfd, out, max);
-		} else
-			poll(NULL, 0, 20);
-		if (dead_at == -1 && exited(pid)) {
-			kill(-pid, SIGKILL);
-			dead_at = now_ms();
-		}
-		if (dead_at != -1 && (eof || now_ms() - dead_at > 1000))
-			break;
-		left = deadline - now_ms();
-		if (left <= 0 && dead_at == -1 && !timedout) {
-			timedout = 1;
-			kill(-pid, SIGKILL);
-			kill(pid, SIGKILL);
-			deadline = now_ms() + REAP_GRACE_MS;
-		} else if (left <= 0 && timedout)
-			return 1;	/* stuck in the kernel: leave it */
+	argv[n++] = "/proc/self/exe";
+	argv[n++] = VMCHECK_CHILD_ARG;
+	for (; *args != NULL; args++) {
+		if (n + 1 >= nitems(argv))
+			fatalx("proc_run_child: too many arguments");
+		argv[n++] = *args;
 	}
-	if (waitpid(pid, &status, 0) == -1)
-		status = 0;
-	if (statusp != NULL)
-		*statusp = status;
-	return timedout;
-}
-
-static int
-run(int (*fn)(void *, int), void *arg, int timeout_ms, struct buf *out,
-    size_t max, int *statusp, char *errbuf, size_t errlen)
-{
-	pid_t	 pid;
-	int	 fds[2], rv = -1;
-
-	if (pipe2(fds, O_CLOEXEC) == -1) {
-		snprintf(errbuf, errlen, "pipe: %s", strerror(errno));
-		return -1;
-	}
-	fflush(stdout);
+	argv[n] = NULL;
+	memset(&o, 0, sizeof(o));
+	o.argv = argv;
+	o.extra_fd = CHILD_RESULT_FD;
+	o.on_extra = collect;
+	o.arg = &c;
+	o.merge_output = 1;
+	o.stdout_tail = 1;
+	o.stdout_max = CMD_OUT_MAX;
+	o.timeout_ms = timeout_ms;
+	o.grace_ms = 1;		/* a probe: SIGKILL at once */
+	o.reap_limit_ms = REAP_GRACE_MS;
 	fflush(stderr);
-	if ((pid = fork()) == -1) {
-		snprintf(errbuf, errlen, "fork: %s", strerror(errno));
+	if (exec_run(&o, &res) == -1) {
+		snprintf(errbuf, errlen, "%s", res.error);
 		goto cleanup;
 	}
-	if (pid == 0) {
-		setpgid(0, 0);
-		close(fds[0]);
-		signal(SIGPIPE, SIG_DFL);
-		_exit(fn(arg, fds[1]));
-	}
-	setpgid(pid, pid);	/* also here: no window where the group is ours */
-	close(fds[1]);
-	fds[1] = -1;
-	fcntl(fds[0], F_SETFL, O_NONBLOCK);
-	rv = supervise(pid, fds[0], now_ms() + timeout_ms, out, max, statusp);
+	if (res.out.len > 0)
+		(void)write_all(2, res.out.data, res.out.len);
+	if (statusp != NULL)
+		*statusp = res.status;
+	rv = res.timed_out ? 1 : 0;
 cleanup:
-	close(fds[0]);
-	if (fds[1] != -1)
-		close(fds[1]);
+	exec_result_free(&res);
 	return rv;
-}
-
-int
-proc_run_fn(int (*fn)(void *, int), void *arg, int timeout_ms,
-    struct buf *out, int *statusp, char *errbuf, size_t errlen)
-{
-	return run(fn, arg, timeout_ms, out, FN_OUT_MAX, statusp, errbuf,
-	    errlen);
 }
 
 /*

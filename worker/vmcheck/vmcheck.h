@@ -65,14 +65,23 @@ void	 check_kvm(struct vmcheck *, struct check *);
 void	 check_appliance(struct vmcheck *, struct check *);
 
 /*
- * proc.c: bounded child processes. The child of proc_run_fn runs fn, which
- * writes its result (at most 4 KiB) to fd; the child is alone in its process
- * group, and the whole group is killed after timeout_ms. Returns 0 when the
- * child exited by itself (*statusp: its wait status), 1 on timeout, -1 on
- * error (errbuf says why). out receives what the child wrote.
+ * proc.c: bounded child processes. proc_run_child runs ib-vmcheck again
+ * with VMCHECK_CHILD_ARG and args (a probe: "mount DIR", "kvm",
+ * "appliance DIR tcg|kvm"), which writes its result (at most 4 KiB kept)
+ * to CHILD_RESULT_FD; the child is alone in its process group, and the
+ * whole group is killed after timeout_ms. Returns 0 when the child exited
+ * by itself (*statusp: its wait status), 1 on timeout, -1 on error
+ * (errbuf says why). out receives what the child wrote there.
  */
-int	 proc_run_fn(int (*fn)(void *, int fd), void *arg, int timeout_ms,
+#define VMCHECK_CHILD_ARG	"--ib-child"
+#define CHILD_RESULT_FD		3
+int	 proc_run_child(const char *const args[], int timeout_ms,
 	    struct buf *out, int *statusp, char *errbuf, size_t errlen);
+/* The probes' entry points, for argv after VMCHECK_CHILD_ARG NAME;
+ * each returns the child's exit code. */
+int	 host_mount_child(int argc, char *argv[]);
+int	 kvm_probe_child(int argc, char *argv[]);
+int	 appliance_probe_child(int argc, char *argv[]);
 /* Runs argv (stdout and stderr captured into out, at most 64 KiB). */
 int	 proc_run_cmd(const char *const argv[], int timeout_ms,
 	    struct buf *out, int *statusp, char *errbuf, size_t errlen);

@@ -432,8 +432,51 @@ def body(tmp):
           res["error"]["details"]["stage"]["type"] == "org.osbuild.qemu" and
           res["log"]["p"][0].get("success") is False,
           "stage failure reported as osbuild does")
+    tree_child(tmp)
     print("%d checks failed" % len(FAILS) if FAILS else "all checks passed")
     return 1 if FAILS else 0
+
+
+def tree_child(tmp):
+    """The chrooted tree writer is ib-build run again (--ib-child tree):
+    an absolute symlink of the tree stays inside it, bad arguments are
+    refused with a clear error and nothing written."""
+    tree = os.path.join(tmp, "child-tree")
+    os.makedirs(os.path.join(tree, "etc"))
+    name = "ib-escape-%d" % os.getpid()
+    os.symlink("/" + name, os.path.join(tree, "etc", "resolv.conf"))
+
+    def child(*args, data=b""):
+        return subprocess.run([IB, "--ib-child", "tree"] + list(args),
+                              input=data, capture_output=True)
+    p = child("file", tree, "/etc/resolv.conf", "384", "-1", "-1",
+              data=b"nameserver 192.0.2.1\n")
+    inside = os.path.join(tree, name)
+    check(p.returncode == 0 and os.path.exists(inside) and
+          not os.path.exists("/" + name) and
+          oct(os.stat(inside).st_mode & 0o777) == "0o600",
+          "tree child writes through an absolute symlink inside the tree "
+          "(%s)" % p.stderr)
+    p = child("dir", tree, "/srv/a/b", "448", "0", "0")
+    check(p.returncode == 0 and
+          os.path.isdir(os.path.join(tree, "srv", "a", "b")),
+          "tree child makes directories with their parents")
+    for bad in (["file", tree, "/x/../../etc", "420", "-1", "-1"],
+                ["file", tree, "rel", "420", "-1", "-1"],
+                ["file", tree, "/x", "0x1a4", "-1", "-1"],
+                ["link", tree, "/x", "420", "-1", "-1"],
+                ["file", tree, "/x"]):
+        p = child(*bad)
+        check(p.returncode == 2 and b"bad arguments" in p.stderr and
+              not os.path.exists(os.path.join(tree, "x")),
+              "tree child refuses %s" % bad[:3])
+    p = subprocess.run([IB, "--ib-child", "extlinux", "/img", "/mnt", "-1",
+                        "5"], capture_output=True)
+    check(p.returncode == 1 and b"bad arguments" in p.stderr,
+          "the extlinux child refuses a negative offset")
+    p = subprocess.run([IB, "--ib-child", "nosuch"], capture_output=True)
+    check(p.returncode == 2 and b"unknown child" in p.stderr,
+          "an unknown child is refused")
 
 
 if __name__ == "__main__":

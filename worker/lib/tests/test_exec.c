@@ -2,8 +2,10 @@
  * exec: stdin in, stdout and the stderr tail out with their bounds, the
  * extra pipe delivered as it arrives, exit codes and signals, timeout and
  * cancellation that stop the whole group, grandchildren holding the pipes,
- * and a program that does not exist.
+ * a program that does not exist, and a child that SIGKILL leaves unreaped
+ * (held by a tracer) given up after reap_limit_ms.
  */
+#include <sys/ptrace.h>
 #include <sys/wait.h>
 
 #include <errno.h>
@@ -416,6 +418,93 @@ test_prompt_return(void **state)
 	assert_true(now_ms() - t0 < 850);
 }
 
+struct tracer {
+	atomic_int	*pgid;
+	int		 to_tracer;	/* the child's pid goes here */
+	int		 from_tracer;	/* 1 byte: 'y' attached, 'n' not */
+	int		 attached;
+};
+
+static void *
+hand_over(void *arg)
+{
+	struct tracer	*t = arg;
+	int		 i, pid;
+	char		 c = 'n';
+
+	for (i = 0; i < 250 && atomic_load(t->pgid) == 0; i++)
+		usleep(20000);
+	pid = atomic_load(t->pgid);
+	if (write(t->to_tracer, &pid, sizeof(pid)) == sizeof(pid) &&
+	    read(t->from_tracer, &c, 1) == 1)
+		t->attached = c == 'y';
+	return NULL;
+}
+
+/*
+ * A traced child that is killed stays a zombie its parent cannot reap
+ * until the tracer lets go: the stand-in for a probe stuck in the kernel.
+ */
+static void
+test_reap_limit(void **state)
+{
+	const char		*argv[] = { "sleep", "30", NULL };
+	struct exec_opts	 o = { 0 };
+	struct exec_result	 r;
+	struct tracer		 t;
+	atomic_int		 pgid = 0;
+	pthread_t		 th;
+	pid_t			 tracer;
+	int			 down[2], up[2], pid = 0;
+	int64_t			 t0;
+
+	assert_int_equal(pipe(down), 0);
+	assert_int_equal(pipe(up), 0);
+	if ((tracer = fork()) == 0) {
+		char c = 'n';
+
+		if (read(down[0], &pid, sizeof(pid)) == sizeof(pid) &&
+		    pid > 0 && ptrace(PTRACE_SEIZE, pid, NULL, NULL) == 0)
+			c = 'y';
+		(void)write(up[1], &c, 1);
+		for (;;)
+			pause();	/* never waits for its tracee */
+	}
+	assert_true(tracer > 0);
+	t.pgid = &pgid;
+	t.to_tracer = down[1];
+	t.from_tracer = up[0];
+	t.attached = 0;
+	assert_int_equal(pthread_create(&th, NULL, hand_over, &t), 0);
+	o.argv = argv;
+	o.timeout_ms = 1000;
+	o.grace_ms = 1;
+	o.reap_limit_ms = 500;
+	o.pgid = &pgid;
+	t0 = now_ms();
+	pid = 0;
+	run(&o, &r);
+	pthread_join(th, NULL);
+	kill(tracer, SIGKILL);
+	waitpid(tracer, NULL, 0);
+	if (!t.attached) {
+		exec_result_free(&r);
+		skip();		/* no ptrace here: nothing to show */
+	}
+	assert_true(r.timed_out);
+	assert_true(r.abandoned);
+	assert_false(r.exited);
+	assert_true(now_ms() - t0 < 9000);
+	exec_result_free(&r);
+	close(down[0]);
+	close(down[1]);
+	close(up[0]);
+	close(up[1]);
+	/* The tracer is gone: the zombie is ours to reap now. */
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+}
+
 int
 main(void)
 {
@@ -434,6 +523,7 @@ main(void)
 		cmocka_unit_test(test_same_group),
 		cmocka_unit_test(test_same_group_timeout),
 		cmocka_unit_test(test_prompt_return),
+		cmocka_unit_test(test_reap_limit),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -390,6 +390,70 @@ test_do_files(void **state)
 }
 
 static void
+count_out(void *arg, const void *data, size_t len)
+{
+	buf_add(arg, data, len);
+}
+
+/* An answer streamed to a file: each piece seen, a cap, file:// by opt-in. */
+static void
+test_do_out_limits(void **state)
+{
+	struct server		*s = *state;
+	struct http_opts	 o = { 0 };
+	struct http_req		 req = { 0 };
+	struct http_resp	 r;
+	struct http		*h;
+	struct buf		 seen;
+	char			 tmpl[] = "/tmp/ib-test-http.XXXXXX", *dir;
+	char			*out, *url;
+
+	dir = mkdtemp(tmpl);
+	assert_non_null(dir);
+	out = xasprintf("%s/out", dir);
+	buf_init(&seen);
+	h = http_new(&o);
+	http_resp_init(&r);
+	answer(s, "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n"
+	    "Connection: close\r\n\r\nstream!");
+	req.out_path = out;
+	req.on_out = count_out;
+	req.out_arg = &seen;
+	req.max_out = 7;
+	assert_int_equal(get(s, h, &req, &r), 0);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(seen.len, 7);
+	assert_memory_equal(seen.data, "stream!", 7);
+
+	answer(s, "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n"
+	    "Connection: close\r\n\r\nstream!");
+	req.max_out = 6;
+	assert_int_equal(get(s, h, &req, &r), -1);
+	assert_non_null(strstr(r.error, "larger than 6 bytes"));
+
+	/* file:// only when the handle allows it. */
+	assert_int_equal(write_file_atomic(out, "local", 5, 0600), 0);
+	url = xasprintf("file://%s", out);
+	req.url = url;
+	req.max_out = 0;
+	req.out_path = NULL;
+	assert_int_equal(http_do(h, &req, &r), -1);
+	http_free(h);
+	o.allow_file = 1;
+	h = http_new(&o);
+	assert_int_equal(http_do(h, &req, &r), 0);
+	assert_int_equal(r.body.len, 5);
+	assert_memory_equal(r.body.data, "local", 5);
+
+	http_resp_free(&r);
+	http_free(h);
+	buf_free(&seen);
+	assert_int_equal(remove_tree(dir), 0);
+	free(url);
+	free(out);
+}
+
+static void
 test_do_sigv4(void **state)
 {
 	struct server		*s = *state;
@@ -629,6 +693,7 @@ main(void)
 		T(test_do_interim_answer),
 		T(test_do_body_limit),
 		T(test_do_files),
+		T(test_do_out_limits),
 		T(test_do_no_answer),
 		T(test_do_sigv4),
 		T(test_multi_all_done),
