@@ -11,9 +11,8 @@
 # (they are the longest) while the others share the remaining
 # CHECK_JOBS - 1 slots. CHECK_SERIAL_ALONE=1 (or CHECK_JOBS=1) runs them
 # after the others, alone, as before. Each test's output goes to
-# $B/test-logs/NAME.log; a
-# PASS, FAIL or SKIP line is printed as each one ends, and the run's
-# slowest tests are listed at its end.
+# $B/test-logs/NAME.log; a PASS, FAIL or SKIP line is printed as each one
+# ends, and the run's slowest tests are listed at its end.
 # TESTS="pattern ..." limits the t_* scripts to names matching any pattern;
 # TEST_SKIP="pattern ..." leaves out those matching any of the patterns;
 # TEST_TIMEOUT=seconds bounds each test (default 900).
