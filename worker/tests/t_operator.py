@@ -90,9 +90,14 @@ class Operator(harness.TestCase):
         self.assertEqual((failed["job_id"], failed["job_type"],
                           failed["error_code"]), (bad, "depsolve", 23))
         self.assertIn("cannot run %s" % dep, failed["msg"])
-        # Job fields end with the job.
-        after = lines[lines.index(failed) + 1:]
-        self.assertTrue(any("job_type" not in r for r in after), after)
+        # Job fields end with the job: a later line (the worker's next
+        # words may come after the test has read the log) has none.
+        def later():
+            got = json_lines(w.log())
+            return [r for r in got[got.index(failed) + 1:]
+                    if "job_type" not in r]
+        harness.wait_until(later, 15,
+                           "a line without job fields after the job")
 
     def test_drain_said_when_it_starts(self):
         q = self.queue()

@@ -136,7 +136,7 @@ run(const struct target_ctx *ctx, json_object *target,
 		skip_verify = 0;
 	} else if (generic && region != NULL && *region != '\0') {
 		credfile = conf->generic_s3.credentials;
-		if ((empty(akey) || empty(skey)) && empty(credfile))
+		if (empty(akey) && empty(skey) && empty(credfile))
 			return target_fail(err, JOB_ERR_INVALID_CONFIG,
 			    "S3 target: no credentials found (neither keys in "
 			    "the target nor [generic_s3] credentials)");

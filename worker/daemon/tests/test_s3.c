@@ -358,8 +358,9 @@ test_failures(void **state)
 	p = make_file("f.raw", 100, 3);
 
 	/* A bucket that does not exist: S3's own words, error 11. */
-	js = xasprintf("{\"endpoint\":\"%s\",\"bucket\":\"no-such-bucket\","
-	    "\"accessKeyID\":\"S3RVER\",\"secretAccessKey\":\"S3RVER\"}",
+	js = xasprintf("{\"endpoint\":\"%s\",\"region\":\"us-east-1\","
+	    "\"bucket\":\"no-such-bucket\",\"accessKeyID\":\"S3RVER\","
+	    "\"secretAccessKey\":\"S3RVER\"}",
 	    endpoint());
 	assert_int_equal(run_target(js, "f.raw", p, &o, &e, NULL), -1);
 	assert_int_equal(e.id, JOB_ERR_UPLOAD);
@@ -368,8 +369,9 @@ test_failures(void **state)
 	free(js);
 
 	/* An unknown access key; the secret never appears. */
-	js = xasprintf("{\"endpoint\":\"%s\",\"bucket\":\"%s\","
-	    "\"accessKeyID\":\"WRONGKEY\",\"secretAccessKey\":\"TOPSECRET9\"}",
+	js = xasprintf("{\"endpoint\":\"%s\",\"region\":\"us-east-1\","
+	    "\"bucket\":\"%s\",\"accessKeyID\":\"WRONGKEY\","
+	    "\"secretAccessKey\":\"TOPSECRET9\"}",
 	    endpoint(), bucket());
 	assert_int_equal(run_target(js, "f.raw", p, &o, &e, NULL), -1);
 	assert_int_equal(e.id, JOB_ERR_UPLOAD);
@@ -382,22 +384,24 @@ test_failures(void **state)
 	assert_int_equal(run_target(js, "..", p, &o, &e, NULL), -1);
 	assert_int_equal(e.id, JOB_ERR_INVALID_TARGET_CONFIG);
 	free(js);
-	js = xasprintf("{\"endpoint\":\"%s\",\"bucket\":\"%s\",\"key\":"
-	    "\"a/../b\",\"accessKeyID\":\"S3RVER\",\"secretAccessKey\":"
+	js = xasprintf("{\"endpoint\":\"%s\",\"region\":\"us-east-1\","
+	    "\"bucket\":\"%s\",\"key\":\"a/../b\",\"accessKeyID\":\"S3RVER\","
+	    "\"secretAccessKey\":"
 	    "\"S3RVER\"}", endpoint(), bucket());
 	assert_int_equal(run_target(js, "f.raw", p, &o, &e, NULL), -1);
 	assert_int_equal(e.id, JOB_ERR_INVALID_TARGET_CONFIG);
 	free(js);
-	js = xasprintf("{\"endpoint\":\"%s\",\"bucket\":\"%s\",\"key\":"
-	    "\"a\\u0001b\",\"accessKeyID\":\"S3RVER\",\"secretAccessKey\":"
+	js = xasprintf("{\"endpoint\":\"%s\",\"region\":\"us-east-1\","
+	    "\"bucket\":\"%s\",\"key\":\"a\\u0001b\",\"accessKeyID\":\"S3RVER\","
+	    "\"secretAccessKey\":"
 	    "\"S3RVER\"}", endpoint(), bucket());
 	assert_int_equal(run_target(js, "f.raw", p, &o, &e, NULL), -1);
 	assert_int_equal(e.id, JOB_ERR_INVALID_TARGET_CONFIG);
 	free(js);
 
 	/* Only one half of a key pair. */
-	js = xasprintf("{\"endpoint\":\"%s\",\"bucket\":\"%s\","
-	    "\"accessKeyID\":\"S3RVER\"}", endpoint(), bucket());
+	js = xasprintf("{\"endpoint\":\"%s\",\"region\":\"us-east-1\","
+	    "\"bucket\":\"%s\",\"accessKeyID\":\"S3RVER\"}", endpoint(), bucket());
 	assert_int_equal(run_target(js, "f.raw", p, &o, &e, NULL), -1);
 	assert_int_equal(e.id, JOB_ERR_INVALID_CONFIG);
 	assert_non_null(strstr(e.reason, "only one"));
