@@ -380,6 +380,43 @@ def body(tmp):
                               "org.osbuild.cloud-init"],
           "changed hostname reruns the tree pipeline only (%s)" % ran)
 
+    # --- a resumed pipeline links /usr from the store, never writes it ---
+    def linked(hostname):
+        return {"version": "2", "pipelines": [{"name": "lk", "stages": [
+            stage("io.ib.files", {"files": [
+                {"path": "/usr/lib/ib/a", "content": "one\n"},
+                {"path": "/usr/lib/ib/b", "content": "two\n", "uid": 7,
+                 "gid": 8},
+                {"path": "/etc/ib.conf", "content": "x\n"}]}),
+            stage("org.osbuild.hostname", {"hostname": hostname}),
+            stage("io.ib.files", {"files": [
+                {"path": "/usr/lib/ib/b", "content": hostname + "\n"}]})]}]}
+    lk1 = osbuild_ids(linked("lk-one"))["lk"]
+    rc, _, _, err = run(linked("lk-one"), store, os.path.join(tmp, "lk1"),
+                        ["lk"], ["--checkpoint", lk1[0]])
+    check(rc == 0, "checkpointed build succeeds %s" % err[-1000:])
+    rc, _, mon, err = run(linked("lk-two"), store, os.path.join(tmp, "lk2"),
+                          ["lk"])
+    lk2 = osbuild_ids(linked("lk-two"))["lk"]
+    base = os.path.join(store, "objects", lk1[0], "tree")
+    new = os.path.join(store, "objects", lk2[-1], "tree")
+    check(rc == 0 and any(m["message"].startswith(
+        "Pipeline lk: resuming after stage io.ib.files") for m in mon),
+        "a changed hostname resumes from the checkpoint %s" % err[-1000:])
+
+    def ino(t, p):
+        return os.stat(os.path.join(t, p)).st_ino
+    check(ino(base, "usr/lib/ib/a") == ino(new, "usr/lib/ib/a"),
+          "the restored /usr is hard links to the store's files")
+    check(ino(base, "etc/ib.conf") != ino(new, "etc/ib.conf"),
+          "the rest of the tree is copied")
+    b_new = os.stat(os.path.join(new, "usr/lib/ib/b"))
+    check(open(os.path.join(base, "usr/lib/ib/b")).read() == "two\n" and
+          open(os.path.join(new, "usr/lib/ib/b")).read() == "lk-two\n" and
+          (b_new.st_uid, b_new.st_gid) == (7, 8) and b_new.st_nlink == 1,
+          "a write to a linked /usr file replaces it (owner kept) and "
+          "leaves the store's copy as it was")
+
     # --- a missing or corrupt source fails the build, nothing stored ---
     m = manifest("ib-one", filename="other.qcow2")
     bogus = "sha256:" + "0" * 64
