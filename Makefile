@@ -191,8 +191,10 @@ loadtest: deps all
 	B=$(B) ./loadtest/ib-loadtest local $(if $(filter 1,$(SHORT)),--short) \
 	    --out $(B)/loadtest
 
+# BENCH=NAME runs only ci/bench-NAME.sh (BENCH=builders: ib-build beside
+# mmdebstrap + disk, into $(B)/bench/builders.json).
 bench: deps all
-	@B=$(B) ./ci/bench.sh
+	@B=$(B) BENCH=$(BENCH) ./ci/bench.sh
 
 run: deps all
 	@B=$(B) ./ci/run-local.sh

@@ -10,7 +10,8 @@
 #     "job accepted" log line minus the same "created" (same host clock).
 # Then runs every other ci/bench-*.sh there is, each bounded, so that the
 # whole stays under 10 minutes.
-# Usage: ci/bench.sh   (B=build dir, default build; BENCH_JOBS=200,
+# Usage: ci/bench.sh   (B=build dir, default build; BENCH=NAME runs only
+# ci/bench-NAME.sh; BENCH_JOBS=200,
 # BENCH_IDLE=60, BENCH_BUDGET=570 s for everything, BENCH_EACH=210 s at
 # most per other script)
 set -eu
@@ -25,6 +26,15 @@ budget=${BENCH_BUDGET:-570}
 each=${BENCH_EACH:-210}
 started=$(date +%s)
 deadline=$((started + budget))
+# BENCH=NAME: only ci/bench-NAME.sh (make bench BENCH=builders), unbounded.
+if [ -n "${BENCH:-}" ]; then
+	case $BENCH in
+	*[!a-z0-9-]*) echo "bench: BENCH=$BENCH is not a bench name" >&2; exit 1 ;;
+	esac
+	[ -x "$top/ci/bench-$BENCH.sh" ] ||
+	    { echo "bench: there is no ci/bench-$BENCH.sh" >&2; exit 1; }
+	exec env B="$B" "$top/ci/bench-$BENCH.sh"
+fi
 [ -x "$worker" ] || { echo "bench: $worker is not built" >&2; exit 1; }
 
 tmp=$(mktemp -d /tmp/ib-bench.XXXXXX)

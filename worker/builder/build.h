@@ -239,6 +239,14 @@ void	 store_evict(struct store *, int64_t max);
 char	*store_tmpdir(struct store *, const char *what);
 /* Copies a tree (cp -a, sparse, reflinks when possible). */
 int	 copy_tree(const char *from, const char *to, struct buf *out);
+/*
+ * Restores a stored tree into to for the stages after it: its /usr (the
+ * bulk of a system, which no customization stage writes) as hard links to
+ * the store's files, the rest copied as copy_tree does; all copied when
+ * linking fails. tree_write breaks a /usr link before it writes, so the
+ * stored object never changes.
+ */
+int	 store_restore(const char *from, const char *to, struct buf *out);
 
 /* ---- sources.c: org.osbuild.curl ---- */
 

@@ -485,13 +485,57 @@ cleanup:
 	return rc;
 }
 
+/* The entries under tree (files, directories, links...); -1 on error. */
+static int64_t
+tree_entries(const char *tree)
+{
+	char		*root = xstrdup(tree);	/* fts_open wants char * */
+	char		*paths[] = { root, NULL };
+	FTS		*fts;
+	FTSENT		*e;
+	int64_t		 n = 0;
+
+	if ((fts = fts_open(paths, FTS_PHYSICAL | FTS_NOCHDIR, NULL)) == NULL) {
+		free(root);
+		return -1;
+	}
+	while ((e = fts_read(fts)) != NULL)
+		if (e->fts_info != FTS_DP)
+			n++;
+	fts_close(fts);
+	free(root);
+	return n;
+}
+
+/*
+ * Bytes per inode for a file system of part bytes holding tree: room for
+ * the tree's entries twice over (a power of two), as a ratio so that a
+ * file system grown later (growpart, resize2fs) keeps it; between
+ * mke2fs's "small" type (4 KiB, as dense as before) and its "huge" one
+ * (64 KiB). mke2fs alone takes "small" below 512 MiB, sized for a disk,
+ * not for this tree: 4 times the inodes of a Debian tree, and their
+ * tables to write.
+ */
+static int64_t
+inode_ratio(const char *tree, int64_t part)
+{
+	int64_t		 n = tree_entries(tree), r, p2;
+
+	if (n < 0)
+		return 4096;
+	r = part / (2 * n + 1024);
+	for (p2 = 4096; p2 * 2 <= r && p2 < 65536; p2 *= 2)
+		;
+	return p2;
+}
+
 static int
 make_fs(const struct disk_spec *d, int64_t start, int64_t part,
     struct buf *out)
 {
-	char		 sz[32], ext[64];
+	char		 sz[32], ext[64], ratio[32];
 	char		*dev;
-	const char	*argv[20];
+	const char	*argv[24];
 	size_t		 ac = 0;
 	int		 rc;
 
@@ -506,6 +550,10 @@ make_fs(const struct disk_spec *d, int64_t start, int64_t part,
 	 * fewer extents per file for the boot loader to walk. */
 	argv[ac++] = "-b";
 	argv[ac++] = "4096";
+	snprintf(ratio, sizeof(ratio), "%lld",
+	    (long long)inode_ratio(d->tree, part));
+	argv[ac++] = "-i";
+	argv[ac++] = ratio;
 	argv[ac++] = "-L";
 	argv[ac++] = d->label;
 	if (d->uuid != NULL) {
@@ -688,6 +736,22 @@ extlinux_child(const struct disk_spec *d, const char *mnt, int64_t start,
 			out_printf(out, "extlinux --install failed");
 			goto umount;
 		}
+	}
+	/*
+	 * The blocks mke2fs -d gave /boot's files before densify_boot still
+	 * hold their data: discarded through the loop device they become
+	 * holes in the raw file, not a kernel and an initrd more in every
+	 * compressed image (12 MB). Only a cost when it cannot.
+	 */
+	{
+		const char *argv[] = { "fstrim", mnt, NULL };
+		struct buf ignored;
+
+		buf_init(&ignored);
+		if (run_cmd(argv, NULL, &ignored) != 0)
+			out_printf(out, "fstrim %s failed: freed blocks keep "
+			    "their data", mnt);
+		buf_free(&ignored);
 	}
 	rc = 0;
 umount:

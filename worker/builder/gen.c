@@ -294,6 +294,8 @@ format_pipeline(const char *f)
 		name = "qcow2", file = "disk.qcow2";
 		json_object_object_add(fmt, "type", str("qcow2"));
 		json_object_object_add(fmt, "compat", str("1.1"));
+		/* A fifth of zlib's time; read by qemu 5.1 and later. */
+		json_object_object_add(fmt, "compression_type", str("zstd"));
 	} else if (strcmp(f, "vmdk") == 0) {
 		name = "vmdk", file = "disk.vmdk";
 		json_object_object_add(fmt, "type", str("vmdk"));

@@ -258,7 +258,7 @@ build_pipeline(const struct opts *o, struct store *st, struct manifest *m,
 		    p->stages[start - 1].id);
 		log_info("pipeline %s: resuming after stage %zu (%s)", p->name,
 		    start, p->stages[start - 1].type);
-		if (prev == NULL || copy_tree(prev, tree, &out) == -1) {
+		if (prev == NULL || store_restore(prev, tree, &out) == -1) {
 			log_warnx("pipeline %s: cannot restore: %s", p->name,
 			    OUT(out));
 			free(prev);

@@ -122,6 +122,51 @@ mkparents(char *path)
 }
 
 static int
+tree_fail(int errfd, const char *path)
+{
+	dprintf(errfd, "%s: %s", path, strerror(errno));
+	return 1;
+}
+
+/*
+ * A file under /usr with other links is, after store_restore, shared with
+ * the store: writing it in place would change the stored tree. Replaces it
+ * with a new file of the same owner and mode (op's when given) and returns
+ * its descriptor; -2 when path is not such a file, -1 on failure. (In the
+ * chrooted child: path and realpath are the tree's.)
+ */
+static int
+open_unshared(const char *path, const struct tree_op *op)
+{
+	struct stat	 sb;
+	char		*real;
+	int		 fd = -2;
+
+	if (stat(path, &sb) == -1 || !S_ISREG(sb.st_mode) || sb.st_nlink < 2)
+		return -2;
+	if ((real = realpath(path, NULL)) == NULL)
+		return -1;
+	if (strncmp(real, "/usr/", 5) != 0)
+		goto cleanup;
+	fd = -1;
+	if (unlink(real) == -1)
+		goto cleanup;
+	fd = open(real, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd == -1)
+		goto cleanup;
+	if (fchown(fd, op->uid >= 0 ? (uid_t)op->uid : sb.st_uid,
+	    op->gid >= 0 ? (gid_t)op->gid : sb.st_gid) == -1 ||
+	    fchmod(fd, op->mode >= 0 ? (mode_t)op->mode :
+	    sb.st_mode & 07777) == -1) {
+		close(fd);
+		fd = -1;
+	}
+cleanup:
+	free(real);
+	return fd;
+}
+
+static int
 tree_child(const struct tree_op *op, int errfd)
 {
 	char	*p = xstrdup(op->path);
@@ -146,12 +191,13 @@ tree_child(const struct tree_op *op, int errfd)
 		}
 		return 0;
 	}
-	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-	    op->mode >= 0 ? op->mode : 0644);
-	if (fd == -1) {
-		dprintf(errfd, "%s: %s", op->path, strerror(errno));
-		return 1;
-	}
+	if ((fd = open_unshared(p, op)) == -1)
+		return tree_fail(errfd, op->path);
+	if (fd == -2)
+		fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+		    op->mode >= 0 ? op->mode : 0644);
+	if (fd == -1)
+		return tree_fail(errfd, op->path);
 	if (write_all(fd, op->data, op->len) == -1) {
 		dprintf(errfd, "write %s: %s", op->path, strerror(errno));
 		return 1;

@@ -695,11 +695,24 @@ stage_qemu(struct stage_run *r)
 	argv[ac++] = "-O";
 	argv[ac++] = type;
 	if (strcmp(type, "qcow2") == 0) {
-		if (opt_bool(fmt, "compression", 1))
+		const char *compat = json_get_str(fmt, "compat");
+		const char *codec = json_get_str(fmt, "compression_type");
+		struct buf b;
+
+		/* Compressed clusters written out of order (-W): qemu-img
+		 * compresses them on every core instead of one. */
+		if (opt_bool(fmt, "compression", 1)) {
 			argv[ac++] = "-c";
-		if (json_get_str(fmt, "compat") != NULL)
-			opts = xasprintf("compat=%s",
-			    json_get_str(fmt, "compat"));
+			argv[ac++] = "-W";
+		}
+		buf_init(&b);
+		if (compat != NULL)
+			buf_printf(&b, "compat=%s", compat);
+		if (codec != NULL)
+			buf_printf(&b, "%scompression_type=%s",
+			    b.len ? "," : "", codec);
+		opts = b.len ? buf_release(&b) : NULL;
+		buf_free(&b);
 	} else if (strcmp(type, "vmdk") == 0) {
 		const char *sub = json_get_str(fmt, "subformat");
 		const char *ad = json_get_str(fmt, "adapter_type");

@@ -560,6 +560,7 @@ static const struct schema_field qemu_format_fields[] = {
 	{ "type", F_STR, 1, NULL },
 	{ "compression", F_BOOL, 0, NULL },
 	{ "compat", F_STR, 0, NULL },
+	{ "compression_type", F_STR, 0, NULL },
 	{ "adapter_type", F_STR, 0, NULL },
 	{ "compat6", F_BOOL, 0, NULL },
 	{ "subformat", F_STR, 0, NULL },
@@ -582,7 +583,8 @@ check_qemu(json_object *o, json_object *inputs, json_object *path,
 		const char	*type;
 		const char	*keys[6];
 	} formats[] = {
-		{ "qcow2", { "type", "compression", "compat", NULL } },
+		{ "qcow2", { "type", "compression", "compat",
+		    "compression_type", NULL } },
 		{ "vdi", { "type", NULL } },
 		{ "vmdk", { "type", "adapter_type", "compat6", "compression",
 		    "subformat", NULL } },
@@ -593,6 +595,7 @@ check_qemu(json_object *o, json_object *inputs, json_object *path,
 	    "monolithicFlat", "twoGbMaxExtentSparse", "twoGbMaxExtentFlat",
 	    "streamOptimized", NULL };
 	static const char *const vpc_sub[] = { "fixed", "dynamic", NULL };
+	static const char *const codecs[] = { "zlib", "zstd", NULL };
 	static const char *const adapters[] = { "ide", "lsilogic", "buslogic",
 	    "legacyESX", NULL };
 	json_object	*fmt, *fp;
@@ -629,9 +632,15 @@ check_qemu(json_object *o, json_object *inputs, json_object *path,
 		check_enum(fmt, "adapter_type", adapters, fp, errors);
 	} else if (strcmp(t, "vpc") == 0)
 		check_enum(fmt, "subformat", vpc_sub, fp, errors);
+	check_enum(fmt, "compression_type", codecs, fp, errors);
 	if ((t = json_get_str(fmt, "compat")) != NULL &&
 	    strcmp(t, "0.10") != 0 && strcmp(t, "1.1") != 0)
 		verr_add(errors, fp, "compat '%s' is not 0.10 or 1.1", t);
+	/* qcow2 v2 has no header field for the codec. */
+	if (t != NULL && strcmp(t, "0.10") == 0 &&
+	    (t = json_get_str(fmt, "compression_type")) != NULL &&
+	    strcmp(t, "zlib") != 0)
+		verr_add(errors, fp, "compression_type %s needs compat 1.1", t);
 	json_object_put(fp);
 }
 

@@ -126,6 +126,100 @@ copy_tree(const char *from, const char *to, struct buf *out)
 	return rc == 0 ? 0 : -1;
 }
 
+/* Gives to the mode, owner and times of from (a directory). */
+static int
+copy_dir_attrs(const char *from, const char *to, struct buf *out)
+{
+	struct stat		 sb;
+	struct timespec		 ts[2];
+
+	if (lstat(from, &sb) == -1 || lchown(to, sb.st_uid, sb.st_gid) == -1 ||
+	    chmod(to, sb.st_mode & 07777) == -1) {
+		out_printf(out, "%s: %s", to, strerror(errno));
+		return -1;
+	}
+	ts[0] = sb.st_atim;
+	ts[1] = sb.st_mtim;
+	if (utimensat(AT_FDCWD, to, ts, AT_SYMLINK_NOFOLLOW) == -1) {
+		out_printf(out, "%s: %s", to, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int
+store_restore(const char *from, const char *to, struct buf *out)
+{
+	struct stat	 sb;
+	DIR		*d = NULL;
+	struct dirent	*e;
+	const char	**argv = NULL;
+	char		**names = NULL, *usr_from, *usr_to;
+	size_t		 n = 0, cap = 0, i, ac;
+	int		 rc = -1, linked = 0;
+
+	if (mkdir(to, 0755) == -1 && errno != EEXIST) {
+		out_printf(out, "mkdir %s: %s", to, strerror(errno));
+		return -1;
+	}
+	usr_from = xasprintf("%s/usr", from);
+	usr_to = xasprintf("%s/usr", to);
+	if (lstat(usr_from, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+		const char *ln[] = { "cp", "-al", usr_from, usr_to, NULL };
+		struct buf lout;
+
+		buf_init(&lout);
+		if (run_cmd(ln, NULL, &lout) == 0)
+			linked = 1;
+		else if (remove_tree(usr_to) == -1 && errno != ENOENT) {
+			out_printf(out, "%s: %s", usr_to, strerror(errno));
+			buf_free(&lout);
+			goto cleanup;
+		}
+		buf_free(&lout);
+	}
+	if ((d = opendir(from)) == NULL) {
+		out_printf(out, "%s: %s", from, strerror(errno));
+		goto cleanup;
+	}
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 ||
+		    strcmp(e->d_name, "..") == 0 ||
+		    (linked && strcmp(e->d_name, "usr") == 0))
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 32;
+			names = xrealloc(names, cap * sizeof(*names));
+		}
+		names[n++] = xasprintf("%s/%s", from, e->d_name);
+	}
+	if (n > 0) {
+		argv = xcalloc(n + 6, sizeof(*argv));
+		ac = 0;
+		argv[ac++] = "cp";
+		argv[ac++] = "-a";
+		argv[ac++] = "--reflink=auto";
+		argv[ac++] = "--sparse=always";
+		for (i = 0; i < n; i++)
+			argv[ac++] = names[i];
+		argv[ac++] = to;
+		argv[ac] = NULL;
+		if (run_cmd(argv, NULL, out) != 0)
+			goto cleanup;
+	}
+	rc = copy_dir_attrs(from, to, out);
+cleanup:
+	if (d != NULL)
+		closedir(d);
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	free(argv);
+	free(usr_from);
+	free(usr_to);
+	return rc;
+}
+
 char *
 store_tmpdir(struct store *st, const char *what)
 {

@@ -331,6 +331,172 @@ debian_disfavor(Pool *pool, Queue *job)
 	queue_free(&q);
 }
 
+/*
+ * The best of the providers of dep that may install, as apt takes them: a
+ * package of the dependency's own name before one that only provides it,
+ * then the highest version, then (for determinism) the lowest name. 0 when
+ * none may install.
+ */
+static Id
+apt_provider(Pool *pool, Id dep, const Map *considered)
+{
+	Id		 p, pp, best = 0, name = dep;
+	Solvable	*s, *b;
+	int		 real, breal = 0, c;
+
+	while (ISRELDEP(name))
+		name = GETRELDEP(pool, name)->name;
+	FOR_PROVIDES(p, pp, dep) {
+		s = pool_id2solvable(pool, p);
+		if (!MAPTST(considered, p) || !pool_installable(pool, s))
+			continue;
+		real = s->name == name;
+		if (best != 0) {
+			b = pool_id2solvable(pool, best);
+			if (real != breal) {
+				if (!real)
+					continue;
+			} else if (s->name != b->name) {
+				c = strcmp(pool_id2str(pool, s->name),
+				    pool_id2str(pool, b->name));
+				if (c >= 0)
+					continue;
+			} else if (pool_evrcmp(pool, s->evr, b->evr,
+			    EVRCMP_COMPARE) <= 0)
+				continue;
+		}
+		best = p;
+		breal = real;
+	}
+	return best;
+}
+
+/* The alternatives of an "a | b | c" dependency, in their order. */
+static void
+alternatives(Pool *pool, Id dep, Queue *out)
+{
+	Reldep	*rd;
+
+	if (ISRELDEP(dep)) {
+		rd = GETRELDEP(pool, dep);
+		if (rd->flags == REL_OR) {
+			alternatives(pool, rd->name, out);
+			alternatives(pool, rd->evr, out);
+			return;
+		}
+	}
+	queue_push(out, dep);
+}
+
+/* Whether a package of chosen satisfies dep (any of its alternatives). */
+static int
+satisfied(Pool *pool, Id dep, const Map *chosen)
+{
+	Id	 p, pp;
+
+	FOR_PROVIDES(p, pp, dep)
+		if (MAPTST(chosen, p))
+			return 1;
+	return 0;
+}
+
+/*
+ * apt's choices among alternatives, which libsolv does not make: for
+ * "sysv-rc | file-rc | openrc" apt takes the first alternative that can
+ * install, libsolv whichever its policy ranks first. Walks the dependencies
+ * from roots (and prev, already installed) as apt marks them: a dependency
+ * a chosen package satisfies is left alone, else the first alternative
+ * with an installable provider is chosen and walked in turn (Recommends
+ * too when weak). The chosen packages are favored: libsolv still decides,
+ * and still may take another when a choice cannot install.
+ */
+static void
+debian_apt_choice(Pool *pool, const Queue *roots, const Queue *prev,
+    const Map *considered, int weak, Queue *job)
+{
+	Queue		 todo, alts, fav;
+	Map		 chosen;
+	Id		 dep, *dp, pick;
+	Solvable	*s;
+	int		 i, j, k;
+
+	if (!is_deb(pool))
+		return;
+	queue_init(&todo);
+	queue_init(&alts);
+	queue_init(&fav);
+	map_init(&chosen, pool->nsolvables);
+	for (i = 0; i < prev->count; i++)
+		MAPSET(&chosen, prev->elements[i]);
+	for (i = 0; i < roots->count; i++)
+		if (!MAPTST(&chosen, roots->elements[i])) {
+			MAPSET(&chosen, roots->elements[i]);
+			queue_push(&todo, roots->elements[i]);
+		}
+	for (i = 0; i < todo.count; i++) {
+		s = pool_id2solvable(pool, todo.elements[i]);
+		for (k = 0; k < 2; k++) {
+			Offset o = k == 0 ? s->requires : s->recommends;
+
+			if (!o || (k == 1 && !weak))
+				continue;
+			for (dp = s->repo->idarraydata + o; (dep = *dp++);) {
+				if (dep == SOLVABLE_PREREQMARKER ||
+				    satisfied(pool, dep, &chosen))
+					continue;
+				queue_empty(&alts);
+				alternatives(pool, dep, &alts);
+				for (j = 0, pick = 0; j < alts.count && !pick;
+				    j++)
+					pick = apt_provider(pool,
+					    alts.elements[j], considered);
+				if (!pick)
+					continue;	/* libsolv will say */
+				MAPSET(&chosen, pick);
+				queue_push(&todo, pick);
+				queue_push(&fav, pick);
+			}
+		}
+	}
+	if (fav.count > 0)
+		queue_push2(job, SOLVER_FAVOR | SOLVER_SOLVABLE_ONE_OF,
+		    pool_queuetowhatprovides(pool, &fav));
+	map_free(&chosen);
+	queue_free(&todo);
+	queue_free(&alts);
+	queue_free(&fav);
+}
+
+/* The best candidate of each spec's job: the roots apt marks first. */
+static void
+spec_roots(Pool *pool, const Queue *job, Queue *roots)
+{
+	Id		 p, *pp, best;
+	int		 i;
+
+	for (i = 0; i + 1 < job->count; i += 2) {
+		if (job->elements[i] != (SOLVER_INSTALL | SOLVER_SOLVABLE_ONE_OF))
+			continue;
+		best = 0;
+		for (pp = pool->whatprovidesdata + job->elements[i + 1];
+		    (p = *pp++) != 0;) {
+			Solvable *s = pool_id2solvable(pool, p), *b;
+
+			if (best != 0) {
+				b = pool_id2solvable(pool, best);
+				if (s->name == b->name ? pool_evrcmp(pool, s->evr,
+				    b->evr, EVRCMP_COMPARE) <= 0 :
+				    strcmp(pool_id2str(pool, s->name),
+				    pool_id2str(pool, b->name)) >= 0)
+					continue;
+			}
+			best = p;
+		}
+		if (best != 0)
+			queue_push(roots, best);
+	}
+}
+
 static void
 join_specs(const struct ds_request *req, struct buf *b)
 {
@@ -352,7 +518,7 @@ solve_one(Pool *pool, const struct ds_request *req, const struct ds_trans *t,
 {
 	Solver		*solv = NULL;
 	Transaction	*trans = NULL;
-	Queue		 job, cand, res;
+	Queue		 job, cand, res, roots;
 	Map		 excluded, considered;
 	struct buf	 missing, filtered, probs;
 	size_t		 i;
@@ -361,6 +527,7 @@ solve_one(Pool *pool, const struct ds_request *req, const struct ds_trans *t,
 	queue_init(&job);
 	queue_init(&cand);
 	queue_init(&res);
+	queue_init(&roots);
 	buf_init(&missing);
 	buf_init(&filtered);
 	buf_init(&probs);
@@ -408,6 +575,8 @@ solve_one(Pool *pool, const struct ds_request *req, const struct ds_trans *t,
 			MAPCLR(&considered, j);
 	for (j = 0; j < prev->count; j++)
 		MAPSET(&considered, prev->elements[j]);
+	spec_roots(pool, &job, &roots);
+	debian_apt_choice(pool, &roots, prev, &considered, t->weak, &job);
 	pool->considered = &considered;
 	solv = solver_create(pool);
 	solver_set_flag(solv, SOLVER_FLAG_IGNORE_RECOMMENDED, !t->weak);
@@ -446,6 +615,7 @@ cleanup:
 	queue_free(&job);
 	queue_free(&cand);
 	queue_free(&res);
+	queue_free(&roots);
 	buf_free(&missing);
 	buf_free(&filtered);
 	buf_free(&probs);

@@ -134,7 +134,12 @@ def body(tmp):
                                               "file_contextso": 1}),
                stage("org.osbuild.rpm"),
                stage("org.osbuild.qemu", {"filename": "../x",
-                                          "format": {"type": "qcow3"}})]}]}
+                                          "format": {"type": "qcow3"}}),
+               stage("org.osbuild.qemu", {"filename": "y", "format": {
+                   "type": "qcow2", "compression_type": "lz4"}}),
+               stage("org.osbuild.qemu", {"filename": "z", "format": {
+                   "type": "qcow2", "compat": "0.10",
+                   "compression_type": "zstd"}})]}]}
     rc, res, _, _ = run(bad, store)
     check(rc == 2, "validation failure exits 2 (got %s)" % rc)
     check(res is not None and res.get("type") ==
@@ -158,6 +163,10 @@ def body(tmp):
           "bad format type and unsafe filename reported")
     check(["pipelines", 0, "stages", 2, "inputs"] in paths,
           "missing input reported")
+    check(any("'lz4' is not one of" in m for m in msgs) and
+          any("compression_type zstd needs compat 1.1" in m for m in msgs),
+          "qcow2 compression_type: an unknown codec and zstd in a v2 "
+          "image refused")
     # UEFI options: boot modes by osbuild's names, an ESP needs a GPT.
     tree_in = {"tree": {"type": "org.osbuild.tree",
                         "origin": "org.osbuild.pipeline",
@@ -217,6 +226,17 @@ def body(tmp):
     rc, o = gen_disk(None)
     check(rc == 0 and "boot_mode" not in o and "partition_table" not in o,
           "manifest-gen: no boot_mode, the legacy MBR disk as before")
+    p = subprocess.run([IB, "--generate-manifest"], input=json.dumps({
+        "depsolve": {"package_specs": {"os": [{
+            "name": "base-files", "checksum": "sha256:" + "0" * 64,
+            "remote_location": "http://127.0.0.1:9/base-files.deb"}]}},
+        "image": {"formats": ["qcow2"]}}), capture_output=True, text=True)
+    fmts = [st["options"]["format"] for pl in json.loads(p.stdout or "{}")
+            .get("pipelines", []) if pl["name"] == "qcow2"
+            for st in pl["stages"]]
+    check(fmts == [{"type": "qcow2", "compat": "1.1",
+                    "compression_type": "zstd"}],
+          "manifest-gen: qcow2 compressed with zstd (%s)" % fmts)
     rc, o = gen_disk("bios")
     check(rc == 1 and "boot_mode is not legacy, uefi or hybrid" in o,
           "manifest-gen: an unknown boot_mode is refused (%s)" % o)
@@ -270,6 +290,14 @@ def body(tmp):
                         {"image": {"type": "org.osbuild.files",
                                    "origin": "org.osbuild.source",
                                    "references": [digest]}})]},
+                {"name": "zq", "stages": [
+                    stage("org.osbuild.qemu", {
+                        "filename": "disk.qcow2",
+                        "format": {"type": "qcow2", "compat": "1.1",
+                                   "compression_type": "zstd"}},
+                        {"image": {"type": "org.osbuild.files",
+                                   "origin": "org.osbuild.source",
+                                   "references": [digest]}})]},
                 {"name": "raw", "stages": [stage("org.osbuild.qemu", {
                     "filename": "disk.img", "format": {"type": "vmdk",
                     "subformat": "streamOptimized"}},
@@ -290,7 +318,7 @@ def body(tmp):
             ]}
 
     out = os.path.join(tmp, "out")
-    exports = ["tree", "image", "raw", "vpc", "xz", "zstd"]
+    exports = ["tree", "image", "zq", "raw", "vpc", "xz", "zstd"]
     rc, res, mon, err = run(manifest("ib-one"), store, out, exports)
     check(rc == 0 and res and res["type"] == "result" and res["success"],
           "first build succeeds (rc %s) %s" % (rc, err[-2000:] if rc else ""))
@@ -336,6 +364,16 @@ def body(tmp):
         return json.loads(p.stdout) if p.returncode == 0 else {}
     check(info(os.path.join(out, "image", "disk.qcow2")).get("format") ==
           "qcow2", "qcow2 export recognised by qemu-img")
+    def codec(path):
+        return info(path).get("format-specific", {}).get("data", {}).get(
+            "compression-type")
+    zq = os.path.join(out, "zq", "disk.qcow2")
+    cmp = subprocess.run(["qemu-img", "compare", "-f", "raw", "-F", "qcow2",
+                          raw, zq], capture_output=True)
+    check(codec(os.path.join(out, "image", "disk.qcow2")) == "zlib" and
+          codec(zq) == "zstd" and cmp.returncode == 0,
+          "qcow2 compression_type: zlib by default, zstd when asked, the "
+          "same content (%s)" % cmp.stdout.decode().strip())
     check(info(os.path.join(out, "raw", "disk.img")).get("format") ==
           "vmdk", "vmdk export recognised by qemu-img")
     # A fixed VHD probes as raw (its footer is at the end): name the format
@@ -366,7 +404,7 @@ def body(tmp):
     check(not any(m.startswith("Starting module") for m in msgs) and
           not any(m.startswith("Downloaded") for m in msgs) and
           res["log"] == {}, "second build downloads nothing, runs nothing")
-    check("downloaded 0 bytes, ran 0 stages, 6 pipelines cached" in err,
+    check("downloaded 0 bytes, ran 0 stages, 7 pipelines cached" in err,
           "summary says so")
     check(open(os.path.join(out2, "tree/etc/hostname")).read() ==
           "ib-one\n", "cached export is the same tree")
@@ -379,6 +417,43 @@ def body(tmp):
                               "org.osbuild.kernel-cmdline",
                               "org.osbuild.cloud-init"],
           "changed hostname reruns the tree pipeline only (%s)" % ran)
+
+    # --- a resumed pipeline links /usr from the store, never writes it ---
+    def linked(hostname):
+        return {"version": "2", "pipelines": [{"name": "lk", "stages": [
+            stage("io.ib.files", {"files": [
+                {"path": "/usr/lib/ib/a", "content": "one\n"},
+                {"path": "/usr/lib/ib/b", "content": "two\n", "uid": 7,
+                 "gid": 8},
+                {"path": "/etc/ib.conf", "content": "x\n"}]}),
+            stage("org.osbuild.hostname", {"hostname": hostname}),
+            stage("io.ib.files", {"files": [
+                {"path": "/usr/lib/ib/b", "content": hostname + "\n"}]})]}]}
+    lk1 = osbuild_ids(linked("lk-one"))["lk"]
+    rc, _, _, err = run(linked("lk-one"), store, os.path.join(tmp, "lk1"),
+                        ["lk"], ["--checkpoint", lk1[0]])
+    check(rc == 0, "checkpointed build succeeds %s" % err[-1000:])
+    rc, _, mon, err = run(linked("lk-two"), store, os.path.join(tmp, "lk2"),
+                          ["lk"])
+    lk2 = osbuild_ids(linked("lk-two"))["lk"]
+    base = os.path.join(store, "objects", lk1[0], "tree")
+    new = os.path.join(store, "objects", lk2[-1], "tree")
+    check(rc == 0 and any(m["message"].startswith(
+        "Pipeline lk: resuming after stage io.ib.files") for m in mon),
+        "a changed hostname resumes from the checkpoint %s" % err[-1000:])
+
+    def ino(t, p):
+        return os.stat(os.path.join(t, p)).st_ino
+    check(ino(base, "usr/lib/ib/a") == ino(new, "usr/lib/ib/a"),
+          "the restored /usr is hard links to the store's files")
+    check(ino(base, "etc/ib.conf") != ino(new, "etc/ib.conf"),
+          "the rest of the tree is copied")
+    b_new = os.stat(os.path.join(new, "usr/lib/ib/b"))
+    check(open(os.path.join(base, "usr/lib/ib/b")).read() == "two\n" and
+          open(os.path.join(new, "usr/lib/ib/b")).read() == "lk-two\n" and
+          (b_new.st_uid, b_new.st_gid) == (7, 8) and b_new.st_nlink == 1,
+          "a write to a linked /usr file replaces it (owner kept) and "
+          "leaves the store's copy as it was")
 
     # --- a missing or corrupt source fails the build, nothing stored ---
     m = manifest("ib-one", filename="other.qcow2")

@@ -444,6 +444,15 @@ def gpt_checks(tmp, store, fails):
           "legacy on a GPT: one root partition at 1 MiB, legacy BIOS "
           "bootable, gptmbr.bin, e2fsck clean (%s %s)" %
           (parts, (output or err)[-600:]))
+    # Inodes sized to the tree (twice its entries, 64 KiB per inode at
+    # most), not mke2fs's "small" type for a 319 MiB file system (4 KiB).
+    entries = sum(len(d) + len(f) for _, d, f in os.walk(t)) + 1
+    h = subprocess.run(["dumpe2fs", "-h", "%s?offset=%d" % (img, MIB)],
+                       capture_output=True, text=True).stdout
+    m = re.search(r"^Inode count:\s+(\d+)", h, re.M)
+    inodes = int(m.group(1)) if m else 0
+    check(2 * entries <= inodes <= (319 << 20) // 65536 + 1024,
+          "inodes sized to the tree: %d for %d entries" % (inodes, entries))
     shutil.rmtree(out, ignore_errors=True)
 
     # secure_boot: shim and the signed GRUB from the tree, not made.
@@ -529,6 +538,12 @@ def body(tmp):
     img = os.path.join(out, "image", "disk.raw")
     if rc == 0:
         entry = check_image(tmp, img, t, want, "direct")
+        # The kernel's blocks as mke2fs -d wrote them, before /boot was
+        # rewritten densely, are discarded: one copy of it in the disk.
+        with open(img, "rb") as f:
+            copies = f.read().count(b"k0000255" * 512) // 2
+        check(copies == 1, "direct: the blocks /boot had before its "
+              "rewrite are holes (%d copies of the kernel)" % copies)
 
     # --- the same with libguestfs, forced: the same layout ---
     out = os.path.join(tmp, "out-g")
