@@ -86,6 +86,8 @@ struct stage_kind {
 			    json_object *path, json_object *errors);
 	int		(*run)(struct stage_run *);
 	int		 costly;	/* checkpointed even when not last */
+	int		 runs_tree;	/* runs programs that may change the
+					 * tree's /usr (a package install) */
 };
 
 const struct stage_kind	*stage_kind_find(const char *type);
@@ -243,10 +245,14 @@ int	 copy_tree(const char *from, const char *to, struct buf *out);
  * Restores a stored tree into to for the stages after it: its /usr (the
  * bulk of a system, which no customization stage writes) as hard links to
  * the store's files, the rest copied as copy_tree does; all copied when
- * linking fails. tree_write breaks a /usr link before it writes, so the
- * stored object never changes.
+ * linking fails or link_usr is 0. tree_write breaks a /usr link before it
+ * writes, so the stored object never changes; a stage that runs programs
+ * in the tree (a package install: dpkg's statoverrides, maintainer
+ * scripts) could write or chmod through a link, so the caller asks for
+ * links only when none follows.
  */
-int	 store_restore(const char *from, const char *to, struct buf *out);
+int	 store_restore(const char *from, const char *to, int link_usr,
+	    struct buf *out);
 
 /* ---- sources.c: org.osbuild.curl ---- */
 

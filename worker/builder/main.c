@@ -231,7 +231,7 @@ build_pipeline(const struct opts *o, struct store *st, struct manifest *m,
 	char		*work = NULL, *tree = NULL, *prev;
 	size_t		 start, j;
 	struct buf	 out;
-	int		 ret = -1;
+	int		 ret = -1, link_usr = 1;
 
 	p->log = json_object_new_array();
 	start = resume_point(st, p);
@@ -258,7 +258,15 @@ build_pipeline(const struct opts *o, struct store *st, struct manifest *m,
 		    p->stages[start - 1].id);
 		log_info("pipeline %s: resuming after stage %zu (%s)", p->name,
 		    start, p->stages[start - 1].type);
-		if (prev == NULL || store_restore(prev, tree, &out) == -1) {
+		for (j = start; j < p->nstages; j++)
+			if (p->stages[j].kind != NULL &&
+			    p->stages[j].kind->runs_tree)
+				link_usr = 0;
+		if (!link_usr)
+			monitor_log("Pipeline %s: /usr copied, not linked: a "
+			    "later stage runs the tree's programs", p->name);
+		if (prev == NULL ||
+		    store_restore(prev, tree, link_usr, &out) == -1) {
 			log_warnx("pipeline %s: cannot restore: %s", p->name,
 			    OUT(out));
 			free(prev);

@@ -661,19 +661,19 @@ check_compress(json_object *o, json_object *inputs, json_object *path,
 }
 
 static const struct stage_kind kinds[] = {
-	{ "io.ib.debian.install", check_install, stage_debian_install, 1 },
-	{ "org.osbuild.hostname", check_hostname, stage_hostname, 0 },
-	{ "org.osbuild.users", check_users, stage_users, 0 },
-	{ "io.ib.files", check_files, stage_files, 0 },
-	{ "org.osbuild.systemd", check_systemd, stage_systemd, 0 },
-	{ "org.osbuild.fstab", check_fstab, stage_fstab, 0 },
+	{ "io.ib.debian.install", check_install, stage_debian_install, 1, 1 },
+	{ "org.osbuild.hostname", check_hostname, stage_hostname, 0, 0 },
+	{ "org.osbuild.users", check_users, stage_users, 0, 0 },
+	{ "io.ib.files", check_files, stage_files, 0, 0 },
+	{ "org.osbuild.systemd", check_systemd, stage_systemd, 0, 0 },
+	{ "org.osbuild.fstab", check_fstab, stage_fstab, 0, 0 },
 	{ "org.osbuild.kernel-cmdline", check_cmdline, stage_kernel_cmdline,
-	    0 },
-	{ "org.osbuild.cloud-init", check_cloud_init, stage_cloud_init, 0 },
-	{ "io.ib.disk", check_disk, stage_disk, 1 },
-	{ "org.osbuild.qemu", check_qemu, stage_qemu, 0 },
-	{ "org.osbuild.xz", check_compress, stage_xz, 0 },
-	{ "org.osbuild.zstd", check_compress, stage_zstd, 0 },
+	    0, 0 },
+	{ "org.osbuild.cloud-init", check_cloud_init, stage_cloud_init, 0, 0 },
+	{ "io.ib.disk", check_disk, stage_disk, 1, 0 },
+	{ "org.osbuild.qemu", check_qemu, stage_qemu, 0, 0 },
+	{ "org.osbuild.xz", check_compress, stage_xz, 0, 0 },
+	{ "org.osbuild.zstd", check_compress, stage_zstd, 0, 0 },
 };
 
 const struct stage_kind *

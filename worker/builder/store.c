@@ -148,7 +148,8 @@ copy_dir_attrs(const char *from, const char *to, struct buf *out)
 }
 
 int
-store_restore(const char *from, const char *to, struct buf *out)
+store_restore(const char *from, const char *to, int link_usr,
+    struct buf *out)
 {
 	struct stat	 sb;
 	DIR		*d = NULL;
@@ -164,7 +165,7 @@ store_restore(const char *from, const char *to, struct buf *out)
 	}
 	usr_from = xasprintf("%s/usr", from);
 	usr_to = xasprintf("%s/usr", to);
-	if (lstat(usr_from, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+	if (link_usr && lstat(usr_from, &sb) == 0 && S_ISDIR(sb.st_mode)) {
 		const char *ln[] = { "cp", "-al", usr_from, usr_to, NULL };
 		struct buf lout;
 

@@ -455,6 +455,26 @@ def body(tmp):
           "a write to a linked /usr file replaces it (owner kept) and "
           "leaves the store's copy as it was")
 
+    # --- ... but copies it when a later stage runs the tree's programs
+    # (a package install could chmod or write through a link) ---
+    m3 = linked("lk-three")
+    m3["sources"] = manifest("ib-one")["sources"]
+    m3["pipelines"][0]["stages"].append(stage(
+        "io.ib.debian.install", {},
+        {"packages": {"type": "org.osbuild.files",
+                      "origin": "org.osbuild.source",
+                      "references": [digest]}}))
+    rc, _, mon, err = run(m3, store, os.path.join(tmp, "lk3"), ["lk"])
+    msgs = [m["message"] for m in mon]
+    check(any(m.startswith("Pipeline lk: resuming after stage io.ib.files")
+              for m in msgs) and
+          "Pipeline lk: /usr copied, not linked: a later stage runs the "
+          "tree's programs" in msgs,
+          "a resumed pipeline before an install copies /usr (%s)" %
+          err[-600:])
+    check(open(os.path.join(base, "usr/lib/ib/b")).read() == "two\n",
+          "the store's tree is unchanged")
+
     # --- a missing or corrupt source fails the build, nothing stored ---
     m = manifest("ib-one", filename="other.qcow2")
     bogus = "sha256:" + "0" * 64
