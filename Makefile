@@ -13,7 +13,10 @@ UNITDIR	?= $(PREFIX)/lib/systemd/system
 # toolchain against an unpacked arm64 sysroot (ci/arm64-sysroot.sh; the
 # :arm64 -dev packages cannot all be installed beside the amd64 ones);
 # `make unit ARCH=arm64` runs the unit tests under qemu-user.
+# aarch64 and x86_64 (the kernel's names, the ones `make ami` takes) are
+# arm64 and amd64 here.
 ARCH	?= $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
+override ARCH := $(patsubst aarch64,arm64,$(patsubst x86_64,amd64,$(ARCH)))
 HOST_ARCH := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
 ifneq ($(ARCH),$(HOST_ARCH))
 ifneq ($(ARCH),arm64)
@@ -228,7 +231,7 @@ fuzz: deps
 	@./ci/fuzz.sh
 
 ami: deps all
-	@B=$(B) PLATFORM=$(PLATFORM) ./packer/build.sh
+	@B=$(B) PLATFORM=$(PLATFORM) ARCH=$(ARCH) ./packer/build.sh
 
 # The packages build the programs themselves, from a copy of the tracked
 # tree (debhelper, rpmbuild); only their build dependencies are installed.
