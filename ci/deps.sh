@@ -28,8 +28,9 @@ packer awscli docker-registry skopeo ostree createrepo-c valgrind syslinux-commo
 apt-utils gpgv gnupg debian-archive-keyring systemd-journal-remote
 debhelper debugedit elfutils lintian rpmlint devscripts man-db groff-base gnuplot-nox
 ovmf grub-common grub-efi-amd64-bin dosfstools mtools prometheus
-qemu-system-arm qemu-efi-aarch64 qemu-user-static"
-arm64_pkgs="gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static"
+qemu-system-arm qemu-efi-aarch64 qemu-user-static binfmt-support arch-test"
+arm64_pkgs="gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static
+binfmt-support arch-test"
 
 case $want in
 build) pkgs=$build_pkgs ;;
@@ -71,4 +72,15 @@ then
 	fi
 	dpkg --add-architecture arm64
 	apt-get update -qq
+fi
+# arm64 images (ib-build's foreign tree: mmdebstrap runs the maintainer
+# scripts through qemu-user) need qemu-aarch64 registered with binfmt_misc,
+# which a container may not have mounted.
+if [ "$want" = arm64 ] && [ "$(id -u)" = 0 ] &&
+    [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
+	[ -e /proc/sys/fs/binfmt_misc/register ] ||
+		mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc ||
+		echo "ci/deps.sh: cannot mount binfmt_misc" >&2
+	update-binfmts --enable qemu-aarch64 ||
+		echo "ci/deps.sh: cannot register qemu-aarch64" >&2
 fi
