@@ -1313,5 +1313,8 @@ const struct vt_test vt_tests[] = {
 	{ "vm-shutdown", t_vm_shutdown, 0 },
 	{ "deploy", t_deploy, 0 },
 	{ "broken-builder", t_broken_builder, 0 },
+	{ "uefi", t_uefi, 0 },
+	{ "hybrid", t_hybrid, 0 },
+	{ "aarch64", t_aarch64, 1 },
 	{ NULL, NULL, 0 },
 };
