@@ -113,6 +113,10 @@ def main():
     log("depsolve: %d %s packages in %.1f s" % (len(specs), a["deb"],
                                                time.monotonic() - t0))
     compose["depsolve"] = {"package_specs": {"os": specs}}
+    # The image's own sources.list: Debian's, not the harness's server,
+    # whose port changes every run and would change the tree stage's id
+    # (the store could then never reuse the package install).
+    compose["apt_sources"] = "deb http://deb.debian.org/debian bookworm main\n"
     compose["customizations"] = {
         "hostname": args.hostname,
         "kernel": {"append": "console=%s,115200n8" % a["tty"]},
