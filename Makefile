@@ -9,20 +9,51 @@ LIBEXECDIR = $(PREFIX)/libexec/ib-worker
 SYSCONFDIR ?= /etc
 UNITDIR	?= $(PREFIX)/lib/systemd/system
 
+# ARCH=arm64 cross-builds everything into build-arm64/ with Debian's cross
+# toolchain against an unpacked arm64 sysroot (ci/arm64-sysroot.sh; the
+# :arm64 -dev packages cannot all be installed beside the amd64 ones);
+# `make unit ARCH=arm64` runs the unit tests under qemu-user.
+# aarch64 and x86_64 (the kernel's names, the ones `make ami` takes) are
+# arm64 and amd64 here.
+ARCH	?= $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
+override ARCH := $(patsubst aarch64,arm64,$(patsubst x86_64,amd64,$(ARCH)))
+HOST_ARCH := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
+ifneq ($(ARCH),$(HOST_ARCH))
+ifneq ($(ARCH),arm64)
+$(error ARCH=$(ARCH): only arm64 is cross-built (or the host's, $(HOST_ARCH)))
+endif
+CROSS	 = aarch64-linux-gnu
+SYSROOT	 = $(CURDIR)/build-arm64/sysroot
+CC	 = $(CROSS)-gcc
+AR	 = $(CROSS)-ar
+CPPFLAGS += --sysroot=$(SYSROOT)
+LDFLAGS	+= --sysroot=$(SYSROOT)
+PKG_CONFIG = PKG_CONFIG_SYSROOT_DIR=$(SYSROOT) \
+	PKG_CONFIG_LIBDIR=$(SYSROOT)/usr/lib/$(CROSS)/pkgconfig:$(SYSROOT)/usr/share/pkgconfig \
+	pkg-config
+# The unit tests, arm64 binaries, under qemu-user with the sysroot's
+# libraries (no binfmt needed).
+RUN_UNIT = IB_QEMU_USER=1 qemu-aarch64-static -L $(SYSROOT)
+B_SUFFIX = -arm64
+# Everything compiled waits for the sysroot (order only).
+SYSDEP	 = $(SYSROOT)/.packages
+else
 CC	?= gcc
+PKG_CONFIG = pkg-config
+endif
 PKGS	 = libcurl json-c openssl libxml-2.0 krb5-gssapi krb5
 CFLAGS	?= -O2 -g
 CFLAGS	+= -Wmissing-prototypes -Wcast-qual $(EXTRA_WARN)
 CFLAGS	+= -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
-	   -D_GNU_SOURCE -MMD -MP $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS	+= $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm -lz
+	   -D_GNU_SOURCE -MMD -MP $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+LDLIBS	+= $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lpthread -lm -lz
 ifeq ($(SANITIZE),1)
 CFLAGS	+= -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
 	   -fno-sanitize-recover=undefined
 LDFLAGS	+= -fsanitize=address,undefined
 endif
 
-B	 = build$(if $(filter 1,$(SANITIZE)),-san)
+B	 = build$(B_SUFFIX)$(if $(filter 1,$(SANITIZE)),-san)
 
 # worker/ holds the programs side by side, and two libraries they share:
 #   lib/     libc, curl and json-c helpers (util, log, http, exec, ...)
@@ -81,6 +112,13 @@ all: deps-build $(PROGS)
 deps-build:
 	@[ -n "$(NO_DEPS)" ] || ./ci/deps.sh build
 
+ifdef CROSS
+deps-build: $(SYSDEP)
+$(SYSDEP):
+	@[ -n "$(NO_DEPS)" ] || ./ci/deps.sh $(ARCH)
+	./ci/arm64-sysroot.sh $(SYSROOT)
+endif
+
 deps:
 	@[ -n "$(NO_DEPS)" ] || ./ci/deps.sh all
 
@@ -92,14 +130,14 @@ $(B)/worker/daemon/%:	 INC = -Iworker/lib -Iworker/cloud -Iworker/daemon
 $(B)/worker/builder/%:	 INC = -Iworker -Iworker/lib
 $(B)/worker/depsolver/%: INC = -Iworker -Iworker/lib
 $(B)/worker/vmcheck/%:	 INC = -Iworker/vmcheck -Iworker/lib \
-	$(shell pkg-config --cflags libguestfs 2>/dev/null)
+	$(shell $(PKG_CONFIG) --cflags libguestfs 2>/dev/null)
 $(B)/worker/backlog/%:	 INC = -Iworker/lib -Iworker/cloud
 $(B)/worker/maintenance/%: INC = -Iworker/lib -Iworker/cloud
 $(B)/worker/agent/%:	 INC = -Iworker/agent -Iworker/lib
 $(B)/worker/logship/%:	 INC = -Iworker/lib -Iworker/cloud \
-	$(shell pkg-config --cflags libsystemd 2>/dev/null)
+	$(shell $(PKG_CONFIG) --cflags libsystemd 2>/dev/null)
 
-$(B)/%.o: %.c
+$(B)/%.o: %.c | $(SYSDEP)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(INC) -c -o $@ $<
 
@@ -110,7 +148,7 @@ objs = $(patsubst %.c,$(B)/%.o,$(1))
 HDRS	 = $(shell find worker -name '*.h' -not -path '*/tests/*' | sort)
 HDR_OKS	 = $(patsubst %.h,$(B)/%.h.ok,$(HDRS))
 
-$(B)/%.h.ok: %.h
+$(B)/%.h.ok: %.h | $(SYSDEP)
 	@mkdir -p $(@D)
 	$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $(INC) -fsyntax-only \
 	    -include $< -x c /dev/null
@@ -130,10 +168,10 @@ $(B)/ib-worker: $(B)/worker/daemon/main.o $(DAEMON_A) $(CLOUD_A) $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/ib-vmcheck: $(call objs,$(VMCHECK_SRCS)) $(LIB_A)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs libguestfs 2>/dev/null)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell $(PKG_CONFIG) --libs libguestfs 2>/dev/null)
 
 $(B)/ib-build: $(B)/worker/builder/main.o $(BUILDER_A) $(LIB_A)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs libguestfs 2>/dev/null)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell $(PKG_CONFIG) --libs libguestfs 2>/dev/null)
 
 $(B)/ib-depsolve: $(call objs,$(DEPSOLVER_SRCS)) $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lsolvext -lsolv -lz
@@ -148,7 +186,7 @@ $(B)/ib-agent: $(call objs,$(AGENT_SRCS)) $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/ib-logship: $(call objs,$(LOGSHIP_SRCS)) $(CLOUD_A) $(LIB_A)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs libsystemd 2>/dev/null)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell $(PKG_CONFIG) --libs libsystemd 2>/dev/null)
 
 # A unit test sees the headers of every layer; it links the libraries,
 # which bring in only the objects it uses.
@@ -157,7 +195,7 @@ TESTC_OBJS = $(B)/worker/tests/c/loopsrv.o
 $(B)/worker/tests/c/%.o:   INC = -Iworker/tests/c
 
 define unit_rule
-$(B)/tests/$(notdir $(1:.c=)): $(1) $(TESTC_OBJS) $(DAEMON_A) $(CLOUD_A) $(LIB_A)
+$(B)/tests/$(notdir $(1:.c=)): $(1) $(TESTC_OBJS) $(DAEMON_A) $(CLOUD_A) $(LIB_A) | $(SYSDEP)
 	@mkdir -p $$(@D)
 	$$(CC) $$(CFLAGS) -Iworker -Iworker/lib -Iworker/cloud -Iworker/daemon \
 	    -Iworker/tests/c $$(LDFLAGS) -o $$@ $(1) $(TESTC_OBJS) \
@@ -168,18 +206,18 @@ $(foreach t,$(UNIT_SRCS),$(eval $(call unit_rule,$(t))))
 # The builder's unit tests see its headers and lib's, and link ib-build's
 # objects but main.o.
 define builder_unit_rule
-$(B)/tests/$(notdir $(1:.c=)): $(1) $(BUILDER_A) $(LIB_A)
+$(B)/tests/$(notdir $(1:.c=)): $(1) $(BUILDER_A) $(LIB_A) | $(SYSDEP)
 	@mkdir -p $$(@D)
 	$$(CC) $$(CFLAGS) -Iworker -Iworker/lib $$(LDFLAGS) -o $$@ $(1) \
 	    $(BUILDER_A) $(LIB_A) $$(LDLIBS) \
-	    $$(shell pkg-config --libs libguestfs 2>/dev/null) -lcmocka
+	    $$(shell $(PKG_CONFIG) --libs libguestfs 2>/dev/null) -lcmocka
 endef
 $(foreach t,$(BUILDER_UNIT_SRCS),$(eval $(call builder_unit_rule,$(t))))
 
 -include $(shell find $(B)/worker $(B)/tests -type f -name '*.d' 2>/dev/null)
 
 unit: $(UNIT_BINS)
-	@for t in $(UNIT_BINS); do echo "== $$t"; $$t || exit 1; done
+	@for t in $(UNIT_BINS); do echo "== $$t"; $(RUN_UNIT) $$t || exit 1; done
 
 check: deps all hdrcheck $(UNIT_BINS)
 	@B=$(B) ./ci/check.sh $(UNIT_BINS)
@@ -206,7 +244,7 @@ fuzz: deps
 	@./ci/fuzz.sh
 
 ami: deps all
-	@B=$(B) PLATFORM=$(PLATFORM) ./packer/build.sh
+	@B=$(B) PLATFORM=$(PLATFORM) ARCH=$(ARCH) ./packer/build.sh
 
 # The packages build the programs themselves, from a copy of the tracked
 # tree (debhelper, rpmbuild); only their build dependencies are installed.
@@ -223,7 +261,8 @@ install: all
 	    UNITDIR=$(UNITDIR) ./ci/install.sh
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-arm64/ib-* build-arm64/lib* \
+	    build-arm64/worker build-arm64/tests
 
 .PHONY: all deps deps-build unit hdrcheck check check-vm bench loadtest run \
 	fuzz ami deb rpm clean install

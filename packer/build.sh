@@ -10,6 +10,8 @@
 #     (make deb) and its runtime dependencies, ami/provision.sh runs in it,
 #     and guestfish (libguestfs, TCG) partitions a disk, copies the tree in
 #     and installs extlinux. No loop device or host mount is used.
+# Env: ARCH x86_64 (default) or aarch64 (the AMI's architecture, Debian's
+# arm64 source AMI, a Graviton build instance, the arm64 .deb).
 # Env for local: IB_MIRROR (Debian mirror), IB_IMAGE_SIZE (virtual size,
 # default: what the tree needs plus room, at most 1536M).
 # shellcheck disable=SC2016  # mmdebstrap hooks expand $1 themselves
@@ -21,6 +23,14 @@ B=${B:-build}
 case $B in /*) babs=$B ;; *) babs="$top/$B" ;; esac
 platform=${PLATFORM:-aws}
 [ -n "$platform" ] || platform=aws
+# ARCH: the worker's architecture, x86_64 (default) or aarch64 (Graviton);
+# dpkg's and EC2's names are accepted too.
+case ${ARCH:-x86_64} in
+x86_64 | amd64 | "") ec2_arch=x86_64 deb_arch=amd64 ;;
+aarch64 | arm64) ec2_arch=arm64 deb_arch=arm64 ;;
+*) printf 'build.sh: ARCH must be x86_64 or aarch64, not %s\n' "$ARCH" >&2
+   exit 1 ;;
+esac
 
 log() {
 	printf 'build.sh: %s\n' "$*" >&2
@@ -37,7 +47,7 @@ package() {
 	kind=$1
 	hash=$(git rev-parse --short=8 HEAD 2>/dev/null || echo local)
 	case $kind in
-	deb) pat="ib-worker_*g${hash}_amd64.deb" ;;
+	deb) pat="ib-worker_*g${hash}_${deb_arch}.deb" ;;
 	rpm) pat="ib-worker-*g${hash}.*.rpm" ;;
 	esac
 	pkg=$(find "$babs/pkg" -maxdepth 1 -name "$pat" 2>/dev/null | sort |
@@ -83,13 +93,16 @@ build_aws() {
 	start=$(date +%s)
 	packer build -only=amazon-ebs.worker \
 	    -var "git_commit=$commit" -var "package_dir=$dir" \
-	    -var "channel=$channel" \
+	    -var "channel=$channel" -var "arch=$ec2_arch" \
 	    -var "aws_region=${AWS_REGION:-${AWS_DEFAULT_REGION:-us-east-1}}" \
 	    packer/worker.pkr.hcl
 	log "AMI built in $(($(date +%s) - start)) s; see build/packer-manifest.json"
 }
 
 build_local() {
+	[ "$deb_arch" = amd64 ] ||
+		die "PLATFORM=local builds x86_64 worker images only so far" \
+		    "(ARCH=$ARCH: use PLATFORM=aws)"
 	for tool in mmdebstrap guestfish qemu-img; do
 		command -v "$tool" >/dev/null ||
 			die "$tool is not installed (make deps)"

@@ -38,16 +38,26 @@ variable "aws_region" {
   default     = "us-east-1"
 }
 
+variable "arch" {
+  type        = string
+  description = "EC2 architecture of the AMI: x86_64 or arm64 (Graviton; make ami ARCH=aarch64). It picks Debian's source AMI and the build instance's type unless those are given."
+  default     = "x86_64"
+  validation {
+    condition     = contains(["x86_64", "arm64"], var.arch)
+    error_message = "The arch must be x86_64 or arm64."
+  }
+}
+
 variable "instance_type" {
   type        = string
-  description = "Instance type of the temporary build instance."
-  default     = "t3.small"
+  description = "Instance type of the temporary build instance (default: t3.small, t4g.small for arm64)."
+  default     = ""
 }
 
 variable "source_ami_name" {
   type        = string
-  description = "Name pattern of the source AMI (Debian 12 by default)."
-  default     = "debian-12-amd64-*"
+  description = "Name pattern of the source AMI (default: Debian 12 of the arch, debian-12-amd64-* or debian-12-arm64-*)."
+  default     = ""
 }
 
 variable "source_ami_owner" {
@@ -100,6 +110,10 @@ variable "output_dir" {
 
 locals {
   stamp = formatdate("YYYYMMDDhhmmss", timestamp())
+  # Debian names its AMIs by dpkg architecture.
+  deb_arch        = var.arch == "arm64" ? "arm64" : "amd64"
+  source_ami_name = var.source_ami_name != "" ? var.source_ami_name : "debian-12-${local.deb_arch}-*"
+  instance_type   = var.instance_type != "" ? var.instance_type : (var.arch == "arm64" ? "t4g.small" : "t3.small")
   # Project and Channel are what the fleet module's ami_filter looks for
   # (terraform/tests/t_chain checks they agree).
   tags = {
@@ -108,13 +122,14 @@ locals {
     Channel    = var.channel
     GitCommit  = var.git_commit
     BuiltBy    = "packer"
-    SourceName = var.source_ami_name
+    SourceName = local.source_ami_name
+    Arch       = var.arch
   }
 }
 
 source "amazon-ebs" "worker" {
   region        = var.aws_region
-  instance_type = var.instance_type
+  instance_type = local.instance_type
   ssh_username  = var.ssh_username
   ami_name      = "ib-worker-${var.git_commit}-${local.stamp}"
   ami_users     = var.ami_users
@@ -124,8 +139,8 @@ source "amazon-ebs" "worker" {
 
   source_ami_filter {
     filters = {
-      name                = var.source_ami_name
-      architecture        = "x86_64"
+      name                = local.source_ami_name
+      architecture        = var.arch
       root-device-type    = "ebs"
       virtualization-type = "hvm"
     }

@@ -55,8 +55,23 @@ fi
 
 # The Debian repository the composes install from (downloaded once into
 # $B/test-vm/repo, through this machine's apt).
+# The aarch64 case (named only) also needs the arm64 packages, and the
+# emulator and firmware of that architecture.
+arm64=0
+for a in "$@"; do
+	[ "$a" != aarch64 ] || arm64=1
+done
+if [ "$arm64" = 1 ]; then
+	for f in /usr/bin/qemu-system-aarch64 /usr/share/AAVMF/AAVMF_CODE.fd \
+	    /proc/sys/fs/binfmt_misc/qemu-aarch64; do
+		[ -e "$f" ] || {
+			log "$f is missing (ci/deps.sh all, ci/deps.sh arm64)"
+			exit 1
+		}
+	done
+fi
 log "the Debian repository for the composes"
-./test-vm/mkrepo.sh "$babs/test-vm/repo" >&2
+IB_MKREPO_ARM64=$arm64 ./test-vm/mkrepo.sh "$babs/test-vm/repo" >&2
 
 # s3rver, from the lock file the worker's tests use.
 if [ ! -f worker/tests/node/node_modules/s3rver/bin/s3rver.js ]; then

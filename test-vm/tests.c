@@ -1313,5 +1313,8 @@ const struct vt_test vt_tests[] = {
 	{ "broken-builder", t_broken_builder, 0 },
 	{ "executor", t_executor, 0 },
 	{ "executor-reaper", t_executor_reaper, 0 },
+	{ "uefi", t_uefi, 0 },
+	{ "hybrid", t_hybrid, 0 },
+	{ "aarch64", t_aarch64, 1 },
 	{ NULL, NULL, 0 },
 };

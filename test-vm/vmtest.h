@@ -200,6 +200,11 @@ void	 guest_journal(struct vt *, struct vm *);
 /* The unit name ib-worker@ADDRESS.service, escaped as systemd does. */
 char	*guest_unit_name(const char *address);
 
+/* boot_modes.c: ib-build's images under the firmware they are made for. */
+int	 t_uefi(struct vt *, char *err);
+int	 t_hybrid(struct vt *, char *err);
+int	 t_aarch64(struct vt *, char *err);
+
 /* tests.c */
 struct vt_test {
 	const char	*name;

@@ -150,6 +150,7 @@ struct disk_spec {
 	int			 gpt;		/* GPT, not MBR */
 	int64_t			 esp_size;	/* with gpt: ESP bytes, 0 none */
 	const char		*esp_dir;	/* its EFI/ folder, or NULL */
+	const char		*gpt_root_type;	/* with gpt; NULL: x86-64's */
 };
 
 /* Whether this host can make a disk without libguestfs (root and

@@ -294,7 +294,7 @@ gpt_header(unsigned char *h, const unsigned char *guid, uint64_t self,
 /*
  * A protective MBR, the primary GPT at sector 1 and its backup in the
  * last sectors: the ESP (when esp_size) from sector 2048, then the root
- * partition, an x86-64 root type, from start to the last MiB (the
+ * partition, of the architecture's root type, from start to the last MiB (the
  * backup's room), with extlinux given the legacy BIOS bootable attribute
  * gptmbr.bin looks for.
  */
@@ -315,7 +315,8 @@ write_gpt(int fd, const struct disk_spec *d, int64_t start, int64_t part,
 		    DISK_PART_START / SECTOR,
 		    (DISK_PART_START + d->esp_size) / SECTOR - 1, 0,
 		    "EFI System Partition");
-	gpt_entry(table + GPT_ENTRY_SIZE * n, GPT_ROOT_X86_64,
+	gpt_entry(table + GPT_ENTRY_SIZE * n, d->gpt_root_type != NULL ?
+	    d->gpt_root_type : GPT_ROOT_X86_64,
 	    (uint64_t)start / SECTOR, (uint64_t)(start + part) / SECTOR - 1,
 	    d->conf != NULL ? GPT_LEGACY_BOOT : 0, d->label);
 	tcrc = crc32_ieee(table, tlen);

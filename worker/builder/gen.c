@@ -157,6 +157,11 @@ os_stages(json_object *req, json_object *pkgs, json_object *sources,
 	opts = json_object_new_object();
 	json_object_object_add(opts, "suite", str(json_get_str(req, "suite") ?
 	    json_get_str(req, "suite") : "bookworm"));
+	/* A foreign architecture's tree: mmdebstrap runs its maintainer
+	 * scripts through qemu-user (binfmt_misc). */
+	if (json_get_str(req, "arch") != NULL &&
+	    strcmp(json_get_str(req, "arch"), "aarch64") == 0)
+		json_object_object_add(opts, "architecture", str("arm64"));
 	if (json_get_str(req, "apt_sources") != NULL)
 		json_object_object_add(opts, "apt_sources",
 		    str(json_get_str(req, "apt_sources")));
@@ -338,7 +343,7 @@ manifest_generate(void)
 	json_object		*req = NULL, *man = NULL, *pipes, *sources;
 	json_object		*curl, *pkgs = NULL, *img, *v, *opts, *st, *in;
 	char			 why[512], *text = NULL;
-	const char		*uuid, *boot_mode;
+	const char		*uuid, *boot_mode, *arch;
 	struct buf		 b;
 	char			 chunk[65536];
 	size_t			 n, i;
@@ -371,11 +376,25 @@ manifest_generate(void)
 	}
 	img = get(req, "image");
 	uuid = str_or(img, "uuid", GEN_DEFAULT_UUID);
-	boot_mode = str_or(img, "boot_mode", "legacy");
+	/* arch: x86_64 (the default) or aarch64, which boots only with
+	 * UEFI. */
+	arch = str_or(req, "arch", "x86_64");
+	if (strcmp(arch, "x86_64") != 0 && strcmp(arch, "aarch64") != 0) {
+		fprintf(stderr, "manifest-gen: arch is not x86_64 or "
+		    "aarch64\n");
+		goto cleanup;
+	}
+	boot_mode = str_or(img, "boot_mode", strcmp(arch, "aarch64") == 0 ?
+	    "uefi" : "legacy");
 	if (strcmp(boot_mode, "legacy") != 0 && strcmp(boot_mode, "uefi") !=
 	    0 && strcmp(boot_mode, "hybrid") != 0) {
 		fprintf(stderr, "manifest-gen: image.boot_mode is not legacy, "
 		    "uefi or hybrid\n");
+		goto cleanup;
+	}
+	if (strcmp(arch, "aarch64") == 0 && strcmp(boot_mode, "uefi") != 0) {
+		fprintf(stderr, "manifest-gen: aarch64 images boot only with "
+		    "UEFI (image.boot_mode uefi)\n");
 		goto cleanup;
 	}
 
@@ -407,6 +426,8 @@ manifest_generate(void)
 		 * package set names grub-efi-amd64-bin. */
 		json_object_object_add(opts, "partition_table", str("gpt"));
 		json_object_object_add(opts, "boot_mode", str(boot_mode));
+		if (strcmp(arch, "x86_64") != 0)
+			json_object_object_add(opts, "arch", str(arch));
 		/* shim-signed and grub-efi-amd64-signed in the set. */
 		if ((v = get(img, "secure_boot")) != NULL &&
 		    json_object_get_boolean(v))

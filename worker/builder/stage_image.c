@@ -22,7 +22,24 @@
 #define MIB		(INT64_C(1) << 20)
 #define MBR_FILE	"/usr/lib/syslinux/mbr/mbr.bin"
 #define GPTMBR_FILE	"/usr/lib/syslinux/mbr/gptmbr.bin"
-#define GRUB_EFI_MODULES "/usr/lib/grub/x86_64-efi"
+
+/* What UEFI boot takes per architecture: GRUB's EFI modules in the tree
+ * (from pkg), grub-mkimage's target, the removable-media loader's name on
+ * the ESP and the GPT root partition type (Discoverable Partitions). */
+struct efi_arch {
+	const char	*name;		/* the disk stage's arch option */
+	const char	*grub_dir;
+	const char	*grub_target;
+	const char	*loader;
+	const char	*pkg;
+	const char	*root_type;
+};
+static const struct efi_arch efi_arches[] = {
+	{ "x86_64", "/usr/lib/grub/x86_64-efi", "x86_64-efi", "BOOTX64.EFI",
+	  "grub-efi-amd64-bin", "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709" },
+	{ "aarch64", "/usr/lib/grub/arm64-efi", "arm64-efi", "BOOTAA64.EFI",
+	  "grub-efi-arm64-bin", "B921B045-1DF0-41C3-AF44-4C6F280D3FAE" },
+};
 #define ESP_SIZE	(200 * MIB)	/* as osbuild's UEFI images */
 
 /* The output file's name, checked by stages.c. */
@@ -161,6 +178,7 @@ disk_size(struct stage_run *r, int64_t tree_bytes, int64_t extra)
 struct disk_job {
 	const char	*label, *uuid;
 	const char	*boot_mode;	/* legacy, uefi or hybrid */
+	const struct efi_arch *arch;	/* aarch64: uefi only (stages.c) */
 	char		*os;		/* the input tree */
 	char		*kver;		/* with a boot loader */
 	char		*conf;		/* extlinux.conf, NULL without */
@@ -322,6 +340,7 @@ disk_native(struct stage_run *r, const struct disk_job *j)
 	d.mbr = j->mbr;
 	d.tmpdir = r->tmpdir;
 	d.gpt = j->gpt;
+	d.gpt_root_type = j->arch->root_type;
 	d.esp_size = j->esp_size;
 	d.esp_dir = j->esp_dir;
 	rc = disk_direct(&d, r->out);
@@ -388,18 +407,18 @@ copy_from_tree(const char *os, const char *path, const char *to,
  * followed through a symlink to a host file.
  */
 static int
-copy_grub_modules(const char *os, const char *dst, struct buf *out)
+copy_grub_modules(const char *os, const struct efi_arch *a, const char *dst,
+    struct buf *out)
 {
 	DIR		*dp;
 	struct dirent	*de;
 	struct stat	 sb;
 	int		 sfd, rc = -1, n = 0;
 
-	if ((sfd = open_in_tree(os, GRUB_EFI_MODULES, O_RDONLY |
+	if ((sfd = open_in_tree(os, a->grub_dir, O_RDONLY |
 	    O_DIRECTORY)) == -1) {
 		out_printf(out, "no %s folder in the tree: install "
-		    "grub-efi-amd64-bin in the image for UEFI boot",
-		    GRUB_EFI_MODULES);
+		    "%s in the image for UEFI boot", a->grub_dir, a->pkg);
 		return -1;
 	}
 	if ((dp = fdopendir(sfd)) == NULL) {
@@ -417,7 +436,7 @@ copy_grub_modules(const char *os, const char *dst, struct buf *out)
 		if (fstatat(sfd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == -1 ||
 		    !S_ISREG(sb.st_mode))
 			continue;
-		from = xasprintf("%s/%s", GRUB_EFI_MODULES, de->d_name);
+		from = xasprintf("%s/%s", a->grub_dir, de->d_name);
 		to = xasprintf("%s/%s", dst, de->d_name);
 		bad = copy_from_tree(os, from, to, out) == -1;
 		free(from);
@@ -428,7 +447,7 @@ copy_grub_modules(const char *os, const char *dst, struct buf *out)
 	}
 	if (n == 0) {
 		out_printf(out, "%s of the tree holds no files",
-		    GRUB_EFI_MODULES);
+		    a->grub_dir);
 		goto cleanup;
 	}
 	rc = 0;
@@ -437,19 +456,20 @@ cleanup:
 	return rc;
 }
 
-/* ESP/EFI/BOOT/BOOTX64.EFI: GRUB made by grub-mkimage from the modules of
- * the image's grub-efi-amd64-bin, its prefix the ESP's /EFI/BOOT. */
+/* ESP/EFI/BOOT/BOOTX64.EFI (BOOTAA64.EFI): GRUB made by grub-mkimage from
+ * the modules of the image's grub-efi-amd64-bin (-arm64-bin), its prefix
+ * the ESP's /EFI/BOOT. */
 static int
 esp_grub_mkimage(struct stage_run *r, const struct disk_job *j,
     const char *dir)
 {
 	char	*mods = xasprintf("%s/grub-modules", r->tmpdir);
-	char	*efi = xasprintf("%s/BOOTX64.EFI", dir);
+	char	*efi = xasprintf("%s/%s", dir, j->arch->loader);
 	int	 rc = -1;
 
-	if (copy_grub_modules(j->os, mods, r->out) == 0) {
+	if (copy_grub_modules(j->os, j->arch, mods, r->out) == 0) {
 		const char *argv[] = { "grub-mkimage", "-d", mods, "-O",
-		    "x86_64-efi", "-p", "/EFI/BOOT", "-o", efi,
+		    j->arch->grub_target, "-p", "/EFI/BOOT", "-o", efi,
 		    "part_gpt", "part_msdos", "fat", "ext2", "normal", "linux",
 		    "search", "search_fs_uuid", "search_label", "configfile",
 		    "echo", "test", "all_video", "gzio", NULL };
@@ -576,6 +596,7 @@ stage_disk(struct stage_run *r)
 	const char	*pt;
 	struct disk_job	 j;
 	char		 why[256], *initrd = NULL, *append = NULL;
+	size_t		 i;
 	int		 fd, ret = -1, direct, legacy, uefi, has_initrd = 0;
 
 	memset(&j, 0, sizeof(j));
@@ -597,6 +618,11 @@ stage_disk(struct stage_run *r)
 	 * GPT disk; uefi and hybrid imply partition_table gpt (stages.c). */
 	j.boot_mode = json_get_str(o, "boot_mode") ?
 	    json_get_str(o, "boot_mode") : "legacy";
+	j.arch = &efi_arches[0];
+	for (i = 0; i < nitems(efi_arches); i++)
+		if (json_get_str(o, "arch") != NULL && strcmp(json_get_str(o,
+		    "arch"), efi_arches[i].name) == 0)
+			j.arch = &efi_arches[i];
 	legacy = strcmp(j.boot_mode, "uefi") != 0;
 	uefi = strcmp(j.boot_mode, "legacy") != 0;
 	pt = json_get_str(o, "partition_table");

@@ -461,6 +461,7 @@ static const struct schema_field disk_fields[] = {
 	{ "boot_mode", F_STR, 0, NULL },
 	{ "esp_size", F_SIZE, 0, NULL },
 	{ "secure_boot", F_BOOL, 0, NULL },
+	{ "arch", F_STR, 0, NULL },
 	{ NULL, 0, 0, NULL }
 };
 
@@ -514,6 +515,7 @@ check_disk(json_object *o, json_object *inputs, json_object *path,
 	static const char *const bm[] = { "legacy", "uefi", "hybrid", NULL };
 	static const char *const fs[] = { "ext4", NULL };
 	static const char *const bl[] = { "extlinux", "none", NULL };
+	static const char *const ar[] = { "x86_64", "aarch64", NULL };
 	json_object	*v;
 	const char	*s;
 
@@ -524,6 +526,16 @@ check_disk(json_object *o, json_object *inputs, json_object *path,
 	check_enum(o, "fs_type", fs, path, errors);
 	check_enum(o, "bootloader", bl, path, errors);
 	check_enum(o, "boot_mode", bm, path, errors);
+	check_enum(o, "arch", ar, path, errors);
+	if ((s = json_get_str(o, "arch")) != NULL &&
+	    strcmp(s, "aarch64") == 0 && (json_get_str(o, "boot_mode") ==
+	    NULL || strcmp(json_get_str(o, "boot_mode"), "uefi") != 0))
+		verr_add(errors, path, "arch aarch64 boots only with UEFI: "
+		    "boot_mode uefi");
+	if ((s = json_get_str(o, "arch")) != NULL &&
+	    strcmp(s, "aarch64") == 0 && json_object_object_get_ex(o,
+	    "secure_boot", &v) && json_object_get_boolean(v))
+		verr_add(errors, path, "secure_boot is for x86_64 only");
 	if ((s = json_get_str(o, "boot_mode")) != NULL &&
 	    strcmp(s, "legacy") != 0 &&
 	    json_get_str(o, "partition_table") != NULL &&

@@ -169,6 +169,25 @@ class AWSTarget(awsenv.OneS3rver, harness.TestCase):
         self.assertEqual(self.imds.requests, [])
         self.assert_clean_log(w)
 
+    def test_arm64_registers_uefi(self):
+        """arm64 AMIs boot only with UEFI: whatever boot mode the build
+        names (or none), an aarch64 worker registers BootMode uefi; a mode
+        it does not know is still refused."""
+        w = self.start(arch="aarch64")
+        got = []
+        for i, mode in enumerate(("hybrid", None, "legacy", "uefi")):
+            res, _ = self.run_job(self.opts(), 1000, arch="aarch64",
+                                  image_name="arm-%d" % i, boot_mode=mode)
+            self.assertTrue(res.get("success"), json.dumps(res)[-2000:])
+            img = self.ec2.images[res["target_results"][0]["options"]["ami"]]
+            got.append((img["params"]["Architecture"],
+                        img["params"]["BootMode"]))
+        self.assertEqual(got, [("arm64", "uefi")] * 4)
+        res, _ = self.run_job(self.opts(), 1000, arch="aarch64",
+                              image_name="arm-x", boot_mode="bios-or-so")
+        self.assertEqual(res["target_results"][0]["target_error"]["id"], 2)
+        self.assert_clean_log(w)
+
     def test_import_failure_reports_status_message(self):
         self.ec2.import_mode = "fail"
         w = self.start()

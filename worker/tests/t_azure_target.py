@@ -59,13 +59,14 @@ class AzureTarget(azureenv.OneAzurite, harness.TestCase):
             f.write('client_id = "client-1"\nclient_secret = "%s"\n' % SECRET)
         self.q = self.queue()
 
-    def start(self, creds=None, threads=4):
+    def start(self, creds=None, threads=4, arch="x86_64"):
         env = {"IB_AZURE_LOGIN_URL": self.az.url,
                "IB_AZURE_ARM_URL": self.az.url, "IB_AZURE_POLL_MS": "50"}
         return self.worker("http://" + self.q.address,
                            '[worker]\nosbuild = "%s/osbuild"\nbackoff_max = 1'
-                           '\n[azure]\ncredentials = "%s"\nupload_threads = '
-                           '%d\n' % (DOUBLES, creds or self.creds, threads),
+                           '\narch = "%s"\n[azure]\ncredentials = "%s"\n'
+                           'upload_threads = %d\n' % (
+                               DOUBLES, arch, creds or self.creds, threads),
                            env=env)
 
     def opts(self, **kw):
@@ -75,9 +76,9 @@ class AzureTarget(azureenv.OneAzurite, harness.TestCase):
         return o
 
     def run_job(self, targets, size, sparse=False, boot_mode=None,
-                timeout=180):
+                timeout=180, arch="x86_64"):
         jid = self.q.enqueue("osbuild", build_args(targets, size, sparse,
-                                                   boot_mode))
+                                                   boot_mode), arch=arch)
         self.q.wait(jid, timeout)
         return self.q.result(jid)
 
@@ -164,6 +165,16 @@ class AzureTarget(azureenv.OneAzurite, harness.TestCase):
                       r'([0-9.]+)' % t, body)
         self.assertIsNotNone(m, body)
         self.assertGreaterEqual(float(m.group(1)), 2.0)
+
+    def test_arm64_is_gen2(self):
+        """An aarch64 worker's image is Hyper-V generation 2 whatever the
+        build's boot mode: Azure's Arm64 VMs boot only with UEFI."""
+        self.start(arch="aarch64")
+        res = self.run_job([target(self.opts())], 1024, boot_mode="legacy",
+                           arch="aarch64")
+        self.assertTrue(res.get("success"), json.dumps(res)[:3000])
+        self.assertEqual(self.az.images["img-az-1"]["properties"]
+                         ["hyperVGeneration"], "V2")
 
     def test_existing_account_sparse_vhd_and_throttling(self):
         self.az.add_account("ibexisting01", {TAG: "location=westeurope"})

@@ -258,6 +258,42 @@ class GcpTarget(harness.TestCase):
         self.assertEqual(list(self.gcp.images), ["img-ok"])
         self.assertTrue(w.alive())
 
+    def test_guest_os_features(self):
+        """UEFI_COMPATIBLE for a uefi or hybrid build (the job's
+        image_boot_mode), none for a legacy one; the composer's list, when
+        it sends one, as it is; a malformed one is the target's error."""
+        w = self.start('[gcp]\ncredentials = "%s"\n' % self.credfile)
+        got = {}
+        for mode in ("uefi", "hybrid", "legacy", None):
+            name = "img-%s" % (mode or "none")
+            args = build_args([target({"bucket": "bkt",
+                                       "object": name + ".tar.gz"}, name)],
+                              1000)
+            if mode:
+                args["image_boot_mode"] = mode
+            jid = self.q.enqueue("osbuild", args)
+            self.q.wait(jid, 120)
+            self.assertTrue(self.q.result(jid).get("success"))
+            got[mode] = self.gcp.images[name].get("guestOsFeatures")
+        self.assertEqual(got, {"uefi": [{"type": "UEFI_COMPATIBLE"}],
+                               "hybrid": [{"type": "UEFI_COMPATIBLE"}],
+                               "legacy": None, None: None})
+        feats = [{"type": "UEFI_COMPATIBLE"}, {"type": "GVNIC"}]
+        res = self.run_job([
+            target({"bucket": "bkt", "object": "f.tar.gz",
+                    "guestOsFeatures": feats}, "img-f"),
+            target({"bucket": "bkt", "object": "g.tar.gz",
+                    "guestOsFeatures": [{"type": "gvnic; rm"}]}, "img-g"),
+            target({"bucket": "bkt", "object": "h.tar.gz",
+                    "guestOsFeatures": "UEFI_COMPATIBLE"}, "img-h")], 1000)
+        self.assertEqual(self.gcp.images["img-f"]["guestOsFeatures"], feats)
+        errs = [t.get("target_error") for t in res["target_results"]]
+        self.assertIsNone(errs[0])
+        self.assertEqual([e["id"] for e in errs[1:]], [2, 2])
+        self.assertIn("guest OS feature 0", errs[1]["reason"])
+        self.assertNotIn("img-g", self.gcp.images)
+        self.assertTrue(w.alive())
+
 
 if __name__ == "__main__":
     harness.main()

@@ -23,6 +23,8 @@
 #define SCRATCH_SIZE	(64 << 20)
 #define PROBE_SIZE	4096
 #define KVM_TRY_MAX_S	60	/* a KVM launch takes seconds, not minutes */
+/* The arm64 UEFI firmware libguestfs boots its appliance with (Debian). */
+#define AAVMF_CODE	"/usr/share/AAVMF/AAVMF_CODE.fd"
 
 struct attempt {
 	const char	*dir;		/* private temp dir: disk, sockets */
@@ -65,6 +67,12 @@ guest_accel(guestfs_h *g)
 
 	if ((log = guestfs_dmesg(g)) == NULL)
 		return a;
+#if defined(__aarch64__)
+	/* An arm64 kernel names no "bare hardware": under KVM it finds the
+	 * hypervisor's SMCCC services, emulated it finds none. */
+	a = strstr(log, "KVM hypervisor services detected") != NULL ?
+	    "kvm" : "tcg";
+#endif
 	if (strstr(log, "paravirtualized kernel on KVM") != NULL ||
 	    strstr(log, "Hypervisor detected: KVM") != NULL)
 		a = "kvm";
@@ -335,6 +343,15 @@ check_appliance(struct vmcheck *vc, struct check *c)
 
 	vc->accel = tcg ? "tcg" : "kvm";
 	vc->launch_ms = -1;
+#if defined(__aarch64__)
+	/* libguestfs boots its arm64 appliance with UEFI only. */
+	if (access(AAVMF_CODE, R_OK) == -1) {
+		check_set(c, ST_FAIL, "%s: %s: libguestfs on arm64 boots its "
+		    "appliance with UEFI (install qemu-efi-aarch64)",
+		    AAVMF_CODE, strerror(errno));
+		return;
+	}
+#endif
 	limit = vc->timeout_s;
 	if (!tcg && limit > KVM_TRY_MAX_S)
 		limit = KVM_TRY_MAX_S;

@@ -1,8 +1,12 @@
 /*
  * Does KVM execute guest code? An openable /dev/kvm proves nothing under
  * nested virtualisation (the guest can hang at its first instruction), so
- * this runs six bytes of real-mode code through the KVM API in a bounded
- * child and expects them to write 0x2a to port 0xe9, then halt.
+ * this runs a few instructions through the KVM API in a bounded child and
+ * expects them to write 0x2a to a test address, then stop:
+ *   x86_64   real-mode code: out to port 0xe9, then hlt;
+ *   aarch64  EL1 code with the MMU off: a store to an address outside
+ *            guest memory (an MMIO exit), then PSCI SYSTEM_OFF by hvc (a
+ *            system-event exit).
  */
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -13,6 +17,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,16 +28,32 @@
 #include "vmcheck.h"
 
 #define KVM_DEV		"/dev/kvm"
-#define GUEST_ADDR	0x1000
-#define PROBE_PORT	0xe9
 #define PROBE_VALUE	0x2a
 #define ALARM_S		3		/* in the child: interrupts KVM_RUN */
 #define KILL_MS		6000		/* in the parent: kills the child */
 
+#if defined(__aarch64__)
+/* 64 KiB: a page whatever the host's page size. */
+#define GUEST_ADDR	0x10000
+#define GUEST_MEM	0x10000
+#define PROBE_PORT	0x1000		/* an MMIO address, below guest memory */
+#define PROBE_WHAT	"EL1 probe stored 0x%x at MMIO 0x%x and powered off"
+/* movz x0,#0x2a; movz x1,#0x1000; str w0,[x1];
+ * movz w0,#0x0008; movk w0,#0x8400,lsl #16 (PSCI SYSTEM_OFF); hvc #0; b . */
+static const uint32_t guest_code[] = {
+	0xd2800540, 0xd2820001, 0xb9000020,
+	0x52800100, 0x72b08000, 0xd4000002, 0x14000000
+};
+#else
+#define GUEST_ADDR	0x1000
+#define GUEST_MEM	0x1000
+#define PROBE_PORT	0xe9
+#define PROBE_WHAT	"real-mode probe wrote 0x%x to port 0x%x and halted"
 /* mov al,0x20; add al,0x0a; mov dx,0xe9; out dx,al; hlt */
 static const unsigned char guest_code[] = {
 	0xb0, 0x20, 0x04, 0x0a, 0xba, PROBE_PORT, 0x00, 0xee, 0xf4
 };
+#endif
 
 static volatile sig_atomic_t alarmed;
 
@@ -65,19 +86,78 @@ exit_name(unsigned int reason)
 	case KVM_EXIT_MMIO:		return "mmio";
 	case KVM_EXIT_SHUTDOWN:		return "shutdown (triple fault)";
 	case KVM_EXIT_FAIL_ENTRY:	return "fail_entry";
+	case KVM_EXIT_SYSTEM_EVENT:	return "system_event";
 	case KVM_EXIT_INTERNAL_ERROR:	return "internal_error";
 	default:			return "other";
 	}
 }
 
-/* Sets up a VM with one vCPU in real mode at GUEST_ADDR; -1 + dprintf. */
+#if defined(__aarch64__)
+/* The vCPU as the host's preferred target, PSCI 0.2 (for SYSTEM_OFF),
+ * starting at GUEST_ADDR; -1 + dprintf. */
+static int
+set_entry(int vm, int vcpu, int fd)
+{
+	struct kvm_vcpu_init	 init;
+	struct kvm_one_reg	 reg;
+	uint64_t		 pc = GUEST_ADDR;
+
+	memset(&init, 0, sizeof(init));
+	if (ioctl(vm, KVM_ARM_PREFERRED_TARGET, &init) == -1) {
+		dprintf(fd, "fail KVM_ARM_PREFERRED_TARGET: %s\n",
+		    strerror(errno));
+		return -1;
+	}
+	init.features[0] |= 1u << KVM_ARM_VCPU_PSCI_0_2;
+	if (ioctl(vcpu, KVM_ARM_VCPU_INIT, &init) == -1) {
+		dprintf(fd, "fail KVM_ARM_VCPU_INIT: %s\n", strerror(errno));
+		return -1;
+	}
+	reg.id = KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE |
+	    KVM_REG_ARM_CORE_REG(regs.pc);
+	reg.addr = (uint64_t)(uintptr_t)&pc;
+	if (ioctl(vcpu, KVM_SET_ONE_REG, &reg) == -1) {
+		dprintf(fd, "fail KVM_SET_ONE_REG pc: %s\n", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+#else
+/* Real mode at GUEST_ADDR; -1 + dprintf. */
+static int
+set_entry(int vm, int vcpu, int fd)
+{
+	struct kvm_sregs	 sregs;
+	struct kvm_regs		 regs;
+
+	(void)vm;
+	if (ioctl(vcpu, KVM_GET_SREGS, &sregs) == -1) {
+		dprintf(fd, "fail KVM_GET_SREGS: %s\n", strerror(errno));
+		return -1;
+	}
+	sregs.cs.base = 0;
+	sregs.cs.selector = 0;
+	if (ioctl(vcpu, KVM_SET_SREGS, &sregs) == -1) {
+		dprintf(fd, "fail KVM_SET_SREGS: %s\n", strerror(errno));
+		return -1;
+	}
+	memset(&regs, 0, sizeof(regs));
+	regs.rip = GUEST_ADDR;
+	regs.rflags = 0x2;
+	if (ioctl(vcpu, KVM_SET_REGS, &regs) == -1) {
+		dprintf(fd, "fail KVM_SET_REGS: %s\n", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+#endif
+
+/* Sets up a VM with one vCPU at GUEST_ADDR; -1 + dprintf. */
 static int
 setup_vcpu(int kvm, int fd, int *vmp, int *vcpup, struct kvm_run **runp,
     size_t *runlenp)
 {
 	struct kvm_userspace_memory_region	 region;
-	struct kvm_sregs			 sregs;
-	struct kvm_regs				 regs;
 	void					*mem;
 	int					 n;
 
@@ -94,9 +174,11 @@ setup_vcpu(int kvm, int fd, int *vmp, int *vcpup, struct kvm_run **runp,
 		dprintf(fd, "fail KVM_CREATE_VM: %s\n", strerror(errno));
 		return -1;
 	}
+#if !defined(__aarch64__)
 	/* Intel without unrestricted guest needs it for real mode. */
 	ioctl(*vmp, KVM_SET_TSS_ADDR, 0xfffbd000UL);
-	mem = mmap(NULL, 0x1000, PROT_READ | PROT_WRITE,
+#endif
+	mem = mmap(NULL, GUEST_MEM, PROT_READ | PROT_WRITE,
 	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (mem == MAP_FAILED) {
 		dprintf(fd, "fail mmap: %s\n", strerror(errno));
@@ -105,7 +187,7 @@ setup_vcpu(int kvm, int fd, int *vmp, int *vcpup, struct kvm_run **runp,
 	memcpy(mem, guest_code, sizeof(guest_code));
 	memset(&region, 0, sizeof(region));
 	region.guest_phys_addr = GUEST_ADDR;
-	region.memory_size = 0x1000;
+	region.memory_size = GUEST_MEM;
 	region.userspace_addr = (unsigned long)mem;
 	if (ioctl(*vmp, KVM_SET_USER_MEMORY_REGION, &region) == -1) {
 		dprintf(fd, "fail KVM_SET_USER_MEMORY_REGION: %s\n",
@@ -128,24 +210,7 @@ setup_vcpu(int kvm, int fd, int *vmp, int *vcpup, struct kvm_run **runp,
 		dprintf(fd, "fail mmap vcpu: %s\n", strerror(errno));
 		return -1;
 	}
-	if (ioctl(*vcpup, KVM_GET_SREGS, &sregs) == -1) {
-		dprintf(fd, "fail KVM_GET_SREGS: %s\n", strerror(errno));
-		return -1;
-	}
-	sregs.cs.base = 0;
-	sregs.cs.selector = 0;
-	if (ioctl(*vcpup, KVM_SET_SREGS, &sregs) == -1) {
-		dprintf(fd, "fail KVM_SET_SREGS: %s\n", strerror(errno));
-		return -1;
-	}
-	memset(&regs, 0, sizeof(regs));
-	regs.rip = GUEST_ADDR;
-	regs.rflags = 0x2;
-	if (ioctl(*vcpup, KVM_SET_REGS, &regs) == -1) {
-		dprintf(fd, "fail KVM_SET_REGS: %s\n", strerror(errno));
-		return -1;
-	}
-	return 0;
+	return set_entry(*vmp, *vcpup, fd);
 }
 
 /* Runs the vCPU until it halts; reports "ok MS" or "fail WHY" on fd. */
@@ -171,6 +236,33 @@ run_vcpu(int vcpu, struct kvm_run *run, int fd)
 			return 1;
 		}
 		switch (run->exit_reason) {
+#if defined(__aarch64__)
+		case KVM_EXIT_MMIO:
+			val = run->mmio.data[0];
+			if (!run->mmio.is_write ||
+			    run->mmio.phys_addr != PROBE_PORT ||
+			    run->mmio.len != 4 || val != PROBE_VALUE) {
+				dprintf(fd, "fail guest did MMIO %s 0x%llx "
+				    "value 0x%x, expected a store to 0x%x of "
+				    "0x%x\n", run->mmio.is_write ? "store" :
+				    "load", (unsigned long long)
+				    run->mmio.phys_addr, val, PROBE_PORT,
+				    PROBE_VALUE);
+				return 1;
+			}
+			got_io = 1;
+			break;
+		case KVM_EXIT_SYSTEM_EVENT:
+			if (run->system_event.type !=
+			    KVM_SYSTEM_EVENT_SHUTDOWN || !got_io) {
+				dprintf(fd, "fail guest system event %u %s its "
+				    "store\n", run->system_event.type, got_io ?
+				    "after" : "before");
+				return 1;
+			}
+			dprintf(fd, "ok %lld\n", (long long)(now_ms() - t0));
+			return 0;
+#else
 		case KVM_EXIT_IO:
 			val = *((unsigned char *)run + run->io.data_offset);
 			if (run->io.direction != KVM_EXIT_IO_OUT ||
@@ -194,6 +286,7 @@ run_vcpu(int vcpu, struct kvm_run *run, int fd)
 			}
 			dprintf(fd, "ok %lld\n", (long long)(now_ms() - t0));
 			return 0;
+#endif
 		case KVM_EXIT_FAIL_ENTRY:
 			dprintf(fd, "fail KVM_RUN exit fail_entry (hardware "
 			    "reason 0x%llx)\n", (unsigned long long)
@@ -291,6 +384,15 @@ explain_absent(struct vmcheck *vc, struct check *c, const char *what)
 	const char	*flag;
 	int		 hv;
 
+#if defined(__aarch64__)
+	/* arm64 guests (Graviton but .metal) are given no EL2. */
+	(void)flag;
+	(void)hv;
+	unusable(vc, c, "%s: no virtualisation extensions (EL2) on this "
+	    "arm64 machine (on EC2 only .metal instance types have them)",
+	    what);
+	return;
+#endif
 	flag = cpu_virt_flag(&hv);
 	unusable(vc, c, "%s: %s%s", what,
 	    flag != NULL ? "CPU has " : "CPU has neither vmx nor svm",
@@ -339,9 +441,8 @@ check_kvm(struct vmcheck *vc, struct check *c)
 	else if (strncmp(line, "ok ", 3) == 0) {
 		vc->kvm_ok = 1;
 		check_figure(c, "guest_run_ms", strtoll(line + 3, NULL, 10));
-		check_set(c, ST_PASS, "KVM runs guest code (real-mode probe "
-		    "wrote 0x%x to port 0x%x and halted)", PROBE_VALUE,
-		    PROBE_PORT);
+		check_set(c, ST_PASS, "KVM runs guest code (" PROBE_WHAT ")",
+		    PROBE_VALUE, PROBE_PORT);
 	} else if (strncmp(line, "fail ", 5) == 0)
 		unusable(vc, c, "guest did not run: %s", line + 5);
 	else

@@ -32,6 +32,31 @@ data "aws_ami" "worker" {
     name   = "state"
     values = ["available"]
   }
+
+  # The image of the instances' architecture only (the worker image is
+  # built per architecture: make ami ARCH=aarch64 for Graviton).
+  filter {
+    name   = "architecture"
+    values = [local.architecture]
+  }
+
+  lifecycle {
+    precondition {
+      condition     = length(distinct([for t in var.instance_types : local.type_arch[t]])) == 1
+      error_message = "instance_types mixes Graviton (arm64) and x86_64 types; one group boots one image: run one module instance per architecture."
+    }
+    precondition {
+      condition     = var.architecture == null || alltrue([for t in var.instance_types : local.type_arch[t] == var.architecture])
+      error_message = "architecture does not match the instance_types."
+    }
+  }
+}
+
+# Graviton types: a1 and every family with a g after its generation (m7g,
+# c6gn, r6gd, t4g, im4gn, ...); the rest are x86_64.
+locals {
+  type_arch    = { for t in var.instance_types : t => can(regex("^(a1|[a-z]+[0-9]+g[a-z]*)\\.", t)) ? "arm64" : "x86_64" }
+  architecture = var.architecture != null ? var.architecture : local.type_arch[var.instance_types[0]]
 }
 
 locals {

@@ -64,6 +64,17 @@ variable "instance_types" {
   }
 }
 
+variable "architecture" {
+  type        = string
+  description = "CPU architecture of the workers and of the AMI looked up: x86_64 or arm64 (Graviton). Null: derived from instance_types, which must then all be of one architecture (a mixed fleet is one module instance per architecture)."
+  default     = null
+
+  validation {
+    condition     = var.architecture == null || contains(["x86_64", "arm64"], coalesce(var.architecture, "x86_64"))
+    error_message = "architecture must be x86_64 or arm64."
+  }
+}
+
 variable "subnet_ids" {
   type        = list(string)
   description = "Private subnets (preferably one per availability zone) the instances are launched in. They need a route to the composer, S3, EC2, Secrets Manager and CloudWatch (NAT or VPC endpoints)."

@@ -240,6 +240,52 @@ def body(tmp):
     rc, o = gen_disk("bios")
     check(rc == 1 and "boot_mode is not legacy, uefi or hybrid" in o,
           "manifest-gen: an unknown boot_mode is refused (%s)" % o)
+    # aarch64: a tree of arm64 packages and a UEFI-only disk.
+    def gen_arch(arch, boot_mode=None):
+        req = {"arch": arch, "depsolve": {"package_specs": {"os": [{
+            "name": "base-files", "checksum": "sha256:" + "0" * 64,
+            "remote_location": "http://127.0.0.1:9/base-files.deb"}]}},
+            "image": {"boot_mode": boot_mode} if boot_mode else {}}
+        p = subprocess.run([IB, "--generate-manifest"],
+                           input=json.dumps(req), capture_output=True,
+                           text=True)
+        if p.returncode != 0:
+            return p.returncode, p.stderr, None
+        m = json.loads(p.stdout)
+        st = {s["type"]: s["options"] for pl in m["pipelines"]
+              for s in pl["stages"]}
+        return 0, st["io.ib.disk"], st["io.ib.debian.install"]
+    rc, o, t = gen_arch("aarch64")
+    check(rc == 0 and o.get("arch") == "aarch64" and
+          o.get("boot_mode") == "uefi" and t.get("architecture") == "arm64",
+          "manifest-gen: arch aarch64 gives an arm64 tree and a UEFI disk "
+          "(%s, %s)" % (o, t))
+    rc, o, _ = gen_arch("aarch64", "hybrid")
+    check(rc == 1 and "boot only with UEFI" in o,
+          "manifest-gen: aarch64 with a BIOS boot mode refused (%s)" % o)
+    rc, o, _ = gen_arch("ppc64le")
+    check(rc == 1 and "arch is not x86_64 or aarch64" in o,
+          "manifest-gen: an unknown arch refused (%s)" % o)
+    arch_bad = {"version": "2", "pipelines": [
+        {"name": "t", "stages": [stage("org.osbuild.hostname",
+                                       {"hostname": "x"})]},
+        {"name": "i", "stages": [
+            stage("io.ib.disk", {"filename": "a.raw", "arch": "aarch64",
+                                 "boot_mode": "hybrid"}, tree_in),
+            stage("io.ib.disk", {"filename": "b.raw", "arch": "sparc",
+                                 "boot_mode": "uefi"}, tree_in),
+            stage("io.ib.disk", {"filename": "c.raw", "arch": "aarch64",
+                                 "boot_mode": "uefi", "secure_boot": True},
+                  tree_in),
+            stage("io.ib.disk", {"filename": "d.raw", "arch": "aarch64",
+                                 "boot_mode": "uefi"}, tree_in)]}]}
+    rc, res, _, _ = run(arch_bad, store)
+    errs = res.get("errors", []) if res else []
+    check(rc == 2 and sorted(e["path"][3] for e in errs) == [0, 1, 2] and
+          any("'sparc' is not one of" in e["message"] for e in errs),
+          "io.ib.disk: aarch64 only with boot_mode uefi and without "
+          "secure_boot, an unknown arch refused (%s)" %
+          [(e["path"], e["message"]) for e in errs])
     rc, res, _, _ = run({"version": "1", "pipelines": []}, store)
     check(rc == 2 and res and res["errors"][0]["path"] == ["version"],
           "manifest version 1 refused")

@@ -59,13 +59,27 @@ ec2_arch(const char *uname_arch)
 	return NULL;
 }
 
-/* EC2's BootMode from the target's bootMode or the build's boot mode. */
+/* EC2's BootMode from the target's bootMode or the build's boot mode.
+ * arm64 AMIs boot only with UEFI (EC2 has no BIOS there): unless the
+ * target names a mode, an arm64 image registers as uefi whatever the
+ * build says (an aarch64 image is UEFI-only even when its manifest left
+ * the mode out). */
 static int
-boot_mode(const struct target_ctx *ctx, json_object *o, const char **out)
+boot_mode(const struct target_ctx *ctx, json_object *o, const char *arch,
+    const char **out)
 {
 	const char	*m = json_get_str(o, "bootMode");
 
 	*out = NULL;
+	if (m == NULL && strcmp(arch, "arm64") == 0) {
+		m = ctx->image_boot_mode;
+		if (m != NULL && *m != '\0' && strcmp(m, "none") != 0 &&
+		    strcmp(m, "uefi") != 0 && strcmp(m, "hybrid") != 0 &&
+		    strcmp(m, "legacy") != 0)
+			return -1;
+		*out = "uefi";
+		return 0;
+	}
 	if (m == NULL)
 		m = ctx->image_boot_mode;
 	if (m == NULL || *m == '\0' || strcmp(m, "none") == 0)
@@ -314,7 +328,7 @@ run(const struct target_ctx *ctx, json_object *target,
 		    "images for architecture %s", conf->worker.arch);
 		return -1;
 	}
-	if (boot_mode(ctx, o, &bmode) == -1) {
+	if (boot_mode(ctx, o, arch, &bmode) == -1) {
 		target_fail(err, JOB_ERR_INVALID_TARGET_CONFIG,
 		    "AWS target: unknown boot "
 		    "mode");

@@ -68,14 +68,19 @@ random_account(void)
 	return s;
 }
 
-/* The target's hyperv_generation, else from the job's boot mode. */
+/* The target's hyperv_generation, else from the job's boot mode; an
+ * aarch64 worker's image is Gen2 (Azure's Arm64 VMs have only UEFI). */
 static const char *
 hyperv(json_object *o, const struct target_ctx *ctx)
 {
 	const char	*g = json_get_str(o, "hyperv_generation"), *mode = NULL;
+	const char	*arch = ctx->conf->worker.arch;
 
 	if (g != NULL && *g)
 		return g;
+	if (arch != NULL && (strcmp(arch, "aarch64") == 0 ||
+	    strcmp(arch, "arm64") == 0))
+		return "V2";
 	mode = ctx->image_boot_mode;
 	return mode != NULL && strcmp(mode, "uefi") == 0 ? "V2" : "V1";
 }

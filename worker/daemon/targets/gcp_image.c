@@ -25,6 +25,54 @@
 #define GCP_KEY_MAX	(64 * 1024)
 #define GCP_MAX_MEMBERS	100
 
+/*
+ * The image's guestOsFeatures: the target's (the composer's list of
+ * {"type": NAME}), else what the build is: UEFI_COMPATIBLE for a uefi or
+ * hybrid image (Compute Engine boots it with UEFI, which Shielded VM and
+ * the Arm machine types need). At most GCP_MAX_FEATURES names of A-Z, 0-9
+ * and '_' go into feats (NULL-terminated, pointing into o or static).
+ */
+#define GCP_MAX_FEATURES	16
+static int
+guest_features(const struct target_ctx *ctx, json_object *o,
+    const char **feats, struct target_err *err)
+{
+	json_object	*list, *f, *t;
+	const char	*m = ctx->image_boot_mode, *name;
+	size_t		 i, n = 0;
+
+	feats[0] = NULL;
+	if (!json_object_object_get_ex(o, "guestOsFeatures", &list) ||
+	    list == NULL) {
+		if (m != NULL && (strcmp(m, "uefi") == 0 ||
+		    strcmp(m, "hybrid") == 0))
+			feats[n++] = "UEFI_COMPATIBLE";
+		feats[n] = NULL;
+		return 0;
+	}
+	if (!json_object_is_type(list, json_type_array) ||
+	    json_object_array_length(list) > GCP_MAX_FEATURES)
+		return target_fail(err, JOB_ERR_INVALID_TARGET_CONFIG,
+		    "GCP target: guestOsFeatures must be a list of at most %d "
+		    "features", GCP_MAX_FEATURES);
+	for (i = 0; i < json_object_array_length(list); i++) {
+		f = json_object_array_get_idx(list, i);
+		name = json_object_object_get_ex(f, "type", &t) &&
+		    json_object_is_type(t, json_type_string) ?
+		    json_object_get_string(t) : NULL;
+		if (name == NULL || *name == '\0' || strlen(name) > 64 ||
+		    strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") !=
+		    strlen(name))
+			return target_fail(err, JOB_ERR_INVALID_TARGET_CONFIG,
+			    "GCP target: guest OS feature %zu is not "
+			    "{\"type\": NAME} with a name of A-Z, 0-9 and _",
+			    i);
+		feats[n++] = name;
+	}
+	feats[n] = NULL;
+	return 0;
+}
+
 /* The key from the target, else from [gcp] credentials. */
 static int
 load_key(const struct config *conf, json_object *o, struct gcp_key *key,
@@ -90,6 +138,7 @@ run(const struct target_ctx *ctx, json_object *target,
 	json_object		*o = NULL, *v, *share = NULL;
 	const char		*bucket, *object, *region, *image;
 	const char		**members = NULL;
+	const char		*feats[GCP_MAX_FEATURES + 1];
 	size_t			 i, n = 0;
 	int			 rv = -1, imported;
 	int64_t			 start;
@@ -156,6 +205,8 @@ run(const struct target_ctx *ctx, json_object *target,
 			}
 		}
 	}
+	if (guest_features(ctx, o, feats, err) == -1)
+		goto cleanup;
 	if (load_key(conf, o, &key, err) == -1)
 		goto cleanup;
 
@@ -187,7 +238,7 @@ run(const struct target_ctx *ctx, json_object *target,
 	    "retries); importing image %s", (long long)gcp_stats(g)->bytes_sent,
 	    (long long)(now_ms() - start), gcp_stats(g)->chunks,
 	    gcp_stats(g)->retries, image);
-	imported = gcp_image_insert(g, image, bucket, object, region, NULL,
+	imported = gcp_image_insert(g, image, bucket, object, region, feats,
 	    fleet);
 	if (imported == -1)
 		target_fail(err, JOB_ERR_IMPORT, "%s", gcp_aborted(g) ?

@@ -7,6 +7,7 @@ import hashlib
 import http.server
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -142,7 +143,7 @@ class Gpg:
 
 
 def build_deb(tmp, pool, name, version, fields=(), arch="all"):
-    d = os.path.join(tmp, "debsrc", "%s_%s" % (name, version))
+    d = os.path.join(tmp, "debsrc", "%s_%s_%s" % (name, version, arch))
     os.makedirs(os.path.join(d, "DEBIAN"))
     os.makedirs(os.path.join(d, "usr", "share", "doc", name))
     with open(os.path.join(d, "usr", "share", "doc", name, "README"),
@@ -160,30 +161,40 @@ def build_deb(tmp, pool, name, version, fields=(), arch="all"):
     return out
 
 
-def build_deb_repo(tmp, packages, suite="test", gpg=None):
+def build_deb_repo(tmp, packages, suite="test", gpg=None, arches=None,
+                   name="debrepo"):
     """packages: [(name, version, [control fields], arch)]; a repository
-    with dists/SUITE/main/binary-amd64/Packages{,.gz,.xz} and a Release,
-    and an InRelease when gpg is given. Returns its root."""
-    root = os.path.join(tmp, "debrepo")
+    with dists/SUITE/main/binary-ARCH/Packages{,.gz,.xz} and a Release,
+    and an InRelease when gpg is given. Returns its root. arches: None,
+    one amd64 index listing every package (as before); else one index per
+    architecture with its packages and those of arch all."""
+    root = os.path.join(tmp, name)
     pool = os.path.join(root, "pool", "main")
     os.makedirs(pool, exist_ok=True)
-    for name, version, fields, arch in packages:
-        build_deb(tmp, pool, name, version, fields, arch)
-    bdir = os.path.join(root, "dists", suite, "main", "binary-amd64")
-    os.makedirs(bdir, exist_ok=True)
+    for pname, version, fields, arch in packages:
+        build_deb(tmp, pool, pname, version, fields, arch)
     p = subprocess.run(["apt-ftparchive", "packages", "pool/main"],
                        cwd=root, check=True, capture_output=True)
-    with open(os.path.join(bdir, "Packages"), "wb") as f:
-        f.write(p.stdout)
-    subprocess.run(["gzip", "-9nkf", os.path.join(bdir, "Packages")],
-                   check=True)
-    subprocess.run(["xz", "-kf", os.path.join(bdir, "Packages")],
-                   check=True)
-    release(root, suite, gpg)
+    for arch in arches or ("amd64",):
+        bdir = os.path.join(root, "dists", suite, "main", "binary-" + arch)
+        os.makedirs(bdir, exist_ok=True)
+        text = p.stdout
+        if arches:
+            text = b"\n\n".join(
+                st for st in p.stdout.strip().split(b"\n\n")
+                if re.search(rb"^Architecture: (%s|all)$" % arch.encode(),
+                             st, re.M)) + b"\n"
+        with open(os.path.join(bdir, "Packages"), "wb") as f:
+            f.write(text)
+        subprocess.run(["gzip", "-9nkf", os.path.join(bdir, "Packages")],
+                       check=True)
+        subprocess.run(["xz", "-kf", os.path.join(bdir, "Packages")],
+                       check=True)
+    release(root, suite, gpg, arches=arches)
     return root
 
 
-def release(root, suite, gpg=None, codename=None):
+def release(root, suite, gpg=None, codename=None, arches=None):
     """(Re)writes dists/SUITE/Release and, with gpg, InRelease."""
     d = os.path.join(root, "dists", suite)
     for n in ("Release", "InRelease"):
@@ -193,7 +204,8 @@ def release(root, suite, gpg=None, codename=None):
         ["apt-ftparchive",
          "-o", "APT::FTPArchive::Release::Suite=" + suite,
          "-o", "APT::FTPArchive::Release::Codename=" + (codename or suite),
-         "-o", "APT::FTPArchive::Release::Architectures=amd64",
+         "-o", "APT::FTPArchive::Release::Architectures=" +
+         " ".join(arches or ("amd64",)),
          "-o", "APT::FTPArchive::Release::Components=main",
          "release", "."], cwd=d, check=True, capture_output=True)
     with open(os.path.join(d, "Release"), "wb") as f:

@@ -48,6 +48,18 @@ def tearDownModule():
     shutil.rmtree(ROOT, ignore_errors=True)
 
 
+# Two architectures, one repository: the arm64 index has its own build of
+# app and a dependency the amd64 one lacks.
+MULTIARCH = [
+    ("app", "1.0-1", ["Depends: libfoo"], "amd64"),
+    ("app", "1.0-1", ["Depends: libfoo, libarm"], "arm64"),
+    ("libfoo", "2.0-3", [], "amd64"),
+    ("libfoo", "2.0-3", [], "arm64"),
+    ("libarm", "0.1", [], "arm64"),
+    ("tzdata", "2024a", [], "all"),
+]
+
+
 class Debian(unittest.TestCase):
 
     def setUp(self):
@@ -92,6 +104,27 @@ class Debian(unittest.TestCase):
         self.assertEqual(rc, 1, err)
         self.assertEqual(ans["kind"], "RepoError", ans)
         self.assertIn(words, ans["reason"])
+
+    def test_arm64_set(self):
+        """An aarch64 request reads binary-arm64 and resolves arm64 (and
+        all) packages only; the same request for x86_64 gets amd64's."""
+        d = dsrepos.build_deb_repo(self.cache, MULTIARCH, SUITE, GPG,
+                                   arches=("amd64", "arm64"), name="multi")
+        srv = dsrepos.DirServer(d)
+        self.addCleanup(srv.stop)
+        got = {}
+        for arch in ("aarch64", "x86_64"):
+            req = self.request(["app", "tzdata"], url=srv.url)
+            req["arch"] = arch
+            rc, ans, err = dsrepos.run(req)
+            self.assertEqual(rc, 0, err)
+            got[arch] = sorted((p["name"], p["arch"])
+                               for p in ans["packages"])
+        self.assertEqual(got["aarch64"], [
+            ("app", "arm64"), ("libarm", "arm64"), ("libfoo", "arm64"),
+            ("tzdata", "all")])
+        self.assertEqual(got["x86_64"], [
+            ("app", "amd64"), ("libfoo", "amd64"), ("tzdata", "all")])
 
     def test_dependencies_and_debian_fields(self):
         ans = self.solve(["app"], weak=True)

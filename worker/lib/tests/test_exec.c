@@ -248,6 +248,11 @@ test_not_found(void **state)
 	struct exec_opts	 o = { 0 };
 	struct exec_result	 r;
 
+	/* qemu-user runs glibc's posix_spawn (clone with CLONE_VM and
+	 * CLONE_VFORK) as a plain fork: the exec error never reaches the
+	 * parent, the child just exits 127. Not this code's to fix. */
+	if (getenv("IB_QEMU_USER") != NULL)
+		skip();
 	o.argv = argv;
 	assert_int_equal(exec_run(&o, &r), -1);
 	assert_non_null(strstr(r.error, "/nonexistent/helper"));
