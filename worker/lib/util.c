@@ -212,6 +212,26 @@ url_origin_len(const char *url)
 	return (size_t)(p - url);
 }
 
+char *
+url_host(const char *url)
+{
+	const char	*p = url != NULL ? strstr(url, "://") : NULL, *e;
+	char		*h;
+
+	if (p == NULL)
+		return NULL;
+	p += 3;
+	e = p + strcspn(p, "/?#");
+	if (memchr(p, '@', (size_t)(e - p)) != NULL || *p == '[')
+		return NULL;
+	h = xstrndup(p, strcspn(p, ":/?#"));
+	if (*h == '\0' || !text_is_printable(h, 253)) {
+		free(h);
+		return NULL;
+	}
+	return h;
+}
+
 int
 url_under(const char *url, const char *base)
 {

@@ -56,6 +56,12 @@ int	 text_is_printable(const char *s, size_t max);
 /* The length of a URL's scheme://host[:port] part, 0 when it has none. */
 size_t	 url_origin_len(const char *url);
 /*
+ * The host of a scheme://host[:port]/... URL, without port; NULL when url
+ * is NULL, has no "://", carries userinfo, an IPv6 literal, or a host that
+ * is empty or not printable ASCII (at most 253 bytes). Caller frees.
+ */
+char	*url_host(const char *url);
+/*
  * 1 when url is under base: the same origin (case-insensitive) and a path
  * that starts with base's path, as [repository_mtls] baseurl matches.
  */

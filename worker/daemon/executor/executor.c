@@ -1,8 +1,10 @@
 /*
  * executor: the table of executors and what they share.
  */
-#include <string.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "executor/executor.h"
 #include "log.h"
@@ -49,4 +51,16 @@ executor_result_free(struct executor_result *r)
 	exec_result_free(&r->res);
 	free(r->version);
 	r->version = NULL;
+}
+
+void
+executor_mark(const struct config *conf, char *p, size_t len)
+{
+	const unsigned char	*s = (const unsigned char *)
+	    conf->worker.cache_directory;
+	uint32_t		 h = 2166136261u;	/* FNV-1a */
+
+	for (; *s != '\0'; s++)
+		h = (h ^ *s) * 16777619u;
+	snprintf(p, len, "ibx-%08x", h);
 }

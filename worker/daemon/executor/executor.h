@@ -72,5 +72,12 @@ const struct executor	*executor_of(const struct config *);
 /* Calls the configured executor's reaper, if it has one (logged). */
 void			 executor_reap(const struct config *);
 void			 executor_result_free(struct executor_result *);
+/*
+ * This worker's mark on its build VMs, "ibx-" and a hash of its cache
+ * directory, into p: workers sharing a libvirt or an account reap only
+ * their own.
+ */
+void			 executor_mark(const struct config *, char *p,
+			    size_t len);
 
 #endif

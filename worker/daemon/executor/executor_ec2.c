@@ -37,19 +37,6 @@ struct inst {
 	int			 gone;
 };
 
-/* This worker's tag value: "ibx-" and a hash of its cache directory. */
-static void
-prefix(const struct config *conf, char *p, size_t len)
-{
-	const unsigned char	*s = (const unsigned char *)
-	    conf->worker.cache_directory;
-	uint32_t		 h = 2166136261u;
-
-	for (; *s != '\0'; s++)
-		h = (h ^ *s) * 16777619u;
-	snprintf(p, len, "ibx-%08x", h);
-}
-
 static struct ec2 *
 client(const struct config *conf, const atomic_int *abort, char *why,
     size_t len)
@@ -147,7 +134,7 @@ launch(struct inst *in, const char *build_id, char *why, size_t len)
 	const char		*p[40];
 	size_t			 n = 0, xl = 0;
 
-	prefix(c, pre, sizeof(pre));
+	executor_mark(c, pre, sizeof(pre));
 	snprintf(name, sizeof(name), "%s-%.60s", pre, build_id);
 	p[n++] = "ImageId";		p[n++] = c->osbuild_executor.ami;
 	p[n++] = "InstanceType";	p[n++] = c->osbuild_executor.instance_type;
@@ -313,7 +300,7 @@ ec2_reap(const struct config *conf)
 
 	if (!executor_ec2_configured(conf, why, sizeof(why)))
 		return 0;
-	prefix(conf, pre, sizeof(pre));
+	executor_mark(conf, pre, sizeof(pre));
 	if ((e = client(conf, NULL, why, sizeof(why))) == NULL) {
 		log_warnx("executor aws.ec2: no EC2 client for the reaper: %s",
 		    why);

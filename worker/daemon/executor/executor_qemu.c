@@ -45,20 +45,16 @@ struct qvm {
 	int			 created;
 };
 
-/*
- * The prefix of this worker's domains: "ibx-" and a hash of its cache
- * directory, so that workers sharing a libvirt reap only their own.
- */
+/* The prefix of this worker's domains: its mark and "-". */
 static void
 prefix(const struct config *conf, char *p, size_t len)
 {
-	const unsigned char	*s = (const unsigned char *)
-	    conf->worker.cache_directory;
-	uint32_t		 h = 2166136261u;
+	size_t	n;
 
-	for (; *s != '\0'; s++)
-		h = (h ^ *s) * 16777619u;
-	snprintf(p, len, "ibx-%08x-", h);
+	executor_mark(conf, p, len - 1);
+	n = strlen(p);
+	p[n] = '-';
+	p[n + 1] = '\0';
 }
 
 /* Runs a tool; 0 when it exited 0, else -1 with why (its stderr tail). */

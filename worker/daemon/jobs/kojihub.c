@@ -11,27 +11,6 @@
 #include "log.h"
 #include "util.h"
 
-/* The host of an http(s) URL without userinfo; NULL when bad. */
-static char *
-url_host(const char *url)
-{
-	const char	*p = url != NULL ? strstr(url, "://") : NULL, *e;
-	char		*h;
-
-	if (p == NULL)
-		return NULL;
-	p += 3;
-	e = p + strcspn(p, "/?#");
-	if (memchr(p, '@', e - p) != NULL || *p == '[')
-		return NULL;
-	h = xstrndup(p, strcspn(p, ":/?#"));
-	if (*h == '\0' || !text_is_printable(h, 253)) {
-		free(h);
-		return NULL;
-	}
-	return h;
-}
-
 struct koji *
 kojihub_open(const struct config *conf, const char *server,
     const atomic_int *abort, char *err, size_t errlen)

@@ -40,16 +40,7 @@ container_ok(const char *s)
 static int
 blob_ok(const char *s)
 {
-	const char	*c;
-
-	if (!azure_blob_ok(s))
-		return 0;
-	for (c = s; *c; c++)
-		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-		    (*c >= '0' && *c <= '9') || *c == '.' || *c == '_' ||
-		    *c == '/' || *c == '-'))
-			return 0;
-	return 1;
+	return azure_blob_ok(s) && target_path_chars_ok(s);
 }
 
 static int

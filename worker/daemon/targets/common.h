@@ -1,5 +1,6 @@
 /*
- * What the target files share: filling a target_err, and the S3 object
+ * What the target files share: filling a target_err, the characters of
+ * names that become paths, and the S3 object
  * naming and upload tuning that org.osbuild.aws reuses from
  * org.osbuild.aws.s3 (both defined in s3.c).
  */
@@ -15,6 +16,12 @@
 /* Sets err's id and reason (printf-style) and returns -1. */
 int	target_fail(struct target_err *err, int id, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
+
+/*
+ * 1 when every byte of s is an ASCII letter or digit or one of "._/-":
+ * what a blob name or a repository path may hold here.
+ */
+int	target_path_chars_ok(const char *s);
 
 /*
  * KEY-EXPORTFILENAME for the target's export (key may be NULL: a random

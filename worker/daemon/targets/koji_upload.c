@@ -22,27 +22,6 @@
 
 #define KOJI_LOG_MAX	(32 << 20)
 
-/* The host of an http(s) URL (no port, no userinfo); NULL when bad. */
-static char *
-url_host(const char *url)
-{
-	const char	*p = strstr(url, "://"), *e;
-	char		*h;
-
-	if (p == NULL)
-		return NULL;
-	p += 3;
-	e = p + strcspn(p, "/?#");
-	if (memchr(p, '@', e - p) != NULL || *p == '[')
-		return NULL;
-	h = xstrndup(p, strcspn(p, ":/?#"));
-	if (*h == '\0' || !text_is_printable(h, 253)) {
-		free(h);
-		return NULL;
-	}
-	return h;
-}
-
 static int
 cmp_str(const void *a, const void *b)
 {

@@ -21,17 +21,8 @@
 static int
 base_path_ok(const char *s)
 {
-	const char	*c;
-
-	if (s == NULL || *s == '\0' || *s == '/' || strlen(s) > 255 ||
-	    strstr(s, "..") != NULL)
-		return 0;
-	for (c = s; *c; c++)
-		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-		    (*c >= '0' && *c <= '9') || *c == '.' || *c == '_' ||
-		    *c == '/' || *c == '-'))
-			return 0;
-	return 1;
+	return s != NULL && *s != '\0' && *s != '/' && strlen(s) <= 255 &&
+	    strstr(s, "..") == NULL && target_path_chars_ok(s);
 }
 
 static int
