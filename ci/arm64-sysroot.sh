@@ -17,7 +17,7 @@ dir=${1:?usage: arm64-sysroot.sh DIR}
 arch=arm64
 dev="libc6-dev libcurl4-openssl-dev libjson-c-dev libssl-dev libxml2-dev
 libsystemd-dev libguestfs-dev libsolv-dev libsolvext-dev zlib1g-dev
-libcmocka-dev"
+libcmocka-dev libkrb5-dev"
 
 mkdir -p "$dir.debs"
 debs=$(cd "$dir.debs" && pwd)
@@ -32,7 +32,8 @@ LC_ALL=C apt-get -s -o Dir::State::status="$empty" \
     -o APT::Architecture="$arch" -o APT::Architectures="$arch" \
     -o APT::Install-Recommends=false install $dev |
     sed -n 's/^Inst \([^ :]*\)[^ ]* (\([^ ]*\) .*/\1=\2/p' |
-    grep -E '^(lib[^=]*|[^=]*-dev|zlib1g|gcc-12-base)=' | sort >"$empty.list"
+    grep -E '^(lib[^=]*|[^=]*-dev|krb5-multidev|zlib1g|gcc-12-base)=' |
+    sort >"$empty.list"
 if [ ! -s "$empty.list" ]; then
 	echo "arm64-sysroot: apt resolved nothing for $arch (dpkg" \
 	    "--add-architecture $arch; apt-get update)" >&2
