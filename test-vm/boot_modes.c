@@ -22,7 +22,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <libvirt/virterror.h>
 
 #include "log.h"
 #include "vmtest.h"
@@ -38,14 +37,6 @@
 /* The images of this run: 0 not yet built, 1 built, -1 failed. */
 static int	 x86_state, arm_state;
 static char	 x86_host[64], arm_host[64];
-
-static const char *
-lverr(void)
-{
-	const char *m = virGetLastErrorMessage();
-
-	return m != NULL ? m : "unknown libvirt error";
-}
 
 /*
  * Builds the images of modes (legacy, uefi, hybrid) for arch into
@@ -205,15 +196,8 @@ boot_image(struct vt *vt, const char *suffix, const char *image,
 	    "</domain>\n", vm->name, arm ? 1024 : 512,
 	    arm ? "aarch64" : "x86_64", arm ? "virt" : "pc", loader,
 	    arm ? "cortex-a57" : "qemu64", vm->overlay, vm->serial);
-	if ((vm->dom = virDomainDefineXML(vt->conn, xml)) == NULL) {
-		snprintf(err, ERRLEN, "define %s: %s", vm->name, lverr());
+	if (vm_define_start(vt, vm, xml, err) == -1)
 		goto fail;
-	}
-	vm->started_ms = now_ms();
-	if (virDomainCreate(vm->dom) == -1) {
-		snprintf(err, ERRLEN, "start %s: %s", vm->name, lverr());
-		goto fail;
-	}
 	free(logp);
 	free(nvram);
 	free(loader);

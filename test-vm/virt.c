@@ -116,6 +116,21 @@ drop_domain(virDomainPtr d)
 		log_warnx("undefine %s: %s", virDomainGetName(d), lverr());
 }
 
+int
+vm_define_start(struct vt *vt, struct vm *vm, const char *xml, char *err)
+{
+	if ((vm->dom = virDomainDefineXML(vt->conn, xml)) == NULL) {
+		snprintf(err, ERRLEN, "define %s: %s", vm->name, lverr());
+		return -1;
+	}
+	vm->started_ms = now_ms();
+	if (virDomainCreate(vm->dom) == -1) {
+		snprintf(err, ERRLEN, "start %s: %s", vm->name, lverr());
+		return -1;
+	}
+	return 0;
+}
+
 void
 virt_sweep(struct vt *vt)
 {
@@ -255,15 +270,8 @@ start(struct vt *vt, const char *suffix, const char *backing, int with_cache,
 			goto fail;
 	}
 	xml = domain_xml(vm, mem_mib, vcpus);
-	if ((vm->dom = virDomainDefineXML(vt->conn, xml)) == NULL) {
-		snprintf(err, ERRLEN, "define %s: %s", vm->name, lverr());
+	if (vm_define_start(vt, vm, xml, err) == -1)
 		goto fail;
-	}
-	vm->started_ms = now_ms();
-	if (virDomainCreate(vm->dom) == -1) {
-		snprintf(err, ERRLEN, "start %s: %s", vm->name, lverr());
-		goto fail;
-	}
 	free(xml);
 	free(log);
 	return vm;
@@ -455,15 +463,8 @@ vm_start_deployed(struct vt *vt, const char *suffix, int imds_port,
 	}
 	close(fd);
 	xml = deployed_xml(vt, vm, imds_port, relay_log);
-	if ((vm->dom = virDomainDefineXML(vt->conn, xml)) == NULL) {
-		snprintf(err, ERRLEN, "define %s: %s", vm->name, lverr());
+	if (vm_define_start(vt, vm, xml, err) == -1)
 		goto fail;
-	}
-	vm->started_ms = now_ms();
-	if (virDomainCreate(vm->dom) == -1) {
-		snprintf(err, ERRLEN, "start %s: %s", vm->name, lverr());
-		goto fail;
-	}
 	if (attach_cache_late(vm, err) == -1)
 		goto fail;
 	free(xml);
