@@ -134,28 +134,15 @@ boot_image(struct vt *vt, const char *suffix, const char *image,
     const char *firmware, char *err)
 {
 	int arm = strcmp(firmware, "aarch64") == 0;
-	struct vm *vm = xcalloc(1, sizeof(*vm));
-	char *logp = xasprintf("%s/qemu-img.log", vt->work);
+	struct vm *vm;
 	char *nvram = xasprintf("%s/%s%s.vars.fd", vt->work, VT_PREFIX,
 	    suffix);
 	char *loader = NULL, *xml = NULL;
 
-	vm->name = xasprintf("%s%s", VT_PREFIX, suffix);
-	vm->overlay = xasprintf("%s/%s.qcow2", vt->work, vm->name);
-	vm->serial = xasprintf("%s/%s.serial", vt->work, vm->name);
-	buf_init(&vm->console);
-	unlink(vm->overlay);
-	unlink(vm->serial);
 	unlink(nvram);
-	{
-		char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2",
-		    "-b", (char *)image, "-F", "qcow2", vm->overlay, NULL };
-
-		if (host_run(argv, NULL, logp, 60) != 0) {
-			snprintf(err, ERRLEN, "qemu-img create %s failed",
-			    vm->overlay);
-			goto fail;
-		}
+	if ((vm = vm_new(vt, suffix, image, err)) == NULL) {
+		free(nvram);
+		return NULL;
 	}
 	if (arm)
 		loader = xasprintf("<loader readonly='yes' type='pflash'>"
@@ -198,13 +185,11 @@ boot_image(struct vt *vt, const char *suffix, const char *image,
 	    arm ? "cortex-a57" : "qemu64", vm->overlay, vm->serial);
 	if (vm_define_start(vt, vm, xml, err) == -1)
 		goto fail;
-	free(logp);
 	free(nvram);
 	free(loader);
 	free(xml);
 	return vm;
 fail:
-	free(logp);
 	free(nvram);
 	free(loader);
 	free(xml);

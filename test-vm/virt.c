@@ -238,15 +238,17 @@ cache_volume(struct vt *vt, const char *path, char *err)
 	return rc;
 }
 
-/* Defines and starts a domain booting from a new overlay of backing
- * (qcow2), with a cache volume when with_cache is set. */
-static struct vm *
-start(struct vt *vt, const char *suffix, const char *backing, int with_cache,
-    int mem_mib, int vcpus, char *err)
+/*
+ * A new vm named VT_PREFIX suffix on a fresh qcow2 overlay of backing in
+ * the work directory (its console file removed); NULL with err.
+ */
+struct vm *
+vm_new(struct vt *vt, const char *suffix, const char *backing, char *err)
 {
 	struct vm *vm = xcalloc(1, sizeof(*vm));
-	char *xml = NULL;
 	char *log = xasprintf("%s/qemu-img.log", vt->work);
+	char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2",
+	    "-b", (char *)backing, "-F", "qcow2", NULL, NULL };
 
 	vm->name = xasprintf("%s%s", VT_PREFIX, suffix);
 	vm->overlay = xasprintf("%s/%s.qcow2", vt->work, vm->name);
@@ -254,16 +256,29 @@ start(struct vt *vt, const char *suffix, const char *backing, int with_cache,
 	buf_init(&vm->console);
 	unlink(vm->overlay);
 	unlink(vm->serial);
-	{
-		char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2",
-		    "-b", (char *)backing, "-F", "qcow2", vm->overlay, NULL };
-
-		if (host_run(argv, NULL, log, 60) != 0) {
-			snprintf(err, ERRLEN, "qemu-img create %s failed",
-			    vm->overlay);
-			goto fail;
-		}
+	argv[9] = vm->overlay;
+	if (host_run(argv, NULL, log, 60) != 0) {
+		snprintf(err, ERRLEN, "qemu-img create %s failed",
+		    vm->overlay);
+		free(log);
+		vm_free(vt, vm);
+		return NULL;
 	}
+	free(log);
+	return vm;
+}
+
+/* Defines and starts a domain booting from a new overlay of backing
+ * (qcow2), with a cache volume when with_cache is set. */
+static struct vm *
+start(struct vt *vt, const char *suffix, const char *backing, int with_cache,
+    int mem_mib, int vcpus, char *err)
+{
+	struct vm *vm;
+	char *xml = NULL;
+
+	if ((vm = vm_new(vt, suffix, backing, err)) == NULL)
+		return NULL;
 	if (with_cache) {
 		vm->cache = xasprintf("%s/%s-cache.raw", vt->work, vm->name);
 		if (cache_volume(vt, vm->cache, err) == -1)
@@ -273,11 +288,9 @@ start(struct vt *vt, const char *suffix, const char *backing, int with_cache,
 	if (vm_define_start(vt, vm, xml, err) == -1)
 		goto fail;
 	free(xml);
-	free(log);
 	return vm;
 fail:
 	free(xml);
-	free(log);
 	vm_free(vt, vm);
 	return NULL;
 }
@@ -423,34 +436,19 @@ struct vm *
 vm_start_deployed(struct vt *vt, const char *suffix, int imds_port,
     const char *relay_log, long long cache_size, char *err)
 {
-	struct vm *vm = xcalloc(1, sizeof(*vm));
+	struct vm *vm;
 	char *xml = NULL;
-	char *log = xasprintf("%s/qemu-img.log", vt->work);
 	int fd;
 
-	vm->name = xasprintf("%s%s", VT_PREFIX, suffix);
-	vm->overlay = xasprintf("%s/%s.qcow2", vt->work, vm->name);
-	vm->serial = xasprintf("%s/%s.serial", vt->work, vm->name);
-	vm->cache = xasprintf("%s/%s-cache.raw", vt->work, vm->name);
-	buf_init(&vm->console);
-	unlink(vm->overlay);
-	unlink(vm->serial);
 	if (!netdev_safe(vt->top) || !netdev_safe(relay_log)) {
 		snprintf(err, ERRLEN, "%s or %s: a path with other than "
 		    "letters, digits and /._+- would break qemu's -netdev",
 		    vt->top, relay_log);
-		goto fail;
+		return NULL;
 	}
-	{
-		char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2",
-		    "-b", vt->pinned, "-F", "qcow2", vm->overlay, NULL };
-
-		if (host_run(argv, NULL, log, 60) != 0) {
-			snprintf(err, ERRLEN, "qemu-img create %s failed",
-			    vm->overlay);
-			goto fail;
-		}
-	}
+	if ((vm = vm_new(vt, suffix, vt->pinned, err)) == NULL)
+		return NULL;
+	vm->cache = xasprintf("%s/%s-cache.raw", vt->work, vm->name);
 	/* Blank and sparse, as EBS gives a new volume: first boot makes
 	 * its file system. */
 	unlink(vm->cache);
@@ -468,11 +466,9 @@ vm_start_deployed(struct vt *vt, const char *suffix, int imds_port,
 	if (attach_cache_late(vm, err) == -1)
 		goto fail;
 	free(xml);
-	free(log);
 	return vm;
 fail:
 	free(xml);
-	free(log);
 	vm_free(vt, vm);
 	return NULL;
 }

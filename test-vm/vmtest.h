@@ -169,6 +169,10 @@ struct vm *vm_start_deployed(struct vt *, const char *suffix, int imds_port,
 struct vm *vm_start_image(struct vt *, const char *suffix, const char *image,
 	    char *err);
 /* Destroys and undefines the VM, removes its files. Accepts NULL. */
+/* A new vm named VT_PREFIX suffix on a fresh qcow2 overlay of backing
+ * (work directory); NULL with err. */
+struct vm *vm_new(struct vt *, const char *suffix, const char *backing,
+	    char *err);
 /* Defines vm->dom from xml and starts it (vm->started_ms); -1 with err.
  * The caller's vm_free undefines a defined domain. */
 int	 vm_define_start(struct vt *, struct vm *, const char *xml, char *err);
