@@ -28,6 +28,9 @@ struct target_ctx {
 	json_object		*manifest;	/* the job's, borrowed (koji) */
 	json_object		*osbuild_output; /* the build's, borrowed (koji) */
 	json_object		*manifest_info;	/* the manifest job's "info" or NULL */
+	json_object		*job_args;	/* the osbuild job's, borrowed (koji) */
+	json_object		*dynamic_args;	/* the job's or NULL, borrowed */
+	json_object		*pipeline_names; /* the result's or NULL, borrowed */
 	const char		*job_location;	/* progress updates go here */
 	int			 partial;	/* the server takes them */
 	int64_t			*last_partial;	/* the job's last one (now_ms),

@@ -3,7 +3,8 @@
  * 0) with the files the osbuild jobs' org.osbuild.koji targets uploaded
  * (arguments 1..n): CGImport of Koji's content generator metadata (the
  * build, one buildroot per osbuild job with its build pipelines' RPMs,
- * the outputs with their checksums, sizes and the payload's RPMs), tried
+ * the outputs with their checksums, sizes and the payload's RPMs, and the
+ * SBOM documents the targets uploaded, as "sbom-doc" outputs), tried
  * again while the hub reports a corrupted upload (its replicas' NFS
  * catching up). When anything fails after koji-init succeeded, the build
  * is refunded (CGRefundBuild, state FAILED) so that it does not linger.
@@ -134,6 +135,36 @@ obj_with_arch(const char *arch)
 }
 
 /*
+ * The "sbom-doc" outputs of a koji target result's sbom_docs (NULL: none)
+ * appended to outs, their extra only the image's arch; -1 with why in err
+ * when one names no usable file.
+ */
+static int
+sbom_outputs(json_object *outs, json_object *docs, int64_t root,
+    const char *arch, char *err, size_t errlen)
+{
+	json_object	*d, *o, *x;
+	const char	*fname;
+	size_t		 i;
+
+	for (i = 0; docs != NULL && i < json_object_array_length(docs); i++) {
+		d = json_object_array_get_idx(docs, i);
+		fname = json_get_str(d, "filename");
+		if (fname == NULL || !name_is_safe(fname)) {
+			snprintf(err, errlen, "an SBOM document of osbuild job "
+			    "%lld names no usable file", (long long)root + 1);
+			return -1;
+		}
+		o = output(d, root, arch, "sbom-doc");
+		x = json_object_new_object();
+		json_object_object_add(x, "image", obj_with_arch(arch));
+		json_object_object_add(o, "extra", x);
+		json_object_array_add(outs, o);
+	}
+	return 0;
+}
+
+/*
  * The CGImport metadata of the osbuild results (args 1..n); NULL with why
  * in err.
  */
@@ -258,6 +289,9 @@ metadata(struct job *job, int64_t build_id, char *err, size_t errlen)
 		    json_get_str(v, "filename") != NULL)
 			json_object_array_add(outs, output(v, i - 1, "noarch",
 			    "log"));
+		if (sbom_outputs(outs, json_get_arr(kopts, "sbom_docs"), i - 1,
+		    arch, err, errlen) == -1)
+			goto fail;
 	}
 	json_get_int(job->args, "start_time", &start);
 	json_get_int(job->args, "task_id", &task);

@@ -845,6 +845,10 @@ osbuild_run(struct job *job, const struct job_ctx *ctx)
 	if (from != NULL && json_object_object_get_ex(from, "info", &info) &&
 	    json_object_is_type(info, json_type_object))
 		tctx.manifest_info = info;
+	/* Koji uploads the depsolve job's SBOMs (depsolve_dyn_args_idx). */
+	tctx.job_args = job->args;
+	tctx.dynamic_args = job->dynamic_args;
+	tctx.pipeline_names = json_object_object_get(result, "pipeline_names");
 	tctx.job_location = job->location;
 	tctx.partial = ctx->partial;
 	tctx.last_partial = &mon.last_partial;

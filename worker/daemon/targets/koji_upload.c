@@ -1,6 +1,7 @@
 /*
  * org.osbuild.koji: the image, the job's manifest (indented JSON) and the
- * build's log (text) go to the Koji hub named by the target's server, into
+ * build's log (text), and the SBOM documents of the depsolve job the args
+ * name (depsolve_dyn_args_idx) go to the Koji hub named by the target's server, into
  * its upload_directory, for the koji-finalize job to import. The hub must
  * have a [koji."HOST"] table (HOST: the server URL's host); with a
  * kerberos principal and keytab there, the login is Kerberos (SPNEGO).
@@ -21,6 +22,7 @@
 #include "util.h"
 
 #define KOJI_LOG_MAX	(32 << 20)
+#define KOJI_SBOM_MAX	64		/* SBOM documents per build */
 
 static int
 cmp_str(const void *a, const void *b)
@@ -138,6 +140,100 @@ output_info(const char *name, const char *md5, uint64_t size)
 	return o;
 }
 
+/* Whether the string array arr holds s. */
+static int
+arr_has(json_object *arr, const char *s)
+{
+	size_t	i;
+
+	if (!json_object_is_type(arr, json_type_array))
+		return 0;
+	for (i = 0; i < json_object_array_length(arr); i++)
+		if (strcmp(json_object_get_string(json_object_array_get_idx(
+		    arr, i)) ?: "", s) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * The SBOM documents of the depsolve job the args name (dynamic argument
+ * depsolve_dyn_args_idx), each uploaded as IMAGE.PURPOSE-PIPELINE.spdx.json
+ * (PURPOSE "image" for a payload pipeline, "buildroot" for a build one):
+ * 0 with *out a new array of their output infos (NULL when the job names
+ * no depsolve result); -1 with err filled.
+ */
+static int
+upload_sboms(const struct target_ctx *ctx, struct koji *k, const char *dir,
+    const char *image, json_object **out, struct target_err *err)
+{
+	json_object	*v, *dep, *docs, *pn = ctx->pipeline_names;
+	const char	*type, *purpose, *text;
+	char		*name, md5[33];
+	uint64_t	 size;
+	int64_t		 idx;
+	size_t		 n;
+
+	*out = NULL;
+	if (!json_object_object_get_ex(ctx->job_args, "depsolve_dyn_args_idx",
+	    &v) || v == NULL)
+		return 0;
+	n = ctx->dynamic_args != NULL ?
+	    json_object_array_length(ctx->dynamic_args) : 0;
+	idx = json_object_get_int64(v);
+	if (!json_object_is_type(v, json_type_int) || idx < 0 ||
+	    (uint64_t)idx >= n)
+		return target_fail(err, JOB_ERR_PARSING_DYNAMIC_ARGS,
+		    "DepsolveDynArgsIdx is out of range of the number of "
+		    "dynamic job arguments");
+	dep = json_object_array_get_idx(ctx->dynamic_args, idx);
+	if (!json_object_object_get_ex(dep, "sbom_docs", &docs) ||
+	    !json_object_is_type(docs, json_type_object))
+		return 0;
+	if (json_object_object_length(docs) > KOJI_SBOM_MAX)
+		return target_fail(err, JOB_ERR_INVALID_CONFIG, "Koji target: "
+		    "more than %d SBOM documents", KOJI_SBOM_MAX);
+	*out = json_object_new_array();
+	json_object_object_foreach(docs, pipeline, doc) {
+		type = json_get_str(doc, "type");
+		if (type == NULL || strcmp(type, "spdx") != 0) {
+			json_object_put(*out);
+			*out = NULL;
+			return target_fail(err, JOB_ERR_INVALID_CONFIG,
+			    "Unsupported SBOM document type: %s",
+			    type != NULL && name_is_safe(type) &&
+			    strlen(type) < 32 ? type : "(not a name)");
+		}
+		purpose = arr_has(json_object_object_get(pn, "build"),
+		    pipeline) ? "buildroot" : arr_has(json_object_object_get(
+		    pn, "payload"), pipeline) ? "image" : "";
+		name = xasprintf("%s.%s-%s.spdx.json", image, purpose,
+		    pipeline);
+		if (!name_is_safe(name) || strlen(name) > 255 ||
+		    !json_object_object_get_ex(doc, "document", &v) ||
+		    v == NULL) {
+			free(name);
+			json_object_put(*out);
+			*out = NULL;
+			return target_fail(err, JOB_ERR_INVALID_CONFIG,
+			    "Koji target: an SBOM document without a document "
+			    "or with a pipeline name that is not a file name");
+		}
+		text = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
+		    JSON_C_TO_STRING_NOSLASHESCAPE);
+		if (koji_upload(k, dir, name, NULL, text, strlen(text), md5,
+		    &size) == -1) {
+			free(name);
+			json_object_put(*out);
+			*out = NULL;
+			return target_fail(err, JOB_ERR_UPLOAD, "%s",
+			    koji_error(k));
+		}
+		json_object_array_add(*out, output_info(name, md5, size));
+		free(name);
+	}
+	return 0;
+}
+
 static int
 run(const struct target_ctx *ctx, json_object *target,
     const char *export_path, json_object **options, struct target_err *err)
@@ -146,7 +242,7 @@ run(const struct target_ctx *ctx, json_object *target,
 	const struct config_koji *kc = NULL;
 	struct koji_cfg		 c;
 	struct koji		*k = NULL;
-	json_object		*o = NULL, *mi;
+	json_object		*o = NULL, *mi, *sboms = NULL;
 	const char		*server, *dir, *image, *mtext, *e;
 	char			*host = NULL, *mname = NULL, *lname = NULL;
 	char			*ltext = NULL;
@@ -228,8 +324,11 @@ run(const struct target_ctx *ctx, json_object *target,
 		target_fail(err, JOB_ERR_UPLOAD, "%s", koji_error(k));
 		goto cleanup;
 	}
-	log_info("koji: uploaded %s (%llu bytes, md5 %s), its manifest and "
-	    "log", image, (unsigned long long)isize, imd5);
+	if (upload_sboms(ctx, k, dir, image, &sboms, err) == -1)
+		goto cleanup;
+	log_info("koji: uploaded %s (%llu bytes, md5 %s), its manifest, "
+	    "log and %zu SBOM documents", image, (unsigned long long)isize,
+	    imd5, sboms != NULL ? json_object_array_length(sboms) : 0);
 	*options = json_object_new_object();
 	json_object_object_add(*options, "image",
 	    output_info(image, imd5, isize));
@@ -239,6 +338,10 @@ run(const struct target_ctx *ctx, json_object *target,
 	    output_info(mname, mmd5, msize));
 	if ((mi = manifest_info(ctx->manifest_info)) != NULL)
 		json_object_object_add(*options, "osbuild_manifest_info", mi);
+	if (sboms != NULL && json_object_array_length(sboms) > 0) {
+		json_object_object_add(*options, "sbom_docs", sboms);
+		sboms = NULL;
+	}
 	json_object_object_add(*options, "image_md5",
 	    json_object_new_string(imd5));
 	json_object_object_add(*options, "image_size",
@@ -251,6 +354,7 @@ cleanup:
 			log_warnx("koji: logout failed: %s", koji_error(k));
 	}
 	koji_free(k);
+	json_object_put(sboms);
 	free(host);
 	free(mname);
 	free(lname);
