@@ -267,6 +267,71 @@ kerr(struct koji *k, krb5_error_code code, const char *what)
 	return -1;
 }
 
+/* The keytab named by a path (FILE:) or TYPE:RESIDUAL. */
+static krb5_error_code
+kt_open(krb5_context kctx, const char *keytab, krb5_keytab *kt)
+{
+	krb5_error_code	 code;
+	char		*name;
+
+	name = strchr(keytab, ':') == NULL ? xasprintf("FILE:%s", keytab) :
+	    xstrdup(keytab);
+	code = krb5_kt_resolve(kctx, name, kt);
+	free(name);
+	return code;
+}
+
+int
+koji_keytab_check(const char *keytab, const char *principal, char *why,
+    size_t len)
+{
+	krb5_context	 kctx = NULL;
+	krb5_principal	 me = NULL;
+	krb5_keytab	 kt = NULL;
+	krb5_kt_cursor	 cur;
+	krb5_keytab_entry ent;
+	krb5_error_code	 code;
+	const char	*m, *what;
+	int		 rv = -1, seq = 0;
+
+	if ((code = krb5_init_context(&kctx)) != 0) {
+		snprintf(why, len, "Kerberos: cannot start (error %d)",
+		    (int)code);
+		return -1;
+	}
+	what = "the principal";
+	if ((code = krb5_parse_name(kctx, principal, &me)) != 0)
+		goto cleanup;
+	what = "the keytab";
+	if ((code = kt_open(kctx, keytab, &kt)) != 0 || (code = krb5_kt_start_seq_get(kctx, kt, &cur)) != 0)
+		goto cleanup;
+	seq = 1;
+	while ((code = krb5_kt_next_entry(kctx, kt, &ent, &cur)) == 0) {
+		if (krb5_principal_compare(kctx, me, ent.principal))
+			rv = 0;
+		krb5_free_keytab_entry_contents(kctx, &ent);
+		if (rv == 0)
+			break;
+	}
+	if (rv == -1 && code == KRB5_KT_END) {
+		snprintf(why, len, "the keytab holds no key of %s", principal);
+		code = 0;
+	}
+cleanup:
+	if (code != 0) {
+		m = krb5_get_error_message(kctx, code);
+		snprintf(why, len, "%s: %s", what, m);
+		krb5_free_error_message(kctx, m);
+	}
+	if (seq)
+		krb5_kt_end_seq_get(kctx, kt, &cur);
+	if (kt != NULL)
+		krb5_kt_close(kctx, kt);
+	krb5_free_principal(kctx, me);
+	krb5_free_context(kctx);
+	return rv;
+}
+
 /*
  * A ticket-granting ticket for the principal from the keytab, in a
  * memory cache that this thread's GSSAPI, and so libcurl's SPNEGO, uses.
@@ -280,7 +345,7 @@ kinit(struct koji *k)
 	krb5_creds	 creds;
 	krb5_error_code	 code;
 	OM_uint32	 minor;
-	char		 name[64], *ktname;
+	char		 name[64];
 	int		 rv = -1, got = 0;
 
 	memset(&creds, 0, sizeof(creds));
@@ -293,11 +358,7 @@ kinit(struct koji *k)
 		kerr(k, code, "Kerberos principal");
 		goto cleanup;
 	}
-	ktname = strchr(k->keytab, ':') == NULL ?
-	    xasprintf("FILE:%s", k->keytab) : xstrdup(k->keytab);
-	code = krb5_kt_resolve(k->kctx, ktname, &kt);
-	free(ktname);
-	if (code != 0) {
+	if ((code = kt_open(k->kctx, k->keytab, &kt)) != 0) {
 		kerr(k, code, "Kerberos keytab");
 		goto cleanup;
 	}

@@ -45,6 +45,13 @@ void		 koji_set_abort(struct koji *, const atomic_int *);
 /* 1 for an upload directory Koji accepts: relative, no "." or "..". */
 int	 koji_dir_ok(const char *);
 
+/*
+ * 0 when keytab (a path, or TYPE:RESIDUAL) can be read and holds a key of
+ * principal; -1 with why (Kerberos' own words) in why.
+ */
+int	 koji_keytab_check(const char *keytab, const char *principal,
+	    char *why, size_t len);
+
 /* sslLogin at SERVER/ssllogin: the session the calls below use. */
 int	 koji_login(struct koji *);
 int	 koji_logout(struct koji *);

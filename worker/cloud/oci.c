@@ -122,6 +122,22 @@ seterr(struct oci *o, const char *what, const struct http_resp *resp)
 	json_object_put(doc);
 }
 
+int
+oci_key_ok(const char *pem)
+{
+	BIO		*bio;
+	EVP_PKEY	*pkey = NULL;
+	int		 ok;
+
+	if (pem == NULL || (bio = BIO_new_mem_buf(pem, -1)) == NULL)
+		return 0;
+	pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+	ok = pkey != NULL && EVP_PKEY_base_id(pkey) == EVP_PKEY_RSA;
+	EVP_PKEY_free(pkey);
+	BIO_free(bio);
+	return ok;
+}
+
 struct oci *
 oci_new(const struct oci_cfg *c, char *err, size_t errlen)
 {

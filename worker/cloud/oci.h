@@ -48,6 +48,7 @@ int	 oci_ocid_ok(const char *);		/* ocid1.KIND.REALM.[REGION].ID */
 int	 oci_region_ok(const char *);		/* us-ashburn-1 */
 int	 oci_name_ok(const char *);		/* bucket, namespace, object */
 int	 oci_fingerprint_ok(const char *);
+int	 oci_key_ok(const char *pem);		/* unencrypted PEM RSA */
 
 /*
  * The Authorization header's value for a request (RSA-SHA256 over the

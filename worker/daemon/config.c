@@ -554,6 +554,7 @@ apply_koji(struct loader *ld, struct config *c, const struct toml_value *t)
 			else {
 				char	*kp = xasprintf("%s.kerberos", prefix);
 
+				k->kerberos = 1;
 				rc = apply(ld, kp, v, kerberos_keys,
 				    nitems(kerberos_keys), k);
 				free(kp);

@@ -46,6 +46,7 @@ struct config_koji {
 	int64_t	 relax_timeout_factor;
 	char	*principal;
 	char	*keytab;
+	int	 kerberos;		/* its kerberos table is there */
 };
 
 /* Strings are NULL when unset unless a default is documented. */

@@ -14,11 +14,13 @@
 
 #include "cache.h"
 #include "jobs/dnfjson.h"
+#include "jobs/kojihub.h"
 #include "executor/executor.h"
 #include "health.h"
 #include "job.h"
 #include "jsonutil.h"
 #include "metrics.h"
+#include "targets.h"
 #include "util.h"
 
 /* What the machine's failures say; none of them a job can cause. */
@@ -193,7 +195,8 @@ health_check_config(const struct config *conf, FILE *out)
 {
 	const struct job_kind	*k;
 	struct metrics		*m;
-	char			 why[512];
+	const char		*key;
+	char			 why[512], where[300];
 	int			 n = 0, i;
 
 	n += check_file(out, conf, "worker.tls_ca", conf->worker.tls_ca);
@@ -211,7 +214,11 @@ health_check_config(const struct config *conf, FILE *out)
 	n += check_file(out, conf, "aws.credentials", conf->aws.credentials);
 	n += check_file(out, conf, "aws.s3_credentials",
 	    conf->aws.s3_credentials);
-	n += check_file(out, conf, "oci.credentials", conf->oci.credentials);
+	if ((i = check_file(out, conf, "oci.credentials",
+	    conf->oci.credentials)) == 0 &&
+	    oci_check_credentials(conf, why, sizeof(why)) == -1)
+		i = problem(out, conf, "oci.credentials", "%s%s", why, "");
+	n += i;
 	n += check_file(out, conf, "generic_s3.credentials",
 	    conf->generic_s3.credentials);
 	n += check_file(out, conf, "generic_s3.ca_bundle",
@@ -225,6 +232,13 @@ health_check_config(const struct config *conf, FILE *out)
 	n += check_file(out, conf, "repository_mtls.mtls_client_cert",
 	    conf->repository_mtls.mtls_client_cert);
 
+	for (i = 0; i < conf->nkoji; i++)
+		if ((key = kojihub_check(&conf->koji[i], why,
+		    sizeof(why))) != NULL) {
+			snprintf(where, sizeof(where), "koji.\"%s\".kerberos.%s",
+			    conf->koji[i].host, key);
+			n += problem(out, conf, where, "%s%s", why, "");
+		}
 	if (config_wants_kind(conf, "osbuild") &&
 	    !executor_of(conf)->available(conf, why, sizeof(why)))
 		n += problem(out, conf, "osbuild_executor.type", "%s: %s",

@@ -69,6 +69,12 @@ extern const struct target_kind target_azure_storage;
 extern const struct target_kind target_oci, target_oci_objectstorage;
 extern const struct target_kind target_koji;
 extern const struct target_kind target_vmware;
+/*
+ * For -n: 0 when [oci] credentials (when set) is a TOML file of the keys
+ * the OCI targets read, with a well-formed fingerprint and a usable
+ * private key; -1 with why filled.
+ */
+int	oci_check_credentials(const struct config *, char *why, size_t len);
 /* The table, ending with NULL (targets/targets.c). */
 extern const struct target_kind *const target_kinds[];
 const struct target_kind *target_kind_find(const char *);

@@ -190,6 +190,38 @@ class KojiTarget(harness.TestCase):
                                        "upload_directory": DIR})], 5000)
         return w, res
 
+    def test_config_check_kerberos(self):
+        """-n checks a hub's kerberos table: a principal, and a keytab
+        that can be read and holds its key (Kerberos' own reading)."""
+        kdc = self.keep(Kdc(self.tmp))
+        conf = os.path.join(self.tmp, "check.toml")
+        base = ('dnf-json = "%s/depsolver"\n[worker]\nosbuild = '
+                '"%s/osbuild"\ncache_directory = "%s"\n'
+                '[koji."kojihub.example"]\nrelax_timeout_factor = 2\n'
+                '[koji."kojihub.example".kerberos]\n' % (
+                    DOUBLES, DOUBLES, self.tmp))
+        for table, code, said in (
+                ('principal = "composer/worker@%s"\nkeytab = "%s"\n' % (
+                    REALM, kdc.keytab), 0, "configuration OK"),
+                ('principal = "someone-else@%s"\nkeytab = "%s"\n' % (
+                    REALM, kdc.keytab), 2,
+                 ':9:1: koji."kojihub.example".kerberos.keytab: the keytab '
+                 'holds no key of someone-else@' + REALM),
+                ('principal = "composer/worker@%s"\nkeytab = "%s/none"\n'
+                 % (REALM, self.tmp), 2,
+                 ':9:1: koji."kojihub.example".kerberos.keytab: the '
+                 'keytab: '),
+                ('keytab = "%s"\n' % kdc.keytab, 2,
+                 'koji."kojihub.example".kerberos.principal (default): the '
+                 'Kerberos login needs a principal')):
+            with open(conf, "w") as f:
+                f.write(base + table)
+            r = subprocess.run([harness.WORKER, "-n", "-c", conf],
+                               capture_output=True, text=True,
+                               env=dict(os.environ, KRB5_CONFIG=kdc.conf))
+            self.assertEqual(r.returncode, code, table + r.stderr)
+            self.assertIn(said, r.stdout + r.stderr, table)
+
     def test_kerberos_login(self):
         w, res = self.kerberos("composer/worker@" + REALM)
         self.assertTrue(res.get("success"),

@@ -236,6 +236,48 @@ class OciTarget(harness.TestCase):
         self.assertEqual(len(self.oci.deleted), 1)
         self.assertEqual(self.oci.schemas, [])
 
+    def check(self, creds_text):
+        """ib-worker -n with [oci] credentials holding creds_text:
+        (exit code, stdout + stderr)."""
+        creds = os.path.join(self.tmp, "check-oci.toml")
+        with open(creds, "w") as f:
+            f.write(creds_text)
+        conf = os.path.join(self.tmp, "check.toml")
+        with open(conf, "w") as f:
+            f.write('dnf-json = "%s/depsolver"\n[worker]\nosbuild = '
+                    '"%s/osbuild"\ncache_directory = "%s"\n[oci]\n'
+                    'credentials = "%s"\n' % (DOUBLES, DOUBLES, self.tmp,
+                                               creds))
+        r = subprocess.run([harness.WORKER, "-n", "-c", conf],
+                           capture_output=True, text=True)
+        return r.returncode, r.stdout + r.stderr, conf
+
+    def test_config_check(self):
+        """-n reads [oci] credentials as the targets will: the key and
+        the fingerprint are checked, a file that is not TOML or holds
+        none of the keys is refused, with where it was set."""
+        with open(self.creds) as f:
+            good = f.read()
+        code, out, _ = self.check(good)
+        self.assertEqual(code, 0, out)
+        self.assertIn("configuration OK", out)
+        # Partial files are fine: the targets may give the rest.
+        code, out, _ = self.check('bucket = "b"\nnamespace = "n"\n')
+        self.assertEqual(code, 0, out)
+        for text, said in (
+                (good.replace("BEGIN PRIVATE KEY", "BEGIN NO KEY"),
+                 "private_key is not an unencrypted PEM RSA private key"),
+                (good.replace(FPR, "not-a-fingerprint"),
+                 "fingerprint is not the API key's hexadecimal"),
+                ("user = \n", "is not TOML (line 1)"),
+                ('[default]\nuser = "%s"\n' % USER, "holds none of user")):
+            code, out, conf = self.check(text)
+            self.assertEqual(code, 2, out)
+            self.assertIn(conf + ":6:1: oci.credentials: ", out)
+            self.assertIn(said, out)
+            self.assertNotIn("configuration OK", out)
+            self.assertNotIn("PRIVATE KEY", out)
+
     def test_no_credentials(self):
         self.start("")
         res = self.run_job([target({})], 1000)

@@ -69,6 +69,25 @@ kojihub_close(struct koji *k)
 	koji_free(k);
 }
 
+const char *
+kojihub_check(const struct config_koji *kc, char *why, size_t len)
+{
+	if (!kc->kerberos)
+		return NULL;
+	if (kc->principal == NULL || *kc->principal == '\0') {
+		snprintf(why, len, "the Kerberos login needs a principal");
+		return "principal";
+	}
+	if (kc->keytab == NULL || *kc->keytab == '\0') {
+		snprintf(why, len, "the Kerberos login of %s needs a keytab",
+		    kc->principal);
+		return "principal";
+	}
+	if (koji_keytab_check(kc->keytab, kc->principal, why, len) == -1)
+		return "keytab";
+	return NULL;
+}
+
 int
 kojihub_available(const struct config *conf, char *why, size_t len)
 {

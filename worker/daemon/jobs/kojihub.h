@@ -22,5 +22,11 @@ struct koji	*kojihub_open(const struct config *, const char *server,
 void		 kojihub_close(struct koji *);
 /* The kinds' availability: some [koji."HOST"] table is configured. */
 int		 kojihub_available(const struct config *, char *why, size_t);
+/*
+ * For -n: what a hub's kerberos table lacks. 0 when it is usable (or
+ * absent); otherwise the key at fault ("principal" or "keytab") with why
+ * filled.
+ */
+const char	*kojihub_check(const struct config_koji *, char *why, size_t);
 
 #endif

@@ -105,6 +105,54 @@ params_clear(struct oci_params *p)
 	memset(p, 0, sizeof(*p));
 }
 
+int
+oci_check_credentials(const struct config *conf, char *why, size_t len)
+{
+	static const char *const keys[] = { "user", "tenancy", "region",
+	    "fingerprint", "private_key", "bucket", "namespace",
+	    "compartment" };
+	struct oci_params	 p;
+	struct target_err	 err;
+	const char		*s;
+	size_t			 i, found = 0;
+	int			 rv = -1;
+
+	memset(&err, 0, sizeof(err));
+	if (conf->oci.credentials == NULL)
+		return 0;
+	/* Only the file's reading: the targets may give the rest. */
+	if (load_params(conf, NULL, &p, &err) == -1 && p.file == NULL) {
+		snprintf(why, len, "%s", err.reason);
+		goto cleanup;
+	}
+	for (i = 0; i < nitems(keys); i++)
+		if (toml_get(p.file, keys[i]) != NULL)
+			found++;
+	if (found == 0) {
+		snprintf(why, len, "%s holds none of user, tenancy, region, "
+		    "fingerprint, private_key, bucket, namespace, compartment",
+		    conf->oci.credentials);
+		goto cleanup;
+	}
+	if ((s = pick(NULL, "private_key", p.file, "private_key")) != NULL &&
+	    !oci_key_ok(s)) {
+		snprintf(why, len, "%s: private_key is not an unencrypted PEM "
+		    "RSA private key", conf->oci.credentials);
+		goto cleanup;
+	}
+	if ((s = pick(NULL, "fingerprint", p.file, "fingerprint")) != NULL &&
+	    !oci_fingerprint_ok(s)) {
+		snprintf(why, len, "%s: fingerprint is not the API key's "
+		    "hexadecimal fingerprint", conf->oci.credentials);
+		goto cleanup;
+	}
+	rv = 0;
+cleanup:
+	json_object_put(err.details);
+	params_clear(&p);
+	return rv;
+}
+
 /* A client for p, or NULL with err filled. */
 static struct oci *
 client(const struct target_ctx *ctx, const struct oci_params *p,
