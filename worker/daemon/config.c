@@ -92,6 +92,10 @@ static const struct keydef aws_keys[] = {
 static const struct keydef oci_keys[] = {
 	STR("credentials", oci.credentials),
 };
+static const struct keydef pulp_keys[] = {
+	STR("credentials", pulp.credentials),
+	STR("server_address", pulp.server_address),
+};
 static const struct keydef generic_s3_keys[] = {
 	STR("credentials", generic_s3.credentials),
 	STR("endpoint", generic_s3.endpoint),
@@ -189,6 +193,7 @@ static const struct tabledef tables[] = {
 	TABLE(azure, (long)OFF(azure.present)),
 	TABLE(aws, -1),
 	TABLE(oci, -1),
+	TABLE(pulp, -1),
 	TABLE(generic_s3, -1),
 	TABLE(authentication, (long)OFF(authentication.present)),
 	TABLE(containers, -1),
@@ -796,6 +801,8 @@ config_free(struct config *c)
 	free(c->aws.endpoint);
 	free(c->aws.s3_endpoint);
 	free(c->oci.credentials);
+	free(c->pulp.credentials);
+	free(c->pulp.server_address);
 	free(c->generic_s3.credentials);
 	free(c->generic_s3.endpoint);
 	free(c->generic_s3.region);

@@ -85,6 +85,10 @@ struct config {
 		char	*credentials;
 	} oci;
 	struct {
+		char	*credentials;	/* JSON {"username","password"} */
+		char	*server_address;
+	} pulp;
+	struct {
 		char	*credentials;
 		char	*endpoint;
 		char	*region;

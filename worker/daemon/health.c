@@ -219,6 +219,7 @@ health_check_config(const struct config *conf, FILE *out)
 	    oci_check_credentials(conf, why, sizeof(why)) == -1)
 		i = problem(out, conf, "oci.credentials", "%s%s", why, "");
 	n += i;
+	n += check_file(out, conf, "pulp.credentials", conf->pulp.credentials);
 	n += check_file(out, conf, "generic_s3.credentials",
 	    conf->generic_s3.credentials);
 	n += check_file(out, conf, "generic_s3.ca_bundle",

@@ -4,7 +4,9 @@ job from the project's queue (osbuild is the test double, exporting a
 commit archive the test made), uploads it in chunks to the Pulp double
 (doubles/pulp.py: pulpcore is not in Debian), creates and distributes the
 repository when missing, imports the commit and returns the
-distribution's URL. The result's options per composer generation (2026
+distribution's URL; the server and credentials from [pulp] where the
+target lacks them (the user and password from one source). The result's
+options per composer generation (2026
 cannot decode pulp.ostree options at all). Failures a user meets: wrong
 password, a missing repository without basepath (nothing uploaded), no
 credentials, a failing import, a bad basepath; no password in the log."""
@@ -65,11 +67,12 @@ class PulpTarget(harness.TestCase):
         self.archive = os.path.join(self.tmp, "commit.tar")
         self.digest = commit_archive(self.archive)
 
-    def run_job(self, targets, generation="2024"):
+    def run_job(self, targets, generation="2024", extra=""):
         q = self.queue("--generation", generation)
         w = self.worker("http://" + q.address,
                         '[worker]\nosbuild = "%s/osbuild"\nbackoff_max = 1\n'
-                        % DOUBLES, env={"IB_PULP_POLL_MS": "20"})
+                        '%s' % (DOUBLES, extra),
+                        env={"IB_PULP_POLL_MS": "20"})
         args = jobs.osbuild_args({"content": self.archive}, EXPORT, targets)
         jid = q.enqueue("osbuild", args)
         q.wait(jid, 120)
@@ -118,6 +121,45 @@ class PulpTarget(harness.TestCase):
         self.assertIn("HTTP 503", w.log())
         self.assertIn("https://cdn.example.com/pulp/content/edge/old/",
                       w.log())
+
+    def test_server_and_credentials_from_the_worker_config(self):
+        """[pulp] server_address and credentials stand in for what the
+        options lack; options win; the pair is never mixed."""
+        creds = os.path.join(self.tmp, "pulp.json")
+        with open(creds, "w") as f:
+            json.dump({"username": USER, "password": PASSWORD}, f)
+        bad = os.path.join(self.tmp, "bad.json")
+        with open(bad, "w") as f:
+            f.write("username: nope\n")
+        extra = '[pulp]\nserver_address = "%s"\ncredentials = "%s"\n' % (
+            self.pulp.url, creds)
+        res, w = self.run_job([
+            # Everything from [pulp].
+            target("", user="", password="", basepath="edge/a"),
+            # The options' server and user win over [pulp]'s.
+            target("http://127.0.0.1:1", user="", password=""),
+            # Only a user in the options: the pair comes from the file.
+            target("", user="someone-else", password="", basepath="edge/a"),
+        ], extra=extra)
+        errs = [t.get("target_error") for t in res["target_results"]]
+        self.assertIsNone(errs[0], json.dumps(res)[:3000])
+        self.assertEqual(res["target_results"][0]["options"],
+                         {"repository_url": "%s/pulp/content/edge/a/" %
+                          self.pulp.url})
+        self.assertEqual(errs[1]["id"], 11)      # port 1: not [pulp]'s
+        self.assertIsNone(errs[2])
+        self.assertNotIn(PASSWORD, w.log())
+        self.assertNotIn(PASSWORD, json.dumps(res))
+        # A credentials file that is not JSON: a clear error, no upload.
+        before = self.pulp.count("POST", r"/uploads/$")
+        res, w = self.run_job([target("", user="", password="")],
+                              extra='[pulp]\nserver_address = "%s"\n'
+                              'credentials = "%s"\n' % (self.pulp.url, bad))
+        err = res["target_results"][0]["target_error"]
+        self.assertEqual(err["id"], 17)
+        self.assertIn("is not a JSON object with a username and a "
+                      "password", err["reason"])
+        self.assertEqual(self.pulp.count("POST", r"/uploads/$"), before)
 
     def test_failures_a_user_meets(self):
         self.pulp.import_error = "Could not import commit: bad object"

@@ -3,9 +3,13 @@
  * and is imported into the ostree repository the target names; a missing
  * repository is created and distributed at the target's basepath (checked
  * before anything is uploaded). The result is the distribution's URL.
- * The server and the basic-auth user come from the target options.
+ * The server and the basic-auth user come from the target options, or
+ * where the options lack them, from [pulp] server_address and credentials
+ * (a JSON file of username and password); the user and password are taken
+ * together, from one source, as the reference takes them.
  * IB_PULP_POLL_MS tunes the polling of Pulp's tasks (tests).
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,13 +29,48 @@ base_path_ok(const char *s)
 	    strstr(s, "..") == NULL && target_path_chars_ok(s);
 }
 
+#define PULP_CREDS_MAX	(64 * 1024)
+
+/*
+ * The [pulp] credentials file's user and password into *file (a new
+ * object, a secret: wipe its password) and *user, *pass pointing into it;
+ * -1 with err filled.
+ */
+static int
+file_creds(const struct config *conf, json_object **file, const char **user,
+    const char **pass, struct target_err *err)
+{
+	char	*data;
+	size_t	 len = 0;
+
+	*file = NULL;
+	if (conf->pulp.credentials == NULL)
+		return target_fail(err, JOB_ERR_INVALID_CONFIG,
+		    "pulp credentials not set");
+	if ((data = read_file(conf->pulp.credentials, PULP_CREDS_MAX,
+	    &len)) == NULL)
+		return target_fail(err, JOB_ERR_INVALID_CONFIG, "Pulp target: "
+		    "cannot read [pulp] credentials %s: %s",
+		    conf->pulp.credentials, strerror(errno));
+	*file = json_tokener_parse(data);
+	explicit_bzero(data, len);
+	free(data);
+	*user = json_get_str(*file, "username");
+	*pass = json_get_str(*file, "password");
+	if (*user == NULL || *pass == NULL)
+		return target_fail(err, JOB_ERR_INVALID_CONFIG, "Pulp target: "
+		    "[pulp] credentials %s is not a JSON object with a username "
+		    "and a password", conf->pulp.credentials);
+	return 0;
+}
+
 static int
 run(const struct target_ctx *ctx, json_object *target,
     const char *export_path, json_object **options, struct target_err *err)
 {
 	struct pulp_cfg	 pc;
 	struct pulp	*p = NULL;
-	json_object	*o = NULL;
+	json_object	*o = NULL, *file = NULL;
 	const char	*server, *repo, *base, *user, *pass, *e;
 	char		*repo_href = NULL, *artifact = NULL, *url = NULL;
 	int		 rv = -1;
@@ -46,6 +85,8 @@ run(const struct target_ctx *ctx, json_object *target,
 	user = json_get_str(o, "username");
 	pass = json_get_str(o, "password");
 	if (server == NULL || *server == '\0')
+		server = ctx->conf->pulp.server_address;
+	if (server == NULL || *server == '\0')
 		return target_fail(err, JOB_ERR_INVALID_CONFIG,
 		    "pulp server address not set");
 	if (!pulp_server_ok(server))
@@ -53,22 +94,30 @@ run(const struct target_ctx *ctx, json_object *target,
 		    "server_address must be an http(s) URL without user, "
 		    "query, fragment or white space");
 	/* Both from one source, as the reference takes them. */
-	if (user == NULL || *user == '\0' || pass == NULL || *pass == '\0')
-		return target_fail(err, JOB_ERR_INVALID_CONFIG,
-		    "pulp credentials not set");
-	if (strchr(user, ':') != NULL || !text_is_printable(user, 150) ||
-	    strlen(pass) > 1024)
-		return target_fail(err, JOB_ERR_INVALID_CONFIG, "Pulp target: "
-		    "the username must be printable, without ':'");
-	if (repo == NULL || !text_is_printable(repo, 255))
-		return target_fail(err, JOB_ERR_INVALID_TARGET_CONFIG,
+	if ((user == NULL || *user == '\0' || pass == NULL ||
+	    *pass == '\0') && file_creds(ctx->conf, &file, &user, &pass,
+	    err) == -1)
+		goto cleanup;
+	if (*user == '\0' || *pass == '\0' || strchr(user, ':') != NULL ||
+	    !text_is_printable(user, 150) || strlen(pass) > 1024) {
+		target_fail(err, JOB_ERR_INVALID_CONFIG, "Pulp target: the "
+		    "username must be printable, without ':', and the password "
+		    "not empty");
+		goto cleanup;
+	}
+	if (repo == NULL || !text_is_printable(repo, 255)) {
+		target_fail(err, JOB_ERR_INVALID_TARGET_CONFIG,
 		    "Pulp target: the repository must be 1-255 printable "
 		    "characters");
-	if (base != NULL && *base != '\0' && !base_path_ok(base))
-		return target_fail(err, JOB_ERR_INVALID_TARGET_CONFIG,
+		goto cleanup;
+	}
+	if (base != NULL && *base != '\0' && !base_path_ok(base)) {
+		target_fail(err, JOB_ERR_INVALID_TARGET_CONFIG,
 		    "Pulp target: basepath must be 1-255 of A-Z, a-z, 0-9, "
 		    "'.', '_', '-' and '/', not starting with '/', without "
 		    "'..'");
+		goto cleanup;
+	}
 
 	memset(&pc, 0, sizeof(pc));
 	pc.server = server;
@@ -115,6 +164,9 @@ fail:
 	    pulp_error(p));
 cleanup:
 	pulp_free(p);
+	if (file != NULL)
+		json_wipe_str(file, "password");
+	json_object_put(file);
 	free(repo_href);
 	free(artifact);
 	free(url);

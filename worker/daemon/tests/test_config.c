@@ -338,6 +338,14 @@ test_sections_present(void **state)
 	assert_int_equal(c->azure.upload_threads, 3);
 	config_free(c);
 
+	/* [pulp], the reference's fallback for the pulp.ostree target. */
+	c = load("[pulp]\nserver_address = \"https://pulp.example\"\n"
+	    "credentials = \"/etc/osbuild-worker/pulp.json\"\n");
+	assert_string_equal(c->pulp.server_address, "https://pulp.example");
+	assert_string_equal(c->pulp.credentials,
+	    "/etc/osbuild-worker/pulp.json");
+	config_free(c);
+
 	/* Several koji hubs, in file order; kerberos is optional. */
 	c = load("[koji.\"a.example\"]\n[koji.'b.example'.kerberos]\n"
 	    "keytab = \"/k\"\n[koji.\"a.example\".kerberos]\n"
