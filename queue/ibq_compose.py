@@ -73,9 +73,29 @@ IMAGE_TYPES = {
     "raw.zst": ("zstd", "disk.raw.zst"),
 }
 
-TARGET_TYPES = ("org.osbuild.worker.server", "org.osbuild.aws.s3",
-                "org.osbuild.aws", "org.osbuild.gcp",
-                "org.osbuild.azure.image")
+# Target -> the image types it takes (None: any), as the composer pairs
+# upload targets with image types. org.osbuild.aws.s3 is also the generic
+# S3 target (options endpoint, region, bucket, ca_bundle,
+# skip_ssl_verification). The container and pulp.ostree targets take an
+# OCI archive and an ostree commit archive, which this queue's manifest
+# generator does not make: they are known, and refused with why.
+TARGETS = {
+    "org.osbuild.worker.server": None,
+    "org.osbuild.aws.s3": None,
+    "org.osbuild.aws": None,
+    "org.osbuild.gcp": None,
+    "org.osbuild.azure.image": None,
+    "org.osbuild.azure": ("vhd",),
+    "org.osbuild.oci": ("qcow2",),
+    "org.osbuild.oci.objectstorage": None,
+    "org.osbuild.vmware": ("vmdk",),
+    "org.osbuild.container": (),
+    "org.osbuild.pulp.ostree": (),
+}
+TARGET_TYPES = tuple(TARGETS)
+NEEDS = {"org.osbuild.container": "an OCI archive (a container image type)",
+         "org.osbuild.pulp.ostree": "an ostree commit archive (an edge "
+                                    "commit image type)"}
 
 # Keep the default image small: no docs, locales, firmware or drivers a
 # cloud VM does not have; an initramfs with the virtio drivers only.
@@ -188,11 +208,22 @@ def plan(req, mirror):
     for t in targets:
         _check(isinstance(t, dict) and t.get("type") in TARGET_TYPES,
                "each target needs a type among %s" % ", ".join(TARGET_TYPES))
+        name, takes = t["type"], TARGETS[t["type"]]
+        _check(name not in NEEDS, "%s needs %s; this queue's images are "
+               "disk images (%s)" % (name, NEEDS.get(name),
+                                     ", ".join(sorted(IMAGE_TYPES))))
+        _check(takes is None or itype in takes,
+               "%s takes image_type %s, not %r" % (
+                   name, " or ".join(takes or ()), itype))
         opts = t.get("options", {})
         _check(isinstance(opts, dict), "target options must be an object")
+        tname = t.get("image_name", image_name)
+        _check(isinstance(tname, str) and NAME_RE.match(tname) and
+               ".." not in tname, "a target's image_name must be a plain "
+               "file name")
         osb_targets.append({
             "uuid": str(uuid.uuid4()),
-            "image_name": image_name,
+            "image_name": tname,
             "name": t["type"],
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "status": "WAITING",

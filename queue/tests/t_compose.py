@@ -155,6 +155,56 @@ def test_generator_failure_is_a_job_error():
     assert "no such stage" in res["job_error"]["reason"]
 
 
+def test_targets_the_worker_uploads_to():
+    """A request names the worker's targets as the composer enqueues
+    them: each with its options, the artifact of the request's image type
+    and its own image_name when given; the generic S3 target is aws.s3
+    with an endpoint."""
+    s3 = {"endpoint": "http://127.0.0.1:9000", "region": "us-east-1",
+          "bucket": "images", "ca_bundle": "", "key": "k1",
+          "skip_ssl_verification": True}
+    for itype, targets in (
+            ("vhd", [{"type": "org.osbuild.azure", "options": {
+                "storage_account": "acct", "storage_access_key": "a2V5",
+                "container": "vhds"}, "image_name": "legacy.vhd"}]),
+            ("vmdk", [{"type": "org.osbuild.vmware", "options": {
+                "host": "vcenter.example", "username": "u", "password": "p",
+                "datacenter": "dc", "cluster": "c", "datastore": "ds"}}]),
+            ("qcow2", [{"type": "org.osbuild.oci", "options": {
+                "bucket": "b", "namespace": "n"}},
+                {"type": "org.osbuild.aws.s3", "options": s3},
+                {"type": "org.osbuild.oci.objectstorage", "options": {}}])):
+        ids = compose(S, {"image_type": itype, "targets": targets,
+                          "image_name": "img-" + itype})
+        got = S.show(ids["id"])["args"]["targets"]
+        assert [t["name"] for t in got] == [t["type"] for t in targets]
+        for t, want in zip(got, targets):
+            assert t["options"] == want["options"]
+            assert t["image_name"] == want.get("image_name", "img-" + itype)
+            assert t["osbuild_artifact"]["export_name"] == \
+                {"vhd": "vpc", "vmdk": "vmdk", "qcow2": "qcow2"}[itype]
+            assert t["status"] == "WAITING"
+    # What cannot work is refused, saying why; nothing is enqueued.
+    before = len(S.admin("GET", "/jobs"))
+    for req, said in (
+            ({"image_type": "qcow2", "targets": [
+                {"type": "org.osbuild.vmware", "options": {}}]},
+             "org.osbuild.vmware takes image_type vmdk, not 'qcow2'"),
+            ({"image_type": "qcow2", "targets": [
+                {"type": "org.osbuild.azure", "options": {}}]},
+             "org.osbuild.azure takes image_type vhd"),
+            ({"targets": [{"type": "org.osbuild.container"}]},
+             "org.osbuild.container needs an OCI archive"),
+            ({"targets": [{"type": "org.osbuild.pulp.ostree"}]},
+             "org.osbuild.pulp.ostree needs an ostree commit archive"),
+            ({"targets": [{"type": "org.osbuild.aws.s3",
+                           "image_name": "../x"}]},
+             "image_name must be a plain file name")):
+        body = compose(S, req, expect=400)
+        assert said in json.dumps(body), (said, body)
+    assert len(S.admin("GET", "/jobs")) == before
+
+
 def test_bad_requests():
     for bad in ({"distribution": "windows-11"}, {"image_type": "iso"},
                 {"packages": "hello"}, {"packages": ["../x"]},
@@ -177,5 +227,6 @@ if __name__ == "__main__":
     run([test_compose_makes_the_composer_chain,
          test_pipeline_names_where_each_generation_puts_them,
          test_failed_depsolve_fails_the_manifest_job,
-         test_generator_failure_is_a_job_error, test_bad_requests,
+         test_generator_failure_is_a_job_error,
+         test_targets_the_worker_uploads_to, test_bad_requests,
          test_cli_compose])
