@@ -397,14 +397,9 @@ arm_wait(struct azure *az, const char *what, const char *url,
 		wait = http_retry_after(resp, az->poll_ms, 60000);
 		if (wait < az->poll_ms)
 			wait = az->poll_ms;
-		if (now_ms() + wait > deadline) {
-			snprintf(az->cl.err, sizeof(az->cl.err), "%s: not done after "
-			    "%lld s", what, (long long)az->op_timeout);
+		if (cloud_poll_pause(&az->cl, what, deadline, az->op_timeout,
+		    wait, &az->stats.polls) == -1)
 			goto cleanup;
-		}
-		if (cloud_sleep(&az->cl, wait) == -1)
-			goto cleanup;
-		az->stats.polls++;
 		if (acall(az, what, "GET", poll, NULL, NULL, 1, resp) == -1)
 			goto cleanup;
 		if (mode == 2) {

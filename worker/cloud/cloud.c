@@ -175,6 +175,21 @@ cloud_sleep(struct cloud_client *cl, int64_t ms)
 	return -1;
 }
 
+int
+cloud_poll_pause(struct cloud_client *cl, const char *what, int64_t deadline,
+    int64_t timeout, int64_t wait, int *polls)
+{
+	if (now_ms() + wait > deadline) {
+		snprintf(cl->err, sizeof(cl->err), "%s: not done after %lld s",
+		    what, (long long)timeout);
+		return -1;
+	}
+	if (cloud_sleep(cl, wait) == -1)
+		return -1;
+	(*polls)++;
+	return 0;
+}
+
 void
 cloud_client_clear(struct cloud_client *cl)
 {

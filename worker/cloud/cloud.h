@@ -72,6 +72,14 @@ int	 cloud_login(struct cloud_client *, const char *what, const char *url,
 	    const char *form);
 /* Sleeps ms unless abort comes first: then -1, "canceled" and aborted. */
 int	 cloud_sleep(struct cloud_client *, int64_t ms);
+/*
+ * The pause between two polls of a long operation that must be done by
+ * deadline (now_ms()): sleeps wait ms and counts a poll in *polls. -1 with
+ * "what: not done after TIMEOUT s" in err when the deadline would pass
+ * first, or as cloud_sleep() when canceled.
+ */
+int	 cloud_poll_pause(struct cloud_client *, const char *what,
+	    int64_t deadline, int64_t timeout, int64_t wait, int *polls);
 /* Drops the token. */
 void	 cloud_client_clear(struct cloud_client *);
 

@@ -59,7 +59,7 @@ op_wait(struct gcp *g, const char *doing, const char *name,
 	struct gcall		 c;
 	json_object		*op = NULL, *e;
 	const char		*status, *opname;
-	char			*eop, *opurl = NULL;
+	char			*eop, *opurl = NULL, label[256];
 	int64_t			 deadline;
 	int			 rv = -1;
 
@@ -75,13 +75,10 @@ op_wait(struct gcp *g, const char *doing, const char *name,
 		}
 		if (strcmp(status, "DONE") == 0)
 			break;
-		if (now_ms() > deadline) {
-			snprintf(g->cl.err, sizeof(g->cl.err), "%s image %s: "
-			    "not done after %lld s (operation %.100s)", doing, name,
-			    (long long)g->op_timeout, opname);
-			goto cleanup;
-		}
-		if (cloud_sleep(&g->cl, g->poll_ms) == -1)
+		snprintf(label, sizeof(label), "%s image %.63s (operation "
+		    "%.100s)", doing, name, opname);
+		if (cloud_poll_pause(&g->cl, label, deadline, g->op_timeout,
+		    g->poll_ms, &g->stats.polls) == -1)
 			goto cleanup;
 		if (opurl == NULL) {
 			if (!gcp_printable(opname, 200) || strchr(opname, '/') ||
@@ -101,7 +98,6 @@ op_wait(struct gcp *g, const char *doing, const char *name,
 		c.method = "GET";
 		c.url = opurl;
 		c.auth = 1;
-		g->stats.polls++;
 		if (gcp_call(g, &c, resp) == -1)
 			goto cleanup;
 	}

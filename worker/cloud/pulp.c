@@ -328,35 +328,55 @@ slashed(const char *href)
 	    xasprintf("%s/", href);
 }
 
-int
-pulp_repo_find(struct pulp *p, const char *name, char **href)
+/*
+ * GETs the Pulp list at API/path?key=value: *first is its first result,
+ * NULL when it is empty, borrowed from *doc (the caller puts it). With
+ * unique, more than one result is an error. 0, or -1 with err.
+ */
+static int
+list_first(struct pulp *p, const char *what, const char *path,
+    const char *key, const char *value, int unique, json_object **doc,
+    json_object **first)
 {
-	static const char *what = "looking up the repository";
-	json_object	*doc = NULL, *res;
+	json_object	*res;
 	char		*url, *e;
 	size_t		 n;
 	int		 rv = -1;
 
-	*href = NULL;
-	e = http_escape(name);
-	url = xasprintf("%srepositories/ostree/ostree/?name=%s", p->api, e);
+	*first = NULL;
+	e = http_escape(value);
+	url = xasprintf("%s%s?%s=%s", p->api, path, key, e);
 	free(e);
-	if (jcall(p, what, "GET", url, NULL, &doc) == -1)
+	if (jcall(p, what, "GET", url, NULL, doc) == -1)
 		goto cleanup;
-	res = json_get_arr(doc, "results");
+	res = json_get_arr(*doc, "results");
 	n = res != NULL ? json_object_array_length(res) : 0;
-	if (n > 1) {
+	if (unique && n > 1) {
 		snprintf(p->cl.err, sizeof(p->cl.err), "%s: more than one "
-		    "repository has that name", what);
+		    "has that %s", what, key);
 		goto cleanup;
 	}
-	if (n == 1 && (*href = take_href(p, what,
-	    json_object_array_get_idx(res, 0), "pulp_href")) == NULL)
-		goto cleanup;
+	if (n > 0)
+		*first = json_object_array_get_idx(res, 0);
 	rv = 0;
 cleanup:
-	json_object_put(doc);
 	free(url);
+	return rv;
+}
+
+int
+pulp_repo_find(struct pulp *p, const char *name, char **href)
+{
+	static const char *what = "looking up the repository";
+	json_object	*doc = NULL, *repo;
+	int		 rv = -1;
+
+	*href = NULL;
+	if (list_first(p, what, "repositories/ostree/ostree/", "name", name, 1,
+	    &doc, &repo) == 0 && (repo == NULL || (*href = take_href(p, what,
+	    repo, "pulp_href")) != NULL))
+		rv = 0;
+	json_object_put(doc);
 	return rv;
 }
 
@@ -427,22 +447,16 @@ int
 pulp_distribution_url(struct pulp *p, const char *repo, char **out)
 {
 	static const char *what = "looking up the distribution";
-	json_object	*doc = NULL, *res;
+	json_object	*doc = NULL, *dist;
 	const char	*u;
-	char		*url, *e;
 	int		 rv = -1;
 
 	*out = NULL;
-	e = http_escape(repo);
-	url = xasprintf("%sdistributions/ostree/ostree/?repository=%s", p->api,
-	    e);
-	free(e);
-	if (jcall(p, what, "GET", url, NULL, &doc) == -1)
+	if (list_first(p, what, "distributions/ostree/ostree/", "repository",
+	    repo, 0, &doc, &dist) == -1)
 		goto cleanup;
-	res = json_get_arr(doc, "results");
-	if (res != NULL && json_object_array_length(res) > 0) {
-		u = json_get_str(json_object_array_get_idx(res, 0),
-		    "base_url");
+	if (dist != NULL) {
+		u = json_get_str(dist, "base_url");
 		if (u == NULL || !text_is_printable(u, URL_MAX) ||
 		    strchr(u, ' ') != NULL || (strncmp(u, "https://", 8) != 0 &&
 		    strncmp(u, "http://", 7) != 0)) {
@@ -455,7 +469,6 @@ pulp_distribution_url(struct pulp *p, const char *repo, char **out)
 	rv = 0;
 cleanup:
 	json_object_put(doc);
-	free(url);
 	return rv;
 }
 

@@ -3,7 +3,8 @@
  * examples of Microsoft's "Authorize with Shared Key" page (query
  * parameters, repeated names, x-ms- headers, zero Content-Length), the
  * signature against Python's hmac over azurite's published development
- * key, the credentials file, and the name checks.
+ * key, the credentials file, the name checks, and the pause between the
+ * polls of a long operation that GCE and ARM share (cloud.c).
  */
 #include <fcntl.h>
 #include <setjmp.h>
@@ -18,6 +19,7 @@
 #include <cmocka.h>
 
 #include "azure.h"
+#include "cloud.h"
 #include "util.h"
 #include "watch.h"
 
@@ -167,6 +169,37 @@ test_blob_account(void **state)
 	assert_null(azure_blob_account(NULL));
 }
 
+static void
+test_poll_pause(void **state)
+{
+	struct cloud_client	 cl;
+	atomic_int		 abort_now = 0;
+	int64_t			 t0 = now_ms();
+	int			 polls = 0;
+
+	memset(&cl, 0, sizeof(cl));
+	cl.abort = &abort_now;
+	/* Time left: sleeps the wait and counts the poll. */
+	assert_int_equal(cloud_poll_pause(&cl, "creating image x", t0 + 10000,
+	    10, 50, &polls), 0);
+	assert_true(now_ms() - t0 >= 50);
+	assert_int_equal(polls, 1);
+	/* The wait would end past the deadline: the operation's timeout. */
+	t0 = now_ms();
+	assert_int_equal(cloud_poll_pause(&cl, "creating image x", t0 + 1000,
+	    1, 5000, &polls), -1);
+	assert_true(now_ms() - t0 < 1000);
+	assert_string_equal(cl.err, "creating image x: not done after 1 s");
+	assert_int_equal(polls, 1);
+	/* Canceled. */
+	abort_now = 1;
+	assert_int_equal(cloud_poll_pause(&cl, "creating image x",
+	    now_ms() + 10000, 10, 50, &polls), -1);
+	assert_string_equal(cl.err, "canceled");
+	assert_int_equal(cl.aborted, 1);
+	assert_int_equal(polls, 1);
+}
+
 int
 main(void)
 {
@@ -177,6 +210,7 @@ main(void)
 		cmocka_unit_test(test_creds),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_blob_account),
+		cmocka_unit_test(test_poll_pause),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
