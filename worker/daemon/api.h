@@ -72,10 +72,16 @@ enum api_rc	 api_update_job(struct api *, const char *location,
 /* PATCH location {"partial": partial}, only for servers that take it. */
 enum api_rc	 api_update_partial(struct api *, const char *location,
 		    json_object *partial);
-/* PUT artifact_location + name, streamed from path. */
+/*
+ * PUT artifact_location + name, streamed from path. progress (NULL: a log
+ * line and STATUS= of the api's own) hears the bytes as they go out, from
+ * inside this handle's transfer (safe 0): it must not use this handle.
+ */
+struct http_progress;
 enum api_rc	 api_upload_artifact(struct api *,
 		    const char *artifact_location, const char *name,
-		    const char *path, const atomic_int *abort);
+		    const char *path, const atomic_int *abort,
+		    const struct http_progress *progress);
 /* 1 when GET /openapi defines UpdateJobPartial, 0 when not, -1 unknown. */
 int		 api_server_has_partial(struct api *);
 

@@ -120,20 +120,27 @@ class Operator(harness.TestCase):
 
     def test_upload_progress(self):
         """An upload longer than 10 s says how far it is, in the log (with
-        bytes=) and in STATUS=, through a slow uplink (the proxy reads
-        200 kB/s)."""
+        bytes=), in STATUS= and to the composer itself: partial updates
+        with the bytes sent arrive while the artifact is still going out
+        on the same server (on a second connection), once the 5 s window
+        has passed, and the whole size at the end. Through a slow uplink
+        (the proxy reads 400 kB/s: some 16 s). The bytes are those handed
+        to the socket: loopback buffers up to tcp_wmem's 4 MiB at once, so
+        the export is larger than that by more than 5 s of the rate."""
         q = self.queue()
-        proxy = self.keep(FaultProxy(q.port, rate=200000))
+        proxy = self.keep(FaultProxy(q.port, rate=400000))
         n = self.keep(Notify(self.tmp))
         w = self.worker("http://" + proxy.address, self.config(), env={
             "NOTIFY_SOCKET": n.path})
-        size = 2600000
+        size = 6500000
         jid = q.enqueue("osbuild", build_args(double={"size": size}))
-        q.wait(jid, 90)
+        seen = q.watch_progress(jid, 90)
         self.assertEqual(q.show(jid)["state"], "success")
-        m = re.search(r"info artifact disk\.qcow2: (\d+) of %d bytes "
-                      r"\((\d+)%%\), [0-9.]+ MB/s bytes=(\d+) " % size,
-                      w.log())
+        self.assert_upload_progress(seen, "org.osbuild.worker.server",
+                                    "disk.qcow2", size)
+        m = re.search(r"info org\.osbuild\.worker\.server: disk\.qcow2: "
+                      r"(\d+) of %d bytes \((\d+)%%\), [0-9.]+ MB/s "
+                      r"bytes=(\d+) " % size, w.log())
         self.assertIsNotNone(m, w.log()[-3000:])
         self.assertEqual(m.group(1), m.group(3))
         self.assertGreater(int(m.group(1)), 0)
