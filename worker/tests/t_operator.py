@@ -14,6 +14,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "lib"))
@@ -146,6 +148,50 @@ class Operator(harness.TestCase):
         self.assertGreater(int(m.group(1)), 0)
         self.assertTrue(any(re.match(r"STATUS=uploading disk\.qcow2: "
                                      r"\d+%$", x) for x in n.msgs), n.msgs)
+
+    def test_healthz_follows_the_worker(self):
+        """/healthz answers from the running worker's state against the
+        real queue: 503 while the composer has not been reached (never
+        registered), 200 once registered and idle, 200 busy during a job,
+        503 draining from the SIGTERM on; HEAD the same status."""
+        q = self.queue()
+        q.stop()
+        port = harness.free_port()
+        w = self.worker("http://" + q.address, self.config(
+            'backoff_max = 1\nmetrics_listen = "127.0.0.1:%d"\n' % port))
+
+        def health(method="GET"):
+            req = urllib.request.Request(
+                "http://127.0.0.1:%d/healthz" % port, method=method)
+            try:
+                with urllib.request.urlopen(req, timeout=5) as r:
+                    return r.status, r.read()
+            except urllib.error.HTTPError as e:
+                return e.code, e.read()
+
+        w.wait_log(r"warning register: ", 20)
+        st, body = health()
+        self.assertEqual(st, 503, body)
+        doc = json.loads(body)
+        self.assertEqual((doc["registered"], doc["reason"]),
+                         (False, "not registered with the composer"))
+        self.assertEqual(health("HEAD"), (503, b""))
+        q.start()
+        w.wait_log(r"registered as worker", 20)
+        harness.wait_until(lambda: health()[0] == 200, 10, "/healthz 200")
+        self.assertEqual(json.loads(health()[1])["state"], "idle")
+        self.assertEqual(health("HEAD"), (200, b""))
+        jid = q.enqueue("osbuild", build_args(double={"hold": 4}))
+        w.wait_log(r"osbuild: starting", 30)
+        st, body = health()
+        self.assertEqual((st, json.loads(body)["state"]), (200, "busy"))
+        w.signal(signal.SIGTERM)
+        w.wait_log(r"drain started", 5)
+        st, body = health()
+        self.assertEqual(st, 503, body)
+        self.assertEqual(json.loads(body)["reason"], "draining")
+        self.assertEqual(w.wait_exit(60), 0)
+        self.assertEqual(q.show(jid)["state"], "success")
 
     def test_drain_when_idle_is_said_too(self):
         q = self.queue()
