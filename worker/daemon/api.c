@@ -43,6 +43,7 @@ struct api {
 	char			 error[512];
 	long			 status;	/* of the last answer, 0: none */
 	const atomic_int	*abort;		/* stops every call, or NULL */
+	long			 timeout;	/* s, 0: transfer_timeout */
 };
 
 static void
@@ -179,6 +180,12 @@ api_set_abort(struct api *a, const atomic_int *abort)
 }
 
 void
+api_set_timeout(struct api *a, long seconds)
+{
+	a->timeout = seconds;
+}
+
+void
 api_free(struct api *a)
 {
 	if (a == NULL)
@@ -253,6 +260,8 @@ again:
 	req.url = url;
 	if (req.abort == NULL)
 		req.abort = a->abort;
+	if (req.timeout == 0)
+		req.timeout = a->timeout;
 	if (json != NULL) {
 		req.body = json;
 		req.body_len = strlen(json);

@@ -46,6 +46,11 @@ struct api	*api_clone(struct api *);
  * *abort is set, unless the call names its own abort flag. NULL: none.
  */
 void		 api_set_abort(struct api *, const atomic_int *abort);
+/*
+ * From now on every call of this handle that names no timeout of its own
+ * gives up after seconds (0: the configured transfer_timeout).
+ */
+void		 api_set_timeout(struct api *, long seconds);
 void		 api_free(struct api *);
 /* The reason of the last failure (no secret in it). */
 const char	*api_error(const struct api *);

@@ -149,6 +149,29 @@ class Operator(harness.TestCase):
         self.assertTrue(any(re.match(r"STATUS=uploading disk\.qcow2: "
                                      r"\d+%$", x) for x in n.msgs), n.msgs)
 
+    def test_silent_composer_does_not_stall_the_upload(self):
+        """A progress update sent from inside the upload holds it while it
+        waits: a composer that stops answering (the proxy holds requests
+        for 30 s) costs the upload at most 5 s, the update is given up and
+        said in the log, and the artifact still arrives whole."""
+        q = self.queue()
+        proxy = self.keep(FaultProxy(q.port, rate=1000000))
+        w = self.worker("http://" + proxy.address, self.config())
+        size = 13000000
+        jid = q.enqueue("osbuild", build_args(double={"size": size}))
+        w.wait_log(r"worker\.server: uploading ", 30)
+        proxy.set(delay=30)
+        # The update due 5 s into the upload, given up 5 s later.
+        w.wait_log(r"warning org\.osbuild\.worker\.server: progress "
+                   r"update not taken: job progress: ", 15)
+        proxy.set(delay=0)
+        q.wait(jid, 60)
+        self.assertEqual(q.show(jid)["state"], "success")
+        m = w.wait_log(r"worker\.server: uploaded disk\.qcow2 in (\d+) ms",
+                       5)
+        # 13 s at 1 MB/s, plus at most the 5 s given to the update.
+        self.assertLess(int(m.group(1)), 20000, w.log()[-2000:])
+
     def test_healthz_follows_the_worker(self):
         """/healthz answers from the running worker's state against the
         real queue: 503 while the composer has not been reached (never

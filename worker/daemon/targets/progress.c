@@ -5,7 +5,9 @@
  * on the job's composer handle; inside one (a single PUT, a GCS chunk, the
  * artifact's own PUT to the composer) on a handle made for that one update,
  * as libcurl refuses re-entry only into the handle whose callback runs.
- * Such an update holds the transfer for as long as it takes.
+ * Such an update holds the transfer for as long as it takes, at most
+ * TPROG_INSIDE_S: a composer that does not answer must not stall the
+ * upload, and an update older than its window says little.
  */
 #include <stdio.h>
 #include <string.h>
@@ -17,6 +19,8 @@
 #include "sdnotify.h"
 #include "targets/progress.h"
 #include "util.h"
+
+#define TPROG_INSIDE_S	5	/* s for an update from inside a transfer */
 
 /*
  * Sends where the upload is to the composer; a refusal is logged. safe:
@@ -43,6 +47,7 @@ partial_put(struct target_progress *p, int safe)
 	else {
 		api = api_clone(p->ctx->api);
 		api_set_abort(api, p->ctx->abort);
+		api_set_timeout(api, TPROG_INSIDE_S);
 	}
 	if (api_update_partial(api, p->ctx->job_location, partial) != API_OK)
 		log_warnx("%s: progress update not taken: %s", p->target,
