@@ -114,6 +114,9 @@ struct gcp_stats {
 	int	 chunks;
 	int	 retries;
 	int	 polls;
+	/* The resumable upload's own: chunks resumed after a failure. */
+	int	 chunk_retries;
+	int64_t	 chunk_wait_ms;
 };
 const struct gcp_stats *gcp_stats(const struct gcp *);
 

@@ -224,6 +224,8 @@ gcp_upload(struct gcp *g, const char *bucket, const char *object,
 		    ++fails >= g->cl.tries)
 			goto cleanup;
 		g->stats.retries++;
+		g->stats.chunk_retries++;
+		g->stats.chunk_wait_ms += 500LL * fails;
 		log_info("gcp: %s; asking where to resume (%d/%d)", g->cl.err,
 		    fails, g->cl.tries);
 		if (cloud_sleep(&g->cl, 500LL * fails) == -1)

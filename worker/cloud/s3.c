@@ -5,7 +5,8 @@
  * canonical (sorted, encoded, "name=value"). Large files go up as a
  * multipart upload (s3_multipart.c): parts are read from the file at their
  * offsets by the transfer, so memory stays at curl's buffers per part in
- * flight whatever the part size.
+ * flight whatever the part size. Either way the bytes sent go to the
+ * progress hook as they move (a single PUT's from inside its transfer).
  */
 #include <sys/stat.h>
 
@@ -417,6 +418,15 @@ s3_base_headers(const struct s3 *s, const char *payload_hash, int acl,
 }
 
 
+/* A single PUT's bytes as they go out: inside libcurl's callback. */
+static void
+put_sent(void *arg, int64_t sent, int64_t total)
+{
+	struct s3	*s = arg;
+
+	s->progress.fn(s->progress.arg, sent, total, 0);
+}
+
 /*
  * One request with retries. 0 on a 2xx answer that is not an S3 error
  * document, -1 otherwise (s->err set). resp holds the last answer.
@@ -454,6 +464,10 @@ s3_call(struct s3 *s, const struct call *c, struct http_resp *resp)
 	req.timeout = 300;
 	req.abort = s->abort;
 	req.max_body = AWS_BODY_MAX;
+	if (c->progress && c->file != NULL && s->progress.fn != NULL) {
+		req.on_upload = put_sent;
+		req.upload_arg = s;
+	}
 	backoff_init(&bo, s->backoff_base, s->backoff_cap);
 
 	for (try = 1;; try++) {
@@ -552,13 +566,19 @@ put_single(struct s3 *s, const char *key, const char *path, off_t size)
 	c.size = size;
 	c.content_type = "application/octet-stream";
 	c.acl = 1;
+	c.progress = 1;
 	http_resp_init(&resp);
 	if (size == 0) {
 		/* Nothing to stream: an empty in-memory body. */
 		c.file = NULL;
 		c.body = "";
 	}
+	/* Where it starts and where it ended, between requests. */
+	if (s->progress.fn != NULL)
+		s->progress.fn(s->progress.arg, 0, size, 1);
 	rv = s3_call(s, &c, &resp);
+	if (rv == 0 && s->progress.fn != NULL)
+		s->progress.fn(s->progress.arg, size, size, 1);
 	s->stats.parts = 1;
 	http_resp_free(&resp);
 	return rv;

@@ -56,6 +56,7 @@ struct call {
 	off_t		 size;
 	const char	*content_type;
 	int		 acl;
+	int		 progress;	/* the file's bytes to s->progress */
 };
 
 /* Status codes and S3 codes worth another try. */

@@ -15,6 +15,7 @@
 #include "auth.h"
 #include "backoff.h"
 #include "http.h"
+#include "http_multi.h"
 #include "jsonutil.h"
 #include "log.h"
 #include "sdnotify.h"
@@ -42,6 +43,7 @@ struct api {
 	char			 error[512];
 	long			 status;	/* of the last answer, 0: none */
 	const atomic_int	*abort;		/* stops every call, or NULL */
+	long			 timeout;	/* s, 0: transfer_timeout */
 };
 
 static void
@@ -178,6 +180,12 @@ api_set_abort(struct api *a, const atomic_int *abort)
 }
 
 void
+api_set_timeout(struct api *a, long seconds)
+{
+	a->timeout = seconds;
+}
+
+void
 api_free(struct api *a)
 {
 	if (a == NULL)
@@ -252,6 +260,8 @@ again:
 	req.url = url;
 	if (req.abort == NULL)
 		req.abort = a->abort;
+	if (req.timeout == 0)
+		req.timeout = a->timeout;
 	if (json != NULL) {
 		req.body = json;
 		req.body_len = strlen(json);
@@ -506,8 +516,9 @@ api_update_partial(struct api *a, const char *location, json_object *partial)
 /* An artifact going out: a progress line every API_PROGRESS_MS. */
 #define API_PROGRESS_MS		10000
 struct upload_progress {
-	const char	*name;		/* checked by name_is_safe */
-	int64_t		 start, last;
+	const char			*name;	/* checked by name_is_safe */
+	int64_t				 start, last;
+	const struct http_progress	*hook;	/* or NULL: ours */
 };
 
 static void
@@ -517,6 +528,10 @@ upload_progress(void *arg, int64_t sent, int64_t total)
 	struct log_num		 nums[] = { { "bytes", 0 }, { NULL, 0 } };
 	int64_t			 now = now_ms(), pct;
 
+	if (u->hook != NULL) {
+		u->hook->fn(u->hook->arg, sent, total, 0);
+		return;
+	}
 	if (now - u->last < API_PROGRESS_MS)
 		return;
 	u->last = now;
@@ -538,12 +553,13 @@ upload_progress(void *arg, int64_t sent, int64_t total)
 
 enum api_rc
 api_upload_artifact(struct api *a, const char *artifact_location,
-    const char *name, const char *path, const atomic_int *abort)
+    const char *name, const char *path, const atomic_int *abort,
+    const struct http_progress *progress)
 {
 	struct http_req		 extra;
 	struct http_resp	 resp;
 	struct backoff		 b;
-	struct upload_progress	 up = { name, 0, 0 };
+	struct upload_progress	 up = { name, 0, 0, progress };
 	char			*url, *esc;
 	enum api_rc		 rc;
 	int			 attempt;

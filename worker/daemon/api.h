@@ -46,6 +46,11 @@ struct api	*api_clone(struct api *);
  * *abort is set, unless the call names its own abort flag. NULL: none.
  */
 void		 api_set_abort(struct api *, const atomic_int *abort);
+/*
+ * From now on every call of this handle that names no timeout of its own
+ * gives up after seconds (0: the configured transfer_timeout).
+ */
+void		 api_set_timeout(struct api *, long seconds);
 void		 api_free(struct api *);
 /* The reason of the last failure (no secret in it). */
 const char	*api_error(const struct api *);
@@ -72,10 +77,16 @@ enum api_rc	 api_update_job(struct api *, const char *location,
 /* PATCH location {"partial": partial}, only for servers that take it. */
 enum api_rc	 api_update_partial(struct api *, const char *location,
 		    json_object *partial);
-/* PUT artifact_location + name, streamed from path. */
+/*
+ * PUT artifact_location + name, streamed from path. progress (NULL: a log
+ * line and STATUS= of the api's own) hears the bytes as they go out, from
+ * inside this handle's transfer (safe 0): it must not use this handle.
+ */
+struct http_progress;
 enum api_rc	 api_upload_artifact(struct api *,
 		    const char *artifact_location, const char *name,
-		    const char *path, const atomic_int *abort);
+		    const char *path, const atomic_int *abort,
+		    const struct http_progress *progress);
 /* 1 when GET /openapi defines UpdateJobPartial, 0 when not, -1 unknown. */
 int		 api_server_has_partial(struct api *);
 

@@ -754,7 +754,10 @@ metrics_state(struct metrics *m, enum metrics_state st)
 	if (m == NULL)
 		return;
 	pthread_mutex_lock(&m->mtx);
-	m->state = st;
+	/* Draining, unhealthy and leaving end the process: the job that
+	 * finishes under a drain does not bring back idle or busy. */
+	if (m->state < MSTATE_DRAINING || st >= MSTATE_DRAINING)
+		m->state = st;
 	pthread_mutex_unlock(&m->mtx);
 }
 

@@ -56,6 +56,7 @@ void		 metrics_retry(struct metrics *, const char *call);
 /* The composer answered (any answer of the API, not a transport error). */
 void		 metrics_contact(struct metrics *);
 void		 metrics_registered(struct metrics *, int registered);
+/* From DRAINING on, only DRAINING, UNHEALTHY or LEAVING are taken. */
 void		 metrics_state(struct metrics *, enum metrics_state);
 /* /healthz fails when the composer has not answered for this long. */
 void		 metrics_contact_window(struct metrics *, int seconds);

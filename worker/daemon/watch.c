@@ -141,6 +141,8 @@ watch_main(void *arg)
 			drain_deadline = w->conf->worker.drain_timeout > 0 ?
 			    now + w->conf->worker.drain_timeout * 1000 : -1;
 			watch_drain_started(w->conf, job);
+			/* /healthz says so now, not when the job ends. */
+			metrics_state(w->metrics, MSTATE_DRAINING);
 		}
 		if (job != NULL) {
 			if (runflags.stop_now)

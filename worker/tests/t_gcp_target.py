@@ -180,9 +180,14 @@ class GcpTarget(harness.TestCase):
                          "img-gcp-1")
 
     def test_target_credentials_and_retries(self):
+        """Credentials from the target; a chunk the double fails with 503
+        is resumed from where GCS says the upload is, and counted in the
+        metrics under the target as a backoff with its wait; 429s on the
+        import calls are retried."""
         self.gcp.chunk_failures = 1
         self.gcp.throttle = {r"/operations/": 2, r"/global/images$": 1}
-        w = self.start()
+        port = harness.free_port()
+        w = self.start('metrics_listen = "127.0.0.1:%d"\n' % port)
         size = 3 * 1024 * KiB
         creds = base64.b64encode(self.keyjson.encode()).decode()
         res = self.run_job([target({"region": "", "bucket": "bkt",
@@ -193,6 +198,16 @@ class GcpTarget(harness.TestCase):
         self.assertEqual(self.gcp.count("GET", r"/operations/", 429), 2)
         self.assertEqual(self.gcp.count("POST", r"/global/images$", 429), 1)
         self.assertIn("asking where to resume", w.log())
+        body = self.scrape(port)
+        t = 'target="org.osbuild.gcp"'
+        self.assertIn('ib_worker_upload_retries_total{%s,wait="backoff"} 1\n'
+                      % t, body)
+        self.assertIn('ib_worker_upload_retries_total{%s,wait="retry_after"}'
+                      ' 0\n' % t, body)
+        m = re.search(r'ib_worker_upload_retry_wait_seconds_total\{%s\} '
+                      r'([0-9.]+)' % t, body)
+        self.assertIsNotNone(m, body)
+        self.assertGreaterEqual(float(m.group(1)), 0.5)
         self.assertEqual(self.gcp.deleted, [("bkt", "o/x.tar.gz")])
         self.assertNotIn("storageLocations", self.gcp.images["img-gcp-1"])
         self.assertNotIn(creds[40:80], w.log())

@@ -14,6 +14,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "lib"))
@@ -120,25 +122,99 @@ class Operator(harness.TestCase):
 
     def test_upload_progress(self):
         """An upload longer than 10 s says how far it is, in the log (with
-        bytes=) and in STATUS=, through a slow uplink (the proxy reads
-        200 kB/s)."""
+        bytes=), in STATUS= and to the composer itself: partial updates
+        with the bytes sent arrive while the artifact is still going out
+        on the same server (on a second connection), once the 5 s window
+        has passed, and the whole size at the end. Through a slow uplink
+        (the proxy reads 400 kB/s: some 16 s). The bytes are those handed
+        to the socket: loopback buffers up to tcp_wmem's 4 MiB at once, so
+        the export is larger than that by more than 5 s of the rate."""
         q = self.queue()
-        proxy = self.keep(FaultProxy(q.port, rate=200000))
+        proxy = self.keep(FaultProxy(q.port, rate=400000))
         n = self.keep(Notify(self.tmp))
         w = self.worker("http://" + proxy.address, self.config(), env={
             "NOTIFY_SOCKET": n.path})
-        size = 2600000
+        size = 6500000
         jid = q.enqueue("osbuild", build_args(double={"size": size}))
-        q.wait(jid, 90)
+        seen = q.watch_progress(jid, 90)
         self.assertEqual(q.show(jid)["state"], "success")
-        m = re.search(r"info artifact disk\.qcow2: (\d+) of %d bytes "
-                      r"\((\d+)%%\), [0-9.]+ MB/s bytes=(\d+) " % size,
-                      w.log())
+        self.assert_upload_progress(seen, "org.osbuild.worker.server",
+                                    "disk.qcow2", size)
+        m = re.search(r"info org\.osbuild\.worker\.server: disk\.qcow2: "
+                      r"(\d+) of %d bytes \((\d+)%%\), [0-9.]+ MB/s "
+                      r"bytes=(\d+) " % size, w.log())
         self.assertIsNotNone(m, w.log()[-3000:])
         self.assertEqual(m.group(1), m.group(3))
         self.assertGreater(int(m.group(1)), 0)
         self.assertTrue(any(re.match(r"STATUS=uploading disk\.qcow2: "
                                      r"\d+%$", x) for x in n.msgs), n.msgs)
+
+    def test_silent_composer_does_not_stall_the_upload(self):
+        """A progress update sent from inside the upload holds it while it
+        waits: a composer that stops answering (the proxy holds requests
+        for 30 s) costs the upload at most 5 s, the update is given up and
+        said in the log, and the artifact still arrives whole."""
+        q = self.queue()
+        proxy = self.keep(FaultProxy(q.port, rate=1000000))
+        w = self.worker("http://" + proxy.address, self.config())
+        size = 13000000
+        jid = q.enqueue("osbuild", build_args(double={"size": size}))
+        w.wait_log(r"worker\.server: uploading ", 30)
+        proxy.set(delay=30)
+        # The update due 5 s into the upload, given up 5 s later.
+        w.wait_log(r"warning org\.osbuild\.worker\.server: progress "
+                   r"update not taken: job progress: ", 15)
+        proxy.set(delay=0)
+        q.wait(jid, 60)
+        self.assertEqual(q.show(jid)["state"], "success")
+        m = w.wait_log(r"worker\.server: uploaded disk\.qcow2 in (\d+) ms",
+                       5)
+        # 13 s at 1 MB/s, plus at most the 5 s given to the update.
+        self.assertLess(int(m.group(1)), 20000, w.log()[-2000:])
+
+    def test_healthz_follows_the_worker(self):
+        """/healthz answers from the running worker's state against the
+        real queue: 503 while the composer has not been reached (never
+        registered), 200 once registered and idle, 200 busy during a job,
+        503 draining from the SIGTERM on; HEAD the same status."""
+        q = self.queue()
+        q.stop()
+        port = harness.free_port()
+        w = self.worker("http://" + q.address, self.config(
+            'backoff_max = 1\nmetrics_listen = "127.0.0.1:%d"\n' % port))
+
+        def health(method="GET"):
+            req = urllib.request.Request(
+                "http://127.0.0.1:%d/healthz" % port, method=method)
+            try:
+                with urllib.request.urlopen(req, timeout=5) as r:
+                    return r.status, r.read()
+            except urllib.error.HTTPError as e:
+                return e.code, e.read()
+
+        w.wait_log(r"warning register: ", 20)
+        st, body = health()
+        self.assertEqual(st, 503, body)
+        doc = json.loads(body)
+        self.assertEqual((doc["registered"], doc["reason"]),
+                         (False, "not registered with the composer"))
+        self.assertEqual(health("HEAD"), (503, b""))
+        q.start()
+        w.wait_log(r"registered as worker", 20)
+        harness.wait_until(lambda: health()[0] == 200, 10, "/healthz 200")
+        self.assertEqual(json.loads(health()[1])["state"], "idle")
+        self.assertEqual(health("HEAD"), (200, b""))
+        jid = q.enqueue("osbuild", build_args(double={"hold": 4}))
+        w.wait_log(r"osbuild: starting", 30)
+        st, body = health()
+        self.assertEqual((st, json.loads(body)["state"]), (200, "busy"))
+        w.signal(signal.SIGTERM)
+        w.wait_log(r"drain started", 5)
+        st, body = health()
+        self.assertEqual(st, 503, body)
+        self.assertEqual(json.loads(body)["reason"], "draining")
+        self.assertEqual(w.wait_exit(60), 0)
+        self.assertEqual(q.show(jid)["state"], "success")
 
     def test_drain_when_idle_is_said_too(self):
         q = self.queue()

@@ -19,6 +19,7 @@ import testpath  # noqa: F401,E402  (shared helpers and doubles on the path)
 import harness  # noqa: E402
 from jobs import fixture  # noqa: E402
 from jobs import worker_server_args as build_args  # noqa: E402
+from faultproxy import FaultProxy  # noqa: E402
 
 DOUBLES = harness.DOUBLES
 
@@ -57,7 +58,7 @@ class Build(harness.TestCase):
         size = 3 * 1024 * 1024 + 17
         jid = q.enqueue("osbuild", build_args(double={
             "size": size, "sleep": 0.5}))
-        q.wait(jid, 90)
+        seen = q.watch_progress(jid, 90)
         res = q.result(jid)
         self.assertTrue(res["success"], json.dumps(res)[:2000])
         self.assertNotIn("job_error", res)
@@ -80,9 +81,15 @@ class Build(harness.TestCase):
         self.assertIsNotNone(q.show(jid).get("partial"), q.show(jid))
         # The stage step within its pipeline, as the 2026 composer reads
         # the partial back (its JobProgress keeps only "sub_progress").
-        prog = q.show(jid)["progress"]
-        self.assertRegex(prog["sub_progress"]["message"], r"^pipeline: ")
-        self.assertGreater(prog["sub_progress"]["total"], 0)
+        builds = [p for p in seen if "sub_progress" in p]
+        self.assertNotEqual(builds, [], seen)
+        self.assertRegex(builds[-1]["sub_progress"]["message"],
+                         r"^pipeline: ")
+        self.assertGreater(builds[-1]["sub_progress"]["total"], 0)
+        # Then the artifact's upload, whole at the end.
+        self.assertEqual(q.show(jid)["progress"], {
+            "message": "uploading disk.qcow2 to org.osbuild.worker.server",
+            "done": size, "total": size})
         log = w.log()
         # Stages are debug; info hears of it per pipeline.
         self.assertRegex(log, r"osbuild: pipeline \S+")
@@ -160,18 +167,25 @@ class Build(harness.TestCase):
 
     def test_last_progress_goes_out_before_the_upload(self):
         """A build shorter than the 5 s between updates: the progress it
-        ended with reaches the server, not the first record's."""
+        ended with reaches the server before the upload, not the first
+        record's. The artifact goes through a slow uplink (3 MB at 1 MB/s)
+        so that the build's last word stays there while it goes out: the
+        upload's own progress keeps the job's 5 s window."""
         q = self.queue()
-        self.worker("http://" + q.address, self.config())
-        args = build_args(double={"size": 1000})
+        slow = self.keep(FaultProxy(q.port, rate=1000000))
+        self.worker("http://" + slow.address, self.config())
+        args = build_args(double={"size": 3000000})
         pipes = args["manifest"]["pipelines"]
         jid = q.enqueue("osbuild", args)
-        q.wait(jid, 60)
-        prog = q.show(jid)["progress"]
+        seen = q.watch_progress(jid, 60)
+        builds = [p for p in seen if "sub_progress" in p]
+        self.assertNotEqual(builds, [], seen)
+        prog = builds[-1]
         self.assertEqual((prog["done"], prog["total"]),
-                         (len(pipes), len(pipes)), prog)
+                         (len(pipes), len(pipes)), seen)
         self.assertEqual(prog["sub_progress"]["message"],
                          "pipeline: " + pipes[-1]["name"])
+        self.assertEqual(seen[-1]["done"], 3000000, seen)
 
     def test_2024_server_reads_the_result(self):
         """A 2024 composer cannot decode worker.server options: the result

@@ -43,11 +43,11 @@ class S3Target(awsenv.OneS3rver, harness.TestCase):
         self.cli = awsenv.AwsCli(self.tmp, self.s3.url)
         self.q = self.queue()
 
-    def start(self, extra="", env=None, parallel=3):
+    def start(self, extra="", env=None, parallel=3, part=5 * MiB):
         return self.worker("http://" + self.q.address,
                            '[worker]\nosbuild = "%s/osbuild"\nbackoff_max = 1'
                            '\n%s\n[aws]\ns3_part_size = %d\ns3_parallel = %d\n'
-                           % (DOUBLES, extra, 5 * MiB, parallel), env=env)
+                           % (DOUBLES, extra, part, parallel), env=env)
 
     def opts(self, **kw):
         o = {"region": "us-east-1", "bucket": self.bucket, "key": "job-key",
@@ -107,6 +107,32 @@ class S3Target(awsenv.OneS3rver, harness.TestCase):
         self.assertEqual(self.proxy.count("UploadPart", 200), 2)
         self.assert_upload_progress(seen, "org.osbuild.aws.s3",
                                     "job-key-" + fname, size)
+        self.assertEqual(self.proxy.rejected, [])
+
+    def test_single_put_progress_reaches_the_server(self):
+        """Below the multipart threshold the object goes up in one PUT,
+        and that PUT says how far it is too: in the log and to the queue,
+        partway once the 5 s window has passed (sent from inside the
+        transfer), whole at the end. Through a slow uplink (1 MB/s: some
+        10 s); the bytes are those handed to the socket, and loopback
+        buffers up to 4 MiB at once, so the export is larger than that by
+        more than 5 s of the rate."""
+        slow = self.keep(FaultProxy(self.proxy.port, rate=1000000))
+        w = self.start(part=16 * MiB)
+        size = 10 * MiB
+        args, fname = build_args(self.opts(endpoint="http://" +
+                                           slow.address), size)
+        jid = self.q.enqueue("osbuild", args)
+        seen = self.q.watch_progress(jid, 120)
+        res = self.q.result(jid)
+        self.assertTrue(res.get("success"), json.dumps(res)[:3000])
+        self.assertEqual(self.proxy.count("PutObject", 200), 1)
+        self.assertEqual(self.proxy.count("UploadPart"), 0)
+        self.assert_upload_progress(seen, "org.osbuild.aws.s3",
+                                    "job-key-" + fname, size)
+        self.assertRegex(w.log(), r"info org\.osbuild\.aws\.s3: job-key-"
+                         r"\S+: \d+ of %d bytes \(\d+%%\), [0-9.]+ MB/s "
+                         r"bytes=\d+" % size)
         self.assertEqual(self.proxy.rejected, [])
 
     def test_slowdown_is_retried(self):

@@ -17,6 +17,7 @@
 #include "gcp.h"
 #include "jsonutil.h"
 #include "log.h"
+#include "metrics.h"
 #include "targets.h"
 #include "targets/common.h"
 #include "targets/progress.h"
@@ -140,7 +141,7 @@ run(const struct target_ctx *ctx, json_object *target,
 	const char		**members = NULL;
 	const char		*feats[GCP_MAX_FEATURES + 1];
 	size_t			 i, n = 0;
-	int			 rv = -1, imported;
+	int			 rv = -1, imported, put;
 	int64_t			 start;
 
 	memset(&key, 0, sizeof(key));
@@ -223,7 +224,11 @@ run(const struct target_ctx *ctx, json_object *target,
 	start = now_ms();
 	gcp_set_progress(g, target_progress_start(&tp, ctx,
 	    target_gcp_image.name, object));
-	if (gcp_upload(g, bucket, object, export_path, image) == -1) {
+	put = gcp_upload(g, bucket, object, export_path, image);
+	/* Its waits are its own backoff: GCS's Retry-After is not read. */
+	metrics_upload_retries(ctx->metrics, target_gcp_image.name,
+	    gcp_stats(g)->chunk_retries, 0, gcp_stats(g)->chunk_wait_ms);
+	if (put == -1) {
 		target_fail(err, JOB_ERR_UPLOAD, "%s", gcp_aborted(g) ?
 		    "the upload was canceled" : gcp_error(g));
 		/* A half-made object must not stay behind either. */

@@ -1,8 +1,13 @@
 /*
  * Upload progress of the cloud targets (progress.h). The cloud clients
- * call in with safe set only outside libcurl's callbacks: the composer's
- * partial update is a request of its own, so an update that comes inside
- * one is held for the next safe call.
+ * call in with safe set only outside libcurl's callbacks. The composer's
+ * partial update is a request of its own: outside a callback it goes out
+ * on the job's composer handle; inside one (a single PUT, a GCS chunk, the
+ * artifact's own PUT to the composer) on a handle made for that one update,
+ * as libcurl refuses re-entry only into the handle whose callback runs.
+ * Such an update holds the transfer for as long as it takes, at most
+ * TPROG_INSIDE_S: a composer that does not answer must not stall the
+ * upload, and an update older than its window says little.
  */
 #include <stdio.h>
 #include <string.h>
@@ -15,11 +20,17 @@
 #include "targets/progress.h"
 #include "util.h"
 
-/* Sends where the upload is to the composer; a refusal is logged. */
+#define TPROG_INSIDE_S	5	/* s for an update from inside a transfer */
+
+/*
+ * Sends where the upload is to the composer; a refusal is logged. safe:
+ * outside every libcurl callback, so the job's handle is free.
+ */
 static void
-partial_put(struct target_progress *p)
+partial_put(struct target_progress *p, int safe)
 {
 	json_object	*partial, *prog;
+	struct api	*api;
 	char		 msg[256];
 
 	snprintf(msg, sizeof(msg), "%s %s to %s", p->verb, p->name, p->target);
@@ -31,10 +42,18 @@ partial_put(struct target_progress *p)
 	json_object_object_add(partial, "progress", prog);
 	*p->last_partial = now_ms();
 	p->held = 0;
-	if (api_update_partial(p->ctx->api, p->ctx->job_location, partial) !=
-	    API_OK)
+	if (safe)
+		api = p->ctx->api;
+	else {
+		api = api_clone(p->ctx->api);
+		api_set_abort(api, p->ctx->abort);
+		api_set_timeout(api, TPROG_INSIDE_S);
+	}
+	if (api_update_partial(api, p->ctx->job_location, partial) != API_OK)
 		log_warnx("%s: progress update not taken: %s", p->target,
-		    api_error(p->ctx->api));
+		    api_error(api));
+	if (!safe)
+		api_free(api);
 	json_object_put(partial);
 }
 
@@ -70,8 +89,8 @@ on_progress(void *arg, int64_t done, int64_t total, int safe)
 	if (!p->ctx->partial || p->ctx->api == NULL ||
 	    p->ctx->job_location == NULL)
 		p->held = 0;
-	else if (safe && p->held && now - *p->last_partial >= TPROG_PARTIAL_MS)
-		partial_put(p);
+	else if (p->held && now - *p->last_partial >= TPROG_PARTIAL_MS)
+		partial_put(p, safe);
 }
 
 const struct http_progress *
@@ -119,5 +138,5 @@ target_progress_end(struct target_progress *p)
 {
 	if (p->held && p->ctx->partial && p->ctx->api != NULL &&
 	    p->ctx->job_location != NULL)
-		partial_put(p);
+		partial_put(p, 1);
 }

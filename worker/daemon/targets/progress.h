@@ -5,9 +5,9 @@
  * takes partial updates, the composer's progress at most every
  * TPROG_PARTIAL_MS (one window with the build's updates when the job
  * shares it, target_ctx.last_partial), a newer one held and sent once its
- * window ends. A
- * phase the cloud measures in percent (EC2's snapshot import) follows on
- * the same window: "importing NAME: x%".
+ * window ends, also while a transfer runs (on a composer handle of its
+ * own then). A phase the cloud measures in percent (EC2's snapshot
+ * import) follows on the same window: "importing NAME: x%".
  */
 #ifndef IB_TARGETS_PROGRESS_H
 #define IB_TARGETS_PROGRESS_H

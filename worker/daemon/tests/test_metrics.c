@@ -255,12 +255,18 @@ test_healthz(void **state)
 	    "no answer from the composer");
 	metrics_contact_window(m, 300);
 	metrics_contact(m);
-	metrics_state(m, MSTATE_DRAINING);
-	expect(port, "GET", "/healthz?x=1", "HTTP/1.1 503 ",
-	    "\"state\":\"draining\"");
 	metrics_state(m, MSTATE_GATED);
 	expect(port, "GET", "/healthz", "HTTP/1.1 503 ",
 	    "\"reason\":\"gated: no job type can run here now\"");
+	metrics_state(m, MSTATE_DRAINING);
+	expect(port, "GET", "/healthz?x=1", "HTTP/1.1 503 ",
+	    "\"state\":\"draining\"");
+	/* A drain is the process's last state: the job that ends under it
+	 * (busy, then idle) does not make the worker healthy again. */
+	metrics_state(m, MSTATE_BUSY);
+	metrics_state(m, MSTATE_IDLE);
+	expect(port, "GET", "/healthz", "HTTP/1.1 503 ",
+	    "\"state\":\"draining\"");
 	metrics_state(m, MSTATE_UNHEALTHY);
 	expect(port, "GET", "/healthz", "HTTP/1.1 503 ",
 	    "unhealthy: the cache cannot be cleaned");
