@@ -1,7 +1,7 @@
 /*
  * ib-probe: what a hostile build could take from the machine it runs on.
  * Test program of the executor check-vm case (test-vm/executor.c), built
- * static by test-vm/probemanifest.py and shipped as the postinst of a
+ * static by test-vm/probe/probemanifest.py and shipped as the postinst of a
  * .deb the case's manifest installs: io.ib.debian.install runs it as root
  * in mmdebstrap's chroot of the tree, in a mount and network namespace of
  * its own, exactly where a package's maintainer script runs.

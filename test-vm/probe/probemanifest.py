@@ -1,13 +1,15 @@
 #!/usr/bin/python3
-# Test harness (the executor VM case, test-vm/executor.c): the manifest of
-# the credentials probe. Builds test-vm/probe.c static, packs it as the
+# Test harness (the executor VM case, test-vm/executor.c; its own folder
+# so run.sh does not link probe.c into ib-vmtest): the manifest of
+# the credentials probe. Builds test-vm/probe/probe.c static, packs it as the
 # postinst of a .deb (ib-probe) next to the composes' repository, and
 # prints an ib-build manifest whose tree installs the smallest set dpkg
 # runs maintainer scripts with (dpkg, dash, coreutils, tar, diffutils,
 # libc-bin and what they depend on, from the repository's Packages) plus
 # ib-probe, with /etc/ib-probe.conf (the targets, one per --target) set up
-# before, then a 256 MiB disk of the tree (no boot loader) and its xz:
-# export "xz", file disk.raw.xz, the probe's report at /ib-probe.txt.
+# before, then a 256 MiB disk of the tree (no boot loader) and its zstd
+# (xz takes two minutes under TCG): export "zst", file disk.raw.zst, the
+# probe's report at /ib-probe.txt.
 #
 # usage: probemanifest.py --repo DIR --mirror URL --hostname H
 #            [--target 'file PATH' | 'dir PATH' | 'tcp HOST PORT']...
@@ -84,9 +86,14 @@ def make_deb(repo):
                     "Maintainer: ib-vmtest <root@localhost>\n"
                     "Description: the executor case's credentials probe\n")
         deb = os.path.join(outdir, "ib-probe_1_amd64.deb")
+        # The same bytes every time (fixed times): the builds of one case
+        # share the .deb through the worker's store by its checksum.
+        os.utime(os.path.join(ctl, "postinst"), (0, 0))
+        os.utime(os.path.join(ctl, "control"), (0, 0))
         subprocess.run(["dpkg-deb", "--root-owner-group", "-Zgzip",
                         "--build", os.path.join(tmp, "pkg"), deb],
-                       check=True, stdout=subprocess.DEVNULL)
+                       check=True, stdout=subprocess.DEVNULL,
+                       env=dict(os.environ, SOURCE_DATE_EPOCH="0"))
     with open(deb, "rb") as f:
         return "probe/ib-probe_1_amd64.deb", hashlib.sha256(
             f.read()).hexdigest()
@@ -132,9 +139,9 @@ def main():
                      "type": "org.osbuild.tree",
                      "origin": "org.osbuild.pipeline",
                      "references": ["name:tree"]}}}]},
-            {"name": "xz", "stages": [
-                {"type": "org.osbuild.xz",
-                 "options": {"filename": "disk.raw.xz"},
+            {"name": "zst", "stages": [
+                {"type": "org.osbuild.zstd",
+                 "options": {"filename": "disk.raw.zst"},
                  "inputs": {"file": {
                      "type": "org.osbuild.files",
                      "origin": "org.osbuild.pipeline",
