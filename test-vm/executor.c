@@ -355,15 +355,15 @@ cleanup:
 }
 
 /* /ib-probe.txt of the disk in the artifact (zstd of an MBR disk whose
- * one partition starts at 1 MiB), into out; -1 when it cannot be read. */
+ * one partition starts at 1 MiB), into out; the disk stays in raw. -1
+ * when it cannot be read. */
 static int
-probe_report(struct vt *vt, const char *art, struct buf *out)
+probe_report(struct vt *vt, const char *art, const char *raw, struct buf *out)
 {
-	char	*raw = xasprintf("%s/probe-disk.raw", vt->work);
 	char	*fs = xasprintf("%s?offset=1048576", raw);
 	char	*logp = xasprintf("%s/probe-report.log", vt->work);
 	char	*xargv[] = { "/bin/sh", "-c", "zstd -qdc \"$1\" > \"$2\"", "sh",
-	    (char *)art, raw, NULL };
+	    (char *)art, (char *)raw, NULL };
 	char	*dargv[] = { "debugfs", "-R", "cat /ib-probe.txt", fs, NULL };
 	int	 rc = -1;
 
@@ -371,17 +371,126 @@ probe_report(struct vt *vt, const char *art, struct buf *out)
 	    host_run(dargv, out, logp, 60) == 0 && out->len > 0 &&
 	    strstr(out->data, "probe done: ") != NULL)
 		rc = 0;
-	unlink(raw);
-	free(raw);
 	free(fs);
 	free(logp);
+	return rc;
+}
+
+/* The newest /boot/vmlinuz-VERSION with its initrd.img-VERSION. */
+static int
+host_kernel(char **kernel, char **initrd)
+{
+	DIR		*d = opendir("/boot");
+	struct dirent	*e;
+	char		 best[256] = "";
+
+	*kernel = *initrd = NULL;
+	if (d == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL)
+		if (strncmp(e->d_name, "vmlinuz-", 8) == 0 &&
+		    strlen(e->d_name) < sizeof(best) &&
+		    strverscmp(e->d_name, best) > 0)
+			snprintf(best, sizeof(best), "%s", e->d_name);
+	closedir(d);
+	if (best[0] == '\0')
+		return -1;
+	*kernel = xasprintf("/boot/%s", best);
+	*initrd = xasprintf("/boot/initrd.img-%s", best + 8);
+	if (access(*kernel, R_OK) == -1 || access(*initrd, R_OK) == -1) {
+		free(*kernel);
+		free(*initrd);
+		*kernel = *initrd = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Boots the disk the domain built: its partition as the root file system
+ * of a domain with the host's kernel and initrd (the image carries none),
+ * to the marker its own /ib-boot prints with its host name.
+ */
+static int
+boot_image(struct vt *vt, const char *raw, const char *hostname, char *err)
+{
+	struct vm	*vm = NULL;
+	char		*img = xasprintf("%s/executor-image.qcow2", vt->work);
+	char		*logp = xasprintf("%s/qemu-img.log", vt->work);
+	char		*kernel = NULL, *initrd = NULL, *xml = NULL;
+	char		*cargv[] = { "qemu-img", "convert", "-q", "-f", "raw",
+	    "-O", "qcow2", (char *)raw, img, NULL };
+	char		 got[128];
+	int64_t		 t0 = now_ms();
+	int		 rc = -1;
+
+	if (host_kernel(&kernel, &initrd) == -1)
+		FAIL("no readable /boot/vmlinuz-* and initrd.img-* on the host "
+		    "to boot the image's file system with");
+	if (host_run(cargv, NULL, logp, 120) != 0)
+		FAIL("qemu-img convert of %s failed (see %s)", raw, logp);
+	if ((vm = vm_new(vt, "executor-image", img, err)) == NULL)
+		goto cleanup;
+	xml = xasprintf(
+	    "<domain type='qemu'>\n"
+	    "  <name>%s</name>\n"
+	    "  <memory unit='MiB'>512</memory>\n"
+	    "  <vcpu>1</vcpu>\n"
+	    "  <os><type arch='x86_64' machine='pc'>hvm</type>"
+	    "<kernel>%s</kernel><initrd>%s</initrd>"
+	    "<cmdline>console=ttyS0 root=/dev/vda1 ro init=/ib-boot panic=-1"
+	    "</cmdline></os>\n"
+	    "  <cpu mode='custom' match='exact' check='none'>"
+	    "<model fallback='forbid'>qemu64</model></cpu>\n"
+	    "  <clock offset='utc'/>\n"
+	    "  <on_poweroff>destroy</on_poweroff>\n"
+	    "  <on_reboot>destroy</on_reboot>\n"
+	    "  <on_crash>destroy</on_crash>\n"
+	    "  <devices>\n"
+	    "    <disk type='file' device='disk'>\n"
+	    "      <driver name='qemu' type='qcow2' cache='unsafe'/>\n"
+	    "      <source file='%s'/>\n"
+	    "      <target dev='vda' bus='virtio'/>\n"
+	    "    </disk>\n"
+	    "    <serial type='file'><source path='%s'/>"
+	    "<target port='0'/></serial>\n"
+	    "    <memballoon model='none'/>\n"
+	    "  </devices>\n"
+	    "  <seclabel type='static' model='dac' relabel='no'>"
+	    "<label>+0:+0</label></seclabel>\n"
+	    "</domain>\n", vm->name, kernel, initrd, vm->overlay, vm->serial);
+	if (vm_define_start(vt, vm, xml, err) == -1)
+		goto cleanup;
+	if (console_wait(vm, "IB-VMTEST-MARKER ([^ ]+) booted its own init",
+	    180, got, sizeof(got), 1, err) == -1) {
+		console_tail(vm, 30);
+		FAIL("the image built in the domain did not boot to its init's "
+		    "marker in 180 s");
+	}
+	if (strcmp(got, hostname) != 0)
+		FAIL("the booted image says host %s, not %s", got, hostname);
+	/* Its init leaves, the kernel restarts, the domain goes off. */
+	if (vm_wait_off(vm, 60, err) == -1)
+		goto cleanup;
+	printf("  the image's file system booted (the host's kernel %s) to "
+	    "its /ib-boot marker in %.0f s\n", kernel,
+	    (now_ms() - t0) / 1000.0);
+	rc = 0;
+cleanup:
+	vm_free(vt, vm);
+	unlink(img);
+	free(img);
+	free(logp);
+	free(kernel);
+	free(initrd);
+	free(xml);
 	return rc;
 }
 
 /* Builds the probe with worker w; its report into rep. */
 static int
 probe_build(struct vt *vt, struct hostworker *w, const char *hostname,
-    const char *const *files, struct buf *rep, char *err)
+    const char *const *files, const char *raw, struct buf *rep, char *err)
 {
 	json_object	*args = NULL, *res = NULL;
 	char		*id = NULL, *art = NULL;
@@ -397,7 +506,7 @@ probe_build(struct vt *vt, struct hostworker *w, const char *hostname,
 	art = xasprintf("%s/%s-%s", vt->work, hostname, PROBE_ARTIFACT);
 	if (queue_artifact(vt, id, PROBE_ARTIFACT, art, scratch) == -1)
 		FAIL("no artifact at the queue: %.900s", scratch);
-	if (probe_report(vt, art, rep) == -1)
+	if (probe_report(vt, art, raw, rep) == -1)
 		FAIL("no probe report in the artifact %s (the probe did not run?)",
 		    art);
 	rc = 0;
@@ -440,7 +549,7 @@ t_executor(struct vt *vt, char *err)
 	struct hostworker	 h, w;
 	struct buf		 hrep, vrep;
 	char			*out = NULL, *creds = NULL, *hcreds = NULL;
-	char			*qp = NULL;
+	char			*qp = NULL, *raw = NULL;
 	char			 dom[128];
 	const char		*files[5];
 	int64_t			 t0;
@@ -458,6 +567,7 @@ t_executor(struct vt *vt, char *err)
 	files[3] = hcreds;
 	files[4] = NULL;
 	qp = xasprintf("127.0.0.1:%d", vt->queue_port);
+	raw = xasprintf("%s/probe-disk.raw", vt->work);
 
 	/* The probe is honest: on the host executor it finds all that. */
 	if (hw_start(vt, &h) == -1)
@@ -465,7 +575,8 @@ t_executor(struct vt *vt, char *err)
 	if (log_wait(&h, "registered as worker", 60) == -1)
 		FAIL("the host-executor worker did not register");
 	t0 = now_ms();
-	if (probe_build(vt, &h, "ibvt-probe-host", files, &hrep, err) == -1)
+	if (probe_build(vt, &h, "ibvt-probe-host", files, raw, &hrep,
+	    err) == -1)
 		goto cleanup;
 	printf("  the probe on the host executor (%.0f s):\n",
 	    (now_ms() - t0) / 1000.0);
@@ -485,7 +596,8 @@ t_executor(struct vt *vt, char *err)
 	if (log_wait(&w, "registered as worker", 60) == -1)
 		FAIL("the host worker did not register");
 	t0 = now_ms();
-	if (probe_build(vt, &w, "ibvt-probe-vm", files, &vrep, err) == -1)
+	if (probe_build(vt, &w, "ibvt-probe-vm", files, raw, &vrep,
+	    err) == -1)
 		goto cleanup;
 	printf("  the probe in the throwaway domain (%.0f s from the "
 	    "enqueue):\n", (now_ms() - t0) / 1000.0);
@@ -509,6 +621,9 @@ t_executor(struct vt *vt, char *err)
 		FAIL("the worker's log lacks the executor's steps");
 	printf("  nothing of the worker reached from the throwaway domain; "
 	    "domain and overlay gone\n");
+	/* The image the domain built boots. */
+	if (boot_image(vt, raw, "ibvt-probe-vm", err) == -1)
+		goto cleanup;
 	rc = 0;
 cleanup:
 	if (rc == -1) {
@@ -524,6 +639,9 @@ cleanup:
 	free(creds);
 	free(hcreds);
 	free(qp);
+	if (raw != NULL)
+		unlink(raw);
+	free(raw);
 	return rc;
 }
 
