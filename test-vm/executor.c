@@ -278,14 +278,15 @@ probe_args(struct vt *vt, const char *hostname, const char *const *files,
     const char *cache, char *err)
 {
 	json_object	*args = NULL, *m;
-	char		*script = xasprintf("%s/test-vm/probe/probemanifest.py", vt->top);
-	char		*mirror = xasprintf("http://127.0.0.1:%d", vt->repo_port);
-	char		*mpath = xasprintf("%s/probe-%s.json", vt->work, hostname);
-	char		*logp = xasprintf("%s/probe-%s.log", vt->work, hostname);
+	char		*script, *mirror, *mpath, *logp;
 	char		*t[16], *argv[48];
 	struct buf	 out;
 	size_t		 n = 0, nt = 0, i;
 
+	script = xasprintf("%s/test-vm/probe/probemanifest.py", vt->top);
+	mirror = xasprintf("http://127.0.0.1:%d", vt->repo_port);
+	mpath = xasprintf("%s/probe-%s.json", vt->work, hostname);
+	logp = xasprintf("%s/probe-%s.log", vt->work, hostname);
 	buf_init(&out);
 	for (i = 0; files[i] != NULL && nt < 8; i++)
 		t[nt++] = xasprintf("file %s", files[i]);
@@ -507,7 +508,7 @@ probe_build(struct vt *vt, struct hostworker *w, const char *hostname,
 	if (queue_artifact(vt, id, PROBE_ARTIFACT, art, scratch) == -1)
 		FAIL("no artifact at the queue: %.900s", scratch);
 	if (probe_report(vt, art, raw, rep) == -1)
-		FAIL("no probe report in the artifact %s (the probe did not run?)",
+		FAIL("no probe report in the artifact %s (did the probe run?)",
 		    art);
 	rc = 0;
 cleanup:

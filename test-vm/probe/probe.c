@@ -16,8 +16,9 @@
  * and looks for any running ib-worker process in /proc. One line per
  * target goes to /ib-probe.txt in the tree: "FOUND ..." or "none ...",
  * after "escaped chroot: yes|no" and "joined the builder's network:
- * yes|no", and at the end "probe done: N found". Never a file's content: only that it could be
- * read, so nothing secret lands in the image or a log.
+ * yes|no", and at the end "probe done: N found". Never a file's content:
+ * only that it could be read, so nothing secret lands in the image or a
+ * log.
  */
 #define _GNU_SOURCE
 #include <sys/socket.h>
