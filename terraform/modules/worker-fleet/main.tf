@@ -77,7 +77,7 @@ resource "aws_launch_template" "worker" {
   image_id               = data.aws_ami.worker.id
   update_default_version = true
   vpc_security_group_ids = var.security_group_ids
-  user_data              = base64encode(local.user_data)
+  user_data              = base64encode(local.user_data_launch)
 
   iam_instance_profile {
     arn = aws_iam_instance_profile.worker.arn

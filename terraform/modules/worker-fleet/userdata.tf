@@ -8,6 +8,10 @@ locals {
   log_group_name = "/ib-worker/${var.name}"
   hook_name      = "${var.name}-drain"
 
+  # The aws.ec2 executor (executor.tf): builds on throwaway instances.
+  executor_agent_port = 8701 # ib-agent's default port
+  executor_subnet_id  = coalesce(var.executor_subnet_id, var.subnet_ids[0])
+
   user_data_document = {
     version = 1
     composer = {
@@ -31,6 +35,15 @@ locals {
     }
     # service => endpoint URL (VPC endpoints); {} for the public ones
     endpoints = var.service_endpoints
+    # [osbuild_executor] (executor.tf adds security_group and region)
+    executor = var.executor_ami == null ? null : {
+      type          = "aws.ec2"
+      ami           = var.executor_ami
+      instance_type = var.executor_instance_type
+      subnet_id     = local.executor_subnet_id
+      iam_profile   = "${var.name}-executor"
+      agent_port    = local.executor_agent_port
+    }
   }
 
   user_data = jsonencode(local.user_data_document)

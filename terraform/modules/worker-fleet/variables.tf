@@ -493,3 +493,42 @@ variable "log_retention_days" {
     error_message = "log_retention_days must be one of the values CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, ...)."
   }
 }
+
+variable "executor_ami" {
+  type        = string
+  description = "AMI of the aws.ec2 osbuild executor (the worker image; it runs ib-agent when its user data says role executor). Set, each build runs on a throwaway instance that holds no credential; null (default) builds on the worker itself."
+  default     = null
+
+  validation {
+    condition     = var.executor_ami == null || can(regex("^ami-[0-9a-f]{8,17}$", var.executor_ami))
+    error_message = "executor_ami must be an AMI id (ami-...)."
+  }
+}
+
+variable "executor_instance_type" {
+  type        = string
+  description = "Instance type of the executor's build instances."
+  default     = "m6i.large"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]*\\.[a-z0-9]+$", var.executor_instance_type))
+    error_message = "executor_instance_type must be an instance type (family.size)."
+  }
+}
+
+variable "executor_subnet_id" {
+  type        = string
+  description = "Subnet of the executor's build instances; null: the first of subnet_ids."
+  default     = null
+
+  validation {
+    condition     = var.executor_subnet_id == null || can(regex("^subnet-[0-9a-f]{8,17}$", var.executor_subnet_id))
+    error_message = "executor_subnet_id must be a subnet id (subnet-...)."
+  }
+}
+
+variable "executor_source_cidrs" {
+  type        = list(string)
+  description = "Where the build instances may connect out, on ports 80 and 443, for the manifests' sources the worker's cache does not hold."
+  default     = ["0.0.0.0/0"]
+}
