@@ -222,6 +222,7 @@ struct store {
 	int	 lockfd;
 };
 
+/* Opens (makes) and locks the store at dir; st->dir is its absolute path. */
 int	 store_open(struct store *, const char *dir);
 void	 store_close(struct store *);
 /* STORE/objects/ID/tree when present (touched), else NULL. */
