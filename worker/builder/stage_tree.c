@@ -179,7 +179,7 @@ int
 stage_debian_install(struct stage_run *r)
 {
 	json_object	*in, *dpkg;
-	const char	**sums = NULL, *suite, *arch, *apt;
+	const char	**sums = NULL, *arch, *apt;
 	char		*repo = NULL, *packages = NULL, *names = NULL;
 	char		*setup = NULL, *mirror = NULL, *inc = NULL;
 	char		*archopt = NULL, *hook = NULL, *epoch = NULL;
@@ -235,7 +235,6 @@ stage_debian_install(struct stage_run *r)
 	if (stage_setup_files(r, setup) == -1)
 		goto cleanup;
 
-	suite = json_get_str(r->s->options, "suite");
 	arch = json_get_str(r->s->options, "architecture");
 	apt = json_get_str(r->s->options, "apt_sources");
 	mirror = xasprintf("deb [trusted=yes] copy://%s ./", repo);
@@ -253,7 +252,16 @@ stage_debian_install(struct stage_run *r)
 	argv[ac++] = "--fork";
 	argv[ac++] = "mmdebstrap";
 	argv[ac++] = "--mode=root";
-	argv[ac++] = "--variant=custom";
+	/*
+	 * essential, not custom: only the Essential:yes packages (and what
+	 * they need) are extracted to bootstrap dpkg, and the rest is
+	 * unpacked once, by dpkg; custom extracts every package first
+	 * (the kernel's modules included) and then unpacks it again: 20 %
+	 * more CPU for the same tree. apt picks the rest from the local
+	 * repository, which holds exactly the input's packages, and every
+	 * one is named, so the set installed is the same.
+	 */
+	argv[ac++] = "--variant=essential";
 	argv[ac++] = "--format=directory";
 	argv[ac++] = archopt;
 	argv[ac++] = inc;
@@ -272,6 +280,10 @@ stage_debian_install(struct stage_run *r)
 	/* No fsync per file while building (minutes on slow disks); the
 	 * setting does not stay in the image. */
 	argv[ac++] = "--dpkgopt=force-unsafe-io";
+	/* apt's record of automatic installs: none, every package is
+	 * named; the tree stays as a dpkg-only install leaves it. */
+	argv[ac++] = "--customize-hook=rm -f "
+	    "\"$1/var/lib/apt/extended_states\"";
 	argv[ac++] = "--customize-hook=sed -i '/^force-unsafe-io$/d' "
 	    "\"$1/etc/dpkg/dpkg.cfg.d/99mmdebstrap\"";
 	for (i = 0; dpkg != NULL && i < json_object_array_length(dpkg); i++) {
@@ -279,7 +291,13 @@ stage_debian_install(struct stage_run *r)
 		argv[ac++] = json_object_get_string(
 		    json_object_array_get_idx(dpkg, i));
 	}
-	argv[ac++] = suite ? suite : "bookworm";
+	/*
+	 * No suite for mmdebstrap: the local repository is flat, without
+	 * a Release naming one, and with a suite mmdebstrap looks for the
+	 * Essential:yes packages only in an archive of that name (finding
+	 * none). The suite option still names the release (the ids hash it).
+	 */
+	argv[ac++] = "";
 	argv[ac++] = r->tree;
 	argv[ac++] = mirror;
 	argv[ac] = NULL;

@@ -166,6 +166,10 @@ def body(tmp, req):
     pkgs = res["metadata"]["os"]["io.ib.debian.install"]["packages"]
     check(len(pkgs) == len(req["depsolve"]["package_specs"]["os"]),
           "metadata lists the %d installed packages" % len(pkgs))
+    inst = res["log"]["os"][0]["output"]
+    check("installing remaining packages inside the chroot" in inst,
+          "the install extracts only the Essential:yes packages first, "
+          "dpkg unpacks the rest once (%s)" % inst[-600:])
 
     def info(path, fmt=None):
         p = subprocess.run(["qemu-img", "info", "--output=json"] +
@@ -204,6 +208,16 @@ def body(tmp, req):
         (ran, secs))
     with open(os.path.join(tmp, "out3", "os", "etc", "hostname")) as f:
         check(f.read() == "ib-boot-2\n", "the new hostname is in the tree")
+    with open(os.path.join(tmp, "out3", "os", "var", "lib", "dpkg",
+                           "status")) as f:
+        status = f.read().split("\n\n")
+    want = sorted(p["name"] for p in req["depsolve"]["package_specs"]["os"])
+    got = sorted(st.split("\n", 1)[0][len("Package: "):] for st in status
+                 if "Status: install ok installed" in st)
+    check(got == want and not os.path.exists(os.path.join(
+        tmp, "out3", "os", "var", "lib", "apt", "extended_states")),
+        "the tree holds exactly the pinned packages, installed, and no "
+        "apt state (%d of %d)" % (len(got), len(want)))
 
     # A pinned set missing a dependency: mmdebstrap has no mirror to
     # fetch it from, so the install fails.
