@@ -175,6 +175,22 @@ stage_setup_files(struct stage_run *r, const char *root)
 	return 0;
 }
 
+/*
+ * mmdebstrap's customize hook ("$1": the tree) making the initramfs of
+ * every kernel once, then the kernel's /initrd.img links (INITRD unset:
+ * linux-update-symlinks leaves them out under INITRD=No).
+ */
+#define INITRAMFS_ONCE \
+	"set -e; unset INITRD; r=\"$1\"; " \
+	"[ -x \"$r/usr/sbin/update-initramfs\" ] || exit 0; " \
+	"v=$(chroot \"$r\" linux-version list | " \
+	"chroot \"$r\" linux-version sort | tail -n 1); " \
+	"[ -n \"$v\" ] || exit 0; " \
+	"chroot \"$r\" update-initramfs -c -k all; " \
+	"if [ -x \"$r/usr/bin/linux-update-symlinks\" ]; then " \
+	"chroot \"$r\" linux-update-symlinks install \"$v\" " \
+	"\"/boot/vmlinuz-$v\"; fi"
+
 int
 stage_debian_install(struct stage_run *r)
 {
@@ -183,7 +199,7 @@ stage_debian_install(struct stage_run *r)
 	char		*repo = NULL, *packages = NULL, *names = NULL;
 	char		*setup = NULL, *mirror = NULL, *inc = NULL;
 	char		*archopt = NULL, *hook = NULL, *epoch = NULL;
-	const char	*env[2] = { NULL, NULL };
+	const char	*env[3] = { NULL, NULL, NULL };
 	const char	**argv = NULL;
 	size_t		 i, n, ac = 0;
 	int		 ret = -1;
@@ -286,6 +302,20 @@ stage_debian_install(struct stage_run *r)
 	    "\"$1/var/lib/apt/extended_states\"";
 	argv[ac++] = "--customize-hook=sed -i '/^force-unsafe-io$/d' "
 	    "\"$1/etc/dpkg/dpkg.cfg.d/99mmdebstrap\"";
+	/*
+	 * One initramfs, not two: the kernel's postinst makes one and the
+	 * initramfs-tools trigger, activated by the packages configured
+	 * before it, makes it again (20 s each here). With INITRD=No the
+	 * kernel's hook skips it, the trigger finds none to update, and the
+	 * hook below makes it once, with everything configured, and the
+	 * /initrd.img links the kernel's postinst would have made. Only
+	 * for initramfs-tools: another generator keeps its own way.
+	 */
+	if (has_package(names, "initramfs-tools") &&
+	    !has_package(names, "dracut")) {
+		env[0] = "INITRD=No";
+		argv[ac++] = "--customize-hook=" INITRAMFS_ONCE;
+	}
 	for (i = 0; dpkg != NULL && i < json_object_array_length(dpkg); i++) {
 		argv[ac++] = "--dpkgopt";
 		argv[ac++] = json_object_get_string(
@@ -304,7 +334,7 @@ stage_debian_install(struct stage_run *r)
 	if (r->p->source_epoch != NULL) {
 		epoch = xasprintf("SOURCE_DATE_EPOCH=%lld",
 		    (long long)json_object_get_int64(r->p->source_epoch));
-		env[0] = epoch;
+		env[env[0] != NULL] = epoch;
 	}
 	out_printf(r->out, "installing %zu packages with mmdebstrap (no "
 	    "network)", n);
