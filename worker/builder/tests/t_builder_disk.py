@@ -544,6 +544,13 @@ def body(tmp):
             copies = f.read().count(b"k0000255" * 512) // 2
         check(copies == 1, "direct: the blocks /boot had before its "
               "rewrite are holes (%d copies of the kernel)" % copies)
+        # Only what extlinux cannot read is rewritten: the kernel with
+        # holes, not the initrd of one block (nor, so, a Debian kernel
+        # and initrd, one extent each).
+        check("/boot/vmlinuz-%s rewritten densely" % KVER in output and
+              "/boot/initrd.img-%s rewritten" % KVER not in output,
+              "direct: only the /boot file with holes is rewritten (%s)" %
+              [x for x in output.splitlines() if "rewritten" in x])
 
     # --- mke2fs and extlinux run without their syncs (which only wait
     # for the scratch image to reach the disk): probes in PATH before
