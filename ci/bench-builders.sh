@@ -92,8 +92,9 @@ boots() {
 # ib NAME MANIFEST: one ib-build of the qcow2 export.
 ib() {
 	cputime "$ib" --store "$tmp/store" --output-directory "$tmp/ib-$1" \
-	    --export qcow2 --json - <"$2" >"$tmp/ib-$1.json" \
-	    2>"$tmp/ib-$1.log" || {
+	    --export qcow2 --json --monitor=JSONSeqMonitor --monitor-fd=3 \
+	    - <"$2" >"$tmp/ib-$1.json" 2>"$tmp/ib-$1.log" \
+	    3>"$tmp/ib-$1.mon" || {
 		tail -n 20 "$tmp/ib-$1.log" >&2
 		echo "bench-builders: ib-build $1 failed" >&2
 		exit 1
@@ -224,6 +225,16 @@ fi
 	    printf "cold %.2fx the floor, changed %.2f s (goal <= 3), " \
 	        "qcow2 %.2fx the floor'"'"'s\n", $1 / $2, $3, $4 / $5 }'
 }
+# Where the changed build's time went: each stage that ran.
+/usr/bin/python3 - "$tmp/ib-changed.mon" <<'EOF'
+import json, sys
+recs = [json.loads(r) for r in open(sys.argv[1], "rb").read().split(b"\x1e")
+        if r.strip()]
+print("changed: " + ", ".join(
+    "%s %.2f s" % (r["result"]["name"].split(".")[-1], r["duration"])
+    for r in recs if "duration" in r and r.get("result")) +
+    ", whole %.2f s" % (recs[-1]["timestamp"] - recs[0]["timestamp"]))
+EOF
 cat >"$json" <<EOF
 {"ib-build": {"cold_s": $ib_cold, "warm_s": $ib_warm, "changed_s": $ib_changed, "qcow2_bytes": $ib_bytes, "boots": $ib_boots, "cpu_cold_s": $ib_cpu_cold, "cpu_changed_s": $ib_cpu_changed},
  "floor": {"cold_s": $fl_cold, "warm_s": $fl_warm, "changed_s": $fl_changed, "qcow2_bytes": $fl_bytes, "boots": $fl_boots, "cpu_cold_s": $fl_cpu_cold, "cpu_changed_s": $fl_cpu_changed},

@@ -205,6 +205,16 @@ int	tree_mkdir(const char *tree, const char *path, int mode, int uid,
 #define IB_CHILD_ARG	"--ib-child"
 int	run_self(const char *const *args, const void *in, size_t inlen,
 	    struct buf *out);
+/*
+ * Makes fsync, fdatasync, sync, syncfs and sync_file_range return 0 without
+ * doing anything in this process and what it executes (seccomp). For tools
+ * that write a scratch image the builder reads back through the page cache
+ * (mke2fs, extlinux): their syncs wait for the disk and buy nothing, since
+ * nothing the store holds is synced either. 0, or -1 (errno).
+ */
+int	run_nosync(void);
+/* run_cmd with run_nosync's filter on the command (through run_self). */
+int	run_cmd_nosync(const char *const *argv, struct buf *out);
 /* main() for argv after IB_CHILD_ARG; returns the exit code. */
 int	run_child_main(int argc, char *argv[]);
 /* disk_direct.c's child: "extlinux IMG MNT START PART", the conf on stdin. */
@@ -222,6 +232,7 @@ struct store {
 	int	 lockfd;
 };
 
+/* Opens (makes) and locks the store at dir; st->dir is its absolute path. */
 int	 store_open(struct store *, const char *dir);
 void	 store_close(struct store *);
 /* STORE/objects/ID/tree when present (touched), else NULL. */

@@ -6,11 +6,15 @@
  * mount made in a private mount namespace of a child, so that nothing
  * stays mounted or attached on the host even when the child dies.
  */
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+
+#include <linux/fiemap.h>
+#include <linux/fs.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -468,7 +472,7 @@ fix_root_inode(const struct disk_spec *d, const char *dev, struct buf *out)
 
 		/* debugfs exits 0 whatever its commands did: read it. */
 		buf_init(&o);
-		if (run_cmd(argv, NULL, &o) != 0 || strstr(o.data ? o.data :
+		if (run_cmd_nosync(argv, &o) != 0 || strstr(o.data ? o.data :
 		    "", "sif:") != NULL) {
 			out_printf(out, "debugfs (root directory): %s",
 			    o.data ? o.data : "failed");
@@ -568,7 +572,7 @@ make_fs(const struct disk_spec *d, int64_t start, int64_t part,
 	argv[ac++] = d->img;
 	argv[ac++] = sz;
 	argv[ac] = NULL;
-	if (run_cmd(argv, NULL, out) != 0) {
+	if (run_cmd_nosync(argv, out) != 0) {
 		out_printf(out, "mke2fs failed (is the size big enough for "
 		    "the tree?)");
 		return -1;
@@ -625,20 +629,50 @@ copy_dense(int in, int out)
 	return disk_copy_fd(in, out) == -1 ? -1 : fsync(out);
 }
 
+/* Extents an ext4 inode holds itself; more need an index block. */
+#define INODE_EXTENTS	4
+
+/*
+ * Whether extlinux can read the open file as it is: no hole before its
+ * end and its extents in the inode (FIEMAP, which counts them after any
+ * delayed allocation). 1 yes, 0 no.
+ */
+static int
+boot_file_readable(int fd, const struct stat *sb)
+{
+	struct fiemap	 fm;
+	off_t		 hole;
+
+	if (sb->st_size == 0)
+		return 1;
+	/* (SEEK_HOLE moves the offset: a copy rewinds first.) */
+	if ((hole = lseek(fd, 0, SEEK_HOLE)) == -1 || hole < sb->st_size)
+		return 0;
+	memset(&fm, 0, sizeof(fm));
+	fm.fm_length = FIEMAP_MAX_OFFSET;
+	fm.fm_flags = FIEMAP_FLAG_SYNC;
+	fm.fm_extent_count = 0;			/* count only */
+	if (ioctl(fd, FS_IOC_FIEMAP, &fm) == -1)
+		return 0;
+	return fm.fm_mapped_extents <= INODE_EXTENTS;
+}
+
 /*
  * mke2fs -d leaves runs of zero blocks out of the files it copies, and
  * extlinux cannot read a kernel with holes or with more extents than fit
  * in its inode ("Loading /boot/vmlinuz-...: failed: I/O error"). The
- * regular files directly in /boot (kernels, initrds) are written again,
- * densely, in one go, with their owner, mode and times. /boot is a real
- * directory of the mount (checked by the caller); nothing is followed.
+ * regular files directly in /boot (kernels, initrds) that have either are
+ * written again, densely, in one go, with their owner, mode and times;
+ * the others (Debian's kernels and initrds: one extent each) are left as
+ * they are. /boot is a real directory of the mount (checked by the
+ * caller); nothing is followed. Returns the files rewritten, or -1.
  */
 static int
 densify_boot(const char *boot, struct buf *out)
 {
 	DIR		*dp;
 	struct dirent	*de;
-	int		 bfd, rc = -1;
+	int		 bfd, rc = -1, n = 0;
 
 	if ((bfd = open(boot, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 	    O_CLOEXEC)) == -1 || (dp = fdopendir(bfd)) == NULL) {
@@ -659,11 +693,16 @@ densify_boot(const char *boot, struct buf *out)
 		snprintf(tmp, sizeof(tmp), ".%.*s.dense", NAME_MAX,
 		    de->d_name);
 		in = openat(bfd, de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (in != -1 && boot_file_readable(in, &sb)) {
+			close(in);
+			continue;
+		}
 		o = openat(bfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
 		    O_CLOEXEC, 0600);
 		ts[0] = sb.st_atim;
 		ts[1] = sb.st_mtim;
-		ok = in != -1 && o != -1 && copy_dense(in, o) == 0 &&
+		ok = in != -1 && o != -1 && lseek(in, 0, SEEK_SET) == 0 &&
+		    copy_dense(in, o) == 0 &&
 		    fchown(o, sb.st_uid, sb.st_gid) == 0 &&
 		    fchmod(o, sb.st_mode & 07777) == 0 &&
 		    futimens(o, ts) == 0;
@@ -677,8 +716,11 @@ densify_boot(const char *boot, struct buf *out)
 			unlinkat(bfd, tmp, 0);
 			goto done;
 		}
+		out_printf(out, "/boot/%s rewritten densely (holes or more "
+		    "than %d extents)", de->d_name, INODE_EXTENTS);
+		n++;
 	}
-	rc = 0;
+	rc = n;
 done:
 	closedir(dp);
 	return rc;
@@ -690,7 +732,7 @@ extlinux_child(const struct disk_spec *d, const char *mnt, int64_t start,
     int64_t part, struct buf *out)
 {
 	char		 opts[128], *boot = NULL, *dir = NULL;
-	int		 rc = CHILD_FAILED;
+	int		 rc = CHILD_FAILED, rewritten;
 
 	if (unshare(CLONE_NEWNS) == -1 ||
 	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == -1) {
@@ -728,7 +770,7 @@ extlinux_child(const struct disk_spec *d, const char *mnt, int64_t start,
 		    "directory");
 		goto umount;
 	}
-	if (densify_boot(boot, out) == -1)
+	if ((rewritten = densify_boot(boot, out)) == -1)
 		goto umount;
 	{
 		const char *argv[] = { "extlinux", "--install", dir, NULL };
@@ -742,9 +784,10 @@ extlinux_child(const struct disk_spec *d, const char *mnt, int64_t start,
 	 * The blocks mke2fs -d gave /boot's files before densify_boot still
 	 * hold their data: discarded through the loop device they become
 	 * holes in the raw file, not a kernel and an initrd more in every
-	 * compressed image (12 MB). Only a cost when it cannot.
+	 * compressed image (12 MB). Only a cost when it cannot; nothing to
+	 * do when no file was rewritten.
 	 */
-	{
+	if (rewritten > 0) {
 		const char *argv[] = { "fstrim", mnt, NULL };
 		struct buf ignored;
 
@@ -833,6 +876,15 @@ disk_extlinux_main(int argc, char *argv[])
 		}
 		buf_add(&conf, chunk, (size_t)n);
 	}
+	/* The syncs of extlinux and of densify_boot would wait for the
+	 * whole image to reach the disk (sync(2) for every file system of
+	 * the machine); the mapping extlinux takes of its loader asks the
+	 * file system itself (FIEMAP with its sync flag, or FIBMAP, which
+	 * allocate first), and the umount writes everything out to the
+	 * image. */
+	if (run_nosync() == -1)
+		fprintf(stderr, "extlinux: seccomp: %s (syncs kept)\n",
+		    strerror(errno));
 	memset(&d, 0, sizeof(d));
 	d.img = argv[0];
 	d.conf = conf.data != NULL ? conf.data : "";

@@ -4,13 +4,20 @@
  * IB_CHILD_ARG), so that an absolute symlink in the image
  * (/etc/resolv.conf, say) never leads to the host.
  */
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -352,6 +359,85 @@ tree_main(int argc, char *argv[])
 	return tree_child(&op, 2);
 }
 
+/* ---- tools whose syncs only wait ---- */
+
+#if defined(__x86_64__)
+#define NOSYNC_ARCH	AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define NOSYNC_ARCH	AUDIT_ARCH_AARCH64
+#endif
+
+int
+run_nosync(void)
+{
+#ifdef NOSYNC_ARCH
+#define SKIP(nr) \
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1), \
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | 0)
+	struct sock_filter	 f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+		    offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NOSYNC_ARCH, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+		    offsetof(struct seccomp_data, nr)),
+		SKIP(SYS_fsync),
+		SKIP(SYS_fdatasync),
+		SKIP(SYS_sync),
+		SKIP(SYS_syncfs),
+		SKIP(SYS_sync_file_range),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog	 prog = { nitems(f), f };
+#undef SKIP
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1 ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) == -1)
+		return -1;
+	return 0;
+#else
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+/* "nosync CMD ARG...": CMD run with run_nosync's filter; 127 when it
+ * cannot be. */
+static int
+nosync_main(int argc, char *argv[])
+{
+	if (argc < 1) {
+		fprintf(stderr, "nosync: no command\n");
+		return 127;
+	}
+	if (run_nosync() == -1)
+		fprintf(stderr, "nosync: seccomp: %s (syncs kept)\n",
+		    strerror(errno));
+	execvp(argv[0], argv);
+	fprintf(stderr, "nosync: %s: %s\n", argv[0], strerror(errno));
+	return 127;
+}
+
+int
+run_cmd_nosync(const char *const *argv, struct buf *out)
+{
+	const char	**v;
+	size_t		 n, i;
+	int		 rc;
+
+	for (n = 0; argv[n] != NULL; n++)
+		;
+	v = xcalloc(n + 4, sizeof(*v));
+	v[0] = "/proc/self/exe";
+	v[1] = IB_CHILD_ARG;
+	v[2] = "nosync";
+	for (i = 0; i <= n; i++)
+		v[3 + i] = argv[i];
+	rc = run_any(v, NULL, NULL, out);
+	free(v);
+	return rc;
+}
+
 int
 run_child_main(int argc, char *argv[])
 {
@@ -359,6 +445,8 @@ run_child_main(int argc, char *argv[])
 		return tree_main(argc - 1, argv + 1);
 	if (argc >= 1 && strcmp(argv[0], "extlinux") == 0)
 		return disk_extlinux_main(argc - 1, argv + 1);
+	if (argc >= 1 && strcmp(argv[0], "nosync") == 0)
+		return nosync_main(argc - 1, argv + 1);
 	fprintf(stderr, "ib-build: %s: unknown child\n", IB_CHILD_ARG);
 	return 2;
 }

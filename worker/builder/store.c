@@ -31,12 +31,23 @@ store_open(struct store *st, const char *dir)
 	char	*p;
 	size_t	 i;
 
-	st->dir = xstrdup(dir);
+	st->dir = NULL;
 	st->lockfd = -1;
 	if (mkdir_p(dir, 0755) == -1) {
 		log_warn("store %s", dir);
 		return -1;
 	}
+	/*
+	 * Absolute from here on: stages hand store paths to programs that
+	 * run elsewhere (the install's repository links to the sources,
+	 * mmdebstrap, chrooted children), where a relative path means
+	 * another file.
+	 */
+	if ((st->dir = realpath(dir, NULL)) == NULL) {
+		log_warn("store %s", dir);
+		return -1;
+	}
+	dir = st->dir;
 	for (i = 0; i < nitems(subs); i++) {
 		p = xasprintf("%s/%s", dir, subs[i]);
 		if (mkdir(p, 0755) == -1 && errno != EEXIST) {

@@ -553,6 +553,8 @@ def body(tmp):
     check(rc == 2 and any("instdir" in e["message"] for e in res["errors"]),
           "dpkg_opts other than path filters refused")
 
+    relative_store(tmp)
+
     # --- eviction: a tiny limit keeps the store within it ---
     rc, res, _, _ = run(manifest("ib-three"), store, os.path.join(
         tmp, "out4"), ["tree"], ["--cache-max-size=1"])
@@ -576,6 +578,44 @@ def body(tmp):
     tree_child(tmp)
     print("%d checks failed" % len(FAILS) if FAILS else "all checks passed")
     return 1 if FAILS else 0
+
+
+def relative_store(tmp):
+    """A relative --store: the install's repository links to the store's
+    sources from another directory, so the path must be made absolute.
+    One package without dpkg cannot be installed (mmdebstrap needs dpkg
+    in the tree), but the repository must hold it and mmdebstrap must
+    get to the install."""
+    pkg = os.path.join(tmp, "rel-pkg")
+    os.makedirs(os.path.join(pkg, "DEBIAN"))
+    with open(os.path.join(pkg, "DEBIAN", "control"), "w") as f:
+        f.write("Package: ib-tiny\nVersion: 1.0\nArchitecture: all\n"
+                "Maintainer: t <t@example.org>\nDescription: tiny\n")
+    deb = os.path.join(tmp, "ib-tiny.deb")
+    subprocess.run(["dpkg-deb", "--root-owner-group", "-b", pkg, deb],
+                   check=True, capture_output=True)
+    with open(deb, "rb") as f:
+        digest = "sha256:" + hashlib.sha256(f.read()).hexdigest()
+    m = {"version": "2",
+         "sources": {"org.osbuild.curl": {"items": {
+             digest: {"url": "file://" + deb}}}},
+         "pipelines": [{"name": "os", "stages": [stage(
+             "io.ib.debian.install", {},
+             {"packages": {"type": "org.osbuild.files",
+                           "origin": "org.osbuild.source",
+                           "references": [digest]}})]}]}
+    p = subprocess.run([IB, "--store", "rel-store", "--json", "-"],
+                       input=json.dumps(m), capture_output=True, text=True,
+                       cwd=tmp, timeout=120)
+    try:
+        out = json.loads(p.stdout)["error"]["details"]["stage"]["output"]
+    except (ValueError, KeyError, TypeError):
+        out = p.stdout + p.stderr
+    check("Wrote 1 entries" in out and "failed to read archive" not in out
+          and "installing 1 packages with mmdebstrap" in out and
+          "running apt-get update" in out,
+          "a relative --store: the install's repository finds the "
+          "store's .debs (%s)" % out[-800:])
 
 
 def tree_child(tmp):

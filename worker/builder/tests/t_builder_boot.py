@@ -166,6 +166,13 @@ def body(tmp, req):
     pkgs = res["metadata"]["os"]["io.ib.debian.install"]["packages"]
     check(len(pkgs) == len(req["depsolve"]["package_specs"]["os"]),
           "metadata lists the %d installed packages" % len(pkgs))
+    inst = res["log"]["os"][0]["output"]
+    check("installing remaining packages inside the chroot" in inst,
+          "the install extracts only the Essential:yes packages first, "
+          "dpkg unpacks the rest once (%s)" % inst[-600:])
+    check(inst.count("update-initramfs: Generating /boot/initrd.img-") == 1,
+          "the initramfs is made once, not again by the trigger (%d)" %
+          inst.count("update-initramfs: Generating"))
 
     def info(path, fmt=None):
         p = subprocess.run(["qemu-img", "info", "--output=json"] +
@@ -204,6 +211,24 @@ def body(tmp, req):
         (ran, secs))
     with open(os.path.join(tmp, "out3", "os", "etc", "hostname")) as f:
         check(f.read() == "ib-boot-2\n", "the new hostname is in the tree")
+    os3 = os.path.join(tmp, "out3", "os")
+    links = [os.readlink(os.path.join(os3, x)) for x in
+             ("initrd.img", "initrd.img.old", "vmlinuz", "vmlinuz.old")
+             if os.path.islink(os.path.join(os3, x))]
+    check(len(links) == 4 and all(os.path.isfile(os.path.join(os3, x))
+                                  for x in links),
+          "the kernel's and initramfs' links at / lead to /boot (%s)" %
+          links)
+    with open(os.path.join(tmp, "out3", "os", "var", "lib", "dpkg",
+                           "status")) as f:
+        status = f.read().split("\n\n")
+    want = sorted(p["name"] for p in req["depsolve"]["package_specs"]["os"])
+    got = sorted(st.split("\n", 1)[0][len("Package: "):] for st in status
+                 if "Status: install ok installed" in st)
+    check(got == want and not os.path.exists(os.path.join(
+        tmp, "out3", "os", "var", "lib", "apt", "extended_states")),
+        "the tree holds exactly the pinned packages, installed, and no "
+        "apt state (%d of %d)" % (len(got), len(want)))
 
     # A pinned set missing a dependency: mmdebstrap has no mirror to
     # fetch it from, so the install fails.

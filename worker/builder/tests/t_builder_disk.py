@@ -544,6 +544,46 @@ def body(tmp):
             copies = f.read().count(b"k0000255" * 512) // 2
         check(copies == 1, "direct: the blocks /boot had before its "
               "rewrite are holes (%d copies of the kernel)" % copies)
+        # Only what extlinux cannot read is rewritten: the kernel with
+        # holes, not the initrd of one block (nor, so, a Debian kernel
+        # and initrd, one extent each).
+        check("/boot/vmlinuz-%s rewritten densely" % KVER in output and
+              "/boot/initrd.img-%s rewritten" % KVER not in output,
+              "direct: only the /boot file with holes is rewritten (%s)" %
+              [x for x in output.splitlines() if "rewritten" in x])
+
+    # --- mke2fs and extlinux run without their syncs (which only wait
+    # for the scratch image to reach the disk): probes in PATH before
+    # the real tools record whether fsync is skipped for them ---
+    probe = os.path.join(tmp, "sync-probe")
+    os.makedirs(probe)
+    plog = os.path.join(tmp, "sync-probe.log")
+    for tool in ("mke2fs", "extlinux"):
+        with open(os.path.join(probe, tool), "w") as f:
+            f.write("#!/bin/sh\n"
+                    "python3 -c 'import os\n"
+                    "r, w = os.pipe()\n"
+                    "try:\n"
+                    "    os.fsync(w)\n"      # EINVAL on a pipe, if it runs
+                    "    print(\"%s skipped\")\n"
+                    "except OSError:\n"
+                    "    print(\"%s real\")' >>%s\n"
+                    "exec %s \"$@\"\n" % (tool, tool, plog,
+                                           shutil.which(tool)))
+        os.chmod(os.path.join(probe, tool), 0o755)
+    out = os.path.join(tmp, "out-p")
+    rc, res, output, err = build(
+        manifest({"kernel_opts": "probe"}), store, out,
+        {"PATH": probe + ":" + os.environ["PATH"]})
+    seen = open(plog).read().split("\n") if os.path.exists(plog) else []
+    check(rc == 0 and "mke2fs skipped" in seen and
+          "extlinux skipped" in seen and not any("real" in x for x in seen),
+          "mke2fs and extlinux run with fsync skipped (%s %s)" %
+          (seen, (output or err)[-600:]))
+    if rc == 0:
+        check_image(tmp, os.path.join(out, "image", "disk.raw"), t, want,
+                    "direct, syncs skipped")
+    shutil.rmtree(out)
 
     # --- the same with libguestfs, forced: the same layout ---
     out = os.path.join(tmp, "out-g")
