@@ -244,6 +244,9 @@ fuzz: deps
 	@./ci/fuzz.sh
 
 ami: deps all
+ifdef CROSS
+	@./ci/arm64-sysroot.sh $(SYSROOT)
+endif
 	@B=$(B) PLATFORM=$(PLATFORM) ARCH=$(ARCH) ./packer/build.sh
 
 # The packages build the programs themselves, from a copy of the tracked
