@@ -279,7 +279,7 @@ disk_uefi() {
 	guestfish -N "$work/disk.raw=disk:$size" -- <<-EOF >"$work/guestfish.log" 2>&1 || {
 	part-init /dev/sda gpt
 	part-add /dev/sda p 2048 133119
-	part-add /dev/sda p 133120 -1
+	part-add /dev/sda p 133120 -34
 	part-set-gpt-type /dev/sda 1 C12A7328-F81F-11D2-BA4B-00A0C93EC93B
 	part-set-gpt-type /dev/sda 2 B921B045-1DF0-41C3-AF44-4C6F280D3FAE
 	mkfs vfat /dev/sda1 label:ESP
