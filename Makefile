@@ -244,13 +244,22 @@ fuzz: deps
 	@./ci/fuzz.sh
 
 ami: deps all
+ifdef CROSS
+	@./ci/arm64-sysroot.sh $(SYSROOT)
+endif
 	@B=$(B) PLATFORM=$(PLATFORM) ARCH=$(ARCH) ./packer/build.sh
 
 # The packages build the programs themselves, from a copy of the tracked
 # tree (debhelper, rpmbuild); only their build dependencies are installed.
+# ARCH=arm64: cross-built against the sysroot and its dpkg records
+# (ci/arm64-sysroot.sh, run again: it keeps what is up to date).
 deb:
 	@[ -n "$(NO_DEPS)" ] || ./ci/deps.sh deb
-	@B=$(B) ./ci/package.sh deb
+ifdef CROSS
+	@[ -n "$(NO_DEPS)" ] || ./ci/deps.sh $(ARCH)
+	@./ci/arm64-sysroot.sh $(SYSROOT)
+endif
+	@B=$(B) ARCH=$(ARCH) SYSROOT=$(SYSROOT) ./ci/package.sh deb
 
 rpm:
 	@[ -n "$(NO_DEPS)" ] || ./ci/deps.sh rpm

@@ -10,6 +10,12 @@
 # Needs the arm64 apt lists (ci/deps.sh arm64 adds the architecture).
 # Idempotent: the .debs are kept in DIR.debs, DIR is made again only when
 # the list of packages changed.
+# DIR.dpkg is a dpkg administrative directory describing DIR to the host's
+# dpkg tools: every unpacked package as installed, its files under DIR's
+# path (as the usrmerged tree has them), its shlibs and symbols files
+# (dpkg-deb -e). `dpkg-shlibdeps --admindir=DIR.dpkg -lDIR/usr/lib/...`
+# then derives an arm64 package's Depends from the real arm64 libraries
+# (make deb ARCH=arm64).
 # Usage: ci/arm64-sysroot.sh DIR
 set -eu
 
@@ -40,7 +46,8 @@ if [ ! -s "$empty.list" ]; then
 	rm -f "$empty.list"
 	exit 1
 fi
-if [ -f "$dir/.packages" ] && cmp -s "$empty.list" "$dir/.packages"; then
+if [ -f "$dir/.packages" ] && [ -f "$dir.dpkg/status" ] &&
+    cmp -s "$empty.list" "$dir/.packages"; then
 	rm -f "$empty.list"
 	exit 0
 fi
@@ -65,17 +72,47 @@ if [ -n "$missing" ]; then
 	done
 fi
 
-rm -rf "$dir"
-mkdir -p "$dir"
+rm -rf "$dir" "$dir.dpkg"
+mkdir -p "$dir" "$dir.dpkg/info" "$dir.dpkg/updates"
+root=$(cd "$dir" && pwd)
+admin="$root.dpkg"
+: >"$admin/status"
+: >"$admin/available"
+echo 1 >"$admin/info/format"  # NAME:ARCH info files
+printf 'amd64\n%s\n' "$arch" >"$admin/arch"
+ctl="$admin/.control"
 while read -r pv; do
 	name=${pv%%=*}
 	ver=${pv#*=}
 	ver=${ver#*:}
 	for f in "$debs/${name}_${ver}_$arch.deb" "$debs/${name}_${ver}_all.deb"
 	do
-		[ ! -e "$f" ] || dpkg-deb -x "$f" "$dir"
+		[ -e "$f" ] || continue
+		dpkg-deb -x "$f" "$dir"
+		rm -rf "$ctl"
+		dpkg-deb -e "$f" "$ctl"
+		# The package as installed; info files are NAME:ARCH for
+		# Multi-Arch: same, NAME otherwise (as dpkg names them).
+		info=$name
+		if grep -qx 'Multi-Arch: same' "$ctl/control"; then
+			info="$name:$(dpkg-deb -f "$f" Architecture)"
+		fi
+		{
+			sed '/^Package:/a Status: install ok installed' \
+			    "$ctl/control"
+			echo
+		} >>"$admin/status"
+		dpkg-deb --fsys-tarfile "$f" | tar -t |
+		    sed -e 's|^\./|/|' -e 's|/$||' -e '/^$/d' \
+			-e 's|^/lib\(64\)*/|/usr/lib\1/|' -e 's|^/lib\(64\)*$|/usr/lib\1|' \
+			-e "s|^|$root|" >"$admin/info/$info.list"
+		for part in shlibs symbols; do
+			[ ! -f "$ctl/$part" ] ||
+			    cp "$ctl/$part" "$admin/info/$info.$part"
+		done
 	done
 done <"$empty.list"
+rm -rf "$ctl"
 # usrmerge: /lib and /lib64 are /usr's.
 for d in lib lib64; do
 	if [ -d "$dir/$d" ] && [ ! -L "$dir/$d" ]; then

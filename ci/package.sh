@@ -1,6 +1,6 @@
 #!/bin/sh
 # Builds the ib-worker package from a copy of the tracked tree:
-#   ci/package.sh deb   -> $B/pkg/ib-worker_VERSION_amd64.deb
+#   ci/package.sh deb   -> $B/pkg/ib-worker_VERSION_ARCH.deb
 #                          (debhelper: ami/debian/ is the debian/ folder)
 #   ci/package.sh rpm   -> $B/pkg/ib-worker-VERSION-RELEASE.x86_64.rpm
 #                          (rpmbuild from a source tarball, ami/rpm/ib-worker.spec)
@@ -9,7 +9,12 @@
 # debugging symbols into $B/pkg/debug/ (the -dbgsym .deb, the -debuginfo
 # .rpm). The build must find its build dependencies installed (make deb /
 # make rpm install them); it never calls apt or the network.
-# Env: B (build directory, for the output only).
+# Env: B (build directory, for the output only); ARCH (deb only): the
+# host's architecture (default) or arm64 (aarch64), cross-built with
+# Debian's cross toolchain against the unpacked sysroot SYSROOT (default
+# build-arm64/sysroot, made by ci/arm64-sysroot.sh; `make deb ARCH=arm64`
+# makes it): dpkg-shlibdeps reads the arm64 libraries' shlibs and symbols
+# from its records, SYSROOT.dpkg.
 set -eu
 
 kind=${1:-}
@@ -56,6 +61,26 @@ copy_tree() {
 	fi
 }
 
+host_arch=$(dpkg --print-architecture 2>/dev/null || echo amd64)
+case ${ARCH:-$host_arch} in
+x86_64) arch=amd64 ;;
+aarch64) arch=arm64 ;;
+*) arch=${ARCH:-$host_arch} ;;
+esac
+if [ "$arch" != "$host_arch" ]; then
+	if [ "$kind" != deb ] || [ "$arch" != arm64 ]; then
+		echo "package.sh: ARCH=$arch: only the deb is cross-built, for arm64" >&2
+		exit 2
+	fi
+	sysroot=${SYSROOT:-$top/build-arm64/sysroot}
+	case $sysroot in /*) ;; *) sysroot="$top/$sysroot" ;; esac
+	if [ ! -f "$sysroot/.packages" ] || [ ! -f "$sysroot.dpkg/status" ]; then
+		echo "package.sh: no arm64 sysroot with its records in $sysroot" \
+		    "(make deb ARCH=arm64 makes it: ci/arm64-sysroot.sh)" >&2
+		exit 1
+	fi
+fi
+
 case $kind in
 deb)
 	version="$base+$rel"
@@ -71,20 +96,27 @@ deb)
 	 -- $maint  $(date -R)
 	EOF
 	jobs=$(nproc 2>/dev/null || echo 1)
+	# Cross: -a sets the host architecture for debhelper (cross compiler,
+	# strip, objcopy); -d because the arm64 Build-Depends are unpacked in
+	# the sysroot, not installed (dpkg cannot check them).
+	set -- -b --no-sign
+	[ "$arch" = "$host_arch" ] || set -- "$@" -a "$arch" -d
 	(cd "$src" && DEB_BUILD_OPTIONS="${DEB_BUILD_OPTIONS:-parallel=$jobs}" \
-	    dpkg-buildpackage -b --no-sign) >"$work/build.log" 2>&1 || {
+	    IB_SYSROOT="${sysroot:-}" dpkg-buildpackage "$@") \
+	    >"$work/build.log" 2>&1 || {
 		tail -n 60 "$work/build.log" >&2
 		echo "package.sh: dpkg-buildpackage failed" >&2
 		exit 1
 	}
-	pkg="$out/ib-worker_${version}_amd64.deb"
+	pkg="$out/ib-worker_${version}_$arch.deb"
 	[ -f "$work/$(basename "$pkg")" ] || {
 		echo "package.sh: dpkg-buildpackage made no $(basename "$pkg")" >&2
 		exit 1
 	}
-	rm -f "$out"/ib-worker_*.deb "$out"/debug/ib-worker-dbgsym_*.deb
+	rm -f "$out"/ib-worker_*_"$arch".deb \
+	    "$out"/debug/ib-worker-dbgsym_*_"$arch".deb
 	mv "$work/$(basename "$pkg")" "$pkg"
-	for f in "$work"/ib-worker-dbgsym_*.deb; do
+	for f in "$work"/ib-worker-dbgsym_*_"$arch".deb; do
 		[ ! -f "$f" ] || mv "$f" "$out/debug/"
 	done
 	;;

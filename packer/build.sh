@@ -9,7 +9,13 @@
 #     mmdebstrap makes a Debian 12 root file system with the ib-worker .deb
 #     (make deb) and its runtime dependencies, ami/provision.sh runs in it,
 #     and guestfish (libguestfs, TCG) partitions a disk, copies the tree in
-#     and installs extlinux. No loop device or host mount is used.
+#     and installs extlinux (x86_64: MBR, BIOS) or GRUB's EFI build
+#     (aarch64: GPT, an ESP with BOOTAA64.EFI made by the host's
+#     grub-mkimage from the image's grub-efi-arm64-bin modules, UEFI only).
+#     No loop device or host mount is used. aarch64 is a foreign tree:
+#     mmdebstrap runs its maintainer scripts through qemu-user (binfmt_misc,
+#     ci/deps.sh arm64); the image goes to build-arm64/images/ (make ami
+#     ARCH=aarch64 PLATFORM=local sets B).
 # Env: ARCH x86_64 (default) or aarch64 (the AMI's architecture, Debian's
 # arm64 source AMI, a Graviton build instance, the arm64 .deb).
 # Env for local: IB_MIRROR (Debian mirror), IB_IMAGE_SIZE (virtual size,
@@ -100,15 +106,25 @@ build_aws() {
 }
 
 build_local() {
-	[ "$deb_arch" = amd64 ] ||
-		die "PLATFORM=local builds x86_64 worker images only so far" \
-		    "(ARCH=$ARCH: use PLATFORM=aws)"
 	for tool in mmdebstrap guestfish qemu-img; do
 		command -v "$tool" >/dev/null ||
 			die "$tool is not installed (make deps)"
 	done
 	mbr=/usr/lib/syslinux/mbr/mbr.bin
-	[ -f "$mbr" ] || die "$mbr is missing (apt-get install syslinux-common)"
+	case $deb_arch in
+	amd64)
+		[ -f "$mbr" ] ||
+			die "$mbr is missing (apt-get install syslinux-common)"
+		;;
+	arm64)
+		command -v grub-mkimage >/dev/null ||
+			die "grub-mkimage is not installed (apt-get install grub-common)"
+		[ "$(dpkg --print-architecture)" = arm64 ] ||
+		    [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] ||
+			die "arm64 trees need qemu-aarch64 in binfmt_misc" \
+			    "(ci/deps.sh arm64)"
+		;;
+	esac
 	export LIBGUESTFS_BACKEND=direct LIBGUESTFS_BACKEND_SETTINGS=force_tcg
 
 	start=$(date +%s)
@@ -129,15 +145,23 @@ build_local() {
 
 	# What a worker needs at run time beyond the package's own Depends,
 	# plus what makes the disk boot and reachable.
-	pkgs="systemd,systemd-sysv,udev,dbus,linux-image-amd64,initramfs-tools"
+	pkgs="systemd,systemd-sysv,udev,dbus,linux-image-$deb_arch,initramfs-tools"
 	pkgs="$pkgs,cloud-init,cloud-guest-utils,openssh-server,ca-certificates"
 	pkgs="$pkgs,libcurl4,libjson-c5,libguestfs0,qemu-utils,curl,jq,kmod,nvme-cli"
 	pkgs="$pkgs,iproute2,netbase,e2fsprogs,procps,systemd-resolved"
 	[ -z "$debdeps" ] || pkgs="$pkgs,$debdeps"
+	# arm64: GRUB's arm64-efi modules, which grub-mkimage makes the ESP's
+	# loader of (copied out of the tree by a hook, as ib-build does).
+	grub_hook=true
+	if [ "$deb_arch" = arm64 ]; then
+		pkgs="$pkgs,grub-efi-arm64-bin"
+		grub_hook="cp -r \"\$1/usr/lib/grub/arm64-efi\" '$work/grub-mods'"
+	fi
 
 	log "making the root file system (mmdebstrap, $mirror)"
 	t0=$(date +%s)
-	mmdebstrap --variant=minbase --include="$pkgs" \
+	mmdebstrap --variant=minbase --architectures="$deb_arch" \
+	    --include="$pkgs" \
 	    --aptopt='APT::Install-Recommends "false"' \
 	    --dpkgopt='path-exclude=/usr/share/man/*' \
 	    --dpkgopt='path-exclude=/usr/share/locale/*' \
@@ -158,7 +182,8 @@ build_local() {
 	    --customize-hook="mkdir -p \"\$1/tmp/ib-ami\" && cp -r '$top/ami/.' \"\$1/tmp/ib-ami/\"" \
 	    --customize-hook="cp '$deb' \"\$1/tmp/ib-ami/\"" \
 	    --customize-hook='chroot "$1" sh /tmp/ib-ami/provision.sh /tmp/ib-ami' \
-	    --customize-hook="sh '$top/packer/local/customize.sh' \"\$1\"" \
+	    --customize-hook="sh '$top/packer/local/customize.sh' \"\$1\" $deb_arch" \
+	    --customize-hook="$grub_hook" \
 	    --customize-hook='rm -rf "$1/tmp/ib-ami"' \
 	    bookworm "$work/rootfs.tar" "$mirror" >"$work/mmdebstrap.log" 2>&1 || {
 		tail -n 40 "$work/mmdebstrap.log" >&2
@@ -179,6 +204,26 @@ build_local() {
 	[ -n "$kver" ] || die "no kernel in the root file system"
 
 	log "making the disk ($size, guestfish with TCG)"
+	if [ "$deb_arch" = arm64 ]; then
+		disk_uefi "$size" "$kver"
+	else
+		disk_bios "$size" "$kver"
+	fi
+	t2=$(date +%s)
+	log "disk made in $((t2 - t1)) s"
+
+	out="$babs/images/worker.qcow2"
+	qemu-img convert -c -O qcow2 "$work/disk.raw" "$out.tmp"
+	mv -f "$out.tmp" "$out"
+	end=$(date +%s)
+	log "$out: $(qemu-img info --output=json "$out" |
+	    jq -r '"\(.["virtual-size"] / 1048576 | floor) MiB virtual, \(.["actual-size"] / 1048576 | floor) MiB on disk"')"
+	log "local $ec2_arch image built in $((end - start)) s (rootfs $((t1 - t0)) s, disk $((t2 - t1)) s, qcow2 $((end - t2)) s)"
+}
+
+# disk_bios SIZE KVER: $work/disk.raw, MBR, extlinux, the root file system.
+disk_bios() {
+	size=$1 kver=$2
 	cat >"$work/extlinux.conf" <<-EOF
 	DEFAULT worker
 	TIMEOUT 10
@@ -207,16 +252,51 @@ build_local() {
 		cat "$work/guestfish.log" >&2
 		die "guestfish failed"
 	}
-	t2=$(date +%s)
-	log "disk made in $((t2 - t1)) s"
+}
 
-	out="$babs/images/worker.qcow2"
-	qemu-img convert -c -O qcow2 "$work/disk.raw" "$out.tmp"
-	mv -f "$out.tmp" "$out"
-	end=$(date +%s)
-	log "$out: $(qemu-img info --output=json "$out" |
-	    jq -r '"\(.["virtual-size"] / 1048576 | floor) MiB virtual, \(.["actual-size"] / 1048576 | floor) MiB on disk"')"
-	log "local image built in $((end - start)) s (rootfs $((t1 - t0)) s, disk $((t2 - t1)) s, qcow2 $((end - t2)) s)"
+# disk_uefi SIZE KVER: $work/disk.raw, GPT with a 64 MiB ESP holding
+# GRUB (EFI/BOOT/BOOTAA64.EFI, the removable-media path AAVMF and EC2's
+# UEFI boot without NVRAM entries) and its grub.cfg, and the root file
+# system (the arm64 root partition type).
+disk_uefi() {
+	size=$1 kver=$2
+	mkdir -p "$work/esp"
+	grub-mkimage -d "$work/grub-mods" -O arm64-efi -p /EFI/BOOT \
+	    -o "$work/esp/BOOTAA64.EFI" part_gpt fat ext2 normal linux \
+	    search search_label configfile echo test gzio \
+	    >"$work/grub.log" 2>&1 || {
+		cat "$work/grub.log" >&2
+		die "grub-mkimage failed"
+	}
+	cat >"$work/esp/grub.cfg" <<-EOF
+	set timeout=1
+	search --no-floppy --set=root --label ib-root
+	menuentry worker {
+	  linux /boot/vmlinuz-$kver root=LABEL=ib-root ro console=tty0 console=ttyAMA0,115200n8
+	  initrd /boot/initrd.img-$kver
+	}
+	EOF
+	guestfish -N "$work/disk.raw=disk:$size" -- <<-EOF >"$work/guestfish.log" 2>&1 || {
+	part-init /dev/sda gpt
+	part-add /dev/sda p 2048 133119
+	part-add /dev/sda p 133120 -34
+	part-set-gpt-type /dev/sda 1 C12A7328-F81F-11D2-BA4B-00A0C93EC93B
+	part-set-gpt-type /dev/sda 2 B921B045-1DF0-41C3-AF44-4C6F280D3FAE
+	mkfs vfat /dev/sda1 label:ESP
+	mkfs ext4 /dev/sda2 label:ib-root
+	mount /dev/sda2 /
+	tar-in $work/rootfs.tar / xattrs:true acls:true
+	ln-sf /run/systemd/resolve/stub-resolv.conf /etc/resolv.conf
+	mkdir-p /boot/efi
+	mount /dev/sda1 /boot/efi
+	mkdir-p /boot/efi/EFI/BOOT
+	upload $work/esp/BOOTAA64.EFI /boot/efi/EFI/BOOT/BOOTAA64.EFI
+	upload $work/esp/grub.cfg /boot/efi/EFI/BOOT/grub.cfg
+	umount-all
+	EOF
+		cat "$work/guestfish.log" >&2
+		die "guestfish failed"
+	}
 }
 
 case $platform in

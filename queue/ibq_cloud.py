@@ -185,7 +185,8 @@ def post_compose(h, app):
     ir = req.get("image_request")
     if not isinstance(ir, dict):
         raise error(20, "image_request (one) is required")
-    if ir.get("architecture") != "x86_64":
+    arch = ir.get("architecture")
+    if not isinstance(arch, str) or arch not in ibq_compose.ARCHES:
         raise error(5)
     itype = ir.get("image_type")
     if not isinstance(itype, str) or (itype not in TEST_TYPES and
@@ -206,6 +207,8 @@ def post_compose(h, app):
         raise error(20, "customizations must be an object")
 
     if itype in TEST_TYPES:
+        if arch != "x86_64":
+            raise error(5, "the test image types are x86_64 only")
         spec = TEST_TYPES[itype]
         size = min(size or spec["size"], MAX_TEST_SIZE)
         manifest, filename = _test_manifest(spec, size, "qcow2")
@@ -230,7 +233,7 @@ def post_compose(h, app):
                 mirror = r["baseurl"]
                 break
         creq = {"distribution": distro, "image_type": itype,
-                "customizations": cust, "mirror": mirror,
+                "arch": arch, "customizations": cust, "mirror": mirror,
                 "targets": [{"type": n, "options": o} for n, o in targets]}
         if size:
             creq["size"] = size

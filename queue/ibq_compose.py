@@ -62,6 +62,18 @@ DISTROS["debian-12"]["bases"] = {
                 "initramfs-tools"],
 }
 
+# The architectures images are built for (the composer's names) -> Debian's
+# name, and what the image needs beyond the base set: aarch64 boots only
+# with UEFI, whose loader the manifest generator makes from the tree's GRUB
+# modules. The jobs carry the architecture: the depsolve job resolves that
+# architecture's packages, and the osbuild job goes only to a worker of
+# that architecture (the store matches `osbuild` with the job's arch, as
+# the composer queues osbuild:ARCH), where the tree is native.
+ARCHES = {
+    "x86_64": {"deb": "amd64", "extra": []},
+    "aarch64": {"deb": "arm64", "extra": ["grub-efi-arm64-bin"]},
+}
+
 # Image type -> (export pipeline, file), as the manifest generator names
 # them.
 IMAGE_TYPES = {
@@ -154,7 +166,13 @@ def plan(req, mirror):
     cust = req.get("customizations", {})
     _check(isinstance(cust, dict), "customizations must be an object")
     arch = req.get("arch", "x86_64")
-    _check(arch in ("x86_64",), "only x86_64 images are built here")
+    _check(isinstance(arch, str) and arch in ARCHES,
+           "arch must be one of %s" % ", ".join(sorted(ARCHES)))
+    debarch = ARCHES[arch]["deb"]
+    # The base sets name the amd64 kernels; each architecture has its own.
+    base_pkgs = [p[:-len("-amd64")] + "-" + debarch
+                 if p.startswith("linux-image-") and p.endswith("-amd64")
+                 else p for p in d["bases"][base]] + ARCHES[arch]["extra"]
     mirror = req.get("mirror", mirror).rstrip("/")
     _check(re.match(r"^https?://[^\s?#]+$", mirror) is not None,
            "mirror must be an http(s) URL")
@@ -169,8 +187,8 @@ def plan(req, mirror):
     repo = {
         "id": distro,
         "name": distro,
-        "baseurls": ["deb+%s?suite=%s&components=%s&arch=amd64" % (
-            mirror, d["suite"], d["components"])],
+        "baseurls": ["deb+%s?suite=%s&components=%s&arch=%s" % (
+            mirror, d["suite"], d["components"], debarch)],
         "check_gpg": False,
     }
     if gpgkeys:
@@ -178,8 +196,7 @@ def plan(req, mirror):
         repo["gpgkeys"] = gpgkeys
     depsolve = {
         "grouped_package_sets": {"os": [{
-            "Include": sorted(set(d["required"] + d["bases"][base] +
-                                  pkgs)),
+            "Include": sorted(set(d["required"] + base_pkgs + pkgs)),
             "Exclude": [],
             "Repositories": [repo],
             "InstallWeakDeps": False,
@@ -196,6 +213,7 @@ def plan(req, mirror):
                                            d["components"]),
         "customizations": cust,
         "image": {"formats": [itype]},
+        "arch": arch,
     })
     if isinstance(req.get("size"), int):
         manifest_request["image"]["size"] = req["size"]

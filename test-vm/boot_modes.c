@@ -28,8 +28,6 @@
 
 #define OVMF_CODE	"/usr/share/OVMF/OVMF_CODE.fd"
 #define OVMF_VARS	"/usr/share/OVMF/OVMF_VARS.fd"
-#define AAVMF_CODE	"/usr/share/AAVMF/AAVMF_CODE.fd"
-#define AAVMF_VARS	"/usr/share/AAVMF/AAVMF_VARS.fd"
 #define BM_BUILD_TIMEOUT	1200
 #define BM_BOOT_TIMEOUT		300
 #define BM_MARKER	"IB-VMTEST-MARKER"
@@ -146,7 +144,7 @@ boot_image(struct vt *vt, const char *suffix, const char *image,
 	}
 	if (arm)
 		loader = xasprintf("<loader readonly='yes' type='pflash'>"
-		    AAVMF_CODE "</loader><nvram template='" AAVMF_VARS
+		    VT_AAVMF_CODE "</loader><nvram template='" VT_AAVMF_VARS
 		    "'>%s</nvram>", nvram);
 	else if (strcmp(firmware, "uefi") == 0)
 		loader = xasprintf("<loader readonly='yes' type='pflash'>"

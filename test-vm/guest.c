@@ -65,13 +65,14 @@ static const char cache_fstab[] =
     "LABEL=ib-cache /var/cache/osbuild-worker ext4 "
     "defaults,noatime,x-systemd.device-timeout=60s 0 2\n";
 
-/* The journal goes to the serial console too: the harness reads the
- * worker's and ib-vmcheck's lines there. */
-static const char journald_conf[] =
-    "[Journal]\n"
-    "ForwardToConsole=yes\n"
-    "TTYPath=/dev/ttyS0\n"
-    "MaxLevelConsole=info\n";
+/* The journal goes to the serial console too (%s: its device, ttyS0 or
+ * arm64's ttyAMA0): the harness reads the worker's and ib-vmcheck's lines
+ * there. */
+#define JOURNALD_CONF						\
+    "[Journal]\n"							\
+    "ForwardToConsole=yes\n"						\
+    "TTYPath=/dev/%s\n"							\
+    "MaxLevelConsole=info\n"
 
 struct gfile {
 	const char	*path;
@@ -109,7 +110,20 @@ gf_create(void)
 int
 guest_prepare(struct vt *vt, char *err)
 {
+	if (vt->pinned == NULL)
+		guest_pin(vt);
+	return guest_prepare_image(vt, vt->pinned, "ttyS0", "base", &vt->base,
+	    err);
+}
+
+int
+guest_prepare_image(struct vt *vt, const char *image, const char *tty,
+    const char *name, char **basep, char *err)
+{
 	guestfs_h *g = NULL;
+	char *base = xasprintf("%s/%s%s.qcow2", vt->work, VT_PREFIX, name);
+	char *journald = xasprintf(JOURNALD_CONF, tty);
+	char *root = NULL;
 	char *log = xasprintf("%s/qemu-img.log", vt->work);
 	char *address = xasprintf("http://%s:%d", VT_HOST_IP, vt->queue_port);
 	char *unit = guest_unit_name(address);
@@ -120,7 +134,7 @@ guest_prepare(struct vt *vt, char *err)
 		{ "/etc/osbuild-worker/osbuild-worker.toml", toml, 0600 },
 		{ "/var/lib/ib-worker/firstboot.done", "local VM test\n", 0600 },
 		{ "/etc/cloud/cloud-init.disabled", "", 0644 },
-		{ "/etc/systemd/journald.conf.d/ib-vmtest.conf", journald_conf,
+		{ "/etc/systemd/journald.conf.d/ib-vmtest.conf", journald,
 		    0644 },
 	};
 	/* What would only compete for the CPU under TCG: the full machine
@@ -132,17 +146,14 @@ guest_prepare(struct vt *vt, char *err)
 	size_t i;
 	int rc = -1;
 
-	if (vt->pinned == NULL)
-		guest_pin(vt);
-	vt->base = xasprintf("%s/%sbase.qcow2", vt->work, VT_PREFIX);
-	unlink(vt->base);
+	unlink(base);
 	{
 		char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2",
-		    "-b", vt->pinned, "-F", "qcow2", vt->base, NULL };
+		    "-b", (char *)image, "-F", "qcow2", base, NULL };
 
 		if (host_run(argv, NULL, log, 60) != 0) {
 			snprintf(err, ERRLEN, "qemu-img create %s failed",
-			    vt->base);
+			    base);
 			goto cleanup;
 		}
 	}
@@ -157,13 +168,17 @@ guest_prepare(struct vt *vt, char *err)
 		goto cleanup;						\
 	}								\
 } while (0)
-	GF(guestfs_add_drive_opts(g, vt->base,
+	GF(guestfs_add_drive_opts(g, base,
 	    GUESTFS_ADD_DRIVE_OPTS_FORMAT, "qcow2", -1), "add drive");
 	GF(guestfs_launch(g), "launch");
-	GF(guestfs_mount(g, "/dev/sda1", "/"), "mount /dev/sda1");
+	/* The root by its label: the first partition of the x86_64 image,
+	 * the second (after the ESP) of the arm64 one. */
+	if ((root = guestfs_findfs_label(g, "ib-root")) == NULL)
+		GF(-1, "no ib-root file system");
+	GF(guestfs_mount(g, root, "/"), "mount the root");
 	if (guestfs_exists(g, "/usr/bin/ib-worker") != 1 ||
 	    guestfs_exists(g, "/lib/systemd/system/ib-worker@.service") != 1) {
-		snprintf(err, ERRLEN, "%s has no ib-worker package", vt->image);
+		snprintf(err, ERRLEN, "%s has no ib-worker package", image);
 		goto cleanup;
 	}
 	if (guestfs_exists(g, "/usr/bin/ib-build") != 1 ||
@@ -171,7 +186,7 @@ guest_prepare(struct vt *vt, char *err)
 	    guestfs_exists(g, "/usr/bin/mmdebstrap") != 1) {
 		snprintf(err, ERRLEN, "%s has no ib-build, ib-depsolve or "
 		    "mmdebstrap (an image older than the package's Depends)",
-		    vt->image);
+		    image);
 		goto cleanup;
 	}
 	for (i = 0; i < nitems(files); i++) {
@@ -229,10 +244,14 @@ cleanup:
 	free(unit);
 	free(wants);
 	free(toml);
-	if (rc == -1) {
-		free(vt->base);
-		vt->base = NULL;
-	}
+	free(journald);
+	free(root);
+	free(*basep);
+	*basep = NULL;
+	if (rc == 0)
+		*basep = base;
+	else
+		free(base);
 	return rc;
 }
 

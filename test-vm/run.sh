@@ -57,11 +57,15 @@ fi
 # $B/test-vm/repo, through this machine's apt).
 # The aarch64 case (named only) also needs the arm64 packages, and the
 # emulator and firmware of that architecture.
-arm64=0
+# The aarch64-worker case (named only) boots the arm64 worker image,
+# build-arm64/images/worker.qcow2, built here as the x86_64 one above
+# (make ami ARCH=aarch64 PLATFORM=local) when it is missing or stale.
+arm64=0 armworker=0
 for a in "$@"; do
 	[ "$a" != aarch64 ] || arm64=1
+	[ "$a" != aarch64-worker ] || armworker=1
 done
-if [ "$arm64" = 1 ]; then
+if [ "$arm64" = 1 ] || [ "$armworker" = 1 ]; then
 	for f in /usr/bin/qemu-system-aarch64 /usr/share/AAVMF/AAVMF_CODE.fd \
 	    /proc/sys/fs/binfmt_misc/qemu-aarch64; do
 		[ -e "$f" ] || {
@@ -69,6 +73,23 @@ if [ "$arm64" = 1 ]; then
 			exit 1
 		}
 	done
+fi
+if [ "$armworker" = 1 ]; then
+	armimg="$top/build-arm64/images/worker.qcow2"
+	stale=""
+	if [ ! -f "$armimg" ]; then
+		stale="it does not exist"
+	elif [ "${IB_VMTEST_REBUILD:-yes}" != no ]; then
+		newer=$(find ami packer/build.sh packer/local worker \
+		    -path ami/tests -prune -o -path '*/tests' -prune -o \
+		    -type f -newer "$armimg" -print 2>/dev/null | head -n 1)
+		[ -z "$newer" ] || stale="$newer is newer"
+	fi
+	if [ -n "$stale" ]; then
+		log "building $armimg ($stale)"
+		./ci/arm64-sysroot.sh "$top/build-arm64/sysroot" >&2
+		B="$top/build-arm64" ARCH=aarch64 PLATFORM=local ./packer/build.sh
+	fi
 fi
 log "the Debian repository for the composes"
 IB_MKREPO_ARM64=$arm64 ./test-vm/mkrepo.sh "$babs/test-vm/repo" >&2

@@ -4,6 +4,7 @@
  * the composer and to S3), and faults (the queue restarted, a VM destroyed
  * and a VM shut down, each in the middle of a build).
  */
+#include <errno.h>
 #include <regex.h>
 #include <signal.h>
 #include <stdio.h>
@@ -1303,6 +1304,66 @@ cleanup:
 	return rc;
 }
 
+/*
+ * aarch64-worker (named only): the arm64 worker image, as `make ami
+ * ARCH=aarch64 PLATFORM=local` builds it (run.sh builds it when it is
+ * missing or older than what goes into it), configured like the x86_64
+ * workers (guest_prepare_image) and booted in an aarch64 domain under TCG
+ * with AAVMF: its worker must register with the host queue as an aarch64
+ * worker.
+ */
+#define ARM_WORKER_TIMEOUT	900
+
+int
+t_aarch64_worker(struct vt *vt, char *err)
+{
+	char *image = xasprintf("%s/build-arm64/images/worker.qcow2", vt->top);
+	char *base = NULL;
+	struct vm *vm = NULL;
+	json_object *ws = NULL;
+	const char *arch = NULL;
+	size_t i, n;
+	int rc = -1;
+
+	if (access(image, R_OK) == -1)
+		FAIL("%s: %s (make ami ARCH=aarch64 PLATFORM=local)", image,
+		    strerror(errno));
+	if (guest_prepare_image(vt, image, "ttyAMA0", "base-aarch64", &base,
+	    err) == -1)
+		goto cleanup;
+	if ((vm = vm_start_arm(vt, "aarch64-worker", base, err)) == NULL)
+		goto cleanup;
+	if (wait_registered(vt, vm, ARM_WORKER_TIMEOUT, err) == -1) {
+		console_tail(vm, 40);
+		goto cleanup;
+	}
+	if ((ws = queue_workers(vt, err)) == NULL)
+		goto cleanup;
+	n = json_object_is_type(ws, json_type_array) ?
+	    json_object_array_length(ws) : 0;
+	for (i = 0; i < n; i++) {
+		json_object *w = json_object_array_get_idx(ws, i);
+
+		if (jstr(w, "id") != NULL &&
+		    strcmp(jstr(w, "id"), vm->worker_id) == 0)
+			arch = jstr(w, "arch");
+	}
+	if (arch == NULL || strcmp(arch, "aarch64") != 0)
+		FAIL("worker %s registered as %s, not aarch64", vm->worker_id,
+		    arch != NULL ? arch : "(no arch)");
+	printf("  aarch64-worker: worker %s (aarch64) registered %.0f s after "
+	    "start\n", vm->worker_id, (now_ms() - vm->started_ms) / 1000.0);
+	rc = 0;
+cleanup:
+	vm_free(vt, vm);
+	json_object_put(ws);
+	if (base != NULL)
+		unlink(base);
+	free(base);
+	free(image);
+	return rc;
+}
+
 const struct vt_test vt_tests[] = {
 	{ "boot", t_boot, 0 },
 	{ "compose", t_compose, 0 },
@@ -1316,5 +1377,6 @@ const struct vt_test vt_tests[] = {
 	{ "uefi", t_uefi, 0 },
 	{ "hybrid", t_hybrid, 0 },
 	{ "aarch64", t_aarch64, 1 },
+	{ "aarch64-worker", t_aarch64_worker, 1 },
 	{ NULL, NULL, 0 },
 };

@@ -173,8 +173,18 @@ virt_sweep(struct vt *vt)
  * changed under the other VMs.
  */
 static char *
-domain_xml(struct vm *vm, int mem_mib, int vcpus)
+domain_xml(struct vm *vm, int mem_mib, int vcpus, int arm)
 {
+	/* aarch64: qemu's virt machine, a Cortex-A57, AAVMF (UEFI) with a
+	 * fresh copy of its variable store. */
+	char *nvram = xasprintf("%s.vars.fd", vm->overlay);
+	char *os = arm ? xasprintf("<type arch='aarch64' machine='virt'>hvm"
+	    "</type><loader readonly='yes' type='pflash'>" VT_AAVMF_CODE
+	    "</loader><nvram template='" VT_AAVMF_VARS "'>%s</nvram>", nvram) :
+	    xstrdup("<type arch='x86_64' machine='pc'>hvm</type>");
+	const char *cpu = arm ? "<model fallback='forbid'>cortex-a57</model>" :
+	    "<model fallback='forbid'>qemu64</model>"
+	    "<feature policy='disable' name='svm'/>";
 	char *cache = vm->cache == NULL ? xstrdup("") : xasprintf(
 	    "    <disk type='file' device='disk'>\n"
 	    "      <driver name='qemu' type='raw' cache='unsafe'/>\n"
@@ -186,12 +196,9 @@ domain_xml(struct vm *vm, int mem_mib, int vcpus)
 	    "  <name>%s</name>\n"
 	    "  <memory unit='MiB'>%d</memory>\n"
 	    "  <vcpu>%d</vcpu>\n"
-	    "  <os><type arch='x86_64' machine='pc'>hvm</type>"
-	    "<boot dev='hd'/></os>\n"
+	    "  <os>%s<boot dev='hd'/></os>\n"
 	    "  <features><acpi/></features>\n"
-	    "  <cpu mode='custom' match='exact' check='none'>"
-	    "<model fallback='forbid'>qemu64</model>"
-	    "<feature policy='disable' name='svm'/></cpu>\n"
+	    "  <cpu mode='custom' match='exact' check='none'>%s</cpu>\n"
 	    "  <clock offset='utc'/>\n"
 	    "  <on_poweroff>destroy</on_poweroff>\n"
 	    "  <on_reboot>restart</on_reboot>\n"
@@ -210,9 +217,12 @@ domain_xml(struct vm *vm, int mem_mib, int vcpus)
 	    "  </devices>\n"
 	    "  <seclabel type='static' model='dac' relabel='no'>"
 	    "<label>+0:+0</label></seclabel>\n"
-	    "</domain>\n", vm->name, mem_mib, vcpus, vm->overlay, cache,
-	    vm->serial);
+	    "</domain>\n", vm->name, mem_mib, vcpus, os, cpu, vm->overlay,
+	    cache, vm->serial);
 
+	unlink(nvram);
+	free(nvram);
+	free(os);
 	free(cache);
 	return xml;
 }
@@ -272,7 +282,7 @@ vm_new(struct vt *vt, const char *suffix, const char *backing, char *err)
  * (qcow2), with a cache volume when with_cache is set. */
 static struct vm *
 start(struct vt *vt, const char *suffix, const char *backing, int with_cache,
-    int mem_mib, int vcpus, char *err)
+    int mem_mib, int vcpus, int arm, char *err)
 {
 	struct vm *vm;
 	char *xml = NULL;
@@ -284,7 +294,7 @@ start(struct vt *vt, const char *suffix, const char *backing, int with_cache,
 		if (cache_volume(vt, vm->cache, err) == -1)
 			goto fail;
 	}
-	xml = domain_xml(vm, mem_mib, vcpus);
+	xml = domain_xml(vm, mem_mib, vcpus, arm);
 	if (vm_define_start(vt, vm, xml, err) == -1)
 		goto fail;
 	free(xml);
@@ -301,6 +311,13 @@ vm_start(struct vt *vt, const char *suffix, char *err)
 	if (vt->base == NULL && guest_prepare(vt, err) == -1)
 		return NULL;
 	return start(vt, suffix, vt->base, 1, vt->vm_mem_mib, VT_WORKER_VCPUS,
+	    0, err);
+}
+
+struct vm *
+vm_start_arm(struct vt *vt, const char *suffix, const char *base, char *err)
+{
+	return start(vt, suffix, base, 1, vt->vm_mem_mib, VT_WORKER_VCPUS, 1,
 	    err);
 }
 
@@ -477,7 +494,7 @@ struct vm *
 vm_start_image(struct vt *vt, const char *suffix, const char *image,
     char *err)
 {
-	return start(vt, suffix, image, 0, 512, 1, err);
+	return start(vt, suffix, image, 0, 512, 1, 0, err);
 }
 
 void

@@ -19,6 +19,9 @@
 #define VT_PREFIX	"ibvt-"
 /* The host's loopback as the guests see it (qemu's user-mode network). */
 #define VT_HOST_IP	"10.0.2.2"
+/* UEFI for arm64 domains (qemu-efi-aarch64). */
+#define VT_AAVMF_CODE	"/usr/share/AAVMF/AAVMF_CODE.fd"
+#define VT_AAVMF_VARS	"/usr/share/AAVMF/AAVMF_VARS.fd"
 /* A worker VM's cache volume (sparse) and its vCPUs: two, so that
  * mmdebstrap, xz and qemu-img get both host cores under TCG. */
 #define VT_CACHE_SIZE	"6G"
@@ -165,6 +168,11 @@ struct vm *vm_start(struct vt *, const char *suffix, char *err);
  * appends a line per connection to relay_log. */
 struct vm *vm_start_deployed(struct vt *, const char *suffix, int imds_port,
 	    const char *relay_log, long long cache_size, char *err);
+/* vm_start for the arm64 worker image: an aarch64 domain (virt machine,
+ * Cortex-A57 under TCG, AAVMF) on a fresh overlay of base (made by
+ * guest_prepare_image), with a blank cache volume. */
+struct vm *vm_start_arm(struct vt *, const char *suffix, const char *base,
+	    char *err);
 /* Boots a built image (qcow2) on an overlay, so the image stays as built. */
 struct vm *vm_start_image(struct vt *, const char *suffix, const char *image,
 	    char *err);
@@ -201,6 +209,12 @@ void	 console_tail(struct vm *, int lines);
 /* Pins the image (vt->pinned) for the run; guest_prepare needs it. */
 void	 guest_pin(struct vt *);
 int	 guest_prepare(struct vt *, char *err);
+/* The same for image (qcow2, root labelled ib-root), the journal on the
+ * console tty (ttyS0, ttyAMA0): *basep becomes work/VT_PREFIX name.qcow2
+ * (freed first; NULL on error). guest_prepare is this for the pinned
+ * worker image into vt->base. */
+int	 guest_prepare_image(struct vt *, const char *image, const char *tty,
+	    const char *name, char **basep, char *err);
 /* For a failed deployed instance: stops it, prints its journal's lines of
  * first boot, the worker, the network and cloud-init to stderr. */
 void	 guest_journal(struct vt *, struct vm *);
@@ -211,6 +225,7 @@ char	*guest_unit_name(const char *address);
 int	 t_uefi(struct vt *, char *err);
 int	 t_hybrid(struct vt *, char *err);
 int	 t_aarch64(struct vt *, char *err);
+int	 t_aarch64_worker(struct vt *, char *err);
 
 /* tests.c */
 struct vt_test {

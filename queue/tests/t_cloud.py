@@ -203,6 +203,23 @@ def test_bearer_tokens():
     cloud_error(st, b, 401, 401)
 
 
+def test_aarch64_compose():
+    """image_request.architecture aarch64: the chain's jobs are aarch64
+    ones (depsolve of the arm64 set, osbuild for aarch64 workers only);
+    the built-in test types are x86_64 only."""
+    cid = compose(S, req("qcow2", architecture="aarch64"))
+    osb = S.show(cid)
+    assert osb["type"] == "osbuild" and osb["arch"] == "aarch64", osb
+    man = S.show(osb["dependencies"][0])
+    dep = S.show(man["dependencies"][0])
+    assert dep["args"]["arch"] == "aarch64", dep
+    ps = dep["args"]["grouped_package_sets"]["os"][0]
+    assert ps["Repositories"][0]["baseurls"][0].endswith("&arch=arm64"), ps
+    st, b, _ = call(S, "POST", "/compose", req(architecture="aarch64"))
+    cloud_error(st, b, 400, 5)
+    assert status(S, cid)["status"] == "pending"
+
+
 def test_compose_survives_a_restart():
     s = Server("--request-job-timeout", "1")
     cid = compose(s, req("test-small"))
@@ -221,4 +238,5 @@ def test_compose_survives_a_restart():
 if __name__ == "__main__":
     run([test_test_type_through_its_states, test_failures_carry_the_job_error,
          test_aws_s3_target_as_the_composer_hands_it_out, test_cancel,
-         test_errors, test_bearer_tokens, test_compose_survives_a_restart])
+         test_errors, test_aarch64_compose, test_bearer_tokens,
+         test_compose_survives_a_restart])

@@ -205,6 +205,48 @@ def test_targets_the_worker_uploads_to():
     assert len(S.admin("GET", "/jobs")) == before
 
 
+def test_aarch64_compose_goes_to_an_aarch64_worker():
+    """A compose naming aarch64: its depsolve job resolves arm64 packages
+    (the arm64 kernel, GRUB's arm64 EFI modules, the arm64 lists), the
+    manifest is an aarch64 one, and its osbuild job is handed only to an
+    aarch64 worker, as the composer queues osbuild:aarch64."""
+    ids = compose(S, {"distribution": "debian-12", "image_type": "qcow2",
+                      "arch": "aarch64", "packages": ["hello"]})
+    dep = S.show(ids["depsolve"])
+    assert dep["arch"] == "aarch64" and dep["args"]["arch"] == "aarch64"
+    ps = dep["args"]["grouped_package_sets"]["os"][0]
+    assert "linux-image-arm64" in ps["Include"], ps["Include"]
+    assert "grub-efi-arm64-bin" in ps["Include"], ps["Include"]
+    assert not [p for p in ps["Include"] if p.endswith("-amd64")], ps
+    url = ps["Repositories"][0]["baseurls"][0]
+    assert url.endswith("&arch=arm64"), url
+    assert S.show(ids["id"])["arch"] == "aarch64"
+    # Depsolve jobs are not bound to an architecture (an x86_64 worker
+    # resolves the arm64 set).
+    job, tok = S.take(["depsolve"], arch="x86_64")
+    assert job["id"] == ids["depsolve"]
+    pkg = dict(PKG, arch="arm64", remote_location=PKG["remote_location"]
+               .replace(".deb", "_arm64.deb"))
+    S.w("PATCH", "/jobs/" + tok,
+        {"result": {"package_specs": {"os": [pkg]}, "error": "",
+                    "error_type": ""}})
+    wait_for(lambda: S.show(ids["manifest"])["state"] == "success",
+             timeout=60, what="the manifest")
+    # An x86_64 worker is not given the aarch64 build; an aarch64 one is.
+    st, body, _ = S.request_job(["osbuild"], arch="x86_64")
+    assert st == 204, (st, body)
+    job, tok = S.take(["osbuild"], arch="aarch64")
+    assert job["id"] == ids["id"] and job["type"] == "osbuild"
+    man = job["dynamic_args"][0]["data"]
+    if GEN.startswith(IB_BUILD):
+        text = json.dumps(man)
+        assert '"architecture": "arm64"' in text, text[:2000]
+        assert '"arch": "aarch64"' in text and '"uefi"' in text
+    else:
+        assert man["req"]["arch"] == "aarch64"
+    S.w("PATCH", "/jobs/" + tok, {"result": {"success": True}})
+
+
 def test_bad_requests():
     for bad in ({"distribution": "windows-11"}, {"image_type": "iso"},
                 {"packages": "hello"}, {"packages": ["../x"]},
@@ -213,6 +255,7 @@ def test_bad_requests():
                 {"base": "tiny"}, {"base": ["minimal"]},
                 {"distribution": ["debian-12"]}, {"image_type": {}},
                 {"gpgkeys": "k"}, {"gpgkeys": [1]}, {"gpgkeys": [""]},
+                {"arch": "s390x"}, {"arch": ["aarch64"]}, {"arch": "arm64"},
                 ["not", "an", "object"]):
         compose(S, bad, expect=400)
 
@@ -226,7 +269,9 @@ def test_cli_compose():
 if __name__ == "__main__":
     run([test_compose_makes_the_composer_chain,
          test_pipeline_names_where_each_generation_puts_them,
+         test_minimal_base,
          test_failed_depsolve_fails_the_manifest_job,
          test_generator_failure_is_a_job_error,
-         test_targets_the_worker_uploads_to, test_bad_requests,
+         test_targets_the_worker_uploads_to,
+         test_aarch64_compose_goes_to_an_aarch64_worker, test_bad_requests,
          test_cli_compose])
