@@ -201,8 +201,11 @@ class Operator(harness.TestCase):
         self.assertEqual(health("HEAD"), (503, b""))
         q.start()
         w.wait_log(r"registered as worker", 20)
-        harness.wait_until(lambda: health()[0] == 200, 10, "/healthz 200")
-        self.assertEqual(json.loads(health()[1])["state"], "idle")
+        # Registered, the state turns idle at the loop's first poll.
+        harness.wait_until(
+            lambda: health()[0] == 200 and
+            json.loads(health()[1])["state"] == "idle", 10,
+            "/healthz 200 and idle")
         self.assertEqual(health("HEAD"), (200, b""))
         jid = q.enqueue("osbuild", build_args(double={"hold": 4}))
         w.wait_log(r"osbuild: starting", 30)
